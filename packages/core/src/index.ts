@@ -1,0 +1,115 @@
+/**
+ * @cqrs-ts/core: messages, mediator, pipeline behaviors and errors.
+ * @packageDocumentation
+ */
+
+export type { AuthorizationOptions, AuthorizationPolicy } from './behaviors/authorization-behavior.ts';
+export { authorization } from './behaviors/authorization-behavior.ts';
+export type { CorrelationOptions } from './behaviors/correlation-behavior.ts';
+export { correlation } from './behaviors/correlation-behavior.ts';
+export type { MapErrorsOptions } from './behaviors/error-mapping-behavior.ts';
+export { mapErrors } from './behaviors/error-mapping-behavior.ts';
+export type { Logger, LoggingOptions, LogLevel } from './behaviors/logging-behavior.ts';
+export { logging, noopLogger, redactSecrets } from './behaviors/logging-behavior.ts';
+export type { RetryOptions } from './behaviors/retry-behavior.ts';
+export { backoffDelay, isRetryable, retry, sleep } from './behaviors/retry-behavior.ts';
+export type { TimeoutOptions } from './behaviors/timeout-behavior.ts';
+export { timeout } from './behaviors/timeout-behavior.ts';
+export type { ValidationOptions } from './behaviors/validation-behavior.ts';
+export { validation } from './behaviors/validation-behavior.ts';
+export type { AmbientContext, ContextInit } from './context/ambient-context.ts';
+export { currentContext, runWithContext } from './context/ambient-context.ts';
+export type { ExecutionContext, Principal } from './context/execution-context.ts';
+export { EMPTY_EXECUTION_CONTEXT, hasFeature, hasRole } from './context/execution-context.ts';
+export type { HeaderSource, TraceParent } from './context/headers.ts';
+export {
+  CORRELATION_HEADERS,
+  extractContext,
+  formatTraceparent,
+  injectContext,
+  isSafeId,
+  parseTraceparent,
+} from './context/headers.ts';
+export type { CqrsErrorCode, ValidationIssue } from './errors/cqrs-error.ts';
+export {
+  AuthorizationError,
+  CancelledError,
+  ConfigurationError,
+  CQRS_ERROR_CODES,
+  CqrsError,
+  DuplicateHandlerError,
+  HandlerNotFoundError,
+  isCqrsError,
+  MissingHandlerError,
+  ProcessingError,
+  SerializationError,
+  TimeoutError,
+  UnknownMessageTypeError,
+  ValidationError,
+} from './errors/cqrs-error.ts';
+export { isUuid, uuidv7, uuidv7Time } from './internal/uuid.ts';
+export type { Behavior, BehaviorInput, BehaviorTarget, Middleware, Next } from './mediator/behavior.ts';
+export { defineBehavior, targetBehavior } from './mediator/behavior.ts';
+export type { ContextKey } from './mediator/context-key.ts';
+export { createContextKey } from './mediator/context-key.ts';
+export type { DispatchContext, DispatchOptions, HandlerDescriptor } from './mediator/dispatch-context.ts';
+export { NEVER_ABORTED } from './mediator/dispatch-context.ts';
+export type {
+  BackoffOptions,
+  HandlerBinding,
+  HandlerClass,
+  HandlerFunction,
+  HandlerObject,
+  HandlerOptions,
+  HandlerResolver,
+} from './mediator/handler.ts';
+export { defaultResolver, handle, handles } from './mediator/handler.ts';
+export type { HandlerInfo, HandlerRegistration, Mediator, MediatorOptions } from './mediator/mediator.ts';
+export { createMediator } from './mediator/mediator.ts';
+export type {
+  AnyCommandDefinition,
+  AnyEventDefinition,
+  AnyMessageDefinition,
+  AnyQueryDefinition,
+  AuthorizationContext,
+  AuthorizationDecision,
+  AuthorizationDenial,
+  AuthorizeHook,
+  CommandDefinition,
+  DecodeOptions,
+  DefineEventOptions,
+  DefineOptions,
+  EmptyPayload,
+  EventCategory,
+  EventDefinition,
+  InferMessage,
+  MessageDefinitionBase,
+  QueryDefinition,
+  ValidateHook,
+  ValidationContext,
+} from './messages/define-message.ts';
+export { defineCommand, defineEvent, defineQuery, EVENT_CATEGORIES } from './messages/define-message.ts';
+export type {
+  AnyCommand,
+  AnyEvent,
+  AnyMessage,
+  AnyQuery,
+  AnyRequest,
+  Command,
+  Event,
+  InferPayload,
+  InferResult,
+  Message,
+  MessageKind,
+  MessageMetadata,
+  Query,
+} from './messages/message.ts';
+export { MESSAGE_KINDS } from './messages/message.ts';
+export type { MessageCatalog } from './messages/message-catalog.ts';
+export { createMessageCatalog, serializeMessage } from './messages/message-catalog.ts';
+export type { MetadataInit } from './messages/metadata.ts';
+export { createMetadata } from './messages/metadata.ts';
+export type { Page, PageRequest, PaginatedQueryOptions, Pagination } from './messages/pagination.ts';
+export { DEFAULT_MAX_PAGE_SIZE, definePaginatedQuery, pagination, toPage } from './messages/pagination.ts';
+export type { StandardSchemaV1 } from './messages/standard-schema.ts';
+export type { ValidateHookResult } from './messages/validation.ts';

@@ -1,0 +1,96 @@
+import { ConfigurationError } from '../errors/cqrs-error.ts';
+import type { AnyMessage, MessageKind } from '../messages/message.ts';
+import type { DispatchContext, HandlerDescriptor } from './dispatch-context.ts';
+
+/** Calls the rest of the pipeline (inner behaviors, then the handler). May be called more than once. */
+export type Next = (message: AnyMessage, context: DispatchContext) => Promise<unknown>;
+
+/**
+ * A pipeline step: `(message, context, next) => result`. Call `next(message, context)` to continue (its promise
+ * resolves to the handler's result), return a value to short-circuit, or throw to fail. Calling `next` again
+ * (a retry) runs every inner behavior again.
+ */
+export type Middleware = (message: AnyMessage, context: DispatchContext, next: Next) => Promise<unknown>;
+
+/** Which handlers a behavior applies to. All given criteria must match; omitted ones match everything. */
+export interface BehaviorTarget {
+  readonly kinds?: readonly MessageKind[];
+  readonly types?: readonly string[];
+  /** Matches when the handler or its definition has at least one of these tags. */
+  readonly tags?: readonly string[];
+}
+
+/**
+ * A named behavior. `forHandler` runs once per handler when the mediator is built and returns the middleware
+ * for that handler, or `undefined` to leave the handler's pipeline without it (zero cost).
+ */
+export interface Behavior {
+  readonly name: string;
+  readonly target?: BehaviorTarget;
+  forHandler(handler: HandlerDescriptor): Middleware | undefined;
+}
+
+/** What the mediator's `behaviors` option accepts. */
+export type BehaviorInput = Behavior | Middleware;
+
+/**
+ * Creates a behavior from a per-handler factory, run once per handler when the mediator is built. Return
+ * `undefined` to leave a handler's pipeline without it.
+ */
+export function createBehavior(
+  name: string,
+  forHandler: (handler: HandlerDescriptor) => Middleware | undefined,
+  target?: BehaviorTarget,
+): Behavior {
+  return Object.freeze(target ? { name, target, forHandler } : { name, forHandler });
+}
+
+/** Wraps a middleware as a named behavior, optionally targeted. */
+export function defineBehavior(name: string, middleware: Middleware, target?: BehaviorTarget): Behavior {
+  if (typeof middleware !== 'function')
+    throw new ConfigurationError(`behavior ${name}: middleware must be a function`);
+  return createBehavior(name, () => middleware, target);
+}
+
+/** Restricts an existing behavior to some handlers. */
+export function targetBehavior(behavior: Behavior, target: BehaviorTarget): Behavior {
+  return Object.freeze({
+    name: behavior.name,
+    target,
+    forHandler: (h: HandlerDescriptor) => behavior.forHandler(h),
+  });
+}
+
+/** @internal */
+export function toBehavior(input: BehaviorInput, index: number): Behavior {
+  if (typeof input === 'function') {
+    return defineBehavior(input.name || `behavior#${index}`, input);
+  }
+  if (typeof input !== 'object' || input === null || typeof input.forHandler !== 'function') {
+    throw new ConfigurationError(`behaviors[${index}] is neither a middleware function nor a behavior`);
+  }
+  return input;
+}
+
+/** @internal */
+export function matches(target: BehaviorTarget | undefined, handler: HandlerDescriptor): boolean {
+  if (target === undefined) return true;
+  if (target.kinds && !target.kinds.includes(handler.kind)) return false;
+  if (target.types && !target.types.includes(handler.messageType)) return false;
+  if (target.tags && !target.tags.some((t) => handler.tags.includes(t))) return false;
+  return true;
+}
+
+/**
+ * @internal Composes middlewares around a terminal step once. Each layer's `next` is built here, so a dispatch
+ * allocates no closure per behavior. The first middleware is the outermost.
+ */
+export function compose(middlewares: readonly Middleware[], terminal: Next): Next {
+  let next = terminal;
+  for (let i = middlewares.length - 1; i >= 0; i--) {
+    const middleware = middlewares[i]!;
+    const inner = next;
+    next = (message, context) => middleware(message, context, inner);
+  }
+  return next;
+}

@@ -1,0 +1,168 @@
+import { ConfigurationError } from '../errors/cqrs-error.ts';
+import type {
+  AnyMessageDefinition,
+  AnyRequestDefinition,
+  AuthorizeHook,
+  InferMessage,
+  ValidateHook,
+} from '../messages/define-message.ts';
+import type { AnyMessage, InferResult, MessageKind } from '../messages/message.ts';
+import type { DispatchContext } from './dispatch-context.ts';
+
+/** Exponential backoff: `initialMs * factor^(attempt-1)`, capped at `maxMs`, with full or no jitter. */
+export interface BackoffOptions {
+  readonly initialMs?: number;
+  readonly maxMs?: number;
+  readonly factor?: number;
+  /** `full` picks a random delay in [0, computed]; `none` waits exactly. Default `full`. */
+  readonly jitter?: 'full' | 'none';
+}
+
+/** Options of one handler; they configure the built-in behaviors for that handler. */
+export interface HandlerOptions<TMessage extends AnyMessage = AnyMessage> {
+  /** Name shown in logs, errors and diagrams. Defaults to the function or class name. */
+  readonly name?: string;
+  /** Time budget per attempt in ms (timeout behavior). */
+  readonly timeout?: number;
+  /** Total attempts including the first (retry behavior). `1` disables retries. */
+  readonly retries?: number;
+  readonly backoff?: BackoffOptions;
+  /** Which errors the retry behavior retries for this handler. */
+  readonly retryOn?: (error: unknown) => boolean;
+  readonly tags?: readonly string[];
+  readonly description?: string;
+  /** Business-rule check, run after the definition's own (validation behavior). */
+  readonly validate?: ValidateHook<TMessage['payload']>;
+  /** Authorization hook, run after the definition's own (authorization behavior). */
+  readonly authorize?: AuthorizeHook<TMessage>;
+  /** Replace a handler registered earlier for the same type instead of failing the build. */
+  readonly override?: boolean;
+}
+
+/** A function handler. May return the result or a promise of it. */
+export type HandlerFunction<TMessage extends AnyMessage, TResult> = (
+  message: TMessage,
+  context: DispatchContext,
+) => TResult | Promise<TResult>;
+
+/** An object handler, as created per dispatch from a class by the resolver. */
+export interface HandlerObject<TMessage extends AnyMessage, TResult> {
+  handle(message: TMessage, context: DispatchContext): TResult | Promise<TResult>;
+}
+
+/** A handler class. Instances are created per dispatch by the mediator's {@link HandlerResolver}. */
+export type HandlerClass<TMessage extends AnyMessage = AnyMessage, TResult = unknown> = abstract new (
+  ...args: never[]
+) => HandlerObject<TMessage, TResult>;
+
+/** Creates class handlers per dispatch; adapters for DI containers implement it. */
+export interface HandlerResolver {
+  resolve<TInstance>(
+    token: abstract new (...args: never[]) => TInstance,
+    context: DispatchContext,
+  ): TInstance;
+}
+
+/** The built-in resolver: `new Token()` per dispatch. */
+export const defaultResolver: HandlerResolver = Object.freeze({
+  resolve<TInstance>(token: abstract new (...args: never[]) => TInstance): TInstance {
+    return new (token as unknown as new () => TInstance)();
+  },
+});
+
+/** What a registration binds: a message type to an implementation, with options. */
+export interface HandlerBinding {
+  readonly definition: AnyMessageDefinition;
+  readonly implementation: HandlerFunction<never, unknown> | HandlerClass<never, unknown>;
+  readonly isClass: boolean;
+  readonly options: HandlerOptions<never>;
+}
+
+type RequestResult<TDefinition> = InferResult<InferMessage<TDefinition>>;
+
+function isClass(value: unknown): boolean {
+  return (
+    typeof value === 'function' &&
+    typeof (value as { prototype?: { handle?: unknown } }).prototype?.handle === 'function'
+  );
+}
+
+/**
+ * Binds a command or query definition to its handler: a function `(message, context) => result`, or a class
+ * with a `handle` method (created per dispatch by the resolver).
+ */
+export function handle<TDefinition extends AnyRequestDefinition>(
+  definition: TDefinition,
+  implementation:
+    | HandlerFunction<InferMessage<TDefinition>, RequestResult<TDefinition>>
+    | HandlerClass<InferMessage<TDefinition>, RequestResult<TDefinition>>,
+  options?: HandlerOptions<InferMessage<TDefinition>>,
+): HandlerBinding {
+  return bind(definition, implementation, options, ['command', 'query']);
+}
+
+/** @internal */
+export function bind(
+  definition: AnyMessageDefinition,
+  implementation: unknown,
+  options: HandlerOptions<never> | undefined,
+  kinds: readonly MessageKind[],
+): HandlerBinding {
+  if (typeof definition !== 'object' || definition === null || typeof definition.type !== 'string') {
+    throw new ConfigurationError(
+      'handle() needs a message definition created by defineCommand/defineQuery/defineEvent',
+    );
+  }
+  if (!kinds.includes(definition.kind)) {
+    throw new ConfigurationError(`${definition.type} is a ${definition.kind}; it cannot be bound here`);
+  }
+  if (typeof implementation !== 'function') {
+    throw new ConfigurationError(`handler of ${definition.type} must be a function or a class with handle()`);
+  }
+  const opts = options ?? {};
+  if (opts.timeout !== undefined && !(Number.isFinite(opts.timeout) && opts.timeout > 0)) {
+    throw new ConfigurationError(`${definition.type}: timeout must be a positive number of ms`);
+  }
+  if (opts.retries !== undefined && !(Number.isInteger(opts.retries) && opts.retries >= 1)) {
+    throw new ConfigurationError(`${definition.type}: retries must be an integer >= 1 (total attempts)`);
+  }
+  return Object.freeze({
+    definition,
+    implementation: implementation as HandlerFunction<never, unknown>,
+    isClass: isClass(implementation),
+    options: Object.freeze({ ...opts }),
+  });
+}
+
+const decorated = new WeakMap<object, HandlerBinding>();
+
+/**
+ * TC39 standard class decorator: marks a class as the handler of a command or query. Pass the class itself in
+ * the mediator's `handlers`. No `reflect-metadata` needed.
+ *
+ * @example
+ * @handles(PlaceOrder, { timeout: 2_000 })
+ * class PlaceOrderHandler { handle(cmd: InferMessage<typeof PlaceOrder>) { ... } }
+ */
+export function handles<TDefinition extends AnyRequestDefinition>(
+  definition: TDefinition,
+  options?: HandlerOptions<InferMessage<TDefinition>>,
+) {
+  return <TClass extends HandlerClass<InferMessage<TDefinition>, RequestResult<TDefinition>>>(
+    target: TClass,
+    context: ClassDecoratorContext<TClass>,
+  ): void => {
+    if (context.kind !== 'class') throw new ConfigurationError('@handles decorates classes only');
+    decorated.set(target, bind(definition, target, options as HandlerOptions<never>, ['command', 'query']));
+  };
+}
+
+/** @internal The binding recorded by a decorator on a class, if any. */
+export function decoratedBinding(target: unknown): HandlerBinding | undefined {
+  return typeof target === 'function' ? decorated.get(target) : undefined;
+}
+
+/** @internal Registers a binding for a decorator defined in another module (events). */
+export function recordDecoratedBinding(target: object, binding: HandlerBinding): void {
+  decorated.set(target, binding);
+}

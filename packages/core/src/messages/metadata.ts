@@ -1,0 +1,126 @@
+import { currentContext } from '../context/ambient-context.ts';
+import { isSafeId, parseTraceparent } from '../context/headers.ts';
+import type { ValidationIssue } from '../errors/cqrs-error.ts';
+import { ValidationError } from '../errors/cqrs-error.ts';
+import { isUuid, uuidv7 } from '../internal/uuid.ts';
+import type { MessageMetadata } from './message.ts';
+
+/** What a caller may set when creating a message. Anything omitted is generated or taken from the ambient context. */
+export interface MetadataInit {
+  readonly requestId?: string;
+  readonly correlationId?: string;
+  readonly causationId?: string;
+  readonly requestedBy?: string;
+  readonly requestedAt?: string | Date;
+  readonly tenantId?: string;
+  readonly traceparent?: string;
+  readonly attributes?: Readonly<Record<string, string>>;
+}
+
+const EMPTY_ATTRIBUTES: Readonly<Record<string, string>> = Object.freeze({});
+const MAX_ATTRIBUTES = 64;
+const MAX_ATTRIBUTE_LENGTH = 1024;
+// Printable text without control characters.
+const TEXT_RE = /^[^\x00-\x1f\x7f]{1,256}$/;
+
+function checkId(
+  issues: ValidationIssue[],
+  name: string,
+  value: unknown,
+  validate: (v: unknown) => boolean,
+): void {
+  if (value !== undefined && !validate(value)) {
+    issues.push({ path: ['metadata', name], message: `invalid ${name}`, code: 'invalid_metadata' });
+  }
+}
+
+function toIso(value: string | Date | undefined, issues: ValidationIssue[]): string {
+  if (value === undefined) return new Date().toISOString();
+  const date = value instanceof Date ? value : typeof value === 'string' ? new Date(value) : undefined;
+  if (!date || Number.isNaN(date.getTime())) {
+    issues.push({
+      path: ['metadata', 'requestedAt'],
+      message: 'invalid requestedAt',
+      code: 'invalid_metadata',
+    });
+    return '';
+  }
+  return date.toISOString();
+}
+
+function checkAttributes(value: unknown, issues: ValidationIssue[]): Readonly<Record<string, string>> {
+  if (value === undefined) return EMPTY_ATTRIBUTES;
+  if (typeof value !== 'object' || value === null || Array.isArray(value)) {
+    issues.push({
+      path: ['metadata', 'attributes'],
+      message: 'attributes must be a record',
+      code: 'invalid_metadata',
+    });
+    return EMPTY_ATTRIBUTES;
+  }
+  const entries = Object.entries(value);
+  if (entries.length > MAX_ATTRIBUTES) {
+    issues.push({
+      path: ['metadata', 'attributes'],
+      message: `at most ${MAX_ATTRIBUTES} attributes`,
+      code: 'too_big',
+    });
+    return EMPTY_ATTRIBUTES;
+  }
+  const out: Record<string, string> = {};
+  for (const [k, v] of entries) {
+    if (typeof v !== 'string' || v.length > MAX_ATTRIBUTE_LENGTH || k.length > 128) {
+      issues.push({
+        path: ['metadata', 'attributes', k],
+        message: 'attribute must be a short string',
+        code: 'invalid_metadata',
+      });
+    } else {
+      out[k] = v;
+    }
+  }
+  return Object.freeze(out);
+}
+
+/**
+ * Builds frozen metadata. Inside a dispatch, the correlation id, causation id, tenant and requester default to
+ * the ambient context's, so nested messages are linked to the message being handled.
+ * @throws ValidationError when a given value is malformed (a non-UUID request id, control characters, ...).
+ */
+export function createMetadata(init?: MetadataInit, inherit = true): MessageMetadata {
+  const ambient = inherit ? currentContext() : undefined;
+  if (init === undefined) {
+    const requestId = uuidv7();
+    return Object.freeze({
+      requestId,
+      correlationId: ambient?.correlationId ?? requestId,
+      causationId: ambient?.requestId,
+      requestedBy: ambient?.execution.user?.id,
+      requestedAt: new Date().toISOString(),
+      tenantId: ambient?.execution.tenantId,
+      traceparent: ambient?.traceparent,
+      attributes: EMPTY_ATTRIBUTES,
+    });
+  }
+  const issues: ValidationIssue[] = [];
+  checkId(issues, 'requestId', init.requestId, isUuid);
+  checkId(issues, 'correlationId', init.correlationId, isSafeId);
+  checkId(issues, 'causationId', init.causationId, isSafeId);
+  checkId(issues, 'tenantId', init.tenantId, isSafeId);
+  checkId(issues, 'requestedBy', init.requestedBy, (v) => typeof v === 'string' && TEXT_RE.test(v));
+  checkId(issues, 'traceparent', init.traceparent, (v) => parseTraceparent(v as string) !== undefined);
+  const requestedAt = toIso(init.requestedAt, issues);
+  const attributes = checkAttributes(init.attributes, issues);
+  if (issues.length > 0) throw new ValidationError('metadata', issues);
+  const requestId = init.requestId ?? uuidv7();
+  return Object.freeze({
+    requestId,
+    correlationId: init.correlationId ?? ambient?.correlationId ?? requestId,
+    causationId: init.causationId ?? ambient?.requestId,
+    requestedBy: init.requestedBy ?? ambient?.execution.user?.id,
+    requestedAt,
+    tenantId: init.tenantId ?? ambient?.execution.tenantId,
+    traceparent: init.traceparent ?? ambient?.traceparent,
+    attributes,
+  });
+}
