@@ -49,7 +49,7 @@ export {
 } from './errors/cqrs-error.ts';
 export { isUuid, uuidv7, uuidv7Time } from './internal/uuid.ts';
 export type { Behavior, BehaviorInput, BehaviorTarget, Middleware, Next } from './mediator/behavior.ts';
-export { defineBehavior, targetBehavior } from './mediator/behavior.ts';
+export { createBehavior, defineBehavior, targetBehavior } from './mediator/behavior.ts';
 export type { ContextKey } from './mediator/context-key.ts';
 export { createContextKey } from './mediator/context-key.ts';
 export type { DispatchContext, DispatchOptions, HandlerDescriptor } from './mediator/dispatch-context.ts';

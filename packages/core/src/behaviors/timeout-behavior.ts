@@ -61,7 +61,6 @@ export function timeout(options: TimeoutOptions = {}): Behavior {
             reject(error);
             return;
           }
-          context.signal = outer;
           pending.then(
             (value) => {
               cleanup();

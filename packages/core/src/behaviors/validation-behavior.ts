@@ -31,7 +31,10 @@ async function runHooks(
       if (error instanceof ValidationError) found = error.issues;
       else throw error;
     }
-    if (found.length > 0) (issues ??= []).push(...found);
+    if (found.length > 0) {
+      issues ??= [];
+      issues.push(...found);
+    }
   }
   if (issues !== undefined) {
     if (hasErrors(issues)) throw new ValidationError(message.type, issues);

@@ -26,12 +26,12 @@ export function uuidv7(): string {
     }
     ms = lastMs;
   }
-  if (poolOffset + 10 > POOL_SIZE) {
+  if (poolOffset + 8 > POOL_SIZE) {
     getRandomValues(pool);
     poolOffset = 0;
   }
   const r = poolOffset;
-  poolOffset += 10;
+  poolOffset += 8;
   const h = Math.floor(ms / 0x10000);
   const l = ms % 0x10000;
   return (
@@ -54,9 +54,7 @@ export function uuidv7(): string {
     HEX[pool[r + 4]!]! +
     HEX[pool[r + 5]!]! +
     HEX[pool[r + 6]!]! +
-    HEX[pool[r + 7]!]! +
-    HEX[pool[r + 8]!]! +
-    HEX[pool[r + 9]!]!
+    HEX[pool[r + 7]!]!
   );
 }
 

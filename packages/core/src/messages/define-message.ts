@@ -32,6 +32,7 @@ export interface AuthorizationDenial {
 export type AuthorizationDecision =
   | boolean
   | undefined
+  // biome-ignore lint/suspicious/noConfusingVoidType: hooks may return nothing to allow
   | void
   | AuthorizationDenial
   | { readonly allowed: true };

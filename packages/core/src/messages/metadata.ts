@@ -20,8 +20,14 @@ export interface MetadataInit {
 const EMPTY_ATTRIBUTES: Readonly<Record<string, string>> = Object.freeze({});
 const MAX_ATTRIBUTES = 64;
 const MAX_ATTRIBUTE_LENGTH = 1024;
-// Printable text without control characters.
-const TEXT_RE = /^[^\x00-\x1f\x7f]{1,256}$/;
+function isPlainText(value: unknown): boolean {
+  if (typeof value !== 'string' || value.length === 0 || value.length > 256) return false;
+  for (let i = 0; i < value.length; i++) {
+    const c = value.charCodeAt(i);
+    if (c < 0x20 || c === 0x7f) return false;
+  }
+  return true;
+}
 
 function checkId(
   issues: ValidationIssue[],
@@ -107,7 +113,7 @@ export function createMetadata(init?: MetadataInit, inherit = true): MessageMeta
   checkId(issues, 'correlationId', init.correlationId, isSafeId);
   checkId(issues, 'causationId', init.causationId, isSafeId);
   checkId(issues, 'tenantId', init.tenantId, isSafeId);
-  checkId(issues, 'requestedBy', init.requestedBy, (v) => typeof v === 'string' && TEXT_RE.test(v));
+  checkId(issues, 'requestedBy', init.requestedBy, isPlainText);
   checkId(issues, 'traceparent', init.traceparent, (v) => parseTraceparent(v as string) !== undefined);
   const requestedAt = toIso(init.requestedAt, issues);
   const attributes = checkAttributes(init.attributes, issues);

@@ -6,7 +6,6 @@ export interface StandardSchemaV1<TInput = unknown, TOutput = TInput> {
   readonly '~standard': StandardSchemaV1.Props<TInput, TOutput>;
 }
 
-// biome-ignore lint/style/noNamespace: mirrors the published spec's shape
 export declare namespace StandardSchemaV1 {
   export interface Props<TInput = unknown, TOutput = TInput> {
     readonly version: 1;

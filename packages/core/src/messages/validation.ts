@@ -2,6 +2,7 @@ import type { ValidationIssue } from '../errors/cqrs-error.ts';
 import type { StandardSchemaV1 } from './standard-schema.ts';
 
 /** What a business-rule `validate` hook may return: nothing when valid, or the issues it found. */
+// biome-ignore lint/suspicious/noConfusingVoidType: hooks may return nothing when valid
 export type ValidateHookResult = void | undefined | readonly ValidationIssue[] | ValidationIssue;
 
 function toPath(path: StandardSchemaV1.Issue['path']): (string | number)[] {

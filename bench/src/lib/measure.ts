@@ -1,0 +1,143 @@
+/**
+ * Measures an awaited async operation: time per operation and heap bytes allocated per operation.
+ * Runs in the child process of one case, started with `--expose-gc` and a large semi-space (see `run.ts`).
+ */
+import v8 from 'node:v8';
+import type { AsyncOp, AsyncOpCaseModule, CaseSpec, Metrics } from './types.ts';
+
+export interface AsyncOpOptions {
+  /** Timed samples; the median is reported. */
+  readonly samples: number;
+  /** Target duration of one sample; iterations per sample are calibrated to reach it. */
+  readonly sampleMs: number;
+  /** Warm-up duration before calibration. */
+  readonly warmupMs: number;
+  /** Minimum warm-up iterations, whatever the duration. */
+  readonly warmupIterations: number;
+  /** Heap budget of one allocation batch; kept well below the young generation so no scavenge runs. */
+  readonly batchBytes: number;
+  /** Allocation rounds; the median is reported. */
+  readonly allocationRounds: number;
+  /** Checks the operation's result once before measuring; return an error message when it is wrong. */
+  readonly check?: (result: unknown) => string | undefined;
+}
+
+/** The loop every case runs: `for (...) await op()`. One child process runs one case, so `op` stays monomorphic. */
+async function loop(op: AsyncOp, iterations: number): Promise<void> {
+  for (let i = 0; i < iterations; i++) await op();
+}
+
+function collect(): void {
+  const gc = globalThis.gc;
+  if (gc === undefined) throw new Error('run the case with --expose-gc');
+  gc();
+}
+
+function median(values: readonly number[]): number {
+  const sorted = [...values].sort((a, b) => a - b);
+  const mid = sorted.length >> 1;
+  return sorted.length % 2 === 1 ? sorted[mid]! : (sorted[mid - 1]! + sorted[mid]!) / 2;
+}
+
+async function timeBatch(op: AsyncOp, iterations: number): Promise<number> {
+  const start = process.hrtime.bigint();
+  await loop(op, iterations);
+  return Number(process.hrtime.bigint() - start);
+}
+
+interface HeapDelta {
+  readonly bytes: number;
+  readonly collections: number;
+}
+
+/**
+ * Heap growth across one batch, after a full GC. `v8.GCProfiler` records every collection that runs between
+ * `start()` and `stop()` synchronously, so a batch during which a scavenge ran is detected (its delta would
+ * undercount) and discarded.
+ */
+async function heapDelta(op: AsyncOp, iterations: number): Promise<HeapDelta> {
+  collect();
+  const profiler = new v8.GCProfiler();
+  profiler.start();
+  const before = process.memoryUsage().heapUsed;
+  await loop(op, iterations);
+  const after = process.memoryUsage().heapUsed;
+  const collections = profiler.stop()?.statistics.length ?? 0;
+  return { bytes: after - before, collections };
+}
+
+/**
+ * Bytes per operation: the slope between a small and a large batch, which cancels the fixed cost of the
+ * measurement itself (the `memoryUsage()` result, the loop's own promise). A round where a GC ran, or where a
+ * delta is not positive, is redone with half the iterations.
+ */
+async function bytesPerOp(op: AsyncOp, options: AsyncOpOptions): Promise<number> {
+  const probe = await heapDelta(op, 1_000);
+  const estimate = probe.collections === 0 && probe.bytes > 0 ? probe.bytes / 1_000 : 4_096;
+  let large = Math.max(1_000, Math.min(200_000, Math.floor(options.batchBytes / Math.max(estimate, 8))));
+  const results: number[] = [];
+  for (
+    let attempt = 0;
+    results.length < options.allocationRounds && attempt < options.allocationRounds * 4;
+  ) {
+    attempt++;
+    const small = Math.max(100, Math.floor(large / 5));
+    const a = await heapDelta(op, small);
+    const b = await heapDelta(op, large);
+    if (a.collections > 0 || b.collections > 0 || a.bytes <= 0 || b.bytes <= 0) {
+      large = Math.max(200, Math.floor(large / 2));
+      continue;
+    }
+    results.push(Math.max(0, (b.bytes - a.bytes) / (large - small)));
+  }
+  if (results.length === 0) throw new Error('every allocation batch saw a GC; raise --min-semi-space-size');
+  return median(results);
+}
+
+/**
+ * Warms `op` up, calibrates the iterations per sample, takes the timed samples (a full GC before each, so every
+ * sample starts from the same heap state), then measures allocation.
+ * Returns `ns_per_op` (median), `spread_pct` (median absolute deviation, % of the median), `bytes_per_op`.
+ */
+export async function measureAsyncOp(op: AsyncOp, options: AsyncOpOptions): Promise<Metrics> {
+  const result = await op();
+  const problem = options.check?.(result);
+  if (problem !== undefined) throw new Error(`wrong result: ${problem}`);
+
+  let warmed = 0;
+  let batch = 1_000;
+  let lastBatch = batch;
+  let lastNs = 0;
+  const warmStart = performance.now();
+  while (performance.now() - warmStart < options.warmupMs || warmed < options.warmupIterations) {
+    lastNs = await timeBatch(op, batch);
+    lastBatch = batch;
+    warmed += batch;
+    // Grow the batch until one takes ~10 ms: the last one gives the per-op estimate.
+    if (lastNs < 10e6) batch *= 2;
+  }
+  const estimate = lastNs / lastBatch;
+  const iterations = Math.max(100, Math.ceil((options.sampleMs * 1e6) / Math.max(estimate, 1)));
+
+  const perOp: number[] = [];
+  for (let s = 0; s < options.samples; s++) {
+    collect();
+    perOp.push((await timeBatch(op, iterations)) / iterations);
+  }
+  const ns = median(perOp);
+  const spread = median(perOp.map((v) => Math.abs(v - ns)));
+  const bytes = await bytesPerOp(op, options);
+  return { ns_per_op: ns, spread_pct: (spread / ns) * 100, bytes_per_op: bytes, iterations };
+}
+
+/** `Suite.run` for operation-loop suites: imports the case module, sets it up, measures, closes. */
+export async function runAsyncOpCase(spec: CaseSpec, options: AsyncOpOptions): Promise<Metrics> {
+  const mod = (await import(spec.module)) as AsyncOpCaseModule;
+  if (typeof mod.setup !== 'function') throw new Error(`${spec.module} does not export setup(variant)`);
+  const { op, close } = await mod.setup(spec.variant);
+  try {
+    return await measureAsyncOp(op, options);
+  } finally {
+    await close?.();
+  }
+}

@@ -1,0 +1,70 @@
+/**
+ * `npm run demo`: the request path end to end on embedded defaults (no server needed).
+ */
+import { isCqrsError, type Logger, runWithContext } from '@cqrs-ts/core';
+import { CancelOrder, createOrdersService, GetOrder, ListOrders, PlaceOrder } from './orders.ts';
+
+const dim = (s: string) => `\x1b[2m${s}\x1b[0m`;
+const bold = (s: string) => `\x1b[1m${s}\x1b[0m`;
+
+const logger: Logger = {
+  debug() {},
+  info: (o, m) =>
+    console.log(
+      dim(`  log  ${m}  corr=${o.correlationId} req=${String(o.requestId).slice(0, 13)}… ${o.durationMs}ms`),
+    ),
+  warn: (o, m) => console.log(dim(`  warn ${m}  corr=${o.correlationId} ${(o.err as Error).message}`)),
+  error: (o, m) => console.log(dim(`  err  ${m}  corr=${o.correlationId} ${(o.err as Error).message}`)),
+  isLevelEnabled: (level) => level !== 'debug',
+};
+
+const mediator = createOrdersService(logger);
+const step = (title: string) => console.log(`\n${bold(title)}`);
+
+step('1. Place an order (validation → stock check with retries → handler)');
+const placed = await runWithContext({ correlationId: 'demo-checkout-1' }, () =>
+  mediator.send(PlaceOrder.create({ customerId: 'c-1', lines: [{ sku: 'BOOK-1', quantity: 2 }] })),
+);
+console.log('  →', placed);
+
+step('2. Query it back');
+console.log('  →', await mediator.query(GetOrder.create({ orderId: placed.orderId })));
+
+step('3. An invalid command is rejected with every field error');
+try {
+  await mediator.send(PlaceOrder.create({ customerId: '', lines: [{ sku: '', quantity: 0 }] }));
+} catch (error) {
+  if (isCqrsError(error, 'CQRS_VALIDATION')) {
+    console.log(`  → ${error.code}:`);
+    for (const issue of (error as unknown as { issues: { path: unknown[]; message: string }[] }).issues) {
+      console.log(`     ${issue.path.join('.') || '(root)'}: ${issue.message}`);
+    }
+  } else throw error;
+}
+
+step('4. Authorization: a customer may not cancel, support staff may');
+try {
+  await mediator.send(CancelOrder.create({ orderId: placed.orderId }), { context: { user: { id: 'c-1' } } });
+} catch (error) {
+  console.log(`  → ${(error as Error).name}: ${(error as Error).message}`);
+}
+await mediator.send(CancelOrder.create({ orderId: placed.orderId }), {
+  context: { user: { id: 'agent-7', roles: ['support'] } },
+});
+console.log(
+  '  → cancelled by support:',
+  (await mediator.query(GetOrder.create({ orderId: placed.orderId })))?.status,
+);
+
+step('5. Pagination is validated, never clamped');
+console.log('  →', await mediator.query(ListOrders.create({ page: 1, pageSize: 10 })));
+try {
+  ListOrders.create({ page: 1, pageSize: 500 });
+} catch (error) {
+  console.log(`  → ${(error as Error).message}`);
+}
+
+step('6. Registered handlers and their pipelines');
+for (const h of mediator.describe())
+  console.log(`  ${h.kind.padEnd(7)} ${h.messageType.padEnd(22)} ${h.behaviors.join(' → ')}`);
+console.log();
