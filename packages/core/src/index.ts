@@ -52,7 +52,7 @@ export type { Behavior, BehaviorInput, BehaviorTarget, Middleware, Next } from '
 export { createBehavior, defineBehavior, targetBehavior } from './mediator/behavior.ts';
 export type { ContextKey } from './mediator/context-key.ts';
 export { createContextKey } from './mediator/context-key.ts';
-export type { DispatchContext, DispatchOptions, HandlerDescriptor } from './mediator/dispatch-context.ts';
+export type { DispatchContext, DispatchOptions, EmittableEvent, HandlerDescriptor } from './mediator/dispatch-context.ts';
 export { NEVER_ABORTED } from './mediator/dispatch-context.ts';
 export type {
   BackoffOptions,
@@ -63,14 +63,32 @@ export type {
   HandlerOptions,
   HandlerResolver,
 } from './mediator/handler.ts';
-export { defaultResolver, handle, handles } from './mediator/handler.ts';
-export type { HandlerInfo, HandlerRegistration, Mediator, MediatorOptions } from './mediator/mediator.ts';
-export { createMediator } from './mediator/mediator.ts';
+export { defaultResolver, handle, handleStream, handles, on } from './mediator/handler.ts';
+export type { EventHandlerFunction, StreamHandlerFunction } from './mediator/handler.ts';
+export type { ChainInfo, ChainLink, ChainLinkFunction, ChainLinkObject, ChainOptions } from './mediator/chain.ts';
+export { chainOf, handleChain, NoHandlerAnsweredError } from './mediator/chain.ts';
+export type { EventSource } from './events/aggregate-root.ts';
+export { AggregateRoot, isEventSource } from './events/aggregate-root.ts';
+export type { EventHandlerFailure } from './events/event-errors.ts';
+export { EventDepthExceededError, EventDispatchError } from './events/event-errors.ts';
+export type {
+  ErrorInfo,
+  EventOptions,
+  HandlerInfo,
+  HandlerRegistration,
+  Mediator,
+  MediatorOptions,
+  PublishOptions,
+  PublishStrategy,
+} from './mediator/mediator.ts';
+export { createMediator, PUBLISH_STRATEGIES } from './mediator/mediator.ts';
 export type {
   AnyCommandDefinition,
   AnyEventDefinition,
   AnyMessageDefinition,
   AnyQueryDefinition,
+  AnyRequestDefinition,
+  AnyStreamQueryDefinition,
   AuthorizationContext,
   AuthorizationDecision,
   AuthorizationDenial,
@@ -85,24 +103,28 @@ export type {
   InferMessage,
   MessageDefinitionBase,
   QueryDefinition,
+  StreamQueryDefinition,
   ValidateHook,
   ValidationContext,
 } from './messages/define-message.ts';
-export { defineCommand, defineEvent, defineQuery, EVENT_CATEGORIES } from './messages/define-message.ts';
+export { defineCommand, defineEvent, defineQuery, defineStreamQuery, EVENT_CATEGORIES } from './messages/define-message.ts';
 export type {
   AnyCommand,
   AnyEvent,
   AnyMessage,
   AnyQuery,
   AnyRequest,
+  AnyStreamQuery,
   Command,
   Event,
+  InferItem,
   InferPayload,
   InferResult,
   Message,
   MessageKind,
   MessageMetadata,
   Query,
+  StreamQuery,
 } from './messages/message.ts';
 export { MESSAGE_KINDS } from './messages/message.ts';
 export type { MessageCatalog } from './messages/message-catalog.ts';

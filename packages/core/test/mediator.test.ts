@@ -245,6 +245,9 @@ describe('mediator', () => {
         behaviors: [expect.any(String)],
         tags: ['users'],
         description: 'creates a user',
+        mode: 'request',
+        emits: [],
+        chain: undefined,
       },
     ]);
     await mediator[Symbol.asyncDispose]();

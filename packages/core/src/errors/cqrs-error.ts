@@ -21,6 +21,9 @@ export const CQRS_ERROR_CODES = [
   'CQRS_NO_HANDLER_ANSWERED',
   'CQRS_CIRCUIT_OPEN',
   'CQRS_CONCURRENCY',
+  'CQRS_OUTBOX',
+  'CQRS_PAYLOAD_TOO_LARGE',
+  'CQRS_STORAGE',
 ] as const;
 
 /** Union of every code a {@link CqrsError} can carry. */

@@ -1,8 +1,11 @@
 import { currentContext } from '../context/ambient-context.ts';
 import type { ExecutionContext } from '../context/execution-context.ts';
 import { EMPTY_EXECUTION_CONTEXT } from '../context/execution-context.ts';
-import type { AnyMessageDefinition } from '../messages/define-message.ts';
-import type { AnyMessage, MessageKind } from '../messages/message.ts';
+import { ConfigurationError } from '../errors/cqrs-error.ts';
+import type { EventSource } from '../events/aggregate-root.ts';
+import type { AnyMessageDefinition, InferMessage } from '../messages/define-message.ts';
+import type { AnyEvent, AnyMessage, MessageKind } from '../messages/message.ts';
+import type { MetadataInit } from '../messages/metadata.ts';
 import type { ContextKey } from './context-key.ts';
 import type { HandlerOptions } from './handler.ts';
 
@@ -16,6 +19,14 @@ export interface HandlerDescriptor {
   readonly options: HandlerOptions<never>;
   /** Tags of the definition and of the handler. */
   readonly tags: readonly string[];
+  /** True for streaming handlers. */
+  readonly streaming: boolean;
+}
+
+/** An event definition, as `emit` needs it. */
+export interface EmittableEvent {
+  readonly kind: 'event';
+  create(payload: never, metadata?: MetadataInit): AnyEvent;
 }
 
 /** Per-dispatch options. */
@@ -44,6 +55,20 @@ export interface DispatchContext {
   readonly timeout: number | undefined;
   get<TValue>(key: ContextKey<TValue>): TValue;
   set<TValue>(key: ContextKey<TValue>, value: TValue): void;
+  /**
+   * Records events to dispatch once the handler and the whole pipeline around it succeeded (for a stream:
+   * as soon as the current item is produced). Events recorded by a failed attempt are discarded.
+   */
+  record(...events: readonly AnyEvent[]): void;
+  /** Creates an event linked to the message being handled (same correlation id, causation id = its request id) and records it. */
+  emit<TDefinition extends EmittableEvent>(
+    definition: TDefinition,
+    payload: Parameters<TDefinition['create']>[0],
+  ): InferMessage<TDefinition>;
+  /** Pulls the aggregate's events after success (see {@link EventSource}). */
+  track(source: EventSource): void;
+  /** Event nesting depth: 0 for a command or query, n for a handler of an event published at depth n-1. */
+  readonly depth: number;
 }
 
 /** A signal that never aborts; shared to avoid allocating one per dispatch. */
@@ -56,14 +81,22 @@ export class Dispatch implements DispatchContext {
   signal: AbortSignal;
   attempt: number;
   readonly timeout: number | undefined;
+  depth: number;
   #execution: ExecutionContext | undefined;
   #values: Map<symbol, unknown> | undefined;
+  #events: AnyEvent[] | undefined;
+  #sources: EventSource[] | undefined;
+  #eventsAttempt: number;
 
-  constructor(handler: HandlerDescriptor, message: AnyMessage, options: DispatchOptions | undefined) {
+  constructor(handler: HandlerDescriptor, message: AnyMessage, options: DispatchOptions | undefined, depth = 0) {
     this.message = message;
     this.handler = handler;
     this.attempt = 1;
+    this.depth = depth;
     this.#values = undefined;
+    this.#events = undefined;
+    this.#sources = undefined;
+    this.#eventsAttempt = 0;
     if (options === undefined) {
       this.signal = NEVER_ABORTED;
       this.timeout = undefined;
@@ -91,5 +124,65 @@ export class Dispatch implements DispatchContext {
   set<TValue>(key: ContextKey<TValue>, value: TValue): void {
     if (this.#values === undefined) this.#values = new Map();
     this.#values.set(key.id, value);
+  }
+
+  #forAttempt(): void {
+    if (this.#eventsAttempt !== this.attempt) {
+      this.#eventsAttempt = this.attempt;
+      this.#events = undefined;
+      this.#sources = undefined;
+    }
+  }
+
+  record(...events: readonly AnyEvent[]): void {
+    for (const event of events) {
+      if (event?.kind !== 'event') {
+        throw new ConfigurationError(`record() takes events; got ${String((event as AnyMessage | undefined)?.kind)}`);
+      }
+    }
+    this.#forAttempt();
+    if (this.#events === undefined) this.#events = [...events];
+    else this.#events.push(...events);
+  }
+
+  emit<TDefinition extends EmittableEvent>(
+    definition: TDefinition,
+    payload: Parameters<TDefinition['create']>[0],
+  ): InferMessage<TDefinition> {
+    const m = this.message.metadata;
+    const init: { -readonly [K in keyof MetadataInit]: MetadataInit[K] } = {
+      correlationId: m.correlationId,
+      causationId: m.requestId,
+    };
+    if (m.tenantId !== undefined) init.tenantId = m.tenantId;
+    if (m.requestedBy !== undefined) init.requestedBy = m.requestedBy;
+    if (m.traceparent !== undefined) init.traceparent = m.traceparent;
+    const event = definition.create(payload as never, init) as InferMessage<TDefinition>;
+    this.record(event);
+    return event;
+  }
+
+  track(source: EventSource): void {
+    if (typeof source?.pullEvents !== 'function') throw new ConfigurationError('track() needs an object with pullEvents()');
+    this.#forAttempt();
+    if (this.#sources === undefined) this.#sources = [source];
+    else if (!this.#sources.includes(source)) this.#sources.push(source);
+  }
+
+  /** @internal Hands out the events of the last attempt (recorded, then pulled from tracked sources), once. */
+  takeEvents(): AnyEvent[] | undefined {
+    if (this.#eventsAttempt !== this.attempt) return undefined;
+    let events = this.#events;
+    this.#events = undefined;
+    if (this.#sources !== undefined) {
+      for (const source of this.#sources) {
+        const pulled = source.pullEvents();
+        if (pulled.length > 0) {
+          events ??= [];
+          events.push(...pulled);
+        }
+      }
+    }
+    return events;
   }
 }

@@ -1,12 +1,14 @@
 import { ConfigurationError } from '../errors/cqrs-error.ts';
 import type {
+  AnyEventDefinition,
   AnyMessageDefinition,
   AnyRequestDefinition,
+  AnyStreamQueryDefinition,
   AuthorizeHook,
   InferMessage,
   ValidateHook,
 } from '../messages/define-message.ts';
-import type { AnyMessage, InferResult, MessageKind } from '../messages/message.ts';
+import type { AnyMessage, InferItem, InferResult, MessageKind } from '../messages/message.ts';
 import type { DispatchContext } from './dispatch-context.ts';
 
 /** Exponential backoff: `initialMs * factor^(attempt-1)`, capped at `maxMs`, with full or no jitter. */
@@ -37,6 +39,8 @@ export interface HandlerOptions<TMessage extends AnyMessage = AnyMessage> {
   readonly authorize?: AuthorizeHook<TMessage>;
   /** Replace a handler registered earlier for the same type instead of failing the build. */
   readonly override?: boolean;
+  /** Events this handler may record; used by diagrams and the application map. */
+  readonly emits?: readonly { readonly type: string; readonly kind: 'event' }[];
 }
 
 /** A function handler. May return the result or a promise of it. */
@@ -76,6 +80,8 @@ export interface HandlerBinding {
   readonly implementation: HandlerFunction<never, unknown> | HandlerClass<never, unknown>;
   readonly isClass: boolean;
   readonly options: HandlerOptions<never>;
+  /** `request` (command or query), `stream` (streaming query) or `event`. */
+  readonly mode: 'request' | 'stream' | 'event';
 }
 
 type RequestResult<TDefinition> = InferResult<InferMessage<TDefinition>>;
@@ -98,7 +104,43 @@ export function handle<TDefinition extends AnyRequestDefinition>(
     | HandlerClass<InferMessage<TDefinition>, RequestResult<TDefinition>>,
   options?: HandlerOptions<InferMessage<TDefinition>>,
 ): HandlerBinding {
+  if (definition?.streaming) {
+    throw new ConfigurationError(`${definition.type} is a streaming query: bind it with handleStream()`);
+  }
   return bind(definition, implementation, options, ['command', 'query']);
+}
+
+/** A streaming handler: an async generator (or any function returning an async iterable). */
+export type StreamHandlerFunction<TMessage extends AnyMessage, TItem> = (
+  message: TMessage,
+  context: DispatchContext,
+) => AsyncIterable<TItem>;
+
+/**
+ * Binds a streaming query to an async generator. Items reach the consumer one at a time (no buffering); events
+ * recorded while producing an item are dispatched before the item is handed out.
+ */
+export function handleStream<TDefinition extends AnyStreamQueryDefinition>(
+  definition: TDefinition,
+  implementation: StreamHandlerFunction<InferMessage<TDefinition>, InferItem<InferMessage<TDefinition>>>,
+  options?: HandlerOptions<InferMessage<TDefinition>>,
+): HandlerBinding {
+  if (!definition?.streaming) {
+    throw new ConfigurationError(`${String(definition?.type)} is not a streaming query: define it with defineStreamQuery()`);
+  }
+  return bind(definition, implementation, options, ['query'], 'stream');
+}
+
+/** An event handler: a function, or a class with `handle(event, ctx)` created per dispatch by the resolver. */
+export type EventHandlerFunction<TEvent extends AnyMessage> = (event: TEvent, context: DispatchContext) => unknown;
+
+/** Binds an event to one of its handlers. Any number of handlers may be bound to one event. */
+export function on<TDefinition extends AnyEventDefinition>(
+  definition: TDefinition,
+  implementation: EventHandlerFunction<InferMessage<TDefinition>> | HandlerClass<InferMessage<TDefinition>, unknown>,
+  options?: HandlerOptions<InferMessage<TDefinition>>,
+): HandlerBinding {
+  return bind(definition, implementation, options, ['event'], 'event');
 }
 
 /** @internal */
@@ -107,6 +149,7 @@ export function bind(
   implementation: unknown,
   options: HandlerOptions<never> | undefined,
   kinds: readonly MessageKind[],
+  mode: HandlerBinding['mode'] = 'request',
 ): HandlerBinding {
   if (typeof definition !== 'object' || definition === null || typeof definition.type !== 'string') {
     throw new ConfigurationError(
@@ -131,6 +174,7 @@ export function bind(
     implementation: implementation as HandlerFunction<never, unknown>,
     isClass: isClass(implementation),
     options: Object.freeze({ ...opts }),
+    mode,
   });
 }
 

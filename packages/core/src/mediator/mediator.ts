@@ -1,3 +1,4 @@
+import { AsyncLocalStorage } from 'node:async_hooks';
 import {
   CancelledError,
   ConfigurationError,
@@ -6,16 +7,28 @@ import {
   HandlerNotFoundError,
   MissingHandlerError,
 } from '../errors/cqrs-error.ts';
+import { EventDepthExceededError, EventDispatchError, type EventHandlerFailure } from '../events/event-errors.ts';
 import type { AnyMessageDefinition } from '../messages/define-message.ts';
-import type { AnyCommand, AnyMessage, AnyQuery, InferResult, MessageKind } from '../messages/message.ts';
+import type {
+  AnyCommand,
+  AnyEvent,
+  AnyMessage,
+  AnyQuery,
+  AnyStreamQuery,
+  InferItem,
+  InferResult,
+  MessageKind,
+} from '../messages/message.ts';
 import type { Behavior, BehaviorInput, Middleware, Next } from './behavior.ts';
 import { compose, matches, toBehavior } from './behavior.ts';
+import type { ChainInfo } from './chain.ts';
+import { chainOf } from './chain.ts';
 import type { DispatchContext, DispatchOptions, HandlerDescriptor } from './dispatch-context.ts';
 import { Dispatch } from './dispatch-context.ts';
 import type { HandlerBinding, HandlerFunction, HandlerObject, HandlerResolver } from './handler.ts';
 import { decoratedBinding, defaultResolver } from './handler.ts';
 
-/** A registration: a binding from `handle()`, a class decorated with `@handles`, or a nested list (a module). */
+/** A registration: a binding (`handle`, `on`, `handleStream`, `handleChain`), a decorated class, or a nested list. */
 export type HandlerRegistration =
   | HandlerBinding
   | (abstract new (
@@ -23,37 +36,90 @@ export type HandlerRegistration =
     ) => unknown)
   | readonly HandlerRegistration[];
 
+/** How the handlers of one event run. */
+export const PUBLISH_STRATEGIES = ['parallel', 'sequential', 'fire-and-forget'] as const;
+export type PublishStrategy = (typeof PUBLISH_STRATEGIES)[number];
+
+/** Event dispatch defaults of a mediator. */
+export interface EventOptions {
+  /** Default `parallel`. */
+  readonly strategy?: PublishStrategy;
+  /** Most handlers of one event running at once in `parallel` mode. Default 16. */
+  readonly concurrency?: number;
+  /** Stop starting handlers (and abort running ones) after the first failure. Default `false` (all settled). */
+  readonly failFast?: boolean;
+  /** Deepest nesting of events produced by event handlers. Default 8. */
+  readonly maxDepth?: number;
+  /**
+   * What a failing event handler does to the command, query or stream that produced the event: `report` (default)
+   * answers the caller with the result and reports the failure to `onError`; `fail` rejects the dispatch with an
+   * {@link EventDispatchError} (the handler's own work is done either way).
+   */
+  readonly failurePolicy?: 'report' | 'fail';
+}
+
+/** Where a failure reported to `onError` happened. */
+export interface ErrorInfo {
+  readonly event: AnyEvent;
+  readonly handler: string;
+  /** `awaited` when the caller also receives it in an {@link EventDispatchError}, `background` otherwise. */
+  readonly phase: 'awaited' | 'background';
+}
+
 /** Options of {@link createMediator}. */
 export interface MediatorOptions {
-  /** Handler bindings. Exactly one per command or query type. */
+  /** Handler bindings. Exactly one per command or query type; any number per event type. */
   readonly handlers?: readonly HandlerRegistration[];
   /** Definitions that must have a handler; a missing one fails the build. */
   readonly messages?: readonly AnyMessageDefinition[];
-  /** Pipeline behaviors, outermost first. */
+  /** Pipeline behaviors, outermost first. They apply to requests, streams and event handlers unless targeted. */
   readonly behaviors?: readonly BehaviorInput[];
   /** Creates class handlers per dispatch. Default: `new Class()`. */
   readonly resolver?: HandlerResolver;
+  readonly events?: EventOptions;
+  /** Receives every event handler failure. Default: a process warning. Never throws into dispatch. */
+  readonly onError?: (error: unknown, info: ErrorInfo) => void;
+}
+
+/** Per-publish options. */
+export interface PublishOptions extends DispatchOptions {
+  readonly strategy?: PublishStrategy;
+  readonly concurrency?: number;
+  readonly failFast?: boolean;
 }
 
 /** A handler as listed by {@link Mediator.describe}. */
 export interface HandlerInfo {
   readonly messageType: string;
   readonly kind: MessageKind;
+  readonly mode: 'request' | 'stream' | 'event';
   readonly handler: string;
   readonly behaviors: readonly string[];
   readonly tags: readonly string[];
   readonly description: string | undefined;
+  /** Event types the handler declared in `emits`. */
+  readonly emits: readonly string[];
+  readonly chain: ChainInfo | undefined;
 }
 
-/** Dispatches commands and queries through the composed pipeline. Instances share no state. */
+/** Dispatches commands, queries, streams and events through the composed pipeline. Instances share no state. */
 export interface Mediator extends AsyncDisposable {
   /** Sends a command to its handler; resolves to the handler's result. */
-  send<TCommand extends AnyCommand>(
-    command: TCommand,
-    options?: DispatchOptions,
-  ): Promise<InferResult<TCommand>>;
+  send<TCommand extends AnyCommand>(command: TCommand, options?: DispatchOptions): Promise<InferResult<TCommand>>;
   /** Sends a query to its handler; resolves to the handler's result. */
   query<TQuery extends AnyQuery>(query: TQuery, options?: DispatchOptions): Promise<InferResult<TQuery>>;
+  /**
+   * Publishes an event to all its handlers. Awaited strategies resolve when every handler settled and reject with
+   * an {@link EventDispatchError} naming each failed handler; `fire-and-forget` resolves at once.
+   */
+  publish(event: AnyEvent, options?: PublishOptions): Promise<void>;
+  /**
+   * Runs a streaming query. Items are produced on demand (a slow consumer slows the producer); breaking out of
+   * the loop, `return()`, or aborting `options.signal` cancels the handler and runs its cleanup.
+   */
+  stream<TQuery extends AnyStreamQuery>(query: TQuery, options?: DispatchOptions): AsyncIterableIterator<InferItem<TQuery>>;
+  /** Resolves once all background work (fire-and-forget publishes and what they triggered) has finished. */
+  whenIdle(): Promise<void>;
   /** True when a handler is registered for the type. */
   has(messageType: string): boolean;
   /** Lists handlers with the behaviors in their pipeline, outermost first. */
@@ -61,10 +127,10 @@ export interface Mediator extends AsyncDisposable {
 }
 
 /** @internal A compiled handler: its descriptor and its composed pipeline. */
-export interface RequestEntry {
+export interface CompiledHandler {
   readonly descriptor: HandlerDescriptor;
   readonly pipeline: Next;
-  readonly behaviors: readonly string[];
+  readonly info: HandlerInfo;
 }
 
 /** @internal Flattens registrations, resolving decorated classes. */
@@ -81,24 +147,34 @@ export function flattenRegistrations(input: readonly HandlerRegistration[] | und
           );
         }
         out.push(binding);
-      } else if (typeof item === 'object' && item !== null && 'definition' in item)
-        out.push(item as HandlerBinding);
-      else
-        throw new ConfigurationError(
-          'handlers must be bindings from handle(), decorated classes, or lists of them',
-        );
+      } else if (typeof item === 'object' && item !== null && 'definition' in item) out.push(item as HandlerBinding);
+      else throw new ConfigurationError('handlers must be bindings from handle()/on()/handleStream(), decorated classes, or lists of them');
     }
   };
   walk(input ?? []);
   return out;
 }
 
+const NOT_ITERABLE = 'a stream handler must return an async iterable (use an async generator)';
+
 /** @internal Builds the terminal step that calls the handler. */
 export function terminalFor(binding: HandlerBinding, resolver: HandlerResolver): Next {
+  if (binding.mode === 'stream') {
+    const fn = binding.implementation as unknown as (m: AnyMessage, c: DispatchContext) => AsyncIterable<unknown>;
+    return (message, context) => {
+      try {
+        const iterable = fn(message, context);
+        if (typeof iterable?.[Symbol.asyncIterator] !== 'function') {
+          return Promise.reject(new CqrsError('CQRS_CONFIGURATION', `${message.type}: ${NOT_ITERABLE}`));
+        }
+        return Promise.resolve(bindToContext(iterable, AsyncLocalStorage.snapshot()));
+      } catch (error) {
+        return Promise.reject(error);
+      }
+    };
+  }
   if (binding.isClass) {
-    const token = binding.implementation as abstract new (
-      ...args: never[]
-    ) => HandlerObject<AnyMessage, unknown>;
+    const token = binding.implementation as abstract new (...args: never[]) => HandlerObject<AnyMessage, unknown>;
     return (message, context) => {
       try {
         return Promise.resolve(resolver.resolve(token, context).handle(message, context));
@@ -117,6 +193,23 @@ export function terminalFor(binding: HandlerBinding, resolver: HandlerResolver):
   };
 }
 
+/** Runs every step of the handler's generator inside the ambient context the pipeline established. */
+function bindToContext(
+  iterable: AsyncIterable<unknown>,
+  run: <TResult>(fn: () => TResult) => TResult,
+): AsyncIterable<unknown> {
+  return {
+    [Symbol.asyncIterator]() {
+      const it = iterable[Symbol.asyncIterator]();
+      return {
+        next: (value?: unknown) => run(() => it.next(value)),
+        return: (value?: unknown) => run(() => (it.return ? it.return(value) : Promise.resolve({ done: true as const, value }))),
+        throw: (error?: unknown) => run(() => (it.throw ? it.throw(error) : Promise.reject(error))),
+      };
+    },
+  };
+}
+
 /** @internal */
 export function describeBinding(binding: HandlerBinding): HandlerDescriptor {
   const impl = binding.implementation as { name?: string };
@@ -128,15 +221,17 @@ export function describeBinding(binding: HandlerBinding): HandlerDescriptor {
     name: binding.options.name ?? (impl.name || 'anonymous'),
     options: binding.options,
     tags: Object.freeze(tags),
+    streaming: binding.mode === 'stream',
   });
 }
 
 /** @internal Picks and compiles the behaviors for one handler. */
-export function pipelineFor(
-  descriptor: HandlerDescriptor,
+export function compileHandler(
+  binding: HandlerBinding,
   behaviors: readonly Behavior[],
-  terminal: Next,
-): { pipeline: Next; names: string[] } {
+  resolver: HandlerResolver,
+): CompiledHandler {
+  const descriptor = describeBinding(binding);
   const middlewares: Middleware[] = [];
   const names: string[] = [];
   for (const behavior of behaviors) {
@@ -144,23 +239,28 @@ export function pipelineFor(
     const middleware = behavior.forHandler(descriptor);
     if (middleware === undefined) continue;
     if (typeof middleware !== 'function') {
-      throw new ConfigurationError(
-        `behavior ${behavior.name} returned a non-function for ${descriptor.messageType}`,
-      );
+      throw new ConfigurationError(`behavior ${behavior.name} returned a non-function for ${descriptor.messageType}`);
     }
     middlewares.push(middleware);
     names.push(behavior.name);
   }
-  return { pipeline: compose(middlewares, terminal), names };
-}
-
-function rejectNotFound(type: string): Promise<never> {
-  return Promise.reject(new HandlerNotFoundError(type));
+  const info: HandlerInfo = Object.freeze({
+    messageType: descriptor.messageType,
+    kind: descriptor.kind,
+    mode: binding.mode,
+    handler: descriptor.name,
+    behaviors: Object.freeze(names),
+    tags: descriptor.tags,
+    description: descriptor.options.description ?? descriptor.definition.description,
+    emits: Object.freeze((binding.options.emits ?? []).map((e) => e.type)),
+    chain: chainOf(binding),
+  });
+  return { descriptor, pipeline: compose(middlewares, terminalFor(binding, resolver)), info };
 }
 
 const METHOD_FOR: Record<MessageKind, string> = { command: 'send()', query: 'query()', event: 'publish()' };
 
-function rejectWrongKind(message: AnyMessage | undefined, kind: MessageKind): Promise<never> {
+function wrongKind(message: AnyMessage | undefined, kind: MessageKind): CqrsError {
   const actual = (message as { kind?: unknown } | undefined)?.kind;
   if (
     typeof message !== 'object' ||
@@ -168,30 +268,77 @@ function rejectWrongKind(message: AnyMessage | undefined, kind: MessageKind): Pr
     typeof message.type !== 'string' ||
     !(typeof actual === 'string' && actual in METHOD_FOR)
   ) {
-    return Promise.reject(
-      new CqrsError('CQRS_INVALID_MESSAGE', `${METHOD_FOR[kind]} needs a ${kind} created by its definition`),
-    );
+    return new CqrsError('CQRS_INVALID_MESSAGE', `${METHOD_FOR[kind]} needs a ${kind} created by its definition`);
   }
-  return Promise.reject(
-    new CqrsError(
-      'CQRS_WRONG_MESSAGE_KIND',
-      `${message.type} is a ${message.kind}, not a ${kind}: use ${METHOD_FOR[message.kind]}`,
-    ),
+  return new CqrsError(
+    'CQRS_WRONG_MESSAGE_KIND',
+    `${message.type} is a ${message.kind}, not a ${kind}: use ${METHOD_FOR[message.kind]}`,
   );
 }
 
+interface ResolvedPublish {
+  readonly strategy: PublishStrategy;
+  readonly concurrency: number;
+  readonly failFast: boolean;
+  readonly dispatch: DispatchOptions | undefined;
+  /** Shared by the handlers of one fail-fast publish. */
+  readonly abort: AbortController | undefined;
+  readonly phase: ErrorInfo['phase'];
+}
+
+type Failures = EventHandlerFailure[] | undefined;
+
+const RESOLVED: Promise<void> = Promise.resolve();
+
+function throwIfFailed(failures: Failures): void {
+  if (failures !== undefined) throw new EventDispatchError(failures);
+}
+
+function defaultOnError(error: unknown, info: ErrorInfo): void {
+  const message = error instanceof Error ? error.message : String(error);
+  process.emitWarning(`event handler ${info.handler} failed on ${info.event.type}: ${message}`, {
+    type: 'CqrsEventHandlerWarning',
+    code: 'CQRS_EVENT_DISPATCH',
+  });
+}
+
 class MediatorImpl implements Mediator {
-  readonly #requests: Map<string, RequestEntry>;
+  readonly #requests: Map<string, CompiledHandler>;
+  readonly #streams: Map<string, CompiledHandler>;
+  readonly #events: Map<string, CompiledHandler[]>;
+  readonly #hasEventHandlers: boolean;
+  readonly #defaults: ResolvedPublish;
+  readonly #maxDepth: number;
+  readonly #failurePolicy: 'report' | 'fail';
+  readonly #onError: (error: unknown, info: ErrorInfo) => void;
+  readonly #background = new Set<Promise<unknown>>();
   #disposed = false;
 
-  constructor(requests: Map<string, RequestEntry>) {
+  constructor(
+    requests: Map<string, CompiledHandler>,
+    streams: Map<string, CompiledHandler>,
+    events: Map<string, CompiledHandler[]>,
+    options: MediatorOptions,
+  ) {
     this.#requests = requests;
+    this.#streams = streams;
+    this.#events = events;
+    this.#hasEventHandlers = events.size > 0;
+    const e = options.events ?? {};
+    this.#defaults = {
+      strategy: e.strategy ?? 'parallel',
+      concurrency: e.concurrency ?? 16,
+      failFast: e.failFast ?? false,
+      dispatch: undefined,
+      abort: undefined,
+      phase: 'awaited',
+    };
+    this.#maxDepth = e.maxDepth ?? 8;
+    this.#failurePolicy = e.failurePolicy ?? 'report';
+    this.#onError = options.onError ?? defaultOnError;
   }
 
-  send<TCommand extends AnyCommand>(
-    command: TCommand,
-    options?: DispatchOptions,
-  ): Promise<InferResult<TCommand>> {
+  send<TCommand extends AnyCommand>(command: TCommand, options?: DispatchOptions): Promise<InferResult<TCommand>> {
     return this.#dispatch(command, 'command', options) as Promise<InferResult<TCommand>>;
   }
 
@@ -200,79 +347,334 @@ class MediatorImpl implements Mediator {
   }
 
   #dispatch(message: AnyMessage, kind: MessageKind, options: DispatchOptions | undefined): Promise<unknown> {
-    if (message?.kind !== kind) return rejectWrongKind(message, kind);
+    if (message?.kind !== kind) return Promise.reject(wrongKind(message, kind));
     const entry = this.#requests.get(message.type);
-    if (entry === undefined || entry.descriptor.kind !== kind) return rejectNotFound(message.type);
-    if (this.#disposed)
-      return Promise.reject(new CqrsError('CQRS_CONFIGURATION', 'the mediator was disposed'));
+    if (entry === undefined || entry.descriptor.kind !== kind) {
+      return Promise.reject(
+        this.#streams.has(message.type)
+          ? new CqrsError('CQRS_WRONG_MESSAGE_KIND', `${message.type} is a streaming query: use stream()`)
+          : new HandlerNotFoundError(message.type),
+      );
+    }
+    if (this.#disposed) return Promise.reject(new CqrsError('CQRS_CONFIGURATION', 'the mediator was disposed'));
     if (options?.signal?.aborted) {
       return Promise.reject(new CancelledError(message.type, { cause: options.signal.reason }));
     }
+    const context = new Dispatch(entry.descriptor, message, options);
+    let pending: Promise<unknown>;
     try {
-      return entry.pipeline(message, new Dispatch(entry.descriptor, message, options));
+      pending = entry.pipeline(message, context);
     } catch (error) {
       return Promise.reject(error);
     }
+    if (!this.#hasEventHandlers) return pending;
+    return pending.then((result) => this.#afterSuccess(result, context, options));
+  }
+
+  #afterSuccess(result: unknown, context: Dispatch, options: DispatchOptions | undefined): unknown {
+    const events = context.takeEvents();
+    if (events === undefined) return result;
+    const settings = this.#settings(options, undefined);
+    if (settings.strategy === 'fire-and-forget') {
+      this.#track(this.#publishAll(events, settings, 1));
+      return result;
+    }
+    return this.#publishAll(events, settings, 1).then((failures) => {
+      if (failures !== undefined && this.#failurePolicy === 'fail') throw new EventDispatchError(failures);
+      return result;
+    });
+  }
+
+  publish(event: AnyEvent, options?: PublishOptions): Promise<void> {
+    if (event?.kind !== 'event') return Promise.reject(wrongKind(event, 'event'));
+    if (this.#disposed) return Promise.reject(new CqrsError('CQRS_CONFIGURATION', 'the mediator was disposed'));
+    const settings = options === undefined ? this.#defaults : this.#settings(options, options);
+    if (settings.strategy === 'fire-and-forget') {
+      this.#track(this.#publishOne(event, settings, 1));
+      return RESOLVED;
+    }
+    return this.#publishOne(event, settings, 1).then(throwIfFailed);
+  }
+
+  #settings(options: DispatchOptions | undefined, publish: PublishOptions | undefined): ResolvedPublish {
+    const d = this.#defaults;
+    const strategy = publish?.strategy ?? d.strategy;
+    if (!PUBLISH_STRATEGIES.includes(strategy)) throw new ConfigurationError(`unknown publish strategy ${String(strategy)}`);
+    const concurrency = publish?.concurrency ?? d.concurrency;
+    if (!(Number.isInteger(concurrency) && concurrency >= 1)) {
+      throw new ConfigurationError('publish concurrency must be an integer >= 1');
+    }
+    return {
+      strategy,
+      concurrency,
+      failFast: publish?.failFast ?? d.failFast,
+      dispatch: options,
+      abort: undefined,
+      phase: strategy === 'fire-and-forget' ? 'background' : 'awaited',
+    };
+  }
+
+  #track(work: Promise<unknown>): void {
+    this.#background.add(work);
+    work.then(
+      () => this.#background.delete(work),
+      () => this.#background.delete(work),
+    );
+  }
+
+  /** Publishes events in order; each event's handlers run by the strategy. Never rejects. */
+  async #publishAll(events: readonly AnyEvent[], settings: ResolvedPublish, depth: number): Promise<Failures> {
+    let failures: Failures;
+    for (const event of events) {
+      const found = await this.#publishOne(event, settings, depth);
+      if (found !== undefined) {
+        failures ??= [];
+        failures.push(...found);
+        if (settings.failFast) break;
+      }
+    }
+    return failures;
+  }
+
+  /** Runs the handlers of one event. Never rejects: failures are reported and returned. */
+  #publishOne(event: AnyEvent, settings: ResolvedPublish, depth: number): Promise<Failures> {
+    const entries = this.#events.get(event.type);
+    if (entries === undefined) return Promise.resolve(undefined);
+    if (depth > this.#maxDepth) {
+      return Promise.resolve([this.#fail(event, 'mediator', new EventDepthExceededError(event.type, this.#maxDepth), settings)]);
+    }
+    const resolved =
+      settings.failFast && settings.abort === undefined ? { ...settings, abort: new AbortController() } : settings;
+    if (entries.length === 1) return this.#runHandler(entries[0]!, event, resolved, depth);
+    if (resolved.strategy === 'sequential') return this.#runSequential(entries, event, resolved, depth);
+    return this.#runParallel(entries, event, resolved, depth);
+  }
+
+  async #runSequential(
+    entries: readonly CompiledHandler[],
+    event: AnyEvent,
+    settings: ResolvedPublish,
+    depth: number,
+  ): Promise<Failures> {
+    let failures: Failures;
+    for (const entry of entries) {
+      const found = await this.#runHandler(entry, event, settings, depth);
+      if (found !== undefined) {
+        failures ??= [];
+        failures.push(...found);
+        if (settings.failFast) break;
+      }
+    }
+    return failures;
+  }
+
+  #runParallel(
+    entries: readonly CompiledHandler[],
+    event: AnyEvent,
+    settings: ResolvedPublish,
+    depth: number,
+  ): Promise<Failures> {
+    const total = entries.length;
+    const limit = Math.min(settings.concurrency, total);
+    return new Promise((resolve) => {
+      let started = 0;
+      let settled = 0;
+      let failures: Failures;
+      const launch = (): void => {
+        const entry = entries[started++]!;
+        this.#runHandler(entry, event, settings, depth).then((found) => {
+          if (found !== undefined) {
+            failures ??= [];
+            failures.push(...found);
+          }
+          settled++;
+          if (started < total && !(failures !== undefined && settings.failFast)) launch();
+          else if (settled === started) resolve(failures);
+        });
+      };
+      for (let i = 0; i < limit; i++) launch();
+    });
+  }
+
+  /** Runs one handler, then the events it recorded. Never rejects. */
+  async #runHandler(entry: CompiledHandler, event: AnyEvent, settings: ResolvedPublish, depth: number): Promise<Failures> {
+    const context = new Dispatch(entry.descriptor, event, settings.dispatch, depth);
+    if (settings.abort !== undefined) {
+      if (settings.abort.signal.aborted) return undefined;
+      context.signal = settings.abort.signal;
+    }
+    try {
+      await entry.pipeline(event, context);
+    } catch (error) {
+      settings.abort?.abort(error);
+      return [this.#fail(event, entry.descriptor.name, error, settings)];
+    }
+    const produced = context.takeEvents();
+    return produced === undefined ? undefined : this.#publishAll(produced, settings, depth + 1);
+  }
+
+  #fail(event: AnyEvent, handler: string, error: unknown, settings: ResolvedPublish): EventHandlerFailure {
+    try {
+      this.#onError(error, { event, handler, phase: settings.phase });
+    } catch (hookError) {
+      process.emitWarning(`cqrs-ts onError hook threw: ${String(hookError)}`, { code: 'CQRS_EVENT_DISPATCH' });
+    }
+    return { eventType: event.type, eventId: event.metadata.requestId, handler, error };
+  }
+
+  stream<TQuery extends AnyStreamQuery>(query: TQuery, options?: DispatchOptions): AsyncIterableIterator<InferItem<TQuery>> {
+    return this.#iterate(query, options) as AsyncIterableIterator<InferItem<TQuery>>;
+  }
+
+  async *#iterate(query: AnyMessage, options: DispatchOptions | undefined): AsyncGenerator<unknown, void, undefined> {
+    if (query?.kind !== 'query') throw wrongKind(query, 'query');
+    const entry = this.#streams.get(query.type);
+    if (entry === undefined) {
+      throw this.#requests.has(query.type)
+        ? new CqrsError('CQRS_WRONG_MESSAGE_KIND', `${query.type} is not a streaming query: use query()`)
+        : new HandlerNotFoundError(query.type);
+    }
+    if (this.#disposed) throw new CqrsError('CQRS_CONFIGURATION', 'the mediator was disposed');
+    const outer = options?.signal;
+    if (outer?.aborted) throw new CancelledError(query.type, { cause: outer.reason });
+    const controller = new AbortController();
+    const onAbort = () => controller.abort(new CancelledError(query.type, { cause: outer?.reason }));
+    outer?.addEventListener('abort', onAbort, { once: true });
+    const context = new Dispatch(entry.descriptor, query, options);
+    context.signal = controller.signal;
+    let iterator: AsyncIterator<unknown> | undefined;
+    let finished = false;
+    try {
+      const iterable = (await entry.pipeline(query, context)) as AsyncIterable<unknown>;
+      iterator = iterable[Symbol.asyncIterator]();
+      while (true) {
+        const step = await (outer === undefined ? iterator.next() : raceAbort(iterator.next(), controller.signal));
+        if (step.done) {
+          finished = true;
+          break;
+        }
+        await this.#flush(context, options);
+        yield step.value;
+      }
+      await this.#flush(context, options);
+    } finally {
+      outer?.removeEventListener('abort', onAbort);
+      if (!finished) {
+        if (!controller.signal.aborted) controller.abort(new CancelledError(query.type));
+        await iterator?.return?.();
+      }
+    }
+  }
+
+  async #flush(context: Dispatch, options: DispatchOptions | undefined): Promise<void> {
+    if (!this.#hasEventHandlers) return;
+    const events = context.takeEvents();
+    if (events === undefined) return;
+    const settings = this.#settings(options, undefined);
+    if (settings.strategy === 'fire-and-forget') {
+      this.#track(this.#publishAll(events, settings, 1));
+      return;
+    }
+    const failures = await this.#publishAll(events, settings, 1);
+    if (failures !== undefined && this.#failurePolicy === 'fail') throw new EventDispatchError(failures);
+  }
+
+  async whenIdle(): Promise<void> {
+    while (this.#background.size > 0) await Promise.allSettled([...this.#background]);
   }
 
   has(messageType: string): boolean {
-    return this.#requests.has(messageType);
+    return this.#requests.has(messageType) || this.#streams.has(messageType) || this.#events.has(messageType);
   }
 
   describe(): readonly HandlerInfo[] {
-    return [...this.#requests.values()].map((e) =>
-      Object.freeze({
-        messageType: e.descriptor.messageType,
-        kind: e.descriptor.kind,
-        handler: e.descriptor.name,
-        behaviors: e.behaviors,
-        tags: e.descriptor.tags,
-        description: e.descriptor.options.description ?? e.descriptor.definition.description,
-      }),
-    );
+    return [
+      ...[...this.#requests.values()].map((e) => e.info),
+      ...[...this.#streams.values()].map((e) => e.info),
+      ...[...this.#events.values()].flat().map((e) => e.info),
+    ];
   }
 
   async [Symbol.asyncDispose](): Promise<void> {
     this.#disposed = true;
+    await this.whenIdle();
   }
 }
 
+function raceAbort<TValue>(pending: Promise<TValue>, signal: AbortSignal): Promise<TValue> {
+  if (signal.aborted) {
+    pending.catch(() => {});
+    return Promise.reject(signal.reason);
+  }
+  return new Promise<TValue>((resolve, reject) => {
+    const onAbort = () => reject(signal.reason);
+    signal.addEventListener('abort', onAbort, { once: true });
+    pending.then(
+      (value) => {
+        signal.removeEventListener('abort', onAbort);
+        resolve(value);
+      },
+      (error: unknown) => {
+        signal.removeEventListener('abort', onAbort);
+        reject(error);
+      },
+    );
+  });
+}
+
 /**
- * Builds a mediator. Handlers are checked now: a duplicate handler, or a declared message without one, throws.
- * Behaviors are composed now, once per handler.
+ * Builds a mediator. Handlers are checked now: a duplicate command or query handler, or a declared message
+ * without one, throws. Behaviors are composed now, once per handler.
  *
  * @example
  * const mediator = createMediator({
- *   handlers: [handle(PlaceOrder, async (cmd) => ({ orderId: cmd.payload.sku }))],
+ *   handlers: [handle(PlaceOrder, placeOrder), on(OrderPlaced, sendReceipt), on(OrderPlaced, updateStats)],
  *   behaviors: [correlation(), validation(), logging({ logger })],
+ *   events: { strategy: 'parallel', concurrency: 8 },
  * });
  */
 export function createMediator(options: MediatorOptions = {}): Mediator {
   const resolver = options.resolver ?? defaultResolver;
-  if (typeof resolver.resolve !== 'function')
-    throw new ConfigurationError('resolver must have a resolve() method');
+  if (typeof resolver?.resolve !== 'function') throw new ConfigurationError('resolver must have a resolve() method');
+  const e = options.events;
+  if (e?.strategy !== undefined && !PUBLISH_STRATEGIES.includes(e.strategy)) {
+    throw new ConfigurationError(`unknown events.strategy ${String(e.strategy)}`);
+  }
+  if (e?.concurrency !== undefined && !(Number.isInteger(e.concurrency) && e.concurrency >= 1)) {
+    throw new ConfigurationError('events.concurrency must be an integer >= 1');
+  }
+  if (e?.maxDepth !== undefined && !(Number.isInteger(e.maxDepth) && e.maxDepth >= 1)) {
+    throw new ConfigurationError('events.maxDepth must be an integer >= 1');
+  }
   const behaviors = (options.behaviors ?? []).map(toBehavior);
-  const bindings = new Map<string, HandlerBinding>();
+  const single = new Map<string, HandlerBinding>();
+  const eventBindings = new Map<string, HandlerBinding[]>();
   const duplicates = new Set<string>();
   for (const binding of flattenRegistrations(options.handlers)) {
-    if (binding.definition.kind === 'event') continue;
-    const existing = bindings.get(binding.definition.type);
-    if (existing !== undefined && !binding.options.override) duplicates.add(binding.definition.type);
-    else bindings.set(binding.definition.type, binding);
+    const type = binding.definition.type;
+    if (binding.mode === 'event') {
+      const list = eventBindings.get(type);
+      if (list) list.push(binding);
+      else eventBindings.set(type, [binding]);
+      continue;
+    }
+    if (single.has(type) && !binding.options.override) duplicates.add(type);
+    else single.set(type, binding);
   }
+  for (const type of eventBindings.keys()) if (single.has(type)) duplicates.add(type);
   if (duplicates.size > 0) throw new DuplicateHandlerError([...duplicates]);
-  const missing = (options.messages ?? [])
-    .filter((d) => d.kind !== 'event' && !bindings.has(d.type))
-    .map((d) => d.type);
+  const missing = (options.messages ?? []).filter((d) => d.kind !== 'event' && !single.has(d.type)).map((d) => d.type);
   if (missing.length > 0) throw new MissingHandlerError(missing);
 
-  const requests = new Map<string, RequestEntry>();
-  for (const binding of bindings.values()) {
-    const descriptor = describeBinding(binding);
-    const { pipeline, names } = pipelineFor(descriptor, behaviors, terminalFor(binding, resolver));
-    requests.set(descriptor.messageType, { descriptor, pipeline, behaviors: Object.freeze(names) });
+  const requests = new Map<string, CompiledHandler>();
+  const streams = new Map<string, CompiledHandler>();
+  for (const binding of single.values()) {
+    const compiled = compileHandler(binding, behaviors, resolver);
+    (binding.mode === 'stream' ? streams : requests).set(binding.definition.type, compiled);
   }
-  return new MediatorImpl(requests);
+  const events = new Map<string, CompiledHandler[]>();
+  for (const [type, list] of eventBindings) events.set(type, list.map((b) => compileHandler(b, behaviors, resolver)));
+  return new MediatorImpl(requests, streams, events, options);
 }
 
 export type { DispatchContext };

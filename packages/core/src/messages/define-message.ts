@@ -4,7 +4,8 @@ import { EMPTY_EXECUTION_CONTEXT } from '../context/execution-context.ts';
 import type { ValidationIssue } from '../errors/cqrs-error.ts';
 import { ConfigurationError, CqrsError, SerializationError, ValidationError } from '../errors/cqrs-error.ts';
 import { deepFreeze } from '../internal/freeze.ts';
-import type { AnyMessage, AnyRequest, Command, Event, Message, MessageKind, Query } from './message.ts';
+import type { AnyMessage, AnyRequest, Command, Event, Message, MessageKind, Query, StreamQuery } from './message.ts';
+import type { MessageMetadata } from './message.ts';
 import type { MetadataInit } from './metadata.ts';
 import { createMetadata } from './metadata.ts';
 import type { StandardSchemaV1 } from './standard-schema.ts';
@@ -66,6 +67,8 @@ export interface DefineOptions<TPayload, TMessage> {
 export interface DefineEventOptions<TPayload, TMessage> extends DefineOptions<TPayload, TMessage> {
   /** Broker topic or subject. Defaults to the event type. */
   readonly topic?: string;
+  /** Derives the ordering key (e.g. the aggregate id) from the payload. Events with one key keep their order. */
+  readonly key?: (payload: TPayload) => string | undefined;
   /**
    * `domain` events stay in the process; `notification` events announce a fact to other services;
    * `ecst` (event-carried state transfer) events carry the full state of an entity.
@@ -129,6 +132,14 @@ export interface QueryDefinition<TType extends string, TPayload, TResult = unkno
   returns<$Result>(): QueryDefinition<TType, TPayload, $Result, TInput>;
 }
 
+/** Defines a streaming query; `.yields<T>()` sets the item type. Handled by `handleStream`, dispatched by `mediator.stream`. */
+export interface StreamQueryDefinition<TType extends string, TPayload, TItem = unknown, TInput = TPayload>
+  extends MessageDefinitionBase<StreamQuery<TType, TPayload, TItem>, TInput> {
+  readonly streaming: true;
+  withPayload<$Payload>(): StreamQueryDefinition<TType, $Payload, TItem, $Payload>;
+  yields<$Item>(): StreamQueryDefinition<TType, TPayload, $Item, TInput>;
+}
+
 /** Defines an event type. */
 export interface EventDefinition<TType extends string, TPayload, TInput = TPayload>
   extends MessageDefinitionBase<Event<TType, TPayload>, TInput> {
@@ -140,9 +151,12 @@ export interface EventDefinition<TType extends string, TPayload, TInput = TPaylo
 export type AnyCommandDefinition = CommandDefinition<string, never, unknown, never>;
 export type AnyQueryDefinition = QueryDefinition<string, never, unknown, never>;
 export type AnyEventDefinition = EventDefinition<string, never, never>;
+export type AnyStreamQueryDefinition = StreamQueryDefinition<string, never, unknown, never>;
 /** Any message definition. */
 export interface AnyMessageDefinition {
   readonly kind: MessageKind;
+  /** True for streaming queries. */
+  readonly streaming?: boolean;
   readonly type: string;
   readonly schema: StandardSchemaV1 | undefined;
   readonly tags: readonly string[];
@@ -275,6 +289,8 @@ class MessageDefinitionImpl {
   readonly authorize: AuthorizeHook<never> | undefined;
   readonly topic: string | undefined;
   readonly category: EventCategory | undefined;
+  readonly streaming: boolean;
+  readonly #key: ((payload: unknown) => string | undefined) | undefined;
   readonly #invariant: ((payload: Record<string, unknown>) => void) | undefined;
 
   constructor(
@@ -282,6 +298,7 @@ class MessageDefinitionImpl {
     type: string,
     options: DefineEventOptions<unknown, never> | undefined,
     invariant?: (payload: Record<string, unknown>) => void,
+    streaming = false,
   ) {
     if (typeof type !== 'string' || !TYPE_RE.test(type)) {
       throw new ConfigurationError(
@@ -300,8 +317,13 @@ class MessageDefinitionImpl {
     this.validate = options?.validate as ValidateHook<unknown> | undefined;
     this.authorize = options?.authorize;
     this.#invariant = invariant;
+    this.streaming = streaming;
     if (kind === 'event') {
       this.topic = options?.topic ?? type;
+      if (typeof this.topic !== 'string' || !TYPE_RE.test(this.topic)) {
+        throw new ConfigurationError(`${type}: invalid topic ${JSON.stringify(String(this.topic).slice(0, 80))}`);
+      }
+      this.#key = options?.key as ((payload: unknown) => string | undefined) | undefined;
       this.category = options?.category ?? 'domain';
       if (!EVENT_CATEGORIES.includes(this.category)) {
         throw new ConfigurationError(`${type}: unknown event category ${String(this.category)}`);
@@ -309,6 +331,7 @@ class MessageDefinitionImpl {
     } else {
       this.topic = undefined;
       this.category = undefined;
+      this.#key = undefined;
     }
   }
 
@@ -319,12 +342,32 @@ class MessageDefinitionImpl {
       ]);
     }
     this.#invariant?.(payload as Record<string, unknown>);
-    return Object.freeze({
-      kind: this.kind,
-      type: this.type,
-      payload: deepFreeze(payload),
-      metadata: createMetadata(metadata),
-    });
+    return this.#freeze(payload, createMetadata(metadata));
+  }
+
+  #freeze(payload: unknown, metadata: MessageMetadata): AnyMessage {
+    if (this.kind === 'event') {
+      return Object.freeze({
+        kind: this.kind,
+        type: this.type,
+        payload: deepFreeze(payload),
+        metadata,
+        topic: this.topic,
+        key: this.#keyOf(payload),
+      });
+    }
+    return Object.freeze({ kind: this.kind, type: this.type, payload: deepFreeze(payload), metadata });
+  }
+
+  #keyOf(payload: unknown): string | undefined {
+    if (this.#key === undefined) return undefined;
+    const key = this.#key(payload);
+    if (key !== undefined && (typeof key !== 'string' || key.length === 0 || key.length > 512)) {
+      throw new ValidationError(this.type, [
+        { path: ['key'], message: 'ordering key must be a non-empty string of at most 512 chars', code: 'invalid_key' },
+      ]);
+    }
+    return key;
   }
 
   async check(payload: unknown, context?: Partial<ValidationContext>): Promise<readonly ValidationIssue[]> {
@@ -381,12 +424,7 @@ class MessageDefinitionImpl {
       ]);
     }
     this.#invariant?.(payload as Record<string, unknown>);
-    return Object.freeze({
-      kind: this.kind,
-      type: this.type,
-      payload: deepFreeze(payload),
-      metadata: createMetadata(metadata, false),
-    });
+    return this.#freeze(payload, createMetadata(metadata, false));
   }
 
   // Paginated queries validate filters with the user's schema but keep page fields even if it strips them.
@@ -403,6 +441,10 @@ class MessageDefinitionImpl {
   returns(): this {
     return this;
   }
+
+  yields(): this {
+    return this;
+  }
 }
 
 /** @internal */
@@ -411,8 +453,9 @@ export function createDefinition(
   type: string,
   options: DefineEventOptions<unknown, never> | undefined,
   invariant?: (payload: Record<string, unknown>) => void,
+  streaming = false,
 ): unknown {
-  return Object.freeze(new MessageDefinitionImpl(kind, type, options, invariant));
+  return Object.freeze(new MessageDefinitionImpl(kind, type, options, invariant, streaming));
 }
 
 type Out<TSchema extends StandardSchemaV1> = StandardSchemaV1.InferOutput<TSchema>;
@@ -475,6 +518,24 @@ export function defineEvent<const TType extends string>(
 ): EventDefinition<TType, EmptyPayload, EmptyPayload>;
 export function defineEvent(type: string, options?: object): unknown {
   return createDefinition('event', type, options as DefineEventOptions<unknown, never>);
+}
+
+/**
+ * Defines a streaming query: its handler yields items (`handleStream`), `mediator.stream(query)` iterates them.
+ *
+ * @example
+ * const TailOrders = defineStreamQuery('orders.tail').withPayload<{ since: string }>().yields<Order>();
+ */
+export function defineStreamQuery<const TType extends string, TSchema extends StandardSchemaV1>(
+  type: TType,
+  options: DefineOptions<Out<TSchema>, StreamQuery<TType, Out<TSchema>, unknown>> & { readonly schema: TSchema },
+): StreamQueryDefinition<TType, Out<TSchema>, unknown, In<TSchema>>;
+export function defineStreamQuery<const TType extends string>(
+  type: TType,
+  options?: DefineOptions<EmptyPayload, StreamQuery<TType, EmptyPayload, unknown>> & { readonly schema?: undefined },
+): StreamQueryDefinition<TType, EmptyPayload, unknown, EmptyPayload>;
+export function defineStreamQuery(type: string, options?: object): unknown {
+  return createDefinition('query', type, options as DefineOptions<unknown, never>, undefined, true);
 }
 
 /** Throws a typed error when a message is of the wrong kind (used by the mediator). */

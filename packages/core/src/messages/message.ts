@@ -52,7 +52,17 @@ export interface Query<TType extends string = string, TPayload = unknown, TResul
 export interface Event<TType extends string = string, TPayload = unknown>
   extends Message<'event', TType, TPayload> {}
 
+/** Phantom key carrying a streaming query's item type. Exists in types only. */
+export declare const ITEM_TYPE: unique symbol;
+
+/** A query answered by a stream of `TItem` (see `mediator.stream`). */
+export interface StreamQuery<TType extends string = string, TPayload = unknown, TItem = unknown>
+  extends Message<'query', TType, TPayload> {
+  readonly [ITEM_TYPE]?: TItem;
+}
+
 export type AnyMessage = Message<MessageKind, string, unknown>;
+export type AnyStreamQuery = StreamQuery<string, unknown, unknown>;
 export type AnyCommand = Command<string, unknown, unknown>;
 export type AnyQuery = Query<string, unknown, unknown>;
 export type AnyEvent = Event<string, unknown>;
@@ -63,5 +73,7 @@ export type AnyRequest = AnyCommand | AnyQuery;
 export type InferResult<TMessage> = TMessage extends { readonly [RESULT_TYPE]?: infer TResult }
   ? TResult
   : never;
+/** The item type of a streaming query. */
+export type InferItem<TMessage> = TMessage extends { readonly [ITEM_TYPE]?: infer TItem } ? TItem : never;
 /** The payload type of a message. */
 export type InferPayload<TMessage> = TMessage extends { readonly payload: infer TPayload } ? TPayload : never;

@@ -1,0 +1,5 @@
+/** Every suite, in run order. Add `publish`, `stream`, `outbox`, `broker`, `saga` here. */
+import type { Suite } from '../lib/types.ts';
+import { dispatch } from './dispatch.ts';
+
+export const suites: readonly Suite[] = [dispatch];

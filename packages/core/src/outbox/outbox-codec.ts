@@ -1,0 +1,135 @@
+import { brotliCompressSync, brotliDecompressSync, gunzipSync, gzipSync } from 'node:zlib';
+import { ConfigurationError, SerializationError } from '../errors/cqrs-error.ts';
+import { isUuid } from '../internal/uuid.ts';
+import type { AnyEvent } from '../messages/message.ts';
+import { OutboxError, PayloadTooLargeError } from './outbox-errors.ts';
+import type { ContentEncoding, OutboxMessage, OutboxRecord, OutboxRecordInput } from './outbox-record.ts';
+
+/** Payload compression of outbox records. */
+export interface OutboxCompressionOptions {
+  readonly algorithm: 'gzip' | 'br';
+  /** Only payloads of at least this many JSON bytes are compressed. @default 1024 */
+  readonly thresholdBytes?: number;
+}
+
+/** Serialization options shared by every outbox store. */
+export interface OutboxEncoderOptions {
+  /** Compress big payloads with node:zlib; the encoding is recorded per row. Default: no compression. */
+  readonly compression?: OutboxCompressionOptions;
+  /** Largest accepted JSON size of one event, before compression. @default 1048576 (1 MiB) */
+  readonly maxPayloadBytes?: number;
+}
+
+/** Turns events into rows; used by stores before they touch the database. */
+export interface OutboxEncoder {
+  /** @throws SerializationError, PayloadTooLargeError, OutboxError; never partially. */
+  encode(events: readonly AnyEvent[], now: number): OutboxRecordInput[];
+}
+
+const DEFAULT_MAX_PAYLOAD = 1024 * 1024;
+const utf8 = new TextEncoder();
+const EMPTY_HEADERS: Readonly<Record<string, string>> = Object.freeze({});
+
+function headersOf(event: AnyEvent): Record<string, string> {
+  const m = event.metadata;
+  const h: Record<string, string> = { 'x-message-type': event.type, 'x-correlation-id': m.correlationId };
+  if (m.causationId !== undefined) h['x-causation-id'] = m.causationId;
+  if (m.traceparent !== undefined) h.traceparent = m.traceparent;
+  if (m.tenantId !== undefined) h['x-tenant-id'] = m.tenantId;
+  return h;
+}
+
+/** Creates the encoder a store uses in `append`. Fails fast on bad options. */
+export function createOutboxEncoder(options: OutboxEncoderOptions = {}): OutboxEncoder {
+  const maxBytes = options.maxPayloadBytes ?? DEFAULT_MAX_PAYLOAD;
+  if (!Number.isInteger(maxBytes) || maxBytes <= 0) {
+    throw new ConfigurationError(`outbox: maxPayloadBytes must be a positive integer, got ${maxBytes}`);
+  }
+  const compression = options.compression;
+  const threshold = compression?.thresholdBytes ?? 1024;
+  if (compression && compression.algorithm !== 'gzip' && compression.algorithm !== 'br') {
+    throw new ConfigurationError(`outbox: unknown compression ${String(compression.algorithm)}`);
+  }
+  return {
+    encode(events, now) {
+      if (!Array.isArray(events)) throw new OutboxError('outbox append expects an array of events');
+      const out: OutboxRecordInput[] = new Array(events.length);
+      for (let i = 0; i < events.length; i++) {
+        const event = events[i] as AnyEvent & { topic?: unknown; key?: unknown };
+        if (event === null || typeof event !== 'object' || event.kind !== 'event' || typeof event.type !== 'string') {
+          throw new OutboxError(`outbox append: item ${i} is not an event`);
+        }
+        const id = event.metadata?.requestId;
+        if (typeof id !== 'string' || !isUuid(id)) {
+          throw new OutboxError(`outbox append: ${event.type} has no valid metadata.requestId`);
+        }
+        let json: string | undefined;
+        try {
+          json = JSON.stringify(event);
+        } catch (cause) {
+          throw new SerializationError(`${event.type} cannot be serialized to JSON`, { cause });
+        }
+        if (json === undefined) throw new SerializationError(`${event.type} cannot be serialized to JSON`);
+        let payload: Uint8Array = utf8.encode(json);
+        if (payload.byteLength > maxBytes) throw new PayloadTooLargeError(event.type, payload.byteLength, maxBytes);
+        let contentEncoding: ContentEncoding = 'identity';
+        if (compression && payload.byteLength >= threshold) {
+          payload = compression.algorithm === 'gzip' ? gzipSync(payload) : brotliCompressSync(payload);
+          contentEncoding = compression.algorithm;
+        }
+        const key = event.key;
+        out[i] = {
+          id,
+          type: event.type,
+          topic: typeof event.topic === 'string' ? event.topic : event.type,
+          key: typeof key === 'string' ? key : null,
+          payload,
+          headers: headersOf(event),
+          contentEncoding,
+          createdAt: now,
+        };
+      }
+      return out;
+    },
+  };
+}
+
+/** Decodes a stored record to what a publisher receives (decompressing when needed). */
+export function decodeOutboxRecord(record: OutboxRecord): OutboxMessage {
+  let body = record.payload;
+  if (record.contentEncoding === 'gzip') body = gunzipSync(body);
+  else if (record.contentEncoding === 'br') body = brotliDecompressSync(body);
+  else if (record.contentEncoding !== 'identity') {
+    throw new SerializationError(`outbox record ${record.id}: unknown content encoding ${record.contentEncoding}`);
+  }
+  return {
+    id: record.id,
+    type: record.type,
+    topic: record.topic,
+    key: record.key,
+    headers: record.headers ?? EMPTY_HEADERS,
+    body,
+    attempts: record.attempts,
+  };
+}
+
+/** Parses stored headers, which drivers return either as a JSON string or an object. @internal */
+export function parseHeaders(value: unknown): Readonly<Record<string, string>> {
+  if (value === null || value === undefined) return EMPTY_HEADERS;
+  if (typeof value === 'string') return JSON.parse(value) as Record<string, string>;
+  if (value instanceof Uint8Array) return JSON.parse(new TextDecoder().decode(value)) as Record<string, string>;
+  return value as Record<string, string>;
+}
+
+/** Table names accepted by SQL adapters: `name` or `schema.name`, lower-case identifiers. @internal */
+export const TABLE_NAME_RE = /^(?:[a-z_][a-z0-9_]{0,62}\.)?[a-z_][a-z0-9_]{0,62}$/;
+
+/** Throws a ConfigurationError unless `name` matches {@link TABLE_NAME_RE}. @internal */
+export function assertTableName(name: unknown, what: string): string {
+  if (typeof name !== 'string' || !TABLE_NAME_RE.test(name)) {
+    throw new ConfigurationError(
+      `${what}: invalid table name ${JSON.stringify(String(name).slice(0, 80))}; expected ${TABLE_NAME_RE}`,
+    );
+  }
+  return name;
+}

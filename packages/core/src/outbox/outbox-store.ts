@@ -1,0 +1,76 @@
+import type { AnyEvent } from '../messages/message.ts';
+import type { OutboxRecord } from './outbox-record.ts';
+
+/** Arguments of {@link OutboxStore.claimBatch}. */
+export interface ClaimBatchRequest {
+  /** Identifies the claiming relay; stored as `claimed_by`. */
+  readonly relayId: string;
+  /** At most this many records. */
+  readonly limit: number;
+  /** The lease length: other relays may reclaim the records after `now + leaseMs`. */
+  readonly leaseMs: number;
+  /** Current time, epoch ms. */
+  readonly now: number;
+}
+
+/** One failed publish to record; computed by the relay (it owns backoff and max attempts). */
+export interface OutboxFailure {
+  readonly id: string;
+  readonly error: string;
+  /** `true`: move to `dead`; otherwise stays `pending` until `nextAttemptAt`. */
+  readonly dead: boolean;
+  readonly nextAttemptAt: number;
+}
+
+/** Backlog figures of a store. */
+export interface OutboxStats {
+  /** Pending records (including claimed and backing-off ones). */
+  readonly backlog: number;
+  /** Age of the oldest pending record in ms, 0 when none. */
+  readonly oldestPendingAgeMs: number;
+  readonly dead: number;
+}
+
+/** Which rows {@link OutboxStore.purge} deletes. */
+export interface OutboxPurgeRequest {
+  /** Delete published records published before this time (epoch ms). */
+  readonly publishedBefore: number;
+  /** Also delete dead records created before this time; kept when omitted. */
+  readonly deadBefore?: number;
+}
+
+/**
+ * Port of the transactional outbox table.
+ *
+ * `append` writes inside the caller's transaction `TTx`, so events commit or roll back with the business data.
+ * Every other method runs on the store's own connection and is used by the relay.
+ *
+ * Ordering contract of `claimBatch`: a record is returned only if every earlier pending record with the same
+ * key is returned in the same batch; claimed records are leased to the relay until `now + leaseMs`.
+ * @typeParam TTx - the transaction handle of the caller's driver.
+ */
+export interface OutboxStore<TTx = unknown> {
+  /**
+   * Serializes and inserts events in the caller's transaction, all or none.
+   * @throws PayloadTooLargeError (`CQRS_PAYLOAD_TOO_LARGE`), SerializationError (`CQRS_SERIALIZATION`),
+   *   OutboxError (`CQRS_OUTBOX`) for a non-event, StorageError (`CQRS_STORAGE`) for database failures.
+   */
+  append(tx: TTx, events: readonly AnyEvent[]): Promise<void>;
+  /** Leases up to `limit` due records honouring per-key order; sorted by `seq`. */
+  claimBatch(request: ClaimBatchRequest): Promise<readonly OutboxRecord[]>;
+  /** Marks records published (one statement). */
+  markPublished(ids: readonly string[], now: number): Promise<void>;
+  /** Records failed attempts: increments attempts, sets error and next attempt, or moves to `dead`. */
+  markFailed(failures: readonly OutboxFailure[]): Promise<void>;
+  /** Gives up leases without counting an attempt. */
+  release(ids: readonly string[]): Promise<void>;
+  /** Dead records, oldest first. */
+  listDeadLetters(options?: { readonly limit?: number; readonly afterSeq?: number }): Promise<readonly OutboxRecord[]>;
+  /** Puts dead records back to `pending` with zero attempts; returns how many. */
+  replayDeadLetters(ids: readonly string[], now: number): Promise<number>;
+  /** Deletes dead records; returns how many. */
+  deleteDeadLetters(ids: readonly string[]): Promise<number>;
+  stats(now: number): Promise<OutboxStats>;
+  /** Retention: deletes old published (and optionally dead) records; returns how many. */
+  purge(request: OutboxPurgeRequest): Promise<number>;
+}
