@@ -135,3 +135,45 @@ export type { Page, PageRequest, PaginatedQueryOptions, Pagination } from './mes
 export { DEFAULT_MAX_PAGE_SIZE, definePaginatedQuery, pagination, toPage } from './messages/pagination.ts';
 export type { StandardSchemaV1 } from './messages/standard-schema.ts';
 export type { ValidateHookResult } from './messages/validation.ts';
+// outbox, inbox, broker
+export type { BrokerHandler, DeliveredMessage, InMemoryBroker, InMemoryBrokerOptions } from './broker/in-memory-broker.ts';
+export { createInMemoryBroker } from './broker/in-memory-broker.ts';
+export type { InboxStore, ProcessOnceResult } from './inbox/inbox-store.ts';
+export { processOnce } from './inbox/inbox-store.ts';
+export type { InMemoryOutboxStore, InMemoryOutboxTransaction } from './outbox/in-memory-outbox-store.ts';
+export { createInMemoryOutboxStore } from './outbox/in-memory-outbox-store.ts';
+export type { MessagePublisher, PublisherCapabilities, PublishResult } from './outbox/message-publisher.ts';
+export type { OutboxCompressionOptions, OutboxEncoder, OutboxEncoderOptions } from './outbox/outbox-codec.ts';
+export {
+  assertTableName,
+  createOutboxEncoder,
+  decodeOutboxRecord,
+  parseHeaders,
+  TABLE_NAME_RE,
+} from './outbox/outbox-codec.ts';
+export type { StorageFailureReason } from './outbox/outbox-errors.ts';
+export { OutboxError, PayloadTooLargeError, STORAGE_FAILURE_REASONS, StorageError } from './outbox/outbox-errors.ts';
+export type {
+  ContentEncoding,
+  OutboxMessage,
+  OutboxRecord,
+  OutboxRecordInput,
+  OutboxStatus,
+} from './outbox/outbox-record.ts';
+export { CONTENT_ENCODINGS, OUTBOX_STATUSES } from './outbox/outbox-record.ts';
+export type {
+  OutboxRelay,
+  OutboxRelayHealth,
+  OutboxRelayOptions,
+  OutboxRetentionOptions,
+  OutboxRunResult,
+  OutboxWakeUp,
+} from './outbox/outbox-relay.ts';
+export { createOutboxRelay } from './outbox/outbox-relay.ts';
+export type {
+  ClaimBatchRequest,
+  OutboxFailure,
+  OutboxPurgeRequest,
+  OutboxStats,
+  OutboxStore,
+} from './outbox/outbox-store.ts';

@@ -27,11 +27,14 @@ export function correlation(options: CorrelationOptions = {}): Behavior {
         correlationId = parent.correlationId;
         causationId = parent.requestId;
       }
+      const execution = context.execution;
       const store: AmbientContext = {
         requestId: metadata.requestId,
         correlationId,
         causationId,
-        execution: context.execution,
+        execution,
+        tenantId: execution.tenantId ?? metadata.tenantId ?? parent?.tenantId,
+        requestedBy: execution.user?.id ?? metadata.requestedBy ?? parent?.requestedBy,
         traceparent: metadata.traceparent ?? parent?.traceparent,
         tracestate: parent?.tracestate,
       };

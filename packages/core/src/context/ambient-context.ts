@@ -12,6 +12,10 @@ export interface AmbientContext {
   readonly correlationId: string;
   readonly causationId: string | undefined;
   readonly execution: ExecutionContext;
+  /** Tenant of the current operation (from the execution context, else the message being handled). */
+  readonly tenantId: string | undefined;
+  /** Who asked for the current operation (the user id, else the message's `requestedBy`). */
+  readonly requestedBy: string | undefined;
   /** W3C trace context of the current operation, if any. */
   readonly traceparent: string | undefined;
   readonly tracestate: string | undefined;
@@ -40,6 +44,8 @@ export interface ContextInit {
   readonly causationId?: string;
   readonly requestId?: string;
   readonly execution?: ExecutionContext;
+  readonly tenantId?: string;
+  readonly requestedBy?: string;
   readonly traceparent?: string;
   readonly tracestate?: string;
 }
@@ -55,11 +61,14 @@ export function runWithContext<TResult>(init: ContextInit, fn: () => TResult): T
   if (correlationId === undefined) {
     throw new TypeError('runWithContext needs a correlationId when there is no ambient context');
   }
+  const execution = init.execution ?? parent?.execution ?? EMPTY_EXECUTION_CONTEXT;
   const context: AmbientContext = {
     requestId: init.requestId ?? parent?.requestId,
     correlationId,
     causationId: init.causationId ?? parent?.causationId,
-    execution: init.execution ?? parent?.execution ?? EMPTY_EXECUTION_CONTEXT,
+    execution,
+    tenantId: init.tenantId ?? execution.tenantId ?? parent?.tenantId,
+    requestedBy: init.requestedBy ?? execution.user?.id ?? parent?.requestedBy,
     traceparent: init.traceparent ?? parent?.traceparent,
     tracestate: init.tracestate ?? parent?.tracestate,
   };

@@ -388,7 +388,12 @@ class MediatorImpl implements Mediator {
   publish(event: AnyEvent, options?: PublishOptions): Promise<void> {
     if (event?.kind !== 'event') return Promise.reject(wrongKind(event, 'event'));
     if (this.#disposed) return Promise.reject(new CqrsError('CQRS_CONFIGURATION', 'the mediator was disposed'));
-    const settings = options === undefined ? this.#defaults : this.#settings(options, options);
+    let settings: ResolvedPublish;
+    try {
+      settings = options === undefined ? this.#defaults : this.#settings(options, options);
+    } catch (error) {
+      return Promise.reject(error);
+    }
     if (settings.strategy === 'fire-and-forget') {
       this.#track(this.#publishOne(event, settings, 1));
       return RESOLVED;
@@ -544,11 +549,14 @@ class MediatorImpl implements Mediator {
     context.signal = controller.signal;
     let iterator: AsyncIterator<unknown> | undefined;
     let finished = false;
+    let stepping = false;
     try {
       const iterable = (await entry.pipeline(query, context)) as AsyncIterable<unknown>;
       iterator = iterable[Symbol.asyncIterator]();
       while (true) {
+        stepping = true;
         const step = await (outer === undefined ? iterator.next() : raceAbort(iterator.next(), controller.signal));
+        stepping = false;
         if (step.done) {
           finished = true;
           break;
@@ -561,7 +569,11 @@ class MediatorImpl implements Mediator {
       outer?.removeEventListener('abort', onAbort);
       if (!finished) {
         if (!controller.signal.aborted) controller.abort(new CancelledError(query.type));
-        await iterator?.return?.();
+        // A generator still inside a step runs its cleanup once that step ends (when it honours ctx.signal);
+        // waiting for it here could hang on a handler that ignores the signal.
+        const closing = iterator?.return?.();
+        if (stepping) closing?.catch(() => {});
+        else await closing;
       }
     }
   }

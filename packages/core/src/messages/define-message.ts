@@ -4,7 +4,20 @@ import { EMPTY_EXECUTION_CONTEXT } from '../context/execution-context.ts';
 import type { ValidationIssue } from '../errors/cqrs-error.ts';
 import { ConfigurationError, CqrsError, SerializationError, ValidationError } from '../errors/cqrs-error.ts';
 import { deepFreeze } from '../internal/freeze.ts';
-import type { AnyMessage, AnyRequest, Command, Event, Message, MessageKind, Query, StreamQuery } from './message.ts';
+import type {
+  AnyCommand,
+  AnyEvent,
+  AnyMessage,
+  AnyQuery,
+  AnyRequest,
+  AnyStreamQuery,
+  Command,
+  Event,
+  Message,
+  MessageKind,
+  Query,
+  StreamQuery,
+} from './message.ts';
 import type { MessageMetadata } from './message.ts';
 import type { MetadataInit } from './metadata.ts';
 import { createMetadata } from './metadata.ts';
@@ -148,10 +161,29 @@ export interface EventDefinition<TType extends string, TPayload, TInput = TPaylo
   withPayload<$Payload>(): EventDefinition<TType, $Payload, $Payload>;
 }
 
-export type AnyCommandDefinition = CommandDefinition<string, never, unknown, never>;
-export type AnyQueryDefinition = QueryDefinition<string, never, unknown, never>;
-export type AnyEventDefinition = EventDefinition<string, never, never>;
-export type AnyStreamQueryDefinition = StreamQueryDefinition<string, never, unknown, never>;
+/** Any command definition. */
+export interface AnyCommandDefinition extends AnyMessageDefinition {
+  readonly kind: 'command';
+  create(payload: never, metadata?: MetadataInit): AnyCommand;
+}
+/** Any query definition (request-response or streaming). */
+export interface AnyQueryDefinition extends AnyMessageDefinition {
+  readonly kind: 'query';
+  create(payload: never, metadata?: MetadataInit): AnyQuery;
+}
+/** Any streaming query definition. */
+export interface AnyStreamQueryDefinition extends AnyMessageDefinition {
+  readonly kind: 'query';
+  readonly streaming: true;
+  create(payload: never, metadata?: MetadataInit): AnyStreamQuery;
+}
+/** Any event definition. */
+export interface AnyEventDefinition extends AnyMessageDefinition {
+  readonly kind: 'event';
+  readonly topic: string;
+  readonly category: EventCategory;
+  create(payload: never, metadata?: MetadataInit): AnyEvent;
+}
 /** Any message definition. */
 export interface AnyMessageDefinition {
   readonly kind: MessageKind;
@@ -514,7 +546,11 @@ export function defineEvent<const TType extends string, TSchema extends Standard
 ): EventDefinition<TType, Out<TSchema>, In<TSchema>>;
 export function defineEvent<const TType extends string>(
   type: TType,
-  options?: DefineEventOptions<EmptyPayload, Event<TType, EmptyPayload>> & { readonly schema?: undefined },
+  options?: Omit<DefineEventOptions<EmptyPayload, Event<TType, EmptyPayload>>, 'key'> & {
+    readonly schema?: undefined;
+    /** Annotate the parameter with the payload type you declare with `withPayload`. */
+    readonly key?: (payload: never) => string | undefined;
+  },
 ): EventDefinition<TType, EmptyPayload, EmptyPayload>;
 export function defineEvent(type: string, options?: object): unknown {
   return createDefinition('event', type, options as DefineEventOptions<unknown, never>);

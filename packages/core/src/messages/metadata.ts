@@ -101,9 +101,9 @@ export function createMetadata(init?: MetadataInit, inherit = true): MessageMeta
       requestId,
       correlationId: ambient?.correlationId ?? requestId,
       causationId: ambient?.requestId,
-      requestedBy: ambient?.execution.user?.id,
+      requestedBy: ambient?.requestedBy,
       requestedAt: new Date().toISOString(),
-      tenantId: ambient?.execution.tenantId,
+      tenantId: ambient?.tenantId,
       traceparent: ambient?.traceparent,
       attributes: EMPTY_ATTRIBUTES,
     });
@@ -123,9 +123,9 @@ export function createMetadata(init?: MetadataInit, inherit = true): MessageMeta
     requestId,
     correlationId: init.correlationId ?? ambient?.correlationId ?? requestId,
     causationId: init.causationId ?? ambient?.requestId,
-    requestedBy: init.requestedBy ?? ambient?.execution.user?.id,
+    requestedBy: init.requestedBy ?? ambient?.requestedBy,
     requestedAt,
-    tenantId: init.tenantId ?? ambient?.execution.tenantId,
+    tenantId: init.tenantId ?? ambient?.tenantId,
     traceparent: init.traceparent ?? ambient?.traceparent,
     attributes,
   });

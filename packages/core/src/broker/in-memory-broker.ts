@@ -1,0 +1,106 @@
+import type { MessagePublisher, PublishResult } from '../outbox/message-publisher.ts';
+import type { OutboxMessage } from '../outbox/outbox-record.ts';
+
+/** A message as a subscriber receives it: the outbox message plus its parsed JSON body. */
+export interface DeliveredMessage extends OutboxMessage {
+  /** `JSON.parse` of `body`: the event object. */
+  readonly event: unknown;
+}
+
+/** Handles one delivered message; a throw or rejection fails the publish of that message. */
+export type BrokerHandler = (message: DeliveredMessage) => void | Promise<void>;
+
+/** Options of {@link createInMemoryBroker}. */
+export interface InMemoryBrokerOptions {
+  /** How many recent deliveries `recent()` keeps (a ring buffer). @default 0 */
+  readonly keepRecent?: number;
+}
+
+/** The in-memory broker: a {@link MessagePublisher} that delivers synchronously to in-process subscribers. */
+export interface InMemoryBroker extends MessagePublisher {
+  /** Subscribes to a topic (`*` for all); returns the unsubscribe function. */
+  subscribe(topic: string, handler: BrokerHandler): () => void;
+  /** Makes the next publishes fail while `predicate` returns true (fault injection); `undefined` clears it. */
+  failWhen(predicate: ((message: OutboxMessage) => boolean) | undefined): void;
+  /** The last `keepRecent` delivered messages, oldest first. */
+  recent(): readonly DeliveredMessage[];
+  /** Messages delivered so far. */
+  readonly delivered: number;
+}
+
+const decoder = new TextDecoder();
+
+/**
+ * Creates an in-memory broker, the embedded default and test double. Delivery is in batch order, and after a
+ * failure the later messages with the same key are not delivered, so it declares `preservesKeyOrder`.
+ * Memory stays bounded: nothing is retained except the optional `keepRecent` ring buffer.
+ */
+export function createInMemoryBroker(options: InMemoryBrokerOptions = {}): InMemoryBroker {
+  const subscribers = new Map<string, Set<BrokerHandler>>();
+  const keep = options.keepRecent ?? 0;
+  const ring: DeliveredMessage[] = [];
+  let ringStart = 0;
+  let delivered = 0;
+  let failPredicate: ((message: OutboxMessage) => boolean) | undefined;
+
+  const skipped = (key: string): PublishResult => ({
+    ok: false,
+    error: new Error(`not delivered: an earlier message with key ${key} failed`),
+  });
+
+  async function deliver(message: OutboxMessage): Promise<void> {
+    if (failPredicate?.(message)) throw new Error(`injected failure for ${message.id}`);
+    const handlers = [...(subscribers.get(message.topic) ?? []), ...(subscribers.get('*') ?? [])];
+    const d: DeliveredMessage = { ...message, event: JSON.parse(decoder.decode(message.body)) };
+    for (const h of handlers) await h(d);
+    delivered++;
+    if (keep > 0) {
+      if (ring.length < keep) ring.push(d);
+      else {
+        ring[ringStart] = d;
+        ringStart = (ringStart + 1) % keep;
+      }
+    }
+  }
+
+  return {
+    capabilities: Object.freeze({ preservesKeyOrder: true }),
+    async publish(batch) {
+      const results: PublishResult[] = new Array(batch.length);
+      let failedKeys: Set<string> | undefined;
+      for (let i = 0; i < batch.length; i++) {
+        const m = batch[i]!;
+        if (m.key !== null && failedKeys?.has(m.key)) {
+          results[i] = skipped(m.key);
+          continue;
+        }
+        try {
+          await deliver(m);
+          results[i] = { ok: true };
+        } catch (error) {
+          results[i] = { ok: false, error };
+          if (m.key !== null) (failedKeys ??= new Set()).add(m.key);
+        }
+      }
+      return results;
+    },
+    subscribe(topic, handler) {
+      let set = subscribers.get(topic);
+      if (!set) subscribers.set(topic, (set = new Set()));
+      set.add(handler);
+      return () => {
+        set.delete(handler);
+        if (set.size === 0) subscribers.delete(topic);
+      };
+    },
+    failWhen(predicate) {
+      failPredicate = predicate;
+    },
+    recent() {
+      return [...ring.slice(ringStart), ...ring.slice(0, ringStart)];
+    },
+    get delivered() {
+      return delivered;
+    },
+  };
+}

@@ -1,0 +1,182 @@
+import type { AnyEvent } from '../messages/message.ts';
+import { createOutboxEncoder, type OutboxEncoderOptions } from './outbox-codec.ts';
+import { OutboxError, StorageError } from './outbox-errors.ts';
+import type { OutboxRecord } from './outbox-record.ts';
+import type { OutboxStore } from './outbox-store.ts';
+
+/** A unit of work of the in-memory store: appended events become visible on `commit()`. */
+export interface InMemoryOutboxTransaction {
+  append(records: readonly OutboxRecord[]): void;
+  commit(): void;
+  rollback(): void;
+}
+
+type MutableRecord = { -readonly [K in keyof OutboxRecord]: OutboxRecord[K] };
+
+/** The in-memory outbox store with its transaction factory. */
+export interface InMemoryOutboxStore extends OutboxStore<InMemoryOutboxTransaction> {
+  /** Starts a transaction; pass it to `append`, then `commit()` or `rollback()`. */
+  begin(): InMemoryOutboxTransaction;
+  /** Snapshot of all rows, by `seq`. */
+  records(): readonly OutboxRecord[];
+}
+
+/**
+ * An {@link OutboxStore} in process memory, for tests and single-process apps that accept losing unpublished
+ * events on a crash. Published rows stay until `purge`.
+ */
+export function createInMemoryOutboxStore(options: OutboxEncoderOptions & { now?: () => number } = {}): InMemoryOutboxStore {
+  const encoder = createOutboxEncoder(options);
+  const now = options.now ?? Date.now;
+  const rows = new Map<string, MutableRecord>();
+  let seq = 0;
+
+  const pendingBefore = (key: string, before: number, except: Set<string>) => {
+    for (const r of rows.values()) {
+      if (r.seq >= before) break;
+      if (r.key === key && r.status === 'pending' && !except.has(r.id)) return true;
+    }
+    return false;
+  };
+
+  const store: InMemoryOutboxStore = {
+    begin() {
+      let staged: OutboxRecord[] | undefined = [];
+      return {
+        append(records) {
+          if (staged === undefined) throw new StorageError('closed-transaction', 'transaction is closed');
+          staged.push(...records);
+        },
+        commit() {
+          if (staged === undefined) throw new OutboxError('transaction is closed');
+          for (const r of staged) {
+            if (rows.has(r.id)) throw new OutboxError(`duplicate outbox id ${r.id}`);
+          }
+          for (const r of staged) rows.set(r.id, { ...r, seq: ++seq });
+          staged = undefined;
+        },
+        rollback() {
+          staged = undefined;
+        },
+      };
+    },
+    async append(tx, events: readonly AnyEvent[]) {
+      const inputs = encoder.encode(events, now());
+      tx.append(
+        inputs.map((r) => ({
+          ...r,
+          seq: 0,
+          status: 'pending',
+          attempts: 0,
+          nextAttemptAt: r.createdAt,
+          lastError: null,
+          publishedAt: null,
+          claimedBy: null,
+          claimedUntil: null,
+        })),
+      );
+    },
+    async claimBatch({ relayId, limit, leaseMs, now: t }) {
+      const candidates: MutableRecord[] = [];
+      for (const r of rows.values()) {
+        if (candidates.length >= limit) break;
+        if (r.status === 'pending' && r.nextAttemptAt <= t && (r.claimedUntil === null || r.claimedUntil < t)) {
+          candidates.push(r);
+        }
+      }
+      const ids = new Set(candidates.map((r) => r.id));
+      const out: OutboxRecord[] = [];
+      for (const r of candidates) {
+        if (r.key !== null && pendingBefore(r.key, r.seq, ids)) continue;
+        r.claimedBy = relayId;
+        r.claimedUntil = t + leaseMs;
+        out.push({ ...r });
+      }
+      return out;
+    },
+    async markPublished(ids, t) {
+      for (const id of ids) {
+        const r = rows.get(id);
+        if (r && r.status === 'pending') {
+          r.status = 'published';
+          r.publishedAt = t;
+          r.claimedBy = null;
+          r.claimedUntil = null;
+        }
+      }
+    },
+    async markFailed(failures) {
+      for (const f of failures) {
+        const r = rows.get(f.id);
+        if (!r || r.status !== 'pending') continue;
+        r.attempts++;
+        r.lastError = f.error;
+        r.nextAttemptAt = f.nextAttemptAt;
+        r.status = f.dead ? 'dead' : 'pending';
+        r.claimedBy = null;
+        r.claimedUntil = null;
+      }
+    },
+    async release(ids) {
+      for (const id of ids) {
+        const r = rows.get(id);
+        if (r && r.status === 'pending') {
+          r.claimedBy = null;
+          r.claimedUntil = null;
+        }
+      }
+    },
+    async listDeadLetters(opts = {}) {
+      const after = opts.afterSeq ?? 0;
+      return [...rows.values()]
+        .filter((r) => r.status === 'dead' && r.seq > after)
+        .slice(0, opts.limit ?? 100)
+        .map((r) => ({ ...r }));
+    },
+    async replayDeadLetters(ids, t) {
+      let n = 0;
+      for (const id of ids) {
+        const r = rows.get(id);
+        if (r && r.status === 'dead') {
+          Object.assign(r, { status: 'pending', attempts: 0, nextAttemptAt: t, lastError: null });
+          n++;
+        }
+      }
+      return n;
+    },
+    async deleteDeadLetters(ids) {
+      let n = 0;
+      for (const id of ids) if (rows.get(id)?.status === 'dead' && rows.delete(id)) n++;
+      return n;
+    },
+    async stats(t) {
+      let backlog = 0;
+      let dead = 0;
+      let oldest = t;
+      for (const r of rows.values()) {
+        if (r.status === 'pending') {
+          backlog++;
+          if (r.createdAt < oldest) oldest = r.createdAt;
+        } else if (r.status === 'dead') dead++;
+      }
+      return { backlog, dead, oldestPendingAgeMs: backlog === 0 ? 0 : Math.max(0, t - oldest) };
+    },
+    async purge({ publishedBefore, deadBefore }) {
+      let n = 0;
+      for (const [id, r] of rows) {
+        if (
+          (r.status === 'published' && (r.publishedAt ?? 0) < publishedBefore) ||
+          (deadBefore !== undefined && r.status === 'dead' && r.createdAt < deadBefore)
+        ) {
+          rows.delete(id);
+          n++;
+        }
+      }
+      return n;
+    },
+    records() {
+      return [...rows.values()].map((r) => ({ ...r }));
+    },
+  };
+  return store;
+}
