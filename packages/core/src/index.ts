@@ -17,6 +17,14 @@ export type { TimeoutOptions } from './behaviors/timeout-behavior.ts';
 export { timeout } from './behaviors/timeout-behavior.ts';
 export type { ValidationOptions } from './behaviors/validation-behavior.ts';
 export { validation } from './behaviors/validation-behavior.ts';
+// outbox, inbox, broker
+export type {
+  BrokerHandler,
+  DeliveredMessage,
+  InMemoryBroker,
+  InMemoryBrokerOptions,
+} from './broker/in-memory-broker.ts';
+export { createInMemoryBroker } from './broker/in-memory-broker.ts';
 export type { AmbientContext, ContextInit } from './context/ambient-context.ts';
 export { currentContext, runWithContext } from './context/ambient-context.ts';
 export type { ExecutionContext, Principal } from './context/execution-context.ts';
@@ -30,6 +38,7 @@ export {
   isSafeId,
   parseTraceparent,
 } from './context/headers.ts';
+export { applicationMap, chainClassDiagram, chainSequenceDiagram, mermaidLabel } from './diagrams/mermaid.ts';
 export type { CqrsErrorCode, ValidationIssue } from './errors/cqrs-error.ts';
 export {
   AuthorizationError,
@@ -47,30 +56,44 @@ export {
   UnknownMessageTypeError,
   ValidationError,
 } from './errors/cqrs-error.ts';
+export type { EventSource } from './events/aggregate-root.ts';
+export { AggregateRoot, isEventSource } from './events/aggregate-root.ts';
+export type { EventHandlerFailure } from './events/event-errors.ts';
+export { EventDepthExceededError, EventDispatchError } from './events/event-errors.ts';
+export type { InboxStore, ProcessOnceResult } from './inbox/inbox-store.ts';
+export { processOnce } from './inbox/inbox-store.ts';
 export { isUuid, uuidv7, uuidv7Time } from './internal/uuid.ts';
 export type { Behavior, BehaviorInput, BehaviorTarget, Middleware, Next } from './mediator/behavior.ts';
 export { createBehavior, defineBehavior, targetBehavior } from './mediator/behavior.ts';
+export type {
+  ChainInfo,
+  ChainLink,
+  ChainLinkFunction,
+  ChainLinkObject,
+  ChainOptions,
+} from './mediator/chain.ts';
+export { chainOf, handleChain, NoHandlerAnsweredError } from './mediator/chain.ts';
 export type { ContextKey } from './mediator/context-key.ts';
 export { createContextKey } from './mediator/context-key.ts';
-export type { DispatchContext, DispatchOptions, EmittableEvent, HandlerDescriptor } from './mediator/dispatch-context.ts';
+export type {
+  DispatchContext,
+  DispatchOptions,
+  EmittableEvent,
+  HandlerDescriptor,
+} from './mediator/dispatch-context.ts';
 export { NEVER_ABORTED } from './mediator/dispatch-context.ts';
 export type {
   BackoffOptions,
+  EventHandlerFunction,
   HandlerBinding,
   HandlerClass,
   HandlerFunction,
   HandlerObject,
   HandlerOptions,
   HandlerResolver,
+  StreamHandlerFunction,
 } from './mediator/handler.ts';
 export { defaultResolver, handle, handleStream, handles, on } from './mediator/handler.ts';
-export type { EventHandlerFunction, StreamHandlerFunction } from './mediator/handler.ts';
-export type { ChainInfo, ChainLink, ChainLinkFunction, ChainLinkObject, ChainOptions } from './mediator/chain.ts';
-export { chainOf, handleChain, NoHandlerAnsweredError } from './mediator/chain.ts';
-export type { EventSource } from './events/aggregate-root.ts';
-export { AggregateRoot, isEventSource } from './events/aggregate-root.ts';
-export type { EventHandlerFailure } from './events/event-errors.ts';
-export { EventDepthExceededError, EventDispatchError } from './events/event-errors.ts';
 export type {
   ErrorInfo,
   EventOptions,
@@ -107,7 +130,13 @@ export type {
   ValidateHook,
   ValidationContext,
 } from './messages/define-message.ts';
-export { defineCommand, defineEvent, defineQuery, defineStreamQuery, EVENT_CATEGORIES } from './messages/define-message.ts';
+export {
+  defineCommand,
+  defineEvent,
+  defineQuery,
+  defineStreamQuery,
+  EVENT_CATEGORIES,
+} from './messages/define-message.ts';
 export type {
   AnyCommand,
   AnyEvent,
@@ -127,6 +156,7 @@ export type {
   StreamQuery,
 } from './messages/message.ts';
 export { MESSAGE_KINDS } from './messages/message.ts';
+export { MessageBuilder } from './messages/message-builder.ts';
 export type { MessageCatalog } from './messages/message-catalog.ts';
 export { createMessageCatalog, serializeMessage } from './messages/message-catalog.ts';
 export type { MetadataInit } from './messages/metadata.ts';
@@ -135,11 +165,6 @@ export type { Page, PageRequest, PaginatedQueryOptions, Pagination } from './mes
 export { DEFAULT_MAX_PAGE_SIZE, definePaginatedQuery, pagination, toPage } from './messages/pagination.ts';
 export type { StandardSchemaV1 } from './messages/standard-schema.ts';
 export type { ValidateHookResult } from './messages/validation.ts';
-// outbox, inbox, broker
-export type { BrokerHandler, DeliveredMessage, InMemoryBroker, InMemoryBrokerOptions } from './broker/in-memory-broker.ts';
-export { createInMemoryBroker } from './broker/in-memory-broker.ts';
-export type { InboxStore, ProcessOnceResult } from './inbox/inbox-store.ts';
-export { processOnce } from './inbox/inbox-store.ts';
 export type { InMemoryOutboxStore, InMemoryOutboxTransaction } from './outbox/in-memory-outbox-store.ts';
 export { createInMemoryOutboxStore } from './outbox/in-memory-outbox-store.ts';
 export type { MessagePublisher, PublisherCapabilities, PublishResult } from './outbox/message-publisher.ts';
@@ -152,7 +177,12 @@ export {
   TABLE_NAME_RE,
 } from './outbox/outbox-codec.ts';
 export type { StorageFailureReason } from './outbox/outbox-errors.ts';
-export { OutboxError, PayloadTooLargeError, STORAGE_FAILURE_REASONS, StorageError } from './outbox/outbox-errors.ts';
+export {
+  OutboxError,
+  PayloadTooLargeError,
+  STORAGE_FAILURE_REASONS,
+  StorageError,
+} from './outbox/outbox-errors.ts';
 export type {
   ContentEncoding,
   OutboxMessage,

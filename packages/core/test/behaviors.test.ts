@@ -144,7 +144,7 @@ describe('correlation behavior', () => {
     const mediator = createMediator({
       behaviors: [correlation()],
       handlers: [
-        handle(Outer, async (cmd) => {
+        handle(Outer, async () => {
           const outer = currentContext();
           const innerMessage = Inner.create({});
           const inner = await mediator.query(innerMessage);

@@ -6,9 +6,9 @@ import {
   defineBehavior,
   defineCommand,
   defineEvent,
+  type ErrorInfo,
   EventDepthExceededError,
   EventDispatchError,
-  type ErrorInfo,
   handle,
   type InferMessage,
   on,
@@ -16,9 +16,14 @@ import {
 } from '@cqrs-ts/core';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
 
-const OrderPlaced = defineEvent('orders.order-placed', { topic: 'orders', key: (p: { orderId: string }) => p.orderId }).withPayload<{ orderId: string }>();
+const OrderPlaced = defineEvent('orders.order-placed', {
+  topic: 'orders',
+  key: (p: { orderId: string }) => p.orderId,
+}).withPayload<{ orderId: string }>();
 const ReceiptSent = defineEvent('orders.receipt-sent').withPayload<{ orderId: string }>();
-const PlaceOrder = defineCommand('orders.place').withPayload<{ orderId: string; fail?: boolean }>().returns<string>();
+const PlaceOrder = defineCommand('orders.place')
+  .withPayload<{ orderId: string; fail?: boolean }>()
+  .returns<string>();
 
 const tick = () => new Promise((r) => setTimeout(r, 1));
 
@@ -41,12 +46,16 @@ describe('domain events from command handlers', () => {
     let outerDone = false;
     const mediator = createMediator({
       behaviors: [
-        defineBehavior('unit-of-work', async (m, c, next) => {
-          const r = await next(m, c);
-          seen.push('commit');
-          outerDone = true;
-          return r;
-        }, { kinds: ['command'] }),
+        defineBehavior(
+          'unit-of-work',
+          async (m, c, next) => {
+            const r = await next(m, c);
+            seen.push('commit');
+            outerDone = true;
+            return r;
+          },
+          { kinds: ['command'] },
+        ),
       ],
       handlers: [
         handle(PlaceOrder, (cmd, ctx) => {
@@ -86,16 +95,31 @@ describe('domain events from command handlers', () => {
     });
     const cmd = PlaceOrder.create({ orderId: 'o1' }, { correlationId: 'corr-1', tenantId: 't1' });
     await mediator.send(cmd);
-    expect(received?.metadata).toMatchObject({ correlationId: 'corr-1', causationId: cmd.metadata.requestId, tenantId: 't1' });
+    expect(received?.metadata).toMatchObject({
+      correlationId: 'corr-1',
+      causationId: cmd.metadata.requestId,
+      tenantId: 't1',
+    });
     expect(received).toMatchObject({ topic: 'orders', key: 'o1' });
     expect(ambient).toMatchObject({ correlationId: 'corr-1', requestId: received?.metadata.requestId });
 
     const viaEmit = createMediator({
-      handlers: [handle(PlaceOrder, (c, ctx) => { ctx.emit(OrderPlaced, { orderId: c.payload.orderId }); return 'ok'; }), on(OrderPlaced, (e) => { received = e; })],
+      handlers: [
+        handle(PlaceOrder, (c, ctx) => {
+          ctx.emit(OrderPlaced, { orderId: c.payload.orderId });
+          return 'ok';
+        }),
+        on(OrderPlaced, (e) => {
+          received = e;
+        }),
+      ],
     });
     const cmd2 = PlaceOrder.create({ orderId: 'o2' }, { correlationId: 'corr-2' });
     await viaEmit.send(cmd2);
-    expect(received?.metadata).toMatchObject({ correlationId: 'corr-2', causationId: cmd2.metadata.requestId });
+    expect(received?.metadata).toMatchObject({
+      correlationId: 'corr-2',
+      causationId: cmd2.metadata.requestId,
+    });
   });
 
   it('discards events recorded by failed attempts when retried', async () => {
@@ -110,7 +134,9 @@ describe('domain events from command handlers', () => {
           if (attempt < 3) throw new Error('transient');
           return 'ok';
         }),
-        on(OrderPlaced, (e) => { got.push(e.payload.orderId); }),
+        on(OrderPlaced, (e) => {
+          got.push(e.payload.orderId);
+        }),
       ],
     });
     await mediator.send(PlaceOrder.create({ orderId: 'o' }));
@@ -121,9 +147,16 @@ describe('domain events from command handlers', () => {
     class Order extends AggregateRoot<InferMessage<typeof OrderPlaced> | InferMessage<typeof ReceiptSent>> {
       status = 'new';
       readonly id: string;
-      constructor(id: string) { super(); this.id = id; }
-      place() { this.raise(OrderPlaced.create({ orderId: this.id })); }
-      sendReceipt() { this.raise(ReceiptSent.create({ orderId: this.id })); }
+      constructor(id: string) {
+        super();
+        this.id = id;
+      }
+      place() {
+        this.raise(OrderPlaced.create({ orderId: this.id }));
+      }
+      sendReceipt() {
+        this.raise(ReceiptSent.create({ orderId: this.id }));
+      }
       protected apply(event: InferMessage<typeof OrderPlaced> | InferMessage<typeof ReceiptSent>) {
         this.status = OrderPlaced.is(event) ? 'placed' : 'receipted';
       }
@@ -132,9 +165,18 @@ describe('domain events from command handlers', () => {
     const got: string[] = [];
     const mediator = createMediator({
       handlers: [
-        handle(PlaceOrder, (_c, ctx) => { ctx.track(order); order.place(); order.sendReceipt(); return order.status; }),
-        on(OrderPlaced, (e) => { got.push(e.type); }),
-        on(ReceiptSent, (e) => { got.push(e.type); }),
+        handle(PlaceOrder, (_c, ctx) => {
+          ctx.track(order);
+          order.place();
+          order.sendReceipt();
+          return order.status;
+        }),
+        on(OrderPlaced, (e) => {
+          got.push(e.type);
+        }),
+        on(ReceiptSent, (e) => {
+          got.push(e.type);
+        }),
       ],
     });
     expect(await mediator.send(PlaceOrder.create({ orderId: 'o9' }))).toBe('receipted');
@@ -150,14 +192,23 @@ describe('domain events from command handlers', () => {
     const mediator = createMediator({
       onError: (error, info) => errors.push([error, info]),
       handlers: [
-        handle(PlaceOrder, (c, ctx) => { ctx.emit(OrderPlaced, { orderId: c.payload.orderId }); return 'done'; }),
-        on(OrderPlaced, function sendEmail() { throw new Error('smtp down'); }),
+        handle(PlaceOrder, (c, ctx) => {
+          ctx.emit(OrderPlaced, { orderId: c.payload.orderId });
+          return 'done';
+        }),
+        on(OrderPlaced, function sendEmail() {
+          throw new Error('smtp down');
+        }),
         on(OrderPlaced, function updateStats() {}),
       ],
     });
     expect(await mediator.send(PlaceOrder.create({ orderId: 'o1' }))).toBe('done');
     expect(errors).toHaveLength(1);
-    expect(errors[0]![1]).toMatchObject({ handler: 'sendEmail', phase: 'awaited', event: { type: 'orders.order-placed' } });
+    expect(errors[0]![1]).toMatchObject({
+      handler: 'sendEmail',
+      phase: 'awaited',
+      event: { type: 'orders.order-placed' },
+    });
   });
 
   it('fails the dispatch with the documented policy option', async () => {
@@ -165,8 +216,13 @@ describe('domain events from command handlers', () => {
       events: { failurePolicy: 'fail' },
       onError: () => {},
       handlers: [
-        handle(PlaceOrder, (c, ctx) => { ctx.emit(OrderPlaced, { orderId: c.payload.orderId }); return 'done'; }),
-        on(OrderPlaced, function sendEmail() { throw new Error('smtp down'); }),
+        handle(PlaceOrder, (c, ctx) => {
+          ctx.emit(OrderPlaced, { orderId: c.payload.orderId });
+          return 'done';
+        }),
+        on(OrderPlaced, function sendEmail() {
+          throw new Error('smtp down');
+        }),
       ],
     });
     const error = await mediator.send(PlaceOrder.create({ orderId: 'o1' })).catch((e: unknown) => e);
@@ -182,14 +238,26 @@ describe('publish', () => {
     const mediator = createMediator({
       onError: (_e, info) => reported.push(info.handler),
       handlers: [
-        on(OrderPlaced, function a() { ran.push('a'); throw new Error('a failed'); }),
-        on(OrderPlaced, async function b() { await tick(); ran.push('b'); }),
-        on(OrderPlaced, async function c() { await tick(); ran.push('c'); throw new Error('c failed'); }),
+        on(OrderPlaced, function a() {
+          ran.push('a');
+          throw new Error('a failed');
+        }),
+        on(OrderPlaced, async function b() {
+          await tick();
+          ran.push('b');
+        }),
+        on(OrderPlaced, async function c() {
+          await tick();
+          ran.push('c');
+          throw new Error('c failed');
+        }),
       ],
     });
     const error = await mediator.publish(OrderPlaced.create({ orderId: 'o' })).catch((e: unknown) => e);
     expect(error).toBeInstanceOf(EventDispatchError);
-    expect((error as EventDispatchError).failures.map((f) => [f.handler, (f.error as Error).message])).toEqual([
+    expect(
+      (error as EventDispatchError).failures.map((f) => [f.handler, (f.error as Error).message]),
+    ).toEqual([
       ['a', 'a failed'],
       ['c', 'c failed'],
     ]);
@@ -200,7 +268,12 @@ describe('publish', () => {
   it('limits parallelism', async () => {
     let running = 0;
     let peak = 0;
-    const handler = async () => { running++; peak = Math.max(peak, running); await tick(); running--; };
+    const handler = async () => {
+      running++;
+      peak = Math.max(peak, running);
+      await tick();
+      running--;
+    };
     const handlers = Array.from({ length: 10 }, () => on(OrderPlaced, handler));
     const mediator = createMediator({ handlers, events: { concurrency: 3 } });
     await mediator.publish(OrderPlaced.create({ orderId: 'o' }));
@@ -216,7 +289,12 @@ describe('publish', () => {
   it('runs sequentially in registration order', async () => {
     const order: number[] = [];
     const mediator = createMediator({
-      handlers: [1, 2, 3].map((n) => on(OrderPlaced, async () => { await new Promise((r) => setTimeout(r, 4 - n)); order.push(n); })),
+      handlers: [1, 2, 3].map((n) =>
+        on(OrderPlaced, async () => {
+          await new Promise((r) => setTimeout(r, 4 - n));
+          order.push(n);
+        }),
+      ),
     });
     await mediator.publish(OrderPlaced.create({ orderId: 'o' }), { strategy: 'sequential' });
     expect(order).toEqual([1, 2, 3]);
@@ -228,8 +306,16 @@ describe('publish', () => {
     const mediator = createMediator({
       onError: (_e, info) => errors.push(info),
       handlers: [
-        on(OrderPlaced, async (e, ctx) => { await tick(); done.push('placed'); ctx.emit(ReceiptSent, { orderId: e.payload.orderId }); }),
-        on(ReceiptSent, async () => { await tick(); done.push('receipt'); throw new Error('late failure'); }),
+        on(OrderPlaced, async (e, ctx) => {
+          await tick();
+          done.push('placed');
+          ctx.emit(ReceiptSent, { orderId: e.payload.orderId });
+        }),
+        on(ReceiptSent, async () => {
+          await tick();
+          done.push('receipt');
+          throw new Error('late failure');
+        }),
       ],
     });
     await mediator.publish(OrderPlaced.create({ orderId: 'o' }), { strategy: 'fire-and-forget' });
@@ -245,15 +331,25 @@ describe('publish', () => {
     const mediator = createMediator({
       onError: () => {},
       handlers: [
-        on(OrderPlaced, async () => { await tick(); throw new Error('first'); }),
+        on(OrderPlaced, async () => {
+          await tick();
+          throw new Error('first');
+        }),
         on(OrderPlaced, async (_e, ctx) => {
-          await new Promise<void>((resolve) => ctx.signal.addEventListener('abort', () => { siblingAborted = true; resolve(); }));
+          await new Promise<void>((resolve) =>
+            ctx.signal.addEventListener('abort', () => {
+              siblingAborted = true;
+              resolve();
+            }),
+          );
           await tick();
           siblingFinished = true;
         }),
       ],
     });
-    await expect(mediator.publish(OrderPlaced.create({ orderId: 'o' }), { failFast: true })).rejects.toBeInstanceOf(EventDispatchError);
+    await expect(
+      mediator.publish(OrderPlaced.create({ orderId: 'o' }), { failFast: true }),
+    ).rejects.toBeInstanceOf(EventDispatchError);
     expect(siblingAborted).toBe(true);
     expect(siblingFinished).toBe(true);
   });
@@ -264,12 +360,22 @@ describe('publish', () => {
       events: { failurePolicy: 'fail' },
       onError: () => {},
       handlers: [
-        handle(PlaceOrder, (c, ctx) => { ctx.emit(OrderPlaced, { orderId: c.payload.orderId }); return 'x'; }),
-        on(OrderPlaced, () => { throw new Error('fast failure'); }),
-        on(OrderPlaced, async () => { await new Promise((r) => setTimeout(r, 20)); siblingDone = true; }),
+        handle(PlaceOrder, (c, ctx) => {
+          ctx.emit(OrderPlaced, { orderId: c.payload.orderId });
+          return 'x';
+        }),
+        on(OrderPlaced, () => {
+          throw new Error('fast failure');
+        }),
+        on(OrderPlaced, async () => {
+          await new Promise((r) => setTimeout(r, 20));
+          siblingDone = true;
+        }),
       ],
     });
-    await expect(mediator.send(PlaceOrder.create({ orderId: 'o' }))).rejects.toBeInstanceOf(EventDispatchError);
+    await expect(mediator.send(PlaceOrder.create({ orderId: 'o' }))).rejects.toBeInstanceOf(
+      EventDispatchError,
+    );
     expect(siblingDone).toBe(true);
   });
 
@@ -280,7 +386,12 @@ describe('publish', () => {
     const mediator = createMediator({
       events: { maxDepth: 5 },
       onError: (e) => errors.push(e),
-      handlers: [on(Ping, (e, ctx) => { seen.push(e.payload.n); ctx.emit(Ping, { n: e.payload.n + 1 }); })],
+      handlers: [
+        on(Ping, (e, ctx) => {
+          seen.push(e.payload.n);
+          ctx.emit(Ping, { n: e.payload.n + 1 });
+        }),
+      ],
     });
     const error = await mediator.publish(Ping.create({ n: 1 })).catch((e: unknown) => e);
     expect(seen).toEqual([1, 2, 3, 4, 5]);
@@ -291,24 +402,47 @@ describe('publish', () => {
 
   it('resolves with no handlers, rejects non-events, and survives a throwing error hook', async () => {
     const mediator = createMediator({
-      onError: () => { throw new Error('hook bug'); },
-      handlers: [on(ReceiptSent, () => { throw new Error('x'); })],
+      onError: () => {
+        throw new Error('hook bug');
+      },
+      handlers: [
+        on(ReceiptSent, () => {
+          throw new Error('x');
+        }),
+      ],
     });
     await expect(mediator.publish(OrderPlaced.create({ orderId: 'o' }))).resolves.toBeUndefined();
-    await expect(mediator.publish(PlaceOrder.create({ orderId: 'o' }) as never)).rejects.toMatchObject({ code: 'CQRS_WRONG_MESSAGE_KIND' });
+    await expect(mediator.publish(PlaceOrder.create({ orderId: 'o' }) as never)).rejects.toMatchObject({
+      code: 'CQRS_WRONG_MESSAGE_KIND',
+    });
     await expect(mediator.publish({} as never)).rejects.toMatchObject({ code: 'CQRS_INVALID_MESSAGE' });
-    await expect(mediator.publish(ReceiptSent.create({ orderId: 'o' }))).rejects.toBeInstanceOf(EventDispatchError);
-    await expect(mediator.publish(ReceiptSent.create({ orderId: 'o' }), { strategy: 'nope' as never })).rejects.toThrow(/strategy/);
+    await expect(mediator.publish(ReceiptSent.create({ orderId: 'o' }))).rejects.toBeInstanceOf(
+      EventDispatchError,
+    );
+    await expect(
+      mediator.publish(ReceiptSent.create({ orderId: 'o' }), { strategy: 'nope' as never }),
+    ).rejects.toThrow(/strategy/);
     expect(() => createMediator({ events: { concurrency: 0 } })).toThrow(/concurrency/);
   });
 
   it('runs event handlers through behaviors targeted at events, and class handlers through the resolver', async () => {
     const trace: string[] = [];
     class AuditHandler {
-      handle(e: InferMessage<typeof OrderPlaced>) { trace.push(`audit:${e.payload.orderId}`); }
+      handle(e: InferMessage<typeof OrderPlaced>) {
+        trace.push(`audit:${e.payload.orderId}`);
+      }
     }
     const mediator = createMediator({
-      behaviors: [defineBehavior('events-only', (m, c, next) => { trace.push(`behavior:${c.handler.name}`); return next(m, c); }, { kinds: ['event'] })],
+      behaviors: [
+        defineBehavior(
+          'events-only',
+          (m, c, next) => {
+            trace.push(`behavior:${c.handler.name}`);
+            return next(m, c);
+          },
+          { kinds: ['event'] },
+        ),
+      ],
       handlers: [on(OrderPlaced, AuditHandler), handle(PlaceOrder, () => 'x')],
     });
     await mediator.publish(OrderPlaced.create({ orderId: 'o' }));

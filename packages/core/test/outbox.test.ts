@@ -1,8 +1,13 @@
-import { createInMemoryOutboxStore, type InMemoryOutboxTransaction, type OutboxEncoderOptions } from '@cqrs-ts/core';
+import {
+  createInMemoryOutboxStore,
+  type InMemoryOutboxTransaction,
+  type OutboxEncoderOptions,
+} from '@cqrs-ts/core';
 import { describeOutboxContract } from './support/outbox-contract.ts';
 
 let current = createInMemoryOutboxStore();
 let effects = 0;
+const marks = new Map<string, number>();
 
 describeOutboxContract<InMemoryOutboxTransaction>('in-memory', async () => ({
   store(options?: OutboxEncoderOptions) {
@@ -10,9 +15,13 @@ describeOutboxContract<InMemoryOutboxTransaction>('in-memory', async () => ({
     return current;
   },
   inbox: (() => {
-    const marks = new Map<string, number>();
     return {
-      async markProcessed(tx: InMemoryOutboxTransaction & { marks?: string[] }, id: string, consumer: string, now: number) {
+      async markProcessed(
+        tx: InMemoryOutboxTransaction & { marks?: string[] },
+        id: string,
+        consumer: string,
+        now: number,
+      ) {
         const k = `${consumer}\u0000${id}`;
         if (marks.has(k)) return false;
         marks.set(k, now);
@@ -24,7 +33,6 @@ describeOutboxContract<InMemoryOutboxTransaction>('in-memory', async () => ({
         for (const [k, t] of marks) if (t < before && marks.delete(k)) n++;
         return n;
       },
-      marks,
     };
   })(),
   async tx(fn) {
@@ -36,7 +44,7 @@ describeOutboxContract<InMemoryOutboxTransaction>('in-memory', async () => ({
       return r;
     } catch (e) {
       tx.rollback();
-      for (const k of (tx as { marks?: string[] }).marks ?? []) this.inbox.marks.delete(k);
+      for (const k of (tx as { marks?: string[] }).marks ?? []) marks.delete(k);
       throw e;
     }
   },
@@ -63,7 +71,7 @@ describeOutboxContract<InMemoryOutboxTransaction>('in-memory', async () => ({
   async reset() {
     current = createInMemoryOutboxStore();
     effects = 0;
-    this.inbox.marks.clear();
+    marks.clear();
   },
   async close() {},
 }));

@@ -9,10 +9,10 @@ import {
   defineQuery,
   defineStreamQuery,
   EventDispatchError,
+  HandlerNotFoundError,
   handle,
   handleChain,
   handleStream,
-  HandlerNotFoundError,
   NoHandlerAnsweredError,
   on,
   validation,
@@ -22,7 +22,9 @@ import { z } from 'zod';
 
 const Counted = defineEvent('t.counted').withPayload<{ n: number }>();
 const Plain = defineQuery('t.plain').returns<null>();
-const Count = defineStreamQuery('t.count', { schema: z.object({ to: z.number().int().min(0) }) }).yields<number>();
+const Count = defineStreamQuery('t.count', {
+  schema: z.object({ to: z.number().int().min(0) }),
+}).yields<number>();
 
 describe('streaming queries', () => {
   it('yields typed items and dispatches each item’s events before handing it out', async () => {
@@ -37,16 +39,24 @@ describe('streaming queries', () => {
           }
           ctx.emit(Counted, { n: -1 });
         }),
-        on(Counted, (e) => { log.push(`event ${e.payload.n}`); }),
+        on(Counted, (e) => {
+          log.push(`event ${e.payload.n}`);
+        }),
       ],
     });
     const stream = mediator.stream(Count.create({ to: 3 }));
     expectTypeOf(stream).toEqualTypeOf<AsyncIterableIterator<number>>();
     for await (const n of stream) log.push(`consume ${n}`);
     expect(log).toEqual([
-      'produce 1', 'event 1', 'consume 1',
-      'produce 2', 'event 2', 'consume 2',
-      'produce 3', 'event 3', 'consume 3',
+      'produce 1',
+      'event 1',
+      'consume 1',
+      'produce 2',
+      'event 2',
+      'consume 2',
+      'produce 3',
+      'event 3',
+      'consume 3',
       'event -1',
     ]);
   });
@@ -58,9 +68,14 @@ describe('streaming queries', () => {
     const mediator = createMediator({
       handlers: [
         handleStream(Count, async function* (_q, ctx) {
-          ctx.signal.addEventListener('abort', () => { aborted = true; });
+          ctx.signal.addEventListener('abort', () => {
+            aborted = true;
+          });
           try {
-            for (;;) { produced++; yield produced; }
+            for (;;) {
+              produced++;
+              yield produced;
+            }
           } finally {
             cleaned = true;
           }
@@ -76,7 +91,14 @@ describe('streaming queries', () => {
   it('does not buffer: a slow consumer slows the producer', async () => {
     let produced = 0;
     const mediator = createMediator({
-      handlers: [handleStream(Count, async function* () { for (;;) { produced++; yield produced; } })],
+      handlers: [
+        handleStream(Count, async function* () {
+          for (;;) {
+            produced++;
+            yield produced;
+          }
+        }),
+      ],
     });
     const it = mediator.stream(Count.create({ to: 0 }));
     await it.next();
@@ -94,7 +116,9 @@ describe('streaming queries', () => {
         handleStream(Count, async function* (_q, ctx) {
           try {
             yield 1;
-            await new Promise((_resolve, reject) => ctx.signal.addEventListener('abort', () => reject(ctx.signal.reason)));
+            await new Promise((_resolve, reject) =>
+              ctx.signal.addEventListener('abort', () => reject(ctx.signal.reason)),
+            );
           } finally {
             cleaned = true;
           }
@@ -103,7 +127,10 @@ describe('streaming queries', () => {
     });
     const controller = new AbortController();
     const got: number[] = [];
-    const run = (async () => { for await (const n of mediator.stream(Count.create({ to: 1 }), { signal: controller.signal })) got.push(n); })();
+    const run = (async () => {
+      for await (const n of mediator.stream(Count.create({ to: 1 }), { signal: controller.signal }))
+        got.push(n);
+    })();
     await new Promise((r) => setTimeout(r, 10));
     controller.abort();
     await expect(run).rejects.toBeInstanceOf(CancelledError);
@@ -114,7 +141,11 @@ describe('streaming queries', () => {
 
   it('runs through behaviors (validation), keeps the ambient context while producing, and reports errors typed', async () => {
     const mediator = createMediator({
-      behaviors: [correlation(), validation(), defineBehavior('streams', (m, c, n) => n(m, c), { kinds: ['query'] })],
+      behaviors: [
+        correlation(),
+        validation(),
+        defineBehavior('streams', (m, c, n) => n(m, c), { kinds: ['query'] }),
+      ],
       handlers: [
         handleStream(Count, async function* (q) {
           await new Promise((r) => setTimeout(r, 1));
@@ -123,14 +154,29 @@ describe('streaming queries', () => {
         handle(Plain, () => null),
       ],
     });
-    await expect(mediator.stream(Count.create({ to: -1 })).next()).rejects.toHaveProperty('code', 'CQRS_VALIDATION');
+    await expect(mediator.stream(Count.create({ to: -1 })).next()).rejects.toHaveProperty(
+      'code',
+      'CQRS_VALIDATION',
+    );
     const items: number[] = [];
     for await (const n of mediator.stream(Count.create({ to: 1 }))) items.push(n);
     expect(items).toEqual([1]);
-    await expect(mediator.stream(defineStreamQuery('t.unknown').create({})).next()).rejects.toBeInstanceOf(HandlerNotFoundError);
-    await expect(mediator.stream(Plain.create({}) as never).next()).rejects.toHaveProperty('code', 'CQRS_WRONG_MESSAGE_KIND');
-    await expect(mediator.query(Count.create({ to: 1 }) as never)).rejects.toHaveProperty('code', 'CQRS_WRONG_MESSAGE_KIND');
-    expect(mediator.describe().find((h) => h.mode === 'stream')?.behaviors).toEqual(['correlation', 'validation', 'streams']);
+    await expect(mediator.stream(defineStreamQuery('t.unknown').create({})).next()).rejects.toBeInstanceOf(
+      HandlerNotFoundError,
+    );
+    await expect(mediator.stream(Plain.create({}) as never).next()).rejects.toHaveProperty(
+      'code',
+      'CQRS_WRONG_MESSAGE_KIND',
+    );
+    await expect(mediator.query(Count.create({ to: 1 }) as never)).rejects.toHaveProperty(
+      'code',
+      'CQRS_WRONG_MESSAGE_KIND',
+    );
+    expect(mediator.describe().find((h) => h.mode === 'stream')?.behaviors).toEqual([
+      'correlation',
+      'validation',
+      'streams',
+    ]);
   });
 
   it('surfaces event failures with the fail policy and a handler that does not return an iterable', async () => {
@@ -138,20 +184,30 @@ describe('streaming queries', () => {
       events: { failurePolicy: 'fail' },
       onError: () => {},
       handlers: [
-        handleStream(Count, async function* (_q, ctx) { ctx.emit(Counted, { n: 1 }); yield 1; yield 2; }),
-        on(Counted, () => { throw new Error('projection down'); }),
+        handleStream(Count, async function* (_q, ctx) {
+          ctx.emit(Counted, { n: 1 });
+          yield 1;
+          yield 2;
+        }),
+        on(Counted, () => {
+          throw new Error('projection down');
+        }),
       ],
     });
     await expect(mediator.stream(Count.create({ to: 1 })).next()).rejects.toBeInstanceOf(EventDispatchError);
     const broken = createMediator({ handlers: [handleStream(Count, (() => 42) as never)] });
     await expect(broken.stream(Count.create({ to: 1 })).next()).rejects.toThrow(/async iterable/);
-    expect(() => handleStream(defineQuery('t.x') as never, async function* () {})).toThrow(/defineStreamQuery/);
+    expect(() => handleStream(defineQuery('t.x') as never, async function* () {})).toThrow(
+      /defineStreamQuery/,
+    );
     expect(() => handle(Count as never, (() => null) as never)).toThrow(/handleStream/);
   });
 });
 
 describe('chain of responsibility', () => {
-  const Quote = defineQuery('shipping.quote').withPayload<{ country: string; kg: number }>().returns<{ carrier: string; price: number }>();
+  const Quote = defineQuery('shipping.quote')
+    .withPayload<{ country: string; kg: number }>()
+    .returns<{ carrier: string; price: number }>();
   const Seen = defineEvent('shipping.link-ran').withPayload<{ link: string }>();
 
   function build(withFallback: boolean) {
@@ -178,9 +234,18 @@ describe('chain of responsibility', () => {
               return q.payload.kg > 30 ? { carrier: 'freight', price: 99 } : next();
             },
           ],
-          withFallback ? { fallback: function manual() { ran.push('fallback'); return { carrier: 'manual', price: 0 }; } } : {},
+          withFallback
+            ? {
+                fallback: function manual() {
+                  ran.push('fallback');
+                  return { carrier: 'manual', price: 0 };
+                },
+              }
+            : {},
         ),
-        on(Seen, (e) => { events.push(e.payload.link); }),
+        on(Seen, (e) => {
+          events.push(e.payload.link);
+        }),
       ],
     });
     return { mediator, ran, events };
@@ -188,10 +253,16 @@ describe('chain of responsibility', () => {
 
   it('tries links in order until one answers; events from every link that ran are dispatched once', async () => {
     const { mediator, events } = build(false);
-    expect(await mediator.query(Quote.create({ country: 'FR', kg: 1 }))).toEqual({ carrier: 'laposte', price: 5 });
+    expect(await mediator.query(Quote.create({ country: 'FR', kg: 1 }))).toEqual({
+      carrier: 'laposte',
+      price: 5,
+    });
     expect(events).toEqual(['domestic']);
     events.length = 0;
-    expect(await mediator.query(Quote.create({ country: 'US', kg: 40 }))).toEqual({ carrier: 'freight', price: 99 });
+    expect(await mediator.query(Quote.create({ country: 'US', kg: 40 }))).toEqual({
+      carrier: 'freight',
+      price: 99,
+    });
     expect(events).toEqual(['domestic', 'europe', 'heavy']);
   });
 
@@ -202,14 +273,21 @@ describe('chain of responsibility', () => {
     expect((error as NoHandlerAnsweredError).links).toEqual(['domestic', 'europe', 'heavy']);
     expect(events).toEqual([]);
     const withFallback = build(true);
-    expect(await withFallback.mediator.query(Quote.create({ country: 'US', kg: 1 }))).toEqual({ carrier: 'manual', price: 0 });
+    expect(await withFallback.mediator.query(Quote.create({ country: 'US', kg: 1 }))).toEqual({
+      carrier: 'manual',
+      price: 0,
+    });
     expect(withFallback.ran).toEqual(['fallback']);
     expect(withFallback.events).toEqual(['domestic', 'europe', 'heavy']);
   });
 
   it('describes the chain for diagrams', () => {
     const { mediator } = build(true);
-    expect(mediator.describe()[0]!.chain).toEqual({ messageType: 'shipping.quote', links: ['domestic', 'europe', 'heavy'], fallback: 'manual' });
+    expect(mediator.describe()[0]!.chain).toEqual({
+      messageType: 'shipping.quote',
+      links: ['domestic', 'europe', 'heavy'],
+      fallback: 'manual',
+    });
     expect(() => handleChain(Quote, [42 as never])).toThrow(/link 1/);
     expect(() => handleChain(defineCommand('x.y') as never, [])).not.toThrow();
   });

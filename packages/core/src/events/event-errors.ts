@@ -15,7 +15,9 @@ export class EventDispatchError extends CqrsError {
   readonly errors: readonly unknown[];
 
   constructor(failures: readonly EventHandlerFailure[]) {
-    const names = failures.map((f) => `${f.handler} (${f.eventType}): ${f.error instanceof Error ? f.error.message : String(f.error)}`);
+    const names = failures.map(
+      (f) => `${f.handler} (${f.eventType}): ${f.error instanceof Error ? f.error.message : String(f.error)}`,
+    );
     super('CQRS_EVENT_DISPATCH', `${failures.length} event handler(s) failed: ${names.join('; ')}`);
     this.name = 'EventDispatchError';
     this.failures = Object.freeze([...failures]);

@@ -10,7 +10,10 @@ export class NoHandlerAnsweredError extends CqrsError {
   readonly messageType: string;
   readonly links: readonly string[];
   constructor(messageType: string, links: readonly string[]) {
-    super('CQRS_NO_HANDLER_ANSWERED', `No handler of the chain for ${messageType} answered (tried ${links.join(' → ') || 'none'})`);
+    super(
+      'CQRS_NO_HANDLER_ANSWERED',
+      `No handler of the chain for ${messageType} answered (tried ${links.join(' → ') || 'none'})`,
+    );
     this.name = 'NoHandlerAnsweredError';
     this.messageType = messageType;
     this.links = links;
@@ -27,7 +30,11 @@ export type ChainLinkFunction<TMessage extends AnyMessage, TResult> = (
 /** A link as an object, e.g. an instance with dependencies. */
 export interface ChainLinkObject<TMessage extends AnyMessage, TResult> {
   readonly name?: string;
-  handle(message: TMessage, context: DispatchContext, next: () => Promise<TResult>): TResult | Promise<TResult>;
+  handle(
+    message: TMessage,
+    context: DispatchContext,
+    next: () => Promise<TResult>,
+  ): TResult | Promise<TResult>;
 }
 
 export type ChainLink<TMessage extends AnyMessage, TResult> =
@@ -71,8 +78,12 @@ export function handleChain<TDefinition extends AnyRequestDefinition>(
   const names = links.map(linkName);
   const calls = links.map((link, i) => {
     if (typeof link === 'function') return link;
-    if (typeof link?.handle === 'function') return link.handle.bind(link) as ChainLinkFunction<TMessage, TResult>;
-    throw new CqrsError('CQRS_CONFIGURATION', `${definition.type}: chain link ${i + 1} is neither a function nor has handle()`);
+    if (typeof link?.handle === 'function')
+      return link.handle.bind(link) as ChainLinkFunction<TMessage, TResult>;
+    throw new CqrsError(
+      'CQRS_CONFIGURATION',
+      `${definition.type}: chain link ${i + 1} is neither a function nor has handle()`,
+    );
   });
   const { fallback, ...handlerOptions } = options;
   const run = (index: number, message: TMessage, context: DispatchContext): Promise<TResult> => {
@@ -88,7 +99,11 @@ export function handleChain<TDefinition extends AnyRequestDefinition>(
   };
   const chainHandler = (message: TMessage, context: DispatchContext) => run(0, message, context);
   Object.defineProperty(chainHandler, 'name', { value: `chain(${names.join(', ')})` });
-  chains.set(chainHandler, { messageType: definition.type, links: names, fallback: fallback ? fallback.name || 'fallback' : undefined });
+  chains.set(chainHandler, {
+    messageType: definition.type,
+    links: names,
+    fallback: fallback ? fallback.name || 'fallback' : undefined,
+  });
   return handle(definition, chainHandler as never, handlerOptions as never);
 }
 

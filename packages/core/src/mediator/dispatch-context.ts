@@ -88,7 +88,12 @@ export class Dispatch implements DispatchContext {
   #sources: EventSource[] | undefined;
   #eventsAttempt: number;
 
-  constructor(handler: HandlerDescriptor, message: AnyMessage, options: DispatchOptions | undefined, depth = 0) {
+  constructor(
+    handler: HandlerDescriptor,
+    message: AnyMessage,
+    options: DispatchOptions | undefined,
+    depth = 0,
+  ) {
     this.message = message;
     this.handler = handler;
     this.attempt = 1;
@@ -137,7 +142,9 @@ export class Dispatch implements DispatchContext {
   record(...events: readonly AnyEvent[]): void {
     for (const event of events) {
       if (event?.kind !== 'event') {
-        throw new ConfigurationError(`record() takes events; got ${String((event as AnyMessage | undefined)?.kind)}`);
+        throw new ConfigurationError(
+          `record() takes events; got ${String((event as AnyMessage | undefined)?.kind)}`,
+        );
       }
     }
     this.#forAttempt();
@@ -163,7 +170,8 @@ export class Dispatch implements DispatchContext {
   }
 
   track(source: EventSource): void {
-    if (typeof source?.pullEvents !== 'function') throw new ConfigurationError('track() needs an object with pullEvents()');
+    if (typeof source?.pullEvents !== 'function')
+      throw new ConfigurationError('track() needs an object with pullEvents()');
     this.#forAttempt();
     if (this.#sources === undefined) this.#sources = [source];
     else if (!this.#sources.includes(source)) this.#sources.push(source);

@@ -126,18 +126,25 @@ export function handleStream<TDefinition extends AnyStreamQueryDefinition>(
   options?: HandlerOptions<InferMessage<TDefinition>>,
 ): HandlerBinding {
   if (!definition?.streaming) {
-    throw new ConfigurationError(`${String(definition?.type)} is not a streaming query: define it with defineStreamQuery()`);
+    throw new ConfigurationError(
+      `${String(definition?.type)} is not a streaming query: define it with defineStreamQuery()`,
+    );
   }
   return bind(definition, implementation, options, ['query'], 'stream');
 }
 
 /** An event handler: a function, or a class with `handle(event, ctx)` created per dispatch by the resolver. */
-export type EventHandlerFunction<TEvent extends AnyMessage> = (event: TEvent, context: DispatchContext) => unknown;
+export type EventHandlerFunction<TEvent extends AnyMessage> = (
+  event: TEvent,
+  context: DispatchContext,
+) => unknown;
 
 /** Binds an event to one of its handlers. Any number of handlers may be bound to one event. */
 export function on<TDefinition extends AnyEventDefinition>(
   definition: TDefinition,
-  implementation: EventHandlerFunction<InferMessage<TDefinition>> | HandlerClass<InferMessage<TDefinition>, unknown>,
+  implementation:
+    | EventHandlerFunction<InferMessage<TDefinition>>
+    | HandlerClass<InferMessage<TDefinition>, unknown>,
   options?: HandlerOptions<InferMessage<TDefinition>>,
 ): HandlerBinding {
   return bind(definition, implementation, options, ['event'], 'event');

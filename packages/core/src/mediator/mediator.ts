@@ -7,7 +7,11 @@ import {
   HandlerNotFoundError,
   MissingHandlerError,
 } from '../errors/cqrs-error.ts';
-import { EventDepthExceededError, EventDispatchError, type EventHandlerFailure } from '../events/event-errors.ts';
+import {
+  EventDepthExceededError,
+  EventDispatchError,
+  type EventHandlerFailure,
+} from '../events/event-errors.ts';
 import type { AnyMessageDefinition } from '../messages/define-message.ts';
 import type {
   AnyCommand,
@@ -105,7 +109,10 @@ export interface HandlerInfo {
 /** Dispatches commands, queries, streams and events through the composed pipeline. Instances share no state. */
 export interface Mediator extends AsyncDisposable {
   /** Sends a command to its handler; resolves to the handler's result. */
-  send<TCommand extends AnyCommand>(command: TCommand, options?: DispatchOptions): Promise<InferResult<TCommand>>;
+  send<TCommand extends AnyCommand>(
+    command: TCommand,
+    options?: DispatchOptions,
+  ): Promise<InferResult<TCommand>>;
   /** Sends a query to its handler; resolves to the handler's result. */
   query<TQuery extends AnyQuery>(query: TQuery, options?: DispatchOptions): Promise<InferResult<TQuery>>;
   /**
@@ -117,7 +124,10 @@ export interface Mediator extends AsyncDisposable {
    * Runs a streaming query. Items are produced on demand (a slow consumer slows the producer); breaking out of
    * the loop, `return()`, or aborting `options.signal` cancels the handler and runs its cleanup.
    */
-  stream<TQuery extends AnyStreamQuery>(query: TQuery, options?: DispatchOptions): AsyncIterableIterator<InferItem<TQuery>>;
+  stream<TQuery extends AnyStreamQuery>(
+    query: TQuery,
+    options?: DispatchOptions,
+  ): AsyncIterableIterator<InferItem<TQuery>>;
   /** Resolves once all background work (fire-and-forget publishes and what they triggered) has finished. */
   whenIdle(): Promise<void>;
   /** True when a handler is registered for the type. */
@@ -147,8 +157,12 @@ export function flattenRegistrations(input: readonly HandlerRegistration[] | und
           );
         }
         out.push(binding);
-      } else if (typeof item === 'object' && item !== null && 'definition' in item) out.push(item as HandlerBinding);
-      else throw new ConfigurationError('handlers must be bindings from handle()/on()/handleStream(), decorated classes, or lists of them');
+      } else if (typeof item === 'object' && item !== null && 'definition' in item)
+        out.push(item as HandlerBinding);
+      else
+        throw new ConfigurationError(
+          'handlers must be bindings from handle()/on()/handleStream(), decorated classes, or lists of them',
+        );
     }
   };
   walk(input ?? []);
@@ -160,7 +174,10 @@ const NOT_ITERABLE = 'a stream handler must return an async iterable (use an asy
 /** @internal Builds the terminal step that calls the handler. */
 export function terminalFor(binding: HandlerBinding, resolver: HandlerResolver): Next {
   if (binding.mode === 'stream') {
-    const fn = binding.implementation as unknown as (m: AnyMessage, c: DispatchContext) => AsyncIterable<unknown>;
+    const fn = binding.implementation as unknown as (
+      m: AnyMessage,
+      c: DispatchContext,
+    ) => AsyncIterable<unknown>;
     return (message, context) => {
       try {
         const iterable = fn(message, context);
@@ -174,7 +191,9 @@ export function terminalFor(binding: HandlerBinding, resolver: HandlerResolver):
     };
   }
   if (binding.isClass) {
-    const token = binding.implementation as abstract new (...args: never[]) => HandlerObject<AnyMessage, unknown>;
+    const token = binding.implementation as abstract new (
+      ...args: never[]
+    ) => HandlerObject<AnyMessage, unknown>;
     return (message, context) => {
       try {
         return Promise.resolve(resolver.resolve(token, context).handle(message, context));
@@ -203,7 +222,8 @@ function bindToContext(
       const it = iterable[Symbol.asyncIterator]();
       return {
         next: (value?: unknown) => run(() => it.next(value)),
-        return: (value?: unknown) => run(() => (it.return ? it.return(value) : Promise.resolve({ done: true as const, value }))),
+        return: (value?: unknown) =>
+          run(() => (it.return ? it.return(value) : Promise.resolve({ done: true as const, value }))),
         throw: (error?: unknown) => run(() => (it.throw ? it.throw(error) : Promise.reject(error))),
       };
     },
@@ -239,7 +259,9 @@ export function compileHandler(
     const middleware = behavior.forHandler(descriptor);
     if (middleware === undefined) continue;
     if (typeof middleware !== 'function') {
-      throw new ConfigurationError(`behavior ${behavior.name} returned a non-function for ${descriptor.messageType}`);
+      throw new ConfigurationError(
+        `behavior ${behavior.name} returned a non-function for ${descriptor.messageType}`,
+      );
     }
     middlewares.push(middleware);
     names.push(behavior.name);
@@ -268,7 +290,10 @@ function wrongKind(message: AnyMessage | undefined, kind: MessageKind): CqrsErro
     typeof message.type !== 'string' ||
     !(typeof actual === 'string' && actual in METHOD_FOR)
   ) {
-    return new CqrsError('CQRS_INVALID_MESSAGE', `${METHOD_FOR[kind]} needs a ${kind} created by its definition`);
+    return new CqrsError(
+      'CQRS_INVALID_MESSAGE',
+      `${METHOD_FOR[kind]} needs a ${kind} created by its definition`,
+    );
   }
   return new CqrsError(
     'CQRS_WRONG_MESSAGE_KIND',
@@ -338,7 +363,10 @@ class MediatorImpl implements Mediator {
     this.#onError = options.onError ?? defaultOnError;
   }
 
-  send<TCommand extends AnyCommand>(command: TCommand, options?: DispatchOptions): Promise<InferResult<TCommand>> {
+  send<TCommand extends AnyCommand>(
+    command: TCommand,
+    options?: DispatchOptions,
+  ): Promise<InferResult<TCommand>> {
     return this.#dispatch(command, 'command', options) as Promise<InferResult<TCommand>>;
   }
 
@@ -356,7 +384,8 @@ class MediatorImpl implements Mediator {
           : new HandlerNotFoundError(message.type),
       );
     }
-    if (this.#disposed) return Promise.reject(new CqrsError('CQRS_CONFIGURATION', 'the mediator was disposed'));
+    if (this.#disposed)
+      return Promise.reject(new CqrsError('CQRS_CONFIGURATION', 'the mediator was disposed'));
     if (options?.signal?.aborted) {
       return Promise.reject(new CancelledError(message.type, { cause: options.signal.reason }));
     }
@@ -387,7 +416,8 @@ class MediatorImpl implements Mediator {
 
   publish(event: AnyEvent, options?: PublishOptions): Promise<void> {
     if (event?.kind !== 'event') return Promise.reject(wrongKind(event, 'event'));
-    if (this.#disposed) return Promise.reject(new CqrsError('CQRS_CONFIGURATION', 'the mediator was disposed'));
+    if (this.#disposed)
+      return Promise.reject(new CqrsError('CQRS_CONFIGURATION', 'the mediator was disposed'));
     let settings: ResolvedPublish;
     try {
       settings = options === undefined ? this.#defaults : this.#settings(options, options);
@@ -404,7 +434,8 @@ class MediatorImpl implements Mediator {
   #settings(options: DispatchOptions | undefined, publish: PublishOptions | undefined): ResolvedPublish {
     const d = this.#defaults;
     const strategy = publish?.strategy ?? d.strategy;
-    if (!PUBLISH_STRATEGIES.includes(strategy)) throw new ConfigurationError(`unknown publish strategy ${String(strategy)}`);
+    if (!PUBLISH_STRATEGIES.includes(strategy))
+      throw new ConfigurationError(`unknown publish strategy ${String(strategy)}`);
     const concurrency = publish?.concurrency ?? d.concurrency;
     if (!(Number.isInteger(concurrency) && concurrency >= 1)) {
       throw new ConfigurationError('publish concurrency must be an integer >= 1');
@@ -428,7 +459,11 @@ class MediatorImpl implements Mediator {
   }
 
   /** Publishes events in order; each event's handlers run by the strategy. Never rejects. */
-  async #publishAll(events: readonly AnyEvent[], settings: ResolvedPublish, depth: number): Promise<Failures> {
+  async #publishAll(
+    events: readonly AnyEvent[],
+    settings: ResolvedPublish,
+    depth: number,
+  ): Promise<Failures> {
     let failures: Failures;
     for (const event of events) {
       const found = await this.#publishOne(event, settings, depth);
@@ -446,10 +481,14 @@ class MediatorImpl implements Mediator {
     const entries = this.#events.get(event.type);
     if (entries === undefined) return Promise.resolve(undefined);
     if (depth > this.#maxDepth) {
-      return Promise.resolve([this.#fail(event, 'mediator', new EventDepthExceededError(event.type, this.#maxDepth), settings)]);
+      return Promise.resolve([
+        this.#fail(event, 'mediator', new EventDepthExceededError(event.type, this.#maxDepth), settings),
+      ]);
     }
     const resolved =
-      settings.failFast && settings.abort === undefined ? { ...settings, abort: new AbortController() } : settings;
+      settings.failFast && settings.abort === undefined
+        ? { ...settings, abort: new AbortController() }
+        : settings;
     if (entries.length === 1) return this.#runHandler(entries[0]!, event, resolved, depth);
     if (resolved.strategy === 'sequential') return this.#runSequential(entries, event, resolved, depth);
     return this.#runParallel(entries, event, resolved, depth);
@@ -502,7 +541,12 @@ class MediatorImpl implements Mediator {
   }
 
   /** Runs one handler, then the events it recorded. Never rejects. */
-  async #runHandler(entry: CompiledHandler, event: AnyEvent, settings: ResolvedPublish, depth: number): Promise<Failures> {
+  async #runHandler(
+    entry: CompiledHandler,
+    event: AnyEvent,
+    settings: ResolvedPublish,
+    depth: number,
+  ): Promise<Failures> {
     const context = new Dispatch(entry.descriptor, event, settings.dispatch, depth);
     if (settings.abort !== undefined) {
       if (settings.abort.signal.aborted) return undefined;
@@ -522,16 +566,24 @@ class MediatorImpl implements Mediator {
     try {
       this.#onError(error, { event, handler, phase: settings.phase });
     } catch (hookError) {
-      process.emitWarning(`cqrs-ts onError hook threw: ${String(hookError)}`, { code: 'CQRS_EVENT_DISPATCH' });
+      process.emitWarning(`cqrs-ts onError hook threw: ${String(hookError)}`, {
+        code: 'CQRS_EVENT_DISPATCH',
+      });
     }
     return { eventType: event.type, eventId: event.metadata.requestId, handler, error };
   }
 
-  stream<TQuery extends AnyStreamQuery>(query: TQuery, options?: DispatchOptions): AsyncIterableIterator<InferItem<TQuery>> {
+  stream<TQuery extends AnyStreamQuery>(
+    query: TQuery,
+    options?: DispatchOptions,
+  ): AsyncIterableIterator<InferItem<TQuery>> {
     return this.#iterate(query, options) as AsyncIterableIterator<InferItem<TQuery>>;
   }
 
-  async *#iterate(query: AnyMessage, options: DispatchOptions | undefined): AsyncGenerator<unknown, void, undefined> {
+  async *#iterate(
+    query: AnyMessage,
+    options: DispatchOptions | undefined,
+  ): AsyncGenerator<unknown, void, undefined> {
     if (query?.kind !== 'query') throw wrongKind(query, 'query');
     const entry = this.#streams.get(query.type);
     if (entry === undefined) {
@@ -555,7 +607,9 @@ class MediatorImpl implements Mediator {
       iterator = iterable[Symbol.asyncIterator]();
       while (true) {
         stepping = true;
-        const step = await (outer === undefined ? iterator.next() : raceAbort(iterator.next(), controller.signal));
+        const step = await (outer === undefined
+          ? iterator.next()
+          : raceAbort(iterator.next(), controller.signal));
         stepping = false;
         if (step.done) {
           finished = true;
@@ -647,7 +701,8 @@ function raceAbort<TValue>(pending: Promise<TValue>, signal: AbortSignal): Promi
  */
 export function createMediator(options: MediatorOptions = {}): Mediator {
   const resolver = options.resolver ?? defaultResolver;
-  if (typeof resolver?.resolve !== 'function') throw new ConfigurationError('resolver must have a resolve() method');
+  if (typeof resolver?.resolve !== 'function')
+    throw new ConfigurationError('resolver must have a resolve() method');
   const e = options.events;
   if (e?.strategy !== undefined && !PUBLISH_STRATEGIES.includes(e.strategy)) {
     throw new ConfigurationError(`unknown events.strategy ${String(e.strategy)}`);
@@ -675,7 +730,9 @@ export function createMediator(options: MediatorOptions = {}): Mediator {
   }
   for (const type of eventBindings.keys()) if (single.has(type)) duplicates.add(type);
   if (duplicates.size > 0) throw new DuplicateHandlerError([...duplicates]);
-  const missing = (options.messages ?? []).filter((d) => d.kind !== 'event' && !single.has(d.type)).map((d) => d.type);
+  const missing = (options.messages ?? [])
+    .filter((d) => d.kind !== 'event' && !single.has(d.type))
+    .map((d) => d.type);
   if (missing.length > 0) throw new MissingHandlerError(missing);
 
   const requests = new Map<string, CompiledHandler>();
@@ -685,7 +742,11 @@ export function createMediator(options: MediatorOptions = {}): Mediator {
     (binding.mode === 'stream' ? streams : requests).set(binding.definition.type, compiled);
   }
   const events = new Map<string, CompiledHandler[]>();
-  for (const [type, list] of eventBindings) events.set(type, list.map((b) => compileHandler(b, behaviors, resolver)));
+  for (const [type, list] of eventBindings)
+    events.set(
+      type,
+      list.map((b) => compileHandler(b, behaviors, resolver)),
+    );
   return new MediatorImpl(requests, streams, events, options);
 }
 

@@ -15,10 +15,11 @@ import type {
   Event,
   Message,
   MessageKind,
+  MessageMetadata,
   Query,
   StreamQuery,
 } from './message.ts';
-import type { MessageMetadata } from './message.ts';
+import { MessageBuilder } from './message-builder.ts';
 import type { MetadataInit } from './metadata.ts';
 import { createMetadata } from './metadata.ts';
 import type { StandardSchemaV1 } from './standard-schema.ts';
@@ -127,6 +128,8 @@ export interface MessageDefinitionBase<TMessage extends AnyMessage, TInput> {
   fromJSON(value: unknown, options?: DecodeOptions): TMessage;
   /** Like {@link fromJSON}, also for asynchronous schemas. */
   decode(value: unknown, options?: DecodeOptions): Promise<TMessage>;
+  /** A fluent, immutable builder that validates on `build()`. */
+  builder(): MessageBuilder<TMessage, TInput>;
 }
 
 /** Defines a command type; `.returns<R>()` sets its result type. */
@@ -353,7 +356,9 @@ class MessageDefinitionImpl {
     if (kind === 'event') {
       this.topic = options?.topic ?? type;
       if (typeof this.topic !== 'string' || !TYPE_RE.test(this.topic)) {
-        throw new ConfigurationError(`${type}: invalid topic ${JSON.stringify(String(this.topic).slice(0, 80))}`);
+        throw new ConfigurationError(
+          `${type}: invalid topic ${JSON.stringify(String(this.topic).slice(0, 80))}`,
+        );
       }
       this.#key = options?.key as ((payload: unknown) => string | undefined) | undefined;
       this.category = options?.category ?? 'domain';
@@ -396,7 +401,11 @@ class MessageDefinitionImpl {
     const key = this.#key(payload);
     if (key !== undefined && (typeof key !== 'string' || key.length === 0 || key.length > 512)) {
       throw new ValidationError(this.type, [
-        { path: ['key'], message: 'ordering key must be a non-empty string of at most 512 chars', code: 'invalid_key' },
+        {
+          path: ['key'],
+          message: 'ordering key must be a non-empty string of at most 512 chars',
+          code: 'invalid_key',
+        },
       ]);
     }
     return key;
@@ -476,6 +485,10 @@ class MessageDefinitionImpl {
 
   yields(): this {
     return this;
+  }
+
+  builder(): MessageBuilder<AnyMessage, unknown> {
+    return new MessageBuilder(this as never);
   }
 }
 
@@ -564,11 +577,15 @@ export function defineEvent(type: string, options?: object): unknown {
  */
 export function defineStreamQuery<const TType extends string, TSchema extends StandardSchemaV1>(
   type: TType,
-  options: DefineOptions<Out<TSchema>, StreamQuery<TType, Out<TSchema>, unknown>> & { readonly schema: TSchema },
+  options: DefineOptions<Out<TSchema>, StreamQuery<TType, Out<TSchema>, unknown>> & {
+    readonly schema: TSchema;
+  },
 ): StreamQueryDefinition<TType, Out<TSchema>, unknown, In<TSchema>>;
 export function defineStreamQuery<const TType extends string>(
   type: TType,
-  options?: DefineOptions<EmptyPayload, StreamQuery<TType, EmptyPayload, unknown>> & { readonly schema?: undefined },
+  options?: DefineOptions<EmptyPayload, StreamQuery<TType, EmptyPayload, unknown>> & {
+    readonly schema?: undefined;
+  },
 ): StreamQueryDefinition<TType, EmptyPayload, unknown, EmptyPayload>;
 export function defineStreamQuery(type: string, options?: object): unknown {
   return createDefinition('query', type, options as DefineOptions<unknown, never>, undefined, true);
