@@ -315,8 +315,25 @@ type Failures = EventHandlerFailure[] | undefined;
 
 const RESOLVED: Promise<void> = Promise.resolve();
 
-function throwIfFailed(failures: Failures): void {
-  if (failures !== undefined) throw new EventDispatchError(failures);
+/** Marks a failed handler without a rejected promise (so none can go unhandled while others are awaited). */
+class HandlerFailed {
+  readonly error: unknown;
+  constructor(error: unknown) {
+    this.error = error;
+  }
+}
+
+function toFailed(error: unknown): HandlerFailed {
+  return new HandlerFailed(error);
+}
+
+/** Runs one handler's pipeline; resolves to its result, or to a {@link HandlerFailed}. Never rejects. */
+function settle(entry: CompiledHandler, event: AnyEvent, context: Dispatch): Promise<unknown> {
+  try {
+    return entry.pipeline(event, context).then(undefined, toFailed);
+  } catch (error) {
+    return Promise.resolve(new HandlerFailed(error));
+  }
 }
 
 function defaultOnError(error: unknown, info: ErrorInfo): void {
@@ -425,10 +442,10 @@ class MediatorImpl implements Mediator {
       return Promise.reject(error);
     }
     if (settings.strategy === 'fire-and-forget') {
-      this.#track(this.#publishOne(event, settings, 1));
+      this.#track(this.#dispatchEvent(event, settings, 1));
       return RESOLVED;
     }
-    return this.#publishOne(event, settings, 1).then(throwIfFailed);
+    return this.#dispatchEvent(event, settings, 1, true) as Promise<never>;
   }
 
   #settings(options: DispatchOptions | undefined, publish: PublishOptions | undefined): ResolvedPublish {
@@ -466,7 +483,7 @@ class MediatorImpl implements Mediator {
   ): Promise<Failures> {
     let failures: Failures;
     for (const event of events) {
-      const found = await this.#publishOne(event, settings, depth);
+      const found = await this.#dispatchEvent(event, settings, depth);
       if (found !== undefined) {
         failures ??= [];
         failures.push(...found);
@@ -476,90 +493,125 @@ class MediatorImpl implements Mediator {
     return failures;
   }
 
-  /** Runs the handlers of one event. Never rejects: failures are reported and returned. */
-  #publishOne(event: AnyEvent, settings: ResolvedPublish, depth: number): Promise<Failures> {
+  /**
+   * Runs the handlers of one event, then the events they recorded. Never rejects: failures are reported and
+   * returned (or thrown as one {@link EventDispatchError} when `throwOnFailure`). One async frame per event on
+   * the common path; handlers start at once and are collected in order (all settled).
+   */
+  async #dispatchEvent(event: AnyEvent, settings: ResolvedPublish, depth: number, throwOnFailure = false): Promise<Failures> {
     const entries = this.#events.get(event.type);
-    if (entries === undefined) return Promise.resolve(undefined);
+    if (entries === undefined) return undefined;
+    let failures: Failures;
     if (depth > this.#maxDepth) {
-      return Promise.resolve([
-        this.#fail(event, 'mediator', new EventDepthExceededError(event.type, this.#maxDepth), settings),
-      ]);
+      failures = [this.#fail(event, 'mediator', new EventDepthExceededError(event.type, this.#maxDepth), settings)];
+    } else {
+      if (settings.failFast && settings.abort === undefined) settings = { ...settings, abort: new AbortController() };
+      const n = entries.length;
+      if (n === 1 || settings.strategy === 'sequential') {
+        for (let i = 0; i < n; i++) {
+          const entry = entries[i]!;
+          const context = this.#eventContext(entry, event, settings, depth);
+          if (context === undefined) break;
+          let outcome: unknown;
+          try {
+            outcome = await entry.pipeline(event, context);
+          } catch (error) {
+            outcome = new HandlerFailed(error);
+          }
+          let found = this.#after(outcome, entry, event, context, settings, depth);
+          if (found instanceof Promise) found = await found;
+          if (found !== undefined) {
+            failures ??= [];
+            failures.push(...found);
+            if (settings.failFast) break;
+          }
+        }
+      } else if (n <= settings.concurrency) {
+        const contexts: (Dispatch | undefined)[] = new Array(n);
+        const running: Promise<unknown>[] = new Array(n);
+        for (let i = 0; i < n; i++) {
+          const context = this.#eventContext(entries[i]!, event, settings, depth);
+          contexts[i] = context;
+          running[i] = context === undefined ? RESOLVED : settle(entries[i]!, event, context);
+        }
+        for (let i = 0; i < n; i++) {
+          const outcome = await running[i];
+          const context = contexts[i];
+          if (context === undefined) continue;
+          let found = this.#after(outcome, entries[i]!, event, context, settings, depth);
+          if (found instanceof Promise) found = await found;
+          if (found !== undefined) {
+            failures ??= [];
+            failures.push(...found);
+          }
+        }
+      } else {
+        failures = await this.#runLimited(entries, event, settings, depth);
+      }
     }
-    const resolved =
-      settings.failFast && settings.abort === undefined
-        ? { ...settings, abort: new AbortController() }
-        : settings;
-    if (entries.length === 1) return this.#runHandler(entries[0]!, event, resolved, depth);
-    if (resolved.strategy === 'sequential') return this.#runSequential(entries, event, resolved, depth);
-    return this.#runParallel(entries, event, resolved, depth);
+    if (failures !== undefined && throwOnFailure) throw new EventDispatchError(failures);
+    return failures;
   }
 
-  async #runSequential(
-    entries: readonly CompiledHandler[],
+  #eventContext(entry: CompiledHandler, event: AnyEvent, settings: ResolvedPublish, depth: number): Dispatch | undefined {
+    const context = new Dispatch(entry.descriptor, event, settings.dispatch, depth);
+    if (settings.abort !== undefined) {
+      if (settings.abort.signal.aborted) return undefined;
+      context.signal = settings.abort.signal;
+    }
+    return context;
+  }
+
+  /** Turns a settled handler into failures: its own, or those of the events it recorded. */
+  #after(
+    outcome: unknown,
+    entry: CompiledHandler,
     event: AnyEvent,
+    context: Dispatch,
     settings: ResolvedPublish,
     depth: number,
-  ): Promise<Failures> {
-    let failures: Failures;
-    for (const entry of entries) {
-      const found = await this.#runHandler(entry, event, settings, depth);
-      if (found !== undefined) {
-        failures ??= [];
-        failures.push(...found);
-        if (settings.failFast) break;
-      }
+  ): Failures | Promise<Failures> {
+    if (outcome instanceof HandlerFailed) {
+      settings.abort?.abort(outcome.error);
+      return [this.#fail(event, entry.descriptor.name, outcome.error, settings)];
     }
-    return failures;
+    const produced = context.takeEvents();
+    return produced === undefined ? undefined : this.#publishAll(produced, settings, depth + 1);
   }
 
-  #runParallel(
+  #runLimited(
     entries: readonly CompiledHandler[],
     event: AnyEvent,
     settings: ResolvedPublish,
     depth: number,
   ): Promise<Failures> {
     const total = entries.length;
-    const limit = Math.min(settings.concurrency, total);
     return new Promise((resolve) => {
       let started = 0;
       let settled = 0;
       let failures: Failures;
+      const done = (found: Failures): void => {
+        if (found !== undefined) {
+          failures ??= [];
+          failures.push(...found);
+        }
+        settled++;
+        if (started < total && !(failures !== undefined && settings.failFast)) launch();
+        else if (settled === started) resolve(failures);
+      };
       const launch = (): void => {
         const entry = entries[started++]!;
-        this.#runHandler(entry, event, settings, depth).then((found) => {
-          if (found !== undefined) {
-            failures ??= [];
-            failures.push(...found);
-          }
-          settled++;
-          if (started < total && !(failures !== undefined && settings.failFast)) launch();
-          else if (settled === started) resolve(failures);
-        });
+        const context = this.#eventContext(entry, event, settings, depth);
+        if (context === undefined) {
+          done(undefined);
+          return;
+        }
+        settle(entry, event, context)
+          .then((outcome) => this.#after(outcome, entry, event, context, settings, depth))
+          .then(done);
       };
-      for (let i = 0; i < limit; i++) launch();
+      for (let i = 0; i < settings.concurrency; i++) launch();
     });
-  }
-
-  /** Runs one handler, then the events it recorded. Never rejects. */
-  async #runHandler(
-    entry: CompiledHandler,
-    event: AnyEvent,
-    settings: ResolvedPublish,
-    depth: number,
-  ): Promise<Failures> {
-    const context = new Dispatch(entry.descriptor, event, settings.dispatch, depth);
-    if (settings.abort !== undefined) {
-      if (settings.abort.signal.aborted) return undefined;
-      context.signal = settings.abort.signal;
-    }
-    try {
-      await entry.pipeline(event, context);
-    } catch (error) {
-      settings.abort?.abort(error);
-      return [this.#fail(event, entry.descriptor.name, error, settings)];
-    }
-    const produced = context.takeEvents();
-    return produced === undefined ? undefined : this.#publishAll(produced, settings, depth + 1);
   }
 
   #fail(event: AnyEvent, handler: string, error: unknown, settings: ResolvedPublish): EventHandlerFailure {
