@@ -498,14 +498,22 @@ class MediatorImpl implements Mediator {
    * returned (or thrown as one {@link EventDispatchError} when `throwOnFailure`). One async frame per event on
    * the common path; handlers start at once and are collected in order (all settled).
    */
-  async #dispatchEvent(event: AnyEvent, settings: ResolvedPublish, depth: number, throwOnFailure = false): Promise<Failures> {
+  async #dispatchEvent(
+    event: AnyEvent,
+    settings: ResolvedPublish,
+    depth: number,
+    throwOnFailure = false,
+  ): Promise<Failures> {
     const entries = this.#events.get(event.type);
     if (entries === undefined) return undefined;
     let failures: Failures;
     if (depth > this.#maxDepth) {
-      failures = [this.#fail(event, 'mediator', new EventDepthExceededError(event.type, this.#maxDepth), settings)];
+      failures = [
+        this.#fail(event, 'mediator', new EventDepthExceededError(event.type, this.#maxDepth), settings),
+      ];
     } else {
-      if (settings.failFast && settings.abort === undefined) settings = { ...settings, abort: new AbortController() };
+      if (settings.failFast && settings.abort === undefined)
+        settings = { ...settings, abort: new AbortController() };
       const n = entries.length;
       if (n === 1 || settings.strategy === 'sequential') {
         for (let i = 0; i < n; i++) {
@@ -553,7 +561,12 @@ class MediatorImpl implements Mediator {
     return failures;
   }
 
-  #eventContext(entry: CompiledHandler, event: AnyEvent, settings: ResolvedPublish, depth: number): Dispatch | undefined {
+  #eventContext(
+    entry: CompiledHandler,
+    event: AnyEvent,
+    settings: ResolvedPublish,
+    depth: number,
+  ): Dispatch | undefined {
     const context = new Dispatch(entry.descriptor, event, settings.dispatch, depth);
     if (settings.abort !== undefined) {
       if (settings.abort.signal.aborted) return undefined;
