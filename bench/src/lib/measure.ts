@@ -51,12 +51,14 @@ interface HeapDelta {
 }
 
 /**
- * Heap growth across one batch, after a full GC. `v8.GCProfiler` records every collection that runs between
- * `start()` and `stop()` synchronously, so a batch during which a scavenge ran is detected (its delta would
- * undercount) and discarded.
+ * Heap growth across one batch. A full GC first empties the young generation; a short re-warm batch then
+ * runs (a forced full GC can drop optimized code or feedback, which would change what the batch allocates),
+ * then the measured batch. `v8.GCProfiler` records every collection between `start()` and `stop()`
+ * synchronously, so a batch during which a scavenge ran (its delta would undercount) is detected.
  */
-async function heapDelta(op: AsyncOp, iterations: number): Promise<HeapDelta> {
+async function heapDelta(op: AsyncOp, iterations: number, rewarm: number): Promise<HeapDelta> {
   collect();
+  await loop(op, rewarm);
   const profiler = new v8.GCProfiler();
   profiler.start();
   const before = process.memoryUsage().heapUsed;
@@ -72,18 +74,17 @@ async function heapDelta(op: AsyncOp, iterations: number): Promise<HeapDelta> {
  * delta is not positive, is redone with half the iterations.
  */
 async function bytesPerOp(op: AsyncOp, options: AsyncOpOptions): Promise<number> {
-  const probe = await heapDelta(op, 1_000);
+  const probe = await heapDelta(op, 1_000, 0);
   const estimate = probe.collections === 0 && probe.bytes > 0 ? probe.bytes / 1_000 : 4_096;
   let large = Math.max(1_000, Math.min(200_000, Math.floor(options.batchBytes / Math.max(estimate, 8))));
   const results: number[] = [];
-  for (
-    let attempt = 0;
-    results.length < options.allocationRounds && attempt < options.allocationRounds * 4;
-  ) {
-    attempt++;
+  const attempts = options.allocationRounds * 4;
+  for (let attempt = 1; results.length < options.allocationRounds && attempt <= attempts; attempt++) {
     const small = Math.max(100, Math.floor(large / 5));
-    const a = await heapDelta(op, small);
-    const b = await heapDelta(op, large);
+    // Re-warm batches allocate a quarter of a large batch, so both fit in the young generation.
+    const rewarm = Math.max(100, Math.floor(large / 4));
+    const a = await heapDelta(op, small, rewarm);
+    const b = await heapDelta(op, large, rewarm);
     if (a.collections > 0 || b.collections > 0 || a.bytes <= 0 || b.bytes <= 0) {
       large = Math.max(200, Math.floor(large / 2));
       continue;
@@ -95,8 +96,10 @@ async function bytesPerOp(op: AsyncOp, options: AsyncOpOptions): Promise<number>
 }
 
 /**
- * Warms `op` up, calibrates the iterations per sample, takes the timed samples (a full GC before each, so every
- * sample starts from the same heap state), then measures allocation.
+ * Warms `op` up, calibrates the iterations per sample, takes the timed samples back to back, then measures
+ * allocation. No GC is forced between timed samples: a forced full GC can drop optimized code and pretenuring
+ * feedback, which made allocation-heavy cases up to 3x slower in the samples that followed it. Scavenges that
+ * happen during a sample are part of the cost of the operation.
  * Returns `ns_per_op` (median), `spread_pct` (median absolute deviation, % of the median), `bytes_per_op`.
  */
 export async function measureAsyncOp(op: AsyncOp, options: AsyncOpOptions): Promise<Metrics> {
@@ -121,7 +124,6 @@ export async function measureAsyncOp(op: AsyncOp, options: AsyncOpOptions): Prom
 
   const perOp: number[] = [];
   for (let s = 0; s < options.samples; s++) {
-    collect();
     perOp.push((await timeBatch(op, iterations)) / iterations);
   }
   const ns = median(perOp);

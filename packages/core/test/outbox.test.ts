@@ -25,7 +25,8 @@ describeOutboxContract<InMemoryOutboxTransaction>('in-memory', async () => ({
         const k = `${consumer}\u0000${id}`;
         if (marks.has(k)) return false;
         marks.set(k, now);
-        (tx.marks ??= []).push(k);
+        tx.marks ??= [];
+        tx.marks.push(k);
         return true;
       },
       async purge(before: number) {

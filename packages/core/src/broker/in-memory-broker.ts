@@ -79,14 +79,20 @@ export function createInMemoryBroker(options: InMemoryBrokerOptions = {}): InMem
           results[i] = { ok: true };
         } catch (error) {
           results[i] = { ok: false, error };
-          if (m.key !== null) (failedKeys ??= new Set()).add(m.key);
+          if (m.key !== null) {
+            failedKeys ??= new Set();
+            failedKeys.add(m.key);
+          }
         }
       }
       return results;
     },
     subscribe(topic, handler) {
       let set = subscribers.get(topic);
-      if (!set) subscribers.set(topic, (set = new Set()));
+      if (!set) {
+        set = new Set();
+        subscribers.set(topic, set);
+      }
       set.add(handler);
       return () => {
         set.delete(handler);

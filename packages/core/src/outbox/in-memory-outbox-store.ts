@@ -25,7 +25,9 @@ export interface InMemoryOutboxStore extends OutboxStore<InMemoryOutboxTransacti
  * An {@link OutboxStore} in process memory, for tests and single-process apps that accept losing unpublished
  * events on a crash. Published rows stay until `purge`.
  */
-export function createInMemoryOutboxStore(options: OutboxEncoderOptions & { now?: () => number } = {}): InMemoryOutboxStore {
+export function createInMemoryOutboxStore(
+  options: OutboxEncoderOptions & { now?: () => number } = {},
+): InMemoryOutboxStore {
   const encoder = createOutboxEncoder(options);
   const now = options.now ?? Date.now;
   const rows = new Map<string, MutableRecord>();
@@ -80,7 +82,11 @@ export function createInMemoryOutboxStore(options: OutboxEncoderOptions & { now?
       const candidates: MutableRecord[] = [];
       for (const r of rows.values()) {
         if (candidates.length >= limit) break;
-        if (r.status === 'pending' && r.nextAttemptAt <= t && (r.claimedUntil === null || r.claimedUntil < t)) {
+        if (
+          r.status === 'pending' &&
+          r.nextAttemptAt <= t &&
+          (r.claimedUntil === null || r.claimedUntil < t)
+        ) {
           candidates.push(r);
         }
       }
@@ -108,7 +114,7 @@ export function createInMemoryOutboxStore(options: OutboxEncoderOptions & { now?
     async markFailed(failures) {
       for (const f of failures) {
         const r = rows.get(f.id);
-        if (!r || r.status !== 'pending') continue;
+        if (r?.status !== 'pending') continue;
         r.attempts++;
         r.lastError = f.error;
         r.nextAttemptAt = f.nextAttemptAt;

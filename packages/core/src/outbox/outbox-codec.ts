@@ -56,7 +56,12 @@ export function createOutboxEncoder(options: OutboxEncoderOptions = {}): OutboxE
       const out: OutboxRecordInput[] = new Array(events.length);
       for (let i = 0; i < events.length; i++) {
         const event = events[i] as AnyEvent & { topic?: unknown; key?: unknown };
-        if (event === null || typeof event !== 'object' || event.kind !== 'event' || typeof event.type !== 'string') {
+        if (
+          event === null ||
+          typeof event !== 'object' ||
+          event.kind !== 'event' ||
+          typeof event.type !== 'string'
+        ) {
           throw new OutboxError(`outbox append: item ${i} is not an event`);
         }
         const id = event.metadata?.requestId;
@@ -71,7 +76,8 @@ export function createOutboxEncoder(options: OutboxEncoderOptions = {}): OutboxE
         }
         if (json === undefined) throw new SerializationError(`${event.type} cannot be serialized to JSON`);
         let payload: Uint8Array = utf8.encode(json);
-        if (payload.byteLength > maxBytes) throw new PayloadTooLargeError(event.type, payload.byteLength, maxBytes);
+        if (payload.byteLength > maxBytes)
+          throw new PayloadTooLargeError(event.type, payload.byteLength, maxBytes);
         let contentEncoding: ContentEncoding = 'identity';
         if (compression && payload.byteLength >= threshold) {
           payload = compression.algorithm === 'gzip' ? gzipSync(payload) : brotliCompressSync(payload);
@@ -100,7 +106,9 @@ export function decodeOutboxRecord(record: OutboxRecord): OutboxMessage {
   if (record.contentEncoding === 'gzip') body = gunzipSync(body);
   else if (record.contentEncoding === 'br') body = brotliDecompressSync(body);
   else if (record.contentEncoding !== 'identity') {
-    throw new SerializationError(`outbox record ${record.id}: unknown content encoding ${record.contentEncoding}`);
+    throw new SerializationError(
+      `outbox record ${record.id}: unknown content encoding ${record.contentEncoding}`,
+    );
   }
   return {
     id: record.id,
@@ -117,7 +125,8 @@ export function decodeOutboxRecord(record: OutboxRecord): OutboxMessage {
 export function parseHeaders(value: unknown): Readonly<Record<string, string>> {
   if (value === null || value === undefined) return EMPTY_HEADERS;
   if (typeof value === 'string') return JSON.parse(value) as Record<string, string>;
-  if (value instanceof Uint8Array) return JSON.parse(new TextDecoder().decode(value)) as Record<string, string>;
+  if (value instanceof Uint8Array)
+    return JSON.parse(new TextDecoder().decode(value)) as Record<string, string>;
   return value as Record<string, string>;
 }
 

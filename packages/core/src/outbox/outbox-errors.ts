@@ -19,11 +19,16 @@ export type StorageFailureReason = (typeof STORAGE_FAILURE_REASONS)[number];
 export class StorageError extends CqrsError {
   readonly reason: StorageFailureReason;
   readonly retryable: boolean;
-  constructor(reason: StorageFailureReason, message: string, options?: { cause?: unknown; retryable?: boolean }) {
+  constructor(
+    reason: StorageFailureReason,
+    message: string,
+    options?: { cause?: unknown; retryable?: boolean },
+  ) {
     super('CQRS_STORAGE', message, options);
     this.name = 'StorageError';
     this.reason = reason;
-    this.retryable = options?.retryable ?? (reason === 'connection' || reason === 'deadlock' || reason === 'timeout');
+    this.retryable =
+      options?.retryable ?? (reason === 'connection' || reason === 'deadlock' || reason === 'timeout');
   }
 }
 
@@ -33,7 +38,10 @@ export class PayloadTooLargeError extends CqrsError {
   readonly bytes: number;
   readonly maxBytes: number;
   constructor(messageType: string, bytes: number, maxBytes: number) {
-    super('CQRS_PAYLOAD_TOO_LARGE', `${messageType} serializes to ${bytes} bytes, more than the ${maxBytes} allowed`);
+    super(
+      'CQRS_PAYLOAD_TOO_LARGE',
+      `${messageType} serializes to ${bytes} bytes, more than the ${maxBytes} allowed`,
+    );
     this.name = 'PayloadTooLargeError';
     this.messageType = messageType;
     this.bytes = bytes;

@@ -1,7 +1,7 @@
 import { randomUUID } from 'node:crypto';
-import { backoffDelay } from '../behaviors/retry-behavior.ts';
 import type { Logger } from '../behaviors/logging-behavior.ts';
 import { noopLogger } from '../behaviors/logging-behavior.ts';
+import { backoffDelay } from '../behaviors/retry-behavior.ts';
 import { ConfigurationError } from '../errors/cqrs-error.ts';
 import type { BackoffOptions } from '../mediator/handler.ts';
 import type { MessagePublisher, PublishResult } from './message-publisher.ts';
@@ -99,7 +99,8 @@ export interface OutboxRelay extends AsyncDisposable {
 const EMPTY_RESULT: OutboxRunResult = Object.freeze({ claimed: 0, published: 0, failed: 0, released: 0 });
 
 function positive(name: string, value: number, min = 1): number {
-  if (!Number.isFinite(value) || value < min) throw new ConfigurationError(`outbox relay: ${name} must be >= ${min}`);
+  if (!Number.isFinite(value) || value < min)
+    throw new ConfigurationError(`outbox relay: ${name} must be >= ${min}`);
   return value;
 }
 
@@ -111,7 +112,8 @@ function errorText(error: unknown): string {
 /** Creates a relay. Call `start()` for the background loop, or drive it with `runOnce()`. */
 export function createOutboxRelay(options: OutboxRelayOptions): OutboxRelay {
   const { store, publisher } = options;
-  if (!store || typeof store.claimBatch !== 'function') throw new ConfigurationError('outbox relay: store is required');
+  if (!store || typeof store.claimBatch !== 'function')
+    throw new ConfigurationError('outbox relay: store is required');
   if (!publisher || typeof publisher.publish !== 'function') {
     throw new ConfigurationError('outbox relay: publisher is required');
   }
@@ -177,7 +179,9 @@ export function createOutboxRelay(options: OutboxRelayOptions): OutboxRelay {
     try {
       const results = await publisher.publish(messages, { signal: publishAbort.signal });
       if (results.length !== messages.length) {
-        const error = new Error(`publisher returned ${results.length} results for ${messages.length} messages`);
+        const error = new Error(
+          `publisher returned ${results.length} results for ${messages.length} messages`,
+        );
         return messages.map(() => ({ ok: false, error }));
       }
       return results;
@@ -187,7 +191,10 @@ export function createOutboxRelay(options: OutboxRelayOptions): OutboxRelay {
   }
 
   /** Publishes honouring key order; fills `outcome` (undefined = released). */
-  async function publishOrdered(messages: OutboxMessage[], outcome: (PublishResult | undefined)[]): Promise<void> {
+  async function publishOrdered(
+    messages: OutboxMessage[],
+    outcome: (PublishResult | undefined)[],
+  ): Promise<void> {
     if (publisher.capabilities.preservesKeyOrder) {
       const results = await send(messages);
       const failedKeys = new Set<string>();
@@ -235,7 +242,12 @@ export function createOutboxRelay(options: OutboxRelayOptions): OutboxRelay {
       const age = now() - records[0]!.createdAt;
       if (age < maxBatchAgeMs && running) {
         await idle(maxBatchAgeMs - age);
-        const more = await store.claimBatch({ relayId, limit: batchSize - records.length, leaseMs, now: now() });
+        const more = await store.claimBatch({
+          relayId,
+          limit: batchSize - records.length,
+          leaseMs,
+          now: now(),
+        });
         if (more.length > 0) records = [...records, ...more].sort((a, b) => a.seq - b.seq);
       }
     }
@@ -289,7 +301,10 @@ export function createOutboxRelay(options: OutboxRelayOptions): OutboxRelay {
       lastProgressAt = t;
     }
     if (failures.length > 0) {
-      logger.warn({ relayId, failed: failures.length, firstError: failures[0]!.error }, 'outbox publish failed');
+      logger.warn(
+        { relayId, failed: failures.length, firstError: failures[0]!.error },
+        'outbox publish failed',
+      );
     }
     return { claimed: n, published: published.length, failed: failures.length, released: released.length };
   }
@@ -334,7 +349,9 @@ export function createOutboxRelay(options: OutboxRelayOptions): OutboxRelay {
       lastProgressAt = now();
       const started = options.wakeUp?.start(wake);
       loop = Promise.resolve(started)
-        .catch((error: unknown) => logger.error({ relayId, error: errorText(error) }, 'outbox wake-up failed'))
+        .catch((error: unknown) =>
+          logger.error({ relayId, error: errorText(error) }, 'outbox wake-up failed'),
+        )
         .then(run);
     },
     async stop() {

@@ -65,7 +65,10 @@ export interface OutboxStore<TTx = unknown> {
   /** Gives up leases without counting an attempt. */
   release(ids: readonly string[]): Promise<void>;
   /** Dead records, oldest first. */
-  listDeadLetters(options?: { readonly limit?: number; readonly afterSeq?: number }): Promise<readonly OutboxRecord[]>;
+  listDeadLetters(options?: {
+    readonly limit?: number;
+    readonly afterSeq?: number;
+  }): Promise<readonly OutboxRecord[]>;
   /** Puts dead records back to `pending` with zero attempts; returns how many. */
   replayDeadLetters(ids: readonly string[], now: number): Promise<number>;
   /** Deletes dead records; returns how many. */

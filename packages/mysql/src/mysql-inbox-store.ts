@@ -1,0 +1,30 @@
+import type { InboxStore } from '@cqrs-ts/core';
+import { toStorageError } from './mysql-errors.ts';
+import { execOf } from './mysql-executor.ts';
+import type { MysqlInboxStoreOptions, MysqlTransaction } from './mysql-options.ts';
+import { resolveTables } from './schema.ts';
+
+/**
+ * The MariaDB/MySQL {@link InboxStore}: `markProcessed(tx, …)` is `INSERT IGNORE` on the caller's transaction;
+ * a concurrent duplicate waits on the primary-key lock and is then skipped.
+ */
+export function createMysqlInboxStore(options: MysqlInboxStoreOptions): InboxStore<MysqlTransaction> {
+  const t = resolveTables(options.tables).inbox;
+  const insert = `INSERT IGNORE INTO ${t} (message_id, consumer, processed_at) VALUES (?, ?, ?)`;
+  return {
+    async markProcessed(tx, messageId, consumer, now) {
+      try {
+        return (await execOf(tx)(insert, [messageId, consumer, now])).count === 1;
+      } catch (error) {
+        throw toStorageError(error, 'inbox markProcessed');
+      }
+    },
+    async purge(before) {
+      try {
+        return (await execOf(options.client)(`DELETE FROM ${t} WHERE processed_at < ?`, [before])).count;
+      } catch (error) {
+        throw toStorageError(error, 'inbox purge');
+      }
+    },
+  };
+}

@@ -1,0 +1,57 @@
+import type { OutboxEncoderOptions } from '@cqrs-ts/core';
+
+/** A mysql2/promise `Pool`, `PoolConnection` or `Connection` (the `query(sql, values)` part). */
+export interface Mysql2Queryable {
+  query(sql: string, values?: unknown[]): Promise<[unknown, unknown]>;
+}
+
+/** A mysql2/promise pool: the relay takes a connection of its own for each claim transaction. */
+export interface Mysql2Pool extends Mysql2Queryable {
+  getConnection(): Promise<Mysql2Queryable & { release(): void }>;
+}
+
+/** A Kysely instance or `Transaction` (the `executeQuery` part). */
+export interface KyselyMysqlExecutor {
+  executeQuery(query: {
+    readonly sql: string;
+    readonly parameters: readonly unknown[];
+    readonly query: {
+      readonly kind: 'RawNode';
+      readonly sqlFragments: readonly string[];
+      readonly parameters: readonly [];
+    };
+    readonly queryId: { readonly queryId: string };
+  }): Promise<{ rows: unknown[]; numAffectedRows?: bigint }>;
+}
+
+/** A Kysely instance (it runs the claim in `transaction().execute`). */
+export interface KyselyMysql extends KyselyMysqlExecutor {
+  transaction(): { execute<T>(fn: (trx: KyselyMysqlExecutor) => Promise<T>): Promise<T> };
+}
+
+/** Client for relay work: a mysql2 pool or a Kysely instance. You own it and end it after the relay stopped. */
+export type MysqlClient = Mysql2Pool | KyselyMysql;
+/** The caller's transaction: a mysql2 connection after `beginTransaction()`, or a Kysely `Transaction`. */
+export type MysqlTransaction = Mysql2Queryable | KyselyMysqlExecutor;
+
+/** Table names, validated against `TABLE_NAME_RE`. */
+export interface MysqlTables {
+  /** @default 'cqrs_outbox' */
+  readonly outbox?: string;
+  /** @default 'cqrs_inbox' */
+  readonly inbox?: string;
+}
+
+/** Options of {@link createMysqlOutboxStore}. */
+export interface MysqlOutboxStoreOptions extends OutboxEncoderOptions {
+  readonly client: MysqlClient;
+  readonly tables?: MysqlTables;
+  /** Clock for `created_at`, epoch ms. @default Date.now */
+  readonly now?: () => number;
+}
+
+/** Options of {@link createMysqlInboxStore}. */
+export interface MysqlInboxStoreOptions {
+  readonly client: MysqlClient;
+  readonly tables?: MysqlTables;
+}

@@ -1,0 +1,225 @@
+import {
+  type AnyEvent,
+  createOutboxEncoder,
+  type OutboxRecord,
+  type OutboxStore,
+  parseHeaders,
+} from '@cqrs-ts/core';
+import { toStorageError } from './mysql-errors.ts';
+import { type Execute, execOf, inTransaction } from './mysql-executor.ts';
+import type { MysqlOutboxStoreOptions, MysqlTransaction } from './mysql-options.ts';
+import { resolveTables } from './schema.ts';
+
+type Row = Record<string, unknown>;
+
+/** Maps a row of the outbox table. @internal */
+export function toRecord(r: Row): OutboxRecord {
+  const p = r.payload as Uint8Array;
+  return {
+    seq: Number(r.seq),
+    id: r.id as string,
+    type: r.type as string,
+    topic: r.topic as string,
+    key: (r.key as string | null) ?? null,
+    payload: p,
+    headers: parseHeaders(r.headers),
+    contentEncoding: r.content_encoding as OutboxRecord['contentEncoding'],
+    status: r.status as OutboxRecord['status'],
+    attempts: Number(r.attempts),
+    nextAttemptAt: Number(r.next_attempt_at),
+    lastError: (r.last_error as string | null) ?? null,
+    createdAt: Number(r.created_at),
+    publishedAt: r.published_at === null ? null : Number(r.published_at),
+    claimedBy: (r.claimed_by as string | null) ?? null,
+    claimedUntil: r.claimed_until === null ? null : Number(r.claimed_until),
+  };
+}
+
+const CHUNK = 1000;
+const marks = (n: number) => Array.from({ length: n }, () => '?').join(',');
+
+/**
+ * The MariaDB/MySQL {@link OutboxStore} for mysql2 and Kysely. `append(tx, events)` is one multi-row INSERT on
+ * the caller's transaction. Claims run `SELECT … FOR UPDATE SKIP LOCKED` in a short transaction on a
+ * connection of the store's own. Same-key appends from concurrent transactions are ordered by AUTO_INCREMENT,
+ * so serialize writers of one aggregate (e.g. lock its row) as you would anyway.
+ */
+export function createMysqlOutboxStore(options: MysqlOutboxStoreOptions): OutboxStore<MysqlTransaction> {
+  const t = resolveTables(options.tables).outbox;
+  const encoder = createOutboxEncoder(options);
+  const now = options.now ?? Date.now;
+  const client = options.client;
+  const exec = execOf(client);
+  const run = async (what: string, sql: string, params: readonly unknown[], execute: Execute = exec) => {
+    try {
+      return await execute(sql, params);
+    } catch (error) {
+      throw toStorageError(error, what);
+    }
+  };
+  const byIds = async (
+    what: string,
+    ids: readonly string[],
+    sql: (l: string) => string,
+    head: unknown[] = [],
+  ) => {
+    let n = 0;
+    for (let i = 0; i < ids.length; i += CHUNK) {
+      const part = ids.slice(i, i + CHUNK);
+      n += (await run(what, sql(marks(part.length)), [...head, ...part])).count;
+    }
+    return n;
+  };
+
+  return {
+    async append(tx, events: readonly AnyEvent[]) {
+      const rows = encoder.encode(events, now());
+      const execute = execOf(tx);
+      for (let i = 0; i < rows.length; i += CHUNK) {
+        const part = rows.slice(i, i + CHUNK);
+        const params: unknown[] = [];
+        for (const r of part) {
+          const p = r.payload;
+          params.push(r.id, r.type, r.topic, r.key, Buffer.from(p.buffer, p.byteOffset, p.byteLength));
+          params.push(JSON.stringify(r.headers), r.contentEncoding, r.createdAt, r.createdAt);
+        }
+        await run(
+          'outbox append',
+          `INSERT INTO ${t} (id, type, topic, \`key\`, payload, headers, content_encoding, next_attempt_at, created_at) VALUES ${part.map(() => '(?,?,?,?,?,?,?,?,?)').join(',')}`,
+          params,
+          execute,
+        );
+      }
+    },
+    async claimBatch({ relayId, limit, leaseMs, now: at }) {
+      try {
+        return await inTransaction(client, async (execute) => {
+          const { rows } = await execute(
+            `SELECT * FROM ${t} WHERE status = 'pending' AND next_attempt_at <= ? AND (claimed_until IS NULL OR claimed_until < ?)
+             ORDER BY seq LIMIT ? FOR UPDATE SKIP LOCKED`,
+            [at, at, limit],
+          );
+          if (rows.length === 0) return [];
+          const candidates = rows.map(toRecord);
+          const inBatch = new Set(candidates.map((r) => r.seq));
+          const keys = [...new Set(candidates.map((r) => r.key).filter((k) => k !== null))];
+          const firstOutside = new Map<string, number>();
+          if (keys.length > 0) {
+            const maxSeq = candidates[candidates.length - 1]!.seq;
+            const earlier = await execute(
+              `SELECT seq, \`key\` FROM ${t} WHERE status = 'pending' AND \`key\` IN (${marks(keys.length)}) AND seq < ?`,
+              [...keys, maxSeq],
+            );
+            for (const e of earlier.rows) {
+              const seq = Number(e.seq);
+              const key = e.key as string;
+              if (!inBatch.has(seq) && seq < (firstOutside.get(key) ?? Number.POSITIVE_INFINITY)) {
+                firstOutside.set(key, seq);
+              }
+            }
+          }
+          const claimed = candidates.filter(
+            (r) => r.key === null || r.seq < (firstOutside.get(r.key) ?? Number.POSITIVE_INFINITY),
+          );
+          if (claimed.length === 0) return [];
+          const until = at + leaseMs;
+          await execute(
+            `UPDATE ${t} SET claimed_by = ?, claimed_until = ? WHERE seq IN (${marks(claimed.length)})`,
+            [relayId, until, ...claimed.map((r) => r.seq)],
+          );
+          return claimed.map((r) => ({ ...r, claimedBy: relayId, claimedUntil: until }));
+        });
+      } catch (error) {
+        throw toStorageError(error, 'outbox claim');
+      }
+    },
+    async markPublished(ids, at) {
+      await byIds(
+        'outbox markPublished',
+        ids,
+        (l) =>
+          `UPDATE ${t} SET status = 'published', published_at = ?, claimed_by = NULL, claimed_until = NULL WHERE status = 'pending' AND id IN (${l})`,
+        [at],
+      );
+    },
+    async markFailed(failures) {
+      for (let i = 0; i < failures.length; i += CHUNK) {
+        const part = failures.slice(i, i + CHUNK);
+        const cases = part.map(() => 'WHEN ? THEN ?').join(' ');
+        const params: unknown[] = [];
+        for (const f of part) params.push(f.id, f.error);
+        for (const f of part) params.push(f.id, f.nextAttemptAt);
+        for (const f of part) params.push(f.id, f.dead ? 'dead' : 'pending');
+        params.push(...part.map((f) => f.id));
+        await run(
+          'outbox markFailed',
+          `UPDATE ${t} SET attempts = attempts + 1, last_error = CASE id ${cases} END,
+             next_attempt_at = CASE id ${cases} END, status = CASE id ${cases} END,
+             claimed_by = NULL, claimed_until = NULL
+           WHERE status = 'pending' AND id IN (${marks(part.length)})`,
+          params,
+        );
+      }
+    },
+    async release(ids) {
+      await byIds(
+        'outbox release',
+        ids,
+        (l) =>
+          `UPDATE ${t} SET claimed_by = NULL, claimed_until = NULL WHERE status = 'pending' AND id IN (${l})`,
+      );
+    },
+    async listDeadLetters(opts = {}) {
+      const r = await run(
+        'outbox listDeadLetters',
+        `SELECT * FROM ${t} WHERE status = 'dead' AND seq > ? ORDER BY seq LIMIT ?`,
+        [opts.afterSeq ?? 0, opts.limit ?? 100],
+      );
+      return r.rows.map(toRecord);
+    },
+    replayDeadLetters(ids, at) {
+      return byIds(
+        'outbox replayDeadLetters',
+        ids,
+        (l) =>
+          `UPDATE ${t} SET status = 'pending', attempts = 0, last_error = NULL, next_attempt_at = ? WHERE status = 'dead' AND id IN (${l})`,
+        [at],
+      );
+    },
+    deleteDeadLetters(ids) {
+      return byIds(
+        'outbox deleteDeadLetters',
+        ids,
+        (l) => `DELETE FROM ${t} WHERE status = 'dead' AND id IN (${l})`,
+      );
+    },
+    async stats(at) {
+      const r = await run(
+        'outbox stats',
+        `SELECT COALESCE(SUM(status = 'pending'), 0) AS backlog, COALESCE(SUM(status = 'dead'), 0) AS dead,
+           MIN(CASE WHEN status = 'pending' THEN created_at END) AS oldest FROM ${t} WHERE status <> 'published'`,
+        [],
+      );
+      const row = r.rows[0]!;
+      const oldest = row.oldest === null ? at : Number(row.oldest);
+      return {
+        backlog: Number(row.backlog),
+        dead: Number(row.dead),
+        oldestPendingAgeMs: Math.max(0, at - oldest),
+      };
+    },
+    async purge({ publishedBefore, deadBefore }) {
+      let n = (
+        await run('outbox purge', `DELETE FROM ${t} WHERE status = 'published' AND published_at < ?`, [
+          publishedBefore,
+        ])
+      ).count;
+      if (deadBefore !== undefined) {
+        n += (
+          await run('outbox purge', `DELETE FROM ${t} WHERE status = 'dead' AND created_at < ?`, [deadBefore])
+        ).count;
+      }
+      return n;
+    },
+  };
+}

@@ -1,0 +1,55 @@
+import { assertTableName } from '@cqrs-ts/core';
+import { execOf } from './mysql-executor.ts';
+import type { MysqlClient, MysqlTables } from './mysql-options.ts';
+
+/** Resolved, validated table names. @internal */
+export function resolveTables(tables: MysqlTables = {}): { outbox: string; inbox: string } {
+  return {
+    outbox: assertTableName(tables.outbox ?? 'cqrs_outbox', 'mysql outbox table'),
+    inbox: assertTableName(tables.inbox ?? 'cqrs_inbox', 'mysql inbox table'),
+  };
+}
+
+/**
+ * The DDL `migrate` runs (MariaDB ≥ 10.6 / MySQL ≥ 8 for `SKIP LOCKED`); idempotent. Times are epoch ms (UTC).
+ *
+ * ```sql
+ * CREATE TABLE IF NOT EXISTS cqrs_outbox (
+ *   seq BIGINT NOT NULL AUTO_INCREMENT PRIMARY KEY, id CHAR(36) NOT NULL, type VARCHAR(255) NOT NULL,
+ *   topic VARCHAR(255) NOT NULL, `key` VARCHAR(512) NULL, payload LONGBLOB NOT NULL, headers LONGTEXT NOT NULL,
+ *   content_encoding VARCHAR(16) NOT NULL, status VARCHAR(16) NOT NULL DEFAULT 'pending',
+ *   attempts INT NOT NULL DEFAULT 0, next_attempt_at BIGINT NOT NULL, last_error TEXT NULL,
+ *   created_at BIGINT NOT NULL, published_at BIGINT NULL, claimed_by VARCHAR(255) NULL, claimed_until BIGINT NULL,
+ *   UNIQUE KEY cqrs_outbox_id (id), KEY cqrs_outbox_status_seq (status, seq),
+ *   KEY cqrs_outbox_key_status (`key`, status, seq), KEY cqrs_outbox_published (status, published_at)
+ * ) ENGINE=InnoDB DEFAULT CHARSET=utf8mb4;
+ * CREATE TABLE IF NOT EXISTS cqrs_inbox (message_id VARCHAR(255) NOT NULL, consumer VARCHAR(255) NOT NULL,
+ *   processed_at BIGINT NOT NULL, PRIMARY KEY (message_id, consumer), KEY cqrs_inbox_processed_at (processed_at)
+ * ) ENGINE=InnoDB DEFAULT CHARSET=utf8mb4;
+ * ```
+ */
+export function schemaStatements(tables: MysqlTables = {}): string[] {
+  const { outbox: o, inbox: i } = resolveTables(tables);
+  const ob = o.split('.').pop()!;
+  const ib = i.split('.').pop()!;
+  return [
+    `CREATE TABLE IF NOT EXISTS ${o} (
+  seq BIGINT NOT NULL AUTO_INCREMENT PRIMARY KEY, id CHAR(36) NOT NULL, type VARCHAR(255) NOT NULL,
+  topic VARCHAR(255) NOT NULL, \`key\` VARCHAR(512) NULL, payload LONGBLOB NOT NULL, headers LONGTEXT NOT NULL,
+  content_encoding VARCHAR(16) NOT NULL, status VARCHAR(16) NOT NULL DEFAULT 'pending',
+  attempts INT NOT NULL DEFAULT 0, next_attempt_at BIGINT NOT NULL, last_error TEXT NULL,
+  created_at BIGINT NOT NULL, published_at BIGINT NULL, claimed_by VARCHAR(255) NULL, claimed_until BIGINT NULL,
+  UNIQUE KEY ${ob}_id (id), KEY ${ob}_status_seq (status, seq),
+  KEY ${ob}_key_status (\`key\`, status, seq), KEY ${ob}_published (status, published_at)
+) ENGINE=InnoDB DEFAULT CHARSET=utf8mb4`,
+    `CREATE TABLE IF NOT EXISTS ${i} (message_id VARCHAR(255) NOT NULL, consumer VARCHAR(255) NOT NULL,
+  processed_at BIGINT NOT NULL, PRIMARY KEY (message_id, consumer), KEY ${ib}_processed_at (processed_at)
+) ENGINE=InnoDB DEFAULT CHARSET=utf8mb4`,
+  ];
+}
+
+/** Creates the outbox and inbox tables if missing (idempotent). */
+export async function migrate(client: MysqlClient, options: { tables?: MysqlTables } = {}): Promise<void> {
+  const execute = execOf(client);
+  for (const sql of schemaStatements(options.tables)) await execute(sql, []);
+}

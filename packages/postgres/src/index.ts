@@ -1,0 +1,19 @@
+/**
+ * @cqrs-ts/postgres: transactional outbox and inbox stores for PostgreSQL over pg, postgres.js or Kysely.
+ * @module
+ */
+export { classifyPostgresError } from './postgres-errors.ts';
+export { createPostgresInboxStore } from './postgres-inbox-store.ts';
+export type {
+  KyselyExecutor,
+  PgQueryable,
+  PostgresClient,
+  PostgresInboxStoreOptions,
+  PostgresJsSql,
+  PostgresOutboxStoreOptions,
+  PostgresTables,
+} from './postgres-options.ts';
+export { createPostgresOutboxStore } from './postgres-outbox-store.ts';
+export type { PgListenClient, PostgresJsListen, PostgresWakeUpOptions } from './postgres-wake-up.ts';
+export { createPostgresWakeUp } from './postgres-wake-up.ts';
+export { migrate, schemaStatements } from './schema.ts';

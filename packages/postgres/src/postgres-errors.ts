@@ -1,0 +1,37 @@
+import { isCqrsError, StorageError, type StorageFailureReason } from '@cqrs-ts/core';
+
+/** Classifies a pg / postgres.js / Kysely error into a core {@link StorageFailureReason}. */
+export function classifyPostgresError(error: unknown): StorageFailureReason {
+  const e = error as { code?: unknown; message?: unknown };
+  const code = typeof e?.code === 'string' ? e.code : '';
+  const message = typeof e?.message === 'string' ? e.message : '';
+  if (code === '42P01') return 'missing-table';
+  if (code === '40P01' || code === '40001') return 'deadlock';
+  if (code === '23505') return 'unique-violation';
+  if (code === '57014' || code === '55P03') return 'timeout';
+  if (
+    code === '25P02' ||
+    /not queryable|already (been )?(committed|rolled back)|released|after calling end/i.test(message)
+  ) {
+    return 'closed-transaction';
+  }
+  if (
+    code.startsWith('08') ||
+    code === '57P01' ||
+    code === '57P02' ||
+    code === '57P03' ||
+    /^(ECONNREFUSED|ECONNRESET|EPIPE|ETIMEDOUT|CONNECTION_\w+)$/.test(code) ||
+    /Connection terminated|connection (closed|ended)|terminating connection/i.test(message)
+  ) {
+    return 'connection';
+  }
+  return 'unknown';
+}
+
+/** Wraps a native error as a {@link StorageError}; passes cqrs-ts errors through. @internal */
+export function toStorageError(error: unknown, what: string): Error {
+  if (isCqrsError(error)) return error;
+  const reason = classifyPostgresError(error);
+  const message = error instanceof Error ? error.message : String(error);
+  return new StorageError(reason, `postgres ${what} failed (${reason}): ${message}`, { cause: error });
+}

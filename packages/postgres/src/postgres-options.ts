@@ -1,0 +1,62 @@
+import type { OutboxEncoderOptions } from '@cqrs-ts/core';
+
+/** A node-postgres `Pool`, `PoolClient` or `Client` (the `query(text, values)` part). */
+export interface PgQueryable {
+  query(text: string, values?: unknown[]): Promise<{ rows: unknown[]; rowCount: number | null }>;
+}
+
+/** A postgres.js `sql` instance or transaction `sql` (the `unsafe` part). */
+export interface PostgresJsSql {
+  unsafe(query: string, parameters?: unknown[]): PromiseLike<readonly unknown[] & { count: number }>;
+}
+
+/** A Kysely instance or `Transaction` (the `executeQuery` part). */
+export interface KyselyExecutor {
+  executeQuery(query: {
+    readonly sql: string;
+    readonly parameters: readonly unknown[];
+    readonly query: {
+      readonly kind: 'RawNode';
+      readonly sqlFragments: readonly string[];
+      readonly parameters: readonly [];
+    };
+    readonly queryId: { readonly queryId: string };
+  }): Promise<{ rows: unknown[]; numAffectedRows?: bigint }>;
+}
+
+/**
+ * Any supported client: pg, postgres.js or Kysely. The store is handed one for its own (relay) work, and
+ * `append` / `markProcessed` take the caller's transaction as the same kind of object.
+ * You own the client: create it, and end it after the relay stopped.
+ */
+export type PostgresClient = PgQueryable | PostgresJsSql | KyselyExecutor;
+
+/** Table names; `name` or `schema.name`, validated against `TABLE_NAME_RE`. */
+export interface PostgresTables {
+  /** @default 'cqrs_outbox' */
+  readonly outbox?: string;
+  /** @default 'cqrs_inbox' */
+  readonly inbox?: string;
+}
+
+/** Options of {@link createPostgresOutboxStore}. */
+export interface PostgresOutboxStoreOptions extends OutboxEncoderOptions {
+  /** Client for relay work (claim, mark, purge); a pool, not a transaction. */
+  readonly client: PostgresClient;
+  readonly tables?: PostgresTables;
+  /** `pg_notify` channel sent on append for {@link createPostgresWakeUp}; `false` disables it. @default 'cqrs_outbox' */
+  readonly notifyChannel?: string | false;
+  /**
+   * Take a transaction-scoped advisory lock per ordering key in `append`, so two concurrent transactions
+   * appending the same key cannot commit out of sequence order. @default true
+   */
+  readonly lockKeys?: boolean;
+  /** Clock for `created_at`, epoch ms. @default Date.now */
+  readonly now?: () => number;
+}
+
+/** Options of {@link createPostgresInboxStore}. */
+export interface PostgresInboxStoreOptions {
+  readonly client: PostgresClient;
+  readonly tables?: PostgresTables;
+}

@@ -1,0 +1,236 @@
+import {
+  type AnyEvent,
+  ConfigurationError,
+  createOutboxEncoder,
+  type OutboxRecord,
+  type OutboxStore,
+  parseHeaders,
+} from '@cqrs-ts/core';
+import { toStorageError } from './postgres-errors.ts';
+import { type Execute, executorOf } from './postgres-executor.ts';
+import type { PostgresClient, PostgresOutboxStoreOptions } from './postgres-options.ts';
+import { resolveTables } from './schema.ts';
+
+type Row = Record<string, unknown>;
+
+/** Maps a row of the outbox table. @internal */
+export function toRecord(r: Row): OutboxRecord {
+  return {
+    seq: Number(r.seq),
+    id: r.id as string,
+    type: r.type as string,
+    topic: r.topic as string,
+    key: (r.key as string | null) ?? null,
+    payload: r.payload as Uint8Array,
+    headers: parseHeaders(r.headers),
+    contentEncoding: r.content_encoding as OutboxRecord['contentEncoding'],
+    status: r.status as OutboxRecord['status'],
+    attempts: Number(r.attempts),
+    nextAttemptAt: Number(r.next_attempt_at),
+    lastError: (r.last_error as string | null) ?? null,
+    createdAt: Number(r.created_at),
+    publishedAt: r.published_at === null ? null : Number(r.published_at),
+    claimedBy: (r.claimed_by as string | null) ?? null,
+    claimedUntil: r.claimed_until === null ? null : Number(r.claimed_until),
+  };
+}
+
+const CHANNEL_RE = /^[a-z_][a-z0-9_]{0,62}$/;
+const CHUNK = 1000;
+const executors = new WeakMap<object, Execute>();
+
+/** Cached {@link executorOf}. @internal */
+export function execOf(client: PostgresClient): Execute {
+  let e = executors.get(client);
+  if (!e) {
+    e = executorOf(client);
+    executors.set(client, e);
+  }
+  return e;
+}
+
+const list = (from: number, n: number, cast = '') =>
+  Array.from({ length: n }, (_, i) => `$${from + i}${cast}`).join(',');
+
+/**
+ * The PostgreSQL {@link OutboxStore} for pg, postgres.js and Kysely.
+ *
+ * `append(tx, events)` runs on the caller's transaction (a pg `PoolClient` after `BEGIN`, a postgres.js
+ * `sql.begin` transaction, or a Kysely `Transaction`): one multi-row INSERT, plus `pg_advisory_xact_lock` per
+ * key and a `pg_notify` that is delivered on commit. Claims use `FOR UPDATE SKIP LOCKED` and a lease.
+ */
+export function createPostgresOutboxStore(options: PostgresOutboxStoreOptions): OutboxStore<PostgresClient> {
+  const t = resolveTables(options.tables).outbox;
+  const encoder = createOutboxEncoder(options);
+  const now = options.now ?? Date.now;
+  const channel = options.notifyChannel ?? 'cqrs_outbox';
+  if (channel !== false && !CHANNEL_RE.test(channel)) {
+    throw new ConfigurationError(`postgres outbox: invalid notifyChannel ${JSON.stringify(channel)}`);
+  }
+  const lockKeys = options.lockKeys ?? true;
+  const exec = execOf(options.client);
+  const run = async (what: string, sql: string, params: readonly unknown[], execute: Execute = exec) => {
+    try {
+      return await execute(sql, params);
+    } catch (error) {
+      throw toStorageError(error, what);
+    }
+  };
+  const byIds = async (
+    what: string,
+    ids: readonly string[],
+    sql: (l: string) => string,
+    head: unknown[] = [],
+  ) => {
+    let n = 0;
+    for (let i = 0; i < ids.length; i += CHUNK) {
+      const part = ids.slice(i, i + CHUNK);
+      n += (await run(what, sql(list(head.length + 1, part.length, '::uuid')), [...head, ...part])).count;
+    }
+    return n;
+  };
+  const claimSql = `WITH c AS (
+    SELECT seq, key FROM ${t}
+    WHERE status = 'pending' AND next_attempt_at <= $1 AND (claimed_until IS NULL OR claimed_until < $1)
+    ORDER BY seq LIMIT $2 FOR UPDATE SKIP LOCKED)
+  UPDATE ${t} o SET claimed_by = $3, claimed_until = $4 FROM c
+  WHERE o.seq = c.seq AND (c.key IS NULL OR NOT EXISTS (
+    SELECT 1 FROM ${t} p WHERE p.key = c.key AND p.status = 'pending' AND p.seq < c.seq
+      AND NOT EXISTS (SELECT 1 FROM c c2 WHERE c2.seq = p.seq)))
+  RETURNING o.*`;
+
+  return {
+    async append(tx, events: readonly AnyEvent[]) {
+      const rows = encoder.encode(events, now());
+      if (rows.length === 0) return;
+      const execute = execOf(tx);
+      if (lockKeys) {
+        const keys = [...new Set(rows.map((r) => r.key).filter((k) => k !== null))];
+        if (keys.length > 0) {
+          await run(
+            'outbox append (key locks)',
+            `SELECT pg_advisory_xact_lock(h) FROM (SELECT DISTINCT hashtextextended(k, 0) AS h FROM (VALUES ${keys.map((_, i) => `($${i + 1}::text)`).join(',')}) v(k) ORDER BY h) s`,
+            keys,
+            execute,
+          );
+        }
+      }
+      for (let i = 0; i < rows.length; i += CHUNK) {
+        const part = rows.slice(i, i + CHUNK);
+        const params: unknown[] = [];
+        const values: string[] = [];
+        for (const r of part) {
+          const b = params.length;
+          values.push(
+            `($${b + 1}::uuid,$${b + 2}::text,$${b + 3}::text,$${b + 4}::text,$${b + 5}::bytea,$${b + 6}::text::jsonb,$${b + 7}::text,$${b + 8}::bigint,$${b + 8}::bigint)`,
+          );
+          const p = r.payload;
+          params.push(r.id, r.type, r.topic, r.key, Buffer.from(p.buffer, p.byteOffset, p.byteLength));
+          params.push(JSON.stringify(r.headers), r.contentEncoding, r.createdAt);
+        }
+        const insert = `INSERT INTO ${t} (id, type, topic, key, payload, headers, content_encoding, next_attempt_at, created_at) VALUES ${values.join(',')}`;
+        const last = i + CHUNK >= rows.length;
+        await run(
+          'outbox append',
+          last && channel !== false ? `WITH ins AS (${insert}) SELECT pg_notify('${channel}', '')` : insert,
+          params,
+          execute,
+        );
+      }
+    },
+    async claimBatch({ relayId, limit, leaseMs, now: at }) {
+      const r = await run('outbox claim', claimSql, [at, limit, relayId, at + leaseMs]);
+      return r.rows.map(toRecord).sort((a, b) => a.seq - b.seq);
+    },
+    async markPublished(ids, at) {
+      await byIds(
+        'outbox markPublished',
+        ids,
+        (l) =>
+          `UPDATE ${t} SET status = 'published', published_at = $1, claimed_by = NULL, claimed_until = NULL WHERE status = 'pending' AND id IN (${l})`,
+        [at],
+      );
+    },
+    async markFailed(failures) {
+      for (let i = 0; i < failures.length; i += CHUNK) {
+        const part = failures.slice(i, i + CHUNK);
+        const params: unknown[] = [];
+        const values = part.map((f, j) => {
+          params.push(f.id, f.error, f.nextAttemptAt, f.dead ? 'dead' : 'pending');
+          const b = j * 4;
+          return `($${b + 1}::uuid,$${b + 2}::text,$${b + 3}::bigint,$${b + 4}::text)`;
+        });
+        await run(
+          'outbox markFailed',
+          `UPDATE ${t} o SET attempts = o.attempts + 1, last_error = f.err, next_attempt_at = f.next_at, status = f.status,
+             claimed_by = NULL, claimed_until = NULL
+           FROM (VALUES ${values.join(',')}) AS f(id, err, next_at, status)
+           WHERE o.id = f.id AND o.status = 'pending'`,
+          params,
+        );
+      }
+    },
+    async release(ids) {
+      await byIds(
+        'outbox release',
+        ids,
+        (l) =>
+          `UPDATE ${t} SET claimed_by = NULL, claimed_until = NULL WHERE status = 'pending' AND id IN (${l})`,
+      );
+    },
+    async listDeadLetters(opts = {}) {
+      const r = await run(
+        'outbox listDeadLetters',
+        `SELECT * FROM ${t} WHERE status = 'dead' AND seq > $1 ORDER BY seq LIMIT $2`,
+        [opts.afterSeq ?? 0, opts.limit ?? 100],
+      );
+      return r.rows.map(toRecord);
+    },
+    replayDeadLetters(ids, at) {
+      return byIds(
+        'outbox replayDeadLetters',
+        ids,
+        (l) =>
+          `UPDATE ${t} SET status = 'pending', attempts = 0, last_error = NULL, next_attempt_at = $1 WHERE status = 'dead' AND id IN (${l})`,
+        [at],
+      );
+    },
+    deleteDeadLetters(ids) {
+      return byIds(
+        'outbox deleteDeadLetters',
+        ids,
+        (l) => `DELETE FROM ${t} WHERE status = 'dead' AND id IN (${l})`,
+      );
+    },
+    async stats(at) {
+      const r = await run(
+        'outbox stats',
+        `SELECT count(*) FILTER (WHERE status = 'pending') AS backlog, count(*) FILTER (WHERE status = 'dead') AS dead,
+           min(created_at) FILTER (WHERE status = 'pending') AS oldest FROM ${t} WHERE status <> 'published'`,
+        [],
+      );
+      const row = r.rows[0]!;
+      const oldest = row.oldest === null ? at : Number(row.oldest);
+      return {
+        backlog: Number(row.backlog),
+        dead: Number(row.dead),
+        oldestPendingAgeMs: Math.max(0, at - oldest),
+      };
+    },
+    async purge({ publishedBefore, deadBefore }) {
+      let n = (
+        await run('outbox purge', `DELETE FROM ${t} WHERE status = 'published' AND published_at < $1`, [
+          publishedBefore,
+        ])
+      ).count;
+      if (deadBefore !== undefined) {
+        n += (
+          await run('outbox purge', `DELETE FROM ${t} WHERE status = 'dead' AND created_at < $1`, [
+            deadBefore,
+          ])
+        ).count;
+      }
+      return n;
+    },
+  };
+}

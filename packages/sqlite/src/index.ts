@@ -1,0 +1,16 @@
+/**
+ * @cqrs-ts/sqlite: transactional outbox and inbox stores on the built-in node:sqlite.
+ * @module
+ */
+export { migrate, schemaSql } from './schema.ts';
+export { classifySqliteError } from './sqlite-errors.ts';
+export { createSqliteInboxStore } from './sqlite-inbox-store.ts';
+export type {
+  SqliteDatabase,
+  SqliteInboxStoreOptions,
+  SqliteOutboxStoreOptions,
+  SqliteStatement,
+  SqliteTables,
+  SqliteValue,
+} from './sqlite-options.ts';
+export { createSqliteOutboxStore } from './sqlite-outbox-store.ts';

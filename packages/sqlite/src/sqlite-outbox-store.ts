@@ -1,0 +1,218 @@
+import {
+  type AnyEvent,
+  createOutboxEncoder,
+  type OutboxRecord,
+  type OutboxStore,
+  parseHeaders,
+  StorageError,
+} from '@cqrs-ts/core';
+import { resolveTables } from './schema.ts';
+import { toStorageError } from './sqlite-errors.ts';
+import type {
+  SqliteDatabase,
+  SqliteOutboxStoreOptions,
+  SqliteStatement,
+  SqliteValue,
+} from './sqlite-options.ts';
+
+type Row = Record<string, SqliteValue>;
+
+/** Maps a row of the outbox table. @internal */
+export function toRecord(r: Row): OutboxRecord {
+  return {
+    seq: Number(r.seq),
+    id: r.id as string,
+    type: r.type as string,
+    topic: r.topic as string,
+    key: (r.key as string | null) ?? null,
+    payload: r.payload as Uint8Array,
+    headers: parseHeaders(r.headers),
+    contentEncoding: r.content_encoding as OutboxRecord['contentEncoding'],
+    status: r.status as OutboxRecord['status'],
+    attempts: Number(r.attempts),
+    nextAttemptAt: Number(r.next_attempt_at),
+    lastError: (r.last_error as string | null) ?? null,
+    createdAt: Number(r.created_at),
+    publishedAt: r.published_at === null ? null : Number(r.published_at),
+    claimedBy: (r.claimed_by as string | null) ?? null,
+    claimedUntil: r.claimed_until === null ? null : Number(r.claimed_until),
+  };
+}
+
+const placeholders = (n: number) => Array.from({ length: n }, () => '?').join(',');
+const CHUNK = 500;
+
+/**
+ * The SQLite {@link OutboxStore} over node:sqlite. `append(db, events)` must run inside the caller's open
+ * transaction on that connection (`BEGIN` … `COMMIT`); it throws a StorageError (`closed-transaction`) otherwise.
+ * Claims are one `UPDATE … RETURNING` statement; SQLite's single writer makes them exclusive.
+ */
+export function createSqliteOutboxStore(options: SqliteOutboxStoreOptions): OutboxStore<SqliteDatabase> {
+  const db = options.database;
+  const t = resolveTables(options.tables).outbox;
+  const encoder = createOutboxEncoder(options);
+  const now = options.now ?? Date.now;
+  const cache = new Map<string, SqliteStatement>();
+  const stmt = (sql: string) => {
+    let s = cache.get(sql);
+    if (!s) {
+      s = db.prepare(sql);
+      cache.set(sql, s);
+    }
+    return s;
+  };
+  const guard = async <T>(what: string, fn: () => T): Promise<T> => {
+    try {
+      return fn();
+    } catch (error) {
+      throw toStorageError(error, what);
+    }
+  };
+  const inIds = (
+    what: string,
+    ids: readonly string[],
+    sql: (list: string) => string,
+    head: SqliteValue[] = [],
+  ) =>
+    guard(what, () => {
+      let n = 0;
+      for (let i = 0; i < ids.length; i += CHUNK) {
+        const part = ids.slice(i, i + CHUNK);
+        n += Number(stmt(sql(placeholders(part.length))).run(...head, ...part).changes);
+      }
+      return n;
+    });
+
+  return {
+    async append(tx, events: readonly AnyEvent[]) {
+      const rows = encoder.encode(events, now());
+      if (rows.length === 0) return;
+      if (tx.isTransaction === false) {
+        throw new StorageError('closed-transaction', 'sqlite outbox append needs an open transaction');
+      }
+      await guard('outbox append', () => {
+        for (let i = 0; i < rows.length; i += CHUNK) {
+          const part = rows.slice(i, i + CHUNK);
+          const params: SqliteValue[] = [];
+          for (const r of part) {
+            params.push(
+              r.id,
+              r.type,
+              r.topic,
+              r.key,
+              r.payload,
+              JSON.stringify(r.headers),
+              r.contentEncoding,
+            );
+            params.push(r.createdAt, r.createdAt);
+          }
+          tx.prepare(
+            `INSERT INTO ${t} (id, type, topic, key, payload, headers, content_encoding, next_attempt_at, created_at) VALUES ${part.map(() => '(?,?,?,?,?,?,?,?,?)').join(',')}`,
+          ).run(...params);
+        }
+      });
+    },
+    claimBatch({ relayId, limit, leaseMs, now: at }) {
+      return guard('outbox claim', () => {
+        const rows = stmt(
+          `WITH c AS (SELECT seq, key FROM ${t} WHERE status = 'pending' AND next_attempt_at <= ?1
+             AND (claimed_until IS NULL OR claimed_until < ?1) ORDER BY seq LIMIT ?2)
+           UPDATE ${t} SET claimed_by = ?3, claimed_until = ?4
+           WHERE seq IN (SELECT c.seq FROM c WHERE c.key IS NULL OR NOT EXISTS (
+             SELECT 1 FROM ${t} p WHERE p.key = c.key AND p.status = 'pending' AND p.seq < c.seq
+               AND p.seq NOT IN (SELECT seq FROM c)))
+           RETURNING *`,
+        ).all(at, limit, relayId, at + leaseMs) as Row[];
+        return rows.map(toRecord).sort((a, b) => a.seq - b.seq);
+      });
+    },
+    async markPublished(ids, at) {
+      await inIds(
+        'outbox markPublished',
+        ids,
+        (l) =>
+          `UPDATE ${t} SET status = 'published', published_at = ?, claimed_by = NULL, claimed_until = NULL WHERE status = 'pending' AND id IN (${l})`,
+        [at],
+      );
+    },
+    markFailed(failures) {
+      return guard('outbox markFailed', () => {
+        const s = stmt(
+          `UPDATE ${t} SET attempts = attempts + 1, last_error = ?, next_attempt_at = ?, status = ?,
+             claimed_by = NULL, claimed_until = NULL WHERE id = ? AND status = 'pending'`,
+        );
+        db.exec('SAVEPOINT cqrs_mark_failed');
+        try {
+          for (const f of failures) s.run(f.error, f.nextAttemptAt, f.dead ? 'dead' : 'pending', f.id);
+          db.exec('RELEASE cqrs_mark_failed');
+        } catch (error) {
+          db.exec('ROLLBACK TO cqrs_mark_failed');
+          db.exec('RELEASE cqrs_mark_failed');
+          throw error;
+        }
+      });
+    },
+    async release(ids) {
+      await inIds(
+        'outbox release',
+        ids,
+        (l) =>
+          `UPDATE ${t} SET claimed_by = NULL, claimed_until = NULL WHERE status = 'pending' AND id IN (${l})`,
+      );
+    },
+    listDeadLetters(opts = {}) {
+      return guard('outbox listDeadLetters', () =>
+        (
+          stmt(`SELECT * FROM ${t} WHERE status = 'dead' AND seq > ? ORDER BY seq LIMIT ?`).all(
+            opts.afterSeq ?? 0,
+            opts.limit ?? 100,
+          ) as Row[]
+        ).map(toRecord),
+      );
+    },
+    replayDeadLetters(ids, at) {
+      return inIds(
+        'outbox replayDeadLetters',
+        ids,
+        (l) =>
+          `UPDATE ${t} SET status = 'pending', attempts = 0, last_error = NULL, next_attempt_at = ? WHERE status = 'dead' AND id IN (${l})`,
+        [at],
+      );
+    },
+    deleteDeadLetters(ids) {
+      return inIds(
+        'outbox deleteDeadLetters',
+        ids,
+        (l) => `DELETE FROM ${t} WHERE status = 'dead' AND id IN (${l})`,
+      );
+    },
+    stats(at) {
+      return guard('outbox stats', () => {
+        const r = stmt(
+          `SELECT COALESCE(SUM(status = 'pending'), 0) AS backlog, COALESCE(SUM(status = 'dead'), 0) AS dead,
+             MIN(CASE WHEN status = 'pending' THEN created_at END) AS oldest FROM ${t} WHERE status <> 'published'`,
+        ).all()[0] as Row;
+        const oldest = r.oldest === null ? at : Number(r.oldest);
+        return {
+          backlog: Number(r.backlog),
+          dead: Number(r.dead),
+          oldestPendingAgeMs: Math.max(0, at - oldest),
+        };
+      });
+    },
+    purge({ publishedBefore, deadBefore }) {
+      return guard('outbox purge', () => {
+        let n = Number(
+          stmt(`DELETE FROM ${t} WHERE status = 'published' AND published_at < ?`).run(publishedBefore)
+            .changes,
+        );
+        if (deadBefore !== undefined) {
+          n += Number(
+            stmt(`DELETE FROM ${t} WHERE status = 'dead' AND created_at < ?`).run(deadBefore).changes,
+          );
+        }
+        return n;
+      });
+    },
+  };
+}

@@ -1,0 +1,90 @@
+import { mkdtempSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { DatabaseSync } from 'node:sqlite';
+import { isCqrsError, type OutboxEncoderOptions } from '@cqrs-ts/core';
+import {
+  createSqliteInboxStore,
+  createSqliteOutboxStore,
+  migrate,
+  type SqliteDatabase,
+} from '@cqrs-ts/sqlite';
+import { describe, expect, it } from 'vitest';
+import { describeOutboxContract } from '../../core/test/support/outbox-contract.ts';
+import { toRecord } from '../src/sqlite-outbox-store.ts';
+
+const dir = mkdtempSync(join(tmpdir(), 'cqrs-sqlite-'));
+const file = join(dir, 'outbox.db');
+const open = () => {
+  const db = new DatabaseSync(file);
+  db.exec('PRAGMA journal_mode = WAL; PRAGMA busy_timeout = 5000;');
+  return db;
+};
+const app = open();
+const relayDb = open();
+const tables = { outbox: 'ob_test', inbox: 'ib_test' };
+migrate(app, { tables });
+migrate(app, { tables }); // idempotent
+app.exec('CREATE TABLE IF NOT EXISTS effects (id TEXT NOT NULL)');
+
+describeOutboxContract<SqliteDatabase>('sqlite', async () => ({
+  store: (options?: OutboxEncoderOptions) =>
+    createSqliteOutboxStore({ database: relayDb, tables, ...options }),
+  inbox: createSqliteInboxStore({ database: relayDb, tables }),
+  async tx(fn) {
+    app.exec('BEGIN IMMEDIATE');
+    try {
+      const r = await fn(app);
+      app.exec('COMMIT');
+      return r;
+    } catch (e) {
+      app.exec('ROLLBACK');
+      throw e;
+    }
+  },
+  async rollback(fn) {
+    app.exec('BEGIN');
+    try {
+      await fn(app);
+    } finally {
+      app.exec('ROLLBACK');
+    }
+  },
+  async withClosedTx(fn) {
+    app.exec('BEGIN');
+    app.exec('COMMIT');
+    await fn(app);
+  },
+  missingTableStore: () => createSqliteOutboxStore({ database: relayDb, tables: { outbox: 'nope_missing' } }),
+  async rows() {
+    return (app.prepare('SELECT * FROM ob_test ORDER BY seq').all() as never[]).map(toRecord);
+  },
+  async recordEffect(tx, id) {
+    tx.prepare('INSERT INTO effects (id) VALUES (?)').run(id);
+  },
+  async effects() {
+    return Number((app.prepare('SELECT COUNT(*) AS n FROM effects').get() as { n: number }).n);
+  },
+  async reset() {
+    app.exec('DELETE FROM ob_test; DELETE FROM ib_test; DELETE FROM effects;');
+  },
+  async close() {
+    app.close();
+    relayDb.close();
+    rmSync(dir, { recursive: true, force: true });
+  },
+}));
+
+describe('sqlite schema', () => {
+  it('rejects table names that could inject SQL', () => {
+    expect(() => migrate(app, { tables: { outbox: 'x; DROP TABLE y' } })).toThrow(/invalid table name/);
+    const err = (() => {
+      try {
+        createSqliteOutboxStore({ database: app, tables: { inbox: 'a"b' } });
+      } catch (e) {
+        return e;
+      }
+    })();
+    expect(isCqrsError(err, 'CQRS_CONFIGURATION')).toBe(true);
+  });
+});
