@@ -65,6 +65,8 @@ export default defineConfig({
       'examples/*/src/**/*.test.ts',
       'examples/*/test/**/*.test.ts',
     ],
+    // Reliability tests restart services and kill processes: they run alone, after the rest (vitest.reliability.config.ts).
+    exclude: ['**/node_modules/**', '**/*.reliability.test.ts'],
     testTimeout: 20_000,
     hookTimeout: 60_000,
     pool: 'forks',
