@@ -1,8 +1,15 @@
 /**
  * `npm run demo`: the request path end to end on embedded defaults (no server needed).
  */
-import { isCqrsError, type Logger, runWithContext } from '@cqrs-ts/core';
-import { CancelOrder, createOrdersService, GetOrder, ListOrders, PlaceOrder } from './orders.ts';
+import { applicationMap, isCqrsError, type Logger, runWithContext } from '@cqrs-ts/core';
+import {
+  CancelOrder,
+  createOrdersService,
+  ExportOrders,
+  GetOrder,
+  ListOrders,
+  PlaceOrder,
+} from './orders.ts';
 
 const dim = (s: string) => `\x1b[2m${s}\x1b[0m`;
 const bold = (s: string) => `\x1b[1m${s}\x1b[0m`;
@@ -18,10 +25,10 @@ const logger: Logger = {
   isLevelEnabled: (level) => level !== 'debug',
 };
 
-const mediator = createOrdersService(logger);
+const mediator = createOrdersService(logger, (line) => console.log(`  event → ${line}`));
 const step = (title: string) => console.log(`\n${bold(title)}`);
 
-step('1. Place an order (validation → stock check with retries → handler)');
+step('1. Place an order (validation → stock check with retries → handler → OrderPlaced event handlers)');
 const placed = await runWithContext({ correlationId: 'demo-checkout-1' }, () =>
   mediator.send(PlaceOrder.create({ customerId: 'c-1', lines: [{ sku: 'BOOK-1', quantity: 2 }] })),
 );
@@ -64,7 +71,15 @@ try {
   console.log(`  → ${(error as Error).message}`);
 }
 
-step('6. Registered handlers and their pipelines');
+step('6. Stream a customer’s orders, one item at a time');
+await mediator.send(PlaceOrder.create({ customerId: 'c-1', lines: [{ sku: 'PEN-2', quantity: 1 }] }));
+for await (const order of mediator.stream(ExportOrders.create({ customerId: 'c-1' }))) {
+  console.log(`  item → ${order.id} ${order.status}`);
+}
+
+step('7. Registered handlers and their pipelines');
 for (const h of mediator.describe())
   console.log(`  ${h.kind.padEnd(7)} ${h.messageType.padEnd(22)} ${h.behaviors.join(' → ')}`);
-console.log();
+
+step('8. Application map (Mermaid)');
+console.log(applicationMap(mediator.describe()).replace(/^/gm, '  '));

@@ -3,12 +3,16 @@ import {
   correlation,
   createMediator,
   defineCommand,
+  defineEvent,
   definePaginatedQuery,
   defineQuery,
+  defineStreamQuery,
   handle,
+  handleStream,
   hasRole,
   type Logger,
   logging,
+  on,
   type Page,
   pagination,
   retry,
@@ -32,6 +36,17 @@ export const PlaceOrder = defineCommand('orders.place-order', {
   }),
   description: 'Places a new order for a customer',
 }).returns<{ orderId: string }>();
+
+export const OrderPlaced = defineEvent('orders.order-placed', {
+  topic: 'orders',
+  key: (p: { orderId: string }) => p.orderId,
+  category: 'notification',
+}).withPayload<{ orderId: string; customerId: string }>();
+
+/** Streams a customer's orders one at a time. */
+export const ExportOrders = defineStreamQuery('orders.export-orders', {
+  schema: z.object({ customerId: z.string() }),
+}).yields<Order>();
 
 export const CancelOrder = defineCommand('orders.cancel-order', {
   schema: z.object({ orderId: z.string() }),
@@ -58,11 +73,11 @@ export const CheckStock = defineQuery('inventory.check-stock', {
 }).returns<number>();
 
 /** Builds the orders mediator on an in-memory store. */
-export function createOrdersService(logger: Logger) {
+export function createOrdersService(logger: Logger, onEvent: (line: string) => void = () => {}) {
   const orders = new Map<string, Order>();
   let warehouseCalls = 0;
   const mediator = createMediator({
-    messages: [PlaceOrder, CancelOrder, GetOrder, ListOrders, CheckStock],
+    messages: [PlaceOrder, CancelOrder, GetOrder, ListOrders, CheckStock, ExportOrders],
     behaviors: [
       correlation(),
       logging({ logger, level: 'info' }),
@@ -72,14 +87,30 @@ export function createOrdersService(logger: Logger) {
       timeout(),
     ],
     handlers: [
-      handle(PlaceOrder, async (cmd) => {
-        for (const line of cmd.payload.lines) {
-          const stock = await mediator.query(CheckStock.create({ sku: line.sku }));
-          if (stock < line.quantity) throw new Error(`not enough ${line.sku} in stock`);
-        }
-        const orderId = `ord-${orders.size + 1}`;
-        orders.set(orderId, { id: orderId, ...cmd.payload, status: 'placed' });
-        return { orderId };
+      handle(
+        PlaceOrder,
+        async (cmd, ctx) => {
+          for (const line of cmd.payload.lines) {
+            const stock = await mediator.query(CheckStock.create({ sku: line.sku }));
+            if (stock < line.quantity) throw new Error(`not enough ${line.sku} in stock`);
+          }
+          const orderId = `ord-${orders.size + 1}`;
+          orders.set(orderId, { id: orderId, ...cmd.payload, status: 'placed' });
+          ctx.emit(OrderPlaced, { orderId, customerId: cmd.payload.customerId });
+          return { orderId };
+        },
+        { emits: [OrderPlaced] },
+      ),
+      on(OrderPlaced, function sendConfirmation(e) {
+        onEvent(
+          `confirmation e-mail for ${e.payload.orderId} (caused by ${e.metadata.causationId?.slice(0, 13)}…)`,
+        );
+      }),
+      on(OrderPlaced, function updateSalesStats(e) {
+        onEvent(`sales statistics updated for ${e.payload.customerId}`);
+      }),
+      handleStream(ExportOrders, async function* exportOrders(q) {
+        for (const order of orders.values()) if (order.customerId === q.payload.customerId) yield order;
       }),
       handle(CancelOrder, (cmd) => {
         const order = orders.get(cmd.payload.orderId);

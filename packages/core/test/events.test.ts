@@ -322,7 +322,9 @@ describe('publish', () => {
     expect(done).toEqual([]);
     await mediator.whenIdle();
     expect(done).toEqual(['placed', 'receipt']);
-    expect(errors).toEqual([expect.objectContaining({ handler: 'anonymous', phase: 'background' })]);
+    expect(errors).toEqual([
+      expect.objectContaining({ handler: 'orders.receipt-sent handler', phase: 'background' }),
+    ]);
   });
 
   it('fail-fast aborts siblings and waits for them before answering', async () => {

@@ -238,7 +238,7 @@ export function describeBinding(binding: HandlerBinding): HandlerDescriptor {
     messageType: binding.definition.type,
     kind: binding.definition.kind,
     definition: binding.definition,
-    name: binding.options.name ?? (impl.name || 'anonymous'),
+    name: binding.options.name ?? (impl.name || `${binding.definition.type} handler`),
     options: binding.options,
     tags: Object.freeze(tags),
     streaming: binding.mode === 'stream',
