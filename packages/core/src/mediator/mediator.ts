@@ -1,4 +1,5 @@
 import { AsyncLocalStorage } from 'node:async_hooks';
+import { currentContext } from '../context/ambient-context.ts';
 import {
   CancelledError,
   ConfigurationError,
@@ -184,6 +185,8 @@ export function terminalFor(binding: HandlerBinding, resolver: HandlerResolver):
         if (typeof iterable?.[Symbol.asyncIterator] !== 'function') {
           return Promise.reject(new CqrsError('CQRS_CONFIGURATION', `${message.type}: ${NOT_ITERABLE}`));
         }
+        // Without an ambient context there is nothing to carry into the generator's steps.
+        if (currentContext() === undefined) return Promise.resolve(iterable);
         return Promise.resolve(bindToContext(iterable, AsyncLocalStorage.snapshot()));
       } catch (error) {
         return Promise.reject(error);
@@ -680,10 +683,10 @@ class MediatorImpl implements Mediator {
           finished = true;
           break;
         }
-        await this.#flush(context, options);
+        if (this.#hasEventHandlers) await this.#flush(context, options);
         yield step.value;
       }
-      await this.#flush(context, options);
+      if (this.#hasEventHandlers) await this.#flush(context, options);
     } finally {
       outer?.removeEventListener('abort', onAbort);
       if (!finished) {
