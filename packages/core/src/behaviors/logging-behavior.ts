@@ -84,10 +84,12 @@ export function logging(options: LoggingOptions): Behavior {
         if (options.includePayload) out.payload = redact(message.payload, message);
         return out;
       };
-      const middleware: Middleware = async (message, context, next) => {
-        const logSuccess = enabled(logger, level);
-        const logFailure = enabled(logger, 'warn') || enabled(logger, 'error');
-        if (!logSuccess && !logFailure) return next(message, context);
+      const logged = async (
+        message: Parameters<Middleware>[0],
+        context: Parameters<Middleware>[1],
+        next: Parameters<Middleware>[2],
+        logSuccess: boolean,
+      ): Promise<unknown> => {
         const started = performance.now();
         try {
           const result = await next(message, context);
@@ -105,6 +107,14 @@ export function logging(options: LoggingOptions): Behavior {
           else logger.error(line, `${message.type} failed`);
           throw error;
         }
+      };
+      // Levels are read per call (a pino logger's level can change at run time); when every level is off, the
+      // dispatch goes straight through without an extra async frame.
+      const middleware: Middleware = (message, context, next) => {
+        const logSuccess = enabled(logger, level);
+        if (!logSuccess && !enabled(logger, 'warn') && !enabled(logger, 'error'))
+          return next(message, context);
+        return logged(message, context, next, logSuccess);
       };
       return middleware;
     },
