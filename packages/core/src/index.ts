@@ -173,6 +173,7 @@ export {
   assertTableName,
   createOutboxEncoder,
   decodeOutboxRecord,
+  outboxRecordFromRow,
   parseHeaders,
   TABLE_NAME_RE,
 } from './outbox/outbox-codec.ts';

@@ -3,7 +3,7 @@ import {
   createOutboxEncoder,
   type OutboxRecord,
   type OutboxStore,
-  parseHeaders,
+  outboxRecordFromRow,
   StorageError,
 } from '@cqrs-ts/core';
 import { resolveTables } from './schema.ts';
@@ -18,26 +18,7 @@ import type {
 type Row = Record<string, SqliteValue>;
 
 /** Maps a row of the outbox table. @internal */
-export function toRecord(r: Row): OutboxRecord {
-  return {
-    seq: Number(r.seq),
-    id: r.id as string,
-    type: r.type as string,
-    topic: r.topic as string,
-    key: (r.key as string | null) ?? null,
-    payload: r.payload as Uint8Array,
-    headers: parseHeaders(r.headers),
-    contentEncoding: r.content_encoding as OutboxRecord['contentEncoding'],
-    status: r.status as OutboxRecord['status'],
-    attempts: Number(r.attempts),
-    nextAttemptAt: Number(r.next_attempt_at),
-    lastError: (r.last_error as string | null) ?? null,
-    createdAt: Number(r.created_at),
-    publishedAt: r.published_at === null ? null : Number(r.published_at),
-    claimedBy: (r.claimed_by as string | null) ?? null,
-    claimedUntil: r.claimed_until === null ? null : Number(r.claimed_until),
-  };
-}
+export const toRecord: (r: Row) => OutboxRecord = outboxRecordFromRow;
 
 const placeholders = (n: number) => Array.from({ length: n }, () => '?').join(',');
 const CHUNK = 500;
