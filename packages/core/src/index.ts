@@ -19,12 +19,46 @@ export type { ValidationOptions } from './behaviors/validation-behavior.ts';
 export { validation } from './behaviors/validation-behavior.ts';
 // outbox, inbox, broker
 export type {
+  CloudEventAttributes,
+  EnvelopeCompression,
+  EnvelopeDecoder,
+  EnvelopeDecoderOptions,
+  PayloadSerializer,
+} from './broker/envelope.ts';
+export {
+  assertEnvelope,
+  CLOUDEVENTS_SPEC_VERSION,
+  compressData,
+  createEnvelopeDecoder,
+  decompressData,
+  EnvelopeError,
+  eventAttributes,
+  eventFromEnvelope,
+  fromBindingHeaders,
+  jsonPayloadSerializer,
+  toBindingHeaders,
+} from './broker/envelope.ts';
+export type {
   BrokerHandler,
   DeliveredMessage,
   InMemoryBroker,
   InMemoryBrokerOptions,
 } from './broker/in-memory-broker.ts';
 export { createInMemoryBroker } from './broker/in-memory-broker.ts';
+export type {
+  ConsumerHandlerContext,
+  Disposition,
+  InboxGuard,
+  IncomingMessage,
+  KeyedLimiter,
+  MessageProcessor,
+  MessageProcessorOptions,
+} from './broker/message-processor.ts';
+export {
+  consumerTransaction,
+  createKeyedLimiter,
+  createMessageProcessor,
+} from './broker/message-processor.ts';
 export type { AmbientContext, ContextInit } from './context/ambient-context.ts';
 export { currentContext, runWithContext } from './context/ambient-context.ts';
 export type { ExecutionContext, Principal } from './context/execution-context.ts';

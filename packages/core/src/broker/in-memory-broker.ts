@@ -1,10 +1,12 @@
+import type { AnyEvent } from '../messages/message.ts';
 import type { MessagePublisher, PublishResult } from '../outbox/message-publisher.ts';
 import type { OutboxMessage } from '../outbox/outbox-record.ts';
+import { eventFromEnvelope } from './envelope.ts';
 
-/** A message as a subscriber receives it: the outbox message plus its parsed JSON body. */
+/** A message as a subscriber receives it: the outbox message plus the event rebuilt from its envelope. */
 export interface DeliveredMessage extends OutboxMessage {
-  /** `JSON.parse` of `body`: the event object. */
-  readonly event: unknown;
+  /** The event (`{ kind, type, payload, metadata }`) rebuilt from the envelope, not validated. */
+  readonly event: AnyEvent;
 }
 
 /** Handles one delivered message; a throw or rejection fails the publish of that message. */
@@ -28,8 +30,6 @@ export interface InMemoryBroker extends MessagePublisher {
   readonly delivered: number;
 }
 
-const decoder = new TextDecoder();
-
 /**
  * Creates an in-memory broker, the embedded default and test double. Delivery is in batch order, and after a
  * failure the later messages with the same key are not delivered, so it declares `preservesKeyOrder`.
@@ -51,7 +51,7 @@ export function createInMemoryBroker(options: InMemoryBrokerOptions = {}): InMem
   async function deliver(message: OutboxMessage): Promise<void> {
     if (failPredicate?.(message)) throw new Error(`injected failure for ${message.id}`);
     const handlers = [...(subscribers.get(message.topic) ?? []), ...(subscribers.get('*') ?? [])];
-    const d: DeliveredMessage = { ...message, event: JSON.parse(decoder.decode(message.body)) };
+    const d: DeliveredMessage = { ...message, event: eventFromEnvelope(message.headers, message.body) };
     for (const h of handlers) await h(d);
     delivered++;
     if (keep > 0) {

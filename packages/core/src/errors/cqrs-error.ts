@@ -24,6 +24,9 @@ export const CQRS_ERROR_CODES = [
   'CQRS_OUTBOX',
   'CQRS_PAYLOAD_TOO_LARGE',
   'CQRS_STORAGE',
+  'CQRS_ENVELOPE',
+  'CQRS_BROKER',
+  'CQRS_SAGA',
 ] as const;
 
 /** Union of every code a {@link CqrsError} can carry. */

@@ -1,4 +1,6 @@
 import { brotliCompressSync, brotliDecompressSync, gunzipSync, gzipSync } from 'node:zlib';
+import type { PayloadSerializer } from '../broker/envelope.ts';
+import { eventAttributes, jsonPayloadSerializer } from '../broker/envelope.ts';
 import { ConfigurationError, SerializationError } from '../errors/cqrs-error.ts';
 import { isUuid } from '../internal/uuid.ts';
 import type { AnyEvent } from '../messages/message.ts';
@@ -16,8 +18,12 @@ export interface OutboxCompressionOptions {
 export interface OutboxEncoderOptions {
   /** Compress big payloads with node:zlib; the encoding is recorded per row. Default: no compression. */
   readonly compression?: OutboxCompressionOptions;
-  /** Largest accepted JSON size of one event, before compression. @default 1048576 (1 MiB) */
+  /** Largest accepted serialized payload of one event, before compression. @default 1048576 (1 MiB) */
   readonly maxPayloadBytes?: number;
+  /** CloudEvents `source` of the events (the producing service). @default 'cqrs-ts' */
+  readonly source?: string;
+  /** Serializes payloads. @default JSON */
+  readonly serializer?: PayloadSerializer;
 }
 
 /** Turns events into rows; used by stores before they touch the database. */
@@ -27,17 +33,7 @@ export interface OutboxEncoder {
 }
 
 const DEFAULT_MAX_PAYLOAD = 1024 * 1024;
-const utf8 = new TextEncoder();
 const EMPTY_HEADERS: Readonly<Record<string, string>> = Object.freeze({});
-
-function headersOf(event: AnyEvent): Record<string, string> {
-  const m = event.metadata;
-  const h: Record<string, string> = { 'x-message-type': event.type, 'x-correlation-id': m.correlationId };
-  if (m.causationId !== undefined) h['x-causation-id'] = m.causationId;
-  if (m.traceparent !== undefined) h.traceparent = m.traceparent;
-  if (m.tenantId !== undefined) h['x-tenant-id'] = m.tenantId;
-  return h;
-}
 
 /** Creates the encoder a store uses in `append`. Fails fast on bad options. */
 export function createOutboxEncoder(options: OutboxEncoderOptions = {}): OutboxEncoder {
@@ -50,6 +46,11 @@ export function createOutboxEncoder(options: OutboxEncoderOptions = {}): OutboxE
   if (compression && compression.algorithm !== 'gzip' && compression.algorithm !== 'br') {
     throw new ConfigurationError(`outbox: unknown compression ${String(compression.algorithm)}`);
   }
+  const source = options.source ?? 'cqrs-ts';
+  if (typeof source !== 'string' || source.length === 0 || source.length > 256) {
+    throw new ConfigurationError('outbox: source must be 1..256 chars');
+  }
+  const serializer = options.serializer ?? jsonPayloadSerializer;
   return {
     encode(events, now) {
       if (!Array.isArray(events)) throw new OutboxError('outbox append expects an array of events');
@@ -68,14 +69,7 @@ export function createOutboxEncoder(options: OutboxEncoderOptions = {}): OutboxE
         if (typeof id !== 'string' || !isUuid(id)) {
           throw new OutboxError(`outbox append: ${event.type} has no valid metadata.requestId`);
         }
-        let json: string | undefined;
-        try {
-          json = JSON.stringify(event);
-        } catch (cause) {
-          throw new SerializationError(`${event.type} cannot be serialized to JSON`, { cause });
-        }
-        if (json === undefined) throw new SerializationError(`${event.type} cannot be serialized to JSON`);
-        let payload: Uint8Array = utf8.encode(json);
+        let payload: Uint8Array = serializer.serialize(event);
         if (payload.byteLength > maxBytes)
           throw new PayloadTooLargeError(event.type, payload.byteLength, maxBytes);
         let contentEncoding: ContentEncoding = 'identity';
@@ -83,14 +77,14 @@ export function createOutboxEncoder(options: OutboxEncoderOptions = {}): OutboxE
           payload = compression.algorithm === 'gzip' ? gzipSync(payload) : brotliCompressSync(payload);
           contentEncoding = compression.algorithm;
         }
-        const key = event.key;
+        const key = typeof event.key === 'string' ? event.key : null;
         out[i] = {
           id,
           type: event.type,
           topic: typeof event.topic === 'string' ? event.topic : event.type,
-          key: typeof key === 'string' ? key : null,
+          key,
           payload,
-          headers: headersOf(event),
+          headers: eventAttributes(event, source, serializer.contentType, key),
           contentEncoding,
           createdAt: now,
         };

@@ -14,8 +14,9 @@ export interface OutboxRecordInput {
   readonly topic: string;
   /** Ordering key; events sharing a key are published in append order. `null`: no ordering. */
   readonly key: string | null;
-  /** The JSON of the whole event, possibly compressed (see `contentEncoding`). */
+  /** The serialized payload (the CloudEvents data), possibly compressed (see `contentEncoding`). */
   readonly payload: Uint8Array;
+  /** CloudEvents context attributes (id, source, type, time, correlationid, traceparent, ...). */
   readonly headers: Readonly<Record<string, string>>;
   readonly contentEncoding: ContentEncoding;
   readonly createdAt: number;
@@ -44,8 +45,9 @@ export interface OutboxMessage {
   readonly type: string;
   readonly topic: string;
   readonly key: string | null;
+  /** CloudEvents context attributes, unprefixed; publishers map them to their binding's headers. */
   readonly headers: Readonly<Record<string, string>>;
-  /** UTF-8 JSON of the event (`{ kind, type, payload, metadata, ... }`). */
+  /** The CloudEvents data: the serialized payload (per `headers.datacontenttype`), uncompressed. */
   readonly body: Uint8Array;
   /** Failed attempts before this one. */
   readonly attempts: number;
