@@ -1,8 +1,10 @@
-/** Every suite, in run order. Add `publish`, `stream`, `outbox`, `broker`, `saga` here. */
+/** Every suite, in run order.  */
 import type { Suite } from '../lib/types.ts';
+import { broker } from './broker.ts';
 import { dispatch } from './dispatch.ts';
 import { outbox } from './outbox.ts';
 import { publish } from './publish.ts';
+import { saga } from './saga.ts';
 import { stream } from './stream.ts';
 
-export const suites: readonly Suite[] = [dispatch, publish, stream, outbox];
+export const suites: readonly Suite[] = [dispatch, publish, stream, outbox, broker, saga];

@@ -1,0 +1,2 @@
+/** @cqrs-ts/kafka (in progress). @packageDocumentation */
+export {};

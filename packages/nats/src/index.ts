@@ -1,0 +1,2 @@
+/** @cqrs-ts/nats (in progress). @packageDocumentation */
+export {};

@@ -1,0 +1,2 @@
+/** @cqrs-ts/protobuf (in progress). @packageDocumentation */
+export {};

@@ -1,0 +1,2 @@
+/** @cqrs-ts/rabbitmq (in progress). @packageDocumentation */
+export {};

@@ -1,0 +1,2 @@
+/** @cqrs-ts/redis (in progress). @packageDocumentation */
+export {};

@@ -1,0 +1,2 @@
+/** @cqrs-ts/saga (in progress). @packageDocumentation */
+export {};
