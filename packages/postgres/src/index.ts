@@ -3,6 +3,13 @@
  * @module
  */
 export { classifyPostgresError } from './postgres-errors.ts';
+export type {
+  KyselyTransactional,
+  PgPoolLike,
+  PostgresInboxGuardOptions,
+  PostgresJsBegin,
+} from './postgres-inbox-guard.ts';
+export { createPostgresInboxGuard } from './postgres-inbox-guard.ts';
 export { createPostgresInboxStore } from './postgres-inbox-store.ts';
 export type {
   KyselyExecutor,
