@@ -6,6 +6,7 @@ import {
   createMediator,
   createMessageCatalog,
   createMessageProcessor,
+  createOutboxEncoder,
   currentContext,
   type Disposition,
   defineEvent,
@@ -91,6 +92,38 @@ describe('CloudEvents envelope', () => {
     expect(back).toEqual(attrs);
     expect(Object.getPrototypeOf(back)).toBe(Object.prototype);
     expect(({} as Record<string, unknown>).polluted).toBeUndefined();
+  });
+
+  it('adds serializer attributes (dataschema, datacontenttype override) without overriding the core ones', () => {
+    const serializer = {
+      ...jsonPayloadSerializer,
+      contentType: 'application/x-test',
+      attributes: (e: { type: string }) => ({
+        dataschema: `urn:test:${e.type}`,
+        datacontenttype: 'application/json',
+        id: 'forged',
+      }),
+    };
+    const event = Shipped.create({ orderId: 'o1', items: 1 });
+    const [row] = createOutboxEncoder({ serializer }).encode([event], 0);
+    expect(row?.headers).toMatchObject({
+      dataschema: 'urn:test:shop.shipped',
+      datacontenttype: 'application/json',
+      id: event.metadata.requestId,
+    });
+    // without the hook nothing changes (backwards compatible)
+    const [plain] = createOutboxEncoder({ serializer: { ...serializer, attributes: undefined } }).encode(
+      [event],
+      0,
+    );
+    expect(plain?.headers.dataschema).toBeUndefined();
+    expect(plain?.headers.datacontenttype).toBe('application/x-test');
+    expect(() => eventAttributes(event, 's', 'application/json', null, { 'Bad-Name': 'x' })).toThrowError(
+      /not a valid CloudEvents attribute/,
+    );
+    expect(() => eventAttributes(event, 's', 'application/json', null, { dataschema: '' })).toThrowError(
+      /not a valid/,
+    );
   });
 
   it('compresses above the threshold and marks the encoding', () => {

@@ -25,6 +25,13 @@ export interface PayloadSerializer {
   serialize(event: AnyEvent): Uint8Array;
   /** Returns the payload as a plain value; the message definition validates it afterwards. */
   deserialize(type: string, data: Uint8Array): unknown;
+  /**
+   * Optional extra CloudEvents attributes for one event, called after `serialize` (e.g. `dataschema` naming
+   * the protobuf message). It may override `datacontenttype` (a serializer that falls back to JSON for some
+   * types); other attributes already set (`id`, `type`, ...) are kept. Names must be CloudEvents attribute
+   * names (`[a-z0-9]{1,20}`).
+   */
+  attributes?(event: AnyEvent): Readonly<Record<string, string>> | undefined;
 }
 
 /** A malformed or unacceptable envelope: missing attributes, bad bytes, oversized, unknown encoding. */
@@ -64,15 +71,20 @@ export const jsonPayloadSerializer: PayloadSerializer = Object.freeze({
   },
 });
 
+const ATTRIBUTE_NAME_RE = /^[a-z0-9]{1,20}$/;
+
 /**
  * The context attributes of an event (no data). `source` identifies the producing service.
  * @param key - the ordering key, written as `subject` and `partitionkey`
+ * @param extra - attributes from {@link PayloadSerializer.attributes}: may override `datacontenttype`, never
+ *   the other attributes already set. @throws SerializationError for an invalid attribute name or value
  */
 export function eventAttributes(
   event: AnyEvent,
   source: string,
   contentType: string,
   key: string | null | undefined,
+  extra?: Readonly<Record<string, string>>,
 ): Record<string, string> {
   const m = event.metadata;
   const a: Record<string, string> = {
@@ -97,6 +109,17 @@ export function eventAttributes(
     for (const _ in attrs) {
       a.cqrsattributes = JSON.stringify(attrs);
       break;
+    }
+  }
+  if (extra !== undefined) {
+    for (const name in extra) {
+      const v = extra[name];
+      if (!ATTRIBUTE_NAME_RE.test(name) || typeof v !== 'string' || v.length === 0 || v.length > 2048) {
+        throw new SerializationError(
+          `${event.type}: serializer attribute ${JSON.stringify(name.slice(0, 40))} is not a valid CloudEvents attribute`,
+        );
+      }
+      if (name === 'datacontenttype' || a[name] === undefined) a[name] = v;
     }
   }
   return a;

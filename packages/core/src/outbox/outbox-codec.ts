@@ -84,7 +84,13 @@ export function createOutboxEncoder(options: OutboxEncoderOptions = {}): OutboxE
           topic: typeof event.topic === 'string' ? event.topic : event.type,
           key,
           payload,
-          headers: eventAttributes(event, source, serializer.contentType, key),
+          headers: eventAttributes(
+            event,
+            source,
+            serializer.contentType,
+            key,
+            serializer.attributes?.(event),
+          ),
           contentEncoding,
           createdAt: now,
         };
