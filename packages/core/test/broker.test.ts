@@ -35,7 +35,7 @@ function incoming(
   overrides: Partial<IncomingMessage> = {},
 ): IncomingMessage {
   return {
-    attributes: eventAttributes(event, 'svc', 'application/json', event.key ?? null),
+    attributes: eventAttributes(event, 'svc', 'application/json', (event as { key?: string }).key ?? null),
     data: jsonPayloadSerializer.serialize(event),
     deliveryAttempt: 1,
     source: 'test',

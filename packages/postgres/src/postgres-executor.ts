@@ -8,6 +8,23 @@ export type Execute = (
 
 let queryIds = 0;
 
+const names = new Map<string, string>();
+const MAX_NAMES = 512;
+
+/**
+ * A stable prepared-statement name per SQL text, so node-postgres parses and plans each statement once per
+ * connection. Bounded: past {@link MAX_NAMES} distinct texts, new ones run unnamed. @internal
+ */
+export function statementName(sql: string): string | undefined {
+  let name = names.get(sql);
+  if (name === undefined) {
+    if (names.size >= MAX_NAMES) return undefined;
+    name = `cqrs_${names.size}`;
+    names.set(sql, name);
+  }
+  return name;
+}
+
 /** Adapts pg, postgres.js or Kysely to {@link Execute}, by shape. @internal */
 export function executorOf(client: PostgresClient): Execute {
   if (typeof (client as KyselyExecutor).executeQuery === 'function') {
@@ -31,7 +48,11 @@ export function executorOf(client: PostgresClient): Execute {
   }
   const p = client as PgQueryable;
   return async (sql, parameters) => {
-    const r = await p.query(sql, parameters as unknown[]);
+    const r = await p.query({
+      name: statementName(sql),
+      text: sql,
+      values: parameters as unknown[],
+    } as never);
     return { rows: r.rows as Record<string, unknown>[], count: r.rowCount ?? 0 };
   };
 }

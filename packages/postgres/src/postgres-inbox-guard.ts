@@ -14,12 +14,12 @@ export interface PgPoolLike {
 
 /** A postgres.js `sql` instance (the part that runs a transaction). */
 export interface PostgresJsBegin {
-  begin<T>(fn: (sql: never) => Promise<T>): Promise<T>;
+  begin<T>(fn: (sql: unknown) => Promise<T>): Promise<T>;
 }
 
 /** A Kysely instance (the part that runs a transaction). */
 export interface KyselyTransactional {
-  transaction(): { execute<T>(fn: (trx: never) => Promise<T>): Promise<T> };
+  transaction(): { execute<T>(fn: (trx: unknown) => Promise<T>): Promise<T> };
 }
 
 /** Options of {@link createPostgresInboxGuard}. */

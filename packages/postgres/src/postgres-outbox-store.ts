@@ -85,16 +85,14 @@ export function createPostgresOutboxStore(options: PostgresOutboxStoreOptions): 
       const rows = encoder.encode(events, now());
       if (rows.length === 0) return;
       const execute = execOf(tx);
+      // One round trip per 1,000 rows: the per-key advisory locks (first chunk only; they are held until the
+      // transaction ends), the INSERT and the pg_notify are one statement. The locks are taken by a
+      // materialized aggregate the INSERT joins, so they are held before any row draws its `seq`.
+      let keys: string[] | undefined;
       if (lockKeys) {
-        const keys = [...new Set(rows.map((r) => r.key).filter((k) => k !== null))];
-        if (keys.length > 0) {
-          await run(
-            'outbox append (key locks)',
-            `SELECT pg_advisory_xact_lock(h) FROM (SELECT DISTINCT hashtextextended(k, 0) AS h FROM (VALUES ${keys.map((_, i) => `($${i + 1}::text)`).join(',')}) v(k) ORDER BY h) s`,
-            keys,
-            execute,
-          );
-        }
+        const distinct = new Set<string>();
+        for (const r of rows) if (r.key !== null) distinct.add(r.key);
+        if (distinct.size > 0) keys = [...distinct];
       }
       for (let i = 0; i < rows.length; i += CHUNK) {
         const part = rows.slice(i, i + CHUNK);
@@ -103,20 +101,28 @@ export function createPostgresOutboxStore(options: PostgresOutboxStoreOptions): 
         for (const r of part) {
           const b = params.length;
           values.push(
-            `($${b + 1}::uuid,$${b + 2}::text,$${b + 3}::text,$${b + 4}::text,$${b + 5}::bytea,$${b + 6}::text::jsonb,$${b + 7}::text,$${b + 8}::bigint,$${b + 8}::bigint)`,
+            `($${b + 1}::uuid,$${b + 2}::text,$${b + 3}::text,$${b + 4}::text,$${b + 5}::bytea,$${b + 6}::text::jsonb,$${b + 7}::text,$${b + 8}::bigint)`,
           );
           const p = r.payload;
           params.push(r.id, r.type, r.topic, r.key, Buffer.from(p.buffer, p.byteOffset, p.byteLength));
           params.push(JSON.stringify(r.headers), r.contentEncoding, r.createdAt);
         }
-        const insert = `INSERT INTO ${t} (id, type, topic, key, payload, headers, content_encoding, next_attempt_at, created_at) VALUES ${values.join(',')}`;
+        let locks = '';
+        let from = `(VALUES ${values.join(',')}) v(id, type, topic, key, payload, headers, ce, at)`;
+        if (keys !== undefined && i === 0) {
+          const b = params.length;
+          locks = `l AS MATERIALIZED (SELECT count(pg_advisory_xact_lock(h)) AS n FROM (SELECT DISTINCT hashtextextended(k, 0) AS h FROM (VALUES ${keys.map((_, j) => `($${b + j + 1}::text)`).join(',')}) lk(k) ORDER BY h) s), `;
+          params.push(...keys);
+          from += ', l';
+        }
+        const insert = `INSERT INTO ${t} (id, type, topic, key, payload, headers, content_encoding, next_attempt_at, created_at) SELECT v.id, v.type, v.topic, v.key, v.payload, v.headers, v.ce, v.at, v.at FROM ${from}`;
         const last = i + CHUNK >= rows.length;
-        await run(
-          'outbox append',
-          last && channel !== false ? `WITH ins AS (${insert}) SELECT pg_notify('${channel}', '')` : insert,
-          params,
-          execute,
-        );
+        const notify = last && channel !== false;
+        const sql =
+          locks === '' && !notify
+            ? insert
+            : `WITH ${locks}ins AS (${insert} RETURNING 1) SELECT ${notify ? `pg_notify('${channel}', '')` : 'count(*) FROM ins'}`;
+        await run('outbox append', sql, params, execute);
       }
     },
     async claimBatch({ relayId, limit, leaseMs, now: at }) {
