@@ -242,3 +242,24 @@ export type {
   OutboxStats,
   OutboxStore,
 } from './outbox/outbox-store.ts';
+// sagas (storage port; the engine lives in @cqrs-ts/saga)
+export type { InMemorySagaStore, InMemorySagaStoreOptions } from './saga/in-memory-saga-store.ts';
+export { createInMemorySagaStore } from './saga/in-memory-saga-store.ts';
+export { SagaConflictError } from './saga/saga-errors.ts';
+export type {
+  SagaAcquire,
+  SagaCommit,
+  SagaCreate,
+  SagaListQuery,
+  SagaLogAction,
+  SagaLogEntry,
+  SagaLogEntryInput,
+  SagaLogStatus,
+  SagaRecord,
+  SagaRecoveryQuery,
+  SagaRelease,
+  SagaRenew,
+  SagaStatus,
+  SagaStore,
+  SagaStoreCapabilities,
+} from './saga/saga-store.ts';
