@@ -71,6 +71,13 @@ describe('message definitions', () => {
     expect(Object.isFrozen(cmd.payload)).toBe(true);
   });
 
+  it('creates messages whose payload holds binary data (left unfrozen: typed arrays cannot be frozen)', () => {
+    const Blob = defineCommand('files.store').withPayload<{ name: string; data: Uint8Array }>();
+    const cmd = Blob.create({ name: 'a', data: new Uint8Array([1, 2, 3]) });
+    expect(Object.isFrozen(cmd.payload)).toBe(true);
+    expect(cmd.payload.data).toEqual(new Uint8Array([1, 2, 3]));
+  });
+
   it('throws on any mutation attempt (ESM is strict mode)', () => {
     const cmd = PlaceOrder.create({ sku: 'A-1', quantity: 2 });
     expect(() => {

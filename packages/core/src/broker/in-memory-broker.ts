@@ -1,7 +1,8 @@
 import type { AnyEvent } from '../messages/message.ts';
 import type { MessagePublisher, PublishResult } from '../outbox/message-publisher.ts';
 import type { OutboxMessage } from '../outbox/outbox-record.ts';
-import { eventFromEnvelope } from './envelope.ts';
+import type { PayloadSerializer } from './envelope.ts';
+import { EnvelopeError, eventFromEnvelope, jsonPayloadSerializer } from './envelope.ts';
 
 /** A message as a subscriber receives it: the outbox message plus the event rebuilt from its envelope. */
 export interface DeliveredMessage extends OutboxMessage {
@@ -16,6 +17,8 @@ export type BrokerHandler = (message: DeliveredMessage) => void | Promise<void>;
 export interface InMemoryBrokerOptions {
   /** How many recent deliveries `recent()` keeps (a ring buffer). @default 0 */
   readonly keepRecent?: number;
+  /** Serializers (by `datacontenttype`) that rebuild `DeliveredMessage.event`; JSON is always known. */
+  readonly serializers?: readonly PayloadSerializer[];
 }
 
 /** The in-memory broker: a {@link MessagePublisher} that delivers synchronously to in-process subscribers. */
@@ -42,6 +45,18 @@ export function createInMemoryBroker(options: InMemoryBrokerOptions = {}): InMem
   let ringStart = 0;
   let delivered = 0;
   let failPredicate: ((message: OutboxMessage) => boolean) | undefined;
+  const serializers = new Map<string, PayloadSerializer>([['application/json', jsonPayloadSerializer]]);
+  for (const s of options.serializers ?? []) serializers.set(s.contentType, s);
+  const serializerOf = (message: OutboxMessage): PayloadSerializer => {
+    const contentType = (message.headers.datacontenttype ?? 'application/json').split(';')[0]!.trim();
+    const s = serializers.get(contentType);
+    if (s === undefined) {
+      throw new EnvelopeError(
+        `${message.type}: no serializer for content type ${JSON.stringify(contentType)}`,
+      );
+    }
+    return s;
+  };
 
   const skipped = (key: string): PublishResult => ({
     ok: false,
@@ -51,7 +66,10 @@ export function createInMemoryBroker(options: InMemoryBrokerOptions = {}): InMem
   async function deliver(message: OutboxMessage): Promise<void> {
     if (failPredicate?.(message)) throw new Error(`injected failure for ${message.id}`);
     const handlers = [...(subscribers.get(message.topic) ?? []), ...(subscribers.get('*') ?? [])];
-    const d: DeliveredMessage = { ...message, event: eventFromEnvelope(message.headers, message.body) };
+    const d: DeliveredMessage = {
+      ...message,
+      event: eventFromEnvelope(message.headers, message.body, serializerOf(message)),
+    };
     for (const h of handlers) await h(d);
     delivered++;
     if (keep > 0) {
