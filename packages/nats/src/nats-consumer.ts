@@ -1,0 +1,486 @@
+import type {
+  CloudEventAttributes,
+  Disposition,
+  IncomingMessage,
+  Logger,
+  MessageProcessor,
+  MessageProcessorOptions,
+} from '@cqrs-ts/core';
+import {
+  ConfigurationError,
+  createKeyedLimiter,
+  createMessageProcessor,
+  fromBindingHeaders,
+  noopLogger,
+} from '@cqrs-ts/core';
+import type {
+  Consumer,
+  ConsumerConfig,
+  ConsumerInfo,
+  ConsumerMessages,
+  JetStreamClient,
+  JetStreamManager,
+  JsMsg,
+} from '@nats-io/jetstream';
+import {
+  AckPolicy,
+  DeliverPolicy,
+  JetStreamApiCodes,
+  JetStreamApiError,
+  jetstreamManager,
+  ReplayPolicy,
+} from '@nats-io/jetstream';
+import type { MsgHdrs, NatsConnection } from '@nats-io/transport-node';
+import { headers as createHeaders, nanos } from '@nats-io/transport-node';
+import { type AckedSender, type AckOwner, createAckedSender } from './nats-acked-sender.ts';
+import { NatsBrokerError } from './nats-errors.ts';
+import {
+  assertInt,
+  assertName,
+  isValidSubject,
+  isValidSubjectFilter,
+  type NatsConnectionSource,
+  type OpenedConnection,
+  openConnection,
+} from './nats-options.ts';
+import { NATS_CE_PREFIX } from './nats-publisher.ts';
+import { ensureNatsStream } from './nats-stream.ts';
+
+/** Where dead letters go. */
+export interface NatsDeadLetterOptions {
+  /** Subject of the dead letters. @default `cqrs-dlq.<stream>.<name>` */
+  readonly subject?: string;
+  /**
+   * Stream created (idempotently) at start to store them, capturing `subject`; `false` when you manage it.
+   * @default `<stream>_DLQ`
+   */
+  readonly stream?: string | false;
+}
+
+/** Options of {@link createNatsConsumer}: the connection, the JetStream consumer and the message processor. */
+export interface NatsConsumerOptions extends NatsConnectionSource, Omit<MessageProcessorOptions, 'name'> {
+  /** The stream to consume. It must exist (see `ensureNatsStream`). */
+  readonly stream: string;
+  /** Durable consumer name; also the inbox consumer key. Instances sharing it share the work. */
+  readonly name: string;
+  /** Only these subjects of the stream (filters). Default: all of them. */
+  readonly filterSubjects?: string | readonly string[];
+  /** Handlers running at once. Same-key messages (`ce-partitionkey`) run one after another. @default 16 */
+  readonly concurrency?: number;
+  /** Server-side cap of delivered, unacknowledged messages for this durable. @default max(64, 4 x concurrency) */
+  readonly maxAckPending?: number;
+  /** JetStream redelivers a message not acknowledged within this time; long handlers send progress. @default 30000 */
+  readonly ackWaitMs?: number;
+  /** A new durable starts at the first message of the stream (`all`) or at new ones (`new`). @default 'all' */
+  readonly deliverPolicy?: 'all' | 'new';
+  readonly deadLetter?: NatsDeadLetterOptions;
+  /** `stop()` waits this long for running handlers, then closes anyway (they are redelivered). @default 30000 */
+  readonly stopTimeoutMs?: number;
+  /** PubAck wait of dead-letter publishes. @default 5000 */
+  readonly publishTimeoutMs?: number;
+  readonly logger?: Logger;
+}
+
+/** What {@link NatsConsumer.health} reports. */
+export interface NatsConsumerHealth {
+  readonly running: boolean;
+  readonly connected: boolean;
+  /** Messages received and not yet acknowledged, naked or dead-lettered. */
+  readonly inFlight: number;
+  readonly received: number;
+  readonly handled: number;
+  readonly duplicates: number;
+  readonly retried: number;
+  readonly deadLettered: number;
+  /** Dead-letter publishes that failed (the message was naked and comes back). */
+  readonly deadLetterFailures: number;
+  /** Times the fetch loop restarted after an error (outages, deleted consumer). */
+  readonly restarts: number;
+  readonly lastError: string | undefined;
+}
+
+/**
+ * A durable JetStream pull consumer feeding a {@link MessageProcessor}: acknowledges after success, naks with
+ * the processor's backoff delay, dead-letters (publish to the dead-letter subject, then ack) malformed, unknown
+ * and exhausted messages, keeps same-key messages sequential, and resumes by itself after outages.
+ */
+export interface NatsConsumer extends AsyncDisposable {
+  readonly name: string;
+  readonly processor: MessageProcessor;
+  /** Connects, ensures the durable consumer (and dead-letter stream) and starts fetching. */
+  start(): Promise<void>;
+  /** Stops fetching, waits for running handlers (up to `stopTimeoutMs`), naks what was not started, closes. */
+  stop(): Promise<void>;
+  health(): NatsConsumerHealth;
+}
+
+const isApiError = (error: unknown, code: number) =>
+  error instanceof JetStreamApiError && error.code === code;
+
+function errorText(error: unknown): string {
+  return (error instanceof Error ? `${error.name}: ${error.message}` : String(error)).slice(0, 2000);
+}
+
+/** Header values cannot carry CR/LF; reasons are error messages. */
+const headerSafe = (s: string, max = 2000) => s.replace(/[\r\n]+/g, ' ').slice(0, max);
+
+/** Reads the CloudEvents attributes from NATS headers (`ce-*`, `content-type`). @internal */
+export function attributesFromHeaders(h: MsgHdrs | undefined): CloudEventAttributes {
+  if (h === undefined) return {};
+  const record: Record<string, string> = {};
+  for (const [k, values] of h) {
+    const v = values[0];
+    if (v !== undefined) record[k] = v;
+  }
+  return fromBindingHeaders(record, NATS_CE_PREFIX);
+}
+
+class Waiter implements AckOwner {
+  resolve!: () => void;
+  reject!: (error: unknown) => void;
+  readonly done = new Promise<void>((resolve, reject) => {
+    this.resolve = resolve;
+    this.reject = reject;
+  });
+  settle(_index: number, error: NatsBrokerError | undefined): void {
+    if (error === undefined) this.resolve();
+    else this.reject(error);
+  }
+}
+
+/** Creates (does not start) a JetStream consumer. @throws ConfigurationError on bad options. */
+export function createNatsConsumer(options: NatsConsumerOptions): NatsConsumer {
+  const stream = assertName(options.stream, 'nats consumer: stream');
+  const name = assertName(options.name, 'nats consumer: name');
+  const processor = createMessageProcessor({ ...options, name });
+  const concurrency = assertInt(options.concurrency ?? 16, 'nats consumer: concurrency', 1, 10_000);
+  const maxAckPending = assertInt(
+    options.maxAckPending ?? Math.max(64, concurrency * 4),
+    'nats consumer: maxAckPending',
+    1,
+  );
+  const ackWaitMs = assertInt(options.ackWaitMs ?? 30_000, 'nats consumer: ackWaitMs', 1000);
+  const stopTimeoutMs = assertInt(options.stopTimeoutMs ?? 30_000, 'nats consumer: stopTimeoutMs', 0);
+  const publishTimeoutMs = assertInt(options.publishTimeoutMs ?? 5000, 'nats consumer: publishTimeoutMs', 1);
+  const deliverPolicy = options.deliverPolicy ?? 'all';
+  if (deliverPolicy !== 'all' && deliverPolicy !== 'new') {
+    throw new ConfigurationError("nats consumer: deliverPolicy must be 'all' or 'new'");
+  }
+  const filters =
+    options.filterSubjects === undefined
+      ? []
+      : typeof options.filterSubjects === 'string'
+        ? [options.filterSubjects]
+        : [...options.filterSubjects];
+  for (const f of filters) {
+    if (!isValidSubjectFilter(f)) {
+      throw new ConfigurationError(`nats consumer: invalid filter subject ${JSON.stringify(String(f))}`);
+    }
+  }
+  const dlSubject = options.deadLetter?.subject ?? `cqrs-dlq.${stream}.${name}`;
+  if (!isValidSubject(dlSubject)) {
+    throw new ConfigurationError(`nats consumer: invalid dead-letter subject ${JSON.stringify(dlSubject)}`);
+  }
+  const dlStreamOption = options.deadLetter?.stream;
+  const dlStream =
+    dlStreamOption === false
+      ? undefined
+      : assertName(dlStreamOption ?? `${stream}_DLQ`, 'nats consumer: deadLetter.stream');
+  const logger = options.logger ?? noopLogger;
+  const limiter = createKeyedLimiter(concurrency);
+  const maxBuffered = concurrency * 2;
+
+  let opened: OpenedConnection | undefined;
+  let sender: AckedSender | undefined;
+  let js: JetStreamClient | undefined;
+  let jsm: JetStreamManager | undefined;
+  let consumer: Consumer | undefined;
+  let current: ConsumerMessages | undefined;
+  let running = false;
+  let loop: Promise<void> | undefined;
+  let wake: (() => void) | undefined;
+  let progressTimer: ReturnType<typeof setInterval> | undefined;
+  const inFlight = new Map<JsMsg, number>();
+  const stats = {
+    received: 0,
+    handled: 0,
+    duplicates: 0,
+    retried: 0,
+    deadLettered: 0,
+    deadLetterFailures: 0,
+    restarts: 0,
+  };
+  let lastError: string | undefined;
+
+  const consumerConfig = (): Partial<ConsumerConfig> => ({
+    durable_name: name,
+    ack_policy: AckPolicy.Explicit,
+    ack_wait: nanos(ackWaitMs),
+    max_ack_pending: maxAckPending,
+    max_deliver: -1,
+    deliver_policy: deliverPolicy === 'all' ? DeliverPolicy.All : DeliverPolicy.New,
+    replay_policy: ReplayPolicy.Instant,
+    ...(filters.length === 1 ? { filter_subject: filters[0]! } : {}),
+    ...(filters.length > 1 ? { filter_subjects: filters } : {}),
+  });
+
+  async function ensureConsumer(m: JetStreamManager): Promise<ConsumerInfo> {
+    const wanted = consumerConfig();
+    let info: ConsumerInfo | undefined;
+    try {
+      info = await m.consumers.info(stream, name);
+    } catch (error) {
+      if (!isApiError(error, JetStreamApiCodes.ConsumerNotFound)) throw error;
+    }
+    if (info === undefined) return m.consumers.add(stream, wanted);
+    const c = info.config;
+    const haveFilters = c.filter_subjects ?? (c.filter_subject ? [c.filter_subject] : []);
+    if (haveFilters.join('\n') !== filters.join('\n')) {
+      throw new ConfigurationError(
+        `nats consumer ${name}: durable exists on ${stream} with filter [${haveFilters.join(', ')}], not [${filters.join(', ')}]; delete it or use another name`,
+      );
+    }
+    if (
+      c.ack_wait !== wanted.ack_wait ||
+      c.max_ack_pending !== wanted.max_ack_pending ||
+      (c.max_deliver ?? -1) !== -1
+    ) {
+      return m.consumers.update(stream, name, {
+        ack_wait: wanted.ack_wait!,
+        max_ack_pending: wanted.max_ack_pending!,
+        max_deliver: -1,
+      });
+    }
+    return info;
+  }
+
+  const sleep = (ms: number) =>
+    new Promise<void>((resolve) => {
+      const t = setTimeout(() => {
+        wake = undefined;
+        resolve();
+      }, ms);
+      wake = () => {
+        clearTimeout(t);
+        wake = undefined;
+        resolve();
+      };
+    });
+
+  const safely = (what: string, fn: () => void) => {
+    try {
+      fn();
+    } catch (error) {
+      lastError = `${what}: ${errorText(error)}`;
+    }
+  };
+
+  async function deadLetter(m: JsMsg, message: IncomingMessage, reason: string): Promise<void> {
+    const h = createHeaders();
+    if (m.headers !== undefined) {
+      for (const [k, values] of m.headers) {
+        if (/^nats-/i.test(k)) continue;
+        for (const v of values) h.append(k, v);
+      }
+    }
+    h.set('Nats-Msg-Id', `dlq-${m.info.stream}-${m.seq}`);
+    h.set(`${NATS_CE_PREFIX}deadletterreason`, headerSafe(reason));
+    h.set(`${NATS_CE_PREFIX}deadlettersource`, headerSafe(m.subject, 512));
+    h.set(`${NATS_CE_PREFIX}deadletterattempts`, String(message.deliveryAttempt));
+    h.set(`${NATS_CE_PREFIX}deadletterstream`, m.info.stream);
+    h.set(`${NATS_CE_PREFIX}deadlettersequence`, String(m.seq));
+    h.set(`${NATS_CE_PREFIX}deadletterconsumer`, name);
+    const waiter = new Waiter();
+    const error = sender!.send(dlSubject, m.data, h, waiter, 0);
+    if (error !== undefined) throw error;
+    await waiter.done;
+  }
+
+  async function handle(m: JsMsg): Promise<void> {
+    try {
+      if (!running) {
+        // received but not started before stop: give it back at once
+        safely('nak', () => m.nak());
+        return;
+      }
+      const message: IncomingMessage = {
+        attributes: attributesFromHeaders(m.headers),
+        data: m.data,
+        deliveryAttempt: m.info.deliveryCount,
+        source: m.subject,
+      };
+      const d: Disposition = await processor.process(message);
+      switch (d.action) {
+        case 'ack':
+          if (d.outcome === 'duplicate') stats.duplicates++;
+          else stats.handled++;
+          safely('ack', () => m.ack());
+          return;
+        case 'retry':
+          stats.retried++;
+          safely('nak', () => m.nak(d.delayMs));
+          return;
+        case 'dead-letter':
+          try {
+            await deadLetter(m, message, d.reason);
+            stats.deadLettered++;
+            safely('ack', () => m.ack());
+            logger.warn(
+              { consumer: name, subject: m.subject, seq: m.seq, reason: d.reason },
+              'dead-lettered',
+            );
+          } catch (error) {
+            stats.deadLetterFailures++;
+            lastError = `dead-letter: ${errorText(error)}`;
+            logger.error({ consumer: name, error: lastError }, 'dead-letter publish failed; message naked');
+            safely('nak', () => m.nak(Math.min(30_000, 1000 * 2 ** Math.min(5, message.deliveryAttempt))));
+          }
+          return;
+      }
+    } finally {
+      inFlight.delete(m);
+    }
+  }
+
+  async function run(): Promise<void> {
+    let failures = 0;
+    while (running) {
+      let messages: ConsumerMessages | undefined;
+      try {
+        consumer ??= await js!.consumers.get(stream, name);
+        messages = await consumer.consume({ max_messages: maxBuffered });
+        current = messages;
+        if (!running) {
+          await messages.close();
+          break;
+        }
+        for await (const m of messages) {
+          failures = 0;
+          stats.received++;
+          inFlight.set(m, performance.now());
+          const key = m.headers?.get(`${NATS_CE_PREFIX}partitionkey`) || null;
+          void limiter
+            .run(key, () => handle(m))
+            .catch((error: unknown) => {
+              lastError = errorText(error);
+            });
+          if (limiter.size >= maxBuffered) await limiter.whenBelow(maxBuffered);
+        }
+        const closedWith = await messages.closed();
+        if (closedWith instanceof Error) throw closedWith;
+        if (!running) break;
+        throw new NatsBrokerError('disconnected', 'consume ended unexpectedly');
+      } catch (error) {
+        current = undefined;
+        if (!running) break;
+        failures++;
+        stats.restarts++;
+        lastError = errorText(error);
+        logger.warn({ consumer: name, error: lastError }, 'nats consumer restarting');
+        consumer = undefined;
+        if (
+          isApiError(error, JetStreamApiCodes.ConsumerNotFound) ||
+          (error as Error)?.message?.includes('consumer not found') ||
+          (error as Error)?.message?.includes('consumer deleted')
+        ) {
+          try {
+            await ensureConsumer(jsm!);
+          } catch (e) {
+            lastError = errorText(e);
+          }
+        }
+        await sleep(Math.min(5000, 100 * 2 ** Math.min(failures, 6)));
+      }
+    }
+  }
+
+  const natsConsumer: NatsConsumer = {
+    name,
+    processor,
+    async start() {
+      if (running) return;
+      opened ??= await openConnection(options, `cqrs-ts nats consumer ${name}`);
+      const nc: NatsConnection = opened.nc;
+      jsm ??= await jetstreamManager(nc);
+      js ??= jsm.jetstream();
+      if (dlStream !== undefined) {
+        await ensureNatsStream({ connection: nc, name: dlStream, subjects: [dlSubject] });
+      }
+      await ensureConsumer(jsm);
+      sender ??= createAckedSender(nc, { timeoutMs: publishTimeoutMs, inboxPrefix: '_INBOX' });
+      running = true;
+      const half = Math.max(500, Math.floor(ackWaitMs / 2));
+      progressTimer = setInterval(() => {
+        const before = performance.now() - half;
+        for (const [m, since] of inFlight) if (since < before) safely('working', () => m.working());
+      }, half);
+      progressTimer.unref?.();
+      loop = run();
+    },
+    async stop() {
+      if (!running && loop === undefined) {
+        await close();
+        return;
+      }
+      running = false;
+      wake?.();
+      await current?.close().catch(() => undefined);
+      let timer: ReturnType<typeof setTimeout> | undefined;
+      const timedOut = new Promise<void>((resolve) => {
+        timer = setTimeout(resolve, stopTimeoutMs);
+      });
+      try {
+        await Promise.race([
+          (async () => {
+            await loop;
+            await limiter.drain();
+          })(),
+          timedOut,
+        ]);
+      } finally {
+        clearTimeout(timer);
+      }
+      loop = undefined;
+      await close();
+    },
+    health() {
+      return {
+        running,
+        connected: sender?.connected ?? false,
+        inFlight: inFlight.size,
+        ...stats,
+        lastError,
+      };
+    },
+    [Symbol.asyncDispose]() {
+      return natsConsumer.stop();
+    },
+  };
+
+  async function close(): Promise<void> {
+    clearInterval(progressTimer);
+    progressTimer = undefined;
+    const o = opened;
+    if (o === undefined) return;
+    if (!o.nc.isClosed()) {
+      // acks and naks reach the server; a down server never answers the flush: unacked messages come back
+      let t: ReturnType<typeof setTimeout> | undefined;
+      await Promise.race([
+        o.nc.flush().catch(() => undefined),
+        new Promise<void>((resolve) => {
+          t = setTimeout(resolve, 2000);
+        }),
+      ]);
+      clearTimeout(t);
+    }
+    sender?.close();
+    sender = undefined;
+    consumer = undefined;
+    js = undefined;
+    jsm = undefined;
+    opened = undefined;
+    if (o.owned) await o.nc.close().catch(() => undefined);
+  }
+
+  return natsConsumer;
+}

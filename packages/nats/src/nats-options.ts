@@ -1,0 +1,90 @@
+import { ConfigurationError } from '@cqrs-ts/core';
+import type { ConnectionOptions, NatsConnection } from '@nats-io/transport-node';
+import { connect } from '@nats-io/transport-node';
+
+/**
+ * Where a publisher or consumer gets its connection: bring your own `connection` (you own its lifecycle; give it
+ * `maxReconnectAttempts: -1` so it outlives long outages), or `servers`, and the component opens one (reconnecting
+ * forever) and closes it on `close()`/`stop()`.
+ */
+export interface NatsConnectionSource {
+  /** A connection from `connect()` of `@nats-io/transport-node`; not closed by cqrs-ts. */
+  readonly connection?: NatsConnection;
+  /** Servers to connect to when no `connection` is given. @default '127.0.0.1:4222' */
+  readonly servers?: string | readonly string[];
+  /** Extra options for the connection cqrs-ts opens (name, auth, tls, ...). */
+  readonly connectionOptions?: Partial<ConnectionOptions>;
+}
+
+/** A connection and whether cqrs-ts opened it (and so must close it). @internal */
+export interface OpenedConnection {
+  readonly nc: NatsConnection;
+  readonly owned: boolean;
+}
+
+/** Opens (or adopts) the connection described by `source`. @internal */
+export async function openConnection(source: NatsConnectionSource, name: string): Promise<OpenedConnection> {
+  if (source.connection !== undefined) {
+    const nc = source.connection;
+    if (nc === null || typeof nc.publish !== 'function' || typeof nc.subscribe !== 'function') {
+      throw new ConfigurationError(`${name}: connection is not a NATS connection`);
+    }
+    if (nc.isClosed()) throw new ConfigurationError(`${name}: connection is closed`);
+    return { nc, owned: false };
+  }
+  const servers = source.servers ?? '127.0.0.1:4222';
+  const nc = await connect({
+    name,
+    maxReconnectAttempts: -1,
+    reconnectTimeWait: 500,
+    reconnectJitter: 250,
+    waitOnFirstConnect: true,
+    ...source.connectionOptions,
+    servers: typeof servers === 'string' ? servers : [...servers],
+  });
+  return { nc, owned: true };
+}
+
+const BAD_TOKEN = /[\s*>]/;
+
+/**
+ * True for a concrete (wildcard-free) NATS subject: dot-separated non-empty tokens without whitespace, `*` or
+ * `>`, at most 512 chars.
+ */
+export function isValidSubject(subject: unknown): subject is string {
+  if (typeof subject !== 'string' || subject.length === 0 || subject.length > 512) return false;
+  if (BAD_TOKEN.test(subject)) return false;
+  return !subject.startsWith('.') && !subject.endsWith('.') && !subject.includes('..');
+}
+
+/** True for a subject filter: like {@link isValidSubject} but `*` tokens and a final `>` token are allowed. */
+export function isValidSubjectFilter(filter: unknown): filter is string {
+  if (typeof filter !== 'string' || filter.length === 0 || filter.length > 512) return false;
+  const tokens = filter.split('.');
+  for (let i = 0; i < tokens.length; i++) {
+    const t = tokens[i]!;
+    if (t === '*' || (t === '>' && i === tokens.length - 1)) continue;
+    if (t.length === 0 || BAD_TOKEN.test(t)) return false;
+  }
+  return true;
+}
+
+const STREAM_NAME = /^[^\s.*>/\\]{1,255}$/;
+
+/** Throws a ConfigurationError unless `name` is a valid JetStream stream or consumer name. @internal */
+export function assertName(name: unknown, what: string): string {
+  if (typeof name !== 'string' || !STREAM_NAME.test(name) || name.includes('\0')) {
+    throw new ConfigurationError(
+      `${what} must be 1..255 chars without whitespace, '.', '*', '>', '/' or '\\', got ${JSON.stringify(String(name).slice(0, 80))}`,
+    );
+  }
+  return name;
+}
+
+/** Throws a ConfigurationError unless `value` is an integer within [min, max]. @internal */
+export function assertInt(value: number, what: string, min: number, max = Number.MAX_SAFE_INTEGER): number {
+  if (!Number.isInteger(value) || value < min || value > max) {
+    throw new ConfigurationError(`${what} must be an integer in [${min}, ${max}], got ${String(value)}`);
+  }
+  return value;
+}
