@@ -237,6 +237,8 @@ export type {
 export { createOutboxRelay } from './outbox/outbox-relay.ts';
 export type {
   ClaimBatchRequest,
+  LockedBatchOutcome,
+  LockedBatchRequest,
   OutboxFailure,
   OutboxPurgeRequest,
   OutboxStats,

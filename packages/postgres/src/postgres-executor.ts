@@ -4,6 +4,8 @@ import type { KyselyExecutor, PgQueryable, PostgresClient, PostgresJsSql } from 
 export type Execute = (
   sql: string,
   params: readonly unknown[],
+  /** Hot, fixed-shape statements: node-postgres prepares them once per connection (named statement). */
+  prepare?: boolean,
 ) => Promise<{ rows: Record<string, unknown>[]; count: number }>;
 
 let queryIds = 0;
@@ -55,4 +57,51 @@ export function executorOf(client: PostgresClient): Execute {
     } as never);
     return { rows: r.rows as Record<string, unknown>[], count: r.rowCount ?? 0 };
   };
+}
+
+/** Runs `fn` in a transaction on a connection of its own, or is `undefined` when the client cannot. @internal */
+export type Transact = <T>(fn: (execute: Execute) => Promise<T>) => Promise<T>;
+
+/** A transaction runner for a pg `Pool`, a postgres.js `sql` or a Kysely instance; `undefined` otherwise. @internal */
+export function transactionOf(client: PostgresClient): Transact | undefined {
+  const c = client as unknown as {
+    transaction?: () => { execute<T>(fn: (trx: unknown) => Promise<T>): Promise<T> };
+    begin?: <T>(fn: (sql: unknown) => Promise<T>) => Promise<T>;
+    connect?: () => Promise<PgQueryable & { release(error?: Error | boolean): void }>;
+    executeQuery?: unknown;
+    release?: unknown;
+  };
+  if (typeof c.executeQuery === 'function') {
+    if (typeof c.transaction !== 'function') return undefined;
+    const k = c as Required<Pick<typeof c, 'transaction'>>;
+    return (fn) => k.transaction().execute((trx) => fn(executorOf(trx as KyselyExecutor)));
+  }
+  if (typeof c.begin === 'function') {
+    const begin = c.begin.bind(c);
+    return (fn) => begin((sql) => fn(executorOf(sql as PostgresJsSql)));
+  }
+  // A pg Pool has connect() and no release(); a checked-out PoolClient or a Client is not a pool.
+  if (typeof c.connect === 'function' && typeof c.release !== 'function' && !('connection' in c)) {
+    const connect = c.connect.bind(c);
+    return async (fn) => {
+      const conn = await connect();
+      let broken = false;
+      try {
+        await conn.query('BEGIN');
+        const result = await fn(executorOf(conn));
+        await conn.query('COMMIT');
+        return result;
+      } catch (error) {
+        try {
+          await conn.query('ROLLBACK');
+        } catch {
+          broken = true;
+        }
+        throw error;
+      } finally {
+        conn.release(broken);
+      }
+    };
+  }
+  return undefined;
 }

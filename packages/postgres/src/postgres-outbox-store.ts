@@ -2,12 +2,13 @@ import {
   type AnyEvent,
   ConfigurationError,
   createOutboxEncoder,
+  type OutboxFailure,
   type OutboxRecord,
   type OutboxStore,
   outboxRecordFromRow,
 } from '@cqrs-ts/core';
 import { toStorageError } from './postgres-errors.ts';
-import { type Execute, executorOf } from './postgres-executor.ts';
+import { type Execute, executorOf, transactionOf } from './postgres-executor.ts';
 import type { PostgresClient, PostgresOutboxStoreOptions } from './postgres-options.ts';
 import { resolveTables } from './schema.ts';
 
@@ -50,9 +51,15 @@ export function createPostgresOutboxStore(options: PostgresOutboxStoreOptions): 
   }
   const lockKeys = options.lockKeys ?? true;
   const exec = execOf(options.client);
-  const run = async (what: string, sql: string, params: readonly unknown[], execute: Execute = exec) => {
+  const run = async (
+    what: string,
+    sql: string,
+    params: readonly unknown[],
+    execute: Execute = exec,
+    prepare = false,
+  ) => {
     try {
-      return await execute(sql, params);
+      return await execute(sql, params, prepare);
     } catch (error) {
       throw toStorageError(error, what);
     }
@@ -70,17 +77,44 @@ export function createPostgresOutboxStore(options: PostgresOutboxStoreOptions): 
     }
     return n;
   };
-  const claimSql = `WITH c AS (
+  // Per-key order: a candidate is eligible when every pending row of its key up to it is a candidate too,
+  // i.e. the count of pending rows of the key up to its seq equals its rank among the key's candidates
+  // (one short index range scan per candidate on the (key, seq) partial index).
+  const candidates = `c AS MATERIALIZED (
     SELECT seq, key FROM ${t}
     WHERE status = 'pending' AND next_attempt_at <= $1 AND (claimed_until IS NULL OR claimed_until < $1)
-    ORDER BY seq LIMIT $2 FOR UPDATE SKIP LOCKED)
-  UPDATE ${t} o SET claimed_by = $3, claimed_until = $4 FROM c
-  WHERE o.seq = c.seq AND (c.key IS NULL OR NOT EXISTS (
-    SELECT 1 FROM ${t} p WHERE p.key = c.key AND p.status = 'pending' AND p.seq < c.seq
-      AND NOT EXISTS (SELECT 1 FROM c c2 WHERE c2.seq = p.seq)))
+    ORDER BY seq LIMIT $2 FOR UPDATE SKIP LOCKED),
+  r AS (SELECT seq, key, row_number() OVER (PARTITION BY key ORDER BY seq) AS rn FROM c),
+  e AS (SELECT seq FROM r WHERE r.key IS NULL
+    OR (SELECT count(*) FROM ${t} p WHERE p.key = r.key AND p.status = 'pending' AND p.seq <= r.seq) = r.rn)`;
+  const claimSql = `WITH ${candidates}
+  UPDATE ${t} o SET claimed_by = $3, claimed_until = $4 FROM e WHERE o.seq = e.seq
   RETURNING o.*`;
 
-  return {
+  const lockSql = `WITH ${candidates}
+  SELECT o.* FROM e JOIN ${t} o ON o.seq = e.seq ORDER BY o.seq`;
+  const publishedSql = `UPDATE ${t} SET status = 'published', published_at = $1, claimed_by = NULL, claimed_until = NULL WHERE status = 'pending' AND id = ANY($2::uuid[])`;
+  const failSql = (
+    values: string,
+  ) => `UPDATE ${t} o SET attempts = o.attempts + 1, last_error = f.err, next_attempt_at = f.next_at, status = f.status,
+             claimed_by = NULL, claimed_until = NULL
+           FROM (VALUES ${values}) AS f(id, err, next_at, status)
+           WHERE o.id = f.id AND o.status = 'pending'`;
+  const markFailed = async (failures: readonly OutboxFailure[], execute: Execute) => {
+    for (let i = 0; i < failures.length; i += CHUNK) {
+      const part = failures.slice(i, i + CHUNK);
+      const params: unknown[] = [];
+      const values = part.map((f, j) => {
+        params.push(f.id, f.error, f.nextAttemptAt, f.dead ? 'dead' : 'pending');
+        const b = j * 4;
+        return `($${b + 1}::uuid,$${b + 2}::text,$${b + 3}::bigint,$${b + 4}::text)`;
+      });
+      await run('outbox markFailed', failSql(values.join(',')), params, execute);
+    }
+  };
+  const transact = transactionOf(options.client);
+
+  const store: OutboxStore<PostgresClient> = {
     async append(tx, events: readonly AnyEvent[]) {
       const rows = encoder.encode(events, now());
       if (rows.length === 0) return;
@@ -122,7 +156,7 @@ export function createPostgresOutboxStore(options: PostgresOutboxStoreOptions): 
           locks === '' && !notify
             ? insert
             : `WITH ${locks}ins AS (${insert} RETURNING 1) SELECT ${notify ? `pg_notify('${channel}', '')` : 'count(*) FROM ins'}`;
-        await run('outbox append', sql, params, execute);
+        await run('outbox append', sql, params, execute, true);
       }
     },
     async claimBatch({ relayId, limit, leaseMs, now: at }) {
@@ -130,33 +164,11 @@ export function createPostgresOutboxStore(options: PostgresOutboxStoreOptions): 
       return r.rows.map(toRecord).sort((a, b) => a.seq - b.seq);
     },
     async markPublished(ids, at) {
-      await byIds(
-        'outbox markPublished',
-        ids,
-        (l) =>
-          `UPDATE ${t} SET status = 'published', published_at = $1, claimed_by = NULL, claimed_until = NULL WHERE status = 'pending' AND id IN (${l})`,
-        [at],
-      );
-    },
-    async markFailed(failures) {
-      for (let i = 0; i < failures.length; i += CHUNK) {
-        const part = failures.slice(i, i + CHUNK);
-        const params: unknown[] = [];
-        const values = part.map((f, j) => {
-          params.push(f.id, f.error, f.nextAttemptAt, f.dead ? 'dead' : 'pending');
-          const b = j * 4;
-          return `($${b + 1}::uuid,$${b + 2}::text,$${b + 3}::bigint,$${b + 4}::text)`;
-        });
-        await run(
-          'outbox markFailed',
-          `UPDATE ${t} o SET attempts = o.attempts + 1, last_error = f.err, next_attempt_at = f.next_at, status = f.status,
-             claimed_by = NULL, claimed_until = NULL
-           FROM (VALUES ${values.join(',')}) AS f(id, err, next_at, status)
-           WHERE o.id = f.id AND o.status = 'pending'`,
-          params,
-        );
+      for (let i = 0; i < ids.length; i += CHUNK) {
+        await run('outbox markPublished', publishedSql, [at, ids.slice(i, i + CHUNK)]);
       }
     },
+    markFailed: (failures) => markFailed(failures, exec),
     async release(ids) {
       await byIds(
         'outbox release',
@@ -220,4 +232,31 @@ export function createPostgresOutboxStore(options: PostgresOutboxStoreOptions): 
       return n;
     },
   };
+  if (transact !== undefined) {
+    store.processLocked = async ({ limit, now: at }, process) => {
+      let locked = 0;
+      const rollback = new Error('outbox: batch postponed');
+      try {
+        await transact(async (execute) => {
+          const rows = (await run('outbox lock', lockSql, [at, limit], execute)).rows;
+          locked = rows.length;
+          const outcome = await process(rows.map(toRecord));
+          if (outcome === undefined) throw rollback;
+          if (outcome.published.length > 0) {
+            await run(
+              'outbox markPublished',
+              publishedSql,
+              [outcome.publishedAt, outcome.published],
+              execute,
+            );
+          }
+          if (outcome.failures.length > 0) await markFailed(outcome.failures, execute);
+        });
+      } catch (error) {
+        if (error !== rollback) throw toStorageError(error, 'outbox locked batch');
+      }
+      return locked;
+    };
+  }
+  return store;
 }

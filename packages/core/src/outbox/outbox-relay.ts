@@ -40,6 +40,14 @@ export interface OutboxRelayOptions {
   readonly pollIntervalMs?: number;
   /** Lease on claimed rows; a crashed relay's rows are reclaimed after it. @default 30000 */
   readonly leaseMs?: number;
+  /**
+   * `lease`: claim rows with a lease (one write), publish, then mark them (a second write); a crashed relay's
+   * rows wait for the lease to expire. `transaction`: lock rows in a database transaction held while
+   * publishing and mark them in it (one write per row; a crash rolls back at once), which needs
+   * `store.processLocked`. `auto`: `transaction` when the store supports it. Prefer `lease` when publishing can
+   * take long (a slow broker keeps the transaction, and a connection, open). @default 'auto'
+   */
+  readonly mode?: 'auto' | 'lease' | 'transaction';
   /** Failed attempts before a row goes to `dead`. @default 10 */
   readonly maxAttempts?: number;
   /** Backoff between attempts of one row. @default { initialMs: 500, maxMs: 60000, factor: 2 } */
@@ -130,6 +138,14 @@ export function createOutboxRelay(options: OutboxRelayOptions): OutboxRelay {
   const logger = options.logger ?? noopLogger;
   const now = options.now ?? Date.now;
   const maxPublish = publisher.capabilities.maxBatchSize ?? Number.POSITIVE_INFINITY;
+  const mode = options.mode ?? 'auto';
+  if (mode !== 'auto' && mode !== 'lease' && mode !== 'transaction') {
+    throw new ConfigurationError(`outbox relay: unknown mode ${String(mode)}`);
+  }
+  if (mode === 'transaction' && typeof store.processLocked !== 'function') {
+    throw new ConfigurationError('outbox relay: mode "transaction" needs a store with processLocked');
+  }
+  const locked = mode !== 'lease' && typeof store.processLocked === 'function';
 
   let running = false;
   let loop: Promise<void> | undefined;
@@ -254,10 +270,16 @@ export function createOutboxRelay(options: OutboxRelayOptions): OutboxRelay {
     return records;
   }
 
-  async function runOnce(): Promise<OutboxRunResult> {
-    const records = await claim();
+  interface Outcome {
+    readonly published: string[];
+    readonly failures: OutboxFailure[];
+    readonly released: string[];
+    readonly at: number;
+  }
+
+  /** Decodes and publishes `records`, sorting each into published, failed or released. */
+  async function publishRecords(records: readonly OutboxRecord[]): Promise<Outcome> {
     const n = records.length;
-    if (n === 0) return EMPTY_RESULT;
     const outcome: (PublishResult | undefined)[] = new Array(n);
     const messages: OutboxMessage[] = [];
     const messageIndex: number[] = [];
@@ -293,20 +315,59 @@ export function createOutboxRelay(options: OutboxRelayOptions): OutboxRelay {
         });
       }
     }
-    if (published.length > 0) await store.markPublished(published, t);
-    if (failures.length > 0) await store.markFailed(failures);
-    if (released.length > 0) await store.release(released);
-    if (published.length > 0) {
-      lastPublishedAt = t;
-      lastProgressAt = t;
+    return { published, failures, released, at: t };
+  }
+
+  function recordOutcome(o: Outcome, claimed: number): OutboxRunResult {
+    if (o.published.length > 0) {
+      lastPublishedAt = o.at;
+      lastProgressAt = o.at;
     }
-    if (failures.length > 0) {
+    if (o.failures.length > 0) {
       logger.warn(
-        { relayId, failed: failures.length, firstError: failures[0]!.error },
+        { relayId, failed: o.failures.length, firstError: o.failures[0]!.error },
         'outbox publish failed',
       );
     }
-    return { claimed: n, published: published.length, failed: failures.length, released: released.length };
+    return { claimed, published: o.published.length, failed: o.failures.length, released: o.released.length };
+  }
+
+  async function runLocked(): Promise<OutboxRunResult> {
+    const processLocked = store.processLocked!.bind(store);
+    let done: { outcome: Outcome; claimed: number } | undefined;
+    let waitMs = 0;
+    const attempt = (mayWait: boolean) =>
+      processLocked({ limit: batchSize, now: now() }, async (records) => {
+        if (records.length === 0) return undefined;
+        if (mayWait && maxBatchAgeMs > 0 && records.length < batchSize && running) {
+          const age = now() - records[0]!.createdAt;
+          if (age < maxBatchAgeMs) {
+            waitMs = maxBatchAgeMs - age;
+            return undefined; // roll back, let the batch fill, then take it
+          }
+        }
+        const o = await publishRecords(records);
+        done = { outcome: o, claimed: records.length };
+        return { published: o.published, failures: o.failures, publishedAt: o.at };
+      });
+    await attempt(true);
+    if (waitMs > 0) {
+      await idle(waitMs);
+      await attempt(false);
+    }
+    // Counted only once committed: a failed commit leaves the rows pending and throws above.
+    return done === undefined ? EMPTY_RESULT : recordOutcome(done.outcome, done.claimed);
+  }
+
+  async function runOnce(): Promise<OutboxRunResult> {
+    if (locked) return runLocked();
+    const records = await claim();
+    if (records.length === 0) return EMPTY_RESULT;
+    const o = await publishRecords(records);
+    if (o.published.length > 0) await store.markPublished(o.published, o.at);
+    if (o.failures.length > 0) await store.markFailed(o.failures);
+    if (o.released.length > 0) await store.release(o.released);
+    return recordOutcome(o, records.length);
   }
 
   async function purgeNow(): Promise<number> {

@@ -22,6 +22,22 @@ export interface OutboxFailure {
   readonly nextAttemptAt: number;
 }
 
+/** Arguments of {@link OutboxStore.processLocked}. */
+export interface LockedBatchRequest {
+  /** At most this many records. */
+  readonly limit: number;
+  /** Current time, epoch ms. */
+  readonly now: number;
+}
+
+/** What the relay did with a locked batch; records in neither list stay pending, untouched. */
+export interface LockedBatchOutcome {
+  readonly published: readonly string[];
+  readonly failures: readonly OutboxFailure[];
+  /** Epoch ms written as `published_at`. */
+  readonly publishedAt: number;
+}
+
 /** Backlog figures of a store. */
 export interface OutboxStats {
   /** Pending records (including claimed and backing-off ones). */
@@ -58,6 +74,18 @@ export interface OutboxStore<TTx = unknown> {
   append(tx: TTx, events: readonly AnyEvent[]): Promise<void>;
   /** Leases up to `limit` due records honouring per-key order; sorted by `seq`. */
   claimBatch(request: ClaimBatchRequest): Promise<readonly OutboxRecord[]>;
+  /**
+   * Optional single-transaction cycle, used by the relay in `transaction` mode: opens a transaction, locks up to
+   * `limit` due, unleased records (skipping rows other transactions hold, same ordering contract as
+   * `claimBatch`), calls `process` with them while the locks are held, writes its outcome in the same
+   * transaction and commits. `process` returning `undefined` rolls back (nothing changes). A relay that dies
+   * mid-cycle loses its connection, the transaction rolls back and the rows are due again: no lease is written.
+   * Resolves to the number of records that were locked.
+   */
+  processLocked?(
+    request: LockedBatchRequest,
+    process: (records: readonly OutboxRecord[]) => Promise<LockedBatchOutcome | undefined>,
+  ): Promise<number>;
   /** Marks records published (one statement). */
   markPublished(ids: readonly string[], now: number): Promise<void>;
   /** Records failed attempts: increments attempts, sets error and next attempt, or moves to `dead`. */

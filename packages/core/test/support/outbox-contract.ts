@@ -53,19 +53,31 @@ export function describeOutboxContract<TTx>(
   name: string,
   setup: () => Promise<OutboxHarness<TTx> | undefined>,
 ): void {
-  describe(`${name} outbox contract`, async () => {
-    let h: OutboxHarness<TTx> | undefined;
+  describe(`${name} outbox contract`, () => {
+    let harness: OutboxHarness<TTx> | undefined;
     beforeAll(async () => {
-      h = await setup();
+      harness = await setup();
     });
     afterAll(async () => {
-      await h?.close();
+      await harness?.close();
     });
+    for (const mode of ['lease', 'transaction'] as const) describeMode(() => harness, mode);
+  });
+}
+
+function describeMode<TTx>(
+  getHarness: () => OutboxHarness<TTx> | undefined,
+  mode: 'lease' | 'transaction',
+): void {
+  const relayOf = (options: Parameters<typeof createOutboxRelay>[0]) =>
+    createOutboxRelay({ mode, ...options });
+  describe(`(${mode} relay)`, async () => {
     const run = (title: string, fn: (h: OutboxHarness<TTx>) => Promise<void>, timeout?: number) =>
       it(
         title,
         async (ctx) => {
-          if (!h) {
+          const h = getHarness();
+          if (!h || (mode === 'transaction' && typeof h.store().processLocked !== 'function')) {
             ctx.skip();
             return;
           }
@@ -95,7 +107,7 @@ export function describeOutboxContract<TTx>(
         seen.set(m.id, (seen.get(m.id) ?? 0) + 1);
       });
       const relays = [1, 2, 3].map((i) =>
-        createOutboxRelay({ store, publisher: broker, relayId: `r${i}`, batchSize: 17, leaseMs: 60_000 }),
+        relayOf({ store, publisher: broker, relayId: `r${i}`, batchSize: 17, leaseMs: 60_000 }),
       );
       await Promise.all(
         relays.map(async (r) => {
@@ -128,7 +140,7 @@ export function describeOutboxContract<TTx>(
       });
       let clock = Date.now();
       const relays = ['a', 'b'].map((id) =>
-        createOutboxRelay({
+        relayOf({
           store,
           publisher: broker,
           relayId: id,
@@ -158,7 +170,7 @@ export function describeOutboxContract<TTx>(
         const broker = createInMemoryBroker();
         broker.failWhen(() => true);
         let clock = Date.now();
-        const relay = createOutboxRelay({
+        const relay = relayOf({
           store,
           publisher: broker,
           maxAttempts: 3,
@@ -213,7 +225,7 @@ export function describeOutboxContract<TTx>(
       const store = h.store();
       await h.tx((tx) => store.append(tx, events(4)));
       let clock = Date.now();
-      const relay = createOutboxRelay({
+      const relay = relayOf({
         store,
         publisher: createInMemoryBroker(),
         retention: { publishedMs: 1000 },
@@ -237,7 +249,7 @@ export function describeOutboxContract<TTx>(
         expect(rows.map((r) => r.contentEncoding)).toEqual([algorithm, 'identity']);
         expect(rows[0]!.payload.byteLength).toBeLessThan(1000);
         const broker = createInMemoryBroker({ keepRecent: 10 });
-        await createOutboxRelay({ store, publisher: broker }).runOnce();
+        await relayOf({ store, publisher: broker }).runOnce();
         const strip = (e: AnyEvent) =>
           JSON.parse(
             JSON.stringify({ kind: e.kind, type: e.type, payload: e.payload, metadata: e.metadata }),
@@ -259,7 +271,7 @@ export function describeOutboxContract<TTx>(
         started = true;
         await gate;
       });
-      const relay = createOutboxRelay({ store, publisher: broker, pollIntervalMs: 10 });
+      const relay = relayOf({ store, publisher: broker, pollIntervalMs: 10 });
       relay.start();
       await waitFor(() => started, 10_000, 'publish started');
       const stopped = relay.stop();
@@ -276,7 +288,7 @@ export function describeOutboxContract<TTx>(
       const broker = createInMemoryBroker();
       broker.failWhen(() => true);
       let clock = Date.now() + 5000;
-      const relay = createOutboxRelay({ store, publisher: broker, stalledAfterMs: 60_000, now: () => clock });
+      const relay = relayOf({ store, publisher: broker, stalledAfterMs: 60_000, now: () => clock });
       await relay.runOnce();
       let health = await relay.health();
       expect(health).toMatchObject({ backlog: 2, stalled: false, lastPublishedAt: undefined });
