@@ -1,2 +1,20 @@
-/** @cqrs-ts/rabbitmq (in progress). @packageDocumentation */
-export {};
+/**
+ * @cqrs-ts/rabbitmq: RabbitMQ publisher (durable exchange, persistent messages, publisher confirms) for the
+ * outbox relay, and a consumer with retry queues, dead-lettering, per-key ordering and reconnection.
+ * Messages use the CloudEvents AMQP binding (`cloudEvents:` headers).
+ * @module
+ */
+export type { RabbitConsumer, RabbitConsumerOptions, RabbitConsumerStats } from './rabbitmq-consumer.ts';
+export { createRabbitConsumer, RABBIT_ATTEMPTS_HEADER } from './rabbitmq-consumer.ts';
+export type { RabbitFailureReason } from './rabbitmq-errors.ts';
+export { RABBIT_FAILURE_REASONS, RabbitMqError } from './rabbitmq-errors.ts';
+export type { AmqpConnectionLike, RabbitConnectionOptions } from './rabbitmq-options.ts';
+export { CLOUDEVENTS_AMQP_PREFIX } from './rabbitmq-options.ts';
+export type { RabbitPublisher, RabbitPublisherOptions } from './rabbitmq-publisher.ts';
+export { createRabbitPublisher } from './rabbitmq-publisher.ts';
+export type { RabbitExchangeType, RabbitTopology, RabbitTopologyOptions } from './rabbitmq-topology.ts';
+export {
+  DEFAULT_RETRY_DELAYS_MS,
+  ensureRabbitTopology,
+  resolveRabbitTopology,
+} from './rabbitmq-topology.ts';
