@@ -1,0 +1,56 @@
+/**
+ * Shared helpers of the NATS tests: server availability, unique streams (deleted after the test), reading a
+ * stream back with a throwaway ordered consumer.
+ */
+import { type JetStreamManager, type JsMsg, jetstreamManager } from '@nats-io/jetstream';
+import { connect, type NatsConnection } from '@nats-io/transport-node';
+import { service, uniqueSuffix } from '../../core/test/support/services.ts';
+
+export const NATS_URL = process.env.CQRS_NATS_URL ?? '127.0.0.1:4222';
+
+/** True when a JetStream-enabled server answers (else the suite skips, or fails with CQRS_REQUIRE_SERVICES=1). */
+export const natsAvailable = await service('nats', async () => {
+  const nc = await connect({ servers: NATS_URL, timeout: 2000, reconnect: false });
+  try {
+    await (await jetstreamManager(nc)).getAccountInfo();
+  } finally {
+    await nc.close();
+  }
+});
+
+let counter = 0;
+/** A name unique to this run: `<prefix>_<pid>_<random>_<n>`. */
+export const unique = (prefix: string) => `${prefix}_${uniqueSuffix}_${counter++}`;
+
+/** A test connection that reconnects forever. */
+export const connectTest = (): Promise<NatsConnection> =>
+  connect({ servers: NATS_URL, maxReconnectAttempts: -1, reconnectTimeWait: 250 });
+
+/** Reads every message of `stream` (optionally one subject filter), in stream order. */
+export async function readStream(nc: NatsConnection, stream: string, filter?: string): Promise<JsMsg[]> {
+  const js = (await jetstreamManager(nc)).jetstream();
+  const info = await (await jetstreamManager(nc)).streams.info(stream);
+  const total = info.state.messages;
+  if (total === 0) return [];
+  const c = await js.consumers.get(stream, filter === undefined ? {} : { filter_subjects: [filter] });
+  const out: JsMsg[] = [];
+  const iter = await c.fetch({ max_messages: total, expires: 2000 });
+  for await (const m of iter) out.push(m);
+  return out;
+}
+
+/** Deletes streams, ignoring missing ones. */
+export async function deleteStreams(jsm: JetStreamManager, ...names: string[]): Promise<void> {
+  for (const n of names) await jsm.streams.delete(n).catch(() => undefined);
+}
+
+export const sleep = (ms: number) => new Promise<void>((r) => setTimeout(r, ms));
+
+/** Polls every 20 ms until `condition` holds; throws after `timeoutMs`. */
+export async function until(condition: () => boolean | Promise<boolean>, timeoutMs: number, what: string) {
+  const end = Date.now() + timeoutMs;
+  while (!(await condition())) {
+    if (Date.now() > end) throw new Error(`timed out after ${timeoutMs} ms waiting for ${what}`);
+    await sleep(20);
+  }
+}
