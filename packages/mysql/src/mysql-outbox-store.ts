@@ -1,6 +1,7 @@
 import {
   type AnyEvent,
   createOutboxEncoder,
+  type OutboxFailure,
   type OutboxRecord,
   type OutboxStore,
   outboxRecordFromRow,
@@ -51,6 +52,58 @@ export function createMysqlOutboxStore(options: MysqlOutboxStoreOptions): Outbox
     return n;
   };
 
+  /** Locks up to `limit` due rows (SKIP LOCKED) and keeps those no earlier pending row of their key precedes. */
+  const lockEligible = async (execute: Execute, at: number, limit: number): Promise<OutboxRecord[]> => {
+    const { rows } = await execute(
+      `SELECT * FROM ${t} WHERE status = 'pending' AND next_attempt_at <= ? AND (claimed_until IS NULL OR claimed_until < ?)
+         ORDER BY seq LIMIT ? FOR UPDATE SKIP LOCKED`,
+      [at, at, limit],
+    );
+    if (rows.length === 0) return [] as OutboxRecord[];
+    const candidates = rows.map(toRecord);
+    const inBatch = new Set(candidates.map((r) => r.seq));
+    const keys = [...new Set(candidates.map((r) => r.key).filter((k) => k !== null))];
+    const firstOutside = new Map<string, number>();
+    if (keys.length > 0) {
+      const maxSeq = candidates[candidates.length - 1]!.seq;
+      const earlier = await execute(
+        `SELECT seq, \`key\` FROM ${t} WHERE status = 'pending' AND \`key\` IN (${marks(keys.length)}) AND seq < ?`,
+        [...keys, maxSeq],
+      );
+      for (const e of earlier.rows) {
+        const seq = Number(e.seq);
+        const key = e.key as string;
+        if (!inBatch.has(seq) && seq < (firstOutside.get(key) ?? Number.POSITIVE_INFINITY)) {
+          firstOutside.set(key, seq);
+        }
+      }
+    }
+    const claimed = candidates.filter(
+      (r) => r.key === null || r.seq < (firstOutside.get(r.key) ?? Number.POSITIVE_INFINITY),
+    );
+    return claimed;
+  };
+  const markFailed = async (failures: readonly OutboxFailure[], execute: Execute = exec): Promise<void> => {
+    for (let i = 0; i < failures.length; i += CHUNK) {
+      const part = failures.slice(i, i + CHUNK);
+      const cases = part.map(() => 'WHEN ? THEN ?').join(' ');
+      const params: unknown[] = [];
+      for (const f of part) params.push(f.id, f.error);
+      for (const f of part) params.push(f.id, f.nextAttemptAt);
+      for (const f of part) params.push(f.id, f.dead ? 'dead' : 'pending');
+      params.push(...part.map((f) => f.id));
+      await run(
+        'outbox markFailed',
+        `UPDATE ${t} SET attempts = attempts + 1, last_error = CASE id ${cases} END,
+           next_attempt_at = CASE id ${cases} END, status = CASE id ${cases} END,
+           claimed_by = NULL, claimed_until = NULL
+         WHERE status = 'pending' AND id IN (${marks(part.length)})`,
+        params,
+        execute,
+      );
+    }
+  };
+
   return {
     async append(tx, events: readonly AnyEvent[]) {
       const rows = encoder.encode(events, now());
@@ -74,33 +127,7 @@ export function createMysqlOutboxStore(options: MysqlOutboxStoreOptions): Outbox
     async claimBatch({ relayId, limit, leaseMs, now: at }) {
       try {
         return await inTransaction(client, async (execute) => {
-          const { rows } = await execute(
-            `SELECT * FROM ${t} WHERE status = 'pending' AND next_attempt_at <= ? AND (claimed_until IS NULL OR claimed_until < ?)
-             ORDER BY seq LIMIT ? FOR UPDATE SKIP LOCKED`,
-            [at, at, limit],
-          );
-          if (rows.length === 0) return [];
-          const candidates = rows.map(toRecord);
-          const inBatch = new Set(candidates.map((r) => r.seq));
-          const keys = [...new Set(candidates.map((r) => r.key).filter((k) => k !== null))];
-          const firstOutside = new Map<string, number>();
-          if (keys.length > 0) {
-            const maxSeq = candidates[candidates.length - 1]!.seq;
-            const earlier = await execute(
-              `SELECT seq, \`key\` FROM ${t} WHERE status = 'pending' AND \`key\` IN (${marks(keys.length)}) AND seq < ?`,
-              [...keys, maxSeq],
-            );
-            for (const e of earlier.rows) {
-              const seq = Number(e.seq);
-              const key = e.key as string;
-              if (!inBatch.has(seq) && seq < (firstOutside.get(key) ?? Number.POSITIVE_INFINITY)) {
-                firstOutside.set(key, seq);
-              }
-            }
-          }
-          const claimed = candidates.filter(
-            (r) => r.key === null || r.seq < (firstOutside.get(r.key) ?? Number.POSITIVE_INFINITY),
-          );
+          const claimed = await lockEligible(execute, at, limit);
           if (claimed.length === 0) return [];
           const until = at + leaseMs;
           await execute(
@@ -113,6 +140,33 @@ export function createMysqlOutboxStore(options: MysqlOutboxStoreOptions): Outbox
         throw toStorageError(error, 'outbox claim');
       }
     },
+    async processLocked({ limit, now: at }, process) {
+      let locked = 0;
+      const rollback = new Error('outbox: batch postponed');
+      try {
+        await inTransaction(client, async (execute) => {
+          const records = await lockEligible(execute, at, limit);
+          locked = records.length;
+          const outcome = await process(records);
+          if (outcome === undefined) throw rollback;
+          if (outcome.published.length > 0) {
+            const published = new Set(outcome.published);
+            const seqs = records.filter((r) => published.has(r.id)).map((r) => r.seq);
+            for (let i = 0; i < seqs.length; i += CHUNK) {
+              const part = seqs.slice(i, i + CHUNK);
+              await execute(
+                `UPDATE ${t} SET status = 'published', published_at = ?, claimed_by = NULL, claimed_until = NULL WHERE seq IN (${marks(part.length)})`,
+                [outcome.publishedAt, ...part],
+              );
+            }
+          }
+          if (outcome.failures.length > 0) await markFailed(outcome.failures, execute);
+        });
+      } catch (error) {
+        if (error !== rollback) throw toStorageError(error, 'outbox locked batch');
+      }
+      return locked;
+    },
     async markPublished(ids, at) {
       await byIds(
         'outbox markPublished',
@@ -122,25 +176,7 @@ export function createMysqlOutboxStore(options: MysqlOutboxStoreOptions): Outbox
         [at],
       );
     },
-    async markFailed(failures) {
-      for (let i = 0; i < failures.length; i += CHUNK) {
-        const part = failures.slice(i, i + CHUNK);
-        const cases = part.map(() => 'WHEN ? THEN ?').join(' ');
-        const params: unknown[] = [];
-        for (const f of part) params.push(f.id, f.error);
-        for (const f of part) params.push(f.id, f.nextAttemptAt);
-        for (const f of part) params.push(f.id, f.dead ? 'dead' : 'pending');
-        params.push(...part.map((f) => f.id));
-        await run(
-          'outbox markFailed',
-          `UPDATE ${t} SET attempts = attempts + 1, last_error = CASE id ${cases} END,
-             next_attempt_at = CASE id ${cases} END, status = CASE id ${cases} END,
-             claimed_by = NULL, claimed_until = NULL
-           WHERE status = 'pending' AND id IN (${marks(part.length)})`,
-          params,
-        );
-      }
-    },
+    markFailed: (failures) => markFailed(failures),
     async release(ids) {
       await byIds(
         'outbox release',
