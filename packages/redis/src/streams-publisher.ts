@@ -1,0 +1,367 @@
+import { createHash } from 'node:crypto';
+import {
+  type AnyEvent,
+  ConfigurationError,
+  createOutboxEncoder,
+  type EnvelopeCompression,
+  type MessagePublisher,
+  type OutboxMessage,
+  type PayloadSerializer,
+  type PublisherCapabilities,
+  type PublishResult,
+} from '@cqrs-ts/core';
+import {
+  close,
+  connect,
+  errorMessage,
+  type RedisArgument,
+  type RedisConnectionOptions,
+  RedisStreamsError,
+  text,
+} from './streams-client.ts';
+import { appendFields, DEFAULT_FIELD_PREFIX } from './streams-fields.ts';
+
+/** Options of {@link createRedisStreamsPublisher}. */
+export type RedisStreamsPublisherOptions = RedisConnectionOptions & {
+  /** Prefix of the default stream name. @default '' */
+  readonly streamPrefix?: string;
+  /** The stream of a message. @default `streamPrefix + message.topic` */
+  readonly stream?: (message: OutboxMessage) => string;
+  /** Approximate trimming: `XADD ... MAXLEN ~ maxLen`. Default: no trimming. */
+  readonly maxLen?: number;
+  /** Compresses data of at least `thresholdBytes` (marked in `ce_contentencoding`). Default: none. */
+  readonly compression?: EnvelopeCompression;
+  /** Prefix of the attribute fields. @default 'ce_' */
+  readonly fieldPrefix?: string;
+  /**
+   * Publisher-side deduplication by event id: a message whose id was appended less than this long ago is
+   * reported published without a second entry (a `SET NX PX` key per id, `dedupeKeyPrefix + id`).
+   * Default 0: off; XADD itself never deduplicates, pair consumers with an inbox either way.
+   */
+  readonly dedupeWindowMs?: number;
+  /** @default 'cqrs:dedupe:' */
+  readonly dedupeKeyPrefix?: string;
+  /** Largest batch of one `publish` call (the relay splits bigger ones). @default 1000 */
+  readonly maxBatchSize?: number;
+  /** A publish not acknowledged within this time reports every message failed (retryable). @default 10000 */
+  readonly timeoutMs?: number;
+  /** `source` attribute of {@link RedisStreamsPublisher.publishEvents}. @default 'cqrs-ts' */
+  readonly source?: string;
+  /** Payload serializer of {@link RedisStreamsPublisher.publishEvents}. @default JSON */
+  readonly serializer?: PayloadSerializer;
+  /** Largest serialized payload accepted by {@link RedisStreamsPublisher.publishEvents}. @default 1048576 */
+  readonly maxPayloadBytes?: number;
+};
+
+/** A {@link MessagePublisher} over Redis Streams; also publishes events directly. */
+export interface RedisStreamsPublisher extends MessagePublisher, AsyncDisposable {
+  /**
+   * Serializes and publishes events (without an outbox): one result per event, in order.
+   * @throws SerializationError, PayloadTooLargeError, OutboxError for events that cannot be encoded (then
+   *   nothing is published).
+   */
+  publishEvents(events: readonly AnyEvent[]): Promise<readonly PublishResult[]>;
+  /** Closes the connection when the publisher opened it (from `url`); a given client is left open. */
+  close(): Promise<void>;
+}
+
+/**
+ * Appends the messages of one call in order and stops at the first failure, so the ones after it are not
+ * appended: this is what makes `preservesKeyOrder` true. Replies: entry id, `=` duplicate, `!error`.
+ * KEYS: per message its stream (and its dedupe key when ARGV[2] is set). ARGV: maxlen, dedupe ttl, then per
+ * message the field count followed by the fields.
+ */
+const APPEND_SCRIPT = `
+local maxlen = ARGV[1]
+local ttl = ARGV[2]
+local stride = 1
+if ttl ~= '' then stride = 2 end
+local out = {}
+local pos = 3
+for i = 1, #KEYS / stride do
+  local c = tonumber(ARGV[pos])
+  local stream = KEYS[(i - 1) * stride + 1]
+  local dkey = nil
+  local fresh = true
+  if stride == 2 then
+    dkey = KEYS[(i - 1) * stride + 2]
+    fresh = redis.call('SET', dkey, '1', 'NX', 'PX', ttl)
+  end
+  if not fresh then
+    out[i] = '='
+  else
+    local ok, res
+    if maxlen ~= '' then
+      ok, res = pcall(redis.call, 'XADD', stream, 'MAXLEN', '~', maxlen, '*', unpack(ARGV, pos + 1, pos + c))
+    else
+      ok, res = pcall(redis.call, 'XADD', stream, '*', unpack(ARGV, pos + 1, pos + c))
+    end
+    if not ok then
+      if dkey then redis.call('DEL', dkey) end
+      if type(res) == 'table' and res.err then res = res.err end
+      out[i] = '!' .. tostring(res)
+      return out
+    end
+    out[i] = res
+  end
+  pos = pos + c + 1
+end
+return out
+`;
+const APPEND_SHA = createHash('sha1').update(APPEND_SCRIPT).digest('hex');
+
+/** A script call carries at most this many bytes of data; bigger batches are sent as several calls, in order. */
+const CHUNK_BYTES = 4 * 1024 * 1024;
+
+const OK: PublishResult = Object.freeze({ ok: true });
+
+/**
+ * Creates a Redis Streams publisher for the outbox relay and for direct use. Each message becomes one entry
+ * (`XADD <stream> [MAXLEN ~ n] * ce_id ... content-type ... data <bytes>`) in the stream named after its topic.
+ * One `publish` call is one round trip (a Lua script appending the batch in order and stopping at the first
+ * failure), so messages sharing a key keep their order and `capabilities.preservesKeyOrder` is `true`.
+ *
+ * Delivery is at least once: a timed-out or retried call may append an entry twice (consumers dedupe with the
+ * inbox; `dedupeWindowMs` suppresses most such duplicates at the source).
+ * @throws ConfigurationError for bad options.
+ */
+export function createRedisStreamsPublisher(options: RedisStreamsPublisherOptions): RedisStreamsPublisher {
+  const what = 'redis streams publisher';
+  if (options === null || typeof options !== 'object')
+    throw new ConfigurationError(`${what}: options required`);
+  const prefix = options.fieldPrefix ?? DEFAULT_FIELD_PREFIX;
+  if (typeof prefix !== 'string' || prefix.length === 0 || prefix.length > 32 || prefix === 'data') {
+    throw new ConfigurationError(`${what}: fieldPrefix must be 1..32 chars`);
+  }
+  const streamPrefix = options.streamPrefix ?? '';
+  if (typeof streamPrefix !== 'string')
+    throw new ConfigurationError(`${what}: streamPrefix must be a string`);
+  const streamOf = options.stream ?? ((m: OutboxMessage) => streamPrefix + m.topic);
+  if (typeof streamOf !== 'function') throw new ConfigurationError(`${what}: stream must be a function`);
+  const maxLen = options.maxLen;
+  if (maxLen !== undefined && (!Number.isInteger(maxLen) || maxLen < 1)) {
+    throw new ConfigurationError(`${what}: maxLen must be an integer >= 1`);
+  }
+  const dedupeMs = options.dedupeWindowMs ?? 0;
+  if (!Number.isInteger(dedupeMs) || dedupeMs < 0) {
+    throw new ConfigurationError(`${what}: dedupeWindowMs must be an integer >= 0`);
+  }
+  const dedupePrefix = options.dedupeKeyPrefix ?? 'cqrs:dedupe:';
+  const maxBatchSize = options.maxBatchSize ?? 1000;
+  if (!Number.isInteger(maxBatchSize) || maxBatchSize < 1 || maxBatchSize > 10_000) {
+    throw new ConfigurationError(`${what}: maxBatchSize must be an integer in 1..10000`);
+  }
+  const timeoutMs = options.timeoutMs ?? 10_000;
+  if (!Number.isFinite(timeoutMs) || timeoutMs <= 0) {
+    throw new ConfigurationError(`${what}: timeoutMs must be > 0`);
+  }
+  const compression = options.compression;
+  if (compression !== undefined && compression.algorithm !== 'gzip' && compression.algorithm !== 'br') {
+    throw new ConfigurationError(`${what}: unknown compression ${String(compression.algorithm)}`);
+  }
+  const encoder = createOutboxEncoder({
+    ...(options.source !== undefined ? { source: options.source } : {}),
+    ...(options.serializer !== undefined ? { serializer: options.serializer } : {}),
+    ...(options.maxPayloadBytes !== undefined ? { maxPayloadBytes: options.maxPayloadBytes } : {}),
+  });
+  const { client, owned } = connect(options, what);
+  const maxLenArg = maxLen === undefined ? '' : String(maxLen);
+  const ttlArg = dedupeMs === 0 ? '' : String(dedupeMs);
+  const capabilities: PublisherCapabilities = Object.freeze({ preservesKeyOrder: true, maxBatchSize });
+  let closed = false;
+
+  async function evalScript(keys: readonly string[], argv: readonly RedisArgument[]): Promise<unknown> {
+    try {
+      return await client.call('EVALSHA', APPEND_SHA, keys.length, ...keys, ...argv);
+    } catch (error) {
+      if (!errorMessage(error).startsWith('NOSCRIPT')) throw error;
+      return client.call('EVAL', APPEND_SCRIPT, keys.length, ...keys, ...argv);
+    }
+  }
+
+  /** Sends messages `[from, to)` of `batch` that passed validation; fills `results`. */
+  async function sendChunk(
+    batch: readonly OutboxMessage[],
+    indexes: readonly number[],
+    keys: readonly string[],
+    argv: RedisArgument[],
+    results: PublishResult[],
+  ): Promise<boolean> {
+    const reply = await evalScript(keys, argv);
+    const replies = Array.isArray(reply) ? reply : [];
+    for (let j = 0; j < indexes.length; j++) {
+      const i = indexes[j]!;
+      const r = replies[j];
+      if (r === undefined) {
+        results[i] = {
+          ok: false,
+          error: new RedisStreamsError(`${batch[i]!.id} not appended: an earlier message of the call failed`),
+        };
+        continue;
+      }
+      const s = text(r);
+      if (s.startsWith('!')) {
+        const message = s.slice(1);
+        results[i] = {
+          ok: false,
+          error: new RedisStreamsError(`XADD ${keys[j * (ttlArg === '' ? 1 : 2)]}: ${message}`, {
+            retryable: !message.startsWith('WRONGTYPE'),
+          }),
+          retryable: !message.startsWith('WRONGTYPE'),
+        };
+      } else results[i] = OK;
+    }
+    return replies.length === indexes.length && !text(replies[replies.length - 1]).startsWith('!');
+  }
+
+  async function publishAll(batch: readonly OutboxMessage[]): Promise<PublishResult[]> {
+    const results: PublishResult[] = new Array(batch.length);
+    let failedKeys: Set<string> | undefined;
+    let indexes: number[] = [];
+    let keys: string[] = [];
+    let argv: RedisArgument[] = [maxLenArg, ttlArg];
+    let bytes = 0;
+    let stopped = false;
+    const flush = async () => {
+      if (indexes.length === 0) return;
+      if (stopped) {
+        for (const i of indexes) {
+          results[i] = {
+            ok: false,
+            error: new RedisStreamsError(
+              `${batch[i]!.id} not appended: an earlier message of the call failed`,
+            ),
+          };
+        }
+      } else if (!(await sendChunk(batch, indexes, keys, argv, results))) stopped = true;
+      indexes = [];
+      keys = [];
+      argv = [maxLenArg, ttlArg];
+      bytes = 0;
+    };
+    for (let i = 0; i < batch.length; i++) {
+      const m = batch[i]!;
+      const problem = validate(m);
+      if (problem === undefined && m.key !== null && failedKeys?.has(m.key)) {
+        results[i] = {
+          ok: false,
+          error: new RedisStreamsError(`${m.id} not appended: an earlier message with its key failed`),
+        };
+        continue;
+      }
+      let stream: string | undefined;
+      let count: number | string = problem ?? 0;
+      if (problem === undefined) {
+        try {
+          stream = streamOf(m);
+          if (typeof stream !== 'string' || stream.length === 0 || stream.length > 1024) {
+            count = 'stream name must be 1..1024 chars';
+          }
+        } catch (error) {
+          count = `stream(): ${errorMessage(error)}`;
+        }
+      }
+      if (typeof count !== 'string') {
+        const at = argv.length;
+        argv.push(0);
+        count = appendFields(argv, m.headers, m.body, prefix, compression);
+        if (typeof count === 'string') argv.length = at;
+        else argv[at] = count;
+      }
+      if (typeof count === 'string') {
+        results[i] = {
+          ok: false,
+          error: new RedisStreamsError(`${String(m?.id).slice(0, 80)}: ${count}`, { retryable: false }),
+          retryable: false,
+        };
+        if (m !== null && typeof m === 'object' && typeof m.key === 'string') {
+          failedKeys ??= new Set();
+          failedKeys.add(m.key);
+        }
+        continue;
+      }
+      indexes.push(i);
+      keys.push(stream as string);
+      if (ttlArg !== '') keys.push(dedupePrefix + m.id);
+      bytes += m.body.byteLength;
+      if (bytes >= CHUNK_BYTES) await flush();
+    }
+    await flush();
+    return results;
+  }
+
+  async function publish(
+    batch: readonly OutboxMessage[],
+    publishOptions?: { readonly signal?: AbortSignal },
+  ): Promise<readonly PublishResult[]> {
+    if (closed) throw new RedisStreamsError('redis streams publisher is closed', { retryable: false });
+    if (!Array.isArray(batch)) throw new RedisStreamsError('publish expects an array of messages');
+    if (batch.length === 0) return [];
+    const signal = publishOptions?.signal;
+    let timer: ReturnType<typeof setTimeout> | undefined;
+    let onAbort: (() => void) | undefined;
+    const guard = new Promise<never>((_, reject) => {
+      timer = setTimeout(
+        () => reject(new RedisStreamsError(`publish not acknowledged within ${timeoutMs} ms`)),
+        timeoutMs,
+      );
+      if (signal !== undefined) {
+        onAbort = () => reject(new RedisStreamsError('publish aborted'));
+        if (signal.aborted) onAbort();
+        else signal.addEventListener('abort', onAbort, { once: true });
+      }
+    });
+    try {
+      return await Promise.race([publishAll(batch), guard]);
+    } catch (error) {
+      const e =
+        error instanceof RedisStreamsError
+          ? error
+          : new RedisStreamsError(errorMessage(error), { cause: error });
+      return batch.map(() => ({ ok: false, error: e }));
+    } finally {
+      clearTimeout(timer);
+      if (onAbort !== undefined) signal?.removeEventListener('abort', onAbort);
+    }
+  }
+
+  return {
+    capabilities,
+    publish,
+    async publishEvents(events) {
+      const records = encoder.encode(events, Date.now());
+      const messages: OutboxMessage[] = new Array(records.length);
+      for (let i = 0; i < records.length; i++) {
+        const r = records[i]!;
+        messages[i] = {
+          id: r.id,
+          type: r.type,
+          topic: r.topic,
+          key: r.key,
+          headers: r.headers,
+          body: r.payload,
+          attempts: 0,
+        };
+      }
+      return publish(messages);
+    },
+    async close() {
+      if (closed) return;
+      closed = true;
+      if (owned) await close(client);
+    },
+    async [Symbol.asyncDispose]() {
+      await this.close();
+    },
+  };
+}
+
+function validate(m: OutboxMessage): string | undefined {
+  if (m === null || typeof m !== 'object') return 'not a message';
+  if (typeof m.id !== 'string' || m.id.length === 0 || m.id.length > 256) return 'invalid id';
+  if (typeof m.topic !== 'string' || m.topic.length === 0) return 'invalid topic';
+  if (m.key !== null && typeof m.key !== 'string') return 'invalid key';
+  if (m.headers === null || typeof m.headers !== 'object') return 'headers missing';
+  if (!(m.body instanceof Uint8Array)) return 'body is not bytes';
+  return undefined;
+}

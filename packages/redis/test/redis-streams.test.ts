@@ -1,0 +1,518 @@
+/**
+ * Redis Streams publisher and consumer against the real Redis on 127.0.0.1:6379 (CQRS_REDIS_URL): wire format,
+ * context propagation, retries with accurate attempt numbers, dead letters, malformed entries, per-key order,
+ * inbox deduplication (Postgres), lost consumer groups, graceful stop and bad input.
+ */
+import {
+  type AnyEvent,
+  ConfigurationError,
+  consumerTransaction,
+  currentContext,
+  defineEvent,
+  isCqrsError,
+  type OutboxMessage,
+} from '@cqrs-ts/core';
+import { createPostgresInboxGuard, migrate } from '@cqrs-ts/postgres';
+import {
+  createRedisStreamsConsumer,
+  createRedisStreamsPublisher,
+  type RedisStreamsConsumer,
+  type RedisStreamsConsumerOptions,
+  RedisStreamsError,
+} from '@cqrs-ts/redis';
+import type { Redis } from 'ioredis';
+import pg from 'pg';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { PG_URL, service, uniqueSuffix, waitFor } from '../../core/test/support/services.ts';
+import { deleteKeys, entries, keyPrefix, newRedis, REDIS_URL, redisAvailable, sleep } from './support.ts';
+
+const available = await redisAvailable();
+const TRACE = '00-0af7651916cd43dd8448eb211c80319c-b7ad6b7169203331-01';
+const ROOT = keyPrefix('streams');
+
+type Payload = { k: string; n: number; note?: string };
+const event = (topic: string) =>
+  defineEvent('redis.test.happened', { topic, key: (p: Payload) => p.k }).withPayload<Payload>();
+
+describe.skipIf(!available)('redis streams', () => {
+  let redis: Redis;
+  const consumers: RedisStreamsConsumer[] = [];
+
+  beforeAll(() => {
+    redis = newRedis();
+  });
+  afterAll(async () => {
+    for (const c of consumers) await c.stop();
+    if (redis) {
+      await deleteKeys(redis, ROOT);
+      redis.disconnect();
+    }
+  });
+
+  function consumer(options: Omit<RedisStreamsConsumerOptions, 'redis' | 'url'>): RedisStreamsConsumer {
+    const c = createRedisStreamsConsumer({ redis, blockMs: 200, ...options } as RedisStreamsConsumerOptions);
+    consumers.push(c);
+    return c;
+  }
+
+  it('round-trips events with CloudEvents fields and restores correlation, causation and trace context', async () => {
+    const prefix = `${ROOT}rt:`;
+    const Happened = event('orders');
+    const publisher = createRedisStreamsPublisher({ redis, streamPrefix: prefix });
+    const sent = Happened.create(
+      { k: 'o1', n: 1 },
+      {
+        correlationId: 'corr-rt',
+        causationId: 'cause-rt',
+        traceparent: TRACE,
+        tenantId: 't1',
+        requestedBy: 'alice',
+        attributes: { region: 'eu' },
+      },
+    );
+    expect(await publisher.publishEvents([sent])).toEqual([{ ok: true }]);
+
+    const [entry] = await entries(redis, `${prefix}orders`);
+    const f = Object.fromEntries(Object.entries(entry!.fields).map(([k, v]) => [k, v.toString()]));
+    expect(f).toMatchObject({
+      ce_specversion: '1.0',
+      ce_id: sent.metadata.requestId,
+      ce_source: 'cqrs-ts',
+      ce_type: 'redis.test.happened',
+      'content-type': 'application/json',
+      ce_correlationid: 'corr-rt',
+      ce_causationid: 'cause-rt',
+      ce_traceparent: TRACE,
+      ce_tenantid: 't1',
+      ce_requestedby: 'alice',
+      ce_partitionkey: 'o1',
+      ce_subject: 'o1',
+      data: JSON.stringify({ k: 'o1', n: 1 }),
+    });
+
+    const seen: { event: AnyEvent; context: ReturnType<typeof currentContext>; attempt: number }[] = [];
+    await consumer({
+      streams: [`${prefix}orders`],
+      group: 'g',
+      processor: {
+        name: 'rt',
+        handle: (e, ctx) => {
+          seen.push({ event: e, context: currentContext(), attempt: ctx.deliveryAttempt });
+        },
+      },
+    }).start();
+    await waitFor(() => seen.length === 1, 10_000, 'delivery');
+    const got = seen[0]!;
+    expect(got.event).toMatchObject({ type: 'redis.test.happened', payload: { k: 'o1', n: 1 } });
+    expect(got.event.metadata).toMatchObject({
+      requestId: sent.metadata.requestId,
+      correlationId: 'corr-rt',
+      causationId: 'cause-rt',
+      traceparent: TRACE,
+      tenantId: 't1',
+      requestedBy: 'alice',
+      attributes: { region: 'eu' },
+    });
+    expect(got.context).toMatchObject({
+      correlationId: 'corr-rt',
+      causationId: sent.metadata.requestId,
+      traceparent: TRACE,
+      tenantId: 't1',
+    });
+    expect(got.attempt).toBe(1);
+    await waitFor(async () => Number((await redis.xpending(`${prefix}orders`, 'g'))[0]) === 0, 5000, 'ack');
+  });
+
+  it('sends raw bytes (also from a plain Uint8Array) and compressed data marked in ce_contentencoding', async () => {
+    const prefix = `${ROOT}bin:`;
+    const publisher = createRedisStreamsPublisher({
+      url: REDIS_URL,
+      streamPrefix: prefix,
+      compression: { algorithm: 'gzip', thresholdBytes: 64 },
+    });
+    try {
+      const Happened = event('bin');
+      const small = Happened.create({ k: 'a', n: 1 });
+      const big = Happened.create({ k: 'a', n: 2, note: 'é'.repeat(500) });
+      const bytes = new TextEncoder().encode(JSON.stringify(small.payload)); // not a Buffer
+      const base = { type: small.type, topic: 'bin', key: 'a', attempts: 0 };
+      const messages: OutboxMessage[] = [
+        { ...base, id: small.metadata.requestId, headers: headersOf(small), body: bytes },
+      ];
+      expect(await publisher.publish(messages)).toEqual([{ ok: true }]);
+      expect(await publisher.publishEvents([big])).toEqual([{ ok: true }]);
+      const [e1, e2] = await entries(redis, `${prefix}bin`);
+      expect(e1!.fields.data!.equals(Buffer.from(bytes))).toBe(true);
+      expect(e1!.fields.ce_contentencoding).toBeUndefined();
+      expect(e2!.fields.ce_contentencoding?.toString()).toBe('gzip');
+      expect(e2!.fields.data!.byteLength).toBeLessThan(200);
+
+      const payloads: unknown[] = [];
+      await consumer({
+        streams: [`${prefix}bin`],
+        group: 'g',
+        processor: { name: 'bin', handle: (e) => void payloads.push(e.payload) },
+      }).start();
+      await waitFor(() => payloads.length === 2, 10_000, 'deliveries');
+      expect(payloads).toEqual([small.payload, big.payload]);
+    } finally {
+      await publisher.close();
+    }
+  });
+
+  it('retries a failing handler with accurate attempt numbers, then dead-letters it while later messages flow', async () => {
+    const prefix = `${ROOT}poison:`;
+    const stream = `${prefix}jobs`;
+    const Happened = event('jobs');
+    const publisher = createRedisStreamsPublisher({ redis, streamPrefix: prefix });
+    const attempts: number[] = [];
+    const handled: number[] = [];
+    const c = consumer({
+      streams: [stream],
+      group: 'g',
+      claimIdleMs: 5000,
+      processor: {
+        name: 'poison',
+        maxAttempts: 3,
+        backoff: { initialMs: 50, maxMs: 100 },
+        handle: (e, ctx) => {
+          const p = e.payload as Payload;
+          if (p.k === 'poison') {
+            attempts.push(ctx.deliveryAttempt);
+            throw new Error('always fails');
+          }
+          handled.push(p.n);
+        },
+      },
+    });
+    await c.start();
+    const events = [
+      Happened.create({ k: 'poison', n: 0 }),
+      ...Array.from({ length: 5 }, (_, i) => Happened.create({ k: 'ok', n: i + 1 })),
+    ];
+    await publisher.publishEvents(events);
+    await waitFor(() => handled.length === 5, 10_000, 'good messages');
+    await waitFor(() => c.stats().deadLettered === 1, 15_000, 'dead letter');
+    expect(handled).toEqual([1, 2, 3, 4, 5]);
+    expect(attempts).toEqual([1, 2, 3]);
+    const [dead] = await entries(redis, `${stream}:dead-letter`);
+    expect(dead!.fields.ce_deadletterreason!.toString()).toMatch(/^failed 3 times: Error: always fails/);
+    expect(dead!.fields.ce_deadletterattempts!.toString()).toBe('3');
+    expect(dead!.fields.ce_deadlettersource!.toString()).toBe(stream);
+    expect(dead!.fields.ce_id!.toString()).toBe(events[0]!.metadata.requestId);
+    expect(JSON.parse(dead!.fields.data!.toString())).toEqual({ k: 'poison', n: 0 });
+    await waitFor(async () => Number((await redis.xpending(stream, 'g'))[0]) === 0, 5000, 'nothing pending');
+    expect(c.stats()).toMatchObject({ handled: 5, retried: 2, deadLettered: 1 });
+  });
+
+  it('dead-letters malformed entries at once, with the reason, and keeps consuming', async () => {
+    const prefix = `${ROOT}malformed:`;
+    const stream = `${prefix}in`;
+    const Happened = event('in');
+    const good = Happened.create({ k: 'x', n: 1 });
+    const h = headersOf(good);
+    const fields = (extra: Record<string, string | Buffer>) => [
+      ...Object.entries(h).flatMap(([k, v]) => [k === 'datacontenttype' ? 'content-type' : `ce_${k}`, v]),
+      ...Object.entries(extra).flat(),
+    ];
+    await redis.xadd(stream, '*', ...fields({})); // no data field
+    await redis.xadd(stream, '*', ...fields({ data: Buffer.from([0xff, 0xfe, 0x00]) })); // bad bytes
+    await redis.xadd(stream, '*', 'ce_type', 'x', 'data', '{}'); // no specversion/id/source
+    await redis.xadd(stream, '*', ...fields({ data: '{"k":"x","n":1}', ce_contentencoding: 'gzip' })); // not gzip
+    await redis.xadd(stream, '*', ...fields({ data: '{"k":"x","n":1}' })); // fine
+    const handled: unknown[] = [];
+    const c = consumer({
+      streams: [stream],
+      group: 'g',
+      processor: { name: 'malformed', maxAttempts: 5, handle: (e) => void handled.push(e.payload) },
+    });
+    await c.start();
+    await waitFor(() => handled.length === 1 && c.stats().deadLettered === 4, 10_000, 'dead letters');
+    const dead = await entries(redis, `${stream}:dead-letter`);
+    const reasons = dead.map((d) => d.fields.ce_deadletterreason!.toString());
+    expect(reasons[0]).toBe('malformed entry: no data field');
+    expect(reasons[1]).toMatch(/^undecodable: EnvelopeError: .*not valid UTF-8 JSON/);
+    expect(reasons[2]).toMatch(/^undecodable: EnvelopeError: envelope specversion/);
+    expect(reasons[3]).toMatch(/^undecodable: EnvelopeError: .*gzip data is corrupt/);
+    expect(dead.map((d) => d.fields.ce_deadletterattempts!.toString())).toEqual(['1', '1', '1', '1']);
+    expect(dead[1]!.fields.data!.equals(Buffer.from([0xff, 0xfe, 0x00]))).toBe(true);
+    expect(c.stats().retried).toBe(0);
+  });
+
+  it('has one effect per event with the Postgres inbox when an event is delivered twice', async (ctx) => {
+    const pgUp = await service('postgres', async () => {
+      const cl = new pg.Client({ connectionString: PG_URL, connectionTimeoutMillis: 2000 });
+      await cl.connect();
+      await cl.end();
+    });
+    if (!pgUp) return ctx.skip();
+    const pool = new pg.Pool({ connectionString: PG_URL, max: 4 });
+    const tables = { outbox: `redis_outbox_${uniqueSuffix}`, inbox: `redis_inbox_${uniqueSuffix}` };
+    const effects = `redis_effects_${uniqueSuffix}`;
+    try {
+      await migrate(pool, { tables });
+      await pool.query(`CREATE TABLE ${effects} (event_id text NOT NULL, n int NOT NULL)`);
+      const prefix = `${ROOT}inbox:`;
+      const Happened = event('inbox');
+      const publisher = createRedisStreamsPublisher({ redis, streamPrefix: prefix });
+      const events = Array.from({ length: 3 }, (_, i) => Happened.create({ k: 'i', n: i }));
+      await publisher.publishEvents(events);
+      await publisher.publishEvents([events[1]!]); // a redelivery, as after a relay retry
+      const c = consumer({
+        streams: [`${prefix}inbox`],
+        group: 'g',
+        processor: {
+          name: 'inbox-test',
+          inbox: createPostgresInboxGuard({ client: pool, tables }),
+          handle: async (e) => {
+            const tx = consumerTransaction<pg.PoolClient>()!;
+            await tx.query(`INSERT INTO ${effects} VALUES ($1, $2)`, [
+              e.metadata.requestId,
+              (e.payload as Payload).n,
+            ]);
+          },
+        },
+      });
+      await c.start();
+      await waitFor(() => c.stats().handled + c.stats().duplicates === 4, 10_000, 'deliveries');
+      expect(c.stats()).toMatchObject({ handled: 3, duplicates: 1 });
+      const rows = await pool.query(`SELECT n FROM ${effects} ORDER BY n`);
+      expect(rows.rows.map((r) => r.n)).toEqual([0, 1, 2]);
+    } finally {
+      await pool.query(`DROP TABLE IF EXISTS ${effects}, ${tables.outbox}, ${tables.inbox}`);
+      await pool.end();
+    }
+  });
+
+  it('bounds concurrency and keeps entries of one partition key in order', async () => {
+    const prefix = `${ROOT}order:`;
+    const Happened = event('ord');
+    const publisher = createRedisStreamsPublisher({ redis, streamPrefix: prefix });
+    const keys = 6;
+    const total = 240;
+    const next = new Map<string, number>();
+    const events = Array.from({ length: total }, (_, i) => {
+      const k = `k${i % keys}`;
+      const n = next.get(k) ?? 0;
+      next.set(k, n + 1);
+      return Happened.create({ k, n });
+    });
+    await publisher.publishEvents(events);
+    let running = 0;
+    let maxRunning = 0;
+    const busyKeys = new Set<string>();
+    const overlaps: string[] = [];
+    const seen = new Map<string, number[]>();
+    const c = consumer({
+      streams: [`${prefix}ord`],
+      group: 'g',
+      concurrency: 4,
+      batch: 16,
+      processor: {
+        name: 'order',
+        handle: async (e) => {
+          const { k, n } = e.payload as Payload;
+          if (busyKeys.has(k)) overlaps.push(k);
+          busyKeys.add(k);
+          running++;
+          maxRunning = Math.max(maxRunning, running);
+          await sleep(1 + (n % 3));
+          running--;
+          busyKeys.delete(k);
+          const list = seen.get(k) ?? [];
+          list.push(n);
+          seen.set(k, list);
+        },
+      },
+    });
+    await c.start();
+    await waitFor(() => c.stats().handled === total, 15_000, 'all handled');
+    expect(overlaps).toEqual([]);
+    expect(maxRunning).toBeGreaterThan(1);
+    expect(maxRunning).toBeLessThanOrEqual(4);
+    for (const [k, list] of seen) {
+      expect(list, k).toEqual(Array.from({ length: total / keys }, (_, i) => i));
+    }
+  });
+
+  it('re-creates its group when Redis lost the stream, and keeps consuming', async () => {
+    const prefix = `${ROOT}lost:`;
+    const stream = `${prefix}s`;
+    const Happened = event('s');
+    const publisher = createRedisStreamsPublisher({ redis, streamPrefix: prefix });
+    const got: number[] = [];
+    const c = consumer({
+      streams: [stream],
+      group: 'g',
+      reclaimIntervalMs: 100,
+      processor: { name: 'lost', handle: (e) => void got.push((e.payload as Payload).n) },
+    });
+    await c.start();
+    await publisher.publishEvents([Happened.create({ k: 'a', n: 1 })]);
+    await waitFor(() => got.length === 1, 5000, 'first');
+    await redis.del(stream); // what a restart without persistence does: stream and group are gone
+    await sleep(300);
+    await publisher.publishEvents([Happened.create({ k: 'a', n: 2 })]);
+    await waitFor(() => got.length === 2, 10_000, 'after the loss');
+    expect(got).toEqual([1, 2]);
+    expect(await redis.call('XINFO', 'GROUPS', stream)).toHaveLength(1);
+  });
+
+  it('stops gracefully: finishes the handler in flight, acks it and stops reading', async () => {
+    const prefix = `${ROOT}stop:`;
+    const stream = `${prefix}s`;
+    const Happened = event('s');
+    const publisher = createRedisStreamsPublisher({ redis, streamPrefix: prefix });
+    let started = 0;
+    let finished = 0;
+    const c = createRedisStreamsConsumer({
+      url: REDIS_URL,
+      streams: [stream],
+      group: 'g',
+      blockMs: 5000,
+      processor: {
+        name: 'stop',
+        handle: async () => {
+          started++;
+          await sleep(300);
+          finished++;
+        },
+      },
+    });
+    await c.start();
+    await publisher.publishEvents([Happened.create({ k: 'a', n: 1 })]);
+    await waitFor(() => started === 1, 5000, 'handler start');
+    const t0 = Date.now();
+    await c.stop();
+    expect(finished).toBe(1);
+    expect(Date.now() - t0).toBeLessThan(4000); // the blocking read was interrupted, not waited out
+    expect(c.running).toBe(false);
+    expect(Number((await redis.xpending(stream, 'g'))[0])).toBe(0);
+    await publisher.publishEvents([Happened.create({ k: 'a', n: 2 })]);
+    await sleep(300);
+    expect(started).toBe(1);
+  });
+
+  it('appends in order and stops at the first failure, reporting the rest failed (preservesKeyOrder)', async () => {
+    const prefix = `${ROOT}prefix:`;
+    await redis.set(`${prefix}broken`, 'not a stream');
+    const publisher = createRedisStreamsPublisher({ redis, streamPrefix: prefix });
+    expect(publisher.capabilities.preservesKeyOrder).toBe(true);
+    const msg = (topic: string, key: string, n: number): OutboxMessage => {
+      const e = event(topic).create({ k: key, n });
+      return {
+        id: e.metadata.requestId,
+        type: e.type,
+        topic,
+        key,
+        headers: headersOf(e),
+        body: enc(e.payload),
+        attempts: 0,
+      };
+    };
+    const results = await publisher.publish([
+      msg('a', 'k1', 1),
+      msg('broken', 'k2', 2),
+      msg('a', 'k1', 3),
+      msg('b', 'k3', 4),
+    ]);
+    expect(results[0]).toEqual({ ok: true });
+    expect(results[1]).toMatchObject({ ok: false, retryable: false });
+    expect(String((results[1] as { error: Error }).error.message)).toMatch(/WRONGTYPE/);
+    expect(results[2]).toMatchObject({ ok: false });
+    expect(results[3]).toMatchObject({ ok: false });
+    expect(await redis.xlen(`${prefix}a`)).toBe(1);
+    expect(await redis.exists(`${prefix}b`)).toBe(0);
+  });
+
+  it('suppresses duplicates of one event id within dedupeWindowMs, and trims with maxLen', async () => {
+    const prefix = `${ROOT}dedupe:`;
+    const publisher = createRedisStreamsPublisher({
+      redis,
+      streamPrefix: prefix,
+      dedupeWindowMs: 60_000,
+      dedupeKeyPrefix: `${prefix}id:`,
+      maxLen: 10,
+    });
+    const Happened = event('d');
+    const e = Happened.create({ k: 'a', n: 1 });
+    expect(await publisher.publishEvents([e, e])).toEqual([{ ok: true }, { ok: true }]);
+    expect(await publisher.publishEvents([e])).toEqual([{ ok: true }]);
+    expect(await redis.xlen(`${prefix}d`)).toBe(1);
+    await publisher.publishEvents(Array.from({ length: 500 }, (_, n) => Happened.create({ k: 'a', n })));
+    expect(await redis.xlen(`${prefix}d`)).toBeLessThan(501);
+  });
+
+  it('rejects bad input with typed errors and loses nothing valid', async () => {
+    const prefix = `${ROOT}bad:`;
+    expect(() => createRedisStreamsPublisher({} as never)).toThrow(ConfigurationError);
+    expect(() => createRedisStreamsPublisher({ redis, url: REDIS_URL } as never)).toThrow(
+      /either redis or url/,
+    );
+    expect(() => createRedisStreamsPublisher({ redis, maxLen: 0 })).toThrow(ConfigurationError);
+    expect(() => createRedisStreamsPublisher({ url: 'http://x' })).toThrow(ConfigurationError);
+    const base = { redis, group: 'g', processor: { name: 'x', handle: () => {} } };
+    expect(() => createRedisStreamsConsumer({ ...base, streams: [] })).toThrow(ConfigurationError);
+    expect(() => createRedisStreamsConsumer({ ...base, streams: ['a', 'a'] })).toThrow(/duplicate/);
+    expect(() => createRedisStreamsConsumer({ ...base, streams: ['a'], concurrency: 0 })).toThrow(
+      ConfigurationError,
+    );
+    expect(() => createRedisStreamsConsumer({ ...base, streams: ['a'], group: '' })).toThrow(
+      ConfigurationError,
+    );
+    expect(() => createRedisStreamsConsumer({ ...base, streams: ['a'], processor: {} as never })).toThrow(
+      ConfigurationError,
+    );
+
+    const publisher = createRedisStreamsPublisher({ redis, streamPrefix: prefix });
+    const e = event('t').create({ k: 'a', n: 1 });
+    const good: OutboxMessage = {
+      id: e.metadata.requestId,
+      type: e.type,
+      topic: 't',
+      key: 'a',
+      headers: headersOf(e),
+      body: enc(e.payload),
+      attempts: 0,
+    };
+    const results = await publisher.publish([
+      { ...good, key: 'z' },
+      { ...good, key: 'k1', headers: { ...good.headers, 'Bad Name': 'x' } },
+      { ...good, key: 'k2', body: 'text' as never },
+      { ...good, key: 'k3', headers: { ...good.headers, id: 5 as never } },
+      null as never,
+      good,
+      { ...good, key: 'k1' },
+    ]);
+    expect(results.map((r) => r.ok)).toEqual([true, false, false, false, false, true, false]);
+    for (const r of results.slice(1, 5)) {
+      expect(r).toMatchObject({ ok: false, retryable: false });
+      expect(isCqrsError((r as { error: unknown }).error, 'CQRS_BROKER')).toBe(true);
+    }
+    // Behind a failed message of its key: not appended, and retryable.
+    expect((results[6] as { retryable?: boolean }).retryable).toBeUndefined();
+    expect(await redis.xlen(`${prefix}t`)).toBe(2);
+    await expect(publisher.publishEvents([{ kind: 'command' } as never])).rejects.toMatchObject({
+      code: 'CQRS_OUTBOX',
+    });
+    await expect(publisher.publish('nope' as never)).rejects.toBeInstanceOf(RedisStreamsError);
+  });
+});
+
+const enc = (payload: unknown) => new TextEncoder().encode(JSON.stringify(payload));
+
+function headersOf(e: AnyEvent): Record<string, string> {
+  const m = e.metadata;
+  return {
+    specversion: '1.0',
+    id: m.requestId,
+    source: 'test',
+    type: e.type,
+    time: m.requestedAt,
+    datacontenttype: 'application/json',
+    correlationid: m.correlationId,
+    ...(typeof (e as unknown as { key?: string }).key === 'string'
+      ? { partitionkey: (e as unknown as { key: string }).key }
+      : {}),
+  };
+}
