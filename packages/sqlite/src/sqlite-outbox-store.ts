@@ -96,12 +96,16 @@ export function createSqliteOutboxStore(options: SqliteOutboxStoreOptions): Outb
     claimBatch({ relayId, limit, leaseMs, now: at }) {
       return guard('outbox claim', () => {
         const rows = stmt(
-          `WITH c AS (SELECT seq, key FROM ${t} WHERE status = 'pending' AND next_attempt_at <= ?1
-             AND (claimed_until IS NULL OR claimed_until < ?1) ORDER BY seq LIMIT ?2)
+          // Writers are serialized (no SKIP LOCKED), so every due, unleased pending row up to the batch's last
+          // seq is in the batch: the rows that can block a key are exactly the pending ones before it that are
+          // backing off or leased. One range scan finds the first of them per key.
+          `WITH c AS MATERIALIZED (SELECT seq, key FROM ${t} WHERE status = 'pending' AND next_attempt_at <= ?1
+             AND (claimed_until IS NULL OR claimed_until < ?1) ORDER BY seq LIMIT ?2),
+           b AS (SELECT key, min(seq) AS s FROM ${t} WHERE status = 'pending' AND key IS NOT NULL
+             AND seq < (SELECT max(seq) FROM c)
+             AND NOT (next_attempt_at <= ?1 AND (claimed_until IS NULL OR claimed_until < ?1)) GROUP BY key)
            UPDATE ${t} SET claimed_by = ?3, claimed_until = ?4
-           WHERE seq IN (SELECT c.seq FROM c WHERE c.key IS NULL OR NOT EXISTS (
-             SELECT 1 FROM ${t} p WHERE p.key = c.key AND p.status = 'pending' AND p.seq < c.seq
-               AND p.seq NOT IN (SELECT seq FROM c)))
+           WHERE seq IN (SELECT c.seq FROM c LEFT JOIN b ON b.key = c.key WHERE b.s IS NULL OR c.seq < b.s)
            RETURNING *`,
         ).all(at, limit, relayId, at + leaseMs) as Row[];
         return rows.map(toRecord).sort((a, b) => a.seq - b.seq);
