@@ -1,0 +1,169 @@
+/**
+ * `broker` suite, Kafka cases (run only when KAFKA_BROKERS is set; no broker runs on our machines):
+ * - `raw`: the @platformatic/kafka producer (idempotent, acks all) sending the same records the publisher builds
+ *   (key, CloudEvents headers, JSON data) in batches of 100, 4 batches in flight;
+ * - `relay`: the cqrs-ts outbox relay (in-memory store, batches of 100) publishing through `createKafkaPublisher`;
+ * - `latency-p50` / `latency-p99`: one event every 5 ms through `publishEvents`, handled by `createKafkaConsumer`.
+ */
+import {
+  type AnyEvent,
+  createInMemoryOutboxStore,
+  createOutboxRelay,
+  defineEvent,
+  eventAttributes,
+  jsonPayloadSerializer,
+} from '@cqrs-ts/core';
+import {
+  buildKafkaRecord,
+  createKafkaConsumer,
+  createKafkaPublisher,
+  ensureKafkaTopics,
+  parseKafkaBrokers,
+} from '@cqrs-ts/kafka';
+import { Producer } from '@platformatic/kafka';
+import type { Metrics } from '../../lib/types.ts';
+
+const BROKERS = parseKafkaBrokers(process.env.KAFKA_BROKERS);
+const Ticked = defineEvent('bench.kafka-ticked', {
+  key: (p: { k: string; n: number; t: number; pad: string }) => p.k,
+}).withPayload<{ k: string; n: number; t: number; pad: string }>();
+const PAD = 'x'.repeat(200);
+const COUNT = 20_000;
+const BATCH = 100;
+const IN_FLIGHT = 4;
+
+const events = (count: number, topic: string): AnyEvent[] =>
+  Array.from(
+    { length: count },
+    (_, n) => ({ ...Ticked.create({ k: `k${n % 100}`, n, t: 0, pad: PAD }), topic }) as AnyEvent,
+  );
+
+async function freshTopic(what: string): Promise<string> {
+  const topic = `cqrs-bench-${what}-${process.pid}-${Date.now()}`;
+  await ensureKafkaTopics({ brokers: BROKERS, topics: [topic], partitions: 6 });
+  return topic;
+}
+
+async function raw(): Promise<Metrics> {
+  const topic = await freshTopic('raw');
+  const producer = new Producer({
+    clientId: 'bench-raw',
+    bootstrapBrokers: BROKERS,
+    idempotent: true,
+    acks: -1,
+  });
+  const records = events(COUNT, topic).map((e, i) => {
+    const key = (e as AnyEvent & { key?: string }).key ?? null;
+    const m = {
+      id: e.metadata.requestId,
+      type: e.type,
+      topic,
+      key,
+      headers: eventAttributes(e, 'bench', 'application/json', key),
+      body: jsonPayloadSerializer.serialize(e),
+      attempts: 0,
+    };
+    const r = buildKafkaRecord(m, topic, i % 6);
+    delete r.partition; // the client hashes the key itself
+    return r;
+  });
+  try {
+    await producer.send({ messages: records.slice(0, BATCH) }); // connect and warm up
+    const start = performance.now();
+    let next = BATCH;
+    const lane = async () => {
+      while (next < records.length) {
+        const from = next;
+        next += BATCH;
+        await producer.send({ messages: records.slice(from, from + BATCH) });
+      }
+    };
+    await Promise.all(Array.from({ length: IN_FLIGHT }, lane));
+    return { per_s: ((records.length - BATCH) * 1000) / (performance.now() - start) };
+  } finally {
+    await producer.close();
+  }
+}
+
+async function relay(): Promise<Metrics> {
+  const topic = await freshTopic('relay');
+  const publisher = createKafkaPublisher({ brokers: BROKERS, clientId: 'bench-relay' });
+  const store = createInMemoryOutboxStore({ source: 'bench' });
+  const tx = store.begin();
+  await store.append(tx as never, events(COUNT, topic));
+  tx.commit();
+  const relays = Array.from({ length: IN_FLIGHT }, () =>
+    createOutboxRelay({ store, publisher, batchSize: BATCH }),
+  );
+  try {
+    await relays[0]!.runOnce(); // connect and warm up
+    const start = performance.now();
+    let published = 0;
+    await Promise.all(
+      relays.map(async (r) => {
+        for (;;) {
+          const result = await r.runOnce();
+          if (result.claimed === 0) return;
+          published += result.published;
+        }
+      }),
+    );
+    return { per_s: (published * 1000) / (performance.now() - start) };
+  } finally {
+    await publisher.close();
+  }
+}
+
+async function latency(percentile: number): Promise<Metrics> {
+  const topic = await freshTopic('latency');
+  const publisher = createKafkaPublisher({ brokers: BROKERS, clientId: 'bench-lat' });
+  const samples: number[] = [];
+  const consumer = createKafkaConsumer({
+    brokers: BROKERS,
+    groupId: `bench-lat-${process.pid}-${Date.now()}`,
+    topics: [topic],
+    startFrom: 'earliest',
+    handle: (e) => {
+      samples.push(performance.timeOrigin + performance.now() - (e.payload as { t: number }).t);
+    },
+  });
+  await consumer.start();
+  try {
+    const total = 500;
+    for (let n = 0; n < total; n++) {
+      const e = {
+        ...Ticked.create({ k: `k${n % 10}`, n, t: performance.timeOrigin + performance.now(), pad: PAD }),
+        topic,
+      };
+      await publisher.publishEvents([e as AnyEvent]);
+      await new Promise((r) => setTimeout(r, 5));
+    }
+    const until = Date.now() + 30_000;
+    while (samples.length < total && Date.now() < until) await new Promise((r) => setTimeout(r, 20));
+    const sorted = samples.slice(50).sort((a, b) => a - b); // skip the group-join warm-up
+    return { ms: sorted[Math.min(sorted.length - 1, Math.floor(sorted.length * percentile))] ?? Number.NaN };
+  } finally {
+    await consumer.stop();
+    await publisher.close();
+  }
+}
+
+/** Runs one variant; `{}` (with a note on stderr) when KAFKA_BROKERS is not set. */
+export async function run(variant: string): Promise<Metrics> {
+  if (BROKERS.length === 0) {
+    process.stderr.write('kafka: KAFKA_BROKERS is not set, skipping\n');
+    return {};
+  }
+  switch (variant) {
+    case 'raw':
+      return raw();
+    case 'relay':
+      return relay();
+    case 'latency-p50':
+      return latency(0.5);
+    case 'latency-p99':
+      return latency(0.99);
+    default:
+      throw new Error(`kafka bench: unknown variant ${variant}`);
+  }
+}
