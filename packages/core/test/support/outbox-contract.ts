@@ -120,6 +120,43 @@ function describeMode<TTx>(
       expect(rows.every((r) => r.status === 'published')).toBe(true);
     });
 
+    for (const ordered of [true, false]) {
+      run(
+        `after a failed publish the later events of its key wait; other keys flow (${ordered ? 'ordered' : 'unordered'} publisher)`,
+        async (h) => {
+          const store = h.store();
+          const mk = (orderId: string, n: number) => OrderPlaced.create({ orderId, n }) as AnyEvent;
+          await h.tx((tx) => store.append(tx, [mk('k', 1), mk('j', 1), mk('k', 2), mk('k', 3), mk('j', 2)]));
+          const broker = createInMemoryBroker();
+          const publisher = ordered
+            ? broker
+            : { capabilities: { preservesKeyOrder: false }, publish: broker.publish.bind(broker) };
+          broker.failWhen((m) => {
+            const p = bodyOf(m).payload;
+            return p.orderId === 'k' && p.n === 1;
+          });
+          const got: string[] = [];
+          broker.subscribe('orders', (m) => {
+            const p = bodyOf(m).payload;
+            got.push(`${p.orderId}${p.n}`);
+          });
+          const result = await relayOf({ store, publisher, batchSize: 10 }).runOnce();
+          expect(got).toEqual(['j1', 'j2']);
+          expect(result).toMatchObject({ published: 2, failed: 1 });
+          const rows = await h.rows();
+          const byName = (name: string) =>
+            rows.find((r) => {
+              const p = JSON.parse(new TextDecoder().decode(r.payload)) as { orderId: string; n: number };
+              return `${p.orderId}${p.n}` === name;
+            })!;
+          expect(byName('k1')).toMatchObject({ status: 'pending', attempts: 1 });
+          expect(byName('k2')).toMatchObject({ status: 'pending', attempts: 0 });
+          expect(byName('k3')).toMatchObject({ status: 'pending', attempts: 0 });
+          expect(byName('j2')).toMatchObject({ status: 'published' });
+        },
+      );
+    }
+
     run('keeps per-key order when publishes fail at random', async (h) => {
       const store = h.store();
       await h.tx((tx) => store.append(tx, events(120, 4)));
