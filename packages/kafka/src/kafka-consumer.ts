@@ -282,6 +282,7 @@ export function createKafkaConsumer(options: KafkaConsumerOptions): KafkaConsume
       tracker = createOffsetTracker();
       if (dlq === undefined) {
         dlq = new Producer({
+          retries: 3, // not forever (the idempotent default): dead-lettering retries by itself
           ...(options.clientOptions ?? {}),
           clientId: `${clientId}-dlq`,
           bootstrapBrokers: brokers,

@@ -88,6 +88,9 @@ export function createKafkaPublisher(options: KafkaPublisherOptions): KafkaPubli
   const producer: KafkaProducerLike =
     options.producer ??
     (new Producer({
+      // the idempotent producer would otherwise retry forever (a publish to a down cluster never returns);
+      // the outbox relay retries failed messages itself
+      retries: 3,
       ...(options.clientOptions ?? {}),
       clientId,
       bootstrapBrokers: assertBrokers(options.brokers, 'kafka publisher'),
@@ -134,13 +137,33 @@ export function createKafkaPublisher(options: KafkaPublisherOptions): KafkaPubli
     return records;
   }
 
+  /** Settles with `op`, or rejects when `signal` aborts first (the request may still complete: at-least-once). */
+  function abortable<T>(op: Promise<T>, signal: AbortSignal | undefined): Promise<T> {
+    if (signal === undefined) return op;
+    return new Promise<T>((resolve, reject) => {
+      const onAbort = () => reject(new KafkaBrokerError('kafka: publish aborted', { cause: signal.reason }));
+      signal.addEventListener('abort', onAbort, { once: true });
+      op.then(
+        (v) => {
+          signal.removeEventListener('abort', onAbort);
+          resolve(v);
+        },
+        (e: unknown) => {
+          signal.removeEventListener('abort', onAbort);
+          reject(e);
+        },
+      );
+    });
+  }
+
   async function publish(
     batch: readonly OutboxMessage[],
     publishOptions?: { readonly signal?: AbortSignal },
   ): Promise<readonly PublishResult[]> {
+    const signal = publishOptions?.signal;
     if (closed) throw new KafkaBrokerError('kafka publisher is closed');
     if (batch.length === 0) return [];
-    publishOptions?.signal?.throwIfAborted();
+    signal?.throwIfAborted();
     const topics: string[] = new Array(batch.length);
     const distinct = new Set<string>();
     for (let i = 0; i < batch.length; i++) {
@@ -155,9 +178,9 @@ export function createKafkaPublisher(options: KafkaPublisherOptions): KafkaPubli
     }
     let counts: ReadonlyMap<string, number>;
     try {
-      counts = await partitionCounts([...distinct]);
+      counts = await abortable(partitionCounts([...distinct]), signal);
     } catch (cause) {
-      if (cause instanceof ConfigurationError) throw cause;
+      if (cause instanceof ConfigurationError || cause instanceof KafkaBrokerError) throw cause;
       throw new KafkaBrokerError(
         `kafka: metadata of ${[...distinct].join(', ')} failed: ${describe(cause)}`,
         {
@@ -167,14 +190,17 @@ export function createKafkaPublisher(options: KafkaPublisherOptions): KafkaPubli
     }
     const records = build(batch, counts, topics);
     try {
-      await producer.send({ messages: records, acks, compression });
+      await abortable(producer.send({ messages: records, acks, compression }), signal);
       return batch.map(() => OK);
     } catch (cause) {
       // `produced` lists the partitions whose produce request succeeded
       const produced = (cause as { produced?: { offsets?: Array<{ topic: string; partition: number }> } })
         .produced?.offsets;
       const written = new Set((produced ?? []).map((o) => `${o.topic}\u0000${o.partition}`));
-      const error = new KafkaBrokerError(`kafka: produce failed: ${describe(cause)}`, { cause });
+      const error =
+        cause instanceof KafkaBrokerError
+          ? cause
+          : new KafkaBrokerError(`kafka: produce failed: ${describe(cause)}`, { cause });
       return records.map((r) =>
         written.has(`${r.topic}\u0000${r.partition}`) ? OK : { ok: false as const, error },
       );

@@ -402,6 +402,24 @@ describe('publisher logic (through the producer port)', () => {
     );
   });
 
+  it('gives up waiting when the signal aborts (the relay stopping)', async () => {
+    const producer: KafkaProducerLike = {
+      metadata: () => new Promise(() => undefined), // a cluster that never answers
+      send: () => new Promise(() => undefined),
+      close: async () => undefined,
+    };
+    const publisher = createKafkaPublisher({ producer });
+    const ac = new AbortController();
+    const pending = publisher.publish([outboxMessage(Shipped.create({ orderId: 'o' }))], {
+      signal: ac.signal,
+    });
+    ac.abort();
+    await expect(pending).rejects.toThrowError(/publish aborted/);
+    await expect(
+      publisher.publish([outboxMessage(Shipped.create({ orderId: 'o' }))], { signal: ac.signal }),
+    ).rejects.toThrow();
+  });
+
   it('publishes events directly with the outbox encoding and refuses non-events', async () => {
     const { producer, sent } = recordingProducer();
     const publisher = createKafkaPublisher({ producer, events: { source: 'orders-svc' } });
