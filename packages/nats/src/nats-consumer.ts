@@ -350,10 +350,8 @@ export function createNatsConsumer(options: NatsConsumerOptions): NatsConsumer {
         consumer ??= await js!.consumers.get(stream, name);
         messages = await consumer.consume({ max_messages: maxBuffered });
         current = messages;
-        if (!running) {
-          await messages.close();
-          break;
-        }
+        // close() takes effect through the iterator: the loop below ends and `closed()` resolves
+        if (!running) void messages.close();
         for await (const m of messages) {
           failures = 0;
           stats.received++;
@@ -424,7 +422,7 @@ export function createNatsConsumer(options: NatsConsumerOptions): NatsConsumer {
       }
       running = false;
       wake?.();
-      await current?.close().catch(() => undefined);
+      void current?.close().catch(() => undefined);
       let timer: ReturnType<typeof setTimeout> | undefined;
       const timedOut = new Promise<void>((resolve) => {
         timer = setTimeout(resolve, stopTimeoutMs);

@@ -170,7 +170,7 @@ describe.skipIf(!natsAvailable)('nats publisher', () => {
   });
 
   it('a subject no stream captures fails retryably (no responders); a silent responder times out', async () => {
-    const { prefix, publisher } = await setup({ timeoutMs: 300 });
+    const { prefix } = await setup({ timeoutMs: 300 });
     const other = await createNatsPublisher({ connection: nc, subjectPrefix: `${prefix}x` });
     publishers.push(other);
     const [noStream] = await other.publish([message('ticks', 'a', {})]);
