@@ -73,6 +73,8 @@ export interface RedisStreamsConsumerStats {
   readonly inFlight: number;
   /** Read/claim/ack errors so far (connection losses included). */
   readonly errors: number;
+  /** Times a lost consumer group was created again (Redis restarted without its data). */
+  readonly groupsRecreated: number;
 }
 
 /** A consumer-group consumer of Redis Streams feeding a {@link MessageProcessor}. */
@@ -204,7 +206,15 @@ export function createRedisStreamsConsumer(options: RedisStreamsConsumerOptions)
   let reclaimTimer: ReturnType<typeof setTimeout> | undefined;
   let reclaimAt = Number.POSITIVE_INFINITY;
   let reclaimWake: (() => void) | undefined;
-  const counters = { handled: 0, duplicates: 0, retried: 0, deadLettered: 0, reclaimed: 0, errors: 0 };
+  const counters = {
+    handled: 0,
+    duplicates: 0,
+    retried: 0,
+    deadLettered: 0,
+    reclaimed: 0,
+    errors: 0,
+    groupsRecreated: 0,
+  };
 
   // Acks and retry schedules are flushed in one pipeline per tick.
   let acks = new Map<string, string[]>();
@@ -236,6 +246,7 @@ export function createRedisStreamsConsumer(options: RedisStreamsConsumerOptions)
       if (error === null) created++;
       else if (!errorMessage(error).startsWith('BUSYGROUP')) throw error;
     }
+    counters.groupsRecreated += created;
     if (created > 0)
       logger.warn({ consumer: name, group, created }, 'redis streams consumer group re-created');
   }
