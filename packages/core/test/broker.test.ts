@@ -112,10 +112,9 @@ describe('CloudEvents envelope', () => {
       id: event.metadata.requestId,
     });
     // without the hook nothing changes (backwards compatible)
-    const [plain] = createOutboxEncoder({ serializer: { ...serializer, attributes: undefined } }).encode(
-      [event],
-      0,
-    );
+    const [plain] = createOutboxEncoder({
+      serializer: { ...jsonPayloadSerializer, contentType: 'application/x-test' },
+    }).encode([event], 0);
     expect(plain?.headers.dataschema).toBeUndefined();
     expect(plain?.headers.datacontenttype).toBe('application/x-test');
     expect(() => eventAttributes(event, 's', 'application/json', null, { 'Bad-Name': 'x' })).toThrowError(
