@@ -11,7 +11,7 @@ export function classifyPostgresError(error: unknown): StorageFailureReason {
   if (code === '57014' || code === '55P03') return 'timeout';
   if (
     code === '25P02' ||
-    /not queryable|already (been )?(committed|rolled back)|released|after calling end/i.test(message)
+    /already (been )?(committed|rolled back)|released|after calling end/i.test(message)
   ) {
     return 'closed-transaction';
   }
@@ -21,7 +21,9 @@ export function classifyPostgresError(error: unknown): StorageFailureReason {
     code === '57P02' ||
     code === '57P03' ||
     /^(ECONNREFUSED|ECONNRESET|EPIPE|ETIMEDOUT|CONNECTION_\w+)$/.test(code) ||
-    /Connection terminated|connection (closed|ended)|terminating connection/i.test(message)
+    /Connection terminated|connection (closed|ended)|terminating connection|closed and is not queryable/i.test(
+      message,
+    )
   ) {
     return 'connection';
   }

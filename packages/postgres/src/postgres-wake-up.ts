@@ -1,7 +1,7 @@
 import type { OutboxWakeUp } from '@cqrs-ts/core';
 import { ConfigurationError } from '@cqrs-ts/core';
 
-/** A dedicated node-postgres `Client` (not a pooled one): LISTEN holds its connection. */
+/** A dedicated node-postgres `Client` (not a pooled one), connected or not: LISTEN holds its connection. */
 export interface PgListenClient {
   connect?(): Promise<unknown>;
   query(text: string): Promise<unknown>;
@@ -72,7 +72,12 @@ export function createPostgresWakeUp(options: PostgresWakeUpOptions): OutboxWake
       c.on('notification', (m) => {
         if (m.channel === channel) wake();
       });
-      await c.connect?.();
+      try {
+        await c.connect?.();
+      } catch (error) {
+        // `connect` may hand back a client it already connected; anything else is a real failure.
+        if (!/already been connected/i.test((error as Error)?.message ?? '')) throw error;
+      }
       await c.query(`LISTEN ${channel}`);
       client = c;
       if (stopped) await c.end();
