@@ -248,6 +248,15 @@ export type {
 export type { InMemorySagaStore, InMemorySagaStoreOptions } from './saga/in-memory-saga-store.ts';
 export { createInMemorySagaStore } from './saga/in-memory-saga-store.ts';
 export { SagaConflictError } from './saga/saga-errors.ts';
+export {
+  checkSagaQuery,
+  checkSagaWrite,
+  SAGA_DEFAULT_MAX_TEXT_BYTES,
+  SAGA_MAX_KEY_LENGTH,
+  SAGA_STATUSES,
+  sagaLogEntryFromRow,
+  sagaRecordFromRow,
+} from './saga/sql-saga-rows.ts';
 export type {
   SagaAcquire,
   SagaCommit,

@@ -1,5 +1,5 @@
 /**
- * @cqrs-ts/postgres: transactional outbox and inbox stores for PostgreSQL over pg, postgres.js or Kysely.
+ * @cqrs-ts/postgres: transactional outbox, inbox and saga stores for PostgreSQL over pg, postgres.js or Kysely.
  * @module
  */
 export { classifyPostgresError } from './postgres-errors.ts';
@@ -18,9 +18,11 @@ export type {
   PostgresInboxStoreOptions,
   PostgresJsSql,
   PostgresOutboxStoreOptions,
+  PostgresSagaStoreOptions,
   PostgresTables,
 } from './postgres-options.ts';
 export { createPostgresOutboxStore } from './postgres-outbox-store.ts';
+export { createPostgresSagaStore } from './postgres-saga-store.ts';
 export type { PgListenClient, PostgresJsListen, PostgresWakeUpOptions } from './postgres-wake-up.ts';
 export { createPostgresWakeUp } from './postgres-wake-up.ts';
 export { migrate, schemaStatements } from './schema.ts';

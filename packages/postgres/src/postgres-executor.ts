@@ -59,8 +59,12 @@ export function executorOf(client: PostgresClient): Execute {
   };
 }
 
-/** Runs `fn` in a transaction on a connection of its own, or is `undefined` when the client cannot. @internal */
-export type Transact = <T>(fn: (execute: Execute) => Promise<T>) => Promise<T>;
+/**
+ * Runs `fn` in a transaction on a connection of its own, or is `undefined` when the client cannot. `fn` also
+ * gets the transaction as a client (a pg `PoolClient`, a postgres.js transaction `sql` or a Kysely
+ * `Transaction`), e.g. to hand it to an outbox store's `append`. @internal
+ */
+export type Transact = <T>(fn: (execute: Execute, tx: PostgresClient) => Promise<T>) => Promise<T>;
 
 /** A transaction runner for a pg `Pool`, a postgres.js `sql` or a Kysely instance; `undefined` otherwise. @internal */
 export function transactionOf(client: PostgresClient): Transact | undefined {
@@ -74,11 +78,12 @@ export function transactionOf(client: PostgresClient): Transact | undefined {
   if (typeof c.executeQuery === 'function') {
     if (typeof c.transaction !== 'function') return undefined;
     const k = c as Required<Pick<typeof c, 'transaction'>>;
-    return (fn) => k.transaction().execute((trx) => fn(executorOf(trx as KyselyExecutor)));
+    return (fn) =>
+      k.transaction().execute((trx) => fn(executorOf(trx as KyselyExecutor), trx as KyselyExecutor));
   }
   if (typeof c.begin === 'function') {
     const begin = c.begin.bind(c);
-    return (fn) => begin((sql) => fn(executorOf(sql as PostgresJsSql)));
+    return (fn) => begin((sql) => fn(executorOf(sql as PostgresJsSql), sql as PostgresJsSql));
   }
   // A pg Pool has connect() and no release(); a checked-out PoolClient or a Client is not a pool.
   if (typeof c.connect === 'function' && typeof c.release !== 'function' && !('connection' in c)) {
@@ -88,7 +93,7 @@ export function transactionOf(client: PostgresClient): Transact | undefined {
       let broken = false;
       try {
         await conn.query('BEGIN');
-        const result = await fn(executorOf(conn));
+        const result = await fn(executorOf(conn), conn);
         await conn.query('COMMIT');
         return result;
       } catch (error) {

@@ -1,4 +1,4 @@
-import type { OutboxEncoderOptions } from '@cqrs-ts/core';
+import type { OutboxEncoderOptions, OutboxStore } from '@cqrs-ts/core';
 
 /** A node-postgres `Pool`, `PoolClient` or `Client` (the `query(text, values)` part). */
 export interface PgQueryable {
@@ -37,6 +37,10 @@ export interface PostgresTables {
   readonly outbox?: string;
   /** @default 'cqrs_inbox' */
   readonly inbox?: string;
+  /** Saga rows ({@link createPostgresSagaStore}). @default 'cqrs_saga' */
+  readonly saga?: string;
+  /** Saga log rows. @default 'cqrs_saga_log' */
+  readonly sagaLog?: string;
 }
 
 /** Options of {@link createPostgresOutboxStore}. */
@@ -59,4 +63,26 @@ export interface PostgresOutboxStoreOptions extends OutboxEncoderOptions {
 export interface PostgresInboxStoreOptions {
   readonly client: PostgresClient;
   readonly tables?: PostgresTables;
+}
+
+/** Options of {@link createPostgresSagaStore}. */
+export interface PostgresSagaStoreOptions {
+  /**
+   * A pg `Pool`, a postgres.js `sql` or a Kysely instance (not a transaction: every store method is atomic on
+   * its own). A single pg `Client` works too, except with `outbox` (a commit with events needs a transaction
+   * on a connection of its own).
+   */
+  readonly client: PostgresClient;
+  /** `saga` and `sagaLog` name the tables; `outbox` is ignored (the outbox store has its own). */
+  readonly tables?: PostgresTables;
+  /**
+   * Stage step events in this outbox in the commit's transaction (`capabilities.outbox`): a store from
+   * `createPostgresOutboxStore` over the same database.
+   */
+  readonly outbox?: OutboxStore<PostgresClient>;
+  /**
+   * Largest context, result or error text accepted, in UTF-8 bytes; a larger one is refused with a
+   * PayloadTooLargeError before anything is written. @default 4 MiB
+   */
+  readonly maxTextBytes?: number;
 }

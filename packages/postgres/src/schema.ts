@@ -3,10 +3,17 @@ import { executorOf } from './postgres-executor.ts';
 import type { PostgresClient, PostgresTables } from './postgres-options.ts';
 
 /** Resolved, validated table names. @internal */
-export function resolveTables(tables: PostgresTables = {}): { outbox: string; inbox: string } {
+export function resolveTables(tables: PostgresTables = {}): {
+  outbox: string;
+  inbox: string;
+  saga: string;
+  sagaLog: string;
+} {
   return {
     outbox: assertTableName(tables.outbox ?? 'cqrs_outbox', 'postgres outbox table'),
     inbox: assertTableName(tables.inbox ?? 'cqrs_inbox', 'postgres inbox table'),
+    saga: assertTableName(tables.saga ?? 'cqrs_saga', 'postgres saga table'),
+    sagaLog: assertTableName(tables.sagaLog ?? 'cqrs_saga_log', 'postgres saga log table'),
   };
 }
 
@@ -28,12 +35,31 @@ const bare = (name: string) => name.split('.').pop()!;
  * CREATE TABLE IF NOT EXISTS cqrs_inbox (message_id TEXT NOT NULL, consumer TEXT NOT NULL,
  *   processed_at BIGINT NOT NULL, PRIMARY KEY (message_id, consumer));
  * CREATE INDEX IF NOT EXISTS cqrs_inbox_processed_at ON cqrs_inbox (processed_at);
+ * CREATE TABLE IF NOT EXISTS cqrs_saga (
+ *   id TEXT COLLATE "C" PRIMARY KEY, name TEXT NOT NULL, definition_version INT NOT NULL,
+ *   status TEXT NOT NULL CHECK (status IN ('running', 'paused', 'compensating', 'completed', 'compensated',
+ *     'compensation_failed', 'failed')),
+ *   context TEXT NOT NULL, cursor INT NOT NULL, version BIGINT NOT NULL, attempts INT NOT NULL, error TEXT,
+ *   lease_owner TEXT, lease_until BIGINT, deadline_at BIGINT, created_at BIGINT NOT NULL,
+ *   updated_at BIGINT NOT NULL);
+ * CREATE INDEX IF NOT EXISTS cqrs_saga_recoverable ON cqrs_saga (updated_at, id)
+ *   WHERE status IN ('running', 'compensating');
+ * CREATE TABLE IF NOT EXISTS cqrs_saga_log (
+ *   seq BIGINT GENERATED ALWAYS AS IDENTITY PRIMARY KEY, saga_id TEXT NOT NULL, step_id TEXT NOT NULL,
+ *   slot INT NOT NULL, action TEXT NOT NULL CHECK (action IN ('act', 'compensate')),
+ *   status TEXT NOT NULL CHECK (status IN ('completed', 'failed')), attempts INT NOT NULL, result TEXT,
+ *   error TEXT, started_at BIGINT NOT NULL, at BIGINT NOT NULL);
+ * CREATE INDEX IF NOT EXISTS cqrs_saga_log_saga ON cqrs_saga_log (saga_id, seq);
  * ```
+ * The saga tables are written by {@link createPostgresSagaStore}: `id` compares byte-wise (`COLLATE "C"`) so
+ * `list` pages in the same order as JavaScript string comparison for ASCII ids (UUIDs).
  */
 export function schemaStatements(tables: PostgresTables = {}): string[] {
-  const { outbox: o, inbox: i } = resolveTables(tables);
+  const { outbox: o, inbox: i, saga: s, sagaLog: l } = resolveTables(tables);
   const ob = bare(o);
   const ib = bare(i);
+  const sb = bare(s);
+  const lb = bare(l);
   return [
     `CREATE TABLE IF NOT EXISTS ${o} (
   seq BIGINT GENERATED ALWAYS AS IDENTITY PRIMARY KEY, id UUID NOT NULL UNIQUE, type TEXT NOT NULL,
@@ -47,14 +73,42 @@ export function schemaStatements(tables: PostgresTables = {}): string[] {
     `CREATE TABLE IF NOT EXISTS ${i} (message_id TEXT NOT NULL, consumer TEXT NOT NULL,
   processed_at BIGINT NOT NULL, PRIMARY KEY (message_id, consumer))`,
     `CREATE INDEX IF NOT EXISTS ${ib}_processed_at ON ${i} (processed_at)`,
+    `CREATE TABLE IF NOT EXISTS ${s} (
+  id TEXT COLLATE "C" PRIMARY KEY, name TEXT NOT NULL, definition_version INT NOT NULL,
+  status TEXT NOT NULL CHECK (status IN ('running', 'paused', 'compensating', 'completed', 'compensated',
+    'compensation_failed', 'failed')),
+  context TEXT NOT NULL, cursor INT NOT NULL, version BIGINT NOT NULL, attempts INT NOT NULL, error TEXT,
+  lease_owner TEXT, lease_until BIGINT, deadline_at BIGINT, created_at BIGINT NOT NULL,
+  updated_at BIGINT NOT NULL)`,
+    `CREATE INDEX IF NOT EXISTS ${sb}_recoverable ON ${s} (updated_at, id)
+  WHERE status IN ('running', 'compensating')`,
+    `CREATE TABLE IF NOT EXISTS ${l} (
+  seq BIGINT GENERATED ALWAYS AS IDENTITY PRIMARY KEY, saga_id TEXT NOT NULL, step_id TEXT NOT NULL,
+  slot INT NOT NULL, action TEXT NOT NULL CHECK (action IN ('act', 'compensate')),
+  status TEXT NOT NULL CHECK (status IN ('completed', 'failed')), attempts INT NOT NULL, result TEXT,
+  error TEXT, started_at BIGINT NOT NULL, at BIGINT NOT NULL)`,
+    `CREATE INDEX IF NOT EXISTS ${lb}_saga ON ${l} (saga_id, seq)`,
   ];
 }
 
-/** Creates the outbox and inbox tables and indexes if missing (idempotent). Works with pg, postgres.js, Kysely. */
+/**
+ * Creates the outbox, inbox and saga tables and indexes if missing (idempotent). Works with pg, postgres.js,
+ * Kysely.
+ */
 export async function migrate(
   client: PostgresClient,
   options: { tables?: PostgresTables } = {},
 ): Promise<void> {
   const execute = executorOf(client);
-  for (const sql of schemaStatements(options.tables)) await execute(sql, []);
+  for (const sql of schemaStatements(options.tables)) {
+    try {
+      await execute(sql, []);
+    } catch (error) {
+      // Two sessions running `CREATE … IF NOT EXISTS` at once: the loser fails on the catalog's unique index;
+      // the object exists now, so running the statement again is a no-op.
+      const code = (error as { code?: unknown })?.code;
+      if (code !== '23505' && code !== '42P07' && code !== '42710') throw error;
+      await execute(sql, []);
+    }
+  }
 }
