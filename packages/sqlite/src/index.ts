@@ -4,6 +4,8 @@
  */
 export { migrate, schemaSql } from './schema.ts';
 export { classifySqliteError } from './sqlite-errors.ts';
+export type { SqliteInboxGuardOptions } from './sqlite-inbox-guard.ts';
+export { createSqliteInboxGuard } from './sqlite-inbox-guard.ts';
 export { createSqliteInboxStore } from './sqlite-inbox-store.ts';
 export type {
   SqliteDatabase,
