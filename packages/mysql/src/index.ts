@@ -1,8 +1,10 @@
 /**
- * @cqrs-ts/mysql: transactional outbox and inbox stores for MariaDB/MySQL over mysql2 or Kysely.
+ * @cqrs-ts/mysql: transactional outbox, inbox and saga stores for MariaDB/MySQL over mysql2 or Kysely.
  * @module
  */
 export { classifyMysqlError } from './mysql-errors.ts';
+export type { MysqlInboxGuardOptions } from './mysql-inbox-guard.ts';
+export { createMysqlInboxGuard } from './mysql-inbox-guard.ts';
 export { createMysqlInboxStore } from './mysql-inbox-store.ts';
 export type {
   KyselyMysql,
@@ -12,8 +14,10 @@ export type {
   MysqlClient,
   MysqlInboxStoreOptions,
   MysqlOutboxStoreOptions,
+  MysqlSagaStoreOptions,
   MysqlTables,
   MysqlTransaction,
 } from './mysql-options.ts';
 export { createMysqlOutboxStore } from './mysql-outbox-store.ts';
+export { createMysqlSagaStore } from './mysql-saga-store.ts';
 export { migrate, schemaStatements } from './schema.ts';
