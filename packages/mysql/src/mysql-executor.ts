@@ -36,20 +36,23 @@ export function execOf(client: MysqlTransaction | MysqlClient): Execute {
   return e;
 }
 
-/** Runs `fn` in a transaction on a connection of the client's own. @internal */
+/**
+ * Runs `fn` in a transaction on a connection of the client's own; `fn` also gets the transaction itself (a
+ * mysql2 connection or a Kysely `Transaction`), e.g. for an outbox store's `append`. @internal
+ */
 export async function inTransaction<T>(
   client: MysqlClient,
-  fn: (execute: Execute) => Promise<T>,
+  fn: (execute: Execute, tx: MysqlTransaction) => Promise<T>,
 ): Promise<T> {
   if ('transaction' in client && typeof client.transaction === 'function') {
-    return client.transaction().execute((trx) => fn(execOf(trx)));
+    return client.transaction().execute((trx) => fn(execOf(trx), trx));
   }
   const conn = await (
     client as { getConnection(): Promise<Mysql2Queryable & { release(): void }> }
   ).getConnection();
   try {
     await conn.query('START TRANSACTION');
-    const r = await fn(execOf(conn));
+    const r = await fn(execOf(conn), conn);
     await conn.query('COMMIT');
     return r;
   } catch (error) {

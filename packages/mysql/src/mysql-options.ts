@@ -1,4 +1,4 @@
-import type { OutboxEncoderOptions } from '@cqrs-ts/core';
+import type { OutboxEncoderOptions, OutboxStore } from '@cqrs-ts/core';
 
 /** A mysql2/promise `Pool`, `PoolConnection` or `Connection` (the `query(sql, values)` part). */
 export interface Mysql2Queryable {
@@ -40,6 +40,10 @@ export interface MysqlTables {
   readonly outbox?: string;
   /** @default 'cqrs_inbox' */
   readonly inbox?: string;
+  /** Saga rows ({@link createMysqlSagaStore}). @default 'cqrs_saga' */
+  readonly saga?: string;
+  /** Saga log rows. @default 'cqrs_saga_log' */
+  readonly sagaLog?: string;
 }
 
 /** Options of {@link createMysqlOutboxStore}. */
@@ -54,4 +58,23 @@ export interface MysqlOutboxStoreOptions extends OutboxEncoderOptions {
 export interface MysqlInboxStoreOptions {
   readonly client: MysqlClient;
   readonly tables?: MysqlTables;
+}
+
+/** Options of {@link createMysqlSagaStore}. */
+export interface MysqlSagaStoreOptions {
+  /**
+   * A mysql2/promise pool or a Kysely instance (not a transaction: every store method is atomic on its own).
+   * Keep mysql2's default `FOUND_ROWS` flag: guards read the matched-row count.
+   */
+  readonly client: MysqlClient;
+  /** `saga` and `sagaLog` name the tables; `outbox` is ignored (the outbox store has its own). */
+  readonly tables?: MysqlTables;
+  /** Stage step events in this outbox in the commit's transaction (`capabilities.outbox`). */
+  readonly outbox?: OutboxStore<MysqlTransaction>;
+  /**
+   * Largest context, result or error text accepted, in UTF-8 bytes; a larger one is refused with a
+   * PayloadTooLargeError before anything is written. Keep it well below the server's `max_allowed_packet`.
+   * @default 4 MiB
+   */
+  readonly maxTextBytes?: number;
 }

@@ -3,10 +3,17 @@ import { execOf } from './mysql-executor.ts';
 import type { MysqlClient, MysqlTables } from './mysql-options.ts';
 
 /** Resolved, validated table names. @internal */
-export function resolveTables(tables: MysqlTables = {}): { outbox: string; inbox: string } {
+export function resolveTables(tables: MysqlTables = {}): {
+  outbox: string;
+  inbox: string;
+  saga: string;
+  sagaLog: string;
+} {
   return {
     outbox: assertTableName(tables.outbox ?? 'cqrs_outbox', 'mysql outbox table'),
     inbox: assertTableName(tables.inbox ?? 'cqrs_inbox', 'mysql inbox table'),
+    saga: assertTableName(tables.saga ?? 'cqrs_saga', 'mysql saga table'),
+    sagaLog: assertTableName(tables.sagaLog ?? 'cqrs_saga_log', 'mysql saga log table'),
   };
 }
 
@@ -26,12 +33,34 @@ export function resolveTables(tables: MysqlTables = {}): { outbox: string; inbox
  * CREATE TABLE IF NOT EXISTS cqrs_inbox (message_id VARCHAR(255) NOT NULL, consumer VARCHAR(255) NOT NULL,
  *   processed_at BIGINT NOT NULL, PRIMARY KEY (message_id, consumer), KEY cqrs_inbox_processed_at (processed_at)
  * ) ENGINE=InnoDB DEFAULT CHARSET=utf8mb4;
+ * CREATE TABLE IF NOT EXISTS cqrs_saga (
+ *   id VARCHAR(255) NOT NULL PRIMARY KEY, name VARCHAR(255) NOT NULL, definition_version INT NOT NULL,
+ *   status VARCHAR(32) NOT NULL, context LONGTEXT NOT NULL, `cursor` INT NOT NULL, version BIGINT NOT NULL,
+ *   attempts INT NOT NULL, error LONGTEXT NULL, lease_owner VARCHAR(255) NULL, lease_until BIGINT NULL,
+ *   deadline_at BIGINT NULL, created_at BIGINT NOT NULL, updated_at BIGINT NOT NULL,
+ *   KEY cqrs_saga_recoverable (status, updated_at, id),
+ *   CONSTRAINT cqrs_saga_status_check CHECK (status IN ('running', 'paused', 'compensating', 'completed',
+ *     'compensated', 'compensation_failed', 'failed'))
+ * ) ENGINE=InnoDB DEFAULT CHARSET=utf8mb4 COLLATE=utf8mb4_bin;
+ * CREATE TABLE IF NOT EXISTS cqrs_saga_log (
+ *   seq BIGINT NOT NULL AUTO_INCREMENT PRIMARY KEY, saga_id VARCHAR(255) NOT NULL, step_id VARCHAR(255) NOT NULL,
+ *   slot INT NOT NULL, action VARCHAR(16) NOT NULL, status VARCHAR(16) NOT NULL, attempts INT NOT NULL,
+ *   result LONGTEXT NULL, error LONGTEXT NULL, started_at BIGINT NOT NULL, at BIGINT NOT NULL,
+ *   KEY cqrs_saga_log_saga (saga_id, seq),
+ *   CONSTRAINT cqrs_saga_log_action_check CHECK (action IN ('act', 'compensate')),
+ *   CONSTRAINT cqrs_saga_log_status_check CHECK (status IN ('completed', 'failed'))
+ * ) ENGINE=InnoDB DEFAULT CHARSET=utf8mb4 COLLATE=utf8mb4_bin;
  * ```
+ * The saga tables (for {@link createMysqlSagaStore}) use a binary collation, so names and ids compare exactly
+ * (no case folding) and `list` pages in byte order.
  */
 export function schemaStatements(tables: MysqlTables = {}): string[] {
   const { outbox: o, inbox: i } = resolveTables(tables);
   const ob = o.split('.').pop()!;
   const ib = i.split('.').pop()!;
+  const { saga: sg, sagaLog: sl } = resolveTables(tables);
+  const sb = sg.split('.').pop()!;
+  const lb = sl.split('.').pop()!;
   return [
     `CREATE TABLE IF NOT EXISTS ${o} (
   seq BIGINT NOT NULL AUTO_INCREMENT PRIMARY KEY, id CHAR(36) NOT NULL, type VARCHAR(255) NOT NULL,
@@ -45,10 +74,27 @@ export function schemaStatements(tables: MysqlTables = {}): string[] {
     `CREATE TABLE IF NOT EXISTS ${i} (message_id VARCHAR(255) NOT NULL, consumer VARCHAR(255) NOT NULL,
   processed_at BIGINT NOT NULL, PRIMARY KEY (message_id, consumer), KEY ${ib}_processed_at (processed_at)
 ) ENGINE=InnoDB DEFAULT CHARSET=utf8mb4`,
+    `CREATE TABLE IF NOT EXISTS ${sg} (
+  id VARCHAR(255) NOT NULL PRIMARY KEY, name VARCHAR(255) NOT NULL, definition_version INT NOT NULL,
+  status VARCHAR(32) NOT NULL, context LONGTEXT NOT NULL, \`cursor\` INT NOT NULL, version BIGINT NOT NULL,
+  attempts INT NOT NULL, error LONGTEXT NULL, lease_owner VARCHAR(255) NULL, lease_until BIGINT NULL,
+  deadline_at BIGINT NULL, created_at BIGINT NOT NULL, updated_at BIGINT NOT NULL,
+  KEY ${sb}_recoverable (status, updated_at, id),
+  CONSTRAINT ${sb}_status_check CHECK (status IN ('running', 'paused', 'compensating', 'completed',
+    'compensated', 'compensation_failed', 'failed'))
+) ENGINE=InnoDB DEFAULT CHARSET=utf8mb4 COLLATE=utf8mb4_bin`,
+    `CREATE TABLE IF NOT EXISTS ${sl} (
+  seq BIGINT NOT NULL AUTO_INCREMENT PRIMARY KEY, saga_id VARCHAR(255) NOT NULL, step_id VARCHAR(255) NOT NULL,
+  slot INT NOT NULL, action VARCHAR(16) NOT NULL, status VARCHAR(16) NOT NULL, attempts INT NOT NULL,
+  result LONGTEXT NULL, error LONGTEXT NULL, started_at BIGINT NOT NULL, at BIGINT NOT NULL,
+  KEY ${lb}_saga (saga_id, seq),
+  CONSTRAINT ${lb}_action_check CHECK (action IN ('act', 'compensate')),
+  CONSTRAINT ${lb}_status_check CHECK (status IN ('completed', 'failed'))
+) ENGINE=InnoDB DEFAULT CHARSET=utf8mb4 COLLATE=utf8mb4_bin`,
   ];
 }
 
-/** Creates the outbox and inbox tables if missing (idempotent). */
+/** Creates the outbox, inbox and saga tables if missing (idempotent). */
 export async function migrate(client: MysqlClient, options: { tables?: MysqlTables } = {}): Promise<void> {
   const execute = execOf(client);
   for (const sql of schemaStatements(options.tables)) await execute(sql, []);
