@@ -20,5 +20,4 @@ export type {
 } from './mysql-options.ts';
 export { createMysqlOutboxStore } from './mysql-outbox-store.ts';
 export { createMysqlSagaStore } from './mysql-saga-store.ts';
-export { createMysqlSagaStore } from './mysql-saga-store.ts';
 export { migrate, schemaStatements } from './schema.ts';
