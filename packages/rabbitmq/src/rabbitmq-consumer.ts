@@ -156,9 +156,15 @@ export function createRabbitConsumer(options: RabbitConsumerOptions): RabbitCons
     });
     if (declare) await declareTopology(channel, { ...options, queue }, topology);
     await channel.prefetch(prefetch, false);
-    const reply = await channel.consume(queue, (msg) => onMessage(channel, msg), { noAck: false });
-    consumerTag = reply.consumerTag;
+    // set before consume(): deliveries can be dispatched before its reply resolves
     consuming = channel;
+    try {
+      const reply = await channel.consume(queue, (msg) => onMessage(channel, msg), { noAck: false });
+      consumerTag = reply.consumerTag;
+    } catch (error) {
+      if (consuming === channel) consuming = undefined;
+      throw error;
+    }
     stats.connections++;
   });
   source.onClose((channel, error) => {

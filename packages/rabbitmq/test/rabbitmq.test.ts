@@ -169,6 +169,35 @@ describe.skipIf(!available)('rabbitmq publisher and consumer', () => {
     }
   });
 
+  it('handles messages that waited in the queue before start on their first delivery', async () => {
+    const { exchange, queue } = names();
+    await ensureRabbitTopology({ url: RABBIT_URL, exchange, queue, retry: { delaysMs: [50, 200] } });
+    const publisher = createRabbitPublisher({ url: RABBIT_URL, exchange });
+    const attempts: number[] = [];
+    const consumer = createRabbitConsumer({
+      url: RABBIT_URL,
+      exchange,
+      queue,
+      retry: { delaysMs: [50, 200] },
+      handle: (_e, ctx) => {
+        attempts.push(ctx.deliveryAttempt);
+      },
+    });
+    try {
+      const events = Array.from(
+        { length: 40 },
+        (_, i) => Shipped.create({ orderId: `w${i}`, items: i }) as AnyEvent,
+      );
+      expect((await publisher.publishEvents(events)).every((r) => r.ok)).toBe(true);
+      await consumer.start();
+      await waitFor(() => attempts.length === 40, 10_000, 'handling');
+      expect(attempts.every((a) => a === 1)).toBe(true);
+    } finally {
+      await consumer.stop();
+      await publisher.close();
+    }
+  });
+
   it('compresses big data when asked and the consumer restores it', async () => {
     const { exchange, queue } = names();
     const seen: AnyEvent[] = [];
