@@ -2,6 +2,7 @@
  * `npm run demo`: the request path end to end on embedded defaults (no server needed).
  */
 import { applicationMap, isCqrsError, type Logger, runWithContext } from '@cqrs-ts/core';
+import { runMessagingFlow } from './messaging.ts';
 import {
   CancelOrder,
   createOrdersService,
@@ -83,3 +84,7 @@ for (const h of mediator.describe())
 
 step('8. Application map (Mermaid)');
 console.log(applicationMap(mediator.describe()).replace(/^/gm, '  '));
+
+step('9. Transactional outbox → relay → broker → consumer with inbox (embedded SQLite, in-memory broker)');
+const flow = await runMessagingFlow((line) => console.log(`  ${line}`));
+console.log('  → shipments:', flow.shipments);
