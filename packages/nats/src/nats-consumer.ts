@@ -76,6 +76,11 @@ export interface NatsConsumerOptions extends NatsConnectionSource, Omit<MessageP
   readonly deadLetter?: NatsDeadLetterOptions;
   /** `stop()` waits this long for running handlers, then closes anyway (they are redelivered). @default 30000 */
   readonly stopTimeoutMs?: number;
+  /**
+   * Lifetime of each pull request. Short requests let the server forget the requests of a crashed instance
+   * quickly (messages routed to them wait for `ackWaitMs` again). @default 5000
+   */
+  readonly pullExpiresMs?: number;
   /** PubAck wait of dead-letter publishes. @default 5000 */
   readonly publishTimeoutMs?: number;
   readonly logger?: Logger;
@@ -161,6 +166,12 @@ export function createNatsConsumer(options: NatsConsumerOptions): NatsConsumer {
   );
   const ackWaitMs = assertInt(options.ackWaitMs ?? 30_000, 'nats consumer: ackWaitMs', 1000);
   const stopTimeoutMs = assertInt(options.stopTimeoutMs ?? 30_000, 'nats consumer: stopTimeoutMs', 0);
+  const pullExpiresMs = assertInt(
+    options.pullExpiresMs ?? 5000,
+    'nats consumer: pullExpiresMs',
+    1000,
+    300_000,
+  );
   const publishTimeoutMs = assertInt(options.publishTimeoutMs ?? 5000, 'nats consumer: publishTimeoutMs', 1);
   const deliverPolicy = options.deliverPolicy ?? 'all';
   if (deliverPolicy !== 'all' && deliverPolicy !== 'new') {
@@ -348,7 +359,7 @@ export function createNatsConsumer(options: NatsConsumerOptions): NatsConsumer {
       let messages: ConsumerMessages | undefined;
       try {
         consumer ??= await js!.consumers.get(stream, name);
-        messages = await consumer.consume({ max_messages: maxBuffered });
+        messages = await consumer.consume({ max_messages: maxBuffered, expires: pullExpiresMs });
         current = messages;
         // close() takes effect through the iterator: the loop below ends and `closed()` resolves
         if (!running) void messages.close();
@@ -407,11 +418,13 @@ export function createNatsConsumer(options: NatsConsumerOptions): NatsConsumer {
       await ensureConsumer(jsm);
       sender ??= createAckedSender(nc, { timeoutMs: publishTimeoutMs, inboxPrefix: '_INBOX' });
       running = true;
-      const half = Math.max(500, Math.floor(ackWaitMs / 2));
+      // Every third of ackWait, messages held for longer than that (running or queued behind their key) get a
+      // progress ack, so the first one goes out by 2/3 of ackWait and JetStream does not redeliver them meanwhile.
+      const third = Math.max(300, Math.floor(ackWaitMs / 3));
       progressTimer = setInterval(() => {
-        const before = performance.now() - half;
-        for (const [m, since] of inFlight) if (since < before) safely('working', () => m.working());
-      }, half);
+        const before = performance.now() - third;
+        for (const [m, since] of inFlight) if (since <= before) safely('working', () => m.working());
+      }, third);
       progressTimer.unref?.();
       loop = run();
     },

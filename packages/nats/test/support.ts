@@ -2,6 +2,7 @@
  * Shared helpers of the NATS tests: server availability, unique streams (deleted after the test), reading a
  * stream back with a throwaway ordered consumer.
  */
+import { execFileSync } from 'node:child_process';
 import { type JetStreamManager, type JsMsg, jetstreamManager } from '@nats-io/jetstream';
 import { connect, type NatsConnection } from '@nats-io/transport-node';
 import { service, uniqueSuffix } from '../../core/test/support/services.ts';
@@ -53,4 +54,62 @@ export async function until(condition: () => boolean | Promise<boolean>, timeout
     if (Date.now() > end) throw new Error(`timed out after ${timeoutMs} ms waiting for ${what}`);
     await sleep(20);
   }
+}
+
+/** The pid of the local nats-server, if one runs. */
+export function natsPid(): number | undefined {
+  try {
+    const out = execFileSync('pgrep', ['-x', 'nats-server'], { encoding: 'utf8' }).trim();
+    const pid = Number(out.split('\n')[0]);
+    return Number.isInteger(pid) && pid > 0 ? pid : undefined;
+  } catch {
+    return undefined;
+  }
+}
+
+/** Kills the local nats-server (SIGKILL) and waits until it is gone. */
+export async function killNats(): Promise<void> {
+  const pid = natsPid();
+  if (pid === undefined) throw new Error('no nats-server process to kill');
+  process.kill(pid, 'SIGKILL');
+  await until(() => natsPid() === undefined, 10_000, 'nats-server to exit');
+}
+
+/** True when a JetStream request succeeds on a fresh connection. */
+export async function natsReady(): Promise<boolean> {
+  try {
+    const nc = await connect({ servers: NATS_URL, timeout: 1000, reconnect: false });
+    try {
+      await (await jetstreamManager(nc, { timeout: 1000 })).getAccountInfo();
+      return true;
+    } finally {
+      await nc.close();
+    }
+  } catch {
+    return false;
+  }
+}
+
+/** Starts nats-server with the command of scripts/services.sh (when it is not running) and waits for JetStream. */
+export async function startNats(): Promise<void> {
+  if (natsPid() === undefined) {
+    execFileSync('start-stop-daemon', [
+      '--start',
+      '--oknodo',
+      '--background',
+      '--exec',
+      '/usr/sbin/nats-server',
+      '--',
+      '-a',
+      '127.0.0.1',
+      '-p',
+      '4222',
+      '-js',
+      '-sd',
+      '/var/lib/nats-server',
+      '-l',
+      '/var/log/nats-server.log',
+    ]);
+  }
+  await until(natsReady, 60_000, 'nats-server with JetStream');
 }
