@@ -1,5 +1,5 @@
 /**
- * @cqrs-ts/sqlite: transactional outbox and inbox stores on the built-in node:sqlite.
+ * @cqrs-ts/sqlite: transactional outbox, inbox and saga stores on the built-in node:sqlite.
  * @module
  */
 export { migrate, schemaSql } from './schema.ts';
@@ -11,8 +11,10 @@ export type {
   SqliteDatabase,
   SqliteInboxStoreOptions,
   SqliteOutboxStoreOptions,
+  SqliteSagaStoreOptions,
   SqliteStatement,
   SqliteTables,
   SqliteValue,
 } from './sqlite-options.ts';
 export { createSqliteOutboxStore } from './sqlite-outbox-store.ts';
+export { createSqliteSagaStore } from './sqlite-saga-store.ts';

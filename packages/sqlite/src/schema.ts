@@ -2,10 +2,17 @@ import { assertTableName } from '@cqrs-ts/core';
 import type { SqliteDatabase, SqliteTables } from './sqlite-options.ts';
 
 /** Resolved, validated table names. @internal */
-export function resolveTables(tables: SqliteTables = {}): { outbox: string; inbox: string } {
+export function resolveTables(tables: SqliteTables = {}): {
+  outbox: string;
+  inbox: string;
+  saga: string;
+  sagaLog: string;
+} {
   return {
     outbox: assertTableName(tables.outbox ?? 'cqrs_outbox', 'sqlite outbox table'),
     inbox: assertTableName(tables.inbox ?? 'cqrs_inbox', 'sqlite inbox table'),
+    saga: assertTableName(tables.saga ?? 'cqrs_saga', 'sqlite saga table'),
+    sagaLog: assertTableName(tables.sagaLog ?? 'cqrs_saga_log', 'sqlite saga log table'),
   };
 }
 
@@ -25,12 +32,31 @@ export function resolveTables(tables: SqliteTables = {}): { outbox: string; inbo
  * CREATE TABLE IF NOT EXISTS cqrs_inbox (message_id TEXT NOT NULL, consumer TEXT NOT NULL,
  *   processed_at INTEGER NOT NULL, PRIMARY KEY (message_id, consumer)) WITHOUT ROWID;
  * CREATE INDEX IF NOT EXISTS cqrs_inbox_processed_at ON cqrs_inbox (processed_at);
+ * CREATE TABLE IF NOT EXISTS cqrs_saga (
+ *   id TEXT NOT NULL PRIMARY KEY, name TEXT NOT NULL, definition_version INTEGER NOT NULL,
+ *   status TEXT NOT NULL CHECK (status IN ('running', 'paused', 'compensating', 'completed', 'compensated',
+ *     'compensation_failed', 'failed')),
+ *   context TEXT NOT NULL, cursor INTEGER NOT NULL, version INTEGER NOT NULL, attempts INTEGER NOT NULL,
+ *   error TEXT, lease_owner TEXT, lease_until INTEGER, deadline_at INTEGER, created_at INTEGER NOT NULL,
+ *   updated_at INTEGER NOT NULL) STRICT;
+ * CREATE INDEX IF NOT EXISTS cqrs_saga_recoverable ON cqrs_saga (updated_at, id)
+ *   WHERE status IN ('running', 'compensating');
+ * CREATE TABLE IF NOT EXISTS cqrs_saga_log (
+ *   seq INTEGER PRIMARY KEY AUTOINCREMENT, saga_id TEXT NOT NULL, step_id TEXT NOT NULL, slot INTEGER NOT NULL,
+ *   action TEXT NOT NULL CHECK (action IN ('act', 'compensate')),
+ *   status TEXT NOT NULL CHECK (status IN ('completed', 'failed')), attempts INTEGER NOT NULL, result TEXT,
+ *   error TEXT, started_at INTEGER NOT NULL, at INTEGER NOT NULL) STRICT;
+ * CREATE INDEX IF NOT EXISTS cqrs_saga_log_saga ON cqrs_saga_log (saga_id, seq);
  * ```
+ * The saga tables (for {@link createSqliteSagaStore}) are STRICT: a value of the wrong type is refused.
  */
 export function schemaSql(tables: SqliteTables = {}): string {
   const { outbox: o, inbox: i } = resolveTables(tables);
   const ob = o.replace('.', '_');
   const ib = i.replace('.', '_');
+  const { saga: sg, sagaLog: sl } = resolveTables(tables);
+  const sb = sg.replace('.', '_');
+  const lb = sl.replace('.', '_');
   return `
 CREATE TABLE IF NOT EXISTS ${o} (
   seq INTEGER PRIMARY KEY AUTOINCREMENT, id TEXT NOT NULL UNIQUE, type TEXT NOT NULL, topic TEXT NOT NULL,
@@ -43,10 +69,25 @@ CREATE INDEX IF NOT EXISTS ${ob}_key_pending ON ${o.split('.').pop()} (key, seq)
 CREATE INDEX IF NOT EXISTS ${ob}_published ON ${o.split('.').pop()} (published_at) WHERE status = 'published';
 CREATE TABLE IF NOT EXISTS ${i} (message_id TEXT NOT NULL, consumer TEXT NOT NULL,
   processed_at INTEGER NOT NULL, PRIMARY KEY (message_id, consumer)) WITHOUT ROWID;
-CREATE INDEX IF NOT EXISTS ${ib}_processed_at ON ${i.split('.').pop()} (processed_at);`;
+CREATE INDEX IF NOT EXISTS ${ib}_processed_at ON ${i.split('.').pop()} (processed_at);
+CREATE TABLE IF NOT EXISTS ${sg} (
+  id TEXT NOT NULL PRIMARY KEY, name TEXT NOT NULL, definition_version INTEGER NOT NULL,
+  status TEXT NOT NULL CHECK (status IN ('running', 'paused', 'compensating', 'completed', 'compensated',
+    'compensation_failed', 'failed')),
+  context TEXT NOT NULL, cursor INTEGER NOT NULL, version INTEGER NOT NULL, attempts INTEGER NOT NULL,
+  error TEXT, lease_owner TEXT, lease_until INTEGER, deadline_at INTEGER, created_at INTEGER NOT NULL,
+  updated_at INTEGER NOT NULL) STRICT;
+CREATE INDEX IF NOT EXISTS ${sb}_recoverable ON ${sg.split('.').pop()} (updated_at, id)
+  WHERE status IN ('running', 'compensating');
+CREATE TABLE IF NOT EXISTS ${sl} (
+  seq INTEGER PRIMARY KEY AUTOINCREMENT, saga_id TEXT NOT NULL, step_id TEXT NOT NULL, slot INTEGER NOT NULL,
+  action TEXT NOT NULL CHECK (action IN ('act', 'compensate')),
+  status TEXT NOT NULL CHECK (status IN ('completed', 'failed')), attempts INTEGER NOT NULL, result TEXT,
+  error TEXT, started_at INTEGER NOT NULL, at INTEGER NOT NULL) STRICT;
+CREATE INDEX IF NOT EXISTS ${lb}_saga ON ${sl.split('.').pop()} (saga_id, seq);`;
 }
 
-/** Creates the outbox and inbox tables if missing (idempotent). */
+/** Creates the outbox, inbox and saga tables if missing (idempotent). */
 export function migrate(database: SqliteDatabase, options: { tables?: SqliteTables } = {}): void {
   database.exec(schemaSql(options.tables));
 }

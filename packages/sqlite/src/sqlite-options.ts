@@ -1,4 +1,4 @@
-import type { OutboxEncoderOptions } from '@cqrs-ts/core';
+import type { OutboxEncoderOptions, OutboxStore } from '@cqrs-ts/core';
 
 /** A value node:sqlite binds or returns. */
 export type SqliteValue = null | number | bigint | string | Uint8Array;
@@ -7,6 +7,8 @@ export type SqliteValue = null | number | bigint | string | Uint8Array;
 export interface SqliteStatement {
   run(...params: SqliteValue[]): { changes: number | bigint };
   all(...params: SqliteValue[]): unknown[];
+  /** Return INTEGER columns as `bigint` (node:sqlite); the saga store reads with it to detect out-of-range values. */
+  setReadBigInts?(enabled: boolean): void;
 }
 
 /**
@@ -26,6 +28,10 @@ export interface SqliteTables {
   readonly outbox?: string;
   /** @default 'cqrs_inbox' */
   readonly inbox?: string;
+  /** Saga rows ({@link createSqliteSagaStore}). @default 'cqrs_saga' */
+  readonly saga?: string;
+  /** Saga log rows. @default 'cqrs_saga_log' */
+  readonly sagaLog?: string;
 }
 
 /** Options of {@link createSqliteOutboxStore}. */
@@ -44,4 +50,23 @@ export interface SqliteOutboxStoreOptions extends OutboxEncoderOptions {
 export interface SqliteInboxStoreOptions {
   readonly database: SqliteDatabase;
   readonly tables?: SqliteTables;
+}
+
+/** Options of {@link createSqliteSagaStore}. */
+export interface SqliteSagaStoreOptions {
+  /**
+   * The connection the store writes with. Give it a connection of its own (with `PRAGMA busy_timeout` set for
+   * other processes): every method runs `BEGIN IMMEDIATE … COMMIT` or a single statement on it, so it must not
+   * be inside a transaction of yours.
+   */
+  readonly database: SqliteDatabase;
+  /** `saga` and `sagaLog` name the tables; `outbox` is ignored (the outbox store has its own). */
+  readonly tables?: SqliteTables;
+  /** Stage step events in this outbox (over the same database file) in the commit's transaction. */
+  readonly outbox?: OutboxStore<SqliteDatabase>;
+  /**
+   * Largest context, result or error text accepted, in UTF-8 bytes; a larger one is refused with a
+   * PayloadTooLargeError before anything is written. @default 4 MiB
+   */
+  readonly maxTextBytes?: number;
 }
