@@ -95,7 +95,7 @@ async function raw(): Promise<Metrics> {
       body: Buffer.from(m.body),
       id: m.id,
       headers,
-      corr: m.headers.correlationid,
+      corr: m.headers.correlationid!,
       ts: Math.floor(Date.parse(m.headers.time!) / 1000),
     };
   });
