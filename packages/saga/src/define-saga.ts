@@ -131,7 +131,7 @@ export interface SagaContextType<TCtx> {
   step<TResult, const TId extends string>(spec: StepSpec<TCtx, TResult, TId>): StepSpec<TCtx, TResult, TId>;
 }
 
-const CONTEXT_TYPE: SagaContextType<never> = Object.freeze({ step: (spec) => spec });
+const CONTEXT_TYPE = Object.freeze({ step: <T>(spec: T): T => spec });
 
 /**
  * Declares the context type of a saga without a schema: `const Ctx = sagaContext<OrderContext>()`, then
