@@ -59,7 +59,10 @@ export interface RabbitConsumer extends AsyncDisposable {
    * retried with backoff (forever, until `stop()`); rejects on a topology mismatch or if stopped first.
    */
   start(): Promise<void>;
-  /** Cancels the subscription, finishes running handlers (messages not started are released), closes. */
+  /**
+   * Cancels the subscription, finishes running handlers (messages not started are released to other consumers),
+   * then closes the channel and the connection it opened. A stopped consumer cannot be started again.
+   */
   stop(): Promise<void>;
   readonly topology: RabbitTopology;
   readonly processor: MessageProcessor;
@@ -139,6 +142,7 @@ export function createRabbitConsumer(options: RabbitConsumerOptions): RabbitCons
 
   let running = false;
   let stopping = false;
+  let stopped = false;
   let startPromise: Promise<void> | undefined;
   let reconnecting: Promise<void> | undefined;
   let consuming: ConfirmChannel | undefined;
@@ -358,7 +362,8 @@ export function createRabbitConsumer(options: RabbitConsumerOptions): RabbitCons
   function reconnect(): Promise<void> {
     reconnecting ??= connectOnce()
       .catch((error: unknown) => {
-        logger.error({ queue, error: errorText(error) }, 'rabbitmq consumer gave up reconnecting');
+        if (!stopping)
+          logger.error({ queue, error: errorText(error) }, 'rabbitmq consumer gave up reconnecting');
       })
       .finally(() => {
         reconnecting = undefined;
@@ -371,6 +376,8 @@ export function createRabbitConsumer(options: RabbitConsumerOptions): RabbitCons
     processor,
     start() {
       if (startPromise !== undefined) return startPromise;
+      if (stopped)
+        return Promise.reject(new RabbitMqError('connection', 'a stopped consumer cannot restart'));
       running = true;
       stopping = false;
       startPromise = connectOnce().catch(async (error: unknown) => {
@@ -383,6 +390,7 @@ export function createRabbitConsumer(options: RabbitConsumerOptions): RabbitCons
     async stop() {
       if (!running || stopping) return;
       stopping = true;
+      stopped = true;
       const channel = consuming;
       if (channel !== undefined && consumerTag !== undefined) {
         try {
