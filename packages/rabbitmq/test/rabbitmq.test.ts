@@ -318,6 +318,41 @@ describe.skipIf(!available)('rabbitmq publisher and consumer', () => {
     }
   });
 
+  it('fails the in-flight messages of a channel the broker closes, then re-opens it by itself', async () => {
+    const { exchange, queue } = names();
+    const opts = {
+      url: RABBIT_URL,
+      exchange,
+      queue,
+      queueType: 'classic',
+      retry: { delaysMs: [50, 200] },
+    } as const;
+    await ensureRabbitTopology(opts);
+    const publisher = createRabbitPublisher({
+      url: RABBIT_URL,
+      exchange,
+      reconnect: { initialMs: 10, maxMs: 50 },
+    });
+    const raw = await rawChannel();
+    try {
+      expect((await publisher.publish([message('a', null, 1)])).every((r) => r.ok)).toBe(true);
+      await raw.ch.deleteExchange(exchange); // the broker closes the publisher's channel on its next publish (404)
+      const lost = await publisher.publish(Array.from({ length: 50 }, (_, i) => message('a', null, i)));
+      expect(lost.some((r) => !r.ok)).toBe(true);
+      for (const r of lost) {
+        if (!r.ok) expect(r).toMatchObject({ retryable: true, error: { reason: 'connection' } });
+      }
+      // next call: a new channel re-declares the exchange; the queue's binding went with the old exchange
+      const [unbound] = await publisher.publish([message('a', null, 2)]);
+      expect(unbound).toMatchObject({ ok: false, error: { reason: 'unroutable' } });
+      await raw.ch.bindQueue(queue, exchange, '#');
+      expect((await publisher.publish([message('a', null, 3)])).every((r) => r.ok)).toBe(true);
+    } finally {
+      await publisher.close();
+      await raw.close();
+    }
+  });
+
   it('pipelines a large batch and confirms every message', async () => {
     const { exchange, queue } = names();
     await ensureRabbitTopology({
