@@ -33,12 +33,10 @@ export function createInMemoryOutboxStore(
   const rows = new Map<string, MutableRecord>();
   let seq = 0;
 
-  const pendingBefore = (key: string, before: number, except: Set<string>) => {
-    for (const r of rows.values()) {
-      if (r.seq >= before) break;
-      if (r.key === key && r.status === 'pending' && !except.has(r.id)) return true;
-    }
-    return false;
+  // Pending rows in seq order, so a claim scans only the backlog (published rows stay in `rows` until purge).
+  let pending = new Map<string, MutableRecord>();
+  const settle = (r: MutableRecord) => {
+    if (r.status !== 'pending') pending.delete(r.id);
   };
 
   const store: InMemoryOutboxStore = {
@@ -54,7 +52,11 @@ export function createInMemoryOutboxStore(
           for (const r of staged) {
             if (rows.has(r.id)) throw new OutboxError(`duplicate outbox id ${r.id}`);
           }
-          for (const r of staged) rows.set(r.id, { ...r, seq: ++seq });
+          for (const r of staged) {
+            const row = { ...r, seq: ++seq };
+            rows.set(r.id, row);
+            pending.set(r.id, row);
+          }
           staged = undefined;
         },
         rollback() {
@@ -79,21 +81,18 @@ export function createInMemoryOutboxStore(
       );
     },
     async claimBatch({ relayId, limit, leaseMs, now: t }) {
-      const candidates: MutableRecord[] = [];
-      for (const r of rows.values()) {
-        if (candidates.length >= limit) break;
-        if (
-          r.status === 'pending' &&
-          r.nextAttemptAt <= t &&
-          (r.claimedUntil === null || r.claimedUntil < t)
-        ) {
-          candidates.push(r);
-        }
-      }
-      const ids = new Set(candidates.map((r) => r.id));
+      // One pass in seq order: a pending row that is backing off or leased blocks the later rows of its key.
       const out: OutboxRecord[] = [];
-      for (const r of candidates) {
-        if (r.key !== null && pendingBefore(r.key, r.seq, ids)) continue;
+      let blocked: Set<string> | undefined;
+      for (const r of pending.values()) {
+        if (out.length >= limit) break;
+        const due = r.nextAttemptAt <= t && (r.claimedUntil === null || r.claimedUntil < t);
+        if (r.key !== null && (!due || blocked?.has(r.key))) {
+          blocked ??= new Set();
+          blocked.add(r.key);
+          continue;
+        }
+        if (!due) continue;
         r.claimedBy = relayId;
         r.claimedUntil = t + leaseMs;
         out.push({ ...r });
@@ -108,6 +107,7 @@ export function createInMemoryOutboxStore(
           r.publishedAt = t;
           r.claimedBy = null;
           r.claimedUntil = null;
+          settle(r);
         }
       }
     },
@@ -121,6 +121,7 @@ export function createInMemoryOutboxStore(
         r.status = f.dead ? 'dead' : 'pending';
         r.claimedBy = null;
         r.claimedUntil = null;
+        settle(r);
       }
     },
     async release(ids) {
@@ -147,6 +148,10 @@ export function createInMemoryOutboxStore(
           Object.assign(r, { status: 'pending', attempts: 0, nextAttemptAt: t, lastError: null });
           n++;
         }
+      }
+      if (n > 0) {
+        // back in seq order among the pending rows
+        pending = new Map([...rows.values()].filter((r) => r.status === 'pending').map((r) => [r.id, r]));
       }
       return n;
     },
