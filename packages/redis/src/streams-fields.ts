@@ -20,14 +20,15 @@ export function asBuffer(bytes: Uint8Array): Buffer {
 /**
  * Appends the entry fields of one message to `out`: each attribute as `<prefix><name>` (`datacontenttype` as
  * `content-type`, as in every CloudEvents binding), then `data`. Returns the number of arguments appended, or a
- * problem description for attributes that cannot be written.
+ * problem description for attributes that cannot be written. `fieldNames` caches validated names (per prefix).
  */
 export function appendFields(
   out: RedisArgument[],
   headers: Readonly<Record<string, string>>,
   body: Uint8Array,
-  prefix: string,
+  fieldNames: Map<string, string>,
   compression: EnvelopeCompression | undefined,
+  prefix: string,
 ): number | string {
   let attributes = headers;
   let data = body;
@@ -42,9 +43,14 @@ export function appendFields(
   for (const name in attributes) {
     const value = attributes[name];
     if (typeof value !== 'string') return `attribute ${name} is not a string`;
-    if (!ATTRIBUTE_NAME.test(name)) return `invalid attribute name ${JSON.stringify(name.slice(0, 70))}`;
+    let field = fieldNames.get(name);
+    if (field === undefined) {
+      if (!ATTRIBUTE_NAME.test(name)) return `invalid attribute name ${JSON.stringify(name.slice(0, 70))}`;
+      field = name === 'datacontenttype' ? 'content-type' : prefix + name;
+      if (fieldNames.size < 1000) fieldNames.set(name, field);
+    }
     if (++n > MAX_ATTRIBUTES) return `more than ${MAX_ATTRIBUTES} attributes`;
-    out.push(name === 'datacontenttype' ? 'content-type' : prefix + name, value);
+    out.push(field, value);
   }
   out.push(DATA_FIELD, asBuffer(data));
   return out.length - start;

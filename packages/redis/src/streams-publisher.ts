@@ -167,6 +167,7 @@ export function createRedisStreamsPublisher(options: RedisStreamsPublisherOption
   const { client, owned } = connect(options, what);
   const maxLenArg = maxLen === undefined ? '' : String(maxLen);
   const ttlArg = dedupeMs === 0 ? '' : String(dedupeMs);
+  const fieldNames = new Map<string, string>();
   const capabilities: PublisherCapabilities = Object.freeze({ preservesKeyOrder: true, maxBatchSize });
   let closed = false;
 
@@ -264,7 +265,7 @@ export function createRedisStreamsPublisher(options: RedisStreamsPublisherOption
       if (typeof count !== 'string') {
         const at = argv.length;
         argv.push(0);
-        count = appendFields(argv, m.headers, m.body, prefix, compression);
+        count = appendFields(argv, m.headers, m.body, fieldNames, compression, prefix);
         if (typeof count === 'string') argv.length = at;
         else argv[at] = count;
       }
