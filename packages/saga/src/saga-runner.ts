@@ -314,6 +314,42 @@ interface Runtime {
   readonly now: () => number;
   readonly random: () => number;
   readonly onError: (error: unknown, info: SagaErrorInfo) => void;
+  /** Runs with a step executing; one unref'd runner-wide timer renews their leases every third of `leaseMs`. */
+  readonly active: ActiveRuns;
+}
+
+/** A set of runs whose leases one timer renews; the timer runs only while the set is non-empty for a while. */
+class ActiveRuns {
+  readonly #runs = new Set<SagaRun>();
+  readonly #every: number;
+  #timer: ReturnType<typeof setInterval> | undefined;
+  #idleTicks = 0;
+  constructor(leaseMs: number) {
+    this.#every = Math.max(5, Math.floor(leaseMs / 3));
+  }
+  add(run: SagaRun): void {
+    this.#runs.add(run);
+    if (this.#timer === undefined) {
+      this.#timer = setInterval(() => this.#tick(), this.#every);
+      this.#timer.unref();
+    }
+  }
+  delete(run: SagaRun): void {
+    this.#runs.delete(run);
+  }
+  #tick(): void {
+    if (this.#runs.size === 0) {
+      // Stop after a few idle periods; the next step starts it again.
+      if (++this.#idleTicks > 3) {
+        clearInterval(this.#timer);
+        this.#timer = undefined;
+        this.#idleTicks = 0;
+      }
+      return;
+    }
+    this.#idleTicks = 0;
+    for (const run of this.#runs) run.renewLease();
+  }
 }
 
 const NEVER = new AbortController().signal;
@@ -840,24 +876,8 @@ class SagaRun {
 
   /** Renews the lease while `work` runs; a lost lease aborts the step. */
   async #withLease<T>(work: () => Promise<T>): Promise<T> {
-    const rt = this.#rt;
-    const every = Math.max(10, Math.floor(rt.leaseMs / 3));
-    const timer = setInterval(() => {
-      rt.store
-        .renew({
-          id: this.id,
-          owner: rt.owner,
-          expectedVersion: this.#version,
-          now: rt.now(),
-          leaseMs: rt.leaseMs,
-        })
-        .then(
-          (ok) => {
-            if (!ok) this.#controller.abort(new SagaLeaseError(this.id, 'lost the lease to another worker'));
-          },
-          (error: unknown) => rt.onError(error, { sagaId: this.id, phase: 'lease' }),
-        );
-    }, every);
+    const active = this.#rt.active;
+    active.add(this);
     try {
       return await work();
     } catch (error) {
@@ -865,8 +885,27 @@ class SagaRun {
       if (reason instanceof SagaLeaseError) throw reason;
       throw error;
     } finally {
-      clearInterval(timer);
+      active.delete(this);
     }
+  }
+
+  /** @internal Called by the runner's lease timer while a step of this run is executing. */
+  renewLease(): void {
+    const rt = this.#rt;
+    rt.store
+      .renew({
+        id: this.id,
+        owner: rt.owner,
+        expectedVersion: this.#version,
+        now: rt.now(),
+        leaseMs: rt.leaseMs,
+      })
+      .then(
+        (ok) => {
+          if (!ok) this.#controller.abort(new SagaLeaseError(this.id, 'lost the lease to another worker'));
+        },
+        (error: unknown) => rt.onError(error, { sagaId: this.id, phase: 'lease' }),
+      );
   }
 
   // ---- compensation ----
@@ -1204,6 +1243,7 @@ export function createSagaRunner(options: SagaRunnerOptions): SagaRunner {
     },
     breaker: options.breaker ?? createCircuitBreaker(),
     leaseMs,
+    active: new ActiveRuns(leaseMs),
     owner: options.owner ?? uuidv7(),
     now: options.now ?? Date.now,
     random: options.random ?? Math.random,

@@ -263,6 +263,33 @@ describe('saga recovery', () => {
     expect(busy.status).toBe('completed');
   });
 
+  it('renews the lease while a long step runs, so no other worker can take the saga', async () => {
+    const store = createInMemorySagaStore();
+    const saga = defineSaga({
+      name: 'long',
+      context: C,
+      steps: [C.step({ id: 'slow', act: () => new Promise((r) => setTimeout(r, 1000)) })],
+    });
+    const a = createSagaRunner({ store, leaseMs: 300, owner: 'a' });
+    const b = createSagaRunner({ store, sagas: [saga], leaseMs: 300, owner: 'b' });
+    const id = uuidv7();
+    const first = a.run(saga, { n: 0, done: [] }, { id });
+    const refusals: unknown[] = [];
+    // Tries until well past one lease length, all while the step still runs.
+    for (let i = 0; i < 6; i++) {
+      await new Promise((r) => setTimeout(r, 100));
+      refusals.push(
+        await b
+          .resume(id)
+          .done()
+          .catch((e: unknown) => e),
+      );
+    }
+    expect((await first).status).toBe('completed');
+    expect(refusals.every((e) => e instanceof SagaLeaseError)).toBe(true);
+    expect((await store.history(id)).map((e) => e.stepId)).toEqual(['slow']);
+  });
+
   describe('bad input', () => {
     const plain = defineSaga({ name: 'plain', context: C, steps: [C.step({ id: 'a', act: () => 1 })] });
 
