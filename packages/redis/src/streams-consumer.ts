@@ -84,7 +84,7 @@ export interface RedisStreamsConsumer extends AsyncDisposable {
   readonly running: boolean;
   /** Creates the groups (idempotent) and starts reading. Resolves once the groups exist. */
   start(): Promise<void>;
-  /** Stops reading, finishes in-flight handlers, sends their acks, closes the connections it opened. */
+  /** Stops reading, finishes in-flight handlers, sends their acks, closes the connections it opened. Final. */
   stop(): Promise<void>;
   stats(): RedisStreamsConsumerStats;
 }
@@ -201,6 +201,7 @@ export function createRedisStreamsConsumer(options: RedisStreamsConsumerOptions)
   const limiter: KeyedLimiter = createKeyedLimiter(concurrency);
   const inFlight = new Set<string>();
   let running = false;
+  let stopped = false;
   let readLoop: Promise<void> | undefined;
   let reclaimLoop: Promise<void> | undefined;
   let reclaimTimer: ReturnType<typeof setTimeout> | undefined;
@@ -380,14 +381,15 @@ export function createRedisStreamsConsumer(options: RedisStreamsConsumerOptions)
   function dispatch(stream: string, entry: Entry, attempt: number): void {
     const id = text(entry[0]);
     const fields = entry[1];
-    if (inFlight.has(id)) return; // claimed again while still running here
+    const slot = `${stream}\n${id}`;
+    if (inFlight.has(slot)) return; // claimed again while still running here
     if (!Array.isArray(fields)) {
       ack(stream, id); // deleted from the stream while pending: nothing left to process
       return;
     }
     const decoded = decodeFields(fields, prefix);
     const key = decoded.ok ? (decoded.attributes.partitionkey ?? null) : null;
-    inFlight.add(id);
+    inFlight.add(slot);
     void limiter
       .run(key, async () => {
         let d: Disposition;
@@ -411,7 +413,7 @@ export function createRedisStreamsConsumer(options: RedisStreamsConsumerOptions)
         await apply(d, stream, id, fields, attempt);
       })
       .catch((error) => reportError(error, 'process'))
-      .finally(() => inFlight.delete(id));
+      .finally(() => inFlight.delete(slot));
   }
 
   async function read(): Promise<void> {
@@ -540,6 +542,7 @@ export function createRedisStreamsConsumer(options: RedisStreamsConsumerOptions)
     },
     async start() {
       if (running) return;
+      if (stopped) throw new ConfigurationError(`${what}: a stopped consumer cannot be started again`);
       await ensureGroups();
       reader = commands.duplicate();
       reader.on('error', () => {});
@@ -558,7 +561,12 @@ export function createRedisStreamsConsumer(options: RedisStreamsConsumerOptions)
       reclaimLoop = reclaim();
     },
     async stop() {
-      if (!running) return;
+      if (stopped) return;
+      stopped = true;
+      if (!running) {
+        if (owned) await close(commands);
+        return;
+      }
       running = false;
       clearTimeout(reclaimTimer);
       reclaimWake?.();

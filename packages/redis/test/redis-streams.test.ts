@@ -20,7 +20,7 @@ import {
   type RedisStreamsConsumerOptions,
   RedisStreamsError,
 } from '@cqrs-ts/redis';
-import type { Redis } from 'ioredis';
+import { Redis } from 'ioredis';
 import pg from 'pg';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { PG_URL, service, uniqueSuffix, waitFor } from '../../core/test/support/services.ts';
@@ -441,6 +441,39 @@ describe.skipIf(!available)('redis streams', () => {
     expect(await redis.xlen(`${prefix}d`)).toBe(1);
     await publisher.publishEvents(Array.from({ length: 500 }, (_, n) => Happened.create({ k: 'a', n })));
     expect(await redis.xlen(`${prefix}d`)).toBeLessThan(501);
+  });
+
+  it('reads several streams with RESP2 and RESP3-mapped clients alike', async () => {
+    for (const [label, options] of [
+      ['resp2', { protocol: 2 }],
+      ['resp3', { protocol: 3, replyMapping: 'resp3' }],
+    ] as const) {
+      const prefix = `${ROOT}proto-${label}:`;
+      const client = new Redis(REDIS_URL, options);
+      client.on('error', () => {});
+      try {
+        const publisher = createRedisStreamsPublisher({ redis: client, streamPrefix: prefix });
+        const got: string[] = [];
+        const c = createRedisStreamsConsumer({
+          redis: client,
+          streams: [`${prefix}a`, `${prefix}b`],
+          group: 'g',
+          blockMs: 200,
+          processor: { name: label, handle: (e) => void got.push(`${e.type}:${(e.payload as Payload).n}`) },
+        });
+        await c.start();
+        await publisher.publishEvents([
+          event('a').create({ k: 'x', n: 1 }),
+          event('b').create({ k: 'y', n: 2 }),
+        ]);
+        await waitFor(() => got.length === 2, 10_000, `${label} deliveries`);
+        expect(got.sort()).toEqual(['redis.test.happened:1', 'redis.test.happened:2']);
+        await c.stop();
+        await expect(c.start()).rejects.toBeInstanceOf(ConfigurationError);
+      } finally {
+        client.disconnect();
+      }
+    }
   });
 
   it('rejects bad input with typed errors and loses nothing valid', async () => {
