@@ -1,3 +1,4 @@
+// biome-ignore-all lint/suspicious/noConsole: an example prints what it does
 /**
  * The README example: an order saga (reserve inventory, charge payment, ship) with a compensation per step, a
  * fallback for the payment guarded by a circuit breaker, and crash recovery. Run it with
