@@ -421,9 +421,8 @@ class SagaRun {
 
   outcomeOrFailure(): SagaOutcome {
     if (this.#outcome !== undefined) return this.#outcome;
-    const f = this.#failure;
-    if (f instanceof SagaFailedError) return this.#makeOutcome();
-    throw f;
+    if (this.#failure instanceof SagaFailedError) return this.#makeOutcome();
+    return this.settle();
   }
 
   /** One unit of work; `undefined` when finished. Throws setup errors (context, lease, corrupted). */

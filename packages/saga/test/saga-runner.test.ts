@@ -19,6 +19,7 @@ import {
   SagaAbortedError,
   SagaDeadlineError,
   SagaFailedError,
+  SagaStateError,
   type SagaUpdate,
   type StepTools,
   sagaContext,
@@ -449,6 +450,15 @@ describe('saga runner', () => {
     const outcome = await runner.resume(execution.sagaId).abort();
     expect(outcome.status).toBe('compensated');
     expect(calls).toEqual(['act:reserve', 'compensate:reserve']);
+  });
+
+  it('abort() of an execution whose stream was stopped says to resume it', async () => {
+    const runner = createSagaRunner({ store: createInMemorySagaStore() });
+    const execution = runner.start(orderSaga([]), ctx());
+    for await (const _ of execution) break;
+    const err = await execution.abort().catch((e: unknown) => e);
+    expect(err).toBeInstanceOf(SagaStateError);
+    expect((err as SagaStateError).status).toBe('paused');
   });
 
   it('sends commands through the mediator and publishes step events after the record', async () => {
