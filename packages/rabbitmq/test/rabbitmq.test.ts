@@ -89,7 +89,13 @@ describe.skipIf(!available)('rabbitmq publisher and consumer', () => {
     const { exchange, queue } = names();
     const peek = uniqueName('peek');
     queues.push(peek);
-    await ensureRabbitTopology({ url: RABBIT_URL, exchange, queue, bindings: ['orders.#'] });
+    await ensureRabbitTopology({
+      url: RABBIT_URL,
+      exchange,
+      queue,
+      bindings: ['orders.#'],
+      retry: { delaysMs: [50, 200] },
+    });
     const raw = await rawChannel();
     await raw.ch.assertQueue(peek, { durable: false, autoDelete: false });
     await raw.ch.bindQueue(peek, exchange, 'orders.#');
