@@ -371,50 +371,58 @@ export function defineSaga<TCtx, const TSteps extends readonly AnyStepSpec<TCtx>
  * @throws SagaContextError with the path of the first offending value
  */
 export function toJson(value: unknown, what = 'value'): string {
-  const path: (string | number)[] = [];
-  const check = (v: unknown, depth: number): void => {
-    if (depth > 64) throw new SagaContextError(`${what} is nested more than 64 levels (or cyclic)`, path);
-    switch (typeof v) {
-      case 'string':
-      case 'boolean':
-        return;
-      case 'number':
-        if (!Number.isFinite(v))
-          throw new SagaContextError(`${what} holds ${v}, which JSON cannot keep`, path);
-        return;
-      case 'undefined':
-        return;
-      case 'object': {
-        if (v === null) return;
-        if (Array.isArray(v)) {
-          for (let i = 0; i < v.length; i++) {
-            path.push(i);
-            if (v[i] === undefined) throw new SagaContextError(`${what} holds undefined in an array`, path);
-            check(v[i], depth + 1);
-            path.pop();
-          }
-          return;
-        }
-        const proto = Object.getPrototypeOf(v);
-        if (proto !== Object.prototype && proto !== null) {
-          const kind = (v as object).constructor?.name ?? 'object';
-          throw new SagaContextError(`${what} holds a ${kind}, which does not round-trip through JSON`, path);
-        }
-        for (const k of Object.keys(v)) {
-          path.push(k);
-          check((v as Record<string, unknown>)[k], depth + 1);
-          path.pop();
-        }
-        return;
-      }
-      default:
-        throw new SagaContextError(`${what} holds a ${typeof v}, which JSON cannot keep`, path);
-    }
-  };
-  check(value, 0);
+  const problem = findProblem(value, 0);
+  if (problem !== undefined) throw new SagaContextError(`${what} ${problem.message}`, problem.path.reverse());
   try {
     return JSON.stringify(value) ?? 'null';
   } catch (error) {
-    throw new SagaContextError(`${what} does not serialize: ${(error as Error).message}`, [], {});
+    throw new SagaContextError(`${what} does not serialize: ${(error as Error).message}`);
+  }
+}
+
+type Problem = { message: string; path: (string | number)[] };
+
+/** The first value JSON would not keep faithfully; its path is built in reverse on the way out (no allocation on success). */
+function findProblem(v: unknown, depth: number): Problem | undefined {
+  switch (typeof v) {
+    case 'string':
+    case 'boolean':
+    case 'undefined':
+      return undefined;
+    case 'number':
+      return Number.isFinite(v) ? undefined : { message: `holds ${v}, which JSON cannot keep`, path: [] };
+    case 'object': {
+      if (v === null) return undefined;
+      if (depth > 64) return { message: 'is nested more than 64 levels (or cyclic)', path: [] };
+      if (Array.isArray(v)) {
+        for (let i = 0; i < v.length; i++) {
+          const item: unknown = v[i];
+          const p =
+            item === undefined
+              ? { message: 'holds undefined in an array', path: [] }
+              : findProblem(item, depth + 1);
+          if (p !== undefined) {
+            p.path.push(i);
+            return p;
+          }
+        }
+        return undefined;
+      }
+      const proto = Object.getPrototypeOf(v);
+      if (proto !== Object.prototype && proto !== null) {
+        const kind = (v as object).constructor?.name ?? 'object';
+        return { message: `holds a ${kind}, which does not round-trip through JSON`, path: [] };
+      }
+      for (const k in v) {
+        const p = findProblem((v as Record<string, unknown>)[k], depth + 1);
+        if (p !== undefined) {
+          p.path.push(k);
+          return p;
+        }
+      }
+      return undefined;
+    }
+    default:
+      return { message: `holds a ${typeof v}, which JSON cannot keep`, path: [] };
   }
 }

@@ -1,7 +1,9 @@
 import {
+  type AnyCommand,
   type AnyEvent,
   backoffDelay,
   ConfigurationError,
+  type InferResult,
   isCqrsError,
   isRetryable,
   type Mediator,
@@ -383,6 +385,7 @@ class SagaRun {
   #failure: unknown;
   #closed = false;
   #queue: Promise<unknown> = Promise.resolve();
+  #pending = 0;
 
   constructor(rt: Runtime, id: string, def: AnySagaDefinition | undefined, initial?: { context: unknown }) {
     this.#rt = rt;
@@ -397,10 +400,22 @@ class SagaRun {
 
   /** Serializes units of work (iteration, done, abort and pause share one queue). */
   enqueue<T>(work: () => Promise<T>): Promise<T> {
+    if (this.#pending === 0) {
+      // Idle: run at once, no chaining.
+      this.#pending++;
+      const next = work();
+      this.#queue = next.then(this.#settled, this.#settled);
+      return next;
+    }
+    this.#pending++;
     const next = this.#queue.then(work, work);
-    this.#queue = next.catch(() => {});
+    this.#queue = next.then(this.#settled, this.#settled);
     return next;
   }
+
+  readonly #settled = (): void => {
+    this.#pending--;
+  };
 
   requestAbort(reason: unknown): void {
     if (this.#abortRequested !== undefined || this.finished) return;
@@ -843,34 +858,7 @@ class SagaRun {
     events: AnyEvent[],
     compensating: boolean,
   ): StepTools {
-    const rt = this.#rt;
-    const sagaId = this.id;
-    const base = `${sagaId}:${step.id}${compensating ? ':compensate' : ''}`;
-    return {
-      sagaId,
-      sagaName: this.#def!.name,
-      stepId: step.id,
-      attempt,
-      signal,
-      mediator: rt.mediator,
-      idempotencyKey: (scope) => (scope === undefined ? base : `${base}:${scope}`),
-      send: (command) => {
-        if (rt.mediator === undefined) {
-          return Promise.reject(
-            new ConfigurationError('tools.send needs a mediator: pass one to createSagaRunner'),
-          );
-        }
-        return rt.mediator.send(command, { signal });
-      },
-      publish: (...list) => {
-        if (rt.outbox === undefined && rt.mediator === undefined) {
-          throw new ConfigurationError(
-            'tools.publish needs an outbox or a mediator: pass one to createSagaRunner',
-          );
-        }
-        events.push(...list);
-      },
-    };
+    return new Tools(this.#rt, this.id, this.#def!.name, step.id, attempt, signal, events, compensating);
   }
 
   /** Renews the lease while `work` runs; a lost lease aborts the step. */
@@ -1137,6 +1125,62 @@ class SagaRun {
   /** @internal Whether a failure was a rollback (for recovery reports). */
   get aborting(): boolean {
     return this.#aborting;
+  }
+}
+
+/** The tools of one attempt (methods on the prototype: one allocation per attempt). */
+class Tools implements StepTools {
+  readonly sagaId: string;
+  readonly sagaName: string;
+  readonly stepId: string;
+  readonly attempt: number;
+  readonly signal: AbortSignal;
+  readonly #rt: Runtime;
+  readonly #events: AnyEvent[];
+  readonly #compensating: boolean;
+  // biome-ignore lint/complexity/useMaxParams: internal constructor called from one place.
+  constructor(
+    rt: Runtime,
+    sagaId: string,
+    sagaName: string,
+    stepId: string,
+    attempt: number,
+    signal: AbortSignal,
+    events: AnyEvent[],
+    compensating: boolean,
+  ) {
+    this.#rt = rt;
+    this.sagaId = sagaId;
+    this.sagaName = sagaName;
+    this.stepId = stepId;
+    this.attempt = attempt;
+    this.signal = signal;
+    this.#events = events;
+    this.#compensating = compensating;
+  }
+  get mediator(): Mediator | undefined {
+    return this.#rt.mediator;
+  }
+  idempotencyKey(scope?: string): string {
+    const base = `${this.sagaId}:${this.stepId}${this.#compensating ? ':compensate' : ''}`;
+    return scope === undefined ? base : `${base}:${scope}`;
+  }
+  send<TCommand extends AnyCommand>(command: TCommand): Promise<InferResult<TCommand>> {
+    const mediator = this.#rt.mediator;
+    if (mediator === undefined) {
+      return Promise.reject(
+        new ConfigurationError('tools.send needs a mediator: pass one to createSagaRunner'),
+      );
+    }
+    return mediator.send(command, { signal: this.signal });
+  }
+  publish(...events: readonly AnyEvent[]): void {
+    if (this.#rt.outbox === undefined && this.#rt.mediator === undefined) {
+      throw new ConfigurationError(
+        'tools.publish needs an outbox or a mediator: pass one to createSagaRunner',
+      );
+    }
+    this.#events.push(...events);
   }
 }
 

@@ -204,7 +204,11 @@ export interface SagaListQuery {
   readonly names?: readonly string[];
   /** At most this many rows (>= 1). */
   readonly limit: number;
-  /** Keyset pagination: only ids greater than this one (string comparison, as SQL `id > ?` on TEXT/binary). */
+  /**
+   * Keyset pagination: only ids greater than this one. Ids compare as byte strings (JavaScript `<` on the ASCII ids):
+   * use a binary collation for the id column (`COLLATE "C"` in Postgres, `utf8mb4_bin`/`VARBINARY` in MariaDB,
+   * the default `BINARY` in SQLite), also for `ORDER BY id`.
+   */
   readonly afterId?: string;
 }
 
