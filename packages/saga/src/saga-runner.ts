@@ -1138,7 +1138,6 @@ class Tools implements StepTools {
   readonly #rt: Runtime;
   readonly #events: AnyEvent[];
   readonly #compensating: boolean;
-  // biome-ignore lint/complexity/useMaxParams: internal constructor called from one place.
   constructor(
     rt: Runtime,
     sagaId: string,
