@@ -263,6 +263,59 @@ describe('saga recovery', () => {
     expect(busy.status).toBe('completed');
   });
 
+  it('keeps the deadline across recovery: a saga recovered after it compensates', async () => {
+    const undo: string[] = [];
+    const saga = defineSaga({
+      name: 'timed',
+      context: C,
+      deadlineMs: 5_000,
+      steps: [
+        C.step({ id: 'a', act: () => 1, compensate: () => void undo.push('a') }),
+        C.step({ id: 'b', act: () => 2 }),
+      ],
+    });
+    const inner = createInMemorySagaStore();
+    let clock = 0;
+    const crashing = createSagaRunner({
+      store: crashingStore(inner, { write: 2, when: 'after' }),
+      leaseMs: LEASE,
+      now: () => clock,
+    });
+    const id = uuidv7();
+    await crashing.run(saga, { n: 0, done: [] }, { id }).catch(() => {});
+    expect((await inner.load(id))?.deadlineAt).toBe(5_000);
+    clock += LEASE + 1;
+    const rescuer = createSagaRunner({ store: inner, sagas: [saga], leaseMs: LEASE, now: () => clock });
+    expect(await rescuer.recover()).toMatchObject({ found: 1, compensated: 1 });
+    expect(undo).toEqual(['a']);
+    expect(JSON.parse((await inner.load(id))!.error!)).toMatchObject({
+      name: 'SagaDeadlineError',
+      reason: 'deadline',
+    });
+  });
+
+  it('recover({ maxAttempts }) leaves sagas that were taken too often', async () => {
+    const saga = sagaOf(2, new Map());
+    const inner = createInMemorySagaStore();
+    let clock = 0;
+    const id = uuidv7();
+    await createSagaRunner({
+      store: crashingStore(inner, { write: 1, when: 'after' }),
+      leaseMs: 10,
+      now: () => clock,
+    })
+      .run(saga, { n: 0, done: [] }, { id })
+      .catch(() => {});
+    for (let i = 0; i < 2; i++) {
+      clock += 11;
+      await inner.acquire({ id, owner: `dead-${i}`, now: clock, leaseMs: 10 }); // two more workers died
+    }
+    clock += 11;
+    const rescuer = createSagaRunner({ store: inner, sagas: [saga], leaseMs: 10, now: () => clock });
+    expect((await rescuer.recover({ maxAttempts: 3 })).found).toBe(0);
+    expect(await rescuer.recover({ maxAttempts: 4 })).toMatchObject({ found: 1, completed: 1 });
+  });
+
   it('renews the lease while a long step runs, so no other worker can take the saga', async () => {
     const store = createInMemorySagaStore();
     const saga = defineSaga({
