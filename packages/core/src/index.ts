@@ -210,6 +210,7 @@ export {
   outboxRecordFromRow,
   parseHeaders,
   TABLE_NAME_RE,
+  toOutboxMessages,
 } from './outbox/outbox-codec.ts';
 export type { StorageFailureReason } from './outbox/outbox-errors.ts';
 export {
@@ -248,15 +249,6 @@ export type {
 export type { InMemorySagaStore, InMemorySagaStoreOptions } from './saga/in-memory-saga-store.ts';
 export { createInMemorySagaStore } from './saga/in-memory-saga-store.ts';
 export { SagaConflictError } from './saga/saga-errors.ts';
-export {
-  checkSagaQuery,
-  checkSagaWrite,
-  SAGA_DEFAULT_MAX_TEXT_BYTES,
-  SAGA_MAX_KEY_LENGTH,
-  SAGA_STATUSES,
-  sagaLogEntryFromRow,
-  sagaRecordFromRow,
-} from './saga/sql-saga-rows.ts';
 export type {
   SagaAcquire,
   SagaCommit,
@@ -274,3 +266,12 @@ export type {
   SagaStore,
   SagaStoreCapabilities,
 } from './saga/saga-store.ts';
+export {
+  checkSagaQuery,
+  checkSagaWrite,
+  SAGA_DEFAULT_MAX_TEXT_BYTES,
+  SAGA_MAX_KEY_LENGTH,
+  SAGA_STATUSES,
+  sagaLogEntryFromRow,
+  sagaRecordFromRow,
+} from './saga/sql-saga-rows.ts';

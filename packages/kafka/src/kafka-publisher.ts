@@ -1,5 +1,5 @@
 import type { AnyEvent, MessagePublisher, OutboxMessage, PublishResult } from '@cqrs-ts/core';
-import { ConfigurationError, createOutboxEncoder } from '@cqrs-ts/core';
+import { ConfigurationError, createOutboxEncoder, toOutboxMessages } from '@cqrs-ts/core';
 import { Producer } from '@platformatic/kafka';
 import { KafkaBrokerError } from './kafka-errors.ts';
 import type {
@@ -214,16 +214,7 @@ export function createKafkaPublisher(options: KafkaPublisherOptions): KafkaPubli
     }),
     publish,
     async publishEvents(events, publishOptions) {
-      const rows = encoder.encode(events, Date.now());
-      const messages: OutboxMessage[] = rows.map((r) => ({
-        id: r.id,
-        type: r.type,
-        topic: r.topic,
-        key: r.key,
-        headers: r.headers,
-        body: r.payload,
-        attempts: 0,
-      }));
+      const messages = toOutboxMessages(encoder.encode(events, Date.now()));
       const results: PublishResult[] = [];
       for (let i = 0; i < messages.length; i += maxBatchSize) {
         results.push(...(await publish(messages.slice(i, i + maxBatchSize), publishOptions)));

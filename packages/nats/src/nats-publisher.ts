@@ -8,7 +8,7 @@ import type {
   PublisherCapabilities,
   PublishResult,
 } from '@cqrs-ts/core';
-import { ConfigurationError, compressData, createOutboxEncoder } from '@cqrs-ts/core';
+import { ConfigurationError, compressData, createOutboxEncoder, toOutboxMessages } from '@cqrs-ts/core';
 import type { MsgHdrs } from '@nats-io/transport-node';
 import { headers as createHeaders } from '@nats-io/transport-node';
 import { type AckedSender, type AckOwner, createAckedSender } from './nats-acked-sender.ts';
@@ -369,19 +369,7 @@ export async function createNatsPublisher(options: NatsPublisherOptions = {}): P
       } catch (error) {
         return Promise.reject(error);
       }
-      const messages: OutboxMessage[] = new Array(records.length);
-      for (let i = 0; i < records.length; i++) {
-        const r = records[i]!;
-        messages[i] = {
-          id: r.id,
-          type: r.type,
-          topic: r.topic,
-          key: r.key,
-          headers: r.headers,
-          body: r.payload,
-          attempts: 0,
-        };
-      }
+      const messages = toOutboxMessages(records);
       return publish(messages, opts);
     },
     subjectOf,

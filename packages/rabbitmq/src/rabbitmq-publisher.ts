@@ -6,7 +6,7 @@ import type {
   PayloadSerializer,
   PublishResult,
 } from '@cqrs-ts/core';
-import { ConfigurationError, compressData, createOutboxEncoder } from '@cqrs-ts/core';
+import { ConfigurationError, compressData, createOutboxEncoder, toOutboxMessages } from '@cqrs-ts/core';
 import type { ConfirmChannel, Options } from 'amqplib';
 import { checkConnectionOptions, createChannelSource } from './rabbitmq-connection.ts';
 import { errorText, RabbitMqError } from './rabbitmq-errors.ts';
@@ -454,15 +454,7 @@ export function createRabbitPublisher(options: RabbitPublisherOptions): RabbitPu
     publishEvents(events, opts) {
       let messages: OutboxMessage[];
       try {
-        messages = encoder.encode(events, Date.now()).map((r) => ({
-          id: r.id,
-          type: r.type,
-          topic: r.topic,
-          key: r.key,
-          headers: r.headers,
-          body: r.payload,
-          attempts: 0,
-        }));
+        messages = toOutboxMessages(encoder.encode(events, Date.now()));
       } catch (error) {
         return Promise.reject(error);
       }

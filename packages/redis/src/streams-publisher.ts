@@ -9,6 +9,7 @@ import {
   type PayloadSerializer,
   type PublisherCapabilities,
   type PublishResult,
+  toOutboxMessages,
 } from '@cqrs-ts/core';
 import {
   close,
@@ -331,19 +332,7 @@ export function createRedisStreamsPublisher(options: RedisStreamsPublisherOption
     publish,
     async publishEvents(events) {
       const records = encoder.encode(events, Date.now());
-      const messages: OutboxMessage[] = new Array(records.length);
-      for (let i = 0; i < records.length; i++) {
-        const r = records[i]!;
-        messages[i] = {
-          id: r.id,
-          type: r.type,
-          topic: r.topic,
-          key: r.key,
-          headers: r.headers,
-          body: r.payload,
-          attempts: 0,
-        };
-      }
+      const messages = toOutboxMessages(records);
       return publish(messages);
     },
     async close() {

@@ -100,6 +100,27 @@ export function createOutboxEncoder(options: OutboxEncoderOptions = {}): OutboxE
   };
 }
 
+/**
+ * Turns freshly encoded records into what a publisher receives, for publishing events directly (without an
+ * outbox table). Use an encoder without `compression`: bodies are passed as they are.
+ */
+export function toOutboxMessages(records: readonly OutboxRecordInput[]): OutboxMessage[] {
+  const out: OutboxMessage[] = new Array(records.length);
+  for (let i = 0; i < records.length; i++) {
+    const r = records[i]!;
+    out[i] = {
+      id: r.id,
+      type: r.type,
+      topic: r.topic,
+      key: r.key,
+      headers: r.headers,
+      body: r.payload,
+      attempts: 0,
+    };
+  }
+  return out;
+}
+
 /** Decodes a stored record to what a publisher receives (decompressing when needed). */
 export function decodeOutboxRecord(record: OutboxRecord): OutboxMessage {
   let body = record.payload;
