@@ -6,10 +6,16 @@
  */
 import type { CaseSpec, Metrics, Suite } from '../lib/types.ts';
 
-/** What each `broker/<name>.ts` module implements. */
-export interface BrokerBenchModule {
-  /** Variants: `raw`, `relay`, `latency-p50`, `latency-p99`. Returns `{}` when the broker is unreachable. */
-  run(variant: string): Promise<Metrics>;
+/** What each `broker/<name>.ts` module exports as `cases`. */
+export interface BrokerCases {
+  /** Why the broker cannot be measured here (unreachable, not configured), or `undefined`. */
+  skipReason(): Promise<string | undefined>;
+  /** The raw client publishing the payloads with the same guarantee, pipelined: `{ per_s }`. */
+  raw(): Promise<Metrics>;
+  /** The cqrs-ts publisher or outbox relay doing the same: `{ per_s }`. */
+  relay(): Promise<Metrics>;
+  /** Publish-to-handle latency quantile `q` (0..1) at a steady rate: `{ ms }`. */
+  latency(q: number): Promise<Metrics>;
 }
 
 const BROKERS = ['nats', 'rabbitmq', 'redis', 'kafka'] as const;
@@ -27,14 +33,24 @@ const cases: CaseSpec[] = BROKERS.flatMap((broker) =>
 );
 
 async function run(spec: CaseSpec): Promise<Metrics> {
-  let mod: BrokerBenchModule;
-  try {
-    mod = (await import(spec.module)) as BrokerBenchModule;
-  } catch (error) {
-    if ((error as { code?: string }).code === 'ERR_MODULE_NOT_FOUND') return {};
-    throw error;
+  const { cases: broker } = (await import(spec.module)) as { cases: BrokerCases };
+  const reason = await broker.skipReason();
+  if (reason !== undefined) {
+    console.log(`note: ${spec.name}: skipped, ${reason}`);
+    return {};
   }
-  return mod.run(spec.variant);
+  switch (spec.variant) {
+    case 'raw':
+      return broker.raw();
+    case 'relay':
+      return broker.relay();
+    case 'latency-p50':
+      return broker.latency(0.5);
+    case 'latency-p99':
+      return broker.latency(0.99);
+    default:
+      throw new Error(`broker bench: unknown variant ${spec.variant}`);
+  }
 }
 
 export const broker: Suite = {

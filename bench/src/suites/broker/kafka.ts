@@ -22,6 +22,7 @@ import {
 } from '@cqrs-ts/kafka';
 import { Producer } from '@platformatic/kafka';
 import type { Metrics } from '../../lib/types.ts';
+import type { BrokerCases } from '../broker.ts';
 
 const BROKERS = parseKafkaBrokers(process.env.KAFKA_BROKERS);
 const Ticked = defineEvent('bench.kafka-ticked', {
@@ -148,22 +149,10 @@ async function latency(percentile: number): Promise<Metrics> {
   }
 }
 
-/** Runs one variant; `{}` (with a note on stderr) when KAFKA_BROKERS is not set. */
-export async function run(variant: string): Promise<Metrics> {
-  if (BROKERS.length === 0) {
-    process.stderr.write('kafka: KAFKA_BROKERS is not set, skipping\n');
-    return {};
-  }
-  switch (variant) {
-    case 'raw':
-      return raw();
-    case 'relay':
-      return relay();
-    case 'latency-p50':
-      return latency(0.5);
-    case 'latency-p99':
-      return latency(0.99);
-    default:
-      throw new Error(`kafka bench: unknown variant ${variant}`);
-  }
-}
+/** This broker's cases for the `broker` suite. */
+export const cases: BrokerCases = {
+  skipReason: async () => (BROKERS.length === 0 ? 'KAFKA_BROKERS is not set' : undefined),
+  raw,
+  relay,
+  latency,
+};

@@ -22,6 +22,7 @@ import { createNatsConsumer, createNatsPublisher, ensureNatsStream } from '@cqrs
 import { jetstreamManager } from '@nats-io/jetstream';
 import { connect, headers, type NatsConnection } from '@nats-io/transport-node';
 import type { Metrics } from '../../lib/types.ts';
+import type { BrokerCases } from '../broker.ts';
 import { openSqlite } from '../outbox/sqlite.ts';
 
 const URL = process.env.CQRS_NATS_URL ?? '127.0.0.1:4222';
@@ -170,18 +171,10 @@ async function reachable(): Promise<boolean> {
   }
 }
 
-export async function run(variant: string): Promise<Metrics> {
-  if (!(await reachable())) return {};
-  switch (variant) {
-    case 'raw':
-      return raw();
-    case 'relay':
-      return relay();
-    case 'latency-p50':
-      return latency(0.5);
-    case 'latency-p99':
-      return latency(0.99);
-    default:
-      throw new Error(`unknown nats bench variant ${variant}`);
-  }
-}
+/** This broker's cases for the `broker` suite. */
+export const cases: BrokerCases = {
+  skipReason: async () => ((await reachable()) ? undefined : 'nats-server is unreachable'),
+  raw,
+  relay,
+  latency,
+};

@@ -21,6 +21,7 @@ import {
 import { createRabbitConsumer, createRabbitPublisher } from '@cqrs-ts/rabbitmq';
 import { connect } from 'amqplib';
 import type { Metrics } from '../../lib/types.ts';
+import type { BrokerCases } from '../broker.ts';
 
 const URL = process.env.CQRS_RABBITMQ_URL ?? 'amqp://guest:guest@127.0.0.1:5672';
 const Ticked = defineEvent('bench.rabbit-ticked', {
@@ -222,22 +223,10 @@ async function latency(percentile: number): Promise<Metrics> {
   }
 }
 
-/** Runs one variant; `{}` (with a note on stderr) when RabbitMQ is unreachable. */
-export async function run(variant: string): Promise<Metrics> {
-  if (!(await reachable())) {
-    process.stderr.write(`rabbitmq: ${URL} is unreachable, skipping\n`);
-    return {};
-  }
-  switch (variant) {
-    case 'raw':
-      return raw();
-    case 'relay':
-      return relay();
-    case 'latency-p50':
-      return latency(0.5);
-    case 'latency-p99':
-      return latency(0.99);
-    default:
-      throw new Error(`rabbitmq bench: unknown variant ${variant}`);
-  }
-}
+/** This broker's cases for the `broker` suite. */
+export const cases: BrokerCases = {
+  skipReason: async () => ((await reachable()) ? undefined : `${URL} is unreachable`),
+  raw,
+  relay,
+  latency,
+};

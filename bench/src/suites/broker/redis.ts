@@ -20,6 +20,7 @@ import {
 import { createRedisStreamsConsumer, createRedisStreamsPublisher } from '@cqrs-ts/redis';
 import { Redis } from 'ioredis';
 import type { Metrics } from '../../lib/types.ts';
+import type { BrokerCases } from '../broker.ts';
 
 const URL = process.env.CQRS_REDIS_URL ?? 'redis://127.0.0.1:6379';
 const Ticked = defineEvent('bench.redis-ticked', {
@@ -170,22 +171,10 @@ async function latency(percentile: number): Promise<Metrics> {
   }
 }
 
-/** Runs one variant; `{}` (with a note on stderr) when Redis is unreachable. */
-export async function run(variant: string): Promise<Metrics> {
-  if (!(await reachable())) {
-    process.stderr.write(`redis: ${URL} is unreachable, skipping\n`);
-    return {};
-  }
-  switch (variant) {
-    case 'raw':
-      return raw();
-    case 'relay':
-      return relay();
-    case 'latency-p50':
-      return latency(0.5);
-    case 'latency-p99':
-      return latency(0.99);
-    default:
-      throw new Error(`redis bench: unknown variant ${variant}`);
-  }
-}
+/** This broker's cases for the `broker` suite. */
+export const cases: BrokerCases = {
+  skipReason: async () => ((await reachable()) ? undefined : `${URL} is unreachable`),
+  raw,
+  relay,
+  latency,
+};
