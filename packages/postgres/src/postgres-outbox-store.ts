@@ -77,22 +77,26 @@ export function createPostgresOutboxStore(options: PostgresOutboxStoreOptions): 
     }
     return n;
   };
-  // Per-key order: a candidate is eligible when every pending row of its key up to it is a candidate too,
-  // i.e. the count of pending rows of the key up to its seq equals its rank among the key's candidates
-  // (one short index range scan per candidate on the (key, seq) partial index).
+  // Per-key order: the candidates are the first due, unleased rows by seq that no other transaction holds.
+  // Every other pending row before the last candidate (backing off, leased, or locked by another relay) blocks
+  // its key from its seq on; one range scan of the pending index finds the first blocker per key, and a
+  // candidate is eligible when its key has no blocker before it.
   const candidates = `c AS MATERIALIZED (
     SELECT seq, key FROM ${t}
     WHERE status = 'pending' AND next_attempt_at <= $1 AND (claimed_until IS NULL OR claimed_until < $1)
     ORDER BY seq LIMIT $2 FOR UPDATE SKIP LOCKED),
-  r AS (SELECT seq, key, row_number() OVER (PARTITION BY key ORDER BY seq) AS rn FROM c),
-  e AS (SELECT seq FROM r WHERE r.key IS NULL
-    OR (SELECT count(*) FROM ${t} p WHERE p.key = r.key AND p.status = 'pending' AND p.seq <= r.seq) = r.rn)`;
+  b AS (SELECT p.key, min(p.seq) AS s FROM ${t} p
+    WHERE p.status = 'pending' AND p.key IS NOT NULL AND p.seq < (SELECT max(seq) FROM c)
+      AND NOT EXISTS (SELECT 1 FROM c WHERE c.seq = p.seq)
+    GROUP BY p.key),
+  e AS (SELECT c.seq FROM c LEFT JOIN b ON b.key = c.key WHERE b.s IS NULL OR c.seq < b.s)`;
   const claimSql = `WITH ${candidates}
   UPDATE ${t} o SET claimed_by = $3, claimed_until = $4 FROM e WHERE o.seq = e.seq
   RETURNING o.*`;
 
   const lockSql = `WITH ${candidates}
   SELECT o.* FROM e JOIN ${t} o ON o.seq = e.seq ORDER BY o.seq`;
+  const publishedBySeqSql = `UPDATE ${t} SET status = 'published', published_at = $1, claimed_by = NULL, claimed_until = NULL WHERE seq = ANY($2::bigint[])`;
   const publishedSql = `UPDATE ${t} SET status = 'published', published_at = $1, claimed_by = NULL, claimed_until = NULL WHERE status = 'pending' AND id = ANY($2::uuid[])`;
   const failSql = (
     values: string,
@@ -240,15 +244,14 @@ export function createPostgresOutboxStore(options: PostgresOutboxStoreOptions): 
         await transact(async (execute) => {
           const rows = (await run('outbox lock', lockSql, [at, limit], execute)).rows;
           locked = rows.length;
-          const outcome = await process(rows.map(toRecord));
+          const records = rows.map(toRecord);
+          const outcome = await process(records);
           if (outcome === undefined) throw rollback;
           if (outcome.published.length > 0) {
-            await run(
-              'outbox markPublished',
-              publishedSql,
-              [outcome.publishedAt, outcome.published],
-              execute,
-            );
+            const published = new Set(outcome.published);
+            const seqs: number[] = [];
+            for (const r of records) if (published.has(r.id)) seqs.push(r.seq);
+            await run('outbox markPublished', publishedBySeqSql, [outcome.publishedAt, seqs], execute);
           }
           if (outcome.failures.length > 0) await markFailed(outcome.failures, execute);
         });
