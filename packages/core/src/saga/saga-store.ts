@@ -223,7 +223,12 @@ export interface SagaStoreCapabilities {
  *
  * Errors: a guard that does not hold (version, owner, missing row, duplicate id) throws a
  * {@link SagaConflictError} (`CQRS_CONCURRENCY`) and changes nothing; driver failures throw a `StorageError`
- * (`CQRS_STORAGE`) classified like the outbox stores do.
+ * (`CQRS_STORAGE`) classified like the outbox stores do. The SQL stores also check what they write and read:
+ * input they cannot store faithfully (a non-string text, a non-integer number, an unknown status or action, a
+ * key over 255 characters, a lone surrogate or NUL, which `JSON.stringify` output never holds) is a
+ * `ValidationError` (`CQRS_VALIDATION`), a text over their `maxTextBytes` a `PayloadTooLargeError`, both before
+ * anything is written; a stored row a record cannot hold (unknown status, out-of-range number) is a
+ * `SerializationError` (`CQRS_SERIALIZATION`) on reading that row, other rows stay readable.
  */
 export interface SagaStore {
   readonly capabilities: SagaStoreCapabilities;
