@@ -2,6 +2,7 @@
  * `npm run demo`: the request path end to end on embedded defaults (no server needed).
  */
 import { applicationMap, isCqrsError, type Logger, runWithContext } from '@cqrs-ts/core';
+import { runCheckoutSagas } from './checkout-saga.ts';
 import { runMessagingFlow } from './messaging.ts';
 import {
   CancelOrder,
@@ -88,3 +89,6 @@ console.log(applicationMap(mediator.describe()).replace(/^/gm, '  '));
 step('9. Transactional outbox → relay → broker → consumer with inbox (embedded SQLite, in-memory broker)');
 const flow = await runMessagingFlow((line) => console.log(`  ${line}`));
 console.log('  → shipments:', flow.shipments);
+
+step('10. Checkout saga: reserve stock → charge (card, invoice fallback) → ship, compensated on failure');
+await runCheckoutSagas((line) => console.log(`  ${line}`));
