@@ -269,6 +269,7 @@ export type {
 export {
   checkSagaQuery,
   checkSagaWrite,
+  mapSagaRows,
   SAGA_DEFAULT_MAX_TEXT_BYTES,
   SAGA_MAX_KEY_LENGTH,
   SAGA_STATUSES,

@@ -77,4 +77,10 @@ export interface MysqlSagaStoreOptions {
    * @default 4 MiB
    */
   readonly maxTextBytes?: number;
+  /**
+   * Called with the SerializationError of each row `findRecoverable` or `list` cannot map (a corrupted row);
+   * the row is left out and the other rows are returned. `load`, `acquire` and `history` throw it instead.
+   * @default a process warning
+   */
+  readonly onCorruptRow?: (error: Error) => void;
 }

@@ -2,6 +2,7 @@ import {
   ConfigurationError,
   checkSagaQuery,
   checkSagaWrite,
+  mapSagaRows,
   SAGA_DEFAULT_MAX_TEXT_BYTES,
   type SagaAcquire,
   type SagaCommit,
@@ -41,6 +42,7 @@ export function createMysqlSagaStore(options: MysqlSagaStoreOptions): SagaStore 
   const exec = execOf(client);
   const outbox = options.outbox;
   const maxTextBytes = options.maxTextBytes ?? SAGA_DEFAULT_MAX_TEXT_BYTES;
+  const onCorruptRow = options.onCorruptRow;
   if (!(Number.isSafeInteger(maxTextBytes) && maxTextBytes > 0)) {
     throw new ConfigurationError('mysql saga store: maxTextBytes must be a positive integer');
   }
@@ -222,7 +224,7 @@ export function createMysqlSagaStore(options: MysqlSagaStoreOptions): SagaStore 
          ORDER BY updated_at, id LIMIT ?`,
         params,
       );
-      return r.rows.map(sagaRecordFromRow);
+      return mapSagaRows(r.rows, sagaRecordFromRow, onCorruptRow);
     },
     async list(q: SagaListQuery) {
       checkSagaQuery('list', q);
@@ -247,7 +249,7 @@ export function createMysqlSagaStore(options: MysqlSagaStoreOptions): SagaStore 
         `SELECT ${COLUMNS} FROM ${t}${where.length > 0 ? ` WHERE ${where.join(' AND ')}` : ''} ORDER BY id LIMIT ?`,
         params,
       );
-      return r.rows.map(sagaRecordFromRow);
+      return mapSagaRows(r.rows, sagaRecordFromRow, onCorruptRow);
     },
   };
 }

@@ -67,7 +67,7 @@ describeSqlSagaStoreChecks('mariadb', async (): Promise<SqlSagaHarness | undefin
   const pool = mysql.createPool({ uri: MYSQL_URL, connectionLimit: 8 });
   await migrate(pool, { tables });
   return {
-    store: () => createMysqlSagaStore({ client: pool, tables, maxTextBytes: 64 * 1024 }),
+    store: (options) => createMysqlSagaStore({ client: pool, tables, maxTextBytes: 64 * 1024, ...options }),
     storeWithTinyOutbox: () =>
       createMysqlSagaStore({
         client: pool,

@@ -2,6 +2,7 @@ import {
   ConfigurationError,
   checkSagaQuery,
   checkSagaWrite,
+  mapSagaRows,
   SAGA_DEFAULT_MAX_TEXT_BYTES,
   type SagaAcquire,
   type SagaCommit,
@@ -44,6 +45,7 @@ export function createPostgresSagaStore(options: PostgresSagaStoreOptions): Saga
   const exec = execOf(client);
   const outbox = options.outbox;
   const maxTextBytes = options.maxTextBytes ?? SAGA_DEFAULT_MAX_TEXT_BYTES;
+  const onCorruptRow = options.onCorruptRow;
   if (!(Number.isSafeInteger(maxTextBytes) && maxTextBytes > 0)) {
     throw new ConfigurationError('postgres saga store: maxTextBytes must be a positive integer');
   }
@@ -221,13 +223,13 @@ SELECT count(*)::int AS n FROM u`;
         q.maxAttempts ?? null,
         q.limit,
       ]);
-      return r.rows.map(sagaRecordFromRow);
+      return mapSagaRows(r.rows, sagaRecordFromRow, onCorruptRow);
     },
     async list(q: SagaListQuery) {
       checkSagaQuery('list', q);
       if (q.statuses?.length === 0 || q.names?.length === 0) return [];
       const r = await run('list', listSql, [q.statuses ?? null, q.names ?? null, q.afterId ?? null, q.limit]);
-      return r.rows.map(sagaRecordFromRow);
+      return mapSagaRows(r.rows, sagaRecordFromRow, onCorruptRow);
     },
   };
 }

@@ -74,7 +74,8 @@ function checks() {
     pool.on('error', () => {});
     await migrate(pool, { tables });
     return {
-      store: () => createPostgresSagaStore({ client: pool, tables, maxTextBytes: 64 * 1024 }),
+      store: (options) =>
+        createPostgresSagaStore({ client: pool, tables, maxTextBytes: 64 * 1024, ...options }),
       storeWithTinyOutbox: () =>
         createPostgresSagaStore({
           client: pool,

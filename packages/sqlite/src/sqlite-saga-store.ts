@@ -2,6 +2,7 @@ import {
   ConfigurationError,
   checkSagaQuery,
   checkSagaWrite,
+  mapSagaRows,
   SAGA_DEFAULT_MAX_TEXT_BYTES,
   type SagaAcquire,
   type SagaCommit,
@@ -51,6 +52,7 @@ export function createSqliteSagaStore(options: SqliteSagaStoreOptions): SagaStor
   const { saga: t, sagaLog: lt } = resolveTables(options.tables);
   const outbox = options.outbox;
   const maxTextBytes = options.maxTextBytes ?? SAGA_DEFAULT_MAX_TEXT_BYTES;
+  const onCorruptRow = options.onCorruptRow;
   if (!(Number.isSafeInteger(maxTextBytes) && maxTextBytes > 0)) {
     throw new ConfigurationError('sqlite saga store: maxTextBytes must be a positive integer');
   }
@@ -289,7 +291,7 @@ export function createSqliteSagaStore(options: SqliteSagaStoreOptions): SagaStor
       const sql = `SELECT ${COLUMNS} FROM ${t} WHERE status IN ('running', 'compensating')
         AND (lease_owner IS NULL OR lease_until < ?) AND updated_at <= ?${where} ORDER BY updated_at, id LIMIT ?`;
       const rows = await exclusive('findRecoverable', () => stmt(sql, true).all(...params));
-      return (rows as Record<string, unknown>[]).map(sagaRecordFromRow);
+      return mapSagaRows(rows as Record<string, unknown>[], sagaRecordFromRow, onCorruptRow);
     },
     async list(q: SagaListQuery) {
       checkSagaQuery('list', q);
@@ -311,7 +313,7 @@ export function createSqliteSagaStore(options: SqliteSagaStoreOptions): SagaStor
       params.push(q.limit);
       const sql = `SELECT ${COLUMNS} FROM ${t}${where.length > 0 ? ` WHERE ${where.join(' AND ')}` : ''} ORDER BY id LIMIT ?`;
       const rows = await exclusive('list', () => stmt(sql, true).all(...params));
-      return (rows as Record<string, unknown>[]).map(sagaRecordFromRow);
+      return mapSagaRows(rows as Record<string, unknown>[], sagaRecordFromRow, onCorruptRow);
     },
   };
 }

@@ -43,7 +43,8 @@ describeSagaStoreContract('sqlite', async () => ({
 const xt = { outbox: 'xob', inbox: 'xib', saga: 'xsg', sagaLog: 'xsgl' };
 migrate(db, { tables: xt });
 describeSqlSagaStoreChecks('sqlite', async () => ({
-  store: () => createSqliteSagaStore({ database: db, tables: xt, maxTextBytes: 64 * 1024 }),
+  store: (options) =>
+    createSqliteSagaStore({ database: db, tables: xt, maxTextBytes: 64 * 1024, ...options }),
   storeWithTinyOutbox: () =>
     createSqliteSagaStore({
       database: db,
@@ -152,28 +153,34 @@ describe('sqlite saga store', () => {
       commitIds.push(c);
     }
     const fixture = fileURLToPath(new URL('./fixtures/saga-contender.ts', import.meta.url));
-    const startAt = Date.now() + 1500;
+    let ready = 0;
+    let go: () => void;
+    const allReady = new Promise<void>((r) => {
+      go = r;
+    });
     const outputs = await Promise.all(
       [0, 1, 2, 3].map(
         (n) =>
           new Promise<{ acquired: string[]; committed: string[] }>((resolve, reject) => {
-            const child = spawn(
-              process.execPath,
-              ['--conditions=@cqrs-ts/source', fixture, file, `p${n}`, String(startAt)],
-              { stdio: ['pipe', 'pipe', 'inherit'] },
-            );
+            const child = spawn(process.execPath, ['--conditions=@cqrs-ts/source', fixture, file, `p${n}`], {
+              stdio: ['pipe', 'pipe', 'inherit'],
+            });
             let out = '';
             child.stdout.on('data', (d) => {
               out += d;
+              if (out === 'ready\n' && ++ready === 4) go();
             });
             child.on('error', reject);
             child.on('exit', (code) =>
-              code === 0 ? resolve(JSON.parse(out)) : reject(new Error(`contender exited ${code}`)),
+              code === 0
+                ? resolve(JSON.parse(out.slice('ready\n'.length)))
+                : reject(new Error(`contender exited ${code}`)),
             );
             const rotate = (ids: string[]) => [...ids.slice(n * 37), ...ids.slice(0, n * 37)];
-            child.stdin.end(
-              JSON.stringify({ tables, acquireIds: rotate(acquireIds), commitIds: rotate(commitIds) }),
+            child.stdin.write(
+              `${JSON.stringify({ tables, acquireIds: rotate(acquireIds), commitIds: rotate(commitIds) })}\n`,
             );
+            void allReady.then(() => child.stdin.end('go\n'));
           }),
       ),
     );

@@ -272,3 +272,25 @@ export function sagaLogEntryFromRow(r: Readonly<Record<string, unknown>>): SagaL
     at: int('at'),
   });
 }
+
+/**
+ * Maps the rows of a multi-row read (recovery, listing) with `map`; a row that cannot be mapped is left out and
+ * handed to `onCorrupt` (default: a process warning), so one corrupted saga never blocks the others. @internal
+ */
+export function mapSagaRows<T>(
+  rows: readonly Readonly<Record<string, unknown>>[],
+  map: (row: Readonly<Record<string, unknown>>) => T,
+  onCorrupt: ((error: SerializationError) => void) | undefined,
+): T[] {
+  const out: T[] = [];
+  for (const row of rows) {
+    try {
+      out.push(map(row));
+    } catch (error) {
+      if (!(error instanceof SerializationError)) throw error;
+      if (onCorrupt !== undefined) onCorrupt(error);
+      else process.emitWarning(error.message, { code: 'CQRS_SERIALIZATION' });
+    }
+  }
+  return out;
+}

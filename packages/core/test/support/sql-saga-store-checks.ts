@@ -9,8 +9,8 @@ import { SagaStepDone } from './saga-store-contract.ts';
 
 /** What an SQL adapter provides (tables already migrated). */
 export interface SqlSagaHarness {
-  /** A store over the harness's tables, refusing texts over 64 KiB. */
-  store(): SagaStore;
+  /** A store over the harness's tables, refusing texts over 64 KiB (with these extra options). */
+  store(options?: { onCorruptRow?: (error: Error) => void }): SagaStore;
   /** A store over the harness's tables whose outbox refuses payloads over 100 bytes. */
   storeWithTinyOutbox(): SagaStore;
   outboxRows(): Promise<number>;
@@ -164,6 +164,19 @@ export function describeSqlSagaStoreChecks(
         const badLog = await create(store);
         for (const id of [good, badRow, badLog]) await store.commit(commitOf(id, { lease: 'release' }));
         await h.corruptNumbers(badRow, badLog);
+        // Reads of many rows leave a corrupted one out and report it; the others are returned.
+        const reported: Error[] = [];
+        const watched = h.store({ onCorruptRow: (e) => reported.push(e) });
+        const found = (await watched.findRecoverable({ now: T0 + 100, limit: 10 })).map((r) => r.id);
+        expect(found.sort()).toEqual([good, badLog].sort());
+        const listed = (await watched.list({ limit: 100 })).map((r) => r.id);
+        expect([good, badLog, badRow].filter((id) => listed.includes(id)).sort()).toEqual(
+          [good, badLog].sort(),
+        );
+        expect(reported).toHaveLength(2);
+        expect(
+          reported.every((e) => isCqrsError(e, 'CQRS_SERIALIZATION') && e.message.includes(badRow)),
+        ).toBe(true);
         const e1 = await errorOf(store.load(badRow));
         expect(isCqrsError(e1, 'CQRS_SERIALIZATION')).toBe(true);
         expect((e1 as Error).message).toContain(badRow);
