@@ -1,12 +1,12 @@
 import { spawn } from 'node:child_process';
-import { mkdtempSync } from 'node:fs';
+import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { DatabaseSync } from 'node:sqlite';
 import { fileURLToPath } from 'node:url';
 import { type AnyEvent, uuidv7 } from '@cqrs-ts/core';
 import { createSqliteOutboxStore, createSqliteSagaStore, migrate } from '@cqrs-ts/sqlite';
-import { describe, expect, it } from 'vitest';
+import { afterAll, describe, expect, it } from 'vitest';
 import { describeSagaStoreContract, SagaStepDone } from '../../core/test/support/saga-store-contract.ts';
 import { describeSqlSagaStoreChecks } from '../../core/test/support/sql-saga-store-checks.ts';
 
@@ -18,6 +18,11 @@ const open = () => {
   return db;
 };
 const db = open();
+const opened = [db];
+afterAll(() => {
+  for (const c of opened) c.close();
+  rmSync(dir, { recursive: true, force: true });
+});
 const tables = { outbox: 'sob', inbox: 'sib', saga: 'sg', sagaLog: 'sgl' };
 migrate(db, { tables });
 migrate(db, { tables }); // idempotent
@@ -55,7 +60,12 @@ describeSqlSagaStoreChecks('sqlite', async () => ({
   storeWithTables: (t) => createSqliteSagaStore({ database: db, tables: t }),
   migrateWith: async (t) => migrate(db, { tables: t }),
   // Connections of their own: each store writes through its own connection to the same file.
-  writers: (n) => Array.from({ length: n }, () => createSqliteSagaStore({ database: open(), tables: xt })),
+  writers: (n) =>
+    Array.from({ length: n }, () => {
+      const c = open();
+      opened.push(c);
+      return createSqliteSagaStore({ database: c, tables: xt });
+    }),
   async corruptNumbers(sagaId, logSagaId) {
     db.prepare(`UPDATE ${xt.saga} SET version = 9007199254740993 WHERE id = ?`).run(sagaId);
     db.prepare(`UPDATE ${xt.sagaLog} SET started_at = -9223372036854775807 WHERE saga_id = ?`).run(logSagaId);
