@@ -578,7 +578,16 @@ class SagaRun {
       throw new SagaCorruptedError(id, 'context is not valid JSON', { cause });
     }
     this.#ctxJson = record.context;
-    const log = await this.#rt.store.history(id);
+    let log: readonly SagaLogEntry[];
+    try {
+      log = await this.#rt.store.history(id);
+    } catch (cause) {
+      // A store that cannot read a log row back (SerializationError) has a corrupted saga, like a bad row here.
+      if (isCqrsError(cause, 'CQRS_SERIALIZATION')) {
+        throw new SagaCorruptedError(id, 'a log row cannot be read', { cause });
+      }
+      throw cause;
+    }
     for (const e of log) {
       const slotStep = def.steps[e.slot];
       if (!Number.isInteger(e.slot) || slotStep === undefined) {
@@ -887,12 +896,20 @@ class SagaRun {
         now: rt.now(),
         leaseMs: rt.leaseMs,
       })
-      .then(
-        (ok) => {
-          if (!ok) this.#controller.abort(new SagaLeaseError(this.id, 'lost the lease to another worker'));
-        },
-        (error: unknown) => rt.onError(error, { sagaId: this.id, phase: 'lease' }),
-      );
+      .then(async (ok) => {
+        if (ok) return;
+        // A commit of this run may have landed between reading the version and the renewal (it moves the
+        // version and extends the lease itself): only a lease that is really someone else's, or expired, is lost.
+        const stored = await rt.store.load(this.id);
+        const ours =
+          stored !== undefined &&
+          stored.leaseOwner === rt.owner &&
+          stored.leaseUntil !== null &&
+          stored.leaseUntil > rt.now() &&
+          stored.version >= this.#version;
+        if (!ours) this.#controller.abort(new SagaLeaseError(this.id, 'lost the lease to another worker'));
+      })
+      .catch((error: unknown) => rt.onError(error, { sagaId: this.id, phase: 'lease' }));
   }
 
   // ---- compensation ----

@@ -1,0 +1,85 @@
+import { DatabaseSync } from 'node:sqlite';
+import { uuidv7 } from '@cqrs-ts/core';
+import { createSagaRunner, defineSaga, sagaContext } from '@cqrs-ts/saga';
+import { createSqliteSagaStore, migrate } from '@cqrs-ts/sqlite';
+import { expect, it } from 'vitest';
+import { crashingStore } from './support.ts';
+
+const C = sagaContext<{ n: number }>();
+const saga = defineSaga({
+  name: 'corruptible',
+  context: C,
+  steps: [
+    C.step({ id: 'a', act: () => 1 }),
+    C.step({ id: 'b', act: () => 2 }),
+    C.step({ id: 'c', act: () => 3 }),
+  ],
+});
+
+it('recovery marks a saga whose log row a SQL store cannot read as failed, and recovers the others', async () => {
+  const db = new DatabaseSync(':memory:');
+  migrate(db);
+  const store = createSqliteSagaStore({ database: db, onCorruptRow: () => {} });
+  let clock = 1_000;
+  const crashing = () =>
+    createSagaRunner({
+      store: crashingStore(store, { write: 3, when: 'before' }),
+      leaseMs: 1_000,
+      now: () => clock,
+    });
+  const bad = uuidv7();
+  const good = uuidv7();
+  await crashing()
+    .run(saga, { n: 1 }, { id: bad })
+    .catch(() => {});
+  await crashing()
+    .run(saga, { n: 2 }, { id: good })
+    .catch(() => {});
+  expect((await store.load(good))?.status).toBe('running');
+  expect((await store.load(bad))?.status).toBe('running');
+  // a value no reader accepts, as a faulty tool or disk could leave it
+  db.prepare('UPDATE cqrs_saga_log SET started_at = -9223372036854775807 WHERE saga_id = ?').run(bad);
+  clock += 5_000;
+  const rescuer = createSagaRunner({ store, sagas: [saga], leaseMs: 1_000, now: () => clock });
+  const report = await rescuer.recover();
+  expect(report.completed).toBe(1);
+  expect((await store.load(good))?.status).toBe('completed');
+  expect((await store.load(bad))?.status).toBe('failed');
+  expect((await rescuer.recover()).found).toBe(0);
+  db.close();
+});
+
+it('a refused lease renewal does not abort a step while the stored lease is still this worker’s', async () => {
+  const { createInMemorySagaStore } = await import('@cqrs-ts/core');
+  const inner = createInMemorySagaStore();
+  let refused = 0;
+  // Refuses the first renewal, as a store does when a commit of the same run moved the version first.
+  const store = {
+    ...inner,
+    capabilities: inner.capabilities,
+    create: inner.create.bind(inner),
+    commit: inner.commit.bind(inner),
+    acquire: inner.acquire.bind(inner),
+    release: inner.release.bind(inner),
+    load: inner.load.bind(inner),
+    history: inner.history.bind(inner),
+    findRecoverable: inner.findRecoverable.bind(inner),
+    list: inner.list.bind(inner),
+    async renew(request: Parameters<typeof inner.renew>[0]) {
+      if (refused === 0) {
+        refused++;
+        return false;
+      }
+      return inner.renew(request);
+    },
+  };
+  const slow = defineSaga({
+    name: 'slow',
+    context: C,
+    steps: [C.step({ id: 'wait', act: () => new Promise((r) => setTimeout(() => r(1), 400)) })],
+  });
+  const runner = createSagaRunner({ store, leaseMs: 150 });
+  const outcome = await runner.run(slow, { n: 1 });
+  expect(refused).toBeGreaterThan(0);
+  expect(outcome.status).toBe('completed');
+});
