@@ -21,9 +21,7 @@ export function classifyPostgresError(error: unknown): StorageFailureReason {
     code === '57P02' ||
     code === '57P03' ||
     /^(ECONNREFUSED|ECONNRESET|EPIPE|ETIMEDOUT|CONNECTION_\w+)$/.test(code) ||
-    /Connection terminated|connection (closed|ended)|terminating connection|is not queryable/i.test(
-      message,
-    )
+    /Connection terminated|connection (closed|ended)|terminating connection|is not queryable/i.test(message)
   ) {
     return 'connection';
   }
