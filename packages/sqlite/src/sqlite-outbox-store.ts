@@ -42,6 +42,24 @@ export function createSqliteOutboxStore(options: SqliteOutboxStoreOptions): Outb
     }
     return s;
   };
+  // Prepared INSERTs per caller connection and row count (appends are the hot path; preparing costs more than
+  // the insert). Weakly held: a closed connection's statements go with it.
+  const inserts = new WeakMap<SqliteDatabase, Map<number, SqliteStatement>>();
+  const insertFor = (tx: SqliteDatabase, rows: number): SqliteStatement => {
+    let byCount = inserts.get(tx);
+    if (byCount === undefined) {
+      byCount = new Map();
+      inserts.set(tx, byCount);
+    }
+    let s = byCount.get(rows);
+    if (s === undefined) {
+      s = tx.prepare(
+        `INSERT INTO ${t} (id, type, topic, key, payload, headers, content_encoding, next_attempt_at, created_at) VALUES ${Array.from({ length: rows }, () => '(?,?,?,?,?,?,?,?,?)').join(',')}`,
+      );
+      if (byCount.size < 64) byCount.set(rows, s);
+    }
+    return s;
+  };
   const guard = async <T>(what: string, fn: () => T): Promise<T> => {
     try {
       return fn();
@@ -87,9 +105,7 @@ export function createSqliteOutboxStore(options: SqliteOutboxStoreOptions): Outb
             );
             params.push(r.createdAt, r.createdAt);
           }
-          tx.prepare(
-            `INSERT INTO ${t} (id, type, topic, key, payload, headers, content_encoding, next_attempt_at, created_at) VALUES ${part.map(() => '(?,?,?,?,?,?,?,?,?)').join(',')}`,
-          ).run(...params);
+          insertFor(tx, part.length).run(...params);
         }
       });
     },
