@@ -94,8 +94,16 @@ export function createPostgresOutboxStore(options: PostgresOutboxStoreOptions): 
   UPDATE ${t} o SET claimed_by = $3, claimed_until = $4 FROM e WHERE o.seq = e.seq
   RETURNING o.*`;
 
-  const lockSql = `WITH ${candidates}
-  SELECT o.* FROM e JOIN ${t} o ON o.seq = e.seq ORDER BY o.seq`;
+  // Same selection as `candidates`, but the locked CTE carries whole rows, so no second lookup per row.
+  const lockSql = `WITH c AS MATERIALIZED (
+    SELECT * FROM ${t}
+    WHERE status = 'pending' AND next_attempt_at <= $1 AND (claimed_until IS NULL OR claimed_until < $1)
+    ORDER BY seq LIMIT $2 FOR UPDATE SKIP LOCKED),
+  b AS (SELECT p.key, min(p.seq) AS s FROM ${t} p
+    WHERE p.status = 'pending' AND p.key IS NOT NULL AND p.seq < (SELECT max(seq) FROM c)
+      AND NOT EXISTS (SELECT 1 FROM c WHERE c.seq = p.seq)
+    GROUP BY p.key)
+  SELECT c.* FROM c LEFT JOIN b ON b.key = c.key WHERE b.s IS NULL OR c.seq < b.s ORDER BY c.seq`;
   const publishedBySeqSql = `UPDATE ${t} SET status = 'published', published_at = $1, claimed_by = NULL, claimed_until = NULL WHERE seq = ANY($2::bigint[])`;
   const publishedSql = `UPDATE ${t} SET status = 'published', published_at = $1, claimed_by = NULL, claimed_until = NULL WHERE status = 'pending' AND id = ANY($2::uuid[])`;
   const failSql = (

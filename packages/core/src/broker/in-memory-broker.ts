@@ -65,7 +65,14 @@ export function createInMemoryBroker(options: InMemoryBrokerOptions = {}): InMem
 
   async function deliver(message: OutboxMessage): Promise<void> {
     if (failPredicate?.(message)) throw new Error(`injected failure for ${message.id}`);
-    const handlers = [...(subscribers.get(message.topic) ?? []), ...(subscribers.get('*') ?? [])];
+    const byTopic = subscribers.get(message.topic);
+    const all = subscribers.get('*');
+    if (byTopic === undefined && all === undefined && keep === 0) {
+      // Nobody listens and nothing is kept: a sink, like a broker topic without consumers.
+      delivered++;
+      return;
+    }
+    const handlers = [...(byTopic ?? []), ...(all ?? [])];
     const d: DeliveredMessage = {
       ...message,
       event: eventFromEnvelope(message.headers, message.body, serializerOf(message)),
