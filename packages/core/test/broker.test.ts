@@ -2,6 +2,7 @@ import { gzipSync } from 'node:zlib';
 import {
   compressData,
   createEnvelopeDecoder,
+  createInMemoryBroker,
   createKeyedLimiter,
   createMediator,
   createMessageCatalog,
@@ -361,5 +362,45 @@ describe('keyed limiter', () => {
     await drained;
     expect(limiter.size).toBe(0);
     expect(() => createKeyedLimiter(0)).toThrow(/concurrency/);
+  });
+});
+
+describe('in-memory broker', () => {
+  const message = (id: string) => {
+    const event = Shipped.create({ orderId: id, items: 1 });
+    return {
+      id: event.metadata.requestId,
+      type: event.type,
+      topic: 'shop',
+      key: id,
+      headers: eventAttributes(event, 'svc', 'application/json', id),
+      body: jsonPayloadSerializer.serialize(event),
+      attempts: 0,
+    };
+  };
+
+  it('without subscribers acts as a sink, still honouring injected failures and key order', async () => {
+    const broker = createInMemoryBroker();
+    expect(await broker.publish([message('a'), message('b')])).toEqual([{ ok: true }, { ok: true }]);
+    expect(broker.delivered).toBe(2);
+    broker.failWhen((m) => m.key === 'a');
+    const a1 = message('a');
+    const results = await broker.publish([a1, { ...message('a'), id: 'second' }, message('b')]);
+    expect(results.map((r) => r.ok)).toEqual([false, false, true]);
+    expect(broker.delivered).toBe(3);
+  });
+
+  it('rebuilds the event for subscribers and keeps recent deliveries', async () => {
+    const broker = createInMemoryBroker({ keepRecent: 1 });
+    const got: unknown[] = [];
+    broker.subscribe('shop', (m) => {
+      got.push(m.event.payload);
+    });
+    await broker.publish([message('a'), message('b')]);
+    expect(got).toEqual([
+      { orderId: 'a', items: 1 },
+      { orderId: 'b', items: 1 },
+    ]);
+    expect(broker.recent().map((m) => (m.event.payload as { orderId: string }).orderId)).toEqual(['b']);
   });
 });
