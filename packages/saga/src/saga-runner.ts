@@ -278,8 +278,16 @@ function waitFor(ms: number, signal: AbortSignal | undefined): Promise<void> {
   });
 }
 
+function isThenable<T>(value: T | PromiseLike<T>): value is PromiseLike<T> {
+  return value !== null &&
+    typeof value === 'object' &&
+    typeof (value as { then?: unknown }).then === 'function'
+    ? true
+    : typeof value === 'function' && typeof (value as { then?: unknown }).then === 'function';
+}
+
 /** Rejects with the signal's reason when it aborts first (the step may ignore its signal). */
-function race<T>(work: Promise<T>, signal: AbortSignal): Promise<T> {
+function race<T>(work: PromiseLike<T>, signal: AbortSignal): Promise<T> {
   if (signal.aborted) return Promise.reject(signal.reason);
   return new Promise<T>((resolve, reject) => {
     const onAbort = () => reject(signal.reason);
@@ -755,8 +763,9 @@ class SagaRun {
     const circuit = primary ? step.circuit : undefined;
     const breaker = circuit === undefined ? undefined : (circuit.breaker ?? this.#rt.breaker);
     return this.#attempts(step, step.retry, ACT_BACKOFF, step.timeoutMs, true, (tools, signal) => {
+      if (breaker === undefined) return instance.act.call(instance.self, this.#ctx, tools);
       const call = () => Promise.resolve(instance.act.call(instance.self, this.#ctx, tools));
-      return breaker === undefined ? call() : breaker.call(circuit!.key, call, signal);
+      return breaker.call(circuit!.key, call, signal);
     });
   }
 
@@ -790,7 +799,7 @@ class SagaRun {
     backoffDefaults: { initialMs: number; factor: number; maxMs: number },
     timeoutMs: number | undefined,
     forward: boolean,
-    work: (tools: StepTools, signal: AbortSignal) => Promise<T>,
+    work: (tools: StepTools, signal: AbortSignal) => T | Promise<T>,
   ): Promise<{ result: T; attempts: number; events: AnyEvent[] }> {
     const max = retry.maxAttempts ?? (forward ? 1 : 3);
     const retryOn = retry.retryOn ?? defaultRetryOn;
@@ -803,7 +812,9 @@ class SagaRun {
       const tools = this.#tools(step, attempt, signal, events, !forward);
       try {
         if (signal.aborted) throw signal.reason;
-        const result = await race(work(tools, signal), signal);
+        const value = work(tools, signal);
+        // A synchronous step has finished already: nothing to race against its signal.
+        const result = isThenable(value) ? await race(value, signal) : value;
         const src = this.#instances.get(step.id) as EventSourceLike | undefined;
         if (typeof src?.pullEvents === 'function') events.push(...src.pullEvents());
         return { result, attempts: attempt, events };
@@ -978,7 +989,7 @@ class SagaRun {
           COMPENSATE_BACKOFF,
           step.compensationTimeoutMs,
           false,
-          (tools) => Promise.resolve(inst.compensate!.call(inst.self, this.#ctx, done.result, tools)),
+          (tools) => inst.compensate!.call(inst.self, this.#ctx, done.result, tools),
         );
       });
       attempts = r.attempts;
