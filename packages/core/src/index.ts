@@ -266,10 +266,13 @@ export type {
   SagaStore,
   SagaStoreCapabilities,
 } from './saga/saga-store.ts';
+export type { PositionalQuery } from './saga/sql-saga-rows.ts';
 export {
   checkSagaQuery,
   checkSagaWrite,
+  listQuery,
   mapSagaRows,
+  recoverableQuery,
   SAGA_DEFAULT_MAX_TEXT_BYTES,
   SAGA_MAX_KEY_LENGTH,
   SAGA_STATUSES,

@@ -2,7 +2,9 @@ import {
   ConfigurationError,
   checkSagaQuery,
   checkSagaWrite,
+  listQuery,
   mapSagaRows,
+  recoverableQuery,
   SAGA_DEFAULT_MAX_TEXT_BYTES,
   type SagaAcquire,
   type SagaCommit,
@@ -29,7 +31,6 @@ import type {
 const COLUMNS =
   'id, name, definition_version, status, context, cursor, version, attempts, error, lease_owner, lease_until, deadline_at, created_at, updated_at';
 const LOG_COLUMNS = 'seq, saga_id, step_id, slot, action, status, attempts, result, error, started_at, at';
-const marks = (n: number) => Array.from({ length: n }, () => '?').join(',');
 
 /**
  * Saga stores of one connection share this: a commit with events awaits the outbox append inside its
@@ -277,41 +278,14 @@ export function createSqliteSagaStore(options: SqliteSagaStoreOptions): SagaStor
     async findRecoverable(q: SagaRecoveryQuery) {
       checkSagaQuery('findRecoverable', q);
       if (q.names !== undefined && q.names.length === 0) return [];
-      const params: SqliteValue[] = [q.now, q.now - (q.staleAfterMs ?? 0)];
-      let where = '';
-      if (q.names !== undefined) {
-        where += ` AND name IN (${marks(q.names.length)})`;
-        params.push(...q.names);
-      }
-      if (q.maxAttempts !== undefined) {
-        where += ' AND attempts < ?';
-        params.push(q.maxAttempts);
-      }
-      params.push(q.limit);
-      const sql = `SELECT ${COLUMNS} FROM ${t} WHERE status IN ('running', 'compensating')
-        AND (lease_owner IS NULL OR lease_until < ?) AND updated_at <= ?${where} ORDER BY updated_at, id LIMIT ?`;
+      const { sql, params } = recoverableQuery(t, COLUMNS, q);
       const rows = await exclusive('findRecoverable', () => stmt(sql, true).all(...params));
       return mapSagaRows(rows as Record<string, unknown>[], sagaRecordFromRow, onCorruptRow);
     },
     async list(q: SagaListQuery) {
       checkSagaQuery('list', q);
       if (q.statuses?.length === 0 || q.names?.length === 0) return [];
-      const params: SqliteValue[] = [];
-      const where: string[] = [];
-      if (q.statuses !== undefined) {
-        where.push(`status IN (${marks(q.statuses.length)})`);
-        params.push(...q.statuses);
-      }
-      if (q.names !== undefined) {
-        where.push(`name IN (${marks(q.names.length)})`);
-        params.push(...q.names);
-      }
-      if (q.afterId !== undefined) {
-        where.push('id > ?');
-        params.push(q.afterId);
-      }
-      params.push(q.limit);
-      const sql = `SELECT ${COLUMNS} FROM ${t}${where.length > 0 ? ` WHERE ${where.join(' AND ')}` : ''} ORDER BY id LIMIT ?`;
+      const { sql, params } = listQuery(t, COLUMNS, q);
       const rows = await exclusive('list', () => stmt(sql, true).all(...params));
       return mapSagaRows(rows as Record<string, unknown>[], sagaRecordFromRow, onCorruptRow);
     },

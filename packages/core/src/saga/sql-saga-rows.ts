@@ -294,3 +294,57 @@ export function mapSagaRows<T>(
   }
   return out;
 }
+
+/** A parameterized SQL query with `?` placeholders (MySQL/MariaDB, SQLite). @internal */
+export interface PositionalQuery {
+  readonly sql: string;
+  readonly params: (string | number)[];
+}
+
+const marks = (n: number): string => Array.from({ length: n }, () => '?').join(',');
+
+/**
+ * The recovery query of {@link SagaStore.findRecoverable} for `?`-placeholder dialects, over a saga table with
+ * the shared column names. `columns` is the select list. @internal
+ */
+export function recoverableQuery(table: string, columns: string, q: SagaRecoveryQuery): PositionalQuery {
+  const params: (string | number)[] = [q.now, q.now - (q.staleAfterMs ?? 0)];
+  let where = '';
+  if (q.names !== undefined) {
+    where += ` AND name IN (${marks(q.names.length)})`;
+    params.push(...q.names);
+  }
+  if (q.maxAttempts !== undefined) {
+    where += ' AND attempts < ?';
+    params.push(q.maxAttempts);
+  }
+  params.push(q.limit);
+  return {
+    sql: `SELECT ${columns} FROM ${table} WHERE status IN ('running', 'compensating')
+      AND (lease_owner IS NULL OR lease_until < ?) AND updated_at <= ?${where} ORDER BY updated_at, id LIMIT ?`,
+    params,
+  };
+}
+
+/** The query of {@link SagaStore.list} for `?`-placeholder dialects. @internal */
+export function listQuery(table: string, columns: string, q: SagaListQuery): PositionalQuery {
+  const params: (string | number)[] = [];
+  const where: string[] = [];
+  if (q.statuses !== undefined) {
+    where.push(`status IN (${marks(q.statuses.length)})`);
+    params.push(...q.statuses);
+  }
+  if (q.names !== undefined) {
+    where.push(`name IN (${marks(q.names.length)})`);
+    params.push(...q.names);
+  }
+  if (q.afterId !== undefined) {
+    where.push('id > ?');
+    params.push(q.afterId);
+  }
+  params.push(q.limit);
+  return {
+    sql: `SELECT ${columns} FROM ${table}${where.length > 0 ? ` WHERE ${where.join(' AND ')}` : ''} ORDER BY id LIMIT ?`,
+    params,
+  };
+}
