@@ -2,7 +2,7 @@
  * `dispatch` suite: the overhead of sending one command (or query) to a trivial async handler and awaiting the
  * result, against an awaited direct call of the same handler function.
  */
-import { runAsyncOpCase } from '../lib/measure.ts';
+import { DEFAULT_OP_OPTIONS, OP_NODE_FLAGS, opColumns, runAsyncOpCase } from '../lib/measure.ts';
 import type { CaseSpec, Suite } from '../lib/types.ts';
 import { checkPing } from './dispatch/ping.ts';
 
@@ -27,28 +27,14 @@ export const dispatch: Suite = {
   name: 'dispatch',
   description:
     'awaited send/query of a trivial async handler; per process: 1 s warm-up, median of 15 samples of >= 60 ms',
-  columns: [
-    { field: 'ns_per_op', label: 'ns/op', digits: 1 },
-    { field: 'spread_pct', label: '±', digits: 1, suffix: '%', json: false },
-    { field: 'bytes_per_op', label: 'bytes/op', digits: 0 },
-  ],
+  columns: opColumns(),
   baseline: { case: 'direct', field: 'ns_per_op', label: 'vs direct' },
   notes: [
     'node-cqrs is left out: it cannot be installed here (it pulls a dependency straight from GitHub).',
     'nestjs send 1 behavior: @nestjs/cqrs has no pipeline; the behavior runs in a CommandBus subclass (see bench/README.md).',
   ],
-  // A large young generation so that the allocation batches run without a scavenge (checked with v8.GCProfiler).
-  nodeFlags: ['--expose-gc', '--min-semi-space-size=16', '--max-semi-space-size=256'],
+  nodeFlags: OP_NODE_FLAGS,
   timeoutMs: 120_000,
   cases,
-  run: (spec) =>
-    runAsyncOpCase(spec, {
-      samples: 15,
-      sampleMs: 60,
-      warmupMs: 1000,
-      warmupIterations: 50_000,
-      batchBytes: 8 * 1024 * 1024,
-      allocationRounds: 5,
-      check: checkPing,
-    }),
+  run: (spec) => runAsyncOpCase(spec, { ...DEFAULT_OP_OPTIONS, check: checkPing }),
 };

@@ -7,7 +7,7 @@
  * must have run exactly once and no other handler at all.
  */
 import { setTimeout as delay } from 'node:timers/promises';
-import { measureAsyncOp } from '../lib/measure.ts';
+import { DEFAULT_OP_OPTIONS, measureAsyncOp, OP_NODE_FLAGS, opColumns } from '../lib/measure.ts';
 import type { CaseSpec, Metrics, Suite } from '../lib/types.ts';
 import type { PublishCase } from './publish/events.ts';
 import { checkCalls } from './publish/events.ts';
@@ -34,14 +34,7 @@ async function run(spec: CaseSpec): Promise<Metrics> {
     await delay(0);
     const problem = checkCalls(calls());
     if (problem !== undefined) throw new Error(`wrong result: ${problem}`);
-    return await measureAsyncOp(op, {
-      samples: 15,
-      sampleMs: 60,
-      warmupMs: 1000,
-      warmupIterations: 50_000,
-      batchBytes: 8 * 1024 * 1024,
-      allocationRounds: 5,
-    });
+    return await measureAsyncOp(op, DEFAULT_OP_OPTIONS);
   } finally {
     await close?.();
   }
@@ -51,19 +44,14 @@ export const publish: Suite = {
   name: 'publish',
   description:
     'awaited publish of one event to 3 trivial async handlers; per process: 1 s warm-up, median of 15 samples of >= 60 ms',
-  columns: [
-    { field: 'ns_per_op', label: 'ns/op', digits: 1 },
-    { field: 'spread_pct', label: '±', digits: 1, suffix: '%', json: false },
-    { field: 'bytes_per_op', label: 'bytes/op', digits: 0 },
-  ],
+  columns: opColumns(),
   baseline: { case: 'direct', field: 'ns_per_op', label: 'vs direct' },
   notes: [
     'node-cqrs is left out: it cannot be installed here (it pulls a dependency straight from GitHub).',
     'nestjs publish: the @nestjs/cqrs EventBus is fire-and-forget; `await eventBus.publish(event)` starts the 3 handlers (synchronously, through an RxJS Subject) but does not await their completion, unlike every other case.',
     'direct awaits the 3 handlers one after the other; cqrs-ts publish (default strategy: parallel) and mediatr-ts (Promise.allSettled) start all 3, then await them together.',
   ],
-  // A large young generation so that the allocation batches run without a scavenge (checked with v8.GCProfiler).
-  nodeFlags: ['--expose-gc', '--min-semi-space-size=16', '--max-semi-space-size=256'],
+  nodeFlags: OP_NODE_FLAGS,
   timeoutMs: 120_000,
   cases,
   run,
