@@ -37,6 +37,42 @@ export interface OutboxTarget {
   close(): Promise<void>;
 }
 
+/** What a database module provides; {@link outboxTarget} builds the common cases from it. */
+export interface TargetParts<C> {
+  readonly store: OutboxStore<C>;
+  /** Runs `fn` in one committed transaction; `fn` gets the handle `store.append` takes. */
+  tx(fn: (c: C) => Promise<void>): Promise<void>;
+  /** Inserts one business row in the transaction. */
+  insertBusiness(c: C): Promise<unknown> | unknown;
+  /** Runs after seeding (e.g. ANALYZE). */
+  afterSeed?(): Promise<void>;
+  rawClaim(limit: number): Promise<number>;
+  close(): Promise<void>;
+}
+
+/** The bare and append transactions and the seeding loop, the same for every database. */
+export function outboxTarget<C>(parts: TargetParts<C>): OutboxTarget {
+  const { store, tx, insertBusiness } = parts;
+  return {
+    store: store as OutboxStore<never>,
+    bareTxn: () => tx(async (c) => void (await insertBusiness(c))),
+    appendTxn: (events) =>
+      tx(async (c) => {
+        await insertBusiness(c);
+        await store.append(c, events);
+      }),
+    async seed(n) {
+      for (let i = 0; i < n; i += 1000) {
+        const events = benchEvents(Math.min(1000, n - i), i);
+        await tx((c) => store.append(c, events));
+      }
+      await parts.afterSeed?.();
+    },
+    rawClaim: parts.rawClaim,
+    close: parts.close,
+  };
+}
+
 const now = () => performance.now();
 
 /**

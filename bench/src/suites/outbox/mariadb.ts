@@ -1,8 +1,6 @@
-/** The `outbox` suite on MariaDB (mysql2 pool). */
-import type { AnyEvent, OutboxStore } from '@cqrs-ts/core';
 import { createMysqlOutboxStore, migrate } from '@cqrs-ts/mysql';
 import mysql from 'mysql2/promise';
-import { benchEvents, type OutboxTarget, suffix } from './common.ts';
+import { type OutboxTarget, outboxTarget, suffix } from './common.ts';
 
 const URL = process.env.CQRS_MYSQL_URL ?? 'mysql://root@127.0.0.1:3306/test';
 
@@ -37,20 +35,10 @@ export async function openMariadb(): Promise<OutboxTarget | undefined> {
     }
   };
   const insertBusiness = (c: Conn) => c.query(`INSERT INTO ${business} (note) VALUES (?)`, ['order placed']);
-  return {
-    store: store as OutboxStore<never>,
-    bareTxn: () => tx(async (c) => void (await insertBusiness(c))),
-    appendTxn: (events: readonly AnyEvent[]) =>
-      tx(async (c) => {
-        await insertBusiness(c);
-        await store.append(c, events);
-      }),
-    async seed(n) {
-      for (let i = 0; i < n; i += 1000) {
-        const events = benchEvents(Math.min(1000, n - i), i);
-        await tx((c) => store.append(c, events));
-      }
-    },
+  return outboxTarget({
+    store,
+    tx,
+    insertBusiness,
     async rawClaim(limit) {
       let moved = 0;
       await tx(async (c) => {
@@ -72,5 +60,5 @@ export async function openMariadb(): Promise<OutboxTarget | undefined> {
       await pool.query(`DROP TABLE IF EXISTS ${tables.outbox}, ${tables.inbox}, ${business}`);
       await pool.end();
     },
-  };
+  });
 }

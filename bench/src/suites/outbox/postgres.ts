@@ -1,8 +1,8 @@
 /** The `outbox` suite on PostgreSQL (node-postgres pool), including the commit-to-publish latency cases. */
-import { type AnyEvent, createInMemoryBroker, createOutboxRelay, type OutboxStore } from '@cqrs-ts/core';
+import { createInMemoryBroker, createOutboxRelay } from '@cqrs-ts/core';
 import { createPostgresOutboxStore, createPostgresWakeUp, migrate } from '@cqrs-ts/postgres';
 import pg from 'pg';
-import { benchEvents, type OutboxTarget, suffix } from './common.ts';
+import { benchEvents, type OutboxTarget, outboxTarget, suffix } from './common.ts';
 
 const URL = process.env.CQRS_PG_URL ?? 'postgres://postgres@127.0.0.1:5432/test';
 
@@ -37,22 +37,12 @@ export async function openPostgres(notifyChannel: string | false = false): Promi
   };
   const insertBusiness = (c: pg.PoolClient) =>
     c.query(`INSERT INTO ${business} (note) VALUES ($1)`, ['order placed']);
-  return {
-    store: store as OutboxStore<never>,
-    bareTxn: () => tx(async (c) => void (await insertBusiness(c))),
-    appendTxn: (events: readonly AnyEvent[]) =>
-      tx(async (c) => {
-        await insertBusiness(c);
-        await store.append(c, events);
-      }),
-    async seed(n) {
-      for (let i = 0; i < n; i += 1000) {
-        const events = benchEvents(Math.min(1000, n - i), i);
-        await tx((c) => store.append(c, events));
-      }
-      // Autovacuum would analyze a table after this many inserts; do it now so both loops get real plans.
-      await pool.query(`ANALYZE ${tables.outbox}`);
-    },
+  return outboxTarget({
+    store,
+    tx,
+    insertBusiness,
+    // Autovacuum would analyze a table after this many inserts; do it now so both loops get real plans.
+    afterSeed: async () => void (await pool.query(`ANALYZE ${tables.outbox}`)),
     async rawClaim(limit) {
       let moved = 0;
       await tx(async (c) => {
@@ -73,7 +63,7 @@ export async function openPostgres(notifyChannel: string | false = false): Promi
       await pool.query(`DROP TABLE IF EXISTS ${tables.outbox}, ${tables.inbox}, ${business}`);
       await pool.end();
     },
-  };
+  });
 }
 
 /**

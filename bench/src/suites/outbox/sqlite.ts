@@ -3,9 +3,8 @@ import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { DatabaseSync } from 'node:sqlite';
-import type { AnyEvent, OutboxStore } from '@cqrs-ts/core';
 import { createSqliteOutboxStore, migrate } from '@cqrs-ts/sqlite';
-import { benchEvents, type OutboxTarget } from './common.ts';
+import { type OutboxTarget, outboxTarget } from './common.ts';
 
 export async function openSqlite(): Promise<OutboxTarget> {
   const dir = mkdtempSync(join(tmpdir(), 'cqrs-bench-'));
@@ -20,30 +19,20 @@ export async function openSqlite(): Promise<OutboxTarget> {
     `UPDATE bench_ob SET status = 'published', published_at = ?
      WHERE seq IN (SELECT seq FROM bench_ob WHERE status = 'pending' ORDER BY seq LIMIT ?) RETURNING seq`,
   );
-  const tx = async (fn: () => Promise<void> | void) => {
+  const tx = async (fn: (c: DatabaseSync) => Promise<void>) => {
     db.exec('BEGIN IMMEDIATE');
     try {
-      await fn();
+      await fn(db);
       db.exec('COMMIT');
     } catch (error) {
       db.exec('ROLLBACK');
       throw error;
     }
   };
-  return {
-    store: store as OutboxStore<never>,
-    bareTxn: () => tx(() => void insert.run('order placed')),
-    appendTxn: (events: readonly AnyEvent[]) =>
-      tx(async () => {
-        insert.run('order placed');
-        await store.append(db, events);
-      }),
-    async seed(n) {
-      for (let i = 0; i < n; i += 1000) {
-        const events = benchEvents(Math.min(1000, n - i), i);
-        await tx(() => store.append(db, events));
-      }
-    },
+  return outboxTarget({
+    store,
+    tx,
+    insertBusiness: () => insert.run('order placed'),
     async rawClaim(limit) {
       return claim.all(Date.now(), limit).length;
     },
@@ -51,5 +40,5 @@ export async function openSqlite(): Promise<OutboxTarget> {
       db.close();
       rmSync(dir, { recursive: true, force: true });
     },
-  };
+  });
 }
