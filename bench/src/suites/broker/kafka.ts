@@ -9,7 +9,6 @@ import {
   type AnyEvent,
   createInMemoryOutboxStore,
   createOutboxRelay,
-  defineEvent,
   eventAttributes,
   jsonPayloadSerializer,
 } from '@cqrs-ts/core';
@@ -23,21 +22,12 @@ import {
 import { Producer } from '@platformatic/kafka';
 import type { Metrics } from '../../lib/types.ts';
 import type { BrokerCases } from '../broker.ts';
+import { quantile, tick, tickEvents } from './common.ts';
 
 const BROKERS = parseKafkaBrokers(process.env.KAFKA_BROKERS);
-const Ticked = defineEvent('bench.kafka-ticked', {
-  key: (p: { k: string; n: number; t: number; pad: string }) => p.k,
-}).withPayload<{ k: string; n: number; t: number; pad: string }>();
-const PAD = 'x'.repeat(200);
 const COUNT = 20_000;
 const BATCH = 100;
 const IN_FLIGHT = 4;
-
-const events = (count: number, topic: string): AnyEvent[] =>
-  Array.from(
-    { length: count },
-    (_, n) => ({ ...Ticked.create({ k: `k${n % 100}`, n, t: 0, pad: PAD }), topic }) as AnyEvent,
-  );
 
 async function freshTopic(what: string): Promise<string> {
   const topic = `cqrs-bench-${what}-${process.pid}-${Date.now()}`;
@@ -53,7 +43,7 @@ async function raw(): Promise<Metrics> {
     idempotent: true,
     acks: -1,
   });
-  const records = events(COUNT, topic).map((e, i) => {
+  const records = tickEvents(COUNT, topic).map((e, i) => {
     const key = (e as AnyEvent & { key?: string }).key ?? null;
     const m = {
       id: e.metadata.requestId,
@@ -91,7 +81,7 @@ async function relay(): Promise<Metrics> {
   const publisher = createKafkaPublisher({ brokers: BROKERS, clientId: 'bench-relay' });
   const store = createInMemoryOutboxStore({ source: 'bench' });
   const tx = store.begin();
-  await store.append(tx as never, events(COUNT, topic));
+  await store.append(tx as never, tickEvents(COUNT, topic));
   tx.commit();
   const relays = Array.from({ length: IN_FLIGHT }, () =>
     createOutboxRelay({ store, publisher, batchSize: BATCH }),
@@ -132,17 +122,12 @@ async function latency(percentile: number): Promise<Metrics> {
   try {
     const total = 500;
     for (let n = 0; n < total; n++) {
-      const e = {
-        ...Ticked.create({ k: `k${n % 10}`, n, t: performance.timeOrigin + performance.now(), pad: PAD }),
-        topic,
-      };
-      await publisher.publishEvents([e as AnyEvent]);
+      await publisher.publishEvents([tick(n, topic, performance.timeOrigin + performance.now(), 10)]);
       await new Promise((r) => setTimeout(r, 5));
     }
     const until = Date.now() + 30_000;
     while (samples.length < total && Date.now() < until) await new Promise((r) => setTimeout(r, 20));
-    const sorted = samples.slice(50).sort((a, b) => a - b); // skip the group-join warm-up
-    return { ms: sorted[Math.min(sorted.length - 1, Math.floor(sorted.length * percentile))] ?? Number.NaN };
+    return { ms: quantile(samples, percentile, 50) }; // skip the group-join warm-up
   } finally {
     await consumer.stop();
     await publisher.close();

@@ -9,42 +9,18 @@
  * - `latency-p50` / `latency-p99`: 1,000 events/s published with `publishEvents` for 4 s, handled by
  *   `createNatsConsumer`; the time from publish to handler entry.
  */
-import {
-  type AnyEvent,
-  createInMemoryOutboxStore,
-  createOutboxRelay,
-  decodeOutboxRecord,
-  defineEvent,
-  type OutboxMessage,
-  toBindingHeaders,
-} from '@cqrs-ts/core';
+import { createOutboxRelay, type OutboxMessage, toBindingHeaders } from '@cqrs-ts/core';
 import { createNatsConsumer, createNatsPublisher, ensureNatsStream } from '@cqrs-ts/nats';
 import { jetstreamManager } from '@nats-io/jetstream';
 import { connect, headers, type NatsConnection } from '@nats-io/transport-node';
 import type { Metrics } from '../../lib/types.ts';
 import type { BrokerCases } from '../broker.ts';
 import { openSqlite } from '../outbox/sqlite.ts';
+import { outboxMessages, tick } from './common.ts';
 
 const URL = process.env.CQRS_NATS_URL ?? '127.0.0.1:4222';
 const COUNT = 20_000;
 const RAW_IN_FLIGHT = 100;
-
-const Ticked = defineEvent('bench.ticked', {
-  topic: 'bench',
-  key: (p: { k: string; n: number; t?: number }) => p.k,
-}).withPayload<{ k: string; n: number; t?: number }>();
-
-const benchEvents = (count: number): AnyEvent[] =>
-  Array.from({ length: count }, (_, i) => Ticked.create({ k: `k${i % 100}`, n: i }) as AnyEvent);
-
-/** The outbox messages the relay would hand over for `count` events. */
-async function outboxMessages(count: number): Promise<OutboxMessage[]> {
-  const store = createInMemoryOutboxStore();
-  const tx = store.begin();
-  await store.append(tx, benchEvents(count));
-  tx.commit();
-  return store.records().map(decodeOutboxRecord);
-}
 
 async function withStream<T>(
   fn: (nc: NatsConnection, stream: string, prefix: string) => Promise<T>,
@@ -64,7 +40,7 @@ async function withStream<T>(
 }
 
 async function raw(): Promise<Metrics> {
-  const messages = await outboxMessages(COUNT + 200);
+  const messages = await outboxMessages(COUNT + 200, 'bench');
   return withStream(async (nc, _stream, prefix) => {
     const js = (await jetstreamManager(nc)).jetstream();
     const send = (m: OutboxMessage) => {
@@ -142,10 +118,7 @@ async function latency(quantile: number): Promise<Metrics> {
       const wait = due - performance.now();
       if (wait > 0) await new Promise((r) => setTimeout(r, wait));
       const now = performance.timeOrigin + performance.now();
-      const events = Array.from(
-        { length: PER_TICK },
-        (_, i) => Ticked.create({ k: `k${(n + i) % 100}`, n: n + i, t: now }) as AnyEvent,
-      );
+      const events = Array.from({ length: PER_TICK }, (_, i) => tick(n + i, 'bench', now));
       pending.push(publisher.publishEvents(events));
       n += PER_TICK;
     }

@@ -11,44 +11,20 @@
  * - `latency-p50` / `latency-p99`: ~1,000 events/s (5 every 5 ms) through `publishEvents`, handled by
  *   `createRabbitConsumer` (quorum queue, concurrency 8); publish-to-handler-entry time.
  */
-import {
-  type AnyEvent,
-  createInMemoryOutboxStore,
-  decodeOutboxRecord,
-  defineEvent,
-  type OutboxMessage,
-} from '@cqrs-ts/core';
+import type { AnyEvent } from '@cqrs-ts/core';
 import { createRabbitConsumer, createRabbitPublisher } from '@cqrs-ts/rabbitmq';
 import { connect } from 'amqplib';
 import type { Metrics } from '../../lib/types.ts';
 import type { BrokerCases } from '../broker.ts';
+import { outboxMessages, quantile, tick } from './common.ts';
 
 const URL = process.env.CQRS_RABBITMQ_URL ?? 'amqp://guest:guest@127.0.0.1:5672';
-const Ticked = defineEvent('bench.rabbit-ticked', {
-  key: (p: { k: string; n: number; t: number; pad: string }) => p.k,
-}).withPayload<{ k: string; n: number; t: number; pad: string }>();
-const PAD = 'x'.repeat(200);
 const COUNT = 30_000;
 const WINDOW = 100;
 const BATCH = 100;
 const LANES = Number(process.env.CQRS_BENCH_RABBIT_LANES ?? 1);
 
 const name = (what: string) => `cqrs-bench.${what}.${process.pid}.${Date.now()}`;
-
-/** Decoded outbox rows: exactly what the relay hands a publisher. */
-async function outboxMessages(count: number, topic: string): Promise<OutboxMessage[]> {
-  const store = createInMemoryOutboxStore({ source: 'bench' });
-  const tx = store.begin();
-  const events = Array.from(
-    { length: count },
-    (_, n) => ({ ...Ticked.create({ k: `k${n % 100}`, n, t: 0, pad: PAD }), topic }) as AnyEvent,
-  );
-  await store.append(tx as never, events);
-  tx.commit();
-  return (await store.claimBatch({ relayId: 'bench', limit: count, leaseMs: 60_000, now: Date.now() })).map(
-    decodeOutboxRecord,
-  );
-}
 
 async function reachable(): Promise<boolean> {
   try {
@@ -198,18 +174,14 @@ async function latency(percentile: number): Promise<Metrics> {
       const batch: AnyEvent[] = [];
       for (let i = 0; i < perTick; i++) {
         const t = performance.timeOrigin + performance.now();
-        batch.push({
-          ...Ticked.create({ k: `k${(n + i) % 10}`, n: n + i, t, pad: PAD }),
-          topic: 'bench.lat',
-        } as AnyEvent);
+        batch.push(tick(n + i, 'bench.lat', t, 10));
       }
       void publisher.publishEvents(batch); // steady rate: do not wait for the confirms
       await new Promise((r) => setTimeout(r, 5));
     }
     const until = Date.now() + 30_000;
     while (samples.length < total && Date.now() < until) await new Promise((r) => setTimeout(r, 20));
-    const sorted = samples.slice(500).sort((a, b) => a - b); // skip the warm-up
-    return { ms: sorted[Math.min(sorted.length - 1, Math.floor(sorted.length * percentile))] ?? Number.NaN };
+    return { ms: quantile(samples, percentile, 500) }; // skip the warm-up
   } finally {
     await consumer.stop();
     await publisher.close();

@@ -12,7 +12,6 @@ import {
   type AnyEvent,
   createInMemoryOutboxStore,
   decodeOutboxRecord,
-  defineEvent,
   eventAttributes,
   jsonPayloadSerializer,
   type OutboxMessage,
@@ -21,21 +20,12 @@ import { createRedisStreamsConsumer, createRedisStreamsPublisher } from '@cqrs-t
 import { Redis } from 'ioredis';
 import type { Metrics } from '../../lib/types.ts';
 import type { BrokerCases } from '../broker.ts';
+import { quantile, tick, tickEvents } from './common.ts';
 
 const URL = process.env.CQRS_REDIS_URL ?? 'redis://127.0.0.1:6379';
-const Ticked = defineEvent('bench.redis-ticked', {
-  key: (p: { k: string; n: number; t: number; pad: string }) => p.k,
-}).withPayload<{ k: string; n: number; t: number; pad: string }>();
-const PAD = 'x'.repeat(200);
 const COUNT = 50_000;
 const BATCH = 100;
 const IN_FLIGHT = 4;
-
-const events = (count: number, topic: string): AnyEvent[] =>
-  Array.from(
-    { length: count },
-    (_, n) => ({ ...Ticked.create({ k: `k${n % 100}`, n, t: 0, pad: PAD }), topic }) as AnyEvent,
-  );
 
 const streamName = (what: string) => `cqrs-bench:${what}:${process.pid}:${Date.now()}`;
 
@@ -57,7 +47,7 @@ async function raw(): Promise<Metrics> {
   const stream = streamName('raw');
   const redis = new Redis(URL);
   // The same fields the publisher writes: ce_* attributes, content-type, data bytes.
-  const entries = events(COUNT, stream).map((e) => {
+  const entries = tickEvents(COUNT, stream).map((e) => {
     const key = (e as AnyEvent & { key?: string }).key ?? null;
     const fields: (string | Buffer)[] = [];
     for (const [name, value] of Object.entries(eventAttributes(e, 'bench', 'application/json', key))) {
@@ -97,7 +87,7 @@ async function relay(): Promise<Metrics> {
   // What the relay hands a publisher: decoded outbox rows (CloudEvents attributes + JSON bytes).
   const store = createInMemoryOutboxStore({ source: 'bench' });
   const tx = store.begin();
-  await store.append(tx as never, events(COUNT, topic));
+  await store.append(tx as never, tickEvents(COUNT, topic));
   tx.commit();
   const messages: OutboxMessage[] = (
     await store.claimBatch({ relayId: 'bench', limit: COUNT, leaseMs: 60_000, now: Date.now() })
@@ -153,15 +143,14 @@ async function latency(percentile: number): Promise<Metrics> {
       const batch: AnyEvent[] = [];
       for (let i = 0; i < perTick; i++) {
         const t = performance.timeOrigin + performance.now();
-        batch.push({ ...Ticked.create({ k: `k${(n + i) % 10}`, n: n + i, t, pad: PAD }), topic } as AnyEvent);
+        batch.push(tick(n + i, topic, t, 10));
       }
       await publisher.publishEvents(batch);
       await new Promise((r) => setTimeout(r, 5));
     }
     const until = Date.now() + 30_000;
     while (samples.length < total && Date.now() < until) await new Promise((r) => setTimeout(r, 20));
-    const sorted = samples.slice(200).sort((a, b) => a - b); // skip the warm-up
-    return { ms: sorted[Math.min(sorted.length - 1, Math.floor(sorted.length * percentile))] ?? Number.NaN };
+    return { ms: quantile(samples, percentile, 200) }; // skip the warm-up
   } finally {
     await consumer.stop();
     const redis = new Redis(URL);
