@@ -1,6 +1,7 @@
 import type { InboxGuard, InboxStore } from '@cqrs-ts/core';
-import { processOnce } from '@cqrs-ts/core';
+import { ConfigurationError, processOnce } from '@cqrs-ts/core';
 import { toStorageError } from './postgres-errors.ts';
+import { transactionOf } from './postgres-executor.ts';
 import { createPostgresInboxStore } from './postgres-inbox-store.ts';
 import type { PostgresClient, PostgresTables } from './postgres-options.ts';
 
@@ -35,59 +36,35 @@ export interface PostgresInboxGuardOptions {
  * An {@link InboxGuard} for broker consumers: each message's handler runs in one PostgreSQL transaction that
  * also inserts its inbox mark, so a redelivered message is skipped and its effects are never applied twice.
  * Handlers reach the transaction with `consumerTransaction()`.
+ * @throws ConfigurationError when `client` cannot open transactions (a single `Client` or a checked-out one)
  */
 export function createPostgresInboxGuard(options: PostgresInboxGuardOptions): InboxGuard<PostgresClient> {
-  const client = options.client;
+  const client = options.client as unknown as PostgresClient;
+  const transact = transactionOf(client);
+  if (transact === undefined) {
+    throw new ConfigurationError(
+      'postgres inbox guard: client must be a pg Pool, a postgres.js sql or Kysely',
+    );
+  }
   const store =
     options.store ??
-    createPostgresInboxStore({
-      client: client as unknown as PostgresClient,
-      ...(options.tables !== undefined ? { tables: options.tables } : {}),
-    });
-  const once = async (
-    tx: PostgresClient,
-    id: string,
-    consumer: string,
-    work: (tx: PostgresClient) => Promise<void>,
-  ) => (await processOnce(store, tx, id, consumer, work)).status === 'processed';
-
-  if (typeof (client as KyselyTransactional).transaction === 'function') {
-    const k = client as KyselyTransactional;
-    return {
-      once: (id, consumer, work) =>
-        k.transaction().execute((trx) => once(trx as PostgresClient, id, consumer, work)),
-    };
-  }
-  if (typeof (client as PostgresJsBegin).begin === 'function') {
-    const s = client as PostgresJsBegin;
-    return {
-      once: (id, consumer, work) => s.begin((sql) => once(sql as PostgresClient, id, consumer, work)),
-    };
-  }
-  const pool = client as PgPoolLike;
+    createPostgresInboxStore({ client, ...(options.tables !== undefined ? { tables: options.tables } : {}) });
   return {
     async once(id, consumer, work) {
-      let c: Awaited<ReturnType<PgPoolLike['connect']>>;
+      let thrown: { error: unknown } | undefined;
       try {
-        c = await pool.connect();
+        return await transact(async (_execute, tx) => {
+          try {
+            return (await processOnce(store, tx, id, consumer, work)).status === 'processed';
+          } catch (error) {
+            thrown = { error };
+            throw error;
+          }
+        });
       } catch (error) {
-        throw toStorageError(error, 'inbox connect');
-      }
-      let broken = false;
-      try {
-        await c.query('BEGIN');
-        const ran = await once(c, id, consumer, work);
-        await c.query('COMMIT');
-        return ran;
-      } catch (error) {
-        try {
-          await c.query('ROLLBACK');
-        } catch {
-          broken = true;
-        }
-        throw error;
-      } finally {
-        c.release(broken);
+        // The handler's own errors pass through; connect, BEGIN and COMMIT failures become StorageErrors.
+        if (thrown !== undefined && thrown.error === error) throw error;
+        throw toStorageError(error, 'inbox transaction');
       }
     },
   };

@@ -66,6 +66,11 @@ describe.skipIf(!available)('postgres inbox guard', () => {
     });
   }
 
+  it('refuses a client that cannot open transactions of its own', () => {
+    const single = new pg.Client({ connectionString: PG_URL });
+    expect(() => createPostgresInboxGuard({ client: single as never })).toThrow(/pg Pool/);
+  });
+
   it('a message processor with the guard gives handlers the transaction and acks duplicates', async () => {
     const tables = { outbox: `gpob_${uniqueSuffix}`, inbox: `gpib_${uniqueSuffix}` };
     const fx = `gpfx_${uniqueSuffix}`;
