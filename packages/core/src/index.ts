@@ -270,12 +270,12 @@ export type { PositionalQuery } from './saga/sql-saga-rows.ts';
 export {
   checkSagaQuery,
   checkSagaWrite,
-  listQuery,
   mapSagaRows,
-  recoverableQuery,
   SAGA_DEFAULT_MAX_TEXT_BYTES,
   SAGA_MAX_KEY_LENGTH,
   SAGA_STATUSES,
+  sagaListQuery,
   sagaLogEntryFromRow,
   sagaRecordFromRow,
+  sagaRecoverableQuery,
 } from './saga/sql-saga-rows.ts';

@@ -2,9 +2,7 @@ import {
   ConfigurationError,
   checkSagaQuery,
   checkSagaWrite,
-  listQuery,
   mapSagaRows,
-  recoverableQuery,
   SAGA_DEFAULT_MAX_TEXT_BYTES,
   type SagaAcquire,
   type SagaCommit,
@@ -15,8 +13,10 @@ import {
   type SagaRelease,
   type SagaRenew,
   type SagaStore,
+  sagaListQuery,
   sagaLogEntryFromRow,
   sagaRecordFromRow,
+  sagaRecoverableQuery,
 } from '@cqrs-ts/core';
 import { classifyMysqlError, toStorageError } from './mysql-errors.ts';
 import { type Execute, execOf, inTransaction } from './mysql-executor.ts';
@@ -207,14 +207,14 @@ export function createMysqlSagaStore(options: MysqlSagaStoreOptions): SagaStore 
     async findRecoverable(q: SagaRecoveryQuery) {
       checkSagaQuery('findRecoverable', q);
       if (q.names !== undefined && q.names.length === 0) return [];
-      const { sql, params } = recoverableQuery(t, COLUMNS, q);
+      const { sql, params } = sagaRecoverableQuery(t, COLUMNS, q);
       const r = await run('findRecoverable', sql, params);
       return mapSagaRows(r.rows, sagaRecordFromRow, onCorruptRow);
     },
     async list(q: SagaListQuery) {
       checkSagaQuery('list', q);
       if (q.statuses?.length === 0 || q.names?.length === 0) return [];
-      const { sql, params } = listQuery(t, COLUMNS, q);
+      const { sql, params } = sagaListQuery(t, COLUMNS, q);
       const r = await run('list', sql, params);
       return mapSagaRows(r.rows, sagaRecordFromRow, onCorruptRow);
     },

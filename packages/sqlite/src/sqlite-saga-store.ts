@@ -2,9 +2,7 @@ import {
   ConfigurationError,
   checkSagaQuery,
   checkSagaWrite,
-  listQuery,
   mapSagaRows,
-  recoverableQuery,
   SAGA_DEFAULT_MAX_TEXT_BYTES,
   type SagaAcquire,
   type SagaCommit,
@@ -16,8 +14,10 @@ import {
   type SagaRenew,
   type SagaStore,
   type StorageError,
+  sagaListQuery,
   sagaLogEntryFromRow,
   sagaRecordFromRow,
+  sagaRecoverableQuery,
 } from '@cqrs-ts/core';
 import { resolveTables } from './schema.ts';
 import { toStorageError } from './sqlite-errors.ts';
@@ -278,14 +278,14 @@ export function createSqliteSagaStore(options: SqliteSagaStoreOptions): SagaStor
     async findRecoverable(q: SagaRecoveryQuery) {
       checkSagaQuery('findRecoverable', q);
       if (q.names !== undefined && q.names.length === 0) return [];
-      const { sql, params } = recoverableQuery(t, COLUMNS, q);
+      const { sql, params } = sagaRecoverableQuery(t, COLUMNS, q);
       const rows = await exclusive('findRecoverable', () => stmt(sql, true).all(...params));
       return mapSagaRows(rows as Record<string, unknown>[], sagaRecordFromRow, onCorruptRow);
     },
     async list(q: SagaListQuery) {
       checkSagaQuery('list', q);
       if (q.statuses?.length === 0 || q.names?.length === 0) return [];
-      const { sql, params } = listQuery(t, COLUMNS, q);
+      const { sql, params } = sagaListQuery(t, COLUMNS, q);
       const rows = await exclusive('list', () => stmt(sql, true).all(...params));
       return mapSagaRows(rows as Record<string, unknown>[], sagaRecordFromRow, onCorruptRow);
     },

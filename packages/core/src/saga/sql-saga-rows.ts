@@ -307,7 +307,7 @@ const marks = (n: number): string => Array.from({ length: n }, () => '?').join('
  * The recovery query of {@link SagaStore.findRecoverable} for `?`-placeholder dialects, over a saga table with
  * the shared column names. `columns` is the select list. @internal
  */
-export function recoverableQuery(table: string, columns: string, q: SagaRecoveryQuery): PositionalQuery {
+export function sagaRecoverableQuery(table: string, columns: string, q: SagaRecoveryQuery): PositionalQuery {
   const params: (string | number)[] = [q.now, q.now - (q.staleAfterMs ?? 0)];
   let where = '';
   if (q.names !== undefined) {
@@ -327,7 +327,7 @@ export function recoverableQuery(table: string, columns: string, q: SagaRecovery
 }
 
 /** The query of {@link SagaStore.list} for `?`-placeholder dialects. @internal */
-export function listQuery(table: string, columns: string, q: SagaListQuery): PositionalQuery {
+export function sagaListQuery(table: string, columns: string, q: SagaListQuery): PositionalQuery {
   const params: (string | number)[] = [];
   const where: string[] = [];
   if (q.statuses !== undefined) {
