@@ -345,6 +345,8 @@ describe('postgres outbox reliability', () => {
       stop = true;
       await appending;
       await until(async () => [...committed].every((id) => seen.has(id)), 60_000, 'every committed event');
+      // The last batch is delivered before its transaction commits the mark: wait for the backlog to drain.
+      await until(async () => (await relay.health()).backlog === 0, 30_000, 'the backlog to drain');
       const health = await relay.health();
       expect(health.running).toBe(true);
       expect(health.backlog).toBe(0);
