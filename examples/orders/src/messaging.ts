@@ -15,10 +15,10 @@ import {
   createOutboxRelay,
   currentContext,
   handle,
-  type OutboxMessage,
   on,
   runWithContext,
 } from '@cqrs-ts/core';
+import type { OutboxMessage } from '@cqrs-ts/core/spi';
 import { createSqliteInboxGuard, createSqliteOutboxStore, migrate } from '@cqrs-ts/sqlite';
 import { OrderPlaced, PlaceOrder } from './orders.ts';
 

@@ -1,26 +1,28 @@
 import { gzipSync } from 'node:zlib';
 import {
-  compressData,
-  createEnvelopeDecoder,
   createInMemoryBroker,
-  createKeyedLimiter,
   createMediator,
   createMessageCatalog,
   createMessageProcessor,
-  createOutboxEncoder,
   currentContext,
   type Disposition,
   defineEvent,
-  eventAttributes,
-  eventFromEnvelope,
-  fromBindingHeaders,
   type IncomingMessage,
   isCqrsError,
   jsonPayloadSerializer,
   on,
   runWithContext,
-  toBindingHeaders,
 } from '@cqrs-ts/core';
+import {
+  compressData,
+  createEnvelopeDecoder,
+  createKeyedLimiter,
+  createOutboxEncoder,
+  eventAttributes,
+  eventFromEnvelope,
+  fromBindingHeaders,
+  toBindingHeaders,
+} from '@cqrs-ts/core/spi';
 import { describe, expect, it } from 'vitest';
 import { z } from 'zod';
 

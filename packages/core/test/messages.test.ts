@@ -7,17 +7,15 @@ import {
   definePaginatedQuery,
   defineQuery,
   isCqrsError,
-  isUuid,
   pagination,
   runWithContext,
   SerializationError,
   serializeMessage,
   toPage,
   UnknownMessageTypeError,
-  uuidv7,
-  uuidv7Time,
   ValidationError,
 } from '@cqrs-ts/core';
+import { isUuid, uuidv7, uuidv7Time } from '@cqrs-ts/core/spi';
 import { type } from 'arktype';
 import * as v from 'valibot';
 import { describe, expect, it } from 'vitest';

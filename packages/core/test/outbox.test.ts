@@ -1,8 +1,5 @@
-import {
-  createInMemoryOutboxStore,
-  type InMemoryOutboxTransaction,
-  type OutboxEncoderOptions,
-} from '@cqrs-ts/core';
+import { createInMemoryOutboxStore, type InMemoryOutboxTransaction } from '@cqrs-ts/core';
+import type { OutboxEncoderOptions } from '@cqrs-ts/core/spi';
 import { describeOutboxContract } from './support/outbox-contract.ts';
 
 let current = createInMemoryOutboxStore();

@@ -1,5 +1,6 @@
 import type { BackoffOptions, IncomingMessage, MessageProcessor } from '@cqrs-ts/core';
-import { backoffDelay, ConfigurationError, createKeyedLimiter, createMessageProcessor } from '@cqrs-ts/core';
+import { ConfigurationError, createMessageProcessor } from '@cqrs-ts/core';
+import { backoffDelay, createKeyedLimiter } from '@cqrs-ts/core/spi';
 import { Consumer, Producer } from '@platformatic/kafka';
 import type {
   ConsumedKafkaMessage,

@@ -1,10 +1,5 @@
-import type {
-  BackoffOptions,
-  MessageProcessorOptions,
-  OutboxEncoderOptions,
-  OutboxMessage,
-  PayloadSerializer,
-} from '@cqrs-ts/core';
+import type { BackoffOptions, MessageProcessorOptions } from '@cqrs-ts/core';
+import type { OutboxEncoderOptions, OutboxMessage, PayloadSerializer } from '@cqrs-ts/core/spi';
 
 /**
  * The parts of a `@platformatic/kafka` `Producer` the publisher uses (structural, so the client's types do

@@ -1,5 +1,7 @@
-import type { AnyEvent, MessagePublisher, OutboxMessage, PublishResult } from '@cqrs-ts/core';
-import { ConfigurationError, createOutboxEncoder, toOutboxMessages } from '@cqrs-ts/core';
+import type { AnyEvent } from '@cqrs-ts/core';
+import { ConfigurationError } from '@cqrs-ts/core';
+import type { MessagePublisher, OutboxMessage, PublishResult } from '@cqrs-ts/core/spi';
+import { createOutboxEncoder, toOutboxMessages } from '@cqrs-ts/core/spi';
 import { Producer } from '@platformatic/kafka';
 import { KafkaBrokerError } from './kafka-errors.ts';
 import type {

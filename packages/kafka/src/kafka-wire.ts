@@ -1,5 +1,5 @@
-import type { CloudEventAttributes, OutboxMessage } from '@cqrs-ts/core';
-import { toBindingHeaders } from '@cqrs-ts/core';
+import type { CloudEventAttributes, OutboxMessage } from '@cqrs-ts/core/spi';
+import { toBindingHeaders } from '@cqrs-ts/core/spi';
 import { murmur2 } from '@platformatic/kafka';
 import type { KafkaPartitioner, KafkaRecordToProduce } from './kafka-options.ts';
 

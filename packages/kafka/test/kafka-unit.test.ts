@@ -6,11 +6,10 @@ import {
   type AnyEvent,
   createMessageCatalog,
   defineEvent,
-  eventAttributes,
   isCqrsError,
   jsonPayloadSerializer,
-  type OutboxMessage,
 } from '@cqrs-ts/core';
+import { eventAttributes, type OutboxMessage } from '@cqrs-ts/core/spi';
 import {
   buildDeadLetterRecord,
   buildKafkaRecord,

@@ -10,9 +10,9 @@ import {
   createOutboxRelay,
   currentContext,
   defineEvent,
-  type InboxGuard,
   runWithContext,
 } from '@cqrs-ts/core';
+import type { InboxGuard } from '@cqrs-ts/core/spi';
 import {
   createKafkaConsumer,
   createKafkaPublisher,

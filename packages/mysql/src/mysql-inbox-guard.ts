@@ -1,5 +1,5 @@
-import type { InboxGuard, InboxStore } from '@cqrs-ts/core';
 import { processOnce } from '@cqrs-ts/core';
+import type { InboxGuard, InboxStore } from '@cqrs-ts/core/spi';
 import { toStorageError } from './mysql-errors.ts';
 import { inTransaction } from './mysql-executor.ts';
 import { createMysqlInboxStore } from './mysql-inbox-store.ts';

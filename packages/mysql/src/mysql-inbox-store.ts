@@ -1,4 +1,4 @@
-import type { InboxStore } from '@cqrs-ts/core';
+import type { InboxStore } from '@cqrs-ts/core/spi';
 import { toStorageError } from './mysql-errors.ts';
 import { execOf } from './mysql-executor.ts';
 import type { MysqlInboxStoreOptions, MysqlTransaction } from './mysql-options.ts';

@@ -1,4 +1,4 @@
-import type { OutboxEncoderOptions, OutboxStore } from '@cqrs-ts/core';
+import type { OutboxEncoderOptions, OutboxStore } from '@cqrs-ts/core/spi';
 
 /** A mysql2/promise `Pool`, `PoolConnection` or `Connection` (the `query(sql, values)` part). */
 export interface Mysql2Queryable {

@@ -1,11 +1,11 @@
+import type { AnyEvent } from '@cqrs-ts/core';
 import {
-  type AnyEvent,
   createOutboxEncoder,
   type OutboxFailure,
   type OutboxRecord,
   type OutboxStore,
-  outboxRecordFromRow,
-} from '@cqrs-ts/core';
+} from '@cqrs-ts/core/spi';
+import { outboxRecordFromRow } from '@cqrs-ts/core/sql';
 import { toStorageError } from './mysql-errors.ts';
 import { type Execute, execOf, inTransaction } from './mysql-executor.ts';
 import type { MysqlOutboxStoreOptions, MysqlTransaction } from './mysql-options.ts';

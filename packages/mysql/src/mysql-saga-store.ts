@@ -1,23 +1,24 @@
+import { ConfigurationError, SagaConflictError } from '@cqrs-ts/core';
+import type {
+  SagaAcquire,
+  SagaCommit,
+  SagaCreate,
+  SagaListQuery,
+  SagaRecoveryQuery,
+  SagaRelease,
+  SagaRenew,
+  SagaStore,
+} from '@cqrs-ts/core/spi';
 import {
-  ConfigurationError,
   checkSagaQuery,
   checkSagaWrite,
   mapSagaRows,
   SAGA_DEFAULT_MAX_TEXT_BYTES,
-  type SagaAcquire,
-  type SagaCommit,
-  SagaConflictError,
-  type SagaCreate,
-  type SagaListQuery,
-  type SagaRecoveryQuery,
-  type SagaRelease,
-  type SagaRenew,
-  type SagaStore,
   sagaListQuery,
   sagaLogEntryFromRow,
   sagaRecordFromRow,
   sagaRecoverableQuery,
-} from '@cqrs-ts/core';
+} from '@cqrs-ts/core/sql';
 import { classifyMysqlError, toStorageError } from './mysql-errors.ts';
 import { type Execute, execOf, inTransaction } from './mysql-executor.ts';
 import type { MysqlSagaStoreOptions } from './mysql-options.ts';

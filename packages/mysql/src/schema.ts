@@ -1,4 +1,4 @@
-import { assertTableName } from '@cqrs-ts/core';
+import { assertTableName } from '@cqrs-ts/core/sql';
 import { execOf } from './mysql-executor.ts';
 import type { MysqlClient, MysqlTables } from './mysql-options.ts';
 

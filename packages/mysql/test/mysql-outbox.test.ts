@@ -1,4 +1,4 @@
-import type { OutboxEncoderOptions } from '@cqrs-ts/core';
+import type { OutboxEncoderOptions } from '@cqrs-ts/core/spi';
 import {
   createMysqlInboxStore,
   createMysqlOutboxStore,

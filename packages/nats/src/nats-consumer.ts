@@ -1,18 +1,13 @@
 import type {
-  CloudEventAttributes,
   Disposition,
   IncomingMessage,
   Logger,
   MessageProcessor,
   MessageProcessorOptions,
 } from '@cqrs-ts/core';
-import {
-  ConfigurationError,
-  createKeyedLimiter,
-  createMessageProcessor,
-  fromBindingHeaders,
-  noopLogger,
-} from '@cqrs-ts/core';
+import { ConfigurationError, createMessageProcessor, noopLogger } from '@cqrs-ts/core';
+import type { CloudEventAttributes } from '@cqrs-ts/core/spi';
+import { createKeyedLimiter, fromBindingHeaders } from '@cqrs-ts/core/spi';
 import type {
   Consumer,
   ConsumerConfig,

@@ -1,5 +1,6 @@
+import type { AnyEvent } from '@cqrs-ts/core';
+import { ConfigurationError } from '@cqrs-ts/core';
 import type {
-  AnyEvent,
   EnvelopeCompression,
   MessagePublisher,
   OutboxEncoder,
@@ -7,8 +8,8 @@ import type {
   PayloadSerializer,
   PublisherCapabilities,
   PublishResult,
-} from '@cqrs-ts/core';
-import { ConfigurationError, compressData, createOutboxEncoder, toOutboxMessages } from '@cqrs-ts/core';
+} from '@cqrs-ts/core/spi';
+import { compressData, createOutboxEncoder, toOutboxMessages } from '@cqrs-ts/core/spi';
 import type { MsgHdrs } from '@nats-io/transport-node';
 import { headers as createHeaders } from '@nats-io/transport-node';
 import { type AckedSender, type AckOwner, createAckedSender } from './nats-acked-sender.ts';

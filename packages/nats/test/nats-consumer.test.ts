@@ -1,15 +1,15 @@
-import type { OutboxMessage } from '@cqrs-ts/core';
 import {
   type AmbientContext,
   type AnyEvent,
   ConfigurationError,
   consumerTransaction,
   createMessageCatalog,
-  createOutboxEncoder,
   currentContext,
   defineEvent,
   runWithContext,
 } from '@cqrs-ts/core';
+import type { OutboxMessage } from '@cqrs-ts/core/spi';
+import { createOutboxEncoder } from '@cqrs-ts/core/spi';
 import {
   createNatsConsumer,
   createNatsPublisher,

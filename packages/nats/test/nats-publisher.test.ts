@@ -4,11 +4,10 @@ import {
   createInMemoryOutboxStore,
   createOutboxRelay,
   defineEvent,
-  eventAttributes,
   isCqrsError,
-  type OutboxMessage,
   runWithContext,
 } from '@cqrs-ts/core';
+import { eventAttributes, type OutboxMessage } from '@cqrs-ts/core/spi';
 import {
   createNatsPublisher,
   ensureNatsStream,

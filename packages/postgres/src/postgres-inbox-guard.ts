@@ -1,5 +1,5 @@
-import type { InboxGuard, InboxStore } from '@cqrs-ts/core';
 import { ConfigurationError, processOnce } from '@cqrs-ts/core';
+import type { InboxGuard, InboxStore } from '@cqrs-ts/core/spi';
 import { toStorageError } from './postgres-errors.ts';
 import { transactionOf } from './postgres-executor.ts';
 import { createPostgresInboxStore } from './postgres-inbox-store.ts';

@@ -1,4 +1,4 @@
-import type { InboxStore } from '@cqrs-ts/core';
+import type { InboxStore } from '@cqrs-ts/core/spi';
 import { toStorageError } from './postgres-errors.ts';
 import type { PostgresClient, PostgresInboxStoreOptions } from './postgres-options.ts';
 import { execOf } from './postgres-outbox-store.ts';

@@ -1,4 +1,4 @@
-import type { OutboxEncoderOptions, OutboxStore } from '@cqrs-ts/core';
+import type { OutboxEncoderOptions, OutboxStore } from '@cqrs-ts/core/spi';
 
 /** A node-postgres `Pool`, `PoolClient` or `Client` (the `query(text, values)` part). */
 export interface PgQueryable {

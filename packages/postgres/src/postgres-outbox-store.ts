@@ -1,12 +1,11 @@
+import { type AnyEvent, ConfigurationError } from '@cqrs-ts/core';
 import {
-  type AnyEvent,
-  ConfigurationError,
   createOutboxEncoder,
   type OutboxFailure,
   type OutboxRecord,
   type OutboxStore,
-  outboxRecordFromRow,
-} from '@cqrs-ts/core';
+} from '@cqrs-ts/core/spi';
+import { outboxRecordFromRow } from '@cqrs-ts/core/sql';
 import { toStorageError } from './postgres-errors.ts';
 import { type Execute, executorOf, transactionOf } from './postgres-executor.ts';
 import type { PostgresClient, PostgresOutboxStoreOptions } from './postgres-options.ts';

@@ -1,22 +1,23 @@
+import { ConfigurationError, SagaConflictError } from '@cqrs-ts/core';
+import type {
+  SagaAcquire,
+  SagaCommit,
+  SagaCreate,
+  SagaListQuery,
+  SagaLogEntryInput,
+  SagaRecoveryQuery,
+  SagaRelease,
+  SagaRenew,
+  SagaStore,
+} from '@cqrs-ts/core/spi';
 import {
-  ConfigurationError,
   checkSagaQuery,
   checkSagaWrite,
   mapSagaRows,
   SAGA_DEFAULT_MAX_TEXT_BYTES,
-  type SagaAcquire,
-  type SagaCommit,
-  SagaConflictError,
-  type SagaCreate,
-  type SagaListQuery,
-  type SagaLogEntryInput,
-  type SagaRecoveryQuery,
-  type SagaRelease,
-  type SagaRenew,
-  type SagaStore,
   sagaLogEntryFromRow,
   sagaRecordFromRow,
-} from '@cqrs-ts/core';
+} from '@cqrs-ts/core/sql';
 import { toStorageError } from './postgres-errors.ts';
 import { type Execute, transactionOf } from './postgres-executor.ts';
 import type { PostgresSagaStoreOptions } from './postgres-options.ts';

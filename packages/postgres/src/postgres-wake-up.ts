@@ -1,5 +1,5 @@
-import type { OutboxWakeUp } from '@cqrs-ts/core';
 import { ConfigurationError } from '@cqrs-ts/core';
+import type { OutboxWakeUp } from '@cqrs-ts/core/spi';
 
 /** A dedicated node-postgres `Client` (not a pooled one), connected or not: LISTEN holds its connection. */
 export interface PgListenClient {

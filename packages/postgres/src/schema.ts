@@ -1,4 +1,4 @@
-import { assertTableName } from '@cqrs-ts/core';
+import { assertTableName } from '@cqrs-ts/core/sql';
 import { executorOf } from './postgres-executor.ts';
 import type { PostgresClient, PostgresTables } from './postgres-options.ts';
 

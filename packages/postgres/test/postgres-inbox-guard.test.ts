@@ -1,4 +1,5 @@
-import { consumerTransaction, createMessageProcessor, defineEvent, eventAttributes } from '@cqrs-ts/core';
+import { consumerTransaction, createMessageProcessor, defineEvent } from '@cqrs-ts/core';
+import { eventAttributes } from '@cqrs-ts/core/spi';
 import { createPostgresInboxGuard, migrate, type PostgresClient } from '@cqrs-ts/postgres';
 import { Kysely, PostgresDialect } from 'kysely';
 import pg from 'pg';

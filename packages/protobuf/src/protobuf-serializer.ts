@@ -1,7 +1,8 @@
 import type { DescMessage, JsonValue } from '@bufbuild/protobuf';
 import { create, fromBinary, toBinary, toJson } from '@bufbuild/protobuf';
-import type { AnyEvent, PayloadSerializer } from '@cqrs-ts/core';
+import type { AnyEvent } from '@cqrs-ts/core';
 import { ConfigurationError, EnvelopeError, SerializationError } from '@cqrs-ts/core';
+import type { PayloadSerializer } from '@cqrs-ts/core/spi';
 
 /** The content type written to `datacontenttype` (CloudEvents protobuf format, section 1.2). */
 export const PROTOBUF_CONTENT_TYPE = 'application/protobuf';

@@ -2,7 +2,6 @@ import { DatabaseSync } from 'node:sqlite';
 import { create, toBinary } from '@bufbuild/protobuf';
 import {
   type AnyEvent,
-  createEnvelopeDecoder,
   createInMemoryBroker,
   createMessageCatalog,
   createMessageProcessor,
@@ -11,11 +10,11 @@ import {
   type Disposition,
   defineEvent,
   EnvelopeError,
-  eventAttributes,
   isCqrsError,
   jsonPayloadSerializer,
   runWithContext,
 } from '@cqrs-ts/core';
+import { createEnvelopeDecoder, eventAttributes } from '@cqrs-ts/core/spi';
 import { createProtobufSerializer, PROTOBUF_CONTENT_TYPE, toPlainObject } from '@cqrs-ts/protobuf';
 import { createSqliteOutboxStore, migrate } from '@cqrs-ts/sqlite';
 import { describe, expect, it } from 'vitest';

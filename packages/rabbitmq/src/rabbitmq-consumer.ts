@@ -1,11 +1,6 @@
 import type { Disposition, Logger, MessageProcessor, MessageProcessorOptions } from '@cqrs-ts/core';
-import {
-  ConfigurationError,
-  createKeyedLimiter,
-  createMessageProcessor,
-  fromBindingHeaders,
-  noopLogger,
-} from '@cqrs-ts/core';
+import { ConfigurationError, createMessageProcessor, noopLogger } from '@cqrs-ts/core';
+import { createKeyedLimiter, fromBindingHeaders } from '@cqrs-ts/core/spi';
 import type { ConfirmChannel, ConsumeMessage, Options } from 'amqplib';
 import { checkConnectionOptions, createChannelSource } from './rabbitmq-connection.ts';
 import { errorText, RabbitMqError } from './rabbitmq-errors.ts';

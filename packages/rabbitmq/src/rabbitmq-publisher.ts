@@ -1,12 +1,13 @@
+import type { AnyEvent } from '@cqrs-ts/core';
+import { ConfigurationError } from '@cqrs-ts/core';
 import type {
-  AnyEvent,
   EnvelopeCompression,
   MessagePublisher,
   OutboxMessage,
   PayloadSerializer,
   PublishResult,
-} from '@cqrs-ts/core';
-import { ConfigurationError, compressData, createOutboxEncoder, toOutboxMessages } from '@cqrs-ts/core';
+} from '@cqrs-ts/core/spi';
+import { compressData, createOutboxEncoder, toOutboxMessages } from '@cqrs-ts/core/spi';
 import type { ConfirmChannel, Options } from 'amqplib';
 import { checkConnectionOptions, createChannelSource } from './rabbitmq-connection.ts';
 import { errorText, RabbitMqError } from './rabbitmq-errors.ts';

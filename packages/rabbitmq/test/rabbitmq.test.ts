@@ -6,9 +6,9 @@ import {
   currentContext,
   defineEvent,
   isCqrsError,
-  type OutboxMessage,
   runWithContext,
 } from '@cqrs-ts/core';
+import type { OutboxMessage } from '@cqrs-ts/core/spi';
 import { createPostgresInboxGuard, migrate } from '@cqrs-ts/postgres';
 import {
   createRabbitConsumer,

@@ -1,16 +1,15 @@
 import { hostname } from 'node:os';
 import {
   ConfigurationError,
-  createKeyedLimiter,
   createMessageProcessor,
   type Disposition,
   type IncomingMessage,
-  type KeyedLimiter,
   type Logger,
   type MessageProcessor,
   type MessageProcessorOptions,
   noopLogger,
 } from '@cqrs-ts/core';
+import { createKeyedLimiter, type KeyedLimiter } from '@cqrs-ts/core/spi';
 import {
   close,
   connect,

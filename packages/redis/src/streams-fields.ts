@@ -1,4 +1,4 @@
-import { compressData, type EnvelopeCompression } from '@cqrs-ts/core';
+import { compressData, type EnvelopeCompression } from '@cqrs-ts/core/spi';
 import type { RedisArgument } from './streams-client.ts';
 
 /** Name of the entry field holding the CloudEvents data. */

@@ -1,7 +1,6 @@
 import { createHash } from 'node:crypto';
+import { type AnyEvent, ConfigurationError } from '@cqrs-ts/core';
 import {
-  type AnyEvent,
-  ConfigurationError,
   createOutboxEncoder,
   type EnvelopeCompression,
   type MessagePublisher,
@@ -10,7 +9,7 @@ import {
   type PublisherCapabilities,
   type PublishResult,
   toOutboxMessages,
-} from '@cqrs-ts/core';
+} from '@cqrs-ts/core/spi';
 import {
   close,
   connect,

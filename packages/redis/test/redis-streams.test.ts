@@ -10,8 +10,8 @@ import {
   currentContext,
   defineEvent,
   isCqrsError,
-  type OutboxMessage,
 } from '@cqrs-ts/core';
+import type { OutboxMessage } from '@cqrs-ts/core/spi';
 import { createPostgresInboxGuard, migrate } from '@cqrs-ts/postgres';
 import {
   createRedisStreamsConsumer,

@@ -6,13 +6,13 @@
 import {
   type AnyCommand,
   type AnyEvent,
-  backoffDelay,
   ConfigurationError,
   type InferResult,
   isRetryable,
   type Mediator,
   TimeoutError,
 } from '@cqrs-ts/core';
+import { backoffDelay, NEVER_ABORTED } from '@cqrs-ts/core/spi';
 import type { NormalizedStep, StepRetryOptions, StepTools } from './define-saga.ts';
 import { CircuitOpenError, SagaAbortedError, SagaDeadlineError, SagaLeaseError } from './saga-errors.ts';
 import type { EventSourceLike, Runtime, SagaRun } from './saga-run.ts';
@@ -27,8 +27,6 @@ const NOT_RETRIED = (error: unknown) =>
 const defaultRetryOn = (error: unknown) => isRetryable(error) && NOT_RETRIED(error);
 export const ACT_BACKOFF = { initialMs: 100, factor: 2, maxMs: 10_000 } as const;
 export const COMPENSATE_BACKOFF = { initialMs: 1000, factor: 2, maxMs: 30_000 } as const;
-
-const NEVER = new AbortController().signal;
 
 function waitFor(ms: number, signal: AbortSignal | undefined): Promise<void> {
   return new Promise((resolve, reject) => {
@@ -146,7 +144,7 @@ export async function attempt<T>(
   const max = retry.maxAttempts ?? (forward ? 1 : 3);
   const retryOn = retry.retryOn ?? defaultRetryOn;
   const backoff = { ...policy.backoff, ...retry.backoff };
-  const parent = forward ? run.controller.signal : NEVER;
+  const parent = forward ? run.controller.signal : NEVER_ABORTED;
   for (let n = 1; ; n++) {
     const limit = attemptLimit(run, policy.timeoutMs, forward, step.id);
     const signal = limit === undefined ? parent : limit.signal;

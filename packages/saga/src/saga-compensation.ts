@@ -3,7 +3,8 @@
  * logged and the others still run. @internal
  * @module
  */
-import type { AnyEvent, SagaLogEntryInput, SagaStatus } from '@cqrs-ts/core';
+import type { AnyEvent } from '@cqrs-ts/core';
+import type { SagaLogEntryInput, SagaStatus } from '@cqrs-ts/core/spi';
 import { toJson } from './define-saga.ts';
 import { attempt, attemptsOf, COMPENSATE_BACKOFF, stepInstance, unwrapAttempt } from './saga-attempts.ts';
 import { SagaLeaseError } from './saga-errors.ts';

@@ -1,4 +1,4 @@
-import { mermaidLabel, type SagaLogEntry } from '@cqrs-ts/core';
+import { mermaidLabel, type SagaLogEntry } from '@cqrs-ts/core/spi';
 import type { AnySagaDefinition, NormalizedStep } from './define-saga.ts';
 
 /**

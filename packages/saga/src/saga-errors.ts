@@ -1,4 +1,5 @@
-import { CqrsError, type SagaStatus } from '@cqrs-ts/core';
+import { CqrsError } from '@cqrs-ts/core';
+import type { SagaStatus } from '@cqrs-ts/core/spi';
 
 /** Why a {@link SagaError} was raised. Stable, part of the public API. */
 export type SagaErrorReason =

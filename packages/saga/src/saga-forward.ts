@@ -3,7 +3,7 @@
  * compensation when it fails. @internal
  * @module
  */
-import type { SagaLogEntryInput } from '@cqrs-ts/core';
+import type { SagaLogEntryInput } from '@cqrs-ts/core/spi';
 import { type NormalizedStep, toJson } from './define-saga.ts';
 import {
   ACT_BACKOFF,

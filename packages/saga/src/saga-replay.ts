@@ -3,7 +3,7 @@
  * no clock; it throws {@link SagaCorruptedError} for anything it cannot interpret. @internal
  * @module
  */
-import type { SagaLogEntry, SagaRecord, SagaStatus } from '@cqrs-ts/core';
+import type { SagaLogEntry, SagaRecord, SagaStatus } from '@cqrs-ts/core/spi';
 import type { AnySagaDefinition, NormalizedStep } from './define-saga.ts';
 import { SagaCorruptedError } from './saga-errors.ts';
 import { StoredError } from './saga-storage.ts';

@@ -5,7 +5,8 @@
  * share (`saga-attempts.ts`), leases (`saga-lease.ts`) and storage (`saga-storage.ts`). @internal
  * @module
  */
-import type { AnyEvent, Mediator, SagaStatus, SagaStore } from '@cqrs-ts/core';
+import type { AnyEvent, Mediator } from '@cqrs-ts/core';
+import type { SagaStatus, SagaStore } from '@cqrs-ts/core/spi';
 import type { CircuitBreaker } from './circuit-breaker.ts';
 import type { AnySagaDefinition } from './define-saga.ts';
 import { compensateNext } from './saga-compensation.ts';

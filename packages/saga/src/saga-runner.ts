@@ -1,14 +1,12 @@
+import { type AnyEvent, ConfigurationError, type Mediator } from '@cqrs-ts/core';
 import {
-  type AnyEvent,
-  ConfigurationError,
-  type Mediator,
   type SagaListQuery,
   type SagaLogEntry,
   type SagaRecord,
   type SagaStatus,
   type SagaStore,
   uuidv7,
-} from '@cqrs-ts/core';
+} from '@cqrs-ts/core/spi';
 import { type CircuitBreaker, createCircuitBreaker } from './circuit-breaker.ts';
 import type { AnySagaDefinition, AnyStepSpec, InferStepResult, SagaDefinition } from './define-saga.ts';
 import { unwrapAttempt } from './saga-attempts.ts';

@@ -3,7 +3,8 @@
  * acquired, log replayed). @internal
  * @module
  */
-import { isCqrsError, type SagaLogEntry, type SagaRecord } from '@cqrs-ts/core';
+import { isCqrsError } from '@cqrs-ts/core';
+import type { SagaLogEntry, SagaRecord } from '@cqrs-ts/core/spi';
 import { toJson } from './define-saga.ts';
 import {
   SagaContextError,

@@ -3,7 +3,8 @@
  * text. @internal
  * @module
  */
-import { type AnyEvent, isCqrsError, type SagaLogEntryInput, type SagaStatus } from '@cqrs-ts/core';
+import { type AnyEvent, isCqrsError } from '@cqrs-ts/core';
+import type { SagaLogEntryInput, SagaStatus } from '@cqrs-ts/core/spi';
 import type { NormalizedStep } from './define-saga.ts';
 import { SagaError, SagaLeaseError } from './saga-errors.ts';
 import type { SagaRun } from './saga-run.ts';

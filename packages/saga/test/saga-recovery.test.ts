@@ -1,4 +1,5 @@
-import { createInMemorySagaStore, isCqrsError, type SagaStore, uuidv7 } from '@cqrs-ts/core';
+import { createInMemorySagaStore, isCqrsError } from '@cqrs-ts/core';
+import { type SagaStore, uuidv7 } from '@cqrs-ts/core/spi';
 import {
   createSagaRunner,
   defineSaga,

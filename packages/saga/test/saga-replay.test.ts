@@ -1,4 +1,4 @@
-import type { SagaLogEntry, SagaRecord } from '@cqrs-ts/core';
+import type { SagaLogEntry, SagaRecord } from '@cqrs-ts/core/spi';
 import { defineSaga, SagaCorruptedError, sagaContext } from '@cqrs-ts/saga';
 import { describe, expect, it } from 'vitest';
 import { replaySagaLog } from '../src/saga-replay.ts';

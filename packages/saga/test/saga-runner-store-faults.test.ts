@@ -1,5 +1,5 @@
 import { DatabaseSync } from 'node:sqlite';
-import { uuidv7 } from '@cqrs-ts/core';
+import { uuidv7 } from '@cqrs-ts/core/spi';
 import { createSagaRunner, defineSaga, sagaContext } from '@cqrs-ts/saga';
 import { createSqliteSagaStore, migrate } from '@cqrs-ts/sqlite';
 import { expect, it } from 'vitest';

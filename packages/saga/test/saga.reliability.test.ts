@@ -12,7 +12,7 @@
  */
 import { type ChildProcess, spawn } from 'node:child_process';
 import { fileURLToPath } from 'node:url';
-import { uuidv7 } from '@cqrs-ts/core';
+import { uuidv7 } from '@cqrs-ts/core/spi';
 import { migrate } from '@cqrs-ts/postgres';
 import pg from 'pg';
 import { afterAll, describe, expect, it } from 'vitest';

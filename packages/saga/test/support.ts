@@ -1,4 +1,4 @@
-import type { SagaStore } from '@cqrs-ts/core';
+import type { SagaStore } from '@cqrs-ts/core/spi';
 
 /** Thrown by {@link crashingStore} to simulate a process dying at a storage write. */
 export class Crash extends Error {

@@ -1,4 +1,4 @@
-import { assertTableName } from '@cqrs-ts/core';
+import { assertTableName } from '@cqrs-ts/core/sql';
 import type { SqliteDatabase, SqliteTables } from './sqlite-options.ts';
 
 /** Resolved, validated table names. @internal */

@@ -1,5 +1,5 @@
-import type { InboxGuard, InboxStore } from '@cqrs-ts/core';
 import { processOnce } from '@cqrs-ts/core';
+import type { InboxGuard, InboxStore } from '@cqrs-ts/core/spi';
 import { toStorageError } from './sqlite-errors.ts';
 import { createSqliteInboxStore } from './sqlite-inbox-store.ts';
 import type { SqliteDatabase, SqliteTables } from './sqlite-options.ts';

@@ -1,4 +1,4 @@
-import type { InboxStore } from '@cqrs-ts/core';
+import type { InboxStore } from '@cqrs-ts/core/spi';
 import { resolveTables } from './schema.ts';
 import { toStorageError } from './sqlite-errors.ts';
 import type { SqliteDatabase, SqliteInboxStoreOptions } from './sqlite-options.ts';

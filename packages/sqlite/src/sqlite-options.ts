@@ -1,4 +1,4 @@
-import type { OutboxEncoderOptions, OutboxStore } from '@cqrs-ts/core';
+import type { OutboxEncoderOptions, OutboxStore } from '@cqrs-ts/core/spi';
 
 /** A value node:sqlite binds or returns. */
 export type SqliteValue = null | number | bigint | string | Uint8Array;

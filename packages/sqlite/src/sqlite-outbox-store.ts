@@ -1,11 +1,6 @@
-import {
-  type AnyEvent,
-  createOutboxEncoder,
-  type OutboxRecord,
-  type OutboxStore,
-  outboxRecordFromRow,
-  StorageError,
-} from '@cqrs-ts/core';
+import { type AnyEvent, StorageError } from '@cqrs-ts/core';
+import { createOutboxEncoder, type OutboxRecord, type OutboxStore } from '@cqrs-ts/core/spi';
+import { outboxRecordFromRow } from '@cqrs-ts/core/sql';
 import { resolveTables } from './schema.ts';
 import { toStorageError } from './sqlite-errors.ts';
 import type {

@@ -1,24 +1,24 @@
+import { ConfigurationError, SagaConflictError, type StorageError } from '@cqrs-ts/core';
+import type {
+  SagaAcquire,
+  SagaCommit,
+  SagaCreate,
+  SagaListQuery,
+  SagaRecoveryQuery,
+  SagaRelease,
+  SagaRenew,
+  SagaStore,
+} from '@cqrs-ts/core/spi';
 import {
-  ConfigurationError,
   checkSagaQuery,
   checkSagaWrite,
   mapSagaRows,
   SAGA_DEFAULT_MAX_TEXT_BYTES,
-  type SagaAcquire,
-  type SagaCommit,
-  SagaConflictError,
-  type SagaCreate,
-  type SagaListQuery,
-  type SagaRecoveryQuery,
-  type SagaRelease,
-  type SagaRenew,
-  type SagaStore,
-  type StorageError,
   sagaListQuery,
   sagaLogEntryFromRow,
   sagaRecordFromRow,
   sagaRecoverableQuery,
-} from '@cqrs-ts/core';
+} from '@cqrs-ts/core/sql';
 import { resolveTables } from './schema.ts';
 import { toStorageError } from './sqlite-errors.ts';
 import type {

@@ -1,5 +1,6 @@
 import { DatabaseSync } from 'node:sqlite';
-import { consumerTransaction, createMessageProcessor, defineEvent, eventAttributes } from '@cqrs-ts/core';
+import { consumerTransaction, createMessageProcessor, defineEvent } from '@cqrs-ts/core';
+import { eventAttributes } from '@cqrs-ts/core/spi';
 import { createSqliteInboxGuard, migrate } from '@cqrs-ts/sqlite';
 import { describe, expect, it } from 'vitest';
 

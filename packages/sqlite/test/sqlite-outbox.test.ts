@@ -2,7 +2,8 @@ import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { DatabaseSync } from 'node:sqlite';
-import { isCqrsError, type OutboxEncoderOptions } from '@cqrs-ts/core';
+import { isCqrsError } from '@cqrs-ts/core';
+import type { OutboxEncoderOptions } from '@cqrs-ts/core/spi';
 import {
   createSqliteInboxStore,
   createSqliteOutboxStore,

@@ -1,11 +1,6 @@
 /** Payloads and helpers shared by the broker case modules, so every broker is measured with the same messages. */
-import {
-  type AnyEvent,
-  createInMemoryOutboxStore,
-  decodeOutboxRecord,
-  defineEvent,
-  type OutboxMessage,
-} from '@cqrs-ts/core';
+import { type AnyEvent, createInMemoryOutboxStore, defineEvent } from '@cqrs-ts/core';
+import { decodeOutboxRecord, type OutboxMessage } from '@cqrs-ts/core/spi';
 
 /** The bench event: a key, a sequence number, a send time (epoch ms, for latency) and ~200 bytes of padding. */
 export const Ticked = defineEvent('bench.ticked', {

@@ -9,9 +9,9 @@ import {
   type AnyEvent,
   createInMemoryOutboxStore,
   createOutboxRelay,
-  eventAttributes,
   jsonPayloadSerializer,
 } from '@cqrs-ts/core';
+import { eventAttributes } from '@cqrs-ts/core/spi';
 import {
   buildKafkaRecord,
   createKafkaConsumer,

@@ -9,7 +9,8 @@
  * - `latency-p50` / `latency-p99`: 1,000 events/s published with `publishEvents` for 4 s, handled by
  *   `createNatsConsumer`; the time from publish to handler entry.
  */
-import { createOutboxRelay, type OutboxMessage, toBindingHeaders } from '@cqrs-ts/core';
+import { createOutboxRelay } from '@cqrs-ts/core';
+import { type OutboxMessage, toBindingHeaders } from '@cqrs-ts/core/spi';
 import { createNatsConsumer, createNatsPublisher, ensureNatsStream } from '@cqrs-ts/nats';
 import { jetstreamManager } from '@nats-io/jetstream';
 import { connect, headers, type NatsConnection } from '@nats-io/transport-node';

@@ -8,14 +8,8 @@
  * - `latency-p50` / `latency-p99`: ~1,000 events/s (5 every 5 ms) through `publishEvents`, handled by
  *   `createRedisStreamsConsumer`; publish-to-handler-entry time.
  */
-import {
-  type AnyEvent,
-  createInMemoryOutboxStore,
-  decodeOutboxRecord,
-  eventAttributes,
-  jsonPayloadSerializer,
-  type OutboxMessage,
-} from '@cqrs-ts/core';
+import { type AnyEvent, createInMemoryOutboxStore, jsonPayloadSerializer } from '@cqrs-ts/core';
+import { decodeOutboxRecord, eventAttributes, type OutboxMessage } from '@cqrs-ts/core/spi';
 import { createRedisStreamsConsumer, createRedisStreamsPublisher } from '@cqrs-ts/redis';
 import { Redis } from 'ioredis';
 import type { Metrics } from '../../lib/types.ts';

@@ -2,13 +2,8 @@
  * What the `outbox` suite measures on each database, and the measuring loops. A database module (`postgres.ts`,
  * `mariadb.ts`, `sqlite.ts`) provides a {@link OutboxTarget}; the loops here are the same for all of them.
  */
-import {
-  type AnyEvent,
-  createInMemoryBroker,
-  createOutboxRelay,
-  defineEvent,
-  type OutboxStore,
-} from '@cqrs-ts/core';
+import { type AnyEvent, createInMemoryBroker, createOutboxRelay, defineEvent } from '@cqrs-ts/core';
+import type { OutboxStore } from '@cqrs-ts/core/spi';
 
 export const BenchTicked = defineEvent('bench.ticked', {
   topic: 'bench',

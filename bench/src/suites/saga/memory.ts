@@ -3,7 +3,8 @@
  * `memory raw`: the same store operations one such saga needs (create, then one guarded commit per step with its
  * log row; the last one completes and releases the lease), called directly, as sagas per second.
  */
-import { createInMemorySagaStore, type SagaLogEntryInput, uuidv7 } from '@cqrs-ts/core';
+import { createInMemorySagaStore } from '@cqrs-ts/core';
+import { type SagaLogEntryInput, uuidv7 } from '@cqrs-ts/core/spi';
 import { createSagaRunner, defineSaga, sagaContext } from '@cqrs-ts/saga';
 import type { Metrics } from '../../lib/types.ts';
 import { usPerOp } from '../outbox/common.ts';

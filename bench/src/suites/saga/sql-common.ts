@@ -2,7 +2,7 @@
  * Shared by the SQL cases of the `saga` suite (`postgres.ts`, `mariadb.ts`, `sqlite.ts`): the no-op 3-step saga,
  * the measuring loop and the `saga` variant through the runner of `@cqrs-ts/saga`.
  */
-import type { SagaStore } from '@cqrs-ts/core';
+import type { SagaStore } from '@cqrs-ts/core/spi';
 import { createSagaRunner, defineSaga, sagaContext } from '@cqrs-ts/saga';
 
 const now = () => performance.now();

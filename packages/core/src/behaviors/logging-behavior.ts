@@ -3,28 +3,7 @@ import { isCqrsError } from '../errors/cqrs-error.ts';
 import type { Behavior, BehaviorTarget, Middleware } from '../mediator/behavior.ts';
 import { createBehavior } from '../mediator/behavior.ts';
 import type { AnyMessage } from '../messages/message.ts';
-
-export type LogLevel = 'trace' | 'debug' | 'info' | 'warn' | 'error';
-
-/** A pino-compatible logger: `logger.info(object, message)`. `isLevelEnabled` lets disabled levels cost nothing. */
-export interface Logger {
-  trace?(object: Record<string, unknown>, message?: string): void;
-  debug(object: Record<string, unknown>, message?: string): void;
-  info(object: Record<string, unknown>, message?: string): void;
-  warn(object: Record<string, unknown>, message?: string): void;
-  error(object: Record<string, unknown>, message?: string): void;
-  isLevelEnabled?(level: string): boolean;
-}
-
-/** A logger that drops everything. */
-export const noopLogger: Logger = Object.freeze({
-  trace() {},
-  debug() {},
-  info() {},
-  warn() {},
-  error() {},
-  isLevelEnabled: () => false,
-});
+import type { Logger, LogLevel } from '../shared/logger.ts';
 
 /** Options of {@link logging}. */
 export interface LoggingOptions {

@@ -1,7 +1,9 @@
-import { CancelledError, isCqrsError } from '../errors/cqrs-error.ts';
+import { isCqrsError } from '../errors/cqrs-error.ts';
 import type { Behavior, BehaviorTarget, Middleware } from '../mediator/behavior.ts';
 import { createBehavior } from '../mediator/behavior.ts';
-import type { BackoffOptions } from '../mediator/handler.ts';
+import { sleep } from '../shared/abort.ts';
+import type { BackoffOptions } from '../shared/backoff.ts';
+import { backoffDelay } from '../shared/backoff.ts';
 
 /** Options of {@link retry}. Per-handler `retries`, `backoff` and `retryOn` override them. */
 export interface RetryOptions {
@@ -34,38 +36,6 @@ const NOT_RETRIED = new Set([
 /** The default retry filter. */
 export function isRetryable(error: unknown): boolean {
   return !(isCqrsError(error) && NOT_RETRIED.has(error.code));
-}
-
-/** Delay before attempt `attempt + 1`, in ms. */
-export function backoffDelay(
-  attempt: number,
-  backoff: BackoffOptions = {},
-  random: () => number = Math.random,
-): number {
-  const initial = backoff.initialMs ?? 100;
-  const max = backoff.maxMs ?? 10_000;
-  const factor = backoff.factor ?? 2;
-  const computed = Math.min(max, initial * factor ** (attempt - 1));
-  return backoff.jitter === 'none' ? computed : Math.floor(random() * computed);
-}
-
-/** Waits `ms`, or rejects with a CancelledError when the signal aborts first. */
-export function sleep(ms: number, signal?: AbortSignal): Promise<void> {
-  return new Promise((resolve, reject) => {
-    if (signal?.aborted) {
-      reject(new CancelledError('wait', { cause: signal.reason }));
-      return;
-    }
-    const onAbort = () => {
-      clearTimeout(timer);
-      reject(new CancelledError('wait', { cause: signal?.reason }));
-    };
-    const timer = setTimeout(() => {
-      signal?.removeEventListener('abort', onAbort);
-      resolve();
-    }, ms);
-    signal?.addEventListener('abort', onAbort, { once: true });
-  });
 }
 
 /**

@@ -1,7 +1,7 @@
 import { CancelledError, TimeoutError } from '../errors/cqrs-error.ts';
 import type { Behavior, BehaviorTarget, Middleware } from '../mediator/behavior.ts';
 import { createBehavior } from '../mediator/behavior.ts';
-import { NEVER_ABORTED } from '../mediator/dispatch-context.ts';
+import { NEVER_ABORTED } from '../shared/abort.ts';
 
 /** Options of {@link timeout}. */
 export interface TimeoutOptions {

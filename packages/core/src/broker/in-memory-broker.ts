@@ -1,8 +1,7 @@
 import type { AnyEvent } from '../messages/message.ts';
-import type { MessagePublisher, PublishResult } from '../outbox/message-publisher.ts';
-import type { OutboxMessage } from '../outbox/outbox-record.ts';
 import type { PayloadSerializer } from './envelope.ts';
 import { EnvelopeError, eventFromEnvelope, jsonPayloadSerializer } from './envelope.ts';
+import type { MessagePublisher, OutboxMessage, PublishResult } from './message-publisher.ts';
 
 /** A message as a subscriber receives it: the outbox message plus the event rebuilt from its envelope. */
 export interface DeliveredMessage extends OutboxMessage {

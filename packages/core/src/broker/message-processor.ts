@@ -1,10 +1,12 @@
 import { AsyncLocalStorage } from 'node:async_hooks';
-import { backoffDelay } from '../behaviors/retry-behavior.ts';
 import { runWithContext } from '../context/ambient-context.ts';
 import { ConfigurationError } from '../errors/cqrs-error.ts';
-import type { BackoffOptions } from '../mediator/handler.ts';
+import type { InboxGuard } from '../inbox/inbox-guard.ts';
 import type { AnyEvent } from '../messages/message.ts';
 import type { MessageCatalog } from '../messages/message-catalog.ts';
+import type { BackoffOptions } from '../shared/backoff.ts';
+import { backoffDelay } from '../shared/backoff.ts';
+import { errorText } from '../shared/error-text.ts';
 import type { CloudEventAttributes, EnvelopeDecoder, PayloadSerializer } from './envelope.ts';
 import { createEnvelopeDecoder } from './envelope.ts';
 
@@ -23,16 +25,6 @@ export type Disposition =
   | { readonly action: 'ack'; readonly outcome: 'handled' | 'duplicate' }
   | { readonly action: 'retry'; readonly delayMs: number; readonly error: unknown }
   | { readonly action: 'dead-letter'; readonly reason: string; readonly error: unknown };
-
-/**
- * Idempotent-consumer guard over an inbox table: runs `work` inside one database transaction together with the
- * processed mark, and skips it when the mark already exists. The SQL packages provide one
- * (e.g. `createPostgresInboxGuard`).
- */
-export interface InboxGuard<TTx = unknown> {
-  /** `true` when `work` ran and committed with the mark; `false` for a duplicate. */
-  once(messageId: string, consumer: string, work: (tx: TTx) => Promise<void>): Promise<boolean>;
-}
 
 /** What a custom `handle` function receives besides the event. */
 export interface ConsumerHandlerContext {
@@ -85,11 +77,6 @@ export function consumerTransaction<TTx = unknown>(): TTx | undefined {
 
 const ACK_HANDLED: Disposition = Object.freeze({ action: 'ack', outcome: 'handled' });
 const ACK_DUPLICATE: Disposition = Object.freeze({ action: 'ack', outcome: 'duplicate' });
-
-function describe(error: unknown): string {
-  if (error instanceof Error) return `${error.name}: ${error.message}`.slice(0, 2000);
-  return String(error).slice(0, 2000);
-}
 
 /**
  * Creates the broker-neutral part of a consumer: envelope decoding and validation (malformed or unknown
@@ -161,7 +148,7 @@ export function createMessageProcessor(options: MessageProcessorOptions): Messag
       try {
         event = await decoder.decode(message.attributes, message.data);
       } catch (error) {
-        return finish({ action: 'dead-letter', reason: `undecodable: ${describe(error)}`, error }, message);
+        return finish({ action: 'dead-letter', reason: `undecodable: ${errorText(error)}`, error }, message);
       }
       try {
         if (inbox !== undefined) {
@@ -173,14 +160,14 @@ export function createMessageProcessor(options: MessageProcessorOptions): Messag
       } catch (error) {
         if (isRetryable !== undefined && !isRetryable(error)) {
           return finish(
-            { action: 'dead-letter', reason: `not retryable: ${describe(error)}`, error },
+            { action: 'dead-letter', reason: `not retryable: ${errorText(error)}`, error },
             message,
           );
         }
         const attempt = Math.max(1, message.deliveryAttempt | 0);
         if (attempt >= maxAttempts) {
           return finish(
-            { action: 'dead-letter', reason: `failed ${attempt} times: ${describe(error)}`, error },
+            { action: 'dead-letter', reason: `failed ${attempt} times: ${errorText(error)}`, error },
             message,
           );
         }

@@ -1,4 +1,4 @@
-import { uuidv7 } from '../internal/uuid.ts';
+import { uuidv7 } from '../shared/uuid.ts';
 import type { AmbientContext, ContextInit } from './ambient-context.ts';
 import { currentContext } from './ambient-context.ts';
 

@@ -6,6 +6,7 @@ import type { EventSource } from '../events/aggregate-root.ts';
 import type { AnyMessageDefinition, InferMessage } from '../messages/define-message.ts';
 import type { AnyEvent, AnyMessage, MessageKind } from '../messages/message.ts';
 import type { MetadataInit } from '../messages/metadata.ts';
+import { NEVER_ABORTED } from '../shared/abort.ts';
 import type { ContextKey } from './context-key.ts';
 import type { HandlerOptions } from './handler.ts';
 
@@ -70,9 +71,6 @@ export interface DispatchContext {
   /** Event nesting depth: 0 for a command or query, n for a handler of an event published at depth n-1. */
   readonly depth: number;
 }
-
-/** A signal that never aborts; shared to avoid allocating one per dispatch. */
-export const NEVER_ABORTED: AbortSignal = new AbortController().signal;
 
 /** @internal */
 export class Dispatch implements DispatchContext {

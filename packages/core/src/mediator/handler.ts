@@ -9,16 +9,8 @@ import type {
   ValidateHook,
 } from '../messages/define-message.ts';
 import type { AnyMessage, InferItem, InferResult, MessageKind } from '../messages/message.ts';
+import type { BackoffOptions } from '../shared/backoff.ts';
 import type { DispatchContext } from './dispatch-context.ts';
-
-/** Exponential backoff: `initialMs * factor^(attempt-1)`, capped at `maxMs`, with full or no jitter. */
-export interface BackoffOptions {
-  readonly initialMs?: number;
-  readonly maxMs?: number;
-  readonly factor?: number;
-  /** `full` picks a random delay in [0, computed]; `none` waits exactly. Default `full`. */
-  readonly jitter?: 'full' | 'none';
-}
 
 /** Options of one handler; they configure the built-in behaviors for that handler. */
 export interface HandlerOptions<TMessage extends AnyMessage = AnyMessage> {

@@ -4,6 +4,7 @@ import { EMPTY_EXECUTION_CONTEXT } from '../context/execution-context.ts';
 import type { ValidationIssue } from '../errors/cqrs-error.ts';
 import { ConfigurationError, CqrsError, SerializationError, ValidationError } from '../errors/cqrs-error.ts';
 import { deepFreeze } from '../internal/freeze.ts';
+import { NEVER_ABORTED } from '../shared/abort.ts';
 import type {
   AnyCommand,
   AnyEvent,
@@ -221,7 +222,6 @@ export interface AnyRequestDefinition extends AnyMessageDefinition {
 export type EmptyPayload = Readonly<Record<string, never>>;
 
 const TYPE_RE = /^[A-Za-z][A-Za-z0-9_.:/-]{0,199}$/;
-const NEVER_SIGNAL = new AbortController().signal;
 const DEFAULT_MAX_JSON = 1024 * 1024;
 
 /** @internal Runs the schema (sync or async) and the hook; returns every issue. */
@@ -252,7 +252,7 @@ export async function checkPayload(
 function validationContext(partial?: Partial<ValidationContext>): ValidationContext {
   return {
     execution: partial?.execution ?? currentContext()?.execution ?? EMPTY_EXECUTION_CONTEXT,
-    signal: partial?.signal ?? NEVER_SIGNAL,
+    signal: partial?.signal ?? NEVER_ABORTED,
   };
 }
 

@@ -2,7 +2,7 @@ import { currentContext } from '../context/ambient-context.ts';
 import { isSafeId, parseTraceparent } from '../context/headers.ts';
 import type { ValidationIssue } from '../errors/cqrs-error.ts';
 import { ValidationError } from '../errors/cqrs-error.ts';
-import { isUuid, uuidv7 } from '../internal/uuid.ts';
+import { isUuid, uuidv7 } from '../shared/uuid.ts';
 import type { MessageMetadata } from './message.ts';
 
 /** What a caller may set when creating a message. Anything omitted is generated or taken from the ambient context. */

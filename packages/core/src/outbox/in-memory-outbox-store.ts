@@ -1,6 +1,7 @@
+import { StorageError } from '../errors/storage-error.ts';
 import type { AnyEvent } from '../messages/message.ts';
 import { createOutboxEncoder, type OutboxEncoderOptions } from './outbox-codec.ts';
-import { OutboxError, StorageError } from './outbox-errors.ts';
+import { OutboxError } from './outbox-errors.ts';
 import type { OutboxRecord } from './outbox-record.ts';
 import type { OutboxStore } from './outbox-store.ts';
 

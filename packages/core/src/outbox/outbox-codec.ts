@@ -1,11 +1,13 @@
 import { brotliCompressSync, brotliDecompressSync, gunzipSync, gzipSync } from 'node:zlib';
 import type { PayloadSerializer } from '../broker/envelope.ts';
 import { eventAttributes, jsonPayloadSerializer } from '../broker/envelope.ts';
+import type { OutboxMessage } from '../broker/message-publisher.ts';
 import { ConfigurationError, SerializationError } from '../errors/cqrs-error.ts';
-import { isUuid } from '../internal/uuid.ts';
+import { PayloadTooLargeError } from '../errors/storage-error.ts';
 import type { AnyEvent } from '../messages/message.ts';
-import { OutboxError, PayloadTooLargeError } from './outbox-errors.ts';
-import type { ContentEncoding, OutboxMessage, OutboxRecord, OutboxRecordInput } from './outbox-record.ts';
+import { isUuid } from '../shared/uuid.ts';
+import { OutboxError } from './outbox-errors.ts';
+import type { ContentEncoding, OutboxRecord, OutboxRecordInput } from './outbox-record.ts';
 
 /** Payload compression of outbox records. */
 export interface OutboxCompressionOptions {
@@ -140,51 +142,4 @@ export function decodeOutboxRecord(record: OutboxRecord): OutboxMessage {
     body,
     attempts: record.attempts,
   };
-}
-
-/** Parses stored headers, which drivers return either as a JSON string or an object. @internal */
-export function parseHeaders(value: unknown): Readonly<Record<string, string>> {
-  if (value === null || value === undefined) return EMPTY_HEADERS;
-  if (typeof value === 'string') return JSON.parse(value) as Record<string, string>;
-  if (value instanceof Uint8Array)
-    return JSON.parse(new TextDecoder().decode(value)) as Record<string, string>;
-  return value as Record<string, string>;
-}
-
-/**
- * Maps a row of an SQL outbox table (snake_case columns, as created by the adapters' migrations) to an
- * {@link OutboxRecord}. Shared by the SQL adapters. @internal
- */
-export function outboxRecordFromRow(r: Readonly<Record<string, unknown>>): OutboxRecord {
-  return {
-    seq: Number(r.seq),
-    id: r.id as string,
-    type: r.type as string,
-    topic: r.topic as string,
-    key: (r.key as string | null) ?? null,
-    payload: r.payload as Uint8Array,
-    headers: parseHeaders(r.headers),
-    contentEncoding: r.content_encoding as OutboxRecord['contentEncoding'],
-    status: r.status as OutboxRecord['status'],
-    attempts: Number(r.attempts),
-    nextAttemptAt: Number(r.next_attempt_at),
-    lastError: (r.last_error as string | null) ?? null,
-    createdAt: Number(r.created_at),
-    publishedAt: r.published_at === null ? null : Number(r.published_at),
-    claimedBy: (r.claimed_by as string | null) ?? null,
-    claimedUntil: r.claimed_until === null ? null : Number(r.claimed_until),
-  };
-}
-
-/** Table names accepted by SQL adapters: `name` or `schema.name`, lower-case identifiers. @internal */
-export const TABLE_NAME_RE = /^(?:[a-z_][a-z0-9_]{0,62}\.)?[a-z_][a-z0-9_]{0,62}$/;
-
-/** Throws a ConfigurationError unless `name` matches {@link TABLE_NAME_RE}. @internal */
-export function assertTableName(name: unknown, what: string): string {
-  if (typeof name !== 'string' || !TABLE_NAME_RE.test(name)) {
-    throw new ConfigurationError(
-      `${what}: invalid table name ${JSON.stringify(String(name).slice(0, 80))}; expected ${TABLE_NAME_RE}`,
-    );
-  }
-  return name;
 }

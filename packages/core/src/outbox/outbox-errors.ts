@@ -1,54 +1,5 @@
 import { CqrsError } from '../errors/cqrs-error.ts';
 
-/** Why a storage operation failed, as classified by the adapter from the driver's native error. */
-export const STORAGE_FAILURE_REASONS = [
-  'connection',
-  'deadlock',
-  'unique-violation',
-  'missing-table',
-  'closed-transaction',
-  'timeout',
-  'unknown',
-] as const;
-export type StorageFailureReason = (typeof STORAGE_FAILURE_REASONS)[number];
-
-/**
- * A database operation of an outbox or inbox store failed. `reason` and `retryable` are the adapter's
- * classification of the native error (kept as `cause`); callers branch on them, never on driver codes.
- */
-export class StorageError extends CqrsError {
-  readonly reason: StorageFailureReason;
-  readonly retryable: boolean;
-  constructor(
-    reason: StorageFailureReason,
-    message: string,
-    options?: { cause?: unknown; retryable?: boolean },
-  ) {
-    super('CQRS_STORAGE', message, options);
-    this.name = 'StorageError';
-    this.reason = reason;
-    this.retryable =
-      options?.retryable ?? (reason === 'connection' || reason === 'deadlock' || reason === 'timeout');
-  }
-}
-
-/** An event's serialized payload exceeds the store's `maxPayloadBytes`. Nothing was written. */
-export class PayloadTooLargeError extends CqrsError {
-  readonly messageType: string;
-  readonly bytes: number;
-  readonly maxBytes: number;
-  constructor(messageType: string, bytes: number, maxBytes: number) {
-    super(
-      'CQRS_PAYLOAD_TOO_LARGE',
-      `${messageType} serializes to ${bytes} bytes, more than the ${maxBytes} allowed`,
-    );
-    this.name = 'PayloadTooLargeError';
-    this.messageType = messageType;
-    this.bytes = bytes;
-    this.maxBytes = maxBytes;
-  }
-}
-
 /** Misuse of the outbox at run time, e.g. appending something that is not an event. */
 export class OutboxError extends CqrsError {
   constructor(message: string, options?: { cause?: unknown }) {

@@ -38,17 +38,3 @@ export interface OutboxRecord extends OutboxRecordInput {
   /** The lease ends at this time; after it any relay may claim the row again. */
   readonly claimedUntil: number | null;
 }
-
-/** What a relay hands to a {@link MessagePublisher}: one event, decoded to uncompressed JSON bytes. */
-export interface OutboxMessage {
-  readonly id: string;
-  readonly type: string;
-  readonly topic: string;
-  readonly key: string | null;
-  /** CloudEvents context attributes, unprefixed; publishers map them to their binding's headers. */
-  readonly headers: Readonly<Record<string, string>>;
-  /** The CloudEvents data: the serialized payload (per `headers.datacontenttype`), uncompressed. */
-  readonly body: Uint8Array;
-  /** Failed attempts before this one. */
-  readonly attempts: number;
-}

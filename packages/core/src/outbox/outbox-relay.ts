@@ -1,12 +1,13 @@
 import { randomUUID } from 'node:crypto';
-import type { Logger } from '../behaviors/logging-behavior.ts';
-import { noopLogger } from '../behaviors/logging-behavior.ts';
-import { backoffDelay } from '../behaviors/retry-behavior.ts';
+import type { MessagePublisher, OutboxMessage, PublishResult } from '../broker/message-publisher.ts';
 import { ConfigurationError } from '../errors/cqrs-error.ts';
-import type { BackoffOptions } from '../mediator/handler.ts';
-import type { MessagePublisher, PublishResult } from './message-publisher.ts';
+import type { BackoffOptions } from '../shared/backoff.ts';
+import { backoffDelay } from '../shared/backoff.ts';
+import { errorText } from '../shared/error-text.ts';
+import type { Logger } from '../shared/logger.ts';
+import { noopLogger } from '../shared/logger.ts';
 import { decodeOutboxRecord } from './outbox-codec.ts';
-import type { OutboxMessage, OutboxRecord } from './outbox-record.ts';
+import type { OutboxRecord } from './outbox-record.ts';
 import type { OutboxFailure, OutboxStore } from './outbox-store.ts';
 
 /** Something that tells the relay "new rows were appended", e.g. Postgres LISTEN/NOTIFY. */
@@ -110,11 +111,6 @@ function positive(name: string, value: number, min = 1): number {
   if (!Number.isFinite(value) || value < min)
     throw new ConfigurationError(`outbox relay: ${name} must be >= ${min}`);
   return value;
-}
-
-function errorText(error: unknown): string {
-  const text = error instanceof Error ? `${error.name}: ${error.message}` : String(error);
-  return text.length > 2000 ? text.slice(0, 2000) : text;
 }
 
 /** Creates a relay. Call `start()` for the background loop, or drive it with `runOnce()`. */

@@ -57,6 +57,17 @@ export type SagaStatus =
   | 'compensation_failed'
   | 'failed';
 
+/** Every {@link SagaStatus}, in lifecycle order. */
+export const SAGA_STATUSES: readonly SagaStatus[] = Object.freeze([
+  'running',
+  'paused',
+  'compensating',
+  'completed',
+  'compensated',
+  'compensation_failed',
+  'failed',
+]);
+
 /** What a log row records: the forward action or its compensation. */
 export type SagaLogAction = 'act' | 'compensate';
 

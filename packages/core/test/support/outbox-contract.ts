@@ -3,13 +3,10 @@ import {
   createInMemoryBroker,
   createOutboxRelay,
   defineEvent,
-  type InboxStore,
   isCqrsError,
-  type OutboxEncoderOptions,
-  type OutboxRecord,
-  type OutboxStore,
   processOnce,
 } from '@cqrs-ts/core';
+import type { InboxStore, OutboxEncoderOptions, OutboxRecord, OutboxStore } from '@cqrs-ts/core/spi';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { waitFor } from './services.ts';
 

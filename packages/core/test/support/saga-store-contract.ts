@@ -3,15 +3,8 @@
  * An adapter's test file calls `describeSagaStoreContract('postgres (pg)', setup)` where `setup` returns a
  * {@link SagaStoreHarness} (or `undefined` to skip when the database is unreachable).
  */
-import {
-  type AnyEvent,
-  defineEvent,
-  isCqrsError,
-  type SagaCommit,
-  type SagaLogEntryInput,
-  type SagaStore,
-  uuidv7,
-} from '@cqrs-ts/core';
+import { type AnyEvent, defineEvent, isCqrsError } from '@cqrs-ts/core';
+import { type SagaCommit, type SagaLogEntryInput, type SagaStore, uuidv7 } from '@cqrs-ts/core/spi';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 
 /** What a storage adapter provides to run the saga store contract. */

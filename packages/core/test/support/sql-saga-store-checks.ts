@@ -3,7 +3,8 @@
  * guarded writers, outbox rollback, table-name validation. An adapter's test calls
  * `describeSqlSagaStoreChecks('postgres', setup)`; `setup` returns `undefined` to skip.
  */
-import { type AnyEvent, isCqrsError, type SagaCommit, type SagaStore, uuidv7 } from '@cqrs-ts/core';
+import { type AnyEvent, isCqrsError } from '@cqrs-ts/core';
+import { type SagaCommit, type SagaStore, uuidv7 } from '@cqrs-ts/core/spi';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { SagaStepDone } from './saga-store-contract.ts';
 

@@ -1,5 +1,5 @@
 import { SerializationError, ValidationError, type ValidationIssue } from '../errors/cqrs-error.ts';
-import { PayloadTooLargeError } from '../outbox/outbox-errors.ts';
+import { PayloadTooLargeError } from '../errors/storage-error.ts';
 import type {
   SagaAcquire,
   SagaCommit,
@@ -9,30 +9,21 @@ import type {
   SagaRecord,
   SagaRecoveryQuery,
   SagaStatus,
-} from './saga-store.ts';
+} from '../saga/saga-store.ts';
+import { SAGA_STATUSES } from '../saga/saga-store.ts';
 
 /**
  * Helpers shared by the SQL saga stores (Postgres, MariaDB/MySQL, SQLite): input checks before a write, and
  * mapping of snake_case rows (as the adapters' migrations create them) back to records, with checks, so a
- * corrupted row is a typed error rather than a wrong value. @internal
+ * corrupted row is a typed error rather than a wrong value. Exported by `@cqrs-ts/core/sql`.
  * @module
  */
 
-/** Every {@link SagaStatus}, in lifecycle order. */
-export const SAGA_STATUSES: readonly SagaStatus[] = Object.freeze([
-  'running',
-  'paused',
-  'compensating',
-  'completed',
-  'compensated',
-  'compensation_failed',
-  'failed',
-]);
 const STATUS_SET = new Set<string>(SAGA_STATUSES);
 
 /** Longest id, name, owner or step id the SQL stores accept (UTF-16 code units; they are VARCHAR(255) in MariaDB). */
 export const SAGA_MAX_KEY_LENGTH = 255;
-/** Default upper bound, in UTF-8 bytes, of a context, result or error text. @internal */
+/** Default upper bound, in UTF-8 bytes, of a context, result or error text. */
 export const SAGA_DEFAULT_MAX_TEXT_BYTES = 4 * 1024 * 1024;
 
 const issue = (path: (string | number)[], message: string, code: string): ValidationIssue => ({
@@ -50,7 +41,6 @@ const storable = (s: string) => s.isWellFormed() && !s.includes('\0');
  * listed) for a wrong type, a non-integer number, an unknown status or action, a key longer than
  * {@link SAGA_MAX_KEY_LENGTH} or a text that is not storable (lone surrogate, NUL); a PayloadTooLargeError
  * (`CQRS_PAYLOAD_TOO_LARGE`) for a text longer than `maxTextBytes` UTF-8 bytes. Nothing has been written then.
- * @internal
  */
 export function checkSagaWrite(
   kind: 'create' | 'commit' | 'acquire',
@@ -150,7 +140,7 @@ export function checkSagaWrite(
   if (issues.length > 0) throw new ValidationError(`saga store ${kind}`, issues);
 }
 
-/** Checks a recovery or list query (limit >= 1, lists are arrays). @internal */
+/** Checks a recovery or list query (limit >= 1, lists are arrays). */
 export function checkSagaQuery(kind: 'findRecoverable' | 'list', q: SagaRecoveryQuery | SagaListQuery): void {
   const issues: ValidationIssue[] = [];
   const o = q as unknown as Record<string, unknown>;
@@ -200,7 +190,6 @@ const toInt = (v: unknown): number | undefined => {
  * lease_owner, lease_until, deadline_at, created_at, updated_at`) to a frozen {@link SagaRecord}.
  * @throws SerializationError (`CQRS_SERIALIZATION`) naming the saga and column when a value has the wrong type
  *   or the status is unknown.
- * @internal
  */
 export function sagaRecordFromRow(r: Readonly<Record<string, unknown>>): SagaRecord {
   const id = r.id;
@@ -240,7 +229,6 @@ export function sagaRecordFromRow(r: Readonly<Record<string, unknown>>): SagaRec
  * Maps a saga log row (`seq, saga_id, step_id, slot, action, status, attempts, result, error, started_at, at`)
  * to a frozen {@link SagaLogEntry}.
  * @throws SerializationError (`CQRS_SERIALIZATION`) naming the saga, seq and column when a value is invalid.
- * @internal
  */
 export function sagaLogEntryFromRow(r: Readonly<Record<string, unknown>>): SagaLogEntry {
   const what = `saga log row ${String(r.seq)} of saga`;
@@ -275,7 +263,7 @@ export function sagaLogEntryFromRow(r: Readonly<Record<string, unknown>>): SagaL
 
 /**
  * Maps the rows of a multi-row read (recovery, listing) with `map`; a row that cannot be mapped is left out and
- * handed to `onCorrupt` (default: a process warning), so one corrupted saga never blocks the others. @internal
+ * handed to `onCorrupt` (default: a process warning), so one corrupted saga never blocks the others.
  */
 export function mapSagaRows<T>(
   rows: readonly Readonly<Record<string, unknown>>[],
@@ -295,7 +283,7 @@ export function mapSagaRows<T>(
   return out;
 }
 
-/** A parameterized SQL query with `?` placeholders (MySQL/MariaDB, SQLite). @internal */
+/** A parameterized SQL query with `?` placeholders (MySQL/MariaDB, SQLite). */
 export interface PositionalQuery {
   readonly sql: string;
   readonly params: (string | number)[];
@@ -305,7 +293,7 @@ const marks = (n: number): string => Array.from({ length: n }, () => '?').join('
 
 /**
  * The recovery query of {@link SagaStore.findRecoverable} for `?`-placeholder dialects, over a saga table with
- * the shared column names. `columns` is the select list. @internal
+ * the shared column names. `columns` is the select list.
  */
 export function sagaRecoverableQuery(table: string, columns: string, q: SagaRecoveryQuery): PositionalQuery {
   const params: (string | number)[] = [q.now, q.now - (q.staleAfterMs ?? 0)];
@@ -326,7 +314,7 @@ export function sagaRecoverableQuery(table: string, columns: string, q: SagaReco
   };
 }
 
-/** The query of {@link SagaStore.list} for `?`-placeholder dialects. @internal */
+/** The query of {@link SagaStore.list} for `?`-placeholder dialects. */
 export function sagaListQuery(table: string, columns: string, q: SagaListQuery): PositionalQuery {
   const params: (string | number)[] = [];
   const where: string[] = [];

@@ -1,0 +1,85 @@
+/**
+ * `@cqrs-ts/core/spi`: what an adapter author implements and uses. The ports (outbox, inbox, saga storage,
+ * message publisher), the CloudEvents envelope and its codecs, the outbox encoder, and the small runtime
+ * helpers the relay and the message processor share (backoff, abortable sleep, error text). Applications
+ * rarely need it: `@cqrs-ts/core` is their entry.
+ * @module
+ */
+
+// broker: envelope, publisher port, consumer helpers
+export type {
+  CloudEventAttributes,
+  EnvelopeCompression,
+  EnvelopeDecoder,
+  EnvelopeDecoderOptions,
+  PayloadSerializer,
+} from './broker/envelope.ts';
+export {
+  assertEnvelope,
+  CLOUDEVENTS_SPEC_VERSION,
+  compressData,
+  createEnvelopeDecoder,
+  decompressData,
+  eventAttributes,
+  eventFromEnvelope,
+  fromBindingHeaders,
+  toBindingHeaders,
+} from './broker/envelope.ts';
+export type { KeyedLimiter } from './broker/message-processor.ts';
+export { createKeyedLimiter } from './broker/message-processor.ts';
+export type {
+  MessagePublisher,
+  OutboxMessage,
+  PublisherCapabilities,
+  PublishResult,
+} from './broker/message-publisher.ts';
+// diagrams
+export { mermaidLabel } from './diagrams/mermaid.ts';
+// inbox
+export type { InboxGuard } from './inbox/inbox-guard.ts';
+export type { InboxStore } from './inbox/inbox-store.ts';
+// outbox
+export type { OutboxCompressionOptions, OutboxEncoder, OutboxEncoderOptions } from './outbox/outbox-codec.ts';
+export { createOutboxEncoder, decodeOutboxRecord, toOutboxMessages } from './outbox/outbox-codec.ts';
+export type {
+  ContentEncoding,
+  OutboxRecord,
+  OutboxRecordInput,
+  OutboxStatus,
+} from './outbox/outbox-record.ts';
+export { CONTENT_ENCODINGS, OUTBOX_STATUSES } from './outbox/outbox-record.ts';
+export type { OutboxWakeUp } from './outbox/outbox-relay.ts';
+export type {
+  ClaimBatchRequest,
+  LockedBatchOutcome,
+  LockedBatchRequest,
+  OutboxFailure,
+  OutboxPurgeRequest,
+  OutboxStats,
+  OutboxStore,
+} from './outbox/outbox-store.ts';
+// saga storage port
+export type {
+  SagaAcquire,
+  SagaCommit,
+  SagaCreate,
+  SagaListQuery,
+  SagaLogAction,
+  SagaLogEntry,
+  SagaLogEntryInput,
+  SagaLogStatus,
+  SagaRecord,
+  SagaRecoveryQuery,
+  SagaRelease,
+  SagaRenew,
+  SagaStatus,
+  SagaStore,
+  SagaStoreCapabilities,
+} from './saga/saga-store.ts';
+export { SAGA_STATUSES } from './saga/saga-store.ts';
+// shared runtime helpers
+export { NEVER_ABORTED, sleep } from './shared/abort.ts';
+export { backoffDelay } from './shared/backoff.ts';
+export { errorText } from './shared/error-text.ts';
+// ids
+export { isUuid, uuidv7, uuidv7Time } from './shared/uuid.ts';
