@@ -80,6 +80,12 @@ export { AggregateRoot, isEventSource } from './events/aggregate-root.ts';
 export type { EventHandlerFailure } from './events/event-errors.ts';
 export { EventDepthExceededError, EventDispatchError } from './events/event-errors.ts';
 // inbox
+export type {
+  InMemoryInboxGuardOptions,
+  InMemoryInboxStore,
+  InMemoryInboxTransaction,
+} from './inbox/in-memory-inbox-store.ts';
+export { createInMemoryInboxGuard, createInMemoryInboxStore } from './inbox/in-memory-inbox-store.ts';
 export type { ProcessOnceResult } from './inbox/inbox-store.ts';
 export { processOnce } from './inbox/inbox-store.ts';
 // mediator

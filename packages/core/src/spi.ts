@@ -35,8 +35,11 @@ export type {
 } from './broker/message-publisher.ts';
 // diagrams
 export { mermaidLabel } from './diagrams/mermaid.ts';
+// errors
+export { createStorageErrorMapper } from './errors/storage-error.ts';
 // inbox
-export type { InboxGuard } from './inbox/inbox-guard.ts';
+export type { InboxGuard, InboxGuardOptions } from './inbox/inbox-guard.ts';
+export { createInboxGuard } from './inbox/inbox-guard.ts';
 export type { InboxStore } from './inbox/inbox-store.ts';
 // outbox
 export type { OutboxCompressionOptions, OutboxEncoder, OutboxEncoderOptions } from './outbox/outbox-codec.ts';

@@ -5,7 +5,15 @@
  * @module
  */
 
-export { assertTableName, TABLE_NAME_RE } from './sql/sql-identifiers.ts';
+export type { SqlTableNames } from './sql/sql-identifiers.ts';
+export {
+  assertTableName,
+  DEFAULT_TABLE_NAMES,
+  resolveTableNames,
+  TABLE_NAME_RE,
+} from './sql/sql-identifiers.ts';
+export type { SqlInboxStoreOptions } from './sql/sql-inbox-store.ts';
+export { createSqlInboxStore } from './sql/sql-inbox-store.ts';
 export { outboxRecordFromRow, parseHeaders } from './sql/sql-outbox-rows.ts';
 export type { PositionalQuery } from './sql/sql-saga-rows.ts';
 export {

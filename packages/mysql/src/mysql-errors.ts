@@ -1,4 +1,5 @@
-import { isCqrsError, StorageError, type StorageFailureReason } from '@cqrs-ts/core';
+import type { StorageFailureReason } from '@cqrs-ts/core';
+import { createStorageErrorMapper } from '@cqrs-ts/core/spi';
 
 /** Classifies a mysql2 / Kysely error into a core {@link StorageFailureReason}. */
 export function classifyMysqlError(error: unknown): StorageFailureReason {
@@ -17,10 +18,11 @@ export function classifyMysqlError(error: unknown): StorageFailureReason {
   return 'unknown';
 }
 
-/** Wraps a native error as a {@link StorageError}; passes cqrs-ts errors through. @internal */
-export function toStorageError(error: unknown, what: string): Error {
-  if (isCqrsError(error)) return error;
-  const reason = classifyMysqlError(error);
-  const message = error instanceof Error ? error.message : String(error);
-  return new StorageError(reason, `mysql ${what} failed (${reason}): ${message}`, { cause: error });
-}
+/**
+ * Wraps a native error as a `StorageError` classified by {@link classifyMysqlError}; passes cqrs-ts errors
+ * through. @internal
+ */
+export const toStorageError: (error: unknown, what: string) => Error = createStorageErrorMapper(
+  'mysql',
+  classifyMysqlError,
+);

@@ -1,5 +1,4 @@
-import { processOnce } from '@cqrs-ts/core';
-import type { InboxGuard, InboxStore } from '@cqrs-ts/core/spi';
+import { createInboxGuard, type InboxGuard, type InboxStore } from '@cqrs-ts/core/spi';
 import { toStorageError } from './mysql-errors.ts';
 import { inTransaction } from './mysql-executor.ts';
 import { createMysqlInboxStore } from './mysql-inbox-store.ts';
@@ -24,23 +23,9 @@ export function createMysqlInboxGuard(options: MysqlInboxGuardOptions): InboxGua
   const store =
     options.store ??
     createMysqlInboxStore({ client, ...(options.tables !== undefined ? { tables: options.tables } : {}) });
-  return {
-    async once(id, consumer, work) {
-      let thrown: { error: unknown } | undefined;
-      try {
-        return await inTransaction(client, async (_execute, tx) => {
-          try {
-            return (await processOnce(store, tx, id, consumer, work)).status === 'processed';
-          } catch (error) {
-            thrown = { error };
-            throw error;
-          }
-        });
-      } catch (error) {
-        // The handler's own errors pass through; connection, BEGIN and COMMIT failures become StorageErrors.
-        if (thrown !== undefined && thrown.error === error) throw error;
-        throw toStorageError(error, 'inbox transaction');
-      }
-    },
-  };
+  return createInboxGuard({
+    store,
+    transaction: (fn) => inTransaction(client, (_execute, tx) => fn(tx)),
+    toStorageError,
+  });
 }

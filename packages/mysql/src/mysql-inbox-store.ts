@@ -1,4 +1,5 @@
 import type { InboxStore } from '@cqrs-ts/core/spi';
+import { createSqlInboxStore } from '@cqrs-ts/core/sql';
 import { toStorageError } from './mysql-errors.ts';
 import { execOf } from './mysql-executor.ts';
 import type { MysqlInboxStoreOptions, MysqlTransaction } from './mysql-options.ts';
@@ -11,20 +12,11 @@ import { resolveTables } from './schema.ts';
 export function createMysqlInboxStore(options: MysqlInboxStoreOptions): InboxStore<MysqlTransaction> {
   const t = resolveTables(options.tables).inbox;
   const insert = `INSERT IGNORE INTO ${t} (message_id, consumer, processed_at) VALUES (?, ?, ?)`;
-  return {
-    async markProcessed(tx, messageId, consumer, now) {
-      try {
-        return (await execOf(tx)(insert, [messageId, consumer, now])).count === 1;
-      } catch (error) {
-        throw toStorageError(error, 'inbox markProcessed');
-      }
-    },
-    async purge(before) {
-      try {
-        return (await execOf(options.client)(`DELETE FROM ${t} WHERE processed_at < ?`, [before])).count;
-      } catch (error) {
-        throw toStorageError(error, 'inbox purge');
-      }
-    },
-  };
+  const purgeSql = `DELETE FROM ${t} WHERE processed_at < ?`;
+  return createSqlInboxStore({
+    insert: async (tx, messageId, consumer, now) =>
+      (await execOf(tx)(insert, [messageId, consumer, now])).count,
+    purge: async (before) => (await execOf(options.client)(purgeSql, [before])).count,
+    toStorageError,
+  });
 }

@@ -1,4 +1,5 @@
 import type { OutboxEncoderOptions, OutboxStore } from '@cqrs-ts/core/spi';
+import type { SqlTableNames } from '@cqrs-ts/core/sql';
 
 /** A mysql2/promise `Pool`, `PoolConnection` or `Connection` (the `query(sql, values)` part). */
 export interface Mysql2Queryable {
@@ -34,17 +35,8 @@ export type MysqlClient = Mysql2Pool | KyselyMysql;
 /** The caller's transaction: a mysql2 connection after `beginTransaction()`, or a Kysely `Transaction`. */
 export type MysqlTransaction = Mysql2Queryable | KyselyMysqlExecutor;
 
-/** Table names, validated against `TABLE_NAME_RE`. */
-export interface MysqlTables {
-  /** @default 'cqrs_outbox' */
-  readonly outbox?: string;
-  /** @default 'cqrs_inbox' */
-  readonly inbox?: string;
-  /** Saga rows ({@link createMysqlSagaStore}). @default 'cqrs_saga' */
-  readonly saga?: string;
-  /** Saga log rows. @default 'cqrs_saga_log' */
-  readonly sagaLog?: string;
-}
+/** Table names (`name` or `schema.name`); defaults `cqrs_outbox`, `cqrs_inbox`, `cqrs_saga`, `cqrs_saga_log`. */
+export type MysqlTables = SqlTableNames;
 
 /** Options of {@link createMysqlOutboxStore}. */
 export interface MysqlOutboxStoreOptions extends OutboxEncoderOptions {

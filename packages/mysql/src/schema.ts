@@ -1,20 +1,10 @@
-import { assertTableName } from '@cqrs-ts/core/sql';
+import { resolveTableNames } from '@cqrs-ts/core/sql';
 import { execOf } from './mysql-executor.ts';
 import type { MysqlClient, MysqlTables } from './mysql-options.ts';
 
 /** Resolved, validated table names. @internal */
-export function resolveTables(tables: MysqlTables = {}): {
-  outbox: string;
-  inbox: string;
-  saga: string;
-  sagaLog: string;
-} {
-  return {
-    outbox: assertTableName(tables.outbox ?? 'cqrs_outbox', 'mysql outbox table'),
-    inbox: assertTableName(tables.inbox ?? 'cqrs_inbox', 'mysql inbox table'),
-    saga: assertTableName(tables.saga ?? 'cqrs_saga', 'mysql saga table'),
-    sagaLog: assertTableName(tables.sagaLog ?? 'cqrs_saga_log', 'mysql saga log table'),
-  };
+export function resolveTables(tables?: MysqlTables): Readonly<Required<MysqlTables>> {
+  return resolveTableNames(tables, 'mysql');
 }
 
 /**

@@ -1,17 +1,15 @@
 import { createMysqlOutboxStore, createMysqlSagaStore, type MysqlClient, migrate } from '@cqrs-ts/mysql';
+import {
+  describeSagaStoreContract,
+  describeSqlSagaStoreContract,
+  type SagaStoreHarness,
+  type SqlSagaStoreHarness,
+} from '@cqrs-ts/testing/contracts';
 import { Kysely, MysqlDialect } from 'kysely';
 import { createPool as createCallbackPool } from 'mysql2';
 import mysql from 'mysql2/promise';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import {
-  describeSagaStoreContract,
-  type SagaStoreHarness,
-} from '../../core/test/support/saga-store-contract.ts';
 import { MYSQL_URL, service, uniqueSuffix } from '../../core/test/support/services.ts';
-import {
-  describeSqlSagaStoreChecks,
-  type SqlSagaHarness,
-} from '../../core/test/support/sql-saga-store-checks.ts';
 
 const available = await service('mariadb', async () => {
   const c = await mysql.createConnection({ uri: MYSQL_URL, connectTimeout: 2000 });
@@ -60,7 +58,7 @@ function harness(flavor: 'mysql2' | 'kysely') {
 describeSagaStoreContract('mariadb (mysql2)', harness('mysql2'));
 describeSagaStoreContract('mariadb (kysely)', harness('kysely'));
 
-describeSqlSagaStoreChecks('mariadb', async (): Promise<SqlSagaHarness | undefined> => {
+describeSqlSagaStoreContract('mariadb', async (): Promise<SqlSagaStoreHarness | undefined> => {
   if (!available) return undefined;
   const sfx = `x_${uniqueSuffix}`;
   const tables = { outbox: `sob_${sfx}`, inbox: `sib_${sfx}`, saga: `sg_${sfx}`, sagaLog: `sgl_${sfx}` };

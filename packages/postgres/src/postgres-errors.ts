@@ -1,4 +1,5 @@
-import { isCqrsError, StorageError, type StorageFailureReason } from '@cqrs-ts/core';
+import type { StorageFailureReason } from '@cqrs-ts/core';
+import { createStorageErrorMapper } from '@cqrs-ts/core/spi';
 
 /** Classifies a pg / postgres.js / Kysely error into a core {@link StorageFailureReason}. */
 export function classifyPostgresError(error: unknown): StorageFailureReason {
@@ -28,10 +29,11 @@ export function classifyPostgresError(error: unknown): StorageFailureReason {
   return 'unknown';
 }
 
-/** Wraps a native error as a {@link StorageError}; passes cqrs-ts errors through. @internal */
-export function toStorageError(error: unknown, what: string): Error {
-  if (isCqrsError(error)) return error;
-  const reason = classifyPostgresError(error);
-  const message = error instanceof Error ? error.message : String(error);
-  return new StorageError(reason, `postgres ${what} failed (${reason}): ${message}`, { cause: error });
-}
+/**
+ * Wraps a native error as a `StorageError` classified by {@link classifyPostgresError}; passes cqrs-ts errors
+ * through. @internal
+ */
+export const toStorageError: (error: unknown, what: string) => Error = createStorageErrorMapper(
+  'postgres',
+  classifyPostgresError,
+);

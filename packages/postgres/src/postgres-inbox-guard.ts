@@ -1,5 +1,5 @@
-import { ConfigurationError, processOnce } from '@cqrs-ts/core';
-import type { InboxGuard, InboxStore } from '@cqrs-ts/core/spi';
+import { ConfigurationError } from '@cqrs-ts/core';
+import { createInboxGuard, type InboxGuard, type InboxStore } from '@cqrs-ts/core/spi';
 import { toStorageError } from './postgres-errors.ts';
 import { transactionOf } from './postgres-executor.ts';
 import { createPostgresInboxStore } from './postgres-inbox-store.ts';
@@ -49,23 +49,9 @@ export function createPostgresInboxGuard(options: PostgresInboxGuardOptions): In
   const store =
     options.store ??
     createPostgresInboxStore({ client, ...(options.tables !== undefined ? { tables: options.tables } : {}) });
-  return {
-    async once(id, consumer, work) {
-      let thrown: { error: unknown } | undefined;
-      try {
-        return await transact(async (_execute, tx) => {
-          try {
-            return (await processOnce(store, tx, id, consumer, work)).status === 'processed';
-          } catch (error) {
-            thrown = { error };
-            throw error;
-          }
-        });
-      } catch (error) {
-        // The handler's own errors pass through; connect, BEGIN and COMMIT failures become StorageErrors.
-        if (thrown !== undefined && thrown.error === error) throw error;
-        throw toStorageError(error, 'inbox transaction');
-      }
-    },
-  };
+  return createInboxGuard({
+    store,
+    transaction: (fn) => transact((_execute, tx) => fn(tx)),
+    toStorageError,
+  });
 }

@@ -1,4 +1,5 @@
 import type { OutboxEncoderOptions, OutboxStore } from '@cqrs-ts/core/spi';
+import type { SqlTableNames } from '@cqrs-ts/core/sql';
 
 /** A node-postgres `Pool`, `PoolClient` or `Client` (the `query(text, values)` part). */
 export interface PgQueryable {
@@ -31,17 +32,8 @@ export interface KyselyExecutor {
  */
 export type PostgresClient = PgQueryable | PostgresJsSql | KyselyExecutor;
 
-/** Table names; `name` or `schema.name`, validated against `TABLE_NAME_RE`. */
-export interface PostgresTables {
-  /** @default 'cqrs_outbox' */
-  readonly outbox?: string;
-  /** @default 'cqrs_inbox' */
-  readonly inbox?: string;
-  /** Saga rows ({@link createPostgresSagaStore}). @default 'cqrs_saga' */
-  readonly saga?: string;
-  /** Saga log rows. @default 'cqrs_saga_log' */
-  readonly sagaLog?: string;
-}
+/** Table names (`name` or `schema.name`); defaults `cqrs_outbox`, `cqrs_inbox`, `cqrs_saga`, `cqrs_saga_log`. */
+export type PostgresTables = SqlTableNames;
 
 /** Options of {@link createPostgresOutboxStore}. */
 export interface PostgresOutboxStoreOptions extends OutboxEncoderOptions {

@@ -1,20 +1,10 @@
-import { assertTableName } from '@cqrs-ts/core/sql';
+import { resolveTableNames } from '@cqrs-ts/core/sql';
 import { executorOf } from './postgres-executor.ts';
 import type { PostgresClient, PostgresTables } from './postgres-options.ts';
 
 /** Resolved, validated table names. @internal */
-export function resolveTables(tables: PostgresTables = {}): {
-  outbox: string;
-  inbox: string;
-  saga: string;
-  sagaLog: string;
-} {
-  return {
-    outbox: assertTableName(tables.outbox ?? 'cqrs_outbox', 'postgres outbox table'),
-    inbox: assertTableName(tables.inbox ?? 'cqrs_inbox', 'postgres inbox table'),
-    saga: assertTableName(tables.saga ?? 'cqrs_saga', 'postgres saga table'),
-    sagaLog: assertTableName(tables.sagaLog ?? 'cqrs_saga_log', 'postgres saga log table'),
-  };
+export function resolveTables(tables?: PostgresTables): Readonly<Required<PostgresTables>> {
+  return resolveTableNames(tables, 'postgres');
 }
 
 const bare = (name: string) => name.split('.').pop()!;

@@ -4,19 +4,17 @@ import {
   migrate,
   type PostgresClient,
 } from '@cqrs-ts/postgres';
+import {
+  describeSagaStoreContract,
+  describeSqlSagaStoreContract,
+  type SagaStoreHarness,
+  type SqlSagaStoreHarness,
+} from '@cqrs-ts/testing/contracts';
 import { Kysely, PostgresDialect } from 'kysely';
 import pg from 'pg';
 import postgres from 'postgres';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import {
-  describeSagaStoreContract,
-  type SagaStoreHarness,
-} from '../../core/test/support/saga-store-contract.ts';
 import { PG_URL, service, uniqueSuffix } from '../../core/test/support/services.ts';
-import {
-  describeSqlSagaStoreChecks,
-  type SqlSagaHarness,
-} from '../../core/test/support/sql-saga-store-checks.ts';
 
 const available = await service('postgres', async () => {
   const c = new pg.Client({ connectionString: PG_URL, connectionTimeoutMillis: 2000 });
@@ -66,7 +64,7 @@ describeSagaStoreContract('postgres (postgres.js)', harness('postgres.js'));
 describeSagaStoreContract('postgres (kysely)', harness('kysely'));
 
 function checks() {
-  return async (): Promise<SqlSagaHarness | undefined> => {
+  return async (): Promise<SqlSagaStoreHarness | undefined> => {
     if (!available) return undefined;
     const sfx = `x_${uniqueSuffix}`;
     const tables = { outbox: `sob_${sfx}`, inbox: `sib_${sfx}`, saga: `sg_${sfx}`, sagaLog: `sgl_${sfx}` };
@@ -112,7 +110,7 @@ function checks() {
   };
 }
 
-describeSqlSagaStoreChecks('postgres', checks());
+describeSqlSagaStoreContract('postgres', checks());
 
 describe.skipIf(!available)('postgres saga store', () => {
   const tables = { saga: `sgi_${uniqueSuffix}`, sagaLog: `sgli_${uniqueSuffix}` };

@@ -1,19 +1,9 @@
-import { assertTableName } from '@cqrs-ts/core/sql';
+import { resolveTableNames } from '@cqrs-ts/core/sql';
 import type { SqliteDatabase, SqliteTables } from './sqlite-options.ts';
 
 /** Resolved, validated table names. @internal */
-export function resolveTables(tables: SqliteTables = {}): {
-  outbox: string;
-  inbox: string;
-  saga: string;
-  sagaLog: string;
-} {
-  return {
-    outbox: assertTableName(tables.outbox ?? 'cqrs_outbox', 'sqlite outbox table'),
-    inbox: assertTableName(tables.inbox ?? 'cqrs_inbox', 'sqlite inbox table'),
-    saga: assertTableName(tables.saga ?? 'cqrs_saga', 'sqlite saga table'),
-    sagaLog: assertTableName(tables.sagaLog ?? 'cqrs_saga_log', 'sqlite saga log table'),
-  };
+export function resolveTables(tables?: SqliteTables): Readonly<Required<SqliteTables>> {
+  return resolveTableNames(tables, 'sqlite');
 }
 
 /**

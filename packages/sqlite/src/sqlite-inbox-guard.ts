@@ -1,5 +1,4 @@
-import { processOnce } from '@cqrs-ts/core';
-import type { InboxGuard, InboxStore } from '@cqrs-ts/core/spi';
+import { createInboxGuard, type InboxGuard, type InboxStore } from '@cqrs-ts/core/spi';
 import { toStorageError } from './sqlite-errors.ts';
 import { createSqliteInboxStore } from './sqlite-inbox-store.ts';
 import type { SqliteDatabase, SqliteTables } from './sqlite-options.ts';
@@ -29,33 +28,24 @@ export function createSqliteInboxGuard(options: SqliteInboxGuardOptions): InboxG
       database: db,
       ...(options.tables !== undefined ? { tables: options.tables } : {}),
     });
-  let tail: Promise<unknown> = Promise.resolve();
-
-  async function once(id: string, consumer: string, work: (tx: SqliteDatabase) => Promise<void>) {
-    try {
+  return createInboxGuard({
+    store,
+    async transaction(fn) {
       db.exec('BEGIN IMMEDIATE');
-    } catch (error) {
-      throw toStorageError(error, 'inbox begin');
-    }
-    try {
-      const ran = (await processOnce(store, db, id, consumer, work)).status === 'processed';
-      db.exec('COMMIT');
-      return ran;
-    } catch (error) {
       try {
-        db.exec('ROLLBACK');
-      } catch {
-        // the transaction is already gone
+        const result = await fn(db);
+        db.exec('COMMIT');
+        return result;
+      } catch (error) {
+        try {
+          db.exec('ROLLBACK');
+        } catch {
+          // the transaction is already gone
+        }
+        throw error;
       }
-      throw error;
-    }
-  }
-
-  return {
-    once(id, consumer, work) {
-      const run = tail.then(() => once(id, consumer, work));
-      tail = run.catch(() => undefined);
-      return run;
     },
-  };
+    toStorageError,
+    serial: true,
+  });
 }

@@ -1,4 +1,5 @@
 import type { OutboxEncoderOptions, OutboxStore } from '@cqrs-ts/core/spi';
+import type { SqlTableNames } from '@cqrs-ts/core/sql';
 
 /** A value node:sqlite binds or returns. */
 export type SqliteValue = null | number | bigint | string | Uint8Array;
@@ -22,17 +23,8 @@ export interface SqliteDatabase {
   readonly isTransaction?: boolean;
 }
 
-/** Table names; validated against `TABLE_NAME_RE`. */
-export interface SqliteTables {
-  /** @default 'cqrs_outbox' */
-  readonly outbox?: string;
-  /** @default 'cqrs_inbox' */
-  readonly inbox?: string;
-  /** Saga rows ({@link createSqliteSagaStore}). @default 'cqrs_saga' */
-  readonly saga?: string;
-  /** Saga log rows. @default 'cqrs_saga_log' */
-  readonly sagaLog?: string;
-}
+/** Table names (`name` or `schema.name`); defaults `cqrs_outbox`, `cqrs_inbox`, `cqrs_saga`, `cqrs_saga_log`. */
+export type SqliteTables = SqlTableNames;
 
 /** Options of {@link createSqliteOutboxStore}. */
 export interface SqliteOutboxStoreOptions extends OutboxEncoderOptions {

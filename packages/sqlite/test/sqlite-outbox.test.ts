@@ -5,13 +5,14 @@ import { DatabaseSync } from 'node:sqlite';
 import { isCqrsError } from '@cqrs-ts/core';
 import type { OutboxEncoderOptions } from '@cqrs-ts/core/spi';
 import {
+  createSqliteInboxGuard,
   createSqliteInboxStore,
   createSqliteOutboxStore,
   migrate,
   type SqliteDatabase,
 } from '@cqrs-ts/sqlite';
-import { describe, expect, it } from 'vitest';
-import { describeOutboxContract } from '../../core/test/support/outbox-contract.ts';
+import { describeInboxContract, describeOutboxStoreContract } from '@cqrs-ts/testing/contracts';
+import { afterAll, describe, expect, it } from 'vitest';
 import { toRecord } from '../src/sqlite-outbox-store.ts';
 
 const dir = mkdtempSync(join(tmpdir(), 'cqrs-sqlite-'));
@@ -28,21 +29,30 @@ migrate(app, { tables });
 migrate(app, { tables }); // idempotent
 app.exec('CREATE TABLE IF NOT EXISTS effects (id TEXT NOT NULL)');
 
-describeOutboxContract<SqliteDatabase>('sqlite', async () => ({
+const tx = async <T>(fn: (tx: SqliteDatabase) => Promise<T>): Promise<T> => {
+  app.exec('BEGIN IMMEDIATE');
+  try {
+    const r = await fn(app);
+    app.exec('COMMIT');
+    return r;
+  } catch (e) {
+    app.exec('ROLLBACK');
+    throw e;
+  }
+};
+const reset = async () => {
+  app.exec('DELETE FROM ob_test; DELETE FROM ib_test; DELETE FROM effects;');
+};
+afterAll(() => {
+  app.close();
+  relayDb.close();
+  rmSync(dir, { recursive: true, force: true });
+});
+
+describeOutboxStoreContract<SqliteDatabase>('sqlite', async () => ({
   store: (options?: OutboxEncoderOptions) =>
     createSqliteOutboxStore({ database: relayDb, tables, ...options }),
-  inbox: createSqliteInboxStore({ database: relayDb, tables }),
-  async tx(fn) {
-    app.exec('BEGIN IMMEDIATE');
-    try {
-      const r = await fn(app);
-      app.exec('COMMIT');
-      return r;
-    } catch (e) {
-      app.exec('ROLLBACK');
-      throw e;
-    }
-  },
+  tx,
   async rollback(fn) {
     app.exec('BEGIN');
     try {
@@ -60,20 +70,24 @@ describeOutboxContract<SqliteDatabase>('sqlite', async () => ({
   async rows() {
     return (app.prepare('SELECT * FROM ob_test ORDER BY seq').all() as never[]).map(toRecord);
   },
-  async recordEffect(tx, id) {
-    tx.prepare('INSERT INTO effects (id) VALUES (?)').run(id);
+  reset,
+  async close() {},
+}));
+
+describeInboxContract<SqliteDatabase>('sqlite', async () => ({
+  inbox: createSqliteInboxStore({ database: relayDb, tables }),
+  tx,
+  async recordEffect(t, id) {
+    t.prepare('INSERT INTO effects (id) VALUES (?)').run(id);
   },
   async effects() {
     return Number((app.prepare('SELECT COUNT(*) AS n FROM effects').get() as { n: number }).n);
   },
-  async reset() {
-    app.exec('DELETE FROM ob_test; DELETE FROM ib_test; DELETE FROM effects;');
-  },
-  async close() {
-    app.close();
-    relayDb.close();
-    rmSync(dir, { recursive: true, force: true });
-  },
+  concurrentTransactions: false,
+  guard: () => createSqliteInboxGuard({ database: app, tables }),
+  guardWithoutTable: () => createSqliteInboxGuard({ database: app, tables: { inbox: 'nope_missing' } }),
+  reset,
+  async close() {},
 }));
 
 describe('sqlite schema', () => {

@@ -7,9 +7,12 @@ import { fileURLToPath } from 'node:url';
 import type { AnyEvent } from '@cqrs-ts/core';
 import { uuidv7 } from '@cqrs-ts/core/spi';
 import { createSqliteOutboxStore, createSqliteSagaStore, migrate } from '@cqrs-ts/sqlite';
+import {
+  describeSagaStoreContract,
+  describeSqlSagaStoreContract,
+  SagaStepDone,
+} from '@cqrs-ts/testing/contracts';
 import { afterAll, describe, expect, it } from 'vitest';
-import { describeSagaStoreContract, SagaStepDone } from '../../core/test/support/saga-store-contract.ts';
-import { describeSqlSagaStoreChecks } from '../../core/test/support/sql-saga-store-checks.ts';
 
 const dir = mkdtempSync(join(tmpdir(), 'cqrs-sqlite-saga-'));
 const file = join(dir, 'saga.db');
@@ -46,9 +49,10 @@ describeSagaStoreContract('sqlite', async () => ({
   async close() {},
 }));
 
+// #region sql-saga-store-contract
 const xt = { outbox: 'xob', inbox: 'xib', saga: 'xsg', sagaLog: 'xsgl' };
 migrate(db, { tables: xt });
-describeSqlSagaStoreChecks('sqlite', async () => ({
+describeSqlSagaStoreContract('sqlite', async () => ({
   store: (options) =>
     createSqliteSagaStore({ database: db, tables: xt, maxTextBytes: 64 * 1024, ...options }),
   storeWithTinyOutbox: () =>
@@ -83,6 +87,7 @@ describeSqlSagaStoreChecks('sqlite', async () => ({
   },
   async close() {},
 }));
+// #endregion sql-saga-store-contract
 
 describe('sqlite saga store', () => {
   it('refuses values of the wrong type at the table (STRICT) and reads the recovery index', () => {

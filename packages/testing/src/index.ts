@@ -1,6 +1,7 @@
 /**
- * @cqrs-ts/testing: an in-memory mediator for users' tests.
- * @packageDocumentation
+ * `@cqrs-ts/testing`: an in-memory mediator for users' tests, and `waitFor`. The adapter contract suites are in
+ * `@cqrs-ts/testing/contracts`.
+ * @module
  */
 import {
   type AnyEvent,
@@ -106,3 +107,5 @@ export function createTestMediator(options: TestMediatorOptions = {}): TestMedia
     },
   };
 }
+
+export { waitFor } from './wait-for.ts';

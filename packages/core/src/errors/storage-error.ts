@@ -1,4 +1,4 @@
-import { CqrsError } from './cqrs-error.ts';
+import { CqrsError, isCqrsError } from './cqrs-error.ts';
 
 /** Why a storage operation failed, as classified by the adapter from the driver's native error. */
 export const STORAGE_FAILURE_REASONS = [
@@ -47,4 +47,22 @@ export class PayloadTooLargeError extends CqrsError {
     this.bytes = bytes;
     this.maxBytes = maxBytes;
   }
+}
+
+/**
+ * Builds an adapter's `toStorageError(error, what)`: cqrs-ts errors pass through unchanged; anything else
+ * becomes a {@link StorageError} whose reason comes from `classify`, named `<adapter> <what> failed (<reason>)`,
+ * with the native error as `cause`.
+ * @param adapter - names the adapter in messages, e.g. `postgres`.
+ */
+export function createStorageErrorMapper(
+  adapter: string,
+  classify: (error: unknown) => StorageFailureReason,
+): (error: unknown, what: string) => Error {
+  return (error, what) => {
+    if (isCqrsError(error)) return error;
+    const reason = classify(error);
+    const message = error instanceof Error ? error.message : String(error);
+    return new StorageError(reason, `${adapter} ${what} failed (${reason}): ${message}`, { cause: error });
+  };
 }

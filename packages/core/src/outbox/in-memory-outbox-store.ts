@@ -1,5 +1,6 @@
 import { StorageError } from '../errors/storage-error.ts';
 import type { AnyEvent } from '../messages/message.ts';
+import { runInTransaction } from '../shared/transaction.ts';
 import { createOutboxEncoder, type OutboxEncoderOptions } from './outbox-codec.ts';
 import { OutboxError } from './outbox-errors.ts';
 import type { OutboxRecord } from './outbox-record.ts';
@@ -18,6 +19,8 @@ type MutableRecord = { -readonly [K in keyof OutboxRecord]: OutboxRecord[K] };
 export interface InMemoryOutboxStore extends OutboxStore<InMemoryOutboxTransaction> {
   /** Starts a transaction; pass it to `append`, then `commit()` or `rollback()`. */
   begin(): InMemoryOutboxTransaction;
+  /** Runs `fn` in a new transaction: commits when it resolves, rolls back when it throws. */
+  transaction<T>(fn: (tx: InMemoryOutboxTransaction) => Promise<T> | T): Promise<T>;
   /** Snapshot of all rows, by `seq`. */
   records(): readonly OutboxRecord[];
 }
@@ -65,6 +68,7 @@ export function createInMemoryOutboxStore(
         },
       };
     },
+    transaction: (fn) => runInTransaction(store.begin(), fn),
     async append(tx, events: readonly AnyEvent[]) {
       const inputs = encoder.encode(events, now());
       tx.append(

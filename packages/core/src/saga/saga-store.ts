@@ -1,7 +1,7 @@
 /**
  * Port of saga storage (types only). The saga engine (`@cqrs-ts/saga`) drives it; storage adapters
  * (in-memory here, SQL in the database packages) implement it and certify themselves with the contract suite
- * `packages/core/test/support/saga-store-contract.ts`.
+ * `describeSagaStoreContract` of `@cqrs-ts/testing/contracts`.
  *
  * ## Data model
  * - One **saga row** per saga instance ({@link SagaRecord}): identity, status, serialized context, the forward

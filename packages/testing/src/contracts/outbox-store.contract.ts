@@ -1,20 +1,26 @@
+/**
+ * Contract of the outbox storage port (`OutboxStore` of `@cqrs-ts/core/spi`), driven through the real relay
+ * and the in-memory broker: transactional append, per-key order under failures and concurrent relays, leases,
+ * backoff and dead letters, retention, compression, typed errors. Both relay modes run (`transaction` only
+ * when the store has `processLocked`).
+ * @module
+ */
 import {
   type AnyEvent,
   createInMemoryBroker,
   createOutboxRelay,
   defineEvent,
   isCqrsError,
-  processOnce,
 } from '@cqrs-ts/core';
-import type { InboxStore, OutboxEncoderOptions, OutboxRecord, OutboxStore } from '@cqrs-ts/core/spi';
-import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { waitFor } from './services.ts';
+import type { OutboxEncoderOptions, OutboxRecord, OutboxStore } from '@cqrs-ts/core/spi';
+import { describe, expect } from 'vitest';
+import { waitFor } from '../wait-for.ts';
+import { describeHarness, type HarnessTest } from './harness.ts';
 
-/** What a storage adapter provides to run the shared outbox/inbox contract. */
-export interface OutboxHarness<TTx> {
-  /** A store over fresh tables, with encoder options. */
+/** What a storage adapter provides to run {@link describeOutboxStoreContract}. */
+export interface OutboxStoreHarness<TTx> {
+  /** A store over the harness's tables, with these encoder options. */
   store(options?: OutboxEncoderOptions): OutboxStore<TTx>;
-  inbox: InboxStore<TTx>;
   /** Runs `fn` in a transaction and commits. */
   tx<T>(fn: (tx: TTx) => Promise<T>): Promise<T>;
   /** Runs `fn` in a transaction, then rolls back. */
@@ -25,64 +31,46 @@ export interface OutboxHarness<TTx> {
   missingTableStore?(): OutboxStore<TTx>;
   /** Rows of the outbox table, by seq (status, attempts, encoding). */
   rows(): Promise<readonly OutboxRecord[]>;
-  /** Effects table for the inbox test: record one effect per message in `tx`. */
-  recordEffect(tx: TTx, messageId: string): Promise<void>;
-  effects(): Promise<number>;
   /** Deletes every row (between tests). */
   reset(): Promise<void>;
   close(): Promise<void>;
 }
 
-export const OrderPlaced = defineEvent('orders.order-placed', {
+const OrderPlaced = defineEvent('orders.order-placed', {
   topic: 'orders',
   key: (p: { orderId: string; n: number; blob?: string }) => p.orderId,
 }).withPayload<{ orderId: string; n: number; blob?: string }>();
 
-export const events = (count: number, keys = 5): AnyEvent[] =>
+const events = (count: number, keys = 5): AnyEvent[] =>
   Array.from({ length: count }, (_, n) => OrderPlaced.create({ orderId: `o${n % keys}`, n }) as AnyEvent);
 
 const bodyOf = (m: { body: Uint8Array }) => ({
   payload: JSON.parse(new TextDecoder().decode(m.body)) as { orderId: string; n: number },
 });
 
-/** Registers the shared outbox/inbox contract for one adapter; `setup` returns undefined to skip. */
-export function describeOutboxContract<TTx>(
+/**
+ * Registers the outbox store contract for one adapter. `setup` runs once before the suite (return `undefined`
+ * to skip it, e.g. when the database is unreachable); `reset` runs before each test, `close` after the suite.
+ * @example
+ * describeOutboxStoreContract('in-memory', async () => harness);
+ */
+export function describeOutboxStoreContract<TTx>(
   name: string,
-  setup: () => Promise<OutboxHarness<TTx> | undefined>,
+  setup: () => Promise<OutboxStoreHarness<TTx> | undefined>,
 ): void {
-  describe(`${name} outbox contract`, () => {
-    let harness: OutboxHarness<TTx> | undefined;
-    beforeAll(async () => {
-      harness = await setup();
-    });
-    afterAll(async () => {
-      await harness?.close();
-    });
-    for (const mode of ['lease', 'transaction'] as const) describeMode(() => harness, mode);
+  describeHarness(`${name} outbox contract`, setup, (test) => {
+    for (const mode of ['lease', 'transaction'] as const) describeMode(test, mode);
   });
 }
 
-function describeMode<TTx>(
-  getHarness: () => OutboxHarness<TTx> | undefined,
-  mode: 'lease' | 'transaction',
-): void {
+function describeMode<TTx>(test: HarnessTest<OutboxStoreHarness<TTx>>, mode: 'lease' | 'transaction'): void {
   const relayOf = (options: Parameters<typeof createOutboxRelay>[0]) =>
     createOutboxRelay({ mode, ...options });
   describe(`(${mode} relay)`, async () => {
-    const run = (title: string, fn: (h: OutboxHarness<TTx>) => Promise<void>, timeout?: number) =>
-      it(
-        title,
-        async (ctx) => {
-          const h = getHarness();
-          if (!h || (mode === 'transaction' && typeof h.store().processLocked !== 'function')) {
-            ctx.skip();
-            return;
-          }
-          await h.reset();
-          await fn(h);
-        },
-        timeout,
-      );
+    const when = (h: OutboxStoreHarness<TTx>) =>
+      mode === 'lease' || typeof h.store().processLocked === 'function';
+    const run = (title: string, fn: (h: OutboxStoreHarness<TTx>) => Promise<void>, timeout?: number) =>
+      test(title, fn, timeout === undefined ? { when } : { when, timeout });
 
     run('an append commits with the business transaction and a rollback leaves no row', async (h) => {
       const store = h.store();
@@ -340,27 +328,6 @@ function describeMode<TTx>(
         lastPublishedAt: clock,
         oldestPendingAgeMs: 0,
       });
-    });
-
-    run('the inbox runs a handler once per message and consumer', async (h) => {
-      const id = OrderPlaced.create({ orderId: 'i', n: 0 }).metadata.requestId;
-      const handle = () =>
-        h.tx((tx) => processOnce(h.inbox, tx, id, 'billing', (t) => h.recordEffect(t, id)));
-      expect((await handle()).status).toBe('processed');
-      expect((await handle()).status).toBe('duplicate');
-      await h
-        .tx(async (tx) => {
-          await processOnce(h.inbox, tx, id, 'shipping', (t) => h.recordEffect(t, id));
-          throw new Error('handler failed after its effect');
-        })
-        .catch(() => {});
-      expect(await h.effects()).toBe(1);
-      expect(
-        (await h.tx((tx) => processOnce(h.inbox, tx, id, 'shipping', (t) => h.recordEffect(t, id)))).status,
-      ).toBe('processed');
-      expect(await h.effects()).toBe(2);
-      expect(await h.inbox.purge(Date.now() + 1000)).toBe(2);
-      expect((await handle()).status).toBe('processed');
     });
 
     run('rejects oversized and non-serializable events with typed errors and writes nothing', async (h) => {

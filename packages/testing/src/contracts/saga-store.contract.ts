@@ -1,11 +1,15 @@
 /**
- * Shared contract of the saga storage port ({@link SagaStore}, `packages/core/src/saga/saga-store.ts`).
- * An adapter's test file calls `describeSagaStoreContract('postgres (pg)', setup)` where `setup` returns a
- * {@link SagaStoreHarness} (or `undefined` to skip when the database is unreachable).
+ * Contract of the saga storage port (`SagaStore` of `@cqrs-ts/core/spi`): create, guarded commits with log rows
+ * and staged events, fencing leases, recovery and listing queries. An adapter's test file calls
+ * `describeSagaStoreContract('postgres (pg)', setup)` where `setup` returns a {@link SagaStoreHarness} (or
+ * `undefined` to skip when the database is unreachable).
+ * @module
  */
 import { type AnyEvent, defineEvent, isCqrsError } from '@cqrs-ts/core';
-import { type SagaCommit, type SagaLogEntryInput, type SagaStore, uuidv7 } from '@cqrs-ts/core/spi';
-import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { type SagaCommit, type SagaStore, uuidv7 } from '@cqrs-ts/core/spi';
+import { expect } from 'vitest';
+import { describeHarness } from './harness.ts';
+import { commitOf, createSaga, entry, LEASE, T0 } from './saga-fixtures.ts';
 
 /** What a storage adapter provides to run the saga store contract. */
 export interface SagaStoreHarness {
@@ -18,56 +22,10 @@ export interface SagaStoreHarness {
   close(): Promise<void>;
 }
 
+/** The event the contract stages with saga commits. */
 export const SagaStepDone = defineEvent('sagas.step-done').withPayload<{ sagaId: string; n: number }>();
 
-const T0 = 1_700_000_000_000;
-const LEASE = 30_000;
-
-const entry = (stepId: string, slot: number, over: Partial<SagaLogEntryInput> = {}): SagaLogEntryInput => ({
-  stepId,
-  slot,
-  action: 'act',
-  status: 'completed',
-  attempts: 1,
-  result: JSON.stringify({ stepId }),
-  error: null,
-  startedAt: T0,
-  at: T0 + 1,
-  ...over,
-});
-
-const create = (
-  store: SagaStore,
-  over: { id?: string; name?: string; owner?: string; now?: number } = {},
-) => {
-  const id = over.id ?? uuidv7();
-  return store
-    .create({
-      id,
-      name: over.name ?? 'orders',
-      definitionVersion: 2,
-      context: '{"orderId":"o-1"}',
-      owner: over.owner ?? 'w1',
-      now: over.now ?? T0,
-      leaseMs: LEASE,
-      deadlineAt: null,
-    })
-    .then(() => id);
-};
-
-const commitOf = (id: string, over: Partial<SagaCommit> = {}): SagaCommit => ({
-  id,
-  owner: 'w1',
-  expectedVersion: 1,
-  now: T0 + 10,
-  status: 'running',
-  context: '{"orderId":"o-1","reserved":true}',
-  cursor: 1,
-  error: null,
-  log: [entry('reserve', 0)],
-  lease: LEASE,
-  ...over,
-});
+const create = (store: SagaStore, over: Parameters<typeof createSaga>[1] = {}) => createSaga(store, over);
 
 const isConflict = (e: unknown) => isCqrsError(e, 'CQRS_CONCURRENCY');
 
@@ -76,24 +34,7 @@ export function describeSagaStoreContract(
   name: string,
   setup: () => Promise<SagaStoreHarness | undefined>,
 ): void {
-  describe(`${name} saga store contract`, () => {
-    let h: SagaStoreHarness | undefined;
-    beforeAll(async () => {
-      h = await setup();
-    });
-    afterAll(async () => {
-      await h?.close();
-    });
-    const run = (title: string, fn: (h: SagaStoreHarness) => Promise<void>) =>
-      it(title, async (ctx) => {
-        if (!h) {
-          ctx.skip();
-          return;
-        }
-        await h.reset();
-        await fn(h);
-      });
-
+  describeHarness(`${name} saga store contract`, setup, (run) => {
     run('create stores a running saga holding the lease, at version 1', async (h) => {
       const s = h.store();
       const id = await create(s);

@@ -1,15 +1,18 @@
 /**
  * Checks shared by the SQL saga stores beyond the port contract: bad input, corrupted rows, many concurrent
  * guarded writers, outbox rollback, table-name validation. An adapter's test calls
- * `describeSqlSagaStoreChecks('postgres', setup)`; `setup` returns `undefined` to skip.
+ * `describeSqlSagaStoreContract('postgres', setup)`; `setup` returns `undefined` to skip.
+ * @module
  */
 import { type AnyEvent, isCqrsError } from '@cqrs-ts/core';
 import { type SagaCommit, type SagaStore, uuidv7 } from '@cqrs-ts/core/spi';
-import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { SagaStepDone } from './saga-store-contract.ts';
+import { expect } from 'vitest';
+import { describeHarness } from './harness.ts';
+import { commitOf, createSaga, entry, T0 } from './saga-fixtures.ts';
+import { SagaStepDone } from './saga-store.contract.ts';
 
 /** What an SQL adapter provides (tables already migrated). */
-export interface SqlSagaHarness {
+export interface SqlSagaStoreHarness {
   /** A store over the harness's tables, refusing texts over 64 KiB (with these extra options). */
   store(options?: { onCorruptRow?: (error: Error) => void }): SagaStore;
   /** A store over the harness's tables whose outbox refuses payloads over 100 bytes. */
@@ -28,44 +31,9 @@ export interface SqlSagaHarness {
   close(): Promise<void>;
 }
 
-const T0 = 1_700_000_000_000;
-const logRow = {
-  stepId: 'reserve',
-  slot: 0,
-  action: 'act',
-  status: 'completed',
-  attempts: 1,
-  result: '{}',
-  error: null,
-  startedAt: T0,
-  at: T0 + 1,
-} as const;
-const commitOf = (id: string, over: Partial<SagaCommit> = {}): SagaCommit => ({
-  id,
-  owner: 'w1',
-  expectedVersion: 1,
-  now: T0 + 10,
-  status: 'running',
-  context: '{"step":1}',
-  cursor: 1,
-  error: null,
-  log: [logRow],
-  lease: 30_000,
-  ...over,
-});
+const logRow = entry('reserve', 0, { result: '{}' });
 const create = (s: SagaStore, id = uuidv7(), context: unknown = '{"orderId":"o-1"}') =>
-  s
-    .create({
-      id,
-      name: 'orders',
-      definitionVersion: 1,
-      context: context as string,
-      owner: 'w1',
-      now: T0,
-      leaseMs: 30_000,
-      deadlineAt: null,
-    })
-    .then(() => id);
+  createSaga(s, { id, context: context as string });
 const errorOf = (p: Promise<unknown>) =>
   p.then(
     () => undefined,
@@ -73,27 +41,11 @@ const errorOf = (p: Promise<unknown>) =>
   );
 
 /** Registers the SQL saga store checks for one adapter. */
-export function describeSqlSagaStoreChecks(
+export function describeSqlSagaStoreContract(
   name: string,
-  setup: () => Promise<SqlSagaHarness | undefined>,
+  setup: () => Promise<SqlSagaStoreHarness | undefined>,
 ): void {
-  describe(`${name} saga store (SQL checks)`, () => {
-    let h: SqlSagaHarness | undefined;
-    beforeAll(async () => {
-      h = await setup();
-    });
-    afterAll(async () => {
-      await h?.close();
-    });
-    const run = (title: string, fn: (h: SqlSagaHarness) => Promise<void>) =>
-      it(title, async (ctx) => {
-        if (!h) {
-          ctx.skip();
-          return;
-        }
-        await fn(h);
-      });
-
+  describeHarness(`${name} saga store (SQL checks)`, setup, (run) => {
     run('rejects malicious or invalid table names before touching the database', async (h) => {
       for (const bad of ['x; DROP TABLE users', 'a"b', 'a`b', 'Upper', '', 'a.b.c', `t${'x'.repeat(70)}`]) {
         expect(() => h.storeWithTables({ saga: bad })).toThrow(/invalid table name/);

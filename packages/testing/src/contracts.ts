@@ -1,0 +1,15 @@
+/**
+ * `@cqrs-ts/testing/contracts`: the contract suites that certify an adapter, for Vitest (a peer dependency).
+ * Each `describe…Contract(name, setup)` registers a suite; `setup` returns a harness over the adapter (or
+ * `undefined` to skip when its service is unreachable). Core's in-memory implementations pass every suite.
+ * @module
+ */
+
+export type { InboxHarness } from './contracts/inbox.contract.ts';
+export { describeInboxContract } from './contracts/inbox.contract.ts';
+export type { OutboxStoreHarness } from './contracts/outbox-store.contract.ts';
+export { describeOutboxStoreContract } from './contracts/outbox-store.contract.ts';
+export type { SagaStoreHarness } from './contracts/saga-store.contract.ts';
+export { describeSagaStoreContract, SagaStepDone } from './contracts/saga-store.contract.ts';
+export type { SqlSagaStoreHarness } from './contracts/sql-saga-store.contract.ts';
+export { describeSqlSagaStoreContract } from './contracts/sql-saga-store.contract.ts';
