@@ -31,6 +31,13 @@ export type {
 } from './broker/in-memory-broker.ts';
 export { createInMemoryBroker } from './broker/in-memory-broker.ts';
 export type {
+  InMemoryConsumer,
+  InMemoryConsumerOptions,
+  InMemoryDeadLetter,
+} from './broker/in-memory-consumer.ts';
+export { createInMemoryConsumer } from './broker/in-memory-consumer.ts';
+export type { MessageConsumer, MessageConsumerHealth } from './broker/message-consumer.ts';
+export type {
   ConsumerHandlerContext,
   Disposition,
   IncomingMessage,
@@ -55,6 +62,13 @@ export {
 // diagrams
 export { applicationMap, chainClassDiagram, chainSequenceDiagram } from './diagrams/mermaid.ts';
 // errors
+export type { BrokerFailureReason, BrokerFailureScope } from './errors/broker-error.ts';
+export {
+  BROKER_FAILURE_REASONS,
+  BROKER_FAILURE_SCOPES,
+  BrokerError,
+  isDestinationFailure,
+} from './errors/broker-error.ts';
 export type { CqrsErrorCode, ValidationIssue } from './errors/cqrs-error.ts';
 export {
   AuthorizationError,

@@ -5,6 +5,8 @@
  * @module
  */
 
+export type { BrokerConsumerOptions, BrokerDeadLetter, BrokerHarness } from './contracts/broker.contract.ts';
+export { describeBrokerContract } from './contracts/broker.contract.ts';
 export type { InboxHarness } from './contracts/inbox.contract.ts';
 export { describeInboxContract } from './contracts/inbox.contract.ts';
 export type { OutboxStoreHarness } from './contracts/outbox-store.contract.ts';
@@ -13,3 +15,5 @@ export type { SagaStoreHarness } from './contracts/saga-store.contract.ts';
 export { describeSagaStoreContract, SagaStepDone } from './contracts/saga-store.contract.ts';
 export type { SqlSagaStoreHarness } from './contracts/sql-saga-store.contract.ts';
 export { describeSqlSagaStoreContract } from './contracts/sql-saga-store.contract.ts';
+export type { TcpProxy } from './contracts/tcp-proxy.ts';
+export { createTcpProxy } from './contracts/tcp-proxy.ts';

@@ -32,6 +32,7 @@ describe('testing README', () => {
       'test/examples/inbox.contract.test.ts',
       'test/examples/saga-store.contract.test.ts',
       '../sqlite/test/sqlite-saga.test.ts#sql-saga-store-contract',
+      'test/examples/broker.contract.test.ts',
     ]);
   });
   for (const [, ref, code] of blocks) {

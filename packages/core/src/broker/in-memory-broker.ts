@@ -5,7 +5,10 @@ import type { MessagePublisher, OutboxMessage, PublishResult } from './message-p
 
 /** A message as a subscriber receives it: the outbox message plus the event rebuilt from its envelope. */
 export interface DeliveredMessage extends OutboxMessage {
-  /** The event (`{ kind, type, payload, metadata }`) rebuilt from the envelope, not validated. */
+  /**
+   * The event (`{ kind, type, payload, metadata }`) rebuilt from the envelope on first read, not validated.
+   * @throws EnvelopeError (`CQRS_ENVELOPE`) when the message is not a valid envelope.
+   */
   readonly event: AnyEvent;
 }
 
@@ -72,9 +75,14 @@ export function createInMemoryBroker(options: InMemoryBrokerOptions = {}): InMem
       return;
     }
     const handlers = [...(byTopic ?? []), ...(all ?? [])];
+    // The event is rebuilt when a subscriber reads it: a consumer that decodes by itself gets the raw bytes.
+    let event: AnyEvent | undefined;
     const d: DeliveredMessage = {
       ...message,
-      event: eventFromEnvelope(message.headers, message.body, serializerOf(message)),
+      get event() {
+        event ??= eventFromEnvelope(message.headers, message.body, serializerOf(message));
+        return event;
+      },
     };
     for (const h of handlers) await h(d);
     delivered++;

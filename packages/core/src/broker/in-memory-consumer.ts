@@ -1,0 +1,174 @@
+import { ConfigurationError } from '../errors/cqrs-error.ts';
+import { errorText } from '../shared/error-text.ts';
+import type { InMemoryBroker } from './in-memory-broker.ts';
+import type { MessageConsumer, MessageConsumerHealth } from './message-consumer.ts';
+import type { IncomingMessage, MessageProcessorOptions } from './message-processor.ts';
+import { createKeyedLimiter, createMessageProcessor } from './message-processor.ts';
+import type { OutboxMessage } from './message-publisher.ts';
+
+/** Options of {@link createInMemoryConsumer}: where it reads, and the message processor's options. */
+export interface InMemoryConsumerOptions extends Omit<MessageProcessorOptions, 'name'> {
+  /** The broker it subscribes to (at creation: messages published before `start()` wait in its queue). */
+  readonly broker: InMemoryBroker;
+  /** Topics to consume; `*` for all. */
+  readonly topics: readonly string[];
+  /** The consumer's name: the inbox consumer key. @default 'in-memory' */
+  readonly name?: string;
+  /** Handlers running at once; messages of one key run one after another. @default 16 */
+  readonly concurrency?: number;
+  /** `stop()` waits this long for running handlers. @default 30000 */
+  readonly stopTimeoutMs?: number;
+}
+
+/** A message the consumer gave up on, with the processor's reason. */
+export interface InMemoryDeadLetter {
+  readonly message: OutboxMessage;
+  readonly reason: string;
+  readonly attempts: number;
+}
+
+/** The in-memory {@link MessageConsumer}, with its dead letters and queue in view. */
+export interface InMemoryConsumer extends MessageConsumer {
+  /** Dead letters so far, oldest first. */
+  deadLetters(): readonly InMemoryDeadLetter[];
+  /** Messages not yet acknowledged or dead-lettered: queued, running or waiting for a retry. */
+  readonly backlog: number;
+}
+
+interface Entry {
+  readonly message: OutboxMessage;
+  readonly attempt: number;
+}
+
+/**
+ * A queue consumer over the in-memory broker, the test double of the broker packages' consumers: a publish
+ * succeeds once the message is queued; the queue is worked through the message processor with per-key order;
+ * a retry comes back after the processor's backoff (behind the later messages of its key), a dead letter is
+ * kept with its reason, and `stop()` lets running handlers finish and keeps what was not started.
+ */
+export function createInMemoryConsumer(options: InMemoryConsumerOptions): InMemoryConsumer {
+  const { broker, topics } = options;
+  if (broker === null || typeof broker?.subscribe !== 'function') {
+    throw new ConfigurationError('in-memory consumer: broker must be an in-memory broker');
+  }
+  if (
+    !Array.isArray(topics) ||
+    topics.length === 0 ||
+    topics.some((t) => typeof t !== 'string' || t === '')
+  ) {
+    throw new ConfigurationError('in-memory consumer: topics must list 1 or more topic names');
+  }
+  const concurrency = options.concurrency ?? 16;
+  const stopTimeoutMs = options.stopTimeoutMs ?? 30_000;
+  if (!Number.isInteger(stopTimeoutMs) || stopTimeoutMs < 0) {
+    throw new ConfigurationError('in-memory consumer: stopTimeoutMs must be an integer >= 0');
+  }
+  const processor = createMessageProcessor({ ...options, name: options.name ?? 'in-memory' });
+  const limiter = createKeyedLimiter(concurrency);
+  const queue: Entry[] = [];
+  const retries = new Set<ReturnType<typeof setTimeout>>();
+  const dead: InMemoryDeadLetter[] = [];
+  const counts = { handled: 0, duplicates: 0, retried: 0, deadLettered: 0 };
+  let running = false;
+  let lastError: string | undefined;
+
+  const enqueue = (entry: Entry) => {
+    queue.push(entry);
+    pump();
+  };
+  // Copied field by field: spreading a delivered message would decode its `event` (and throw on bad bytes).
+  const unsubscribe = topics.map((topic) =>
+    broker.subscribe(topic, (m) =>
+      enqueue({
+        message: {
+          id: m.id,
+          type: m.type,
+          topic: m.topic,
+          key: m.key,
+          headers: m.headers,
+          body: m.body,
+          attempts: m.attempts,
+        },
+        attempt: 1,
+      }),
+    ),
+  );
+
+  async function handle(entry: Entry): Promise<void> {
+    if (!running) {
+      queue.unshift(entry); // taken but not started before stop: back to the queue
+      return;
+    }
+    const { message } = entry;
+    const incoming: IncomingMessage = {
+      attributes: message.headers,
+      data: message.body,
+      deliveryAttempt: entry.attempt,
+      source: message.topic,
+    };
+    const d = await processor.process(incoming);
+    if (d.action === 'ack') {
+      if (d.outcome === 'duplicate') counts.duplicates++;
+      else counts.handled++;
+    } else if (d.action === 'retry') {
+      counts.retried++;
+      const timer = setTimeout(() => {
+        retries.delete(timer);
+        enqueue({ message, attempt: entry.attempt + 1 });
+      }, d.delayMs);
+      retries.add(timer);
+    } else {
+      counts.deadLettered++;
+      dead.push({ message, reason: d.reason, attempts: entry.attempt });
+    }
+  }
+
+  function pump(): void {
+    while (running && queue.length > 0) {
+      const entry = queue.shift()!;
+      void limiter
+        .run(entry.message.key, () => handle(entry))
+        .catch((error: unknown) => {
+          lastError = errorText(error);
+        });
+    }
+  }
+
+  const health = (): MessageConsumerHealth => ({
+    running,
+    connected: running,
+    inFlight: limiter.size,
+    ...counts,
+    reconnects: 0,
+    lastError,
+  });
+
+  const consumer: InMemoryConsumer = {
+    async start() {
+      running = true;
+      pump();
+    },
+    async stop() {
+      running = false;
+      let timer: ReturnType<typeof setTimeout> | undefined;
+      await Promise.race([
+        limiter.drain(),
+        new Promise<void>((resolve) => {
+          timer = setTimeout(resolve, stopTimeoutMs);
+        }),
+      ]);
+      clearTimeout(timer);
+    },
+    health,
+    deadLetters: () => [...dead],
+    get backlog() {
+      return queue.length + limiter.size + retries.size;
+    },
+    async [Symbol.asyncDispose]() {
+      await consumer.stop();
+      for (const off of unsubscribe) off();
+      for (const t of retries) clearTimeout(t);
+    },
+  };
+  return consumer;
+}
