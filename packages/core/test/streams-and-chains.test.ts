@@ -102,7 +102,9 @@ describe('streaming queries', () => {
     });
     const it = mediator.stream(Count.create({ to: 0 }));
     await it.next();
-    await new Promise((r) => setTimeout(r, 20));
+    // The producer is synchronous, so a read-ahead could only run on microtasks: once a macrotask has run,
+    // every such step would have happened.
+    await new Promise((r) => setImmediate(r));
     expect(produced).toBe(1);
     await it.next();
     expect(produced).toBe(2);
@@ -110,17 +112,19 @@ describe('streaming queries', () => {
   });
 
   it('stops on the caller’s abort signal with a CancelledError, even while the handler waits', async () => {
-    let cleaned = false;
+    const waiting = Promise.withResolvers<void>();
+    const cleaned = Promise.withResolvers<void>();
     const mediator = createMediator({
       handlers: [
         handleStream(Count, async function* (_q, ctx) {
           try {
             yield 1;
-            await new Promise((_resolve, reject) =>
-              ctx.signal.addEventListener('abort', () => reject(ctx.signal.reason)),
-            );
+            await new Promise((_resolve, reject) => {
+              ctx.signal.addEventListener('abort', () => reject(ctx.signal.reason));
+              waiting.resolve();
+            });
           } finally {
-            cleaned = true;
+            cleaned.resolve();
           }
         }),
       ],
@@ -131,12 +135,11 @@ describe('streaming queries', () => {
       for await (const n of mediator.stream(Count.create({ to: 1 }), { signal: controller.signal }))
         got.push(n);
     })();
-    await new Promise((r) => setTimeout(r, 10));
+    await waiting.promise; // the handler is blocked inside a step
     controller.abort();
     await expect(run).rejects.toBeInstanceOf(CancelledError);
     expect(got).toEqual([1]);
-    await new Promise((r) => setTimeout(r, 5));
-    expect(cleaned).toBe(true);
+    await cleaned.promise; // its cleanup runs (the test times out otherwise)
   });
 
   it('runs through behaviors (validation), keeps the ambient context while producing, and reports errors typed', async () => {

@@ -169,34 +169,49 @@ describe('sqlite saga store', () => {
       commitIds.push(c);
     }
     const fixture = fileURLToPath(new URL('./fixtures/saga-contender.ts', import.meta.url));
-    let ready = 0;
-    let go: () => void;
-    const allReady = new Promise<void>((r) => {
-      go = r;
-    });
+    const contenders = [0, 1, 2, 3];
+    const rotate = (n: number, ids: string[]) => [...ids.slice(n * 37), ...ids.slice(0, n * 37)];
+    // Two barriers: all start together (`go`), and none goes past its first id until every one has tried its
+    // own first id (`continue`). The first ids differ, so each contender wins at least that one: the four
+    // processes really run at once, whatever the scheduler does.
+    const barrier = (count: number) => {
+      let reached = 0;
+      let open: () => void = () => {};
+      const opened = new Promise<void>((r) => {
+        open = r;
+      });
+      return { opened, reach: () => ++reached === count && open() };
+    };
+    const started = barrier(contenders.length);
+    const firstTried = barrier(contenders.length);
     const outputs = await Promise.all(
-      [0, 1, 2, 3].map(
+      contenders.map(
         (n) =>
           new Promise<{ acquired: string[]; committed: string[] }>((resolve, reject) => {
             const child = spawn(process.execPath, ['--conditions=@cqrs-ts/source', fixture, file, `p${n}`], {
               stdio: ['pipe', 'pipe', 'inherit'],
             });
             let out = '';
+            let seen = 0;
             child.stdout.on('data', (d) => {
               out += d;
-              if (out === 'ready\n' && ++ready === 4) go();
+              const lines = out.split('\n');
+              for (; seen < lines.length - 1; seen++) {
+                if (lines[seen] === 'ready') started.reach();
+                else if (lines[seen] === 'first') firstTried.reach();
+              }
             });
             child.on('error', reject);
             child.on('exit', (code) =>
               code === 0
-                ? resolve(JSON.parse(out.slice('ready\n'.length)))
+                ? resolve(JSON.parse(out.split('\n').at(-2) ?? ''))
                 : reject(new Error(`contender exited ${code}`)),
             );
-            const rotate = (ids: string[]) => [...ids.slice(n * 37), ...ids.slice(0, n * 37)];
             child.stdin.write(
-              `${JSON.stringify({ tables, acquireIds: rotate(acquireIds), commitIds: rotate(commitIds) })}\n`,
+              `${JSON.stringify({ tables, acquireIds: rotate(n, acquireIds), commitIds: rotate(n, commitIds) })}\n`,
             );
-            void allReady.then(() => child.stdin.end('go\n'));
+            void started.opened.then(() => child.stdin.write('go\n'));
+            void firstTried.opened.then(() => child.stdin.end('continue\n'));
           }),
       ),
     );
@@ -204,7 +219,8 @@ describe('sqlite saga store', () => {
     const committed = outputs.flatMap((o) => o.committed).sort();
     expect(acquired).toEqual([...acquireIds].sort());
     expect(committed).toEqual([...commitIds].sort());
-    expect(outputs.filter((o) => o.acquired.length > 0).length).toBeGreaterThan(1); // they did contend
+    // They did contend: each won its own first id, so no single process ran through the whole list alone.
+    for (const n of contenders) expect(outputs[n]!.acquired).toContain(rotate(n, acquireIds)[0]);
     for (const id of commitIds.slice(0, 20)) {
       const log = await s.history(id);
       expect(log).toHaveLength(1);
