@@ -17,6 +17,7 @@ import {
   handle,
   on,
   runWithContext,
+  validation,
 } from '@cqrs-ts/core';
 import type { OutboxMessage } from '@cqrs-ts/core/spi';
 import { createSqliteInboxGuard, createSqliteOutboxStore, migrate } from '@cqrs-ts/sqlite';
@@ -33,6 +34,7 @@ export async function runMessagingFlow(log: (line: string) => void = () => {}) {
 
   const outbox = createSqliteOutboxStore({ database: orders, source: 'orders-service' });
   const producer = createMediator({
+    behaviors: [validation()],
     handlers: [
       handle(PlaceOrder, async (cmd) => {
         const orderId = `ord-${Date.now().toString(36)}`;
@@ -55,6 +57,7 @@ export async function runMessagingFlow(log: (line: string) => void = () => {}) {
   // the shipping service: its own mediator, inbox and tables
   const handled: { orderId: string; correlationId: string | undefined }[] = [];
   const consumer = createMediator({
+    behaviors: [validation()],
     handlers: [
       on(OrderPlaced, (event) => {
         const correlationId = currentContext()?.correlationId;

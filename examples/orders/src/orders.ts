@@ -1,6 +1,5 @@
 import {
   authorization,
-  correlation,
   createMediator,
   defineCommand,
   defineEvent,
@@ -78,14 +77,7 @@ export function createOrdersService(logger: Logger, onEvent: (line: string) => v
   let warehouseCalls = 0;
   const mediator = createMediator({
     messages: [PlaceOrder, CancelOrder, GetOrder, ListOrders, CheckStock, ExportOrders],
-    behaviors: [
-      correlation(),
-      logging({ logger, level: 'info' }),
-      validation(),
-      authorization(),
-      retry(),
-      timeout(),
-    ],
+    behaviors: [logging({ logger, level: 'info' }), validation(), authorization(), retry(), timeout()],
     handlers: [
       handle(
         PlaceOrder,

@@ -16,7 +16,7 @@ export { mapErrors } from './behaviors/error-mapping-behavior.ts';
 export type { LoggingOptions } from './behaviors/logging-behavior.ts';
 export { logging, redactSecrets } from './behaviors/logging-behavior.ts';
 export type { RetryOptions } from './behaviors/retry-behavior.ts';
-export { isRetryable, retry } from './behaviors/retry-behavior.ts';
+export { retry } from './behaviors/retry-behavior.ts';
 export type { TimeoutOptions } from './behaviors/timeout-behavior.ts';
 export { timeout } from './behaviors/timeout-behavior.ts';
 export type { ValidationOptions } from './behaviors/validation-behavior.ts';
@@ -50,7 +50,7 @@ export type { AmbientContext, ContextInit } from './context/ambient-context.ts';
 export { currentContext, runWithContext } from './context/ambient-context.ts';
 export type { ExecutionContext, Principal } from './context/execution-context.ts';
 export { EMPTY_EXECUTION_CONTEXT, hasFeature, hasRole } from './context/execution-context.ts';
-export type { HeaderSource, TraceParent } from './context/headers.ts';
+export type { ExtractContextOptions, HeaderSource, InvalidHeader, TraceParent } from './context/headers.ts';
 export {
   CORRELATION_HEADERS,
   extractContext,
@@ -73,6 +73,7 @@ export type { CqrsErrorCode, ValidationIssue } from './errors/cqrs-error.ts';
 export {
   AuthorizationError,
   CancelledError,
+  CircuitOpenError,
   ConfigurationError,
   CQRS_ERROR_CODES,
   CqrsError,
@@ -86,6 +87,7 @@ export {
   UnknownMessageTypeError,
   ValidationError,
 } from './errors/cqrs-error.ts';
+export { isRetryable } from './errors/retryable.ts';
 export type { StorageFailureReason } from './errors/storage-error.ts';
 export { PayloadTooLargeError, STORAGE_FAILURE_REASONS, StorageError } from './errors/storage-error.ts';
 // events
@@ -103,8 +105,15 @@ export { createInMemoryInboxGuard, createInMemoryInboxStore } from './inbox/in-m
 export type { ProcessOnceResult } from './inbox/inbox-store.ts';
 export { processOnce } from './inbox/inbox-store.ts';
 // mediator
-export type { Behavior, BehaviorInput, BehaviorTarget, Middleware, Next } from './mediator/behavior.ts';
-export { createBehavior, defineBehavior, targetBehavior } from './mediator/behavior.ts';
+export type {
+  Behavior,
+  BehaviorInput,
+  BehaviorTarget,
+  Middleware,
+  Next,
+  Policy,
+} from './mediator/behavior.ts';
+export { createBehavior, defineBehavior, POLICIES, targetBehavior } from './mediator/behavior.ts';
 export type {
   ChainInfo,
   ChainLink,
@@ -142,7 +151,7 @@ export type {
   PublishOptions,
   PublishStrategy,
 } from './mediator/mediator.ts';
-export { createMediator, PUBLISH_STRATEGIES } from './mediator/mediator.ts';
+export { createMediator, PUBLISH_STRATEGIES, UnenforcedPolicyError } from './mediator/mediator.ts';
 // messages
 export type {
   AnyCommandDefinition,
@@ -203,7 +212,7 @@ export { createMetadata } from './messages/metadata.ts';
 export type { Page, PageRequest, PaginatedQueryOptions, Pagination } from './messages/pagination.ts';
 export { DEFAULT_MAX_PAGE_SIZE, definePaginatedQuery, pagination, toPage } from './messages/pagination.ts';
 export type { StandardSchemaV1 } from './messages/standard-schema.ts';
-export type { ValidateHookResult } from './messages/validation.ts';
+export type { ValidateHookResult, ValidationIssueInput } from './messages/validation.ts';
 // outbox
 export type { InMemoryOutboxStore, InMemoryOutboxTransaction } from './outbox/in-memory-outbox-store.ts';
 export { createInMemoryOutboxStore } from './outbox/in-memory-outbox-store.ts';

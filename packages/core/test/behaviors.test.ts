@@ -67,6 +67,7 @@ describe('pipeline composition', () => {
       };
     const mediator = createMediator({
       handlers: [handle(Pay, () => 'ok'), handle(Ping, () => 'pong', { tags: ['ops'] })],
+      unenforced: ['validation'],
       behaviors: [
         defineBehavior('commands', mark('commands'), { kinds: ['command'] }),
         defineBehavior('ping', mark('ping'), { types: ['ops.ping'] }),
@@ -89,6 +90,7 @@ describe('pipeline composition', () => {
     const mediator = createMediator({
       handlers: [handle(Pay, () => 'ok'), handle(Ping, () => 'pong')],
       behaviors: [createBehavior('counted', factory)],
+      unenforced: ['validation'],
     });
     expect(factory).toHaveBeenCalledTimes(2);
     for (let i = 0; i < 5; i++) await mediator.query(Ping.create({}));
@@ -136,13 +138,12 @@ describe('pipeline composition', () => {
   });
 });
 
-describe('correlation behavior', () => {
+describe('ambient context (built into the mediator, no behavior needed)', () => {
   const Outer = defineCommand('t.outer').returns<{ outer: unknown; inner: unknown; innerMessage: unknown }>();
   const Inner = defineQuery('t.inner').returns<unknown>();
 
   function build() {
     const mediator = createMediator({
-      behaviors: [correlation()],
       handlers: [
         handle(Outer, async () => {
           const outer = currentContext();
@@ -170,7 +171,6 @@ describe('correlation behavior', () => {
   it('links a message created outside but sent inside a dispatch', async () => {
     const early = Inner.create({});
     const mediator = createMediator({
-      behaviors: [correlation()],
       handlers: [
         handle(Outer, async () => ({
           outer: currentContext(),
@@ -188,7 +188,6 @@ describe('correlation behavior', () => {
   it('restores the outer context after an error', async () => {
     const Fail = defineCommand('t.fail');
     const mediator = createMediator({
-      behaviors: [correlation()],
       handlers: [
         handle(Fail, () => {
           throw new Error('x');
@@ -206,14 +205,38 @@ describe('correlation behavior', () => {
     const Who = defineQuery('t.who').returns<unknown>();
     const Outer2 = defineCommand('t.outer2').returns<unknown>();
     const mediator = createMediator({
-      behaviors: [correlation()],
       handlers: [
-        handle(Outer2, () => mediator.query(Who.create({}))),
-        handle(Who, (_q, ctx) => ctx.execution),
+        handle(Outer2, async () => {
+          await Promise.resolve(); // after an await too
+          return mediator.query(Who.create({}));
+        }),
+        handle(Who, (q, ctx) => ({
+          execution: ctx.execution,
+          tenantId: currentContext()?.tenantId,
+          requestedBy: currentContext()?.requestedBy,
+          message: q.metadata,
+        })),
       ],
     });
     const context = { user: { id: 'u-7' }, tenantId: 'tenant-7' };
-    expect(await mediator.send(Outer2.create({}), { context })).toBe(context);
+    const outer = Outer2.create({});
+    expect(await mediator.send(outer, { context })).toEqual({
+      execution: context,
+      tenantId: 'tenant-7',
+      requestedBy: 'u-7',
+      message: expect.objectContaining({
+        correlationId: outer.metadata.correlationId,
+        causationId: outer.metadata.requestId,
+        tenantId: 'tenant-7',
+        requestedBy: 'u-7',
+      }),
+    });
+  });
+
+  it('keeps correlation() as a no-op that joins no pipeline', async () => {
+    const mediator = createMediator({ handlers: [handle(Inner, () => 1)], behaviors: [correlation()] });
+    expect(mediator.describe()[0]!.behaviors).toEqual([]);
+    expect(await mediator.query(Inner.create({}))).toBe(1);
   });
 });
 
@@ -303,12 +326,16 @@ describe('authorization behavior', () => {
     expect(handler).toHaveBeenCalledTimes(1);
   });
 
-  it('can be disabled globally', async () => {
+  it('can be left out on purpose only through unenforced; the old enabled switch is refused', async () => {
+    expect(() => createMediator({ handlers: [handle(Delete, () => undefined)] })).toThrow(
+      /admin\.delete \(admin\.delete handler\) declares authorization but its pipeline has no authorization\(\) behavior/,
+    );
     const mediator = createMediator({
       handlers: [handle(Delete, () => undefined)],
-      behaviors: [authorization({ enabled: false })],
+      unenforced: ['authorization'],
     });
     await expect(mediator.send(Delete.create({}))).resolves.toBeUndefined();
+    expect(() => authorization({ enabled: false } as never)).toThrow(/unenforced/);
   });
 
   it('treats a malformed decision as a denial', async () => {
@@ -431,6 +458,7 @@ describe('retry behavior', () => {
         }),
       ],
       behaviors: [retry({ maxAttempts: 5, backoff: { initialMs: 1 } })],
+      unenforced: ['validation'],
     });
     await expect(mediator2.send(Pay.create({ amount: 1, currency: 'EUR' }))).rejects.toBeInstanceOf(
       ValidationError,
@@ -519,7 +547,7 @@ describe('logging behavior', () => {
         }),
         handle(Pay, () => 'ok'),
       ],
-      behaviors: [correlation(), logging({ logger }), validation()],
+      behaviors: [logging({ logger }), validation()],
     });
     const ping = Ping.create({}, { correlationId: 'c-1' });
     await mediator.query(ping);

@@ -12,6 +12,7 @@ import {
   jsonPayloadSerializer,
   on,
   runWithContext,
+  validation,
 } from '@cqrs-ts/core';
 import {
   compressData,
@@ -191,14 +192,16 @@ describe('message processor', () => {
   it('dispatches through the mediator inside the producer context and acks', async () => {
     const seen: unknown[] = [];
     const mediator = createMediator({
+      behaviors: [validation()],
       handlers: [
         on(Shipped, (event) => {
           const ctx = currentContext();
           seen.push({
             corr: ctx?.correlationId,
-            cause: ctx?.causationId,
+            current: ctx?.requestId,
             tp: ctx?.traceparent,
             id: event.metadata.requestId,
+            next: Shipped.create({ orderId: 'o2', items: 1 }).metadata.causationId,
           });
         }),
       ],
@@ -209,7 +212,13 @@ describe('message processor', () => {
     const processor = createMessageProcessor({ name: 'shipping', mediator, catalog });
     expect(await processor.process(incoming(event))).toEqual({ action: 'ack', outcome: 'handled' });
     expect(seen).toEqual([
-      { corr: 'c-42', cause: event.metadata.requestId, tp: TRACE, id: event.metadata.requestId },
+      {
+        corr: 'c-42',
+        current: event.metadata.requestId,
+        tp: TRACE,
+        id: event.metadata.requestId,
+        next: event.metadata.requestId,
+      },
     ]);
   });
 

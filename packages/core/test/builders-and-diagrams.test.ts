@@ -11,6 +11,7 @@ import {
   type MessageBuilder,
   on,
   ValidationError,
+  validation,
 } from '@cqrs-ts/core';
 import { describe, expect, expectTypeOf, it } from 'vitest';
 import { z } from 'zod';
@@ -69,6 +70,7 @@ describe('fluent builders', () => {
 
   it('executes through a mediator with inferred results', async () => {
     const mediator = createMediator({
+      behaviors: [validation()],
       handlers: [
         handle(PlaceOrder, (c) => ({ orderId: `o-${c.payload.sku}` })),
         handle(GetOrder, (q) => `order ${q.payload.id}`),
@@ -148,6 +150,7 @@ describe('Mermaid diagrams', () => {
     },
   );
   const mediator = createMediator({
+    behaviors: [validation()],
     handlers: [
       chainBinding,
       handle(

@@ -1,4 +1,4 @@
-import { ConfigurationError, createMediator } from '@cqrs-ts/core';
+import { ConfigurationError, createMediator, timeout } from '@cqrs-ts/core';
 import { describe, expect, it } from 'vitest';
 import {
   CountGreetings,
@@ -11,7 +11,10 @@ import {
 
 describe('TC39 standard decorators', () => {
   it('registers decorated classes and creates one instance per dispatch', async () => {
-    const mediator = createMediator({ handlers: [GreetHandler, CountGreetingsHandler] });
+    const mediator = createMediator({
+      handlers: [GreetHandler, CountGreetingsHandler],
+      behaviors: [timeout()],
+    });
     created.length = 0;
     expect(await mediator.send(Greet.create({ name: 'Ada' }))).toBe('hello Ada');
     expect(await mediator.send(Greet.create({ name: 'Bob' }))).toBe('hello Bob');

@@ -1,6 +1,5 @@
 import {
   AggregateRoot,
-  correlation,
   createMediator,
   currentContext,
   defineBehavior,
@@ -81,7 +80,6 @@ describe('domain events from command handlers', () => {
     let received: InferMessage<typeof OrderPlaced> | undefined;
     let ambient: unknown;
     const mediator = createMediator({
-      behaviors: [correlation()],
       handlers: [
         handle(PlaceOrder, (cmd, ctx) => {
           ctx.record(OrderPlaced.create({ orderId: cmd.payload.orderId }));

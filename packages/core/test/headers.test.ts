@@ -1,6 +1,6 @@
 import {
   CORRELATION_HEADERS,
-  correlation,
+  ConfigurationError,
   createMediator,
   currentContext,
   defineCommand,
@@ -82,7 +82,6 @@ describe('header propagation', () => {
     const Call = defineCommand('t.call').returns<Record<string, string>>();
     const Inner = defineQuery('t.inner-headers').returns<unknown>();
     const mediator = createMediator({
-      behaviors: [correlation()],
       handlers: [
         handle(Call, async () => {
           await mediator.query(Inner.create({}));
@@ -105,7 +104,26 @@ describe('header propagation', () => {
     });
   });
 
-  it('requires a correlation id when there is no outer context', () => {
-    expect(() => runWithContext({}, () => 1)).toThrow(TypeError);
+  it('requires a correlation id when there is no outer context, and checks what it is given', () => {
+    const refused = (init: unknown, fn: unknown = () => 1) => {
+      let error: unknown;
+      try {
+        runWithContext(init as never, fn as never);
+      } catch (e) {
+        error = e;
+      }
+      expect(error).toBeInstanceOf(ConfigurationError);
+      return (error as Error).message;
+    };
+    expect(refused({})).toMatch(/needs init\.correlationId.*extractContext/);
+    expect(refused(null)).toMatch(/init must be an object/);
+    expect(refused('c-1')).toMatch(/init must be an object/);
+    expect(refused({ correlationId: 'c-1' }, 'not a function')).toMatch(/fn must be the function/);
+    expect(refused({ correlationId: 'a b' })).toMatch(/correlationId must be 1 to 256 printable/);
+    expect(refused({ correlationId: 'x'.repeat(257) })).toMatch(/correlationId/);
+    expect(refused({ correlationId: 'c', tenantId: 'evil\r\nheader: 1' })).toMatch(/tenantId/);
+    expect(refused({ correlationId: 'c', traceparent: 'garbage' })).toMatch(/traceparent/);
+    expect(refused({ correlationId: 'c', execution: 'admin' })).toMatch(/execution must be/);
+    expect(runWithContext({ correlationId: 'c-1' }, () => currentContext()?.correlationId)).toBe('c-1');
   });
 });

@@ -82,7 +82,7 @@ describe('mediator', () => {
     expect(() => handle(CreateUser, 42 as never)).toThrow(ConfigurationError);
     expect(() => handle({} as never, (() => undefined) as never)).toThrow(ConfigurationError);
     expect(() => handle(CreateUser, () => ({ id: '' }), { timeout: -1 })).toThrow(/timeout/);
-    expect(() => handle(CreateUser, () => ({ id: '' }), { retries: 0 })).toThrow(/retries/);
+    expect(() => handle(CreateUser, () => ({ id: '' }), { retries: -1 })).toThrow(/retries/);
     expect(() => createMediator({ handlers: [{} as never] })).toThrow(ConfigurationError);
     expect(() => createMediator({ behaviors: [42 as never] })).toThrow(ConfigurationError);
     expect(() => createMediator({ resolver: {} as never })).toThrow(ConfigurationError);

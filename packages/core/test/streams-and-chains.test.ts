@@ -1,6 +1,5 @@
 import {
   CancelledError,
-  correlation,
   createMediator,
   currentContext,
   defineBehavior,
@@ -30,6 +29,7 @@ describe('streaming queries', () => {
   it('yields typed items and dispatches each item’s events before handing it out', async () => {
     const log: string[] = [];
     const mediator = createMediator({
+      behaviors: [validation()],
       handlers: [
         handleStream(Count, async function* (q, ctx) {
           for (let n = 1; n <= q.payload.to; n++) {
@@ -66,6 +66,7 @@ describe('streaming queries', () => {
     let produced = 0;
     let aborted = false;
     const mediator = createMediator({
+      behaviors: [validation()],
       handlers: [
         handleStream(Count, async function* (_q, ctx) {
           ctx.signal.addEventListener('abort', () => {
@@ -91,6 +92,7 @@ describe('streaming queries', () => {
   it('does not buffer: a slow consumer slows the producer', async () => {
     let produced = 0;
     const mediator = createMediator({
+      behaviors: [validation()],
       handlers: [
         handleStream(Count, async function* () {
           for (;;) {
@@ -115,6 +117,7 @@ describe('streaming queries', () => {
     const waiting = Promise.withResolvers<void>();
     const cleaned = Promise.withResolvers<void>();
     const mediator = createMediator({
+      behaviors: [validation()],
       handlers: [
         handleStream(Count, async function* (_q, ctx) {
           try {
@@ -144,11 +147,7 @@ describe('streaming queries', () => {
 
   it('runs through behaviors (validation), keeps the ambient context while producing, and reports errors typed', async () => {
     const mediator = createMediator({
-      behaviors: [
-        correlation(),
-        validation(),
-        defineBehavior('streams', (m, c, n) => n(m, c), { kinds: ['query'] }),
-      ],
+      behaviors: [validation(), defineBehavior('streams', (m, c, n) => n(m, c), { kinds: ['query'] })],
       handlers: [
         handleStream(Count, async function* (q) {
           await new Promise((r) => setTimeout(r, 1));
@@ -176,7 +175,6 @@ describe('streaming queries', () => {
       'CQRS_WRONG_MESSAGE_KIND',
     );
     expect(mediator.describe().find((h) => h.mode === 'stream')?.behaviors).toEqual([
-      'correlation',
       'validation',
       'streams',
     ]);
@@ -186,6 +184,7 @@ describe('streaming queries', () => {
     const mediator = createMediator({
       events: { failurePolicy: 'fail' },
       onError: () => {},
+      behaviors: [validation()],
       handlers: [
         handleStream(Count, async function* (_q, ctx) {
           ctx.emit(Counted, { n: 1 });
@@ -198,7 +197,10 @@ describe('streaming queries', () => {
       ],
     });
     await expect(mediator.stream(Count.create({ to: 1 })).next()).rejects.toBeInstanceOf(EventDispatchError);
-    const broken = createMediator({ handlers: [handleStream(Count, (() => 42) as never)] });
+    const broken = createMediator({
+      handlers: [handleStream(Count, (() => 42) as never)],
+      behaviors: [validation()],
+    });
     await expect(broken.stream(Count.create({ to: 1 })).next()).rejects.toThrow(/async iterable/);
     expect(() => handleStream(defineQuery('t.x') as never, async function* () {})).toThrow(
       /defineStreamQuery/,

@@ -13,6 +13,7 @@ import {
   type InferPayload,
   type InferResult,
   type Query,
+  validation,
 } from '@cqrs-ts/core';
 import * as v from 'valibot';
 import { describe, expectTypeOf, it } from 'vitest';
@@ -58,6 +59,7 @@ describe('type inference', () => {
 
   it('infers send/query results with no casts or type arguments', async () => {
     const mediator = createMediator({
+      behaviors: [validation()],
       handlers: [
         handle(PlaceOrder, async (cmd) => {
           expectTypeOf(cmd.payload.sku).toEqualTypeOf<string>();

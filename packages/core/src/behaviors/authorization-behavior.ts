@@ -1,6 +1,6 @@
-import { AuthorizationError } from '../errors/cqrs-error.ts';
+import { AuthorizationError, ConfigurationError } from '../errors/cqrs-error.ts';
 import type { Behavior, BehaviorTarget, Middleware } from '../mediator/behavior.ts';
-import { createBehavior } from '../mediator/behavior.ts';
+import { policyBehavior } from '../mediator/behavior.ts';
 import type { HandlerDescriptor } from '../mediator/dispatch-context.ts';
 import type { AuthorizationDecision, AuthorizeHook } from '../messages/define-message.ts';
 import type { AnyMessage } from '../messages/message.ts';
@@ -15,35 +15,56 @@ export type AuthorizationPolicy = (
 export interface AuthorizationOptions {
   /** Policies run for every targeted handler, after the message's and the handler's own hooks. */
   readonly policies?: readonly AuthorizationPolicy[];
-  /** Set to `false` to turn authorization off (e.g. in some tests). Default `true`. */
-  readonly enabled?: boolean;
   readonly target?: BehaviorTarget;
 }
 
-function denial(messageType: string, decision: AuthorizationDecision): AuthorizationError | undefined {
-  if (decision === undefined || decision === true) return undefined;
+const MAX_REASON = 500;
+
+function denial(messageType: string, decision: unknown): AuthorizationError | undefined {
+  if (decision === true) return undefined;
   if (decision === false) return new AuthorizationError(messageType);
-  if (typeof decision === 'object' && decision !== null) {
-    if (decision.allowed) return undefined;
-    return new AuthorizationError(messageType, decision.reason, decision.code);
+  if (decision === undefined || decision === null) {
+    return new AuthorizationError(
+      messageType,
+      'an authorization hook returned no decision (return true, or { allowed: true }, to allow)',
+      'no_decision',
+    );
+  }
+  if (typeof decision === 'object' && typeof (decision as { allowed?: unknown }).allowed === 'boolean') {
+    const d = decision as { allowed: boolean; reason?: unknown; code?: unknown };
+    if (d.allowed) return undefined;
+    const reason = typeof d.reason === 'string' ? d.reason.slice(0, MAX_REASON) : undefined;
+    const code = typeof d.code === 'string' ? d.code.slice(0, 100) : undefined;
+    return new AuthorizationError(messageType, reason, code);
   }
   return new AuthorizationError(
     messageType,
-    'authorization hook returned an invalid decision',
+    'an authorization hook returned an invalid decision (return true, false, or { allowed, reason?, code? })',
     'invalid_decision',
   );
 }
 
 /**
- * Runs the message definition's `authorize` hook, the handler's, then the global policies. The first denial
- * fails the dispatch with an {@link AuthorizationError}. Handlers with nothing to check skip this behavior.
+ * Runs the message definition's `authorize` hook, the handler's, then the global policies. Only an explicit
+ * allow (`true` or `{ allowed: true }`) lets the dispatch through: the first denial, a hook that returns
+ * nothing, or a hook that throws fails it with an {@link AuthorizationError} (a thrown error passes as is).
+ * Handlers with nothing to check skip this behavior. Enforces the `authorization` policy.
+ * @throws ConfigurationError (`CQRS_CONFIGURATION`) when `policies` is not a list of functions.
  */
 export function authorization(options: AuthorizationOptions = {}): Behavior {
+  if ('enabled' in options) {
+    throw new ConfigurationError(
+      "authorization: the enabled option is gone; to run without authorization, leave authorization() out and list 'authorization' in createMediator's unenforced",
+    );
+  }
   const policies = options.policies ?? [];
-  return createBehavior(
+  if (!Array.isArray(policies) || policies.some((p) => typeof p !== 'function'))
+    throw new ConfigurationError(
+      'authorization: policies must be a list of functions (message, context) => decision',
+    );
+  return policyBehavior(
     'authorization',
     (handler) => {
-      if (options.enabled === false) return undefined;
       const checks = [handler.definition.authorize, handler.options.authorize, ...policies].filter(
         (h): h is AuthorizationPolicy => typeof h === 'function',
       );

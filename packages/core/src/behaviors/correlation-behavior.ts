@@ -1,5 +1,3 @@
-import type { AmbientContext } from '../context/ambient-context.ts';
-import { currentContext, runInContext } from '../context/ambient-context.ts';
 import type { Behavior, BehaviorTarget } from '../mediator/behavior.ts';
 import { createBehavior } from '../mediator/behavior.ts';
 
@@ -9,37 +7,12 @@ export interface CorrelationOptions {
 }
 
 /**
- * Establishes the ambient context for the dispatch (AsyncLocalStorage): the message's request id, its
- * correlation id, its causation id and the execution context. Messages created inside the handler inherit
- * the correlation id and record this message's request id as their causation id. A message created outside
- * any dispatch but sent from inside one is linked to the enclosing dispatch. The outer context is restored
- * afterwards, also on error. Put it first.
+ * Kept so that existing pipelines still build: the mediator itself now establishes the ambient context of every
+ * dispatch (AsyncLocalStorage), before any behavior runs, so this behavior joins no pipeline and costs nothing.
+ * Messages created or dispatched inside a handler inherit the correlation id, the execution context (user,
+ * tenant) and the trace context, and record the handled message's request id as their causation id.
+ * @deprecated Context propagation is built into the mediator; remove `correlation()` from `behaviors`.
  */
 export function correlation(options: CorrelationOptions = {}): Behavior {
-  return createBehavior(
-    'correlation',
-    () => (message, context, next) => {
-      const metadata = message.metadata;
-      const parent = currentContext();
-      let correlationId = metadata.correlationId;
-      let causationId = metadata.causationId;
-      if (parent !== undefined && causationId === undefined && parent.requestId !== metadata.requestId) {
-        correlationId = parent.correlationId;
-        causationId = parent.requestId;
-      }
-      const execution = context.execution;
-      const store: AmbientContext = {
-        requestId: metadata.requestId,
-        correlationId,
-        causationId,
-        execution,
-        tenantId: execution.tenantId ?? metadata.tenantId ?? parent?.tenantId,
-        requestedBy: execution.user?.id ?? metadata.requestedBy ?? parent?.requestedBy,
-        traceparent: metadata.traceparent ?? parent?.traceparent,
-        tracestate: parent?.tracestate,
-      };
-      return runInContext(store, next, message, context);
-    },
-    options.target,
-  );
+  return createBehavior('correlation', () => undefined, options.target);
 }

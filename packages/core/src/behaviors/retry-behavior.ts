@@ -1,16 +1,24 @@
-import { isCqrsError } from '../errors/cqrs-error.ts';
+import { ConfigurationError } from '../errors/cqrs-error.ts';
+import { isRetryable } from '../errors/retryable.ts';
 import type { Behavior, BehaviorTarget, Middleware } from '../mediator/behavior.ts';
-import { createBehavior } from '../mediator/behavior.ts';
+import { policyBehavior } from '../mediator/behavior.ts';
+import { checkBackoff, MAX_RETRIES } from '../mediator/handler.ts';
 import { sleep } from '../shared/abort.ts';
 import type { BackoffOptions } from '../shared/backoff.ts';
 import { backoffDelay } from '../shared/backoff.ts';
 
-/** Options of {@link retry}. Per-handler `retries`, `backoff` and `retryOn` override them. */
+/**
+ * Options of {@link retry}. A handler's `retries` (retries after the first attempt), `backoff` and `retryOn`
+ * override them.
+ */
 export interface RetryOptions {
-  /** Total attempts including the first. Default 1 (no retry) unless the handler sets `retries`. */
+  /**
+   * Attempts in all, the first included, for handlers that set no `retries` (`maxAttempts: 3` is the same as a
+   * handler's `retries: 2`). @default 1 (no retry)
+   */
   readonly maxAttempts?: number;
   readonly backoff?: BackoffOptions;
-  /** Decides which errors are retried. Default: everything except validation, authorization, not-found and cancellation. */
+  /** Decides which errors are retried. @default {@link isRetryable} (the rule the broker consumers use too) */
   readonly retryOn?: (error: unknown) => boolean;
   /** Called before each new attempt. */
   readonly onRetry?: (info: {
@@ -24,31 +32,31 @@ export interface RetryOptions {
   readonly random?: () => number;
 }
 
-const NOT_RETRIED = new Set([
-  'CQRS_VALIDATION',
-  'CQRS_AUTHORIZATION',
-  'CQRS_HANDLER_NOT_FOUND',
-  'CQRS_CANCELLED',
-  'CQRS_WRONG_MESSAGE_KIND',
-  'CQRS_INVALID_MESSAGE',
-]);
-
-/** The default retry filter. */
-export function isRetryable(error: unknown): boolean {
-  return !(isCqrsError(error) && NOT_RETRIED.has(error.code));
-}
-
 /**
- * Retries failed attempts with exponential backoff and jitter. Each attempt runs every inner behavior and the
- * handler again; `context.attempt` tells which one it is. Waiting stops when the dispatch is aborted. Handlers
- * whose attempts resolve to 1 skip this behavior entirely.
+ * Retries failed attempts with exponential backoff and jitter: a handler's `retries: N` gives N retries after
+ * the first attempt (N + 1 calls at most). Each attempt runs every inner behavior and the handler again;
+ * `context.attempt` tells which one it is. Errors for which `retryOn` is false (by default {@link isRetryable}:
+ * validation, authorization and other permanent failures) fail at once. Waiting stops when the dispatch is
+ * aborted. Handlers with no retry to do skip this behavior entirely. Enforces the `retry` policy.
+ * @throws ConfigurationError (`CQRS_CONFIGURATION`) for a `maxAttempts` that is not an integer in 1..1001, or
+ *   a malformed `backoff`.
  */
 export function retry(options: RetryOptions = {}): Behavior {
   const random = options.random ?? Math.random;
-  return createBehavior(
+  const max = options.maxAttempts;
+  if (max !== undefined && !(Number.isInteger(max) && max >= 1 && max <= MAX_RETRIES + 1)) {
+    throw new ConfigurationError(
+      `retry: maxAttempts must be an integer from 1 to ${MAX_RETRIES + 1} (attempts, the first included), got ${String(max)}`,
+    );
+  }
+  if (options.backoff !== undefined) checkBackoff('retry', options.backoff);
+  if (options.retryOn !== undefined && typeof options.retryOn !== 'function')
+    throw new ConfigurationError('retry: retryOn must be a function (error) => boolean');
+  return policyBehavior(
     'retry',
     (handler) => {
-      const attempts = handler.options.retries ?? options.maxAttempts ?? 1;
+      const retries = handler.options.retries;
+      const attempts = retries !== undefined ? retries + 1 : (max ?? 1);
       if (attempts <= 1) return undefined;
       const backoff = handler.options.backoff ?? options.backoff;
       const retryOn = handler.options.retryOn ?? options.retryOn ?? isRetryable;

@@ -1,7 +1,7 @@
 import type { ValidationIssue } from '../errors/cqrs-error.ts';
-import { ValidationError } from '../errors/cqrs-error.ts';
+import { ConfigurationError, ValidationError } from '../errors/cqrs-error.ts';
 import type { Behavior, BehaviorTarget, Middleware, Next } from '../mediator/behavior.ts';
-import { createBehavior } from '../mediator/behavior.ts';
+import { policyBehavior } from '../mediator/behavior.ts';
 import type { DispatchContext } from '../mediator/dispatch-context.ts';
 import type { ValidateHook } from '../messages/define-message.ts';
 import type { AnyMessage } from '../messages/message.ts';
@@ -26,7 +26,7 @@ async function runHooks(
   for (const hook of hooks) {
     let found: readonly ValidationIssue[];
     try {
-      found = normalizeHookResult(await hook(message.payload, context));
+      found = normalizeHookResult(await hook(message.payload, context), message.type);
     } catch (error) {
       if (error instanceof ValidationError) found = error.issues;
       else throw error;
@@ -59,11 +59,13 @@ async function afterAsyncSchema(
 /**
  * Validates the payload with the definition's Standard Schema, then runs the definition's and the handler's
  * `validate` hooks. Every issue is collected into one {@link ValidationError}; warnings never fail.
- * Handlers with neither schema nor hook skip this behavior entirely.
+ * Handlers with neither schema nor hook skip this behavior entirely. Enforces the `validation` policy.
  */
 export function validation(options: ValidationOptions = {}): Behavior {
   const onWarnings = options.onWarnings;
-  return createBehavior(
+  if (onWarnings !== undefined && typeof onWarnings !== 'function')
+    throw new ConfigurationError('validation: onWarnings must be a function (message, warnings) => void');
+  return policyBehavior(
     'validation',
     (handler) => {
       const schema = handler.definition.schema;

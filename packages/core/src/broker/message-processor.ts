@@ -1,6 +1,7 @@
 import { AsyncLocalStorage } from 'node:async_hooks';
 import { runWithContext } from '../context/ambient-context.ts';
 import { ConfigurationError } from '../errors/cqrs-error.ts';
+import { isRetryable as defaultIsRetryable } from '../errors/retryable.ts';
 import type { InboxGuard } from '../inbox/inbox-guard.ts';
 import type { AnyEvent } from '../messages/message.ts';
 import type { MessageCatalog } from '../messages/message-catalog.ts';
@@ -52,7 +53,10 @@ export interface MessageProcessorOptions {
   readonly maxAttempts?: number;
   /** Redelivery delays. @default { initialMs: 200, maxMs: 30_000, factor: 2, jitter: 'full' } */
   readonly backoff?: BackoffOptions;
-  /** Errors for which this returns `false` are dead-lettered at once. Default: everything is retried. */
+  /**
+   * Errors for which this returns `false` are dead-lettered at once. @default isRetryable (the rule of the
+   * `retry` behavior: validation, authorization and other permanent failures are dead-lettered at once)
+   */
   readonly isRetryable?: (error: unknown) => boolean;
   /** Makes redelivered messages have a single effect. */
   readonly inbox?: InboxGuard;
@@ -101,7 +105,10 @@ export function createMessageProcessor(options: MessageProcessorOptions): Messag
     ...(options.serializers !== undefined ? { serializers: options.serializers } : {}),
     ...(options.maxBytes !== undefined ? { maxBytes: options.maxBytes } : {}),
   });
-  const { mediator, handle, inbox, isRetryable, onDisposition } = options;
+  const { mediator, handle, inbox, onDisposition } = options;
+  const isRetryable = options.isRetryable ?? defaultIsRetryable;
+  if (typeof isRetryable !== 'function')
+    throw new ConfigurationError(`consumer ${name}: isRetryable must be a function (error) => boolean`);
 
   async function dispatch(event: AnyEvent, tx: unknown, message: IncomingMessage): Promise<void> {
     const m = event.metadata;
@@ -158,7 +165,7 @@ export function createMessageProcessor(options: MessageProcessorOptions): Messag
         await dispatch(event, undefined, message);
         return finish(ACK_HANDLED, message);
       } catch (error) {
-        if (isRetryable !== undefined && !isRetryable(error)) {
+        if (!isRetryable(error)) {
           return finish(
             { action: 'dead-letter', reason: `not retryable: ${errorText(error)}`, error },
             message,

@@ -1,4 +1,5 @@
-import { AsyncLocalStorage } from 'node:async_hooks';
+import { AsyncLocalStorage, AsyncResource } from 'node:async_hooks';
+import { ConfigurationError } from '../errors/cqrs-error.ts';
 import type { ExecutionContext } from './execution-context.ts';
 import { EMPTY_EXECUTION_CONTEXT } from './execution-context.ts';
 
@@ -21,21 +22,69 @@ export interface AmbientContext {
   readonly tracestate: string | undefined;
 }
 
-const storage = new AsyncLocalStorage<AmbientContext>();
+/**
+ * @internal What the async storage holds: a dispatch, whose ambient context is built the first time something
+ * reads it, or a scope opened by {@link runWithContext}.
+ */
+export interface AmbientSource {
+  readonly ambient: AmbientContext;
+  /** @internal The async resource that re-enters this source's frame, once it was entered. */
+  resource?: AsyncResource | undefined;
+}
+
+const storage = new AsyncLocalStorage<AmbientSource>();
 
 /** The ambient context, or `undefined` outside any dispatch or {@link runWithContext} scope. */
 export function currentContext(): AmbientContext | undefined {
+  return storage.getStore()?.ambient;
+}
+
+/** @internal The ambient source of the caller, or `undefined`. */
+export function currentSource(): AmbientSource | undefined {
   return storage.getStore();
 }
 
-/** @internal Runs `fn(a, b)` with `context` as the ambient context, without allocating a closure. */
-export function runInContext<TA, TB, TResult>(
-  context: AmbientContext,
+function enter<TA, TB, TResult>(source: AmbientSource, fn: (a: TA, b: TB) => TResult, a: TA, b: TB): TResult {
+  storage.enterWith(source);
+  return fn(a, b);
+}
+
+function enterAndKeep<TA, TB, TResult>(
+  source: AmbientSource,
   fn: (a: TA, b: TB) => TResult,
   a: TA,
   b: TB,
 ): TResult {
-  return storage.run(context, fn, a, b);
+  storage.enterWith(source);
+  // Captures the frame just entered, so later calls for this source switch to it without building another.
+  source.resource = new AsyncResource('cqrs-ts.scope');
+  return fn(a, b);
+}
+
+/**
+ * @internal Runs `fn(a, b)` with `source` as the ambient source, then restores the caller's context exactly
+ * (an `AsyncResource` made in the caller's frame switches back to it). The source's frame is a copy of the
+ * caller's with the source added; `AsyncLocalStorage.run` builds two such copies, one to enter and one to
+ * leave. Everything `fn` starts (promises, timers) carries the source. With `keep`, the frame is kept on the
+ * source and later calls for it re-enter it without building another (several event handlers, stream steps).
+ */
+export function runInSource<TA, TB, TResult>(
+  source: AmbientSource,
+  fn: (a: TA, b: TB) => TResult,
+  a: TA,
+  b: TB,
+  keep = false,
+): TResult {
+  const resource = source.resource;
+  if (resource !== undefined) return resource.runInAsyncScope(fn, undefined, a, b);
+  return new AsyncResource('cqrs-ts.dispatch').runInAsyncScope(
+    keep ? enterAndKeep : enter,
+    undefined,
+    source,
+    fn,
+    a,
+    b,
+  ) as TResult;
 }
 
 /** Options of {@link runWithContext}. */
@@ -56,13 +105,24 @@ export interface ContextInit {
  * is restored afterwards, also when `fn` throws.
  */
 export function runWithContext<TResult>(init: ContextInit, fn: () => TResult): TResult {
-  const parent = storage.getStore();
+  if (typeof fn !== 'function')
+    throw new ConfigurationError(
+      'runWithContext(init, fn): fn must be the function to run inside the context',
+    );
+  if (typeof init !== 'object' || init === null || Array.isArray(init))
+    throw new ConfigurationError(
+      'runWithContext(init, fn): init must be an object such as { correlationId }',
+    );
+  const parent = storage.getStore()?.ambient;
   const correlationId = init.correlationId ?? parent?.correlationId;
   if (correlationId === undefined) {
-    throw new TypeError('runWithContext needs a correlationId when there is no ambient context');
+    throw new ConfigurationError(
+      'runWithContext needs init.correlationId outside any dispatch (e.g. extractContext(request.headers), or { correlationId: uuidv7() })',
+    );
   }
+  checkInit(init);
   const execution = init.execution ?? parent?.execution ?? EMPTY_EXECUTION_CONTEXT;
-  const context: AmbientContext = {
+  const ambient: AmbientContext = {
     requestId: init.requestId ?? parent?.requestId,
     correlationId,
     causationId: init.causationId ?? parent?.causationId,
@@ -72,5 +132,38 @@ export function runWithContext<TResult>(init: ContextInit, fn: () => TResult): T
     traceparent: init.traceparent ?? parent?.traceparent,
     tracestate: init.tracestate ?? parent?.tracestate,
   };
-  return storage.run(context, fn);
+  return storage.run({ ambient }, fn);
+}
+
+const ID_KEYS = ['correlationId', 'causationId', 'requestId', 'tenantId', 'requestedBy'] as const;
+// Printable ASCII without spaces, as isSafeId in headers.ts (kept here to avoid an import cycle).
+const SAFE_ID_RE = /^[\x21-\x7e]{1,256}$/;
+const TRACEPARENT_RE = /^[0-9a-f]{2}-[0-9a-f]{32}-[0-9a-f]{16}-[0-9a-f]{2}$/;
+
+function checkInit(init: ContextInit): void {
+  for (const key of ID_KEYS) {
+    const value = init[key];
+    if (value !== undefined && !(typeof value === 'string' && SAFE_ID_RE.test(value))) {
+      throw new ConfigurationError(
+        `runWithContext: ${key} must be 1 to 256 printable ASCII characters without spaces`,
+      );
+    }
+  }
+  if (
+    init.traceparent !== undefined &&
+    !(typeof init.traceparent === 'string' && TRACEPARENT_RE.test(init.traceparent))
+  )
+    throw new ConfigurationError(
+      'runWithContext: traceparent must be a W3C traceparent (00-<32 hex>-<16 hex>-<2 hex>)',
+    );
+  if (
+    init.tracestate !== undefined &&
+    !(typeof init.tracestate === 'string' && init.tracestate.length <= 512)
+  )
+    throw new ConfigurationError('runWithContext: tracestate must be a string of at most 512 characters');
+  const e = init.execution;
+  if (e !== undefined && (typeof e !== 'object' || e === null || Array.isArray(e)))
+    throw new ConfigurationError(
+      'runWithContext: execution must be an execution context object ({ user, tenantId, ... })',
+    );
 }

@@ -1,3 +1,4 @@
+import { ConfigurationError, ValidationError } from '../errors/cqrs-error.ts';
 import { uuidv7 } from '../shared/uuid.ts';
 import type { AmbientContext, ContextInit } from './ambient-context.ts';
 import { currentContext } from './ambient-context.ts';
@@ -76,24 +77,101 @@ function readHeader(headers: HeaderSource, name: string): string | undefined {
   return v as string | undefined;
 }
 
+/** An inbound header whose value failed validation and was not used. */
+export interface InvalidHeader {
+  /** The header's (lower-case) name, e.g. `x-correlation-id`. */
+  readonly header: string;
+  /** Why it was not used. The value itself is not repeated: it is untrusted input. */
+  readonly reason: string;
+}
+
+/** Options of {@link extractContext}. */
+export interface ExtractContextOptions {
+  /**
+   * What happens to a header that is present but fails validation (an unsafe correlation id, a malformed
+   * `traceparent`): `warn` reports it to `onInvalid` and goes on without it; `throw` fails with a
+   * `ValidationError` listing every such header (answer the request with 400). @default 'warn'
+   */
+  readonly invalid?: 'warn' | 'throw';
+  /** Receives each invalid header in `warn` mode. @default a process warning (`CqrsHeaderWarning`) naming it */
+  readonly onInvalid?: (invalid: InvalidHeader) => void;
+}
+
+function warnInvalid(invalid: InvalidHeader): void {
+  process.emitWarning(`ignored inbound header ${invalid.header}: ${invalid.reason}`, {
+    type: 'CqrsHeaderWarning',
+    code: 'CQRS_VALIDATION',
+  });
+}
+
 /**
- * Reads correlation and trace context from inbound headers (names are case-insensitive). Unsafe or
- * malformed values are ignored. Falls back to the trace id of `traceparent`, then a new UUID v7, for the
- * correlation id. The result feeds {@link runWithContext}.
+ * Reads correlation and trace context from inbound headers (names are case-insensitive). A header that is
+ * present but invalid (unsafe characters, more than 256 chars, a malformed `traceparent`) is not used, and is
+ * reported: to `onInvalid` (by default a process warning naming the header), or as a `ValidationError` with
+ * `invalid: 'throw'`. Without a usable correlation id, falls back to the trace id of `traceparent`, then a new
+ * UUID v7. The result feeds {@link runWithContext}.
+ * @throws ValidationError (`CQRS_VALIDATION`) with `invalid: 'throw'`, one issue per invalid header;
+ *   ConfigurationError (`CQRS_CONFIGURATION`) when `headers` is not a headers object.
  */
-export function extractContext(headers: HeaderSource): ContextInit & { correlationId: string } {
-  const correlation = readHeader(headers, CORRELATION_HEADERS.correlationId);
-  const causation = readHeader(headers, CORRELATION_HEADERS.causationId);
-  const rawTrace = readHeader(headers, CORRELATION_HEADERS.traceparent);
-  const trace = parseTraceparent(rawTrace);
-  const tracestate = readHeader(headers, CORRELATION_HEADERS.tracestate);
-  const out: { -readonly [K in keyof ContextInit]: ContextInit[K] } & { correlationId: string } = {
-    correlationId: isSafeId(correlation) ? correlation : (trace?.traceId ?? uuidv7()),
+export function extractContext(
+  headers: HeaderSource,
+  options: ExtractContextOptions = {},
+): ContextInit & { correlationId: string } {
+  if (typeof headers !== 'object' || headers === null)
+    throw new ConfigurationError(
+      'extractContext takes the request headers: a Fetch Headers, a Node IncomingHttpHeaders or a plain record',
+    );
+  const invalid: InvalidHeader[] = [];
+  const check = (header: string, value: string | undefined, ok: boolean, reason: string): boolean => {
+    if (value === undefined) return false;
+    if (!ok) invalid.push({ header, reason });
+    return ok;
   };
-  if (isSafeId(causation)) out.causationId = causation;
-  if (trace && rawTrace) {
-    out.traceparent = rawTrace.trim().toLowerCase();
-    if (typeof tracestate === 'string' && tracestate.length <= 512) out.tracestate = tracestate;
+  const H = CORRELATION_HEADERS;
+  const correlation = readHeader(headers, H.correlationId);
+  const causation = readHeader(headers, H.causationId);
+  const rawTrace = readHeader(headers, H.traceparent);
+  const trace = parseTraceparent(rawTrace);
+  const tracestate = readHeader(headers, H.tracestate);
+  const idRule = 'not 1 to 256 printable ASCII characters without spaces';
+  const out: { -readonly [K in keyof ContextInit]: ContextInit[K] } & { correlationId: string } = {
+    correlationId: check(H.correlationId, correlation, isSafeId(correlation), idRule)
+      ? (correlation as string)
+      : (trace?.traceId ?? uuidv7()),
+  };
+  if (check(H.causationId, causation, isSafeId(causation), idRule)) out.causationId = causation as string;
+  if (
+    check(
+      H.traceparent,
+      rawTrace,
+      trace !== undefined,
+      'not a W3C traceparent (00-<32 hex>-<16 hex>-<2 hex>)',
+    )
+  ) {
+    out.traceparent = (rawTrace as string).trim().toLowerCase();
+    if (
+      check(
+        H.tracestate,
+        tracestate,
+        typeof tracestate === 'string' && tracestate.length <= 512,
+        'longer than 512 characters',
+      )
+    )
+      out.tracestate = tracestate as string;
+  }
+  if (invalid.length > 0) {
+    if (options.invalid === 'throw') {
+      throw new ValidationError(
+        'inbound headers',
+        invalid.map((i) => ({
+          path: ['headers', i.header],
+          message: `${i.header} is ${i.reason}`,
+          code: 'invalid_header',
+        })),
+      );
+    }
+    const report = options.onInvalid ?? warnInvalid;
+    for (const i of invalid) report(i);
   }
   return out;
 }

@@ -206,3 +206,48 @@ export class ConfigurationError extends CqrsError {
     this.name = 'ConfigurationError';
   }
 }
+
+/**
+ * A circuit breaker is open: the dependency failed repeatedly, so calls are refused at once until `retryAt`,
+ * when one trial call is let through (half-open). A circuit held open by hand (isolated) has no `retryAt`.
+ */
+export class CircuitOpenError extends CqrsError {
+  /** The circuit's name: the dependency, or the handler when the circuit is per handler. */
+  readonly circuit: string;
+  /** Epoch ms from which a trial call is let through; `undefined` while the circuit is held open by hand. */
+  readonly retryAt: number | undefined;
+  /** Ms from the refusal until `retryAt`, or `undefined`. */
+  readonly retryAfterMs: number | undefined;
+
+  constructor(circuit: string, retryAt: number | undefined, options?: { cause?: unknown; now?: number }) {
+    const retryAfterMs =
+      retryAt === undefined ? undefined : Math.max(0, Math.ceil(retryAt - (options?.now ?? Date.now())));
+    super(
+      'CQRS_CIRCUIT_OPEN',
+      retryAt === undefined
+        ? `circuit "${circuit}" is held open: retry once it is released`
+        : `circuit "${circuit}" is open: retry after ${new Date(retryAt).toISOString()} (in ${retryAfterMs} ms)`,
+      options?.cause === undefined ? undefined : { cause: options.cause },
+    );
+    this.name = 'CircuitOpenError';
+    this.circuit = circuit;
+    this.retryAt = retryAt;
+    this.retryAfterMs = retryAfterMs;
+  }
+
+  override toJSON(): {
+    name: string;
+    code: CqrsErrorCode;
+    message: string;
+    circuit: string;
+    retryAt: number | undefined;
+    retryAfterMs: number | undefined;
+  } {
+    return {
+      ...super.toJSON(),
+      circuit: this.circuit,
+      retryAt: this.retryAt,
+      retryAfterMs: this.retryAfterMs,
+    };
+  }
+}

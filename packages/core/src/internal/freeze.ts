@@ -5,11 +5,31 @@
 export function deepFreeze<T>(value: T): T {
   if (typeof value !== 'object' || value === null || ArrayBuffer.isView(value) || Object.isFrozen(value))
     return value;
+  freezeTree(value);
+  return value;
+}
+
+// Objects are frozen before their children, so a cycle stops at an already frozen object. `for...in` walks a
+// plain object's keys without building an array (an own-property check keeps inherited ones out).
+function freezeTree(value: object): void {
   Object.freeze(value);
   if (Array.isArray(value)) {
-    for (let i = 0; i < value.length; i++) deepFreeze(value[i]);
-  } else {
-    for (const key of Object.keys(value)) deepFreeze((value as Record<string, unknown>)[key]);
+    for (let i = 0; i < value.length; i++) {
+      const child: unknown = value[i];
+      if (
+        typeof child === 'object' &&
+        child !== null &&
+        !Object.isFrozen(child) &&
+        !ArrayBuffer.isView(child)
+      )
+        freezeTree(child);
+    }
+    return;
   }
-  return value;
+  for (const key in value) {
+    if (!Object.hasOwn(value, key)) continue;
+    const child: unknown = (value as Record<string, unknown>)[key];
+    if (typeof child === 'object' && child !== null && !Object.isFrozen(child) && !ArrayBuffer.isView(child))
+      freezeTree(child);
+  }
 }

@@ -21,12 +21,27 @@ export interface BehaviorTarget {
 }
 
 /**
+ * The policies a handler or its definition can declare, and the behavior that enforces each:
+ * `validation` (a `schema` or a `validate` hook: `validation()`), `authorization` (an `authorize` hook:
+ * `authorization()`), `timeout` (a handler's `timeout`, or a dispatch's: `timeout()`), `retry` (a handler's
+ * `retries`, `backoff` or `retryOn`: `retry()`), `circuit` (a handler's `circuit`: a circuit-breaker behavior
+ * such as `@cqrs-ts/resilience`'s `circuitBreaker()`).
+ */
+export const POLICIES = ['validation', 'authorization', 'timeout', 'retry', 'circuit'] as const;
+export type Policy = (typeof POLICIES)[number];
+
+/**
  * A named behavior. `forHandler` runs once per handler when the mediator is built and returns the middleware
  * for that handler, or `undefined` to leave the handler's pipeline without it (zero cost).
  */
 export interface Behavior {
   readonly name: string;
   readonly target?: BehaviorTarget;
+  /**
+   * The policies this behavior enforces for each handler whose pipeline it joins. `createMediator` refuses a
+   * handler that declares a policy no behavior of its pipeline enforces.
+   */
+  readonly enforces?: readonly Policy[];
   forHandler(handler: HandlerDescriptor): Middleware | undefined;
 }
 
@@ -52,13 +67,26 @@ export function defineBehavior(name: string, middleware: Middleware, target?: Be
   return createBehavior(name, () => middleware, target);
 }
 
-/** Restricts an existing behavior to some handlers. */
+/** Restricts an existing behavior to some handlers. It still enforces what it enforced, for those handlers. */
 export function targetBehavior(behavior: Behavior, target: BehaviorTarget): Behavior {
-  return Object.freeze({
-    name: behavior.name,
-    target,
-    forHandler: (h: HandlerDescriptor) => behavior.forHandler(h),
-  });
+  const forHandler = (h: HandlerDescriptor) => behavior.forHandler(h);
+  return Object.freeze(
+    behavior.enforces === undefined
+      ? { name: behavior.name, target, forHandler }
+      : { name: behavior.name, target, enforces: behavior.enforces, forHandler },
+  );
+}
+
+/** @internal A built-in behavior that enforces one policy. */
+export function policyBehavior(
+  policy: Policy,
+  forHandler: (handler: HandlerDescriptor) => Middleware | undefined,
+  target: BehaviorTarget | undefined,
+): Behavior {
+  const enforces = Object.freeze([policy]);
+  return Object.freeze(
+    target ? { name: policy, target, enforces, forHandler } : { name: policy, enforces, forHandler },
+  );
 }
 
 /** @internal */
@@ -67,7 +95,20 @@ export function toBehavior(input: BehaviorInput, index: number): Behavior {
     return defineBehavior(input.name || `behavior#${index}`, input);
   }
   if (typeof input !== 'object' || input === null || typeof input.forHandler !== 'function') {
-    throw new ConfigurationError(`behaviors[${index}] is neither a middleware function nor a behavior`);
+    throw new ConfigurationError(
+      `behaviors[${index}] is neither a middleware function (message, context, next) => result nor a behavior { name, forHandler }`,
+    );
+  }
+  if (typeof input.name !== 'string' || input.name.length === 0)
+    throw new ConfigurationError(`behaviors[${index}] needs a name`);
+  if (input.enforces !== undefined) {
+    const bad =
+      !Array.isArray(input.enforces) ||
+      input.enforces.some((p) => !(POLICIES as readonly string[]).includes(p));
+    if (bad)
+      throw new ConfigurationError(
+        `behavior ${input.name}: enforces must list policies among ${POLICIES.join(', ')}`,
+      );
   }
   return input;
 }

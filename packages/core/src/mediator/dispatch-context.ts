@@ -1,4 +1,5 @@
-import { currentContext } from '../context/ambient-context.ts';
+import type { AmbientContext, AmbientSource } from '../context/ambient-context.ts';
+import { currentSource } from '../context/ambient-context.ts';
 import type { ExecutionContext } from '../context/execution-context.ts';
 import { EMPTY_EXECUTION_CONTEXT } from '../context/execution-context.ts';
 import { ConfigurationError } from '../errors/cqrs-error.ts';
@@ -36,7 +37,11 @@ export interface DispatchOptions {
   readonly context?: ExecutionContext;
   /** Aborts the dispatch; handlers receive it (combined with any timeout) as `context.signal`. */
   readonly signal?: AbortSignal;
-  /** Time budget in ms for this dispatch, overriding the handler's (needs the timeout behavior). */
+  /**
+   * Time budget in ms for this dispatch (1 to 2147483647), overriding the handler's. A dispatch that sets it
+   * to a handler whose pipeline has no `timeout()` behavior is refused (`CQRS_CONFIGURATION`), unless the
+   * mediator lists `timeout` in `unenforced`.
+   */
   readonly timeout?: number;
 }
 
@@ -72,15 +77,27 @@ export interface DispatchContext {
   readonly depth: number;
 }
 
-/** @internal */
-export class Dispatch implements DispatchContext {
+/** @internal A time budget whose signal is only made when the handler reads `context.signal`. */
+export interface LazySignal {
+  signal(): AbortSignal;
+}
+
+/**
+ * @internal One dispatch to one handler. It is also the ambient source of the dispatch: what handlers create
+ * or dispatch inside it is linked to its message, and its ambient context is only built when read.
+ */
+export class Dispatch implements DispatchContext, AmbientSource {
   readonly message: AnyMessage;
   readonly handler: HandlerDescriptor;
-  signal: AbortSignal;
   attempt: number;
   readonly timeout: number | undefined;
   depth: number;
+  resource: AmbientSource['resource'];
+  #signal: AbortSignal;
+  #deadline: LazySignal | undefined;
+  #parent: AmbientSource | undefined;
   #execution: ExecutionContext | undefined;
+  #ambient: AmbientContext | undefined;
   #values: Map<symbol, unknown> | undefined;
   #events: AnyEvent[] | undefined;
   #sources: EventSource[] | undefined;
@@ -91,31 +108,94 @@ export class Dispatch implements DispatchContext {
     message: AnyMessage,
     options: DispatchOptions | undefined,
     depth = 0,
+    parent: AmbientSource | undefined = currentSource(),
   ) {
     this.message = message;
     this.handler = handler;
     this.attempt = 1;
     this.depth = depth;
+    this.resource = undefined;
+    this.#deadline = undefined;
+    this.#parent = parent;
+    this.#ambient = undefined;
     this.#values = undefined;
     this.#events = undefined;
     this.#sources = undefined;
     this.#eventsAttempt = 0;
     if (options === undefined) {
-      this.signal = NEVER_ABORTED;
+      this.#signal = NEVER_ABORTED;
       this.timeout = undefined;
       this.#execution = undefined;
     } else {
-      this.signal = options.signal ?? NEVER_ABORTED;
+      this.#signal = options.signal ?? NEVER_ABORTED;
       this.timeout = options.timeout;
       this.#execution = options.context;
     }
   }
 
+  get signal(): AbortSignal {
+    const deadline = this.#deadline;
+    return deadline === undefined ? this.#signal : deadline.signal();
+  }
+
+  set signal(signal: AbortSignal) {
+    this.#signal = signal;
+    this.#deadline = undefined;
+  }
+
+  /** @internal True when a time budget can be set lazily: no caller signal and no budget running. */
+  canTime(): boolean {
+    return this.#deadline === undefined && this.#signal === NEVER_ABORTED;
+  }
+
+  /** @internal */
+  beginDeadline(deadline: LazySignal): void {
+    this.#deadline = deadline;
+  }
+
+  /** @internal */
+  endDeadline(deadline: LazySignal): void {
+    if (this.#deadline === deadline) this.#deadline = undefined;
+  }
+
   get execution(): ExecutionContext {
     if (this.#execution === undefined) {
-      this.#execution = currentContext()?.execution ?? EMPTY_EXECUTION_CONTEXT;
+      this.#execution = this.#parent?.ambient.execution ?? EMPTY_EXECUTION_CONTEXT;
     }
     return this.#execution;
+  }
+
+  /**
+   * @internal The ambient context inside this dispatch: the message's request id; its correlation and causation
+   * ids (a message created outside any dispatch but sent from inside one is linked to the enclosing one); the
+   * execution context; tenant and requester from the execution context, else the message, else the enclosing
+   * dispatch; the trace context of the message, else the enclosing one.
+   */
+  get ambient(): AmbientContext {
+    let ambient = this.#ambient;
+    if (ambient === undefined) {
+      const metadata = this.message.metadata;
+      const parent = this.#parent?.ambient;
+      const execution = this.execution;
+      let correlationId = metadata.correlationId;
+      let causationId = metadata.causationId;
+      if (parent !== undefined && causationId === undefined && parent.requestId !== metadata.requestId) {
+        correlationId = parent.correlationId;
+        causationId = parent.requestId;
+      }
+      ambient = {
+        requestId: metadata.requestId,
+        correlationId,
+        causationId,
+        execution,
+        tenantId: execution.tenantId ?? metadata.tenantId ?? parent?.tenantId,
+        requestedBy: execution.user?.id ?? metadata.requestedBy ?? parent?.requestedBy,
+        traceparent: metadata.traceparent ?? parent?.traceparent,
+        tracestate: parent?.tracestate,
+      };
+      this.#ambient = ambient;
+    }
+    return ambient;
   }
 
   get<TValue>(key: ContextKey<TValue>): TValue {

@@ -12,17 +12,31 @@ import type { AnyMessage, InferItem, InferResult, MessageKind } from '../message
 import type { BackoffOptions } from '../shared/backoff.ts';
 import type { DispatchContext } from './dispatch-context.ts';
 
-/** Options of one handler; they configure the built-in behaviors for that handler. */
+/**
+ * Options of one handler; they configure the built-in behaviors for that handler. `timeout`, `retries`
+ * (`backoff`, `retryOn`), `validate`, `authorize` and `circuit` are policies: `createMediator` refuses a
+ * handler whose pipeline has no behavior enforcing one it declares (see {@link MediatorOptions.unenforced}).
+ */
 export interface HandlerOptions<TMessage extends AnyMessage = AnyMessage> {
   /** Name shown in logs, errors and diagrams. Defaults to the function or class name. */
   readonly name?: string;
-  /** Time budget per attempt in ms (timeout behavior). */
+  /** Time budget per attempt in ms, 1 to 2147483647 (timeout behavior). */
   readonly timeout?: number;
-  /** Total attempts including the first (retry behavior). `1` disables retries. */
+  /**
+   * Retries after the first attempt (retry behavior): `retries: 3` calls the handler at most 4 times. `0` means
+   * no retry. At most 1000.
+   */
   readonly retries?: number;
+  /** Delays between retries (retry behavior). */
   readonly backoff?: BackoffOptions;
-  /** Which errors the retry behavior retries for this handler. */
+  /** Which errors the retry behavior retries for this handler. @default isRetryable */
   readonly retryOn?: (error: unknown) => boolean;
+  /**
+   * Guards the handler with a circuit breaker (e.g. the `circuitBreaker()` behavior of `@cqrs-ts/resilience`):
+   * a name shares one circuit between every handler that calls the same dependency (`'payments-api'`), `true`
+   * gives the handler a circuit of its own.
+   */
+  readonly circuit?: string | true;
   readonly tags?: readonly string[];
   readonly description?: string;
   /** Business-rule check, run after the definition's own (validation behavior). */
@@ -162,12 +176,10 @@ export function bind(
     throw new ConfigurationError(`handler of ${definition.type} must be a function or a class with handle()`);
   }
   const opts = options ?? {};
-  if (opts.timeout !== undefined && !(Number.isFinite(opts.timeout) && opts.timeout > 0)) {
-    throw new ConfigurationError(`${definition.type}: timeout must be a positive number of ms`);
+  if (typeof opts !== 'object' || opts === null || Array.isArray(opts)) {
+    throw new ConfigurationError(`${definition.type}: handler options must be an object`);
   }
-  if (opts.retries !== undefined && !(Number.isInteger(opts.retries) && opts.retries >= 1)) {
-    throw new ConfigurationError(`${definition.type}: retries must be an integer >= 1 (total attempts)`);
-  }
+  checkHandlerOptions(definition.type, opts);
   return Object.freeze({
     definition,
     implementation: implementation as HandlerFunction<never, unknown>,
@@ -175,6 +187,94 @@ export function bind(
     options: Object.freeze({ ...opts }),
     mode,
   });
+}
+
+/** Largest `timeout` in ms: a longer one would overflow the timer and fire at once. */
+export const MAX_TIMEOUT_MS = 2_147_483_647;
+/** Largest `retries`. */
+export const MAX_RETRIES = 1000;
+const CIRCUIT_NAME_RE = /^[\x21-\x7e]{1,200}$/;
+
+function isFunction(value: unknown): boolean {
+  return typeof value === 'function';
+}
+
+/** @internal Checks a per-dispatch or per-handler timeout; returns the problem, or `undefined`. */
+export function timeoutProblem(value: unknown): string | undefined {
+  if (typeof value !== 'number' || !Number.isFinite(value) || value <= 0 || value > MAX_TIMEOUT_MS)
+    return `timeout must be a number of ms from 1 to ${MAX_TIMEOUT_MS}, got ${describeValue(value)}`;
+  return undefined;
+}
+
+/** @internal A short, safe description of a wrong value for an error message. */
+export function describeValue(value: unknown): string {
+  if (typeof value === 'string')
+    return JSON.stringify(value.length > 40 ? `${value.slice(0, 40)}...` : value);
+  if (typeof value === 'number' || typeof value === 'boolean' || typeof value === 'bigint' || value == null)
+    return String(value);
+  if (Array.isArray(value)) return 'an array';
+  return `a ${typeof value}`;
+}
+
+/** @internal Checks backoff options; `where` names the owner in the message. */
+export function checkBackoff(where: string, backoff: unknown): void {
+  const fail = (problem: string) => {
+    throw new ConfigurationError(`${where}: backoff.${problem}`);
+  };
+  if (typeof backoff !== 'object' || backoff === null || Array.isArray(backoff))
+    throw new ConfigurationError(`${where}: backoff must be an object { initialMs, maxMs, factor, jitter }`);
+  const b = backoff as BackoffOptions;
+  const ms = (name: 'initialMs' | 'maxMs', v: unknown) => {
+    if (v !== undefined && !(typeof v === 'number' && Number.isFinite(v) && v >= 0 && v <= MAX_TIMEOUT_MS))
+      fail(`${name} must be a number of ms from 0 to ${MAX_TIMEOUT_MS}, got ${describeValue(v)}`);
+  };
+  ms('initialMs', b.initialMs);
+  ms('maxMs', b.maxMs);
+  if (b.factor !== undefined && !(typeof b.factor === 'number' && Number.isFinite(b.factor) && b.factor >= 1))
+    fail(`factor must be a number >= 1, got ${describeValue(b.factor)}`);
+  if (b.jitter !== undefined && b.jitter !== 'full' && b.jitter !== 'none')
+    fail(`jitter must be 'full' or 'none', got ${describeValue(b.jitter)}`);
+}
+
+function checkHandlerOptions(type: string, opts: HandlerOptions<never>): void {
+  const fail = (problem: string) => {
+    throw new ConfigurationError(`${type}: ${problem}`);
+  };
+  if (opts.timeout !== undefined) {
+    const problem = timeoutProblem(opts.timeout);
+    if (problem) fail(problem);
+  }
+  const r = opts.retries;
+  if (r !== undefined && !(Number.isInteger(r) && r >= 0 && r <= MAX_RETRIES)) {
+    fail(
+      `retries must be an integer from 0 to ${MAX_RETRIES} (retries after the first attempt: 2 means 3 calls at most), got ${describeValue(r)}`,
+    );
+  }
+  if (opts.backoff !== undefined) checkBackoff(type, opts.backoff);
+  if (opts.retryOn !== undefined && !isFunction(opts.retryOn))
+    fail('retryOn must be a function (error) => boolean');
+  if (opts.validate !== undefined && !isFunction(opts.validate))
+    fail('validate must be a function (payload, context) => result');
+  if (opts.authorize !== undefined && !isFunction(opts.authorize))
+    fail('authorize must be a function (message, context) => decision');
+  const c = opts.circuit;
+  if (c !== undefined && c !== true && !(typeof c === 'string' && CIRCUIT_NAME_RE.test(c))) {
+    fail(
+      `circuit must be true (a circuit of its own) or the name of the dependency (1 to 200 printable characters), got ${describeValue(c)}`,
+    );
+  }
+  if (
+    opts.name !== undefined &&
+    !(typeof opts.name === 'string' && opts.name.length > 0 && opts.name.length <= 200)
+  )
+    fail(`name must be a string of 1 to 200 characters, got ${describeValue(opts.name)}`);
+  if (opts.tags !== undefined && !(Array.isArray(opts.tags) && opts.tags.every((t) => typeof t === 'string')))
+    fail('tags must be an array of strings');
+  if (
+    opts.emits !== undefined &&
+    !(Array.isArray(opts.emits) && opts.emits.every((e) => e?.kind === 'event' && typeof e.type === 'string'))
+  )
+    fail('emits must be an array of event definitions');
 }
 
 const decorated = new WeakMap<object, HandlerBinding>();

@@ -1,5 +1,5 @@
-import { AsyncLocalStorage } from 'node:async_hooks';
-import { currentContext } from '../context/ambient-context.ts';
+import type { AmbientSource } from '../context/ambient-context.ts';
+import { currentSource, runInSource } from '../context/ambient-context.ts';
 import {
   CancelledError,
   ConfigurationError,
@@ -24,14 +24,14 @@ import type {
   InferResult,
   MessageKind,
 } from '../messages/message.ts';
-import type { Behavior, BehaviorInput, Middleware, Next } from './behavior.ts';
-import { compose, matches, toBehavior } from './behavior.ts';
+import type { Behavior, BehaviorInput, Middleware, Next, Policy } from './behavior.ts';
+import { compose, matches, POLICIES, toBehavior } from './behavior.ts';
 import type { ChainInfo } from './chain.ts';
 import { chainOf } from './chain.ts';
 import type { DispatchContext, DispatchOptions, HandlerDescriptor } from './dispatch-context.ts';
 import { Dispatch } from './dispatch-context.ts';
 import type { HandlerBinding, HandlerFunction, HandlerObject, HandlerResolver } from './handler.ts';
-import { decoratedBinding, defaultResolver } from './handler.ts';
+import { decoratedBinding, defaultResolver, describeValue, timeoutProblem } from './handler.ts';
 
 /** A registration: a binding (`handle`, `on`, `handleStream`, `handleChain`), a decorated class, or a nested list. */
 export type HandlerRegistration =
@@ -84,6 +84,15 @@ export interface MediatorOptions {
   readonly events?: EventOptions;
   /** Receives every event handler failure. Default: a process warning. Never throws into dispatch. */
   readonly onError?: (error: unknown, info: ErrorInfo) => void;
+  /**
+   * Policies that may stay unenforced. A handler or definition that declares a policy (a `schema` or `validate`
+   * hook, an `authorize` hook, a `timeout`, `retries`, a `circuit`) needs a behavior in its pipeline that
+   * enforces it (`validation()`, `authorization()`, `timeout()`, `retry()`, a circuit breaker): otherwise
+   * `createMediator` fails with an {@link UnenforcedPolicyError} naming each handler and what is missing. Listing
+   * a policy here is the explicit opt-out (e.g. `['authorization']` in a test that checks business logic only);
+   * its declarations are then ignored where no behavior enforces them. @default []
+   */
+  readonly unenforced?: readonly Policy[];
 }
 
 /** Per-publish options. */
@@ -142,6 +151,50 @@ export interface CompiledHandler {
   readonly descriptor: HandlerDescriptor;
   readonly pipeline: Next;
   readonly info: HandlerInfo;
+  /** The policies some behavior of the pipeline enforces. */
+  readonly enforced: ReadonlySet<Policy>;
+}
+
+/** A handler declares a policy its pipeline does not enforce (raised by `createMediator`). */
+export class UnenforcedPolicyError extends ConfigurationError {
+  /** One entry per handler and missing policy. */
+  readonly unenforced: readonly {
+    readonly messageType: string;
+    readonly handler: string;
+    readonly policy: Policy;
+  }[];
+  constructor(unenforced: UnenforcedPolicyError['unenforced']) {
+    const lines = unenforced.map(
+      (u) =>
+        `${u.messageType} (${u.handler}) declares ${u.policy} but its pipeline has no ${POLICY_BEHAVIOR[u.policy]}`,
+    );
+    super(
+      `policies declared but not enforced: ${lines.join('; ')}. Add the behavior to createMediator's behaviors, or list the policy in its unenforced option to ignore it on purpose`,
+    );
+    this.name = 'UnenforcedPolicyError';
+    this.unenforced = Object.freeze(unenforced.map((u) => Object.freeze({ ...u })));
+  }
+}
+
+const POLICY_BEHAVIOR: Record<Policy, string> = {
+  validation: 'validation() behavior',
+  authorization: 'authorization() behavior',
+  timeout: 'timeout() behavior',
+  retry: 'retry() behavior',
+  circuit: 'circuit breaker behavior (circuitBreaker() of @cqrs-ts/resilience)',
+};
+
+/** The policies a handler or its definition declares. */
+function declaredPolicies(descriptor: HandlerDescriptor): Policy[] {
+  const d = descriptor.definition;
+  const o = descriptor.options;
+  const out: Policy[] = [];
+  if (d.schema !== undefined || d.validate !== undefined || o.validate !== undefined) out.push('validation');
+  if (d.authorize !== undefined || o.authorize !== undefined) out.push('authorization');
+  if (o.timeout !== undefined) out.push('timeout');
+  if (o.retries !== undefined && o.retries > 0) out.push('retry');
+  if (o.circuit !== undefined) out.push('circuit');
+  return out;
 }
 
 /** @internal Flattens registrations, resolving decorated classes. */
@@ -185,9 +238,7 @@ export function terminalFor(binding: HandlerBinding, resolver: HandlerResolver):
         if (typeof iterable?.[Symbol.asyncIterator] !== 'function') {
           return Promise.reject(new CqrsError('CQRS_CONFIGURATION', `${message.type}: ${NOT_ITERABLE}`));
         }
-        // Without an ambient context there is nothing to carry into the generator's steps.
-        if (currentContext() === undefined) return Promise.resolve(iterable);
-        return Promise.resolve(bindToContext(iterable, AsyncLocalStorage.snapshot()));
+        return Promise.resolve(iterable);
       } catch (error) {
         return Promise.reject(error);
       }
@@ -215,24 +266,6 @@ export function terminalFor(binding: HandlerBinding, resolver: HandlerResolver):
   };
 }
 
-/** Runs every step of the handler's generator inside the ambient context the pipeline established. */
-function bindToContext(
-  iterable: AsyncIterable<unknown>,
-  run: <TResult>(fn: () => TResult) => TResult,
-): AsyncIterable<unknown> {
-  return {
-    [Symbol.asyncIterator]() {
-      const it = iterable[Symbol.asyncIterator]();
-      return {
-        next: (value?: unknown) => run(() => it.next(value)),
-        return: (value?: unknown) =>
-          run(() => (it.return ? it.return(value) : Promise.resolve({ done: true as const, value }))),
-        throw: (error?: unknown) => run(() => (it.throw ? it.throw(error) : Promise.reject(error))),
-      };
-    },
-  };
-}
-
 /** @internal */
 export function describeBinding(binding: HandlerBinding): HandlerDescriptor {
   const impl = binding.implementation as { name?: string };
@@ -257,6 +290,7 @@ export function compileHandler(
   const descriptor = describeBinding(binding);
   const middlewares: Middleware[] = [];
   const names: string[] = [];
+  const enforced = new Set<Policy>();
   for (const behavior of behaviors) {
     if (!matches(behavior.target, descriptor)) continue;
     const middleware = behavior.forHandler(descriptor);
@@ -268,6 +302,7 @@ export function compileHandler(
     }
     middlewares.push(middleware);
     names.push(behavior.name);
+    for (const policy of behavior.enforces ?? []) enforced.add(policy);
   }
   const info: HandlerInfo = Object.freeze({
     messageType: descriptor.messageType,
@@ -280,7 +315,7 @@ export function compileHandler(
     emits: Object.freeze((binding.options.emits ?? []).map((e) => e.type)),
     chain: chainOf(binding),
   });
-  return { descriptor, pipeline: compose(middlewares, terminalFor(binding, resolver)), info };
+  return { descriptor, pipeline: compose(middlewares, terminalFor(binding, resolver)), info, enforced };
 }
 
 const METHOD_FOR: Record<MessageKind, string> = { command: 'send()', query: 'query()', event: 'publish()' };
@@ -295,13 +330,62 @@ function wrongKind(message: AnyMessage | undefined, kind: MessageKind): CqrsErro
   ) {
     return new CqrsError(
       'CQRS_INVALID_MESSAGE',
-      `${METHOD_FOR[kind]} needs a ${kind} created by its definition`,
+      `${METHOD_FOR[kind]} needs a ${kind} created by its definition (Definition.create(payload)), got ${describeValue(message)}`,
     );
   }
   return new CqrsError(
     'CQRS_WRONG_MESSAGE_KIND',
     `${message.type} is a ${message.kind}, not a ${kind}: use ${METHOD_FOR[message.kind]}`,
   );
+}
+
+/** A message of the right kind but without metadata (made by hand, or a JSON object never rebuilt). */
+function noMetadata(message: AnyMessage): CqrsError {
+  return new CqrsError(
+    'CQRS_INVALID_MESSAGE',
+    `${message.type.slice(0, 200)} has no metadata: create it with its definition's create(payload), or rebuild it from JSON with fromJSON(json)`,
+  );
+}
+
+function hasMetadata(message: AnyMessage): boolean {
+  const m = message.metadata as { requestId?: unknown } | null | undefined;
+  return typeof m === 'object' && m !== null && typeof m.requestId === 'string';
+}
+
+function isAbortSignal(value: unknown): value is AbortSignal {
+  if (value instanceof AbortSignal) return true;
+  const s = value as { aborted?: unknown; addEventListener?: unknown; removeEventListener?: unknown } | null;
+  return (
+    typeof s === 'object' &&
+    s !== null &&
+    typeof s.aborted === 'boolean' &&
+    typeof s.addEventListener === 'function' &&
+    typeof s.removeEventListener === 'function'
+  );
+}
+
+/** Checks per-dispatch options; returns the error to reject with, or `undefined`. */
+function optionsProblem(options: unknown, messageType: string): ConfigurationError | undefined {
+  const fail = (problem: string) => new ConfigurationError(`${messageType.slice(0, 200)}: ${problem}`);
+  if (typeof options !== 'object' || options === null || Array.isArray(options))
+    return fail(
+      `dispatch options must be an object { context?, signal?, timeout? }, got ${describeValue(options)}`,
+    );
+  const o = options as DispatchOptions;
+  if (o.timeout !== undefined) {
+    const problem = timeoutProblem(o.timeout);
+    if (problem) return fail(problem);
+  }
+  if (o.signal !== undefined && !isAbortSignal(o.signal))
+    return fail(
+      `signal must be an AbortSignal (e.g. AbortSignal.timeout(ms) or controller.signal), got ${describeValue(o.signal)}`,
+    );
+  const c = o.context;
+  if (c !== undefined && (typeof c !== 'object' || c === null || Array.isArray(c)))
+    return fail(
+      `context must be an execution context object ({ user, tenantId, ... }), got ${describeValue(c)}`,
+    );
+  return undefined;
 }
 
 interface ResolvedPublish {
@@ -317,6 +401,7 @@ interface ResolvedPublish {
 type Failures = EventHandlerFailure[] | undefined;
 
 const RESOLVED: Promise<void> = Promise.resolve();
+const MAX_CONCURRENCY = 10_000;
 
 /** Marks a failed handler without a rejected promise (so none can go unhandled while others are awaited). */
 class HandlerFailed {
@@ -331,12 +416,25 @@ function toFailed(error: unknown): HandlerFailed {
 }
 
 /** Runs one handler's pipeline; resolves to its result, or to a {@link HandlerFailed}. Never rejects. */
-function settle(entry: CompiledHandler, event: AnyEvent, context: Dispatch): Promise<unknown> {
+function settle(entry: CompiledHandler, context: Dispatch): Promise<unknown> {
   try {
-    return entry.pipeline(event, context).then(undefined, toFailed);
+    return entry.pipeline(context.message, context).then(undefined, toFailed);
   } catch (error) {
     return Promise.resolve(new HandlerFailed(error));
   }
+}
+
+/** Starts the handlers of one event (in its ambient source); a handler whose context is missing was aborted. */
+function startAll(
+  entries: readonly CompiledHandler[],
+  contexts: readonly (Dispatch | undefined)[],
+): Promise<unknown>[] {
+  const running: Promise<unknown>[] = new Array(entries.length);
+  for (let i = 0; i < entries.length; i++) {
+    const context = contexts[i];
+    running[i] = context === undefined ? RESOLVED : settle(entries[i]!, context);
+  }
+  return running;
 }
 
 function defaultOnError(error: unknown, info: ErrorInfo): void {
@@ -356,6 +454,7 @@ class MediatorImpl implements Mediator {
   readonly #maxDepth: number;
   readonly #failurePolicy: 'report' | 'fail';
   readonly #onError: (error: unknown, info: ErrorInfo) => void;
+  readonly #unenforced: ReadonlySet<Policy>;
   readonly #background = new Set<Promise<unknown>>();
   #disposed = false;
 
@@ -381,6 +480,7 @@ class MediatorImpl implements Mediator {
     this.#maxDepth = e.maxDepth ?? 8;
     this.#failurePolicy = e.failurePolicy ?? 'report';
     this.#onError = options.onError ?? defaultOnError;
+    this.#unenforced = new Set(options.unenforced ?? []);
   }
 
   send<TCommand extends AnyCommand>(
@@ -395,7 +495,9 @@ class MediatorImpl implements Mediator {
   }
 
   #dispatch(message: AnyMessage, kind: MessageKind, options: DispatchOptions | undefined): Promise<unknown> {
-    if (message?.kind !== kind) return Promise.reject(wrongKind(message, kind));
+    if (message?.kind !== kind || typeof message.type !== 'string')
+      return Promise.reject(wrongKind(message, kind));
+    if (!hasMetadata(message)) return Promise.reject(noMetadata(message));
     const entry = this.#requests.get(message.type);
     if (entry === undefined || entry.descriptor.kind !== kind) {
       return Promise.reject(
@@ -406,18 +508,33 @@ class MediatorImpl implements Mediator {
     }
     if (this.#disposed)
       return Promise.reject(new CqrsError('CQRS_CONFIGURATION', 'the mediator was disposed'));
-    if (options?.signal?.aborted) {
-      return Promise.reject(new CancelledError(message.type, { cause: options.signal.reason }));
+    if (options !== undefined) {
+      const problem = this.#checkOptions(options, entry);
+      if (problem !== undefined) return Promise.reject(problem);
+      if (options.signal?.aborted)
+        return Promise.reject(new CancelledError(message.type, { cause: options.signal.reason }));
     }
     const context = new Dispatch(entry.descriptor, message, options);
     let pending: Promise<unknown>;
     try {
-      pending = entry.pipeline(message, context);
+      pending = runInSource(context, entry.pipeline, message, context);
     } catch (error) {
       return Promise.reject(error);
     }
     if (!this.#hasEventHandlers) return pending;
     return pending.then((result) => this.#afterSuccess(result, context, options));
+  }
+
+  /** Checks per-dispatch options, and refuses a timeout no behavior of the handler's pipeline enforces. */
+  #checkOptions(options: DispatchOptions, entry: CompiledHandler): CqrsError | undefined {
+    const problem = optionsProblem(options, entry.descriptor.messageType);
+    if (problem !== undefined) return problem;
+    if (options.timeout !== undefined && !entry.enforced.has('timeout') && !this.#unenforced.has('timeout')) {
+      return new ConfigurationError(
+        `${entry.descriptor.messageType}: the dispatch sets a timeout, but the pipeline of ${entry.descriptor.name} has no timeout() behavior to enforce it; add timeout() to the mediator's behaviors`,
+      );
+    }
+    return undefined;
   }
 
   #afterSuccess(result: unknown, context: Dispatch, options: DispatchOptions | undefined): unknown {
@@ -435,14 +552,27 @@ class MediatorImpl implements Mediator {
   }
 
   publish(event: AnyEvent, options?: PublishOptions): Promise<void> {
-    if (event?.kind !== 'event') return Promise.reject(wrongKind(event, 'event'));
+    if (event?.kind !== 'event' || typeof event.type !== 'string')
+      return Promise.reject(wrongKind(event, 'event'));
+    if (!hasMetadata(event)) return Promise.reject(noMetadata(event));
     if (this.#disposed)
       return Promise.reject(new CqrsError('CQRS_CONFIGURATION', 'the mediator was disposed'));
     let settings: ResolvedPublish;
-    try {
-      settings = options === undefined ? this.#defaults : this.#settings(options, options);
-    } catch (error) {
-      return Promise.reject(error);
+    if (options === undefined) settings = this.#defaults;
+    else {
+      try {
+        settings = this.#settings(options, options, event.type);
+      } catch (error) {
+        return Promise.reject(error);
+      }
+      if (options.timeout !== undefined) {
+        for (const entry of this.#events.get(event.type) ?? []) {
+          const problem = this.#checkOptions(options, entry);
+          if (problem !== undefined) return Promise.reject(problem);
+        }
+      }
+      if (options.signal?.aborted)
+        return Promise.reject(new CancelledError(event.type, { cause: options.signal.reason }));
     }
     if (settings.strategy === 'fire-and-forget') {
       this.#track(this.#dispatchEvent(event, settings, 1));
@@ -451,14 +581,30 @@ class MediatorImpl implements Mediator {
     return this.#dispatchEvent(event, settings, 1, true) as Promise<never>;
   }
 
-  #settings(options: DispatchOptions | undefined, publish: PublishOptions | undefined): ResolvedPublish {
+  #settings(
+    options: DispatchOptions | undefined,
+    publish: PublishOptions | undefined,
+    messageType = 'publish',
+  ): ResolvedPublish {
     const d = this.#defaults;
+    if (publish !== undefined) {
+      const problem = optionsProblem(publish, messageType);
+      if (problem !== undefined) throw problem;
+      if (publish.failFast !== undefined && typeof publish.failFast !== 'boolean')
+        throw new ConfigurationError(
+          `${messageType}: failFast must be true or false, got ${describeValue(publish.failFast)}`,
+        );
+    }
     const strategy = publish?.strategy ?? d.strategy;
     if (!PUBLISH_STRATEGIES.includes(strategy))
-      throw new ConfigurationError(`unknown publish strategy ${String(strategy)}`);
+      throw new ConfigurationError(
+        `${messageType}: unknown publish strategy ${describeValue(strategy)}; use ${PUBLISH_STRATEGIES.join(', ')}`,
+      );
     const concurrency = publish?.concurrency ?? d.concurrency;
-    if (!(Number.isInteger(concurrency) && concurrency >= 1)) {
-      throw new ConfigurationError('publish concurrency must be an integer >= 1');
+    if (!(Number.isInteger(concurrency) && concurrency >= 1 && concurrency <= MAX_CONCURRENCY)) {
+      throw new ConfigurationError(
+        `${messageType}: publish concurrency must be an integer from 1 to ${MAX_CONCURRENCY}, got ${describeValue(concurrency)}`,
+      );
     }
     return {
       strategy,
@@ -518,14 +664,19 @@ class MediatorImpl implements Mediator {
       if (settings.failFast && settings.abort === undefined)
         settings = { ...settings, abort: new AbortController() };
       const n = entries.length;
+      // Every handler of the event runs in one ambient source (they share the event and the options): the first
+      // handler's dispatch, whose frame is built once.
+      const parent = currentSource();
       if (n === 1 || settings.strategy === 'sequential') {
+        let scope: Dispatch | undefined;
         for (let i = 0; i < n; i++) {
           const entry = entries[i]!;
-          const context = this.#eventContext(entry, event, settings, depth);
+          const context = this.#eventContext(entry, event, settings, depth, parent);
           if (context === undefined) break;
+          scope ??= context;
           let outcome: unknown;
           try {
-            outcome = await entry.pipeline(event, context);
+            outcome = await runInSource(scope, entry.pipeline, event, context, n > 1);
           } catch (error) {
             outcome = new HandlerFailed(error);
           }
@@ -539,16 +690,14 @@ class MediatorImpl implements Mediator {
         }
       } else if (n <= settings.concurrency) {
         const contexts: (Dispatch | undefined)[] = new Array(n);
-        const running: Promise<unknown>[] = new Array(n);
+        for (let i = 0; i < n; i++)
+          contexts[i] = this.#eventContext(entries[i]!, event, settings, depth, parent);
+        const scope = contexts[0];
+        const running = scope === undefined ? undefined : runInSource(scope, startAll, entries, contexts);
         for (let i = 0; i < n; i++) {
-          const context = this.#eventContext(entries[i]!, event, settings, depth);
-          contexts[i] = context;
-          running[i] = context === undefined ? RESOLVED : settle(entries[i]!, event, context);
-        }
-        for (let i = 0; i < n; i++) {
-          const outcome = await running[i];
           const context = contexts[i];
           if (context === undefined) continue;
+          const outcome = await running![i];
           let found = this.#after(outcome, entries[i]!, event, context, settings, depth);
           if (found instanceof Promise) found = await found;
           if (found !== undefined) {
@@ -557,7 +706,7 @@ class MediatorImpl implements Mediator {
           }
         }
       } else {
-        failures = await this.#runLimited(entries, event, settings, depth);
+        failures = await this.#runLimited(entries, event, settings, depth, parent);
       }
     }
     if (failures !== undefined && throwOnFailure) throw new EventDispatchError(failures);
@@ -569,8 +718,9 @@ class MediatorImpl implements Mediator {
     event: AnyEvent,
     settings: ResolvedPublish,
     depth: number,
+    parent: AmbientSource | undefined,
   ): Dispatch | undefined {
-    const context = new Dispatch(entry.descriptor, event, settings.dispatch, depth);
+    const context = new Dispatch(entry.descriptor, event, settings.dispatch, depth, parent);
     if (settings.abort !== undefined) {
       if (settings.abort.signal.aborted) return undefined;
       context.signal = settings.abort.signal;
@@ -600,8 +750,10 @@ class MediatorImpl implements Mediator {
     event: AnyEvent,
     settings: ResolvedPublish,
     depth: number,
+    parent: AmbientSource | undefined,
   ): Promise<Failures> {
     const total = entries.length;
+    let scope: Dispatch | undefined;
     return new Promise((resolve) => {
       let started = 0;
       let settled = 0;
@@ -617,12 +769,13 @@ class MediatorImpl implements Mediator {
       };
       const launch = (): void => {
         const entry = entries[started++]!;
-        const context = this.#eventContext(entry, event, settings, depth);
+        const context = this.#eventContext(entry, event, settings, depth, parent);
         if (context === undefined) {
           done(undefined);
           return;
         }
-        settle(entry, event, context)
+        scope ??= context;
+        runInSource(scope, settle, entry, context, true)
           .then((outcome) => this.#after(outcome, entry, event, context, settings, depth))
           .then(done);
       };
@@ -652,7 +805,8 @@ class MediatorImpl implements Mediator {
     query: AnyMessage,
     options: DispatchOptions | undefined,
   ): AsyncGenerator<unknown, void, undefined> {
-    if (query?.kind !== 'query') throw wrongKind(query, 'query');
+    if (query?.kind !== 'query' || typeof query.type !== 'string') throw wrongKind(query, 'query');
+    if (!hasMetadata(query)) throw noMetadata(query);
     const entry = this.#streams.get(query.type);
     if (entry === undefined) {
       throw this.#requests.has(query.type)
@@ -660,6 +814,10 @@ class MediatorImpl implements Mediator {
         : new HandlerNotFoundError(query.type);
     }
     if (this.#disposed) throw new CqrsError('CQRS_CONFIGURATION', 'the mediator was disposed');
+    if (options !== undefined) {
+      const problem = this.#checkOptions(options, entry);
+      if (problem !== undefined) throw problem;
+    }
     const outer = options?.signal;
     if (outer?.aborted) throw new CancelledError(query.type, { cause: outer.reason });
     const controller = new AbortController();
@@ -671,20 +829,26 @@ class MediatorImpl implements Mediator {
     let finished = false;
     let stepping = false;
     try {
-      const iterable = (await entry.pipeline(query, context)) as AsyncIterable<unknown>;
-      iterator = iterable[Symbol.asyncIterator]();
+      // The handler's generator runs in the dispatch's ambient source, each step too.
+      const iterable = (await runInSource(
+        context,
+        entry.pipeline,
+        query,
+        context,
+        true,
+      )) as AsyncIterable<unknown>;
+      iterator = runInSource(context, iterate, iterable, undefined);
       while (true) {
         stepping = true;
-        const step = await (outer === undefined
-          ? iterator.next()
-          : raceAbort(iterator.next(), controller.signal));
+        const next = runInSource(context, step, iterator, undefined);
+        const result = await (outer === undefined ? next : raceAbort(next, controller.signal));
         stepping = false;
-        if (step.done) {
+        if (result.done) {
           finished = true;
           break;
         }
         if (this.#hasEventHandlers) await this.#flush(context, options);
-        yield step.value;
+        yield result.value;
       }
       if (this.#hasEventHandlers) await this.#flush(context, options);
     } finally {
@@ -693,7 +857,8 @@ class MediatorImpl implements Mediator {
         if (!controller.signal.aborted) controller.abort(new CancelledError(query.type));
         // A generator still inside a step runs its cleanup once that step ends (when it honours ctx.signal);
         // waiting for it here could hang on a handler that ignores the signal.
-        const closing = iterator?.return?.();
+        const it = iterator;
+        const closing = it?.return === undefined ? undefined : runInSource(context, close, it, undefined);
         if (stepping) closing?.catch(() => {});
         else await closing;
       }
@@ -735,6 +900,18 @@ class MediatorImpl implements Mediator {
   }
 }
 
+function iterate(iterable: AsyncIterable<unknown>): AsyncIterator<unknown> {
+  return iterable[Symbol.asyncIterator]();
+}
+
+function step(iterator: AsyncIterator<unknown>): Promise<IteratorResult<unknown>> {
+  return iterator.next();
+}
+
+function close(iterator: AsyncIterator<unknown>): Promise<IteratorResult<unknown>> | undefined {
+  return iterator.return?.();
+}
+
 function raceAbort<TValue>(pending: Promise<TValue>, signal: AbortSignal): Promise<TValue> {
   if (signal.aborted) {
     pending.catch(() => {});
@@ -757,8 +934,13 @@ function raceAbort<TValue>(pending: Promise<TValue>, signal: AbortSignal): Promi
 }
 
 /**
- * Builds a mediator. Handlers are checked now: a duplicate command or query handler, or a declared message
- * without one, throws. Behaviors are composed now, once per handler.
+ * Builds a mediator. Handlers are checked now: a duplicate command or query handler, a declared message
+ * without one, or a policy a handler declares that no behavior of its pipeline enforces (fail closed, see
+ * {@link MediatorOptions.unenforced}), throws. Behaviors are composed now, once per handler. Every dispatch
+ * runs in its own ambient context (AsyncLocalStorage), so messages created and dispatched by handlers inherit
+ * the correlation id, the user and tenant, and record the handled message as their cause.
+ * @throws ConfigurationError (`CQRS_CONFIGURATION`, {@link UnenforcedPolicyError} for an unenforced policy),
+ *   DuplicateHandlerError, MissingHandlerError.
  *
  * @example
  * const mediator = createMediator({
@@ -768,19 +950,8 @@ function raceAbort<TValue>(pending: Promise<TValue>, signal: AbortSignal): Promi
  * });
  */
 export function createMediator(options: MediatorOptions = {}): Mediator {
+  checkMediatorOptions(options);
   const resolver = options.resolver ?? defaultResolver;
-  if (typeof resolver?.resolve !== 'function')
-    throw new ConfigurationError('resolver must have a resolve() method');
-  const e = options.events;
-  if (e?.strategy !== undefined && !PUBLISH_STRATEGIES.includes(e.strategy)) {
-    throw new ConfigurationError(`unknown events.strategy ${String(e.strategy)}`);
-  }
-  if (e?.concurrency !== undefined && !(Number.isInteger(e.concurrency) && e.concurrency >= 1)) {
-    throw new ConfigurationError('events.concurrency must be an integer >= 1');
-  }
-  if (e?.maxDepth !== undefined && !(Number.isInteger(e.maxDepth) && e.maxDepth >= 1)) {
-    throw new ConfigurationError('events.maxDepth must be an integer >= 1');
-  }
   const behaviors = (options.behaviors ?? []).map(toBehavior);
   const single = new Map<string, HandlerBinding>();
   const eventBindings = new Map<string, HandlerBinding[]>();
@@ -805,17 +976,84 @@ export function createMediator(options: MediatorOptions = {}): Mediator {
 
   const requests = new Map<string, CompiledHandler>();
   const streams = new Map<string, CompiledHandler>();
+  const compiled: CompiledHandler[] = [];
   for (const binding of single.values()) {
-    const compiled = compileHandler(binding, behaviors, resolver);
-    (binding.mode === 'stream' ? streams : requests).set(binding.definition.type, compiled);
+    const handler = compileHandler(binding, behaviors, resolver);
+    compiled.push(handler);
+    (binding.mode === 'stream' ? streams : requests).set(binding.definition.type, handler);
   }
   const events = new Map<string, CompiledHandler[]>();
-  for (const [type, list] of eventBindings)
-    events.set(
-      type,
-      list.map((b) => compileHandler(b, behaviors, resolver)),
-    );
+  for (const [type, list] of eventBindings) {
+    const handlers = list.map((b) => compileHandler(b, behaviors, resolver));
+    compiled.push(...handlers);
+    events.set(type, handlers);
+  }
+  const unenforced = new Set(options.unenforced ?? []);
+  const gaps: UnenforcedPolicyError['unenforced'][number][] = [];
+  for (const handler of compiled) {
+    for (const policy of declaredPolicies(handler.descriptor)) {
+      if (!handler.enforced.has(policy) && !unenforced.has(policy))
+        gaps.push({ messageType: handler.descriptor.messageType, handler: handler.descriptor.name, policy });
+    }
+  }
+  if (gaps.length > 0) throw new UnenforcedPolicyError(gaps);
   return new MediatorImpl(requests, streams, events, options);
+}
+
+function checkList(name: string, value: unknown): void {
+  if (value !== undefined && !Array.isArray(value))
+    throw new ConfigurationError(`${name} must be an array, got ${describeValue(value)}`);
+}
+
+function checkMediatorOptions(options: MediatorOptions): void {
+  if (typeof options !== 'object' || options === null || Array.isArray(options))
+    throw new ConfigurationError(
+      `createMediator takes an options object { handlers, behaviors, ... }, got ${describeValue(options)}`,
+    );
+  checkList('handlers', options.handlers);
+  checkList('behaviors', options.behaviors);
+  checkList('messages', options.messages);
+  checkList('unenforced', options.unenforced);
+  for (const policy of options.unenforced ?? []) {
+    if (!(POLICIES as readonly string[]).includes(policy))
+      throw new ConfigurationError(
+        `unenforced lists ${describeValue(policy)}, which is not a policy; use ${POLICIES.join(', ')}`,
+      );
+  }
+  for (const [i, d] of (options.messages ?? []).entries()) {
+    if (typeof d?.type !== 'string' || typeof d.kind !== 'string')
+      throw new ConfigurationError(
+        `messages[${i}] is not a message definition (defineCommand, defineQuery, ...)`,
+      );
+  }
+  const resolver = options.resolver;
+  if (resolver !== undefined && typeof resolver?.resolve !== 'function')
+    throw new ConfigurationError('resolver must have a resolve(Class, context) method');
+  if (options.onError !== undefined && typeof options.onError !== 'function')
+    throw new ConfigurationError('onError must be a function (error, info) => void');
+  const e = options.events;
+  if (e !== undefined && (typeof e !== 'object' || e === null || Array.isArray(e)))
+    throw new ConfigurationError(
+      `events must be an object { strategy, concurrency, ... }, got ${describeValue(e)}`,
+    );
+  if (e?.strategy !== undefined && !PUBLISH_STRATEGIES.includes(e.strategy)) {
+    throw new ConfigurationError(
+      `unknown events.strategy ${describeValue(e.strategy)}; use ${PUBLISH_STRATEGIES.join(', ')}`,
+    );
+  }
+  if (
+    e?.concurrency !== undefined &&
+    !(Number.isInteger(e.concurrency) && e.concurrency >= 1 && e.concurrency <= MAX_CONCURRENCY)
+  ) {
+    throw new ConfigurationError(`events.concurrency must be an integer from 1 to ${MAX_CONCURRENCY}`);
+  }
+  if (e?.maxDepth !== undefined && !(Number.isInteger(e.maxDepth) && e.maxDepth >= 1 && e.maxDepth <= 1000)) {
+    throw new ConfigurationError('events.maxDepth must be an integer from 1 to 1000');
+  }
+  if (e?.failFast !== undefined && typeof e.failFast !== 'boolean')
+    throw new ConfigurationError('events.failFast must be true or false');
+  if (e?.failurePolicy !== undefined && e.failurePolicy !== 'report' && e.failurePolicy !== 'fail')
+    throw new ConfigurationError("events.failurePolicy must be 'report' or 'fail'");
 }
 
 export type { DispatchContext };

@@ -5,6 +5,7 @@ import type { ValidationIssue } from '../errors/cqrs-error.ts';
 import { ConfigurationError, CqrsError, SerializationError, ValidationError } from '../errors/cqrs-error.ts';
 import { deepFreeze } from '../internal/freeze.ts';
 import { NEVER_ABORTED } from '../shared/abort.ts';
+import type { JsonSafe, JsonSafeCheck } from './json-safe.ts';
 import type {
   AnyCommand,
   AnyEvent,
@@ -39,19 +40,17 @@ export type ValidateHook<TPayload> = (
   context: ValidationContext,
 ) => ValidateHookResult | Promise<ValidateHookResult>;
 
-/** A denial with a reason. `true`/`undefined` allow, `false` denies with a generic reason. */
+/** A denial with a reason. */
 export interface AuthorizationDenial {
   readonly allowed: false;
   readonly reason?: string;
   readonly code?: string;
 }
-export type AuthorizationDecision =
-  | boolean
-  | undefined
-  // biome-ignore lint/suspicious/noConfusingVoidType: hooks may return nothing to allow
-  | void
-  | AuthorizationDenial
-  | { readonly allowed: true };
+/**
+ * What an authorization hook decides. Only `true` and `{ allowed: true }` allow; `false` denies with a generic
+ * reason, an {@link AuthorizationDenial} with its own. A hook that returns nothing denies too (fail closed).
+ */
+export type AuthorizationDecision = boolean | AuthorizationDenial | { readonly allowed: true };
 
 /** Context handed to authorization hooks and policies. */
 export interface AuthorizationContext {
@@ -64,6 +63,23 @@ export type AuthorizeHook<TMessage> = (
   message: TMessage,
   context: AuthorizationContext,
 ) => AuthorizationDecision | Promise<AuthorizationDecision>;
+
+/**
+ * Hooks given to `.withPayload<P>(hooks)`, typed against the payload `P` (no annotation or cast needed). Each
+ * may be given once: here or in the `define*` options.
+ */
+export interface PayloadHooks<TPayload, TMessage> {
+  /** Business-rule check, run after the schema by the validation behavior and by `parse`. */
+  readonly validate?: ValidateHook<TPayload>;
+  /** Authorization hook, run by the authorization behavior. */
+  readonly authorize?: AuthorizeHook<TMessage>;
+}
+
+/** Hooks of `.withPayload<P>(hooks)` on an event definition. */
+export interface EventPayloadHooks<TPayload, TMessage> extends PayloadHooks<TPayload, TMessage> {
+  /** Derives the ordering key from the payload (see {@link DefineEventOptions.key}). */
+  readonly key?: (payload: TPayload) => string | undefined;
+}
 
 /** Options shared by every `define*` function. */
 export interface DefineOptions<TPayload, TMessage> {
@@ -136,8 +152,14 @@ export interface MessageDefinitionBase<TMessage extends AnyMessage, TInput> {
 /** Defines a command type; `.returns<R>()` sets its result type. */
 export interface CommandDefinition<TType extends string, TPayload, TResult = void, TInput = TPayload>
   extends MessageDefinitionBase<Command<TType, TPayload, TResult>, TInput> {
-  /** Declares the payload type (when there is no schema to infer it from). Type-only. */
-  withPayload<$Payload>(): CommandDefinition<TType, $Payload, TResult, $Payload>;
+  /**
+   * Declares the payload type (when there is no schema to infer it from), and optionally hooks typed against it.
+   * The type must survive JSON unchanged ({@link JsonSafe}): messages travel as JSON through the outbox and brokers.
+   */
+  withPayload<$Payload>(
+    this: JsonSafeCheck<$Payload>,
+    hooks?: PayloadHooks<$Payload, Command<TType, $Payload, TResult>>,
+  ): CommandDefinition<TType, $Payload, TResult, $Payload>;
   /** Declares the result type. Type-only. */
   returns<$Result>(): CommandDefinition<TType, TPayload, $Result, TInput>;
 }
@@ -145,7 +167,11 @@ export interface CommandDefinition<TType extends string, TPayload, TResult = voi
 /** Defines a query type; `.returns<R>()` sets its result type. */
 export interface QueryDefinition<TType extends string, TPayload, TResult = unknown, TInput = TPayload>
   extends MessageDefinitionBase<Query<TType, TPayload, TResult>, TInput> {
-  withPayload<$Payload>(): QueryDefinition<TType, $Payload, TResult, $Payload>;
+  /** Declares the payload type and optionally hooks typed against it (see `CommandDefinition.withPayload`). */
+  withPayload<$Payload>(
+    this: JsonSafeCheck<$Payload>,
+    hooks?: PayloadHooks<$Payload, Query<TType, $Payload, TResult>>,
+  ): QueryDefinition<TType, $Payload, TResult, $Payload>;
   returns<$Result>(): QueryDefinition<TType, TPayload, $Result, TInput>;
 }
 
@@ -153,7 +179,11 @@ export interface QueryDefinition<TType extends string, TPayload, TResult = unkno
 export interface StreamQueryDefinition<TType extends string, TPayload, TItem = unknown, TInput = TPayload>
   extends MessageDefinitionBase<StreamQuery<TType, TPayload, TItem>, TInput> {
   readonly streaming: true;
-  withPayload<$Payload>(): StreamQueryDefinition<TType, $Payload, TItem, $Payload>;
+  /** Declares the payload type and optionally hooks typed against it (see `CommandDefinition.withPayload`). */
+  withPayload<$Payload>(
+    this: JsonSafeCheck<$Payload>,
+    hooks?: PayloadHooks<$Payload, StreamQuery<TType, $Payload, TItem>>,
+  ): StreamQueryDefinition<TType, $Payload, TItem, $Payload>;
   yields<$Item>(): StreamQueryDefinition<TType, TPayload, $Item, TInput>;
 }
 
@@ -162,7 +192,14 @@ export interface EventDefinition<TType extends string, TPayload, TInput = TPaylo
   extends MessageDefinitionBase<Event<TType, TPayload>, TInput> {
   readonly topic: string;
   readonly category: EventCategory;
-  withPayload<$Payload>(): EventDefinition<TType, $Payload, $Payload>;
+  /**
+   * Declares the payload type and optionally hooks typed against it, the ordering `key` included (see
+   * `CommandDefinition.withPayload`).
+   */
+  withPayload<$Payload>(
+    this: JsonSafeCheck<$Payload>,
+    hooks?: EventPayloadHooks<$Payload, Event<TType, $Payload>>,
+  ): EventDefinition<TType, $Payload, $Payload>;
 }
 
 /** Any command definition. */
@@ -226,7 +263,7 @@ const DEFAULT_MAX_JSON = 1024 * 1024;
 
 /** @internal Runs the schema (sync or async) and the hook; returns every issue. */
 export async function checkPayload(
-  definition: Pick<AnyMessageDefinition, 'schema' | 'validate'>,
+  definition: Pick<AnyMessageDefinition, 'type' | 'schema' | 'validate'>,
   payload: unknown,
   context: ValidationContext,
 ): Promise<{ issues: readonly ValidationIssue[]; value: unknown }> {
@@ -239,7 +276,10 @@ export async function checkPayload(
   if (definition.validate) {
     let issues: readonly ValidationIssue[];
     try {
-      issues = normalizeHookResult(await (definition.validate as ValidateHook<unknown>)(value, context));
+      issues = normalizeHookResult(
+        await (definition.validate as ValidateHook<unknown>)(value, context),
+        definition.type,
+      );
     } catch (error) {
       if (error instanceof ValidationError) return { issues: error.issues, value: undefined };
       throw error;
@@ -327,6 +367,7 @@ class MessageDefinitionImpl {
   readonly streaming: boolean;
   readonly #key: ((payload: unknown) => string | undefined) | undefined;
   readonly #invariant: ((payload: Record<string, unknown>) => void) | undefined;
+  readonly #options: DefineEventOptions<unknown, never> | undefined;
 
   constructor(
     kind: MessageKind,
@@ -340,10 +381,20 @@ class MessageDefinitionImpl {
         `invalid message type ${JSON.stringify(String(type).slice(0, 80))}: use letters, digits and . _ - : / (at most 200 chars, starting with a letter)`,
       );
     }
+    if (options !== undefined && (typeof options !== 'object' || options === null || Array.isArray(options)))
+      throw new ConfigurationError(`${type}: options must be an object { schema, validate, authorize, ... }`);
     const schema = options?.schema;
     if (schema !== undefined && typeof schema?.['~standard']?.validate !== 'function') {
       throw new ConfigurationError(`${type}: schema must implement Standard Schema v1`);
     }
+    for (const hook of ['validate', 'authorize', 'key'] as const) {
+      const value = options?.[hook];
+      if (value !== undefined && typeof value !== 'function')
+        throw new ConfigurationError(`${type}: ${hook} must be a function`);
+    }
+    if (options?.key !== undefined && kind !== 'event')
+      throw new ConfigurationError(`${type}: only events have an ordering key`);
+    this.#options = options;
     this.kind = kind;
     this.type = type;
     this.schema = schema;
@@ -475,8 +526,24 @@ class MessageDefinitionImpl {
     return { ...(value as object), page: i.page, pageSize: i.pageSize };
   }
 
-  withPayload(): this {
-    return this;
+  withPayload(hooks?: EventPayloadHooks<unknown, never>): unknown {
+    if (hooks === undefined) return this;
+    if (typeof hooks !== 'object' || hooks === null || Array.isArray(hooks))
+      throw new ConfigurationError(
+        `${this.type}: withPayload(hooks) takes an object { validate, authorize${this.kind === 'event' ? ', key' : ''} }`,
+      );
+    const given = this.#options ?? {};
+    for (const name of Object.keys(hooks)) {
+      if (name !== 'validate' && name !== 'authorize' && name !== 'key')
+        throw new ConfigurationError(
+          `${this.type}: withPayload does not take ${JSON.stringify(name.slice(0, 40))}`,
+        );
+      if (given[name as keyof typeof given] !== undefined)
+        throw new ConfigurationError(
+          `${this.type}: ${name} is given twice (in the definition's options and in withPayload)`,
+        );
+    }
+    return createDefinition(this.kind, this.type, { ...given, ...hooks }, this.#invariant, this.streaming);
   }
 
   returns(): this {

@@ -2,7 +2,7 @@ import { currentContext } from '../context/ambient-context.ts';
 import { isSafeId, parseTraceparent } from '../context/headers.ts';
 import type { ValidationIssue } from '../errors/cqrs-error.ts';
 import { ValidationError } from '../errors/cqrs-error.ts';
-import { isUuid, uuidv7 } from '../shared/uuid.ts';
+import { isUuid, uuidv7At } from '../shared/uuid.ts';
 import type { MessageMetadata } from './message.ts';
 
 /** What a caller may set when creating a message. Anything omitted is generated or taken from the ambient context. */
@@ -15,6 +15,38 @@ export interface MetadataInit {
   readonly tenantId?: string;
   readonly traceparent?: string;
   readonly attributes?: Readonly<Record<string, string>>;
+}
+
+const DAY_MS = 86_400_000;
+const PAD2: string[] = [];
+for (let i = 0; i < 60; i++) PAD2.push(String(i).padStart(2, '0'));
+const PAD3: string[] = [];
+for (let i = 0; i < 1000; i++) PAD3.push(String(i).padStart(3, '0'));
+let isoDay = Number.NaN;
+let isoDate = '';
+let isoMs = Number.NaN;
+let iso = '';
+
+/**
+ * @internal `new Date(ms).toISOString()`, built from a cached date and small tables: formatting a timestamp is
+ * most of what creating a message costs otherwise. The last result is kept for the next call of the same ms.
+ */
+export function isoTimestamp(ms: number): string {
+  if (ms === isoMs) return iso;
+  const day = Math.floor(ms / DAY_MS);
+  if (day !== isoDay) {
+    isoDay = day;
+    isoDate = new Date(day * DAY_MS).toISOString().slice(0, -13);
+  }
+  let rest = ms - day * DAY_MS;
+  const hours = Math.floor(rest / 3_600_000);
+  rest -= hours * 3_600_000;
+  const minutes = Math.floor(rest / 60_000);
+  rest -= minutes * 60_000;
+  const seconds = Math.floor(rest / 1000);
+  isoMs = ms;
+  iso = `${isoDate}${PAD2[hours]!}:${PAD2[minutes]!}:${PAD2[seconds]!}.${PAD3[rest - seconds * 1000]!}Z`;
+  return iso;
 }
 
 const EMPTY_ATTRIBUTES: Readonly<Record<string, string>> = Object.freeze({});
@@ -41,7 +73,7 @@ function checkId(
 }
 
 function toIso(value: string | Date | undefined, issues: ValidationIssue[]): string {
-  if (value === undefined) return new Date().toISOString();
+  if (value === undefined) return isoTimestamp(Date.now());
   const date = value instanceof Date ? value : typeof value === 'string' ? new Date(value) : undefined;
   if (!date || Number.isNaN(date.getTime())) {
     issues.push({
@@ -96,13 +128,14 @@ function checkAttributes(value: unknown, issues: ValidationIssue[]): Readonly<Re
 export function createMetadata(init?: MetadataInit, inherit = true): MessageMetadata {
   const ambient = inherit ? currentContext() : undefined;
   if (init === undefined) {
-    const requestId = uuidv7();
+    const now = Date.now();
+    const requestId = uuidv7At(now);
     return Object.freeze({
       requestId,
       correlationId: ambient?.correlationId ?? requestId,
       causationId: ambient?.requestId,
       requestedBy: ambient?.requestedBy,
-      requestedAt: new Date().toISOString(),
+      requestedAt: isoTimestamp(now),
       tenantId: ambient?.tenantId,
       traceparent: ambient?.traceparent,
       attributes: EMPTY_ATTRIBUTES,
@@ -118,7 +151,7 @@ export function createMetadata(init?: MetadataInit, inherit = true): MessageMeta
   const requestedAt = toIso(init.requestedAt, issues);
   const attributes = checkAttributes(init.attributes, issues);
   if (issues.length > 0) throw new ValidationError('metadata', issues);
-  const requestId = init.requestId ?? uuidv7();
+  const requestId = init.requestId ?? uuidv7At(Date.now());
   return Object.freeze({
     requestId,
     correlationId: init.correlationId ?? ambient?.correlationId ?? requestId,

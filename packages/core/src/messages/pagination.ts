@@ -54,6 +54,10 @@ function pagingInvariant(type: string, maxPageSize: number): (payload: Record<st
         code: 'too_big',
       });
     }
+    if (issues.length === 0) {
+      const problem = offsetProblem(page as number, pageSize as number);
+      if (problem !== undefined) issues.push({ path: ['page'], message: problem, code: 'too_big' });
+    }
     if (issues.length > 0) throw new ValidationError(type, issues);
   };
 }
@@ -88,15 +92,56 @@ export function definePaginatedQuery(type: string, rawOptions?: object): unknown
   return createDefinition('query', type, options, pagingInvariant(type, max));
 }
 
-/** Offset and limit of a paginated query (or of its payload). */
+/** Why a page's offset would not be exact, or `undefined`. */
+function offsetProblem(page: number, pageSize: number): string | undefined {
+  if (!Number.isSafeInteger((page - 1) * pageSize))
+    return `page ${page} is too large: its offset (page - 1) * pageSize is beyond ${Number.MAX_SAFE_INTEGER}`;
+  return undefined;
+}
+
+function pageRequest(value: unknown, where: string): PageRequest {
+  const p = (typeof value === 'object' && value !== null && 'payload' in value ? value.payload : value) as
+    | Partial<PageRequest>
+    | undefined;
+  const page = p?.page;
+  const pageSize = p?.pageSize;
+  const problem =
+    typeof page !== 'number' || !Number.isSafeInteger(page) || page < 1
+      ? 'page must be an integer >= 1'
+      : typeof pageSize !== 'number' || !Number.isSafeInteger(pageSize) || pageSize < 1
+        ? 'pageSize must be an integer >= 1'
+        : offsetProblem(page, pageSize);
+  if (problem !== undefined)
+    throw new ValidationError(where, [{ path: ['page'], message: problem, code: 'invalid_page' }]);
+  return { page: page as number, pageSize: pageSize as number };
+}
+
+/**
+ * Offset and limit of a paginated query (or of its payload).
+ * @throws ValidationError (`CQRS_VALIDATION`) for a page or page size that is not a positive integer, or a page
+ *   whose offset is not a safe integer.
+ */
 export function pagination(query: PageRequest | { readonly payload: PageRequest }): Pagination {
-  const p = 'payload' in query ? query.payload : query;
+  const p = pageRequest(query, 'pagination');
   return { page: p.page, pageSize: p.pageSize, offset: (p.page - 1) * p.pageSize, limit: p.pageSize };
 }
 
-/** Builds a {@link Page} from the items of one page and the total count. */
+/**
+ * Builds a {@link Page} from the items of one page and the total count.
+ * @throws ValidationError (`CQRS_VALIDATION`) for a malformed request or a total that is not a non-negative
+ *   safe integer.
+ */
 export function toPage<TItem>(items: readonly TItem[], total: number, request: PageRequest): Page<TItem> {
-  const totalPages = request.pageSize > 0 ? Math.ceil(total / request.pageSize) : 0;
+  pageRequest(request, 'toPage');
+  if (!Array.isArray(items))
+    throw new ValidationError('toPage', [
+      { path: ['items'], message: 'items must be an array', code: 'invalid_type' },
+    ]);
+  if (!(Number.isSafeInteger(total) && total >= 0))
+    throw new ValidationError('toPage', [
+      { path: ['total'], message: 'total must be an integer >= 0', code: 'invalid_type' },
+    ]);
+  const totalPages = Math.ceil(total / request.pageSize);
   return {
     items,
     page: request.page,

@@ -2,60 +2,49 @@ import { getRandomValues } from 'node:crypto';
 
 const HEX: string[] = [];
 for (let i = 0; i < 256; i++) HEX.push(i.toString(16).padStart(2, '0'));
+const HEX1 = '0123456789abcdef';
 
-const POOL_SIZE = 16 * 256;
-const pool = new Uint8Array(POOL_SIZE);
-let poolOffset = POOL_SIZE;
+const random = new Uint8Array(8);
 let lastMs = -1;
 let seq = 0;
+/** `tttttttt-tttt-7` for `lastMs`. */
+let head = '';
+/** `-vrrr-rrrrrrrrrrrr`: the variant and 62 random bits, drawn again for every millisecond. */
+let tail = '';
 
-/**
- * A UUID version 7 (RFC 9562): 48-bit Unix milliseconds, then a 12-bit counter that keeps ids
- * generated within one millisecond strictly increasing in this process, then random bits.
- */
-export function uuidv7(): string {
-  let ms = Date.now();
-  if (ms > lastMs) {
-    lastMs = ms;
-    seq = 0;
-  } else {
-    seq++;
-    if (seq > 0xfff) {
-      lastMs++;
-      seq = 0;
-    }
-    ms = lastMs;
-  }
-  if (poolOffset + 8 > POOL_SIZE) {
-    getRandomValues(pool);
-    poolOffset = 0;
-  }
-  const r = poolOffset;
-  poolOffset += 8;
+function startMillisecond(ms: number): void {
   const h = Math.floor(ms / 0x10000);
   const l = ms % 0x10000;
-  return (
-    HEX[(h >>> 24) & 0xff]! +
-    HEX[(h >>> 16) & 0xff]! +
-    HEX[(h >>> 8) & 0xff]! +
-    HEX[h & 0xff]! +
-    '-' +
-    HEX[(l >>> 8) & 0xff]! +
-    HEX[l & 0xff]! +
-    '-' +
-    HEX[0x70 | ((seq >>> 8) & 0x0f)]! +
-    HEX[seq & 0xff]! +
-    '-' +
-    HEX[0x80 | (pool[r]! & 0x3f)]! +
-    HEX[pool[r + 1]!]! +
-    '-' +
-    HEX[pool[r + 2]!]! +
-    HEX[pool[r + 3]!]! +
-    HEX[pool[r + 4]!]! +
-    HEX[pool[r + 5]!]! +
-    HEX[pool[r + 6]!]! +
-    HEX[pool[r + 7]!]!
-  );
+  head = `${HEX[(h >>> 24) & 0xff]!}${HEX[(h >>> 16) & 0xff]!}${HEX[(h >>> 8) & 0xff]!}${HEX[h & 0xff]!}-${HEX[(l >>> 8) & 0xff]!}${HEX[l & 0xff]!}-7`;
+  getRandomValues(random);
+  const r = random;
+  tail = `-${HEX[0x80 | (r[0]! & 0x3f)]!}${HEX[r[1]!]!}-${HEX[r[2]!]!}${HEX[r[3]!]!}${HEX[r[4]!]!}${HEX[r[5]!]!}${HEX[r[6]!]!}${HEX[r[7]!]!}`;
+}
+
+/**
+ * A UUID version 7 (RFC 9562): 48-bit Unix milliseconds, a 12-bit counter that keeps the ids of one millisecond
+ * strictly increasing in this process (RFC 9562 §6.2, method 1), then 62 random bits drawn once per millisecond.
+ * Ids of one process never repeat and sort in creation order; ids of two processes can only collide when both
+ * draw the same 62 random bits in the same millisecond. The text of a millisecond is built once, so an id costs
+ * a counter increment and a concatenation.
+ */
+export function uuidv7(): string {
+  return uuidv7At(Date.now());
+}
+
+/** @internal {@link uuidv7} for a clock reading the caller already took (epoch ms). */
+export function uuidv7At(now: number): string {
+  if (now > lastMs) {
+    lastMs = now;
+    seq = 0;
+    startMillisecond(now);
+  } else if (++seq > 0xfff) {
+    // More than 4096 ids in one millisecond: borrow the next one (ids stay ordered).
+    lastMs++;
+    seq = 0;
+    startMillisecond(lastMs);
+  }
+  return head + HEX1[seq >>> 8]! + HEX[seq & 0xff]! + tail;
 }
 
 const UUID_RE = /^[0-9a-f]{8}-[0-9a-f]{4}-[1-8][0-9a-f]{3}-[89ab][0-9a-f]{3}-[0-9a-f]{12}$/i;

@@ -1,0 +1,116 @@
+/**
+ * Issue 10, "Cost of the pipeline": the timeout behavior shares one timer per budget and makes a handler's
+ * signal only when the handler reads it. These tests hold it to what the per-dispatch timer did.
+ */
+import {
+  CancelledError,
+  createMediator,
+  defineQuery,
+  handle,
+  type Middleware,
+  retry,
+  TimeoutError,
+  timeout,
+} from '@cqrs-ts/core';
+import { describe, expect, it } from 'vitest';
+
+const Wait = defineQuery('t.wait').withPayload<{ ms: number }>().returns<string>();
+const never = () => new Promise<string>(() => {});
+
+describe('timeout behavior with shared deadlines', () => {
+  it('never cuts a budget short, also for dispatches that join a wheel late', async () => {
+    const mediator = createMediator({
+      handlers: [handle(Wait, never, { timeout: 40 })],
+      behaviors: [timeout()],
+    });
+    const started: number[] = [];
+    const failed: Promise<number>[] = [];
+    for (let i = 0; i < 5; i++) {
+      started.push(performance.now());
+      failed.push(
+        mediator.query(Wait.create({ ms: 0 })).then(
+          () => Number.NaN,
+          (e: unknown) => {
+            expect(e).toBeInstanceOf(TimeoutError);
+            return performance.now();
+          },
+        ),
+      );
+      await new Promise((r) => setTimeout(r, 7));
+    }
+    const ended = await Promise.all(failed);
+    for (const [i, at] of ended.entries()) expect(at - started[i]!).toBeGreaterThanOrEqual(39);
+  });
+
+  it('aborts the signal a handler reads late, with the TimeoutError the caller gets', async () => {
+    let reason: unknown;
+    const mediator = createMediator({
+      handlers: [
+        handle(
+          Wait,
+          async (_q, ctx) => {
+            await new Promise((r) => setTimeout(r, 5));
+            const signal = ctx.signal; // first read after an await
+            await new Promise<void>((resolve) => signal.addEventListener('abort', () => resolve()));
+            reason = signal.reason;
+            return 'late';
+          },
+          { timeout: 20 },
+        ),
+      ],
+      behaviors: [timeout()],
+    });
+    const error = await mediator.query(Wait.create({ ms: 0 })).catch((e: unknown) => e);
+    expect(error).toBeInstanceOf(TimeoutError);
+    await new Promise((r) => setImmediate(r));
+    expect(reason).toBe(error);
+  });
+
+  it('gives each retry attempt its own budget, and a fresh signal', async () => {
+    const signals: AbortSignal[] = [];
+    let calls = 0;
+    const mediator = createMediator({
+      handlers: [
+        handle(
+          Wait,
+          (_q, ctx) => {
+            signals.push(ctx.signal);
+            return ++calls < 3 ? never() : 'third';
+          },
+          { timeout: 10, retries: 2, backoff: { initialMs: 0 } },
+        ),
+      ],
+      behaviors: [retry(), timeout()],
+    });
+    expect(await mediator.query(Wait.create({ ms: 0 }))).toBe('third');
+    expect(signals.map((s) => s.aborted)).toEqual([true, true, false]);
+    expect(new Set(signals).size).toBe(3);
+  });
+
+  it('follows a caller signal and nested budgets on the general path', async () => {
+    const inner: Middleware = (m, c, next) => next(m, c);
+    const mediator = createMediator({
+      handlers: [handle(Wait, never, { timeout: 1000 })],
+      behaviors: [timeout({ defaultMs: 1000 }), inner, timeout()],
+    });
+    const controller = new AbortController();
+    const pending = mediator.query(Wait.create({ ms: 0 }), { signal: controller.signal });
+    controller.abort();
+    await expect(pending).rejects.toBeInstanceOf(CancelledError);
+    await expect(mediator.query(Wait.create({ ms: 0 }), { timeout: 15 })).rejects.toMatchObject({
+      code: 'CQRS_TIMEOUT',
+      timeoutMs: 15,
+    });
+  });
+
+  it('lets fast handlers through with their result', async () => {
+    const mediator = createMediator({
+      handlers: [handle(Wait, async (q) => `waited ${q.payload.ms}`, { timeout: 5 })],
+      behaviors: [timeout()],
+    });
+    const results = await Promise.all(
+      Array.from({ length: 200 }, (_, i) => mediator.query(Wait.create({ ms: i }))),
+    );
+    expect(results[199]).toBe('waited 199');
+  });
+});
