@@ -90,6 +90,7 @@ export {
 export { isRetryable } from './errors/retryable.ts';
 export type { StorageFailureReason } from './errors/storage-error.ts';
 export { PayloadTooLargeError, STORAGE_FAILURE_REASONS, StorageError } from './errors/storage-error.ts';
+export { isUnavailableError } from './errors/unavailable.ts';
 // events
 export type { EventSource } from './events/aggregate-root.ts';
 export { AggregateRoot, isEventSource } from './events/aggregate-root.ts';
@@ -218,6 +219,8 @@ export type { InMemoryOutboxStore, InMemoryOutboxTransaction } from './outbox/in
 export { createInMemoryOutboxStore } from './outbox/in-memory-outbox-store.ts';
 export { OutboxError } from './outbox/outbox-errors.ts';
 export type {
+  OutboxCircuitOptions,
+  OutboxCircuitState,
   OutboxRelay,
   OutboxRelayHealth,
   OutboxRelayOptions,

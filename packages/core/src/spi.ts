@@ -43,7 +43,12 @@ export { createInboxGuard } from './inbox/inbox-guard.ts';
 export type { InboxStore } from './inbox/inbox-store.ts';
 // outbox
 export type { OutboxCompressionOptions, OutboxEncoder, OutboxEncoderOptions } from './outbox/outbox-codec.ts';
-export { createOutboxEncoder, decodeOutboxRecord, toOutboxMessages } from './outbox/outbox-codec.ts';
+export {
+  createOutboxEncoder,
+  decodeOutboxRecord,
+  outboxHeadersProblem,
+  toOutboxMessages,
+} from './outbox/outbox-codec.ts';
 export type {
   ContentEncoding,
   OutboxRecord,

@@ -123,22 +123,66 @@ export function toOutboxMessages(records: readonly OutboxRecordInput[]): OutboxM
   return out;
 }
 
-/** Decodes a stored record to what a publisher receives (decompressing when needed). */
+/** Largest payload a stored record may decompress to; a corrupt or hostile row cannot exhaust memory. */
+const MAX_DECOMPRESSED = 128 * 1024 * 1024;
+
+/**
+ * Why `value` is not valid outbox headers (a plain object of string values), or `undefined` when it is.
+ * Stores use it when they read rows; {@link decodeOutboxRecord} checks it again for every record.
+ */
+export function outboxHeadersProblem(value: unknown): string | undefined {
+  if (value === null || typeof value !== 'object' || Array.isArray(value) || value instanceof Uint8Array) {
+    return `headers are not a JSON object (${value === null ? 'null' : Array.isArray(value) ? 'array' : typeof value})`;
+  }
+  for (const name in value) {
+    const v = (value as Record<string, unknown>)[name];
+    if (typeof v !== 'string') return `header ${JSON.stringify(name.slice(0, 100))} is not a string`;
+  }
+  return undefined;
+}
+
+/**
+ * Decodes a stored record to what a publisher receives (decompressing when needed).
+ * @throws SerializationError (`CQRS_SERIALIZATION`) for a record that cannot be read: marked `unreadable` by its
+ *   store, headers that are not an object of strings, a payload that is not bytes, an unknown content encoding,
+ *   or bytes that do not decompress.
+ */
 export function decodeOutboxRecord(record: OutboxRecord): OutboxMessage {
+  const id = record.id;
+  if (record.unreadable !== undefined) {
+    throw new SerializationError(`outbox record ${id}: ${record.unreadable}`);
+  }
+  const headers = record.headers ?? EMPTY_HEADERS;
+  const problem = outboxHeadersProblem(headers);
+  if (problem !== undefined) throw new SerializationError(`outbox record ${id}: ${problem}`);
   let body = record.payload;
-  if (record.contentEncoding === 'gzip') body = gunzipSync(body);
-  else if (record.contentEncoding === 'br') body = brotliDecompressSync(body);
-  else if (record.contentEncoding !== 'identity') {
-    throw new SerializationError(
-      `outbox record ${record.id}: unknown content encoding ${record.contentEncoding}`,
-    );
+  if (!(body instanceof Uint8Array))
+    throw new SerializationError(`outbox record ${id}: payload is not bytes`);
+  const encoding = record.contentEncoding;
+  if (encoding !== 'identity') {
+    if (encoding !== 'gzip' && encoding !== 'br') {
+      throw new SerializationError(
+        `outbox record ${id}: unknown content encoding ${JSON.stringify(String(encoding).slice(0, 40))}`,
+      );
+    }
+    try {
+      body =
+        encoding === 'gzip'
+          ? gunzipSync(body, { maxOutputLength: MAX_DECOMPRESSED })
+          : brotliDecompressSync(body, { maxOutputLength: MAX_DECOMPRESSED });
+    } catch (cause) {
+      throw new SerializationError(
+        `outbox record ${id}: payload does not decode as ${encoding}: ${cause instanceof Error ? cause.message : String(cause)}`,
+        { cause },
+      );
+    }
   }
   return {
-    id: record.id,
+    id,
     type: record.type,
     topic: record.topic,
     key: record.key,
-    headers: record.headers ?? EMPTY_HEADERS,
+    headers,
     body,
     attempts: record.attempts,
   };

@@ -37,4 +37,9 @@ export interface OutboxRecord extends OutboxRecordInput {
   readonly claimedBy: string | null;
   /** The lease ends at this time; after it any relay may claim the row again. */
   readonly claimedUntil: number | null;
+  /**
+   * Set by a store that could not read this row's columns (e.g. `headers` that are not a JSON object): why.
+   * The other fields then hold placeholders; the relay moves such a row to `dead` with this reason.
+   */
+  readonly unreadable?: string;
 }

@@ -1,6 +1,7 @@
 import { randomUUID } from 'node:crypto';
 import type { MessagePublisher, OutboxMessage, PublishResult } from '../broker/message-publisher.ts';
 import { ConfigurationError } from '../errors/cqrs-error.ts';
+import { isUnavailableError } from '../errors/unavailable.ts';
 import type { BackoffOptions } from '../shared/backoff.ts';
 import { backoffDelay } from '../shared/backoff.ts';
 import { errorText } from '../shared/error-text.ts';
@@ -27,6 +28,25 @@ export interface OutboxRetentionOptions {
   readonly intervalMs?: number;
 }
 
+/**
+ * How the relay behaves while the broker is unreachable. A publish that fails because the destination is down
+ * (see `isUnavailable`) opens the circuit: the failed rows are handed back untouched (no attempt is counted, no
+ * backoff is written), and publishing pauses. While open, the relay probes the broker with a batch of one row,
+ * first after `probeIntervalMs`, then at growing intervals up to `maxProbeIntervalMs`; the first probe that
+ * gets through closes the circuit and the backlog drains at full speed at once.
+ */
+export interface OutboxCircuitOptions {
+  /** Wait before the first probe after the circuit opens, in ms. @default 200 */
+  readonly probeIntervalMs?: number;
+  /** Longest wait between probes (the wait doubles per failed probe), in ms. @default 1000 */
+  readonly maxProbeIntervalMs?: number;
+  /**
+   * Which publish errors mean "the destination is down" rather than "this message is bad".
+   * @default isUnavailableError (connection lost, timeouts, broker unavailable)
+   */
+  readonly isUnavailable?: (error: unknown) => boolean;
+}
+
 /** Options of {@link createOutboxRelay}. */
 export interface OutboxRelayOptions {
   readonly store: OutboxStore<never>;
@@ -49,10 +69,15 @@ export interface OutboxRelayOptions {
    * take long (a slow broker keeps the transaction, and a connection, open). @default 'auto'
    */
   readonly mode?: 'auto' | 'lease' | 'transaction';
-  /** Failed attempts before a row goes to `dead`. @default 10 */
+  /**
+   * Failed attempts before a row goes to `dead`. Only failures about the message itself count; a broker that is
+   * down opens the circuit instead (see `circuit`). @default 10
+   */
   readonly maxAttempts?: number;
-  /** Backoff between attempts of one row. @default { initialMs: 500, maxMs: 60000, factor: 2 } */
+  /** Backoff between attempts of one row (message-level failures). @default { initialMs: 500, maxMs: 60000, factor: 2 } */
   readonly backoff?: BackoffOptions;
+  /** Pausing and probing while the broker is unreachable. */
+  readonly circuit?: OutboxCircuitOptions;
   readonly retention?: OutboxRetentionOptions;
   readonly wakeUp?: OutboxWakeUp;
   /** Health reports `stalled` when there is a backlog and nothing was published for this long. @default 60000 */
@@ -64,6 +89,12 @@ export interface OutboxRelayOptions {
   readonly now?: () => number;
 }
 
+/**
+ * State of the relay's circuit: `closed` publishes normally, `open` pauses (the broker is unreachable),
+ * `half-open` is probing with one row.
+ */
+export type OutboxCircuitState = 'closed' | 'open' | 'half-open';
+
 /** What {@link OutboxRelay.health} reports. */
 export interface OutboxRelayHealth {
   readonly running: boolean;
@@ -72,9 +103,20 @@ export interface OutboxRelayHealth {
   readonly dead: number;
   /** Epoch ms of the last successful publish, `undefined` if none yet. */
   readonly lastPublishedAt: number | undefined;
-  /** Last error of a relay iteration (storage or publisher), `undefined` after a clean iteration. */
+  /** `open` while the broker is unreachable and publishing is paused; see {@link OutboxCircuitOptions}. */
+  readonly circuit: OutboxCircuitState;
+  /** Epoch ms since which the broker has been unreachable (circuit not closed), `undefined` when it is reachable. */
+  readonly unavailableSince: number | undefined;
+  /** Rows this relay moved to `dead` because it could not read or decode them (since it was created). */
+  readonly quarantined: number;
+  /**
+   * The most recent problem (storage failure, unreachable broker, failed publish, quarantined row), kept after
+   * recovery; `lastErrorAt` says when. `undefined` if there was none.
+   */
   readonly lastError: string | undefined;
-  /** Backlog but no publish for `stalledAfterMs`. */
+  /** Epoch ms of `lastError`. */
+  readonly lastErrorAt: number | undefined;
+  /** Backlog but no publish for `stalledAfterMs` (also while the circuit is open). */
   readonly stalled: boolean;
 }
 
@@ -82,8 +124,12 @@ export interface OutboxRelayHealth {
 export interface OutboxRunResult {
   readonly claimed: number;
   readonly published: number;
+  /** Rows whose publish failed for a reason of their own (an attempt was counted, or they went to `dead`). */
   readonly failed: number;
+  /** Rows handed back untouched: later rows of a failed key, and rows the unreachable broker did not take. */
   readonly released: number;
+  /** Rows moved to `dead` because they could not be read or decoded. */
+  readonly quarantined: number;
 }
 
 /**
@@ -91,6 +137,11 @@ export interface OutboxRunResult {
  * one statement per outcome kind. Delivery is at least once; pair consumers with the inbox to dedupe.
  * An event is never published before an earlier pending event with the same key: after a failure the later
  * events of that key in the batch are released, not published. A dead row stops blocking its key.
+ *
+ * Outages: a broker that cannot be reached opens the circuit (no attempt is counted, nothing goes to `dead`)
+ * and the relay probes until it is back, so per-key order holds across an outage of any length. A row that
+ * cannot be read or decoded (headers not a JSON object, bad payload encoding, unknown compression) is
+ * quarantined: moved to `dead` with the reason, and the rows after it flow.
  */
 export interface OutboxRelay extends AsyncDisposable {
   readonly relayId: string;
@@ -105,7 +156,13 @@ export interface OutboxRelay extends AsyncDisposable {
   health(): Promise<OutboxRelayHealth>;
 }
 
-const EMPTY_RESULT: OutboxRunResult = Object.freeze({ claimed: 0, published: 0, failed: 0, released: 0 });
+const EMPTY_RESULT: OutboxRunResult = Object.freeze({
+  claimed: 0,
+  published: 0,
+  failed: 0,
+  released: 0,
+  quarantined: 0,
+});
 
 function positive(name: string, value: number, min = 1): number {
   if (!Number.isFinite(value) || value < min)
@@ -113,7 +170,10 @@ function positive(name: string, value: number, min = 1): number {
   return value;
 }
 
-/** Creates a relay. Call `start()` for the background loop, or drive it with `runOnce()`. */
+/**
+ * Creates a relay. Call `start()` for the background loop, or drive it with `runOnce()`.
+ * @throws ConfigurationError (`CQRS_CONFIGURATION`) for a missing store or publisher and out-of-range options.
+ */
 export function createOutboxRelay(options: OutboxRelayOptions): OutboxRelay {
   const { store, publisher } = options;
   if (!store || typeof store.claimBatch !== 'function')
@@ -142,52 +202,119 @@ export function createOutboxRelay(options: OutboxRelayOptions): OutboxRelay {
     throw new ConfigurationError('outbox relay: mode "transaction" needs a store with processLocked');
   }
   const locked = mode !== 'lease' && typeof store.processLocked === 'function';
+  const circuitOptions = options.circuit ?? {};
+  const probeIntervalMs = positive('circuit.probeIntervalMs', circuitOptions.probeIntervalMs ?? 200);
+  const maxProbeIntervalMs = positive(
+    'circuit.maxProbeIntervalMs',
+    circuitOptions.maxProbeIntervalMs ?? Math.max(1000, probeIntervalMs),
+    probeIntervalMs,
+  );
+  const isUnavailable = circuitOptions.isUnavailable ?? isUnavailableError;
+  if (typeof isUnavailable !== 'function') {
+    throw new ConfigurationError('outbox relay: circuit.isUnavailable must be a function');
+  }
+  const unavailable = (error: unknown): boolean => {
+    try {
+      return isUnavailable(error) === true;
+    } catch {
+      return false;
+    }
+  };
 
   let running = false;
   let loop: Promise<void> | undefined;
-  let wakeTimer: ReturnType<typeof setTimeout> | undefined;
+  let timer: ReturnType<typeof setTimeout> | undefined;
   let wakeResolve: (() => void) | undefined;
+  let stopResolve: (() => void) | undefined;
   let woken = false;
   let publishAbort = new AbortController();
   let lastPublishedAt: number | undefined;
   let lastProgressAt = now();
   let lastError: string | undefined;
+  let lastErrorAt: number | undefined;
   let lastPurgeAt = 0;
+  let circuit: OutboxCircuitState = 'closed';
+  let unavailableSince: number | undefined;
+  let failedProbes = 0;
+  let nextProbeAt = 0;
+  let quarantined = 0;
+
+  const noteError = (text: string) => {
+    lastError = text;
+    lastErrorAt = now();
+  };
 
   const wake = () => {
     woken = true;
     const r = wakeResolve;
     if (r) {
       wakeResolve = undefined;
-      clearTimeout(wakeTimer);
+      stopResolve = undefined;
+      clearTimeout(timer);
       r();
     }
   };
 
-  const idle = (ms: number) =>
+  /** Sleeps `ms`; a wake-up cuts it short only when `wakeable` (the circuit's waits ignore new rows). */
+  const idle = (ms: number, wakeable = true) =>
     new Promise<void>((resolve) => {
-      if (woken || !running) {
-        woken = false;
+      if (!running || (wakeable && woken)) {
+        if (wakeable) woken = false;
         resolve();
         return;
       }
-      wakeResolve = resolve;
-      wakeTimer = setTimeout(() => {
+      const done = () => {
         wakeResolve = undefined;
+        stopResolve = undefined;
+        clearTimeout(timer);
         resolve();
-      }, ms);
+      };
+      if (wakeable) wakeResolve = done;
+      stopResolve = done;
+      timer = setTimeout(done, Math.max(0, ms));
     });
 
-  async function send(messages: readonly OutboxMessage[]): Promise<readonly PublishResult[]> {
+  function openCircuit(error: unknown): void {
+    const t = now();
+    if (circuit === 'closed') {
+      unavailableSince = t;
+      failedProbes = 0;
+      logger.warn({ relayId, error: errorText(error) }, 'outbox broker unreachable; publishing paused');
+    } else failedProbes++;
+    circuit = 'open';
+    nextProbeAt = t + Math.min(maxProbeIntervalMs, probeIntervalMs * 2 ** Math.min(failedProbes, 30));
+    noteError(errorText(error));
+  }
+
+  function closeCircuit(): void {
+    if (circuit === 'closed') return;
+    logger.info(
+      { relayId, downMs: unavailableSince === undefined ? 0 : now() - unavailableSince },
+      'outbox broker reachable again; publishing resumed',
+    );
+    circuit = 'closed';
+    unavailableSince = undefined;
+    failedProbes = 0;
+  }
+
+  /** Publishes in chunks of `maxPublish`; stops after a chunk the broker did not take (the rest stay undefined). */
+  async function send(messages: readonly OutboxMessage[]): Promise<(PublishResult | undefined)[]> {
     if (messages.length <= maxPublish) return callPublisher(messages);
-    const out: PublishResult[] = [];
+    const out: (PublishResult | undefined)[] = new Array(messages.length);
     for (let i = 0; i < messages.length; i += maxPublish) {
-      out.push(...(await callPublisher(messages.slice(i, i + maxPublish))));
+      const results = await callPublisher(messages.slice(i, i + maxPublish));
+      let down = false;
+      for (let j = 0; j < results.length; j++) {
+        const r = results[j]!;
+        out[i + j] = r;
+        if (!r.ok && !down && unavailable(r.error)) down = true;
+      }
+      if (down) break;
     }
     return out;
   }
 
-  async function callPublisher(messages: readonly OutboxMessage[]): Promise<readonly PublishResult[]> {
+  async function callPublisher(messages: readonly OutboxMessage[]): Promise<PublishResult[]> {
     try {
       const results = await publisher.publish(messages, { signal: publishAbort.signal });
       if (results.length !== messages.length) {
@@ -196,7 +323,7 @@ export function createOutboxRelay(options: OutboxRelayOptions): OutboxRelay {
         );
         return messages.map(() => ({ ok: false, error }));
       }
-      return results;
+      return results as PublishResult[];
     } catch (error) {
       return messages.map(() => ({ ok: false, error }));
     }
@@ -213,7 +340,8 @@ export function createOutboxRelay(options: OutboxRelayOptions): OutboxRelay {
       for (let i = 0; i < messages.length; i++) {
         const key = messages[i]!.key;
         if (key !== null && failedKeys.has(key)) continue; // released: an earlier one of its key failed
-        const r = results[i]!;
+        const r = results[i];
+        if (r === undefined) continue; // not sent: the broker became unreachable
         outcome[i] = r;
         if (!r.ok && key !== null) failedKeys.add(key);
       }
@@ -237,26 +365,35 @@ export function createOutboxRelay(options: OutboxRelayOptions): OutboxRelay {
       }
       if (wave.length === 0) break;
       const results = await send(wave.map((i) => messages[i]!));
+      let down = false;
       for (let j = 0; j < wave.length; j++) {
         const i = wave[j]!;
-        const r = results[j]!;
+        const r = results[j];
+        if (r === undefined) {
+          down = true;
+          continue;
+        }
         outcome[i] = r;
         const key = messages[i]!.key;
-        if (!r.ok && key !== null) failedKeys.add(key);
+        if (!r.ok) {
+          if (key !== null) failedKeys.add(key);
+          if (!down && unavailable(r.error)) down = true;
+        }
       }
+      if (down) break;
       pending = rest;
     }
   }
 
-  async function claim(): Promise<readonly OutboxRecord[]> {
-    let records = await store.claimBatch({ relayId, limit: batchSize, leaseMs, now: now() });
-    if (maxBatchAgeMs > 0 && records.length > 0 && records.length < batchSize) {
+  async function claim(limit: number, mayWait: boolean): Promise<readonly OutboxRecord[]> {
+    let records = await store.claimBatch({ relayId, limit, leaseMs, now: now() });
+    if (mayWait && maxBatchAgeMs > 0 && records.length > 0 && records.length < limit) {
       const age = now() - records[0]!.createdAt;
       if (age < maxBatchAgeMs && running) {
         await idle(maxBatchAgeMs - age);
         const more = await store.claimBatch({
           relayId,
-          limit: batchSize - records.length,
+          limit: limit - records.length,
           leaseMs,
           now: now(),
         });
@@ -270,21 +407,40 @@ export function createOutboxRelay(options: OutboxRelayOptions): OutboxRelay {
     readonly published: string[];
     readonly failures: OutboxFailure[];
     readonly released: string[];
+    /** Rows among `failures` that could not be read (the first ones). */
+    readonly quarantined: number;
+    /** The first error that said the broker is unreachable, if any. */
+    readonly down: unknown;
     readonly at: number;
   }
 
-  /** Decodes and publishes `records`, sorting each into published, failed or released. */
+  /**
+   * Decodes and publishes `records`, sorting each into published, failed (counted), quarantined (dead: it could
+   * not be read) or released (untouched: a later row of a failed key, or one the unreachable broker did not take).
+   */
   async function publishRecords(records: readonly OutboxRecord[]): Promise<Outcome> {
     const n = records.length;
+    const t0 = now();
     const outcome: (PublishResult | undefined)[] = new Array(n);
     const messages: OutboxMessage[] = [];
     const messageIndex: number[] = [];
+    const failures: OutboxFailure[] = [];
+    const unreadable: boolean[] = new Array(n);
+    let quarantinedRows = 0;
     for (let i = 0; i < n; i++) {
+      const record = records[i]!;
       try {
-        messages.push(decodeOutboxRecord(records[i]!));
+        messages.push(decodeOutboxRecord(record));
         messageIndex.push(i);
       } catch (error) {
-        outcome[i] = { ok: false, error, retryable: false };
+        unreadable[i] = true;
+        quarantinedRows++;
+        failures.push({
+          id: record.id,
+          error: `unreadable row (seq ${record.seq}): ${errorText(error)}`,
+          dead: true,
+          nextAttemptAt: t0,
+        });
       }
     }
     if (messages.length > 0) {
@@ -293,15 +449,20 @@ export function createOutboxRelay(options: OutboxRelayOptions): OutboxRelay {
       for (let j = 0; j < messages.length; j++) outcome[messageIndex[j]!] = sub[j];
     }
     const published: string[] = [];
-    const failures: OutboxFailure[] = [];
     const released: string[] = [];
+    let down: unknown;
     const t = now();
     for (let i = 0; i < n; i++) {
+      if (unreadable[i]) continue;
       const record = records[i]!;
       const r = outcome[i];
       if (r === undefined || (!r.ok && publishAbort.signal.aborted)) released.push(record.id);
       else if (r.ok) published.push(record.id);
-      else {
+      else if (unavailable(r.error)) {
+        // the broker is down, not the message: hand it back untouched, its attempts unspent
+        if (down === undefined) down = r.error ?? new Error('broker unreachable');
+        released.push(record.id);
+      } else {
         const attempts = record.attempts + 1;
         failures.push({
           id: record.id,
@@ -311,31 +472,49 @@ export function createOutboxRelay(options: OutboxRelayOptions): OutboxRelay {
         });
       }
     }
-    return { published, failures, released, at: t };
+    return { published, failures, released, quarantined: quarantinedRows, down, at: t };
   }
 
+  /** Counts a written outcome and moves the circuit. */
   function recordOutcome(o: Outcome, claimed: number): OutboxRunResult {
     if (o.published.length > 0) {
       lastPublishedAt = o.at;
       lastProgressAt = o.at;
     }
-    if (o.failures.length > 0) {
-      logger.warn(
-        { relayId, failed: o.failures.length, firstError: o.failures[0]!.error },
-        'outbox publish failed',
+    const failed = o.failures.length - o.quarantined;
+    if (o.quarantined > 0) {
+      quarantined += o.quarantined;
+      const first = o.failures[0]!;
+      noteError(first.error);
+      logger.error(
+        { relayId, quarantined: o.quarantined, id: first.id, error: first.error },
+        'outbox rows quarantined (moved to dead): they cannot be read',
       );
     }
-    return { claimed, published: o.published.length, failed: o.failures.length, released: o.released.length };
+    if (failed > 0) {
+      const first = o.failures[o.quarantined]!;
+      noteError(first.error);
+      logger.warn({ relayId, failed, firstError: first.error }, 'outbox publish failed');
+    }
+    if (o.down !== undefined) openCircuit(o.down);
+    else if (circuit !== 'closed' && (o.published.length > 0 || failed > 0)) closeCircuit();
+    return {
+      claimed,
+      published: o.published.length,
+      failed,
+      released: o.released.length,
+      quarantined: o.quarantined,
+    };
   }
 
-  async function runLocked(): Promise<OutboxRunResult> {
+  async function runLocked(limit: number, mayWait: boolean): Promise<OutboxRunResult> {
     const processLocked = store.processLocked!.bind(store);
     let done: { outcome: Outcome; claimed: number } | undefined;
     let waitMs = 0;
-    const attempt = (mayWait: boolean) =>
-      processLocked({ limit: batchSize, now: now() }, async (records) => {
+    const attempt = (wait: boolean) =>
+      processLocked({ limit, now: now() }, async (records) => {
         if (records.length === 0) return undefined;
-        if (mayWait && maxBatchAgeMs > 0 && records.length < batchSize && running) {
+        if (wait && maxBatchAgeMs > 0 && records.length < limit && running) {
           const age = now() - records[0]!.createdAt;
           if (age < maxBatchAgeMs) {
             waitMs = maxBatchAgeMs - age;
@@ -346,7 +525,7 @@ export function createOutboxRelay(options: OutboxRelayOptions): OutboxRelay {
         done = { outcome: o, claimed: records.length };
         return { published: o.published, failures: o.failures, publishedAt: o.at };
       });
-    await attempt(true);
+    await attempt(mayWait);
     if (waitMs > 0) {
       await idle(waitMs);
       await attempt(false);
@@ -356,8 +535,15 @@ export function createOutboxRelay(options: OutboxRelayOptions): OutboxRelay {
   }
 
   async function runOnce(): Promise<OutboxRunResult> {
-    if (locked) return runLocked();
-    const records = await claim();
+    let probing = false;
+    if (circuit !== 'closed') {
+      if (now() < nextProbeAt) return EMPTY_RESULT;
+      circuit = 'half-open';
+      probing = true;
+    }
+    const limit = probing ? 1 : batchSize;
+    if (locked) return runLocked(limit, !probing);
+    const records = await claim(limit, !probing);
     if (records.length === 0) return EMPTY_RESULT;
     const o = await publishRecords(records);
     if (o.published.length > 0) await store.markPublished(o.published, o.at);
@@ -379,20 +565,28 @@ export function createOutboxRelay(options: OutboxRelayOptions): OutboxRelay {
   async function run(): Promise<void> {
     let errors = 0;
     while (running) {
+      if (circuit === 'open') {
+        await idle(nextProbeAt - now(), false);
+        if (!running) break;
+      }
+      const probing = circuit !== 'closed';
       let result = EMPTY_RESULT;
       try {
         result = await runOnce();
         if (retention && now() - lastPurgeAt >= (retention.intervalMs ?? 60_000)) await purgeNow();
         errors = 0;
-        lastError = undefined;
       } catch (error) {
         errors++;
-        lastError = errorText(error);
+        noteError(errorText(error));
         logger.error({ relayId, error: lastError }, 'outbox relay iteration failed');
         await idle(Math.min(backoffDelay(errors, { initialMs: 100, maxMs: pollIntervalMs * 5 }), 30_000));
         continue;
       }
-      if (result.claimed < batchSize || result.published === 0) await idle(pollIntervalMs);
+      if (circuit === 'open') continue; // wait for the next probe
+      if (probing && circuit === 'closed') continue; // the broker is back: drain at once
+      if (result.claimed < batchSize || result.published + result.quarantined === 0) {
+        await idle(pollIntervalMs);
+      }
     }
   }
 
@@ -414,12 +608,16 @@ export function createOutboxRelay(options: OutboxRelayOptions): OutboxRelay {
     async stop() {
       if (!running) return;
       running = false;
+      stopResolve?.();
       wake();
-      const timer = setTimeout(() => publishAbort.abort(new Error('outbox relay stopping')), stopTimeoutMs);
+      const abortTimer = setTimeout(
+        () => publishAbort.abort(new Error('outbox relay stopping')),
+        stopTimeoutMs,
+      );
       try {
         await loop;
       } finally {
-        clearTimeout(timer);
+        clearTimeout(abortTimer);
         loop = undefined;
         await options.wakeUp?.stop();
       }
@@ -435,7 +633,11 @@ export function createOutboxRelay(options: OutboxRelayOptions): OutboxRelay {
         oldestPendingAgeMs: stats.oldestPendingAgeMs,
         dead: stats.dead,
         lastPublishedAt,
+        circuit,
+        unavailableSince,
+        quarantined,
         lastError,
+        lastErrorAt,
         stalled: stats.backlog > 0 && t - Math.max(lastProgressAt, lastPublishedAt ?? 0) >= stalledAfterMs,
       };
     },

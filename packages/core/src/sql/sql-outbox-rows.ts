@@ -1,6 +1,8 @@
+import { outboxHeadersProblem } from '../outbox/outbox-codec.ts';
 import type { OutboxRecord } from '../outbox/outbox-record.ts';
 
 const EMPTY_HEADERS: Readonly<Record<string, string>> = Object.freeze({});
+const EMPTY_PAYLOAD = new Uint8Array(0);
 
 /** Parses stored headers, which drivers return either as a JSON string or an object. */
 export function parseHeaders(value: unknown): Readonly<Record<string, string>> {
@@ -13,17 +15,32 @@ export function parseHeaders(value: unknown): Readonly<Record<string, string>> {
 
 /**
  * Maps a row of an SQL outbox table (snake_case columns, as created by the adapters' migrations) to an
- * {@link OutboxRecord}. Shared by the SQL adapters.
+ * {@link OutboxRecord}. Shared by the SQL adapters. Never throws for a row's content: a row whose headers or
+ * payload cannot be read comes back with `unreadable` set (the relay quarantines it), so one bad row never
+ * blocks a claim or a dead-letter listing.
  */
 export function outboxRecordFromRow(r: Readonly<Record<string, unknown>>): OutboxRecord {
-  return {
+  let headers: unknown;
+  let unreadable: string | undefined;
+  try {
+    headers = parseHeaders(r.headers);
+    unreadable = outboxHeadersProblem(headers);
+  } catch (error) {
+    unreadable = `headers are not valid JSON (${error instanceof Error ? error.message : String(error)})`;
+  }
+  let payload = r.payload as Uint8Array;
+  if (!(payload instanceof Uint8Array)) {
+    unreadable ??= `payload is not bytes (${payload === null ? 'null' : typeof payload})`;
+    payload = EMPTY_PAYLOAD;
+  }
+  const record: { -readonly [K in keyof OutboxRecord]: OutboxRecord[K] } = {
     seq: Number(r.seq),
     id: r.id as string,
     type: r.type as string,
     topic: r.topic as string,
     key: (r.key as string | null) ?? null,
-    payload: r.payload as Uint8Array,
-    headers: parseHeaders(r.headers),
+    payload,
+    headers: unreadable === undefined ? (headers as Readonly<Record<string, string>>) : EMPTY_HEADERS,
     contentEncoding: r.content_encoding as OutboxRecord['contentEncoding'],
     status: r.status as OutboxRecord['status'],
     attempts: Number(r.attempts),
@@ -34,4 +51,6 @@ export function outboxRecordFromRow(r: Readonly<Record<string, unknown>>): Outbo
     claimedBy: (r.claimed_by as string | null) ?? null,
     claimedUntil: r.claimed_until === null ? null : Number(r.claimed_until),
   };
+  if (unreadable !== undefined) record.unreadable = unreadable.slice(0, 500);
+  return record;
 }
