@@ -40,6 +40,18 @@ function harness(flavor: Flavor) {
         const [rows] = await pool.query(`SELECT * FROM ${tables.outbox} ORDER BY seq`);
         return (rows as Record<string, unknown>[]).map(toRecord);
       },
+      async appendUnreadable(events, damage) {
+        const store = createMysqlOutboxStore({ client, tables });
+        await tx((t) => store.append(t, events));
+        const set = {
+          headers: `headers = '{"id": '`,
+          payload: `content_encoding = 'gzip', payload = x'010203'`,
+          'content-encoding': `content_encoding = 'zstd'`,
+        }[damage];
+        await pool.query(`UPDATE ${tables.outbox} SET ${set} WHERE id IN (?)`, [
+          events.map((e) => e.metadata.requestId),
+        ]);
+      },
       reset: () => c.truncate(tables.outbox, tables.inbox),
       close: () => c.end(tables.outbox, tables.inbox),
     };

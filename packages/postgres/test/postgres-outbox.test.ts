@@ -49,6 +49,18 @@ function harness(flavor: Flavor) {
       async rows() {
         return (await pool.query(`SELECT * FROM ${tables.outbox} ORDER BY seq`)).rows.map(toRecord);
       },
+      async appendUnreadable(events, damage) {
+        const store = createPostgresOutboxStore({ client, tables });
+        await tx((t) => store.append(t, events));
+        const set = {
+          headers: `headers = '"not an object"'::jsonb`,
+          payload: `content_encoding = 'gzip', payload = '\\x010203'::bytea`,
+          'content-encoding': `content_encoding = 'zstd'`,
+        }[damage];
+        await pool.query(`UPDATE ${tables.outbox} SET ${set} WHERE id = ANY($1::uuid[])`, [
+          events.map((e) => e.metadata.requestId),
+        ]);
+      },
       reset: () => c.truncate(tables.outbox, tables.inbox),
       close: () => c.end(tables.outbox, tables.inbox),
     };

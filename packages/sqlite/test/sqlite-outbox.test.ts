@@ -70,6 +70,17 @@ describeOutboxStoreContract<SqliteDatabase>('sqlite', async () => ({
   async rows() {
     return (app.prepare('SELECT * FROM ob_test ORDER BY seq').all() as never[]).map(toRecord);
   },
+  async appendUnreadable(events, damage) {
+    const store = createSqliteOutboxStore({ database: app, tables });
+    await tx((t) => store.append(t, events));
+    const set = {
+      headers: `headers = 'not json'`,
+      payload: `content_encoding = 'gzip', payload = x'010203'`,
+      'content-encoding': `content_encoding = 'zstd'`,
+    }[damage];
+    const update = app.prepare(`UPDATE ob_test SET ${set} WHERE id = ?`);
+    for (const e of events) update.run(e.metadata.requestId);
+  },
   reset,
   async close() {},
 }));

@@ -9,6 +9,7 @@ export type { BrokerConsumerOptions, BrokerDeadLetter, BrokerHarness } from './c
 export { describeBrokerContract } from './contracts/broker.contract.ts';
 export type { InboxHarness } from './contracts/inbox.contract.ts';
 export { describeInboxContract } from './contracts/inbox.contract.ts';
+export type { OutboxOutageHarness, OutboxRowDamage } from './contracts/outbox-outage.contract.ts';
 export type { OutboxStoreHarness } from './contracts/outbox-store.contract.ts';
 export { describeOutboxStoreContract } from './contracts/outbox-store.contract.ts';
 export type { SagaStoreHarness } from './contracts/saga-store.contract.ts';

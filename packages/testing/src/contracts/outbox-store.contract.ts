@@ -16,9 +16,10 @@ import type { OutboxEncoderOptions, OutboxRecord, OutboxStore } from '@cqrs-ts/c
 import { describe, expect } from 'vitest';
 import { waitFor } from '../wait-for.ts';
 import { describeHarness, type HarnessTest } from './harness.ts';
+import { describeOutboxOutageCases, type OutboxOutageHarness } from './outbox-outage.contract.ts';
 
 /** What a storage adapter provides to run {@link describeOutboxStoreContract}. */
-export interface OutboxStoreHarness<TTx> {
+export interface OutboxStoreHarness<TTx> extends OutboxOutageHarness<TTx> {
   /** A store over the harness's tables, with these encoder options. */
   store(options?: OutboxEncoderOptions): OutboxStore<TTx>;
   /** Runs `fn` in a transaction and commits. */
@@ -67,6 +68,7 @@ function describeMode<TTx>(test: HarnessTest<OutboxStoreHarness<TTx>>, mode: 'le
   const relayOf = (options: Parameters<typeof createOutboxRelay>[0]) =>
     createOutboxRelay({ mode, ...options });
   describe(`(${mode} relay)`, async () => {
+    describeOutboxOutageCases(test, mode);
     const when = (h: OutboxStoreHarness<TTx>) =>
       mode === 'lease' || typeof h.store().processLocked === 'function';
     const run = (title: string, fn: (h: OutboxStoreHarness<TTx>) => Promise<void>, timeout?: number) =>
