@@ -75,7 +75,8 @@ export const outbox: Suite = {
   ],
   notes: [
     `bare txn / append: BEGIN, INSERT one business row (+ store.append of one event), COMMIT; median of 7 samples of >= 150 ms after a 300 ms warm-up.`,
-    `raw relay loop: SELECT ... ORDER BY seq LIMIT 500 FOR UPDATE SKIP LOCKED + UPDATE ... SET status = 'published' per transaction (sqlite: one UPDATE ... RETURNING), no publishing; relay: the cqrs-ts relay, runOnce in a loop, batch 500, into the in-memory broker; both drain ${ROWS.toLocaleString('en-US')} pre-inserted rows over 100 keys.`,
+    `raw relay loop: the work any relay must do, hand-written, per transaction: fetch the next 500 pending rows with what a publisher needs (SELECT seq, id, type, topic, key, payload, headers, content_encoding ... ORDER BY seq LIMIT 500, FOR UPDATE SKIP LOCKED on postgres and mariadb; BEGIN IMMEDIATE on sqlite), headers as objects, then UPDATE ... SET status = 'published' WHERE seq IN (...), COMMIT; no per-key order check, no publishing.`,
+    `relay: the cqrs-ts relay (runOnce in a loop, batch 500, mode auto = transaction: one transaction per batch that locks the rows, checks per-key order, decodes, publishes into the in-memory broker and marks them; sqlite: the store on its own connection, ownConnection: true); both sides drain ${ROWS.toLocaleString('en-US')} pre-inserted rows over 100 keys.`,
     'commit-to-publish: 5 events per transaction every 5 ms (1,000 events/s) for 3 s after a 0.5 s warm-up, from the COMMIT reply to the in-memory broker delivery; (notify): LISTEN/NOTIFY wake-up, default 1 s poll; (poll): no wake-up, 100 ms poll.',
     'database settings are the servers’ defaults (fsync on commit); sqlite: a WAL file, default synchronous.',
   ],

@@ -36,6 +36,15 @@ export interface SqliteOutboxStoreOptions extends OutboxEncoderOptions {
   readonly tables?: SqliteTables;
   /** Clock for `created_at`, epoch ms. @default Date.now */
   readonly now?: () => number;
+  /**
+   * `true` declares that `database` is the store's own connection, used by nothing else. The store then offers
+   * the relay's `transaction` mode (`processLocked`): one write transaction per batch (`BEGIN IMMEDIATE`, read the
+   * rows, publish, mark, `COMMIT`), one write per row instead of two. The transaction, and SQLite's single write
+   * lock, is held while the batch is published: writers on other connections wait for it (give them a
+   * `busy_timeout` longer than a publish takes). Statements that ran on a shared connection meanwhile would join
+   * it, so it is off unless you declare the connection yours. @default false (lease mode only)
+   */
+  readonly ownConnection?: boolean;
 }
 
 /** Options of {@link createSqliteInboxStore}. */

@@ -1,5 +1,10 @@
-import { type AnyEvent, StorageError } from '@cqrs-ts/core';
-import { createOutboxEncoder, type OutboxRecord, type OutboxStore } from '@cqrs-ts/core/spi';
+import { type AnyEvent, ConfigurationError, StorageError } from '@cqrs-ts/core';
+import {
+  createOutboxEncoder,
+  type OutboxFailure,
+  type OutboxRecord,
+  type OutboxStore,
+} from '@cqrs-ts/core/spi';
 import { outboxRecordFromRow } from '@cqrs-ts/core/sql';
 import { resolveTables } from './schema.ts';
 import { toStorageError } from './sqlite-errors.ts';
@@ -77,7 +82,31 @@ export function createSqliteOutboxStore(options: SqliteOutboxStoreOptions): Outb
       return n;
     });
 
-  return {
+  // Writers are serialized (no SKIP LOCKED), so every due, unleased pending row up to the batch's last seq is in
+  // the batch: the rows that can block a key are exactly the pending ones before it that are backing off or
+  // leased. One range scan finds the first of them per key.
+  const eligible = `c AS MATERIALIZED (SELECT seq, key FROM ${t} WHERE status = 'pending' AND next_attempt_at <= ?1
+      AND (claimed_until IS NULL OR claimed_until < ?1) ORDER BY seq LIMIT ?2),
+    b AS (SELECT key, min(seq) AS s FROM ${t} WHERE status = 'pending' AND key IS NOT NULL
+      AND seq < (SELECT max(seq) FROM c)
+      AND NOT (next_attempt_at <= ?1 AND (claimed_until IS NULL OR claimed_until < ?1)) GROUP BY key)`;
+  const failSql = `UPDATE ${t} SET attempts = attempts + 1, last_error = ?, next_attempt_at = ?, status = ?,
+      claimed_by = NULL, claimed_until = NULL WHERE id = ? AND status = 'pending'`;
+  const writeFailures = (failures: readonly OutboxFailure[]) => {
+    const s = stmt(failSql);
+    for (const f of failures) s.run(f.error, f.nextAttemptAt, f.dead ? 'dead' : 'pending', f.id);
+  };
+  /** Marks published by `seq` (the rowid), in chunks. */
+  const publishSeqs = (seqs: readonly number[], at: number) => {
+    for (let i = 0; i < seqs.length; i += CHUNK) {
+      const part = seqs.slice(i, i + CHUNK);
+      stmt(
+        `UPDATE ${t} SET status = 'published', published_at = ?, claimed_by = NULL, claimed_until = NULL WHERE seq IN (${placeholders(part.length)})`,
+      ).run(at, ...part);
+    }
+  };
+
+  const store: OutboxStore<SqliteDatabase> = {
     async append(tx, events: readonly AnyEvent[]) {
       const rows = encoder.encode(events, now());
       if (rows.length === 0) return;
@@ -107,15 +136,7 @@ export function createSqliteOutboxStore(options: SqliteOutboxStoreOptions): Outb
     claimBatch({ relayId, limit, leaseMs, now: at }) {
       return guard('outbox claim', () => {
         const rows = stmt(
-          // Writers are serialized (no SKIP LOCKED), so every due, unleased pending row up to the batch's last
-          // seq is in the batch: the rows that can block a key are exactly the pending ones before it that are
-          // backing off or leased. One range scan finds the first of them per key.
-          `WITH c AS MATERIALIZED (SELECT seq, key FROM ${t} WHERE status = 'pending' AND next_attempt_at <= ?1
-             AND (claimed_until IS NULL OR claimed_until < ?1) ORDER BY seq LIMIT ?2),
-           b AS (SELECT key, min(seq) AS s FROM ${t} WHERE status = 'pending' AND key IS NOT NULL
-             AND seq < (SELECT max(seq) FROM c)
-             AND NOT (next_attempt_at <= ?1 AND (claimed_until IS NULL OR claimed_until < ?1)) GROUP BY key)
-           UPDATE ${t} SET claimed_by = ?3, claimed_until = ?4
+          `WITH ${eligible} UPDATE ${t} SET claimed_by = ?3, claimed_until = ?4
            WHERE seq IN (SELECT c.seq FROM c LEFT JOIN b ON b.key = c.key WHERE b.s IS NULL OR c.seq < b.s)
            RETURNING *`,
         ).all(at, limit, relayId, at + leaseMs) as Row[];
@@ -133,13 +154,9 @@ export function createSqliteOutboxStore(options: SqliteOutboxStoreOptions): Outb
     },
     markFailed(failures) {
       return guard('outbox markFailed', () => {
-        const s = stmt(
-          `UPDATE ${t} SET attempts = attempts + 1, last_error = ?, next_attempt_at = ?, status = ?,
-             claimed_by = NULL, claimed_until = NULL WHERE id = ? AND status = 'pending'`,
-        );
         db.exec('SAVEPOINT cqrs_mark_failed');
         try {
-          for (const f of failures) s.run(f.error, f.nextAttemptAt, f.dead ? 'dead' : 'pending', f.id);
+          writeFailures(failures);
           db.exec('RELEASE cqrs_mark_failed');
         } catch (error) {
           db.exec('ROLLBACK TO cqrs_mark_failed');
@@ -211,4 +228,82 @@ export function createSqliteOutboxStore(options: SqliteOutboxStoreOptions): Outb
       });
     },
   };
+  if (options.ownConnection === true) {
+    // Inside BEGIN IMMEDIATE nothing else writes, so one pass over the pending rows in seq order decides: a row
+    // that is backing off or leased blocks the later rows of its key; due rows of unblocked keys are taken.
+    const pageSql = `SELECT * FROM ${t} WHERE status = 'pending' AND seq > ? ORDER BY seq LIMIT ?`;
+    const lockRows = (at: number, limit: number): OutboxRecord[] => {
+      const out: OutboxRecord[] = [];
+      let blocked: Set<string> | undefined;
+      let after = 0;
+      for (;;) {
+        const rows = stmt(pageSql).all(after, limit) as Row[];
+        for (const r of rows) {
+          const key = r.key as string | null;
+          const due =
+            Number(r.next_attempt_at) <= at && (r.claimed_until === null || Number(r.claimed_until) < at);
+          if (key !== null && (!due || blocked?.has(key))) {
+            blocked ??= new Set();
+            blocked.add(key);
+            continue;
+          }
+          if (!due) continue;
+          out.push(toRecord(r));
+          if (out.length >= limit) return out;
+        }
+        if (rows.length < limit) return out;
+        after = Number(rows[rows.length - 1]!.seq);
+      }
+    };
+    // One locked batch at a time on the connection: a second relay on the same store waits for the first.
+    let turn: Promise<unknown> = Promise.resolve();
+    store.processLocked = (request, process) => {
+      const run = turn.then(() => lockedBatch(request, process));
+      turn = run.catch(() => undefined);
+      return run;
+    };
+    const lockedBatch: NonNullable<OutboxStore<SqliteDatabase>['processLocked']> = async (
+      { limit, now: at },
+      process,
+    ) => {
+      if (db.isTransaction === true) {
+        throw new ConfigurationError(
+          'sqlite outbox: ownConnection is set but the connection is inside a transaction of someone else',
+        );
+      }
+      await guard('outbox lock', () => db.exec('BEGIN IMMEDIATE'));
+      let open = true;
+      const end = (sql: 'COMMIT' | 'ROLLBACK') => {
+        open = false;
+        db.exec(sql);
+      };
+      try {
+        const records = lockRows(at, limit);
+        const outcome = records.length === 0 ? undefined : await process(records);
+        if (outcome === undefined) {
+          end('ROLLBACK');
+          return records.length;
+        }
+        if (outcome.published.length > 0) {
+          const published = new Set(outcome.published);
+          const seqs: number[] = [];
+          for (const r of records) if (published.has(r.id)) seqs.push(r.seq);
+          publishSeqs(seqs, outcome.publishedAt);
+        }
+        if (outcome.failures.length > 0) writeFailures(outcome.failures);
+        end('COMMIT');
+        return records.length;
+      } catch (error) {
+        if (open) {
+          try {
+            db.exec('ROLLBACK');
+          } catch {
+            // the transaction is gone already
+          }
+        }
+        throw toStorageError(error, 'outbox locked batch');
+      }
+    };
+  }
+  return store;
 }

@@ -51,7 +51,7 @@ afterAll(() => {
 
 describeOutboxStoreContract<SqliteDatabase>('sqlite', async () => ({
   store: (options?: OutboxEncoderOptions) =>
-    createSqliteOutboxStore({ database: relayDb, tables, ...options }),
+    createSqliteOutboxStore({ database: relayDb, tables, ownConnection: true, ...options }),
   tx,
   async rollback(fn) {
     app.exec('BEGIN');
@@ -112,5 +112,23 @@ describe('sqlite schema', () => {
       }
     })();
     expect(isCqrsError(err, 'CQRS_CONFIGURATION')).toBe(true);
+  });
+});
+
+describe('sqlite transaction mode', () => {
+  it('is offered only for a connection the store owns, and refuses one inside a foreign transaction', async () => {
+    expect(createSqliteOutboxStore({ database: relayDb, tables }).processLocked).toBeUndefined();
+    const own = createSqliteOutboxStore({ database: relayDb, tables, ownConnection: true });
+    expect(typeof own.processLocked).toBe('function');
+    relayDb.exec('BEGIN');
+    try {
+      const err = await own.processLocked!({ limit: 1, now: Date.now() }, async () => undefined).catch(
+        (e) => e,
+      );
+      expect(isCqrsError(err, 'CQRS_CONFIGURATION')).toBe(true);
+      expect((err as Error).message).toMatch(/inside a transaction/);
+    } finally {
+      relayDb.exec('ROLLBACK');
+    }
   });
 });

@@ -43,15 +43,18 @@ export async function openMariadb(): Promise<OutboxTarget | undefined> {
       let moved = 0;
       await tx(async (c) => {
         const [rows] = await c.query(
-          `SELECT seq FROM ${tables.outbox} WHERE status = 'pending' ORDER BY seq LIMIT ? FOR UPDATE SKIP LOCKED`,
+          `SELECT seq, id, type, topic, \`key\`, payload, headers, content_encoding FROM ${tables.outbox}
+           WHERE status = 'pending' ORDER BY seq LIMIT ? FOR UPDATE SKIP LOCKED`,
           [limit],
         );
-        const seqs = (rows as { seq: number | string }[]).map((r) => r.seq);
-        moved = seqs.length;
+        const fetched = rows as { seq: number | string; headers: string }[];
+        moved = fetched.length;
         if (moved === 0) return;
+        // the headers a publisher needs as an object
+        for (const r of fetched) JSON.parse(r.headers);
         await c.query(`UPDATE ${tables.outbox} SET status = 'published', published_at = ? WHERE seq IN (?)`, [
           Date.now(),
-          seqs,
+          fetched.map((r) => r.seq),
         ]);
       });
       return moved;

@@ -47,7 +47,8 @@ export async function openPostgres(notifyChannel: string | false = false): Promi
       let moved = 0;
       await tx(async (c) => {
         const r = await c.query(
-          `SELECT seq FROM ${tables.outbox} WHERE status = 'pending' ORDER BY seq LIMIT $1 FOR UPDATE SKIP LOCKED`,
+          `SELECT seq, id, type, topic, key, payload, headers, content_encoding FROM ${tables.outbox}
+           WHERE status = 'pending' ORDER BY seq LIMIT $1 FOR UPDATE SKIP LOCKED`,
           [limit],
         );
         moved = r.rows.length;
