@@ -5,6 +5,7 @@
  */
 import {
   type AnyEvent,
+  BrokerError,
   ConfigurationError,
   CqrsError,
   createInMemoryBroker,
@@ -34,12 +35,7 @@ function ticks(count: number, keys = 5, from = 0): AnyEvent[] {
 const refused = () =>
   Object.assign(new Error('connect ECONNREFUSED 127.0.0.1:4222'), { code: 'ECONNREFUSED' });
 
-class BrokerDown extends CqrsError {
-  readonly reason = 'disconnected';
-  constructor() {
-    super('CQRS_BROKER', 'connection lost before the ack');
-  }
-}
+const brokerDown = () => new BrokerError('connection', 'connection lost before the ack');
 
 /**
  * A broker whose reachability the test switches: while `down`, every publish fails as an unreachable broker does;
@@ -63,11 +59,11 @@ function switchableBroker() {
         state.acceptFirst = -1;
         state.down = true;
         const ok = await inner.publish(batch.slice(0, n));
-        return [...ok, ...batch.slice(n).map(() => ({ ok: false as const, error: new BrokerDown() }))];
+        return [...ok, ...batch.slice(n).map(() => ({ ok: false as const, error: brokerDown() }))];
       }
       if (state.down) {
         if (state.thrown) throw refused();
-        return batch.map(() => ({ ok: false, error: new BrokerDown() }));
+        return batch.map(() => ({ ok: false, error: brokerDown() }));
       }
       return inner.publish(batch);
     },
@@ -270,6 +266,22 @@ describe('relay through a broker outage', () => {
     expect((await relay.health()).circuit).toBe('open');
   });
 
+  it('a failure of scope none (skipped, cancelled) hands the row back without an attempt; scope setup pauses', async () => {
+    const { store, clock } = await seeded(2);
+    let error: BrokerError = new BrokerError('skipped', 'not sent: an earlier message failed');
+    const publisher: MessagePublisher = {
+      capabilities: { preservesKeyOrder: false },
+      publish: async (batch) => batch.map(() => ({ ok: false, error })),
+    };
+    const relay = createOutboxRelay({ store, publisher, maxAttempts: 1, now: clock.now });
+    expect(await relay.runOnce()).toMatchObject({ failed: 0, released: 2 });
+    expect((await relay.health()).circuit).toBe('closed');
+    error = new BrokerError('topology', 'stream exists with other subjects');
+    expect(await relay.runOnce()).toMatchObject({ failed: 0, released: 2 });
+    expect((await relay.health()).circuit).toBe('open');
+    expect(store.records().every((r) => r.status === 'pending' && r.attempts === 0)).toBe(true);
+  });
+
   it('refuses bad circuit options at construction', () => {
     const store = createInMemoryOutboxStore();
     const publisher = createInMemoryBroker();
@@ -351,11 +363,10 @@ describe('isUnavailableError', () => {
     expect(isUnavailableError(refused())).toBe(true);
     expect(isUnavailableError(new StorageError('connection', 'pool: connection refused'))).toBe(true);
     expect(isUnavailableError(new StorageError('timeout', 'statement timeout'))).toBe(true);
-    expect(isUnavailableError(new BrokerDown())).toBe(true);
+    expect(isUnavailableError(brokerDown())).toBe(true);
     expect(isUnavailableError(new Error('publish failed', { cause: refused() }))).toBe(true);
     expect(isUnavailableError(new AggregateError([new Error('x'), refused()]))).toBe(true);
     expect(isUnavailableError(new CqrsError('CQRS_CIRCUIT_OPEN', 'circuit "payments" is open'))).toBe(true);
-    expect(isUnavailableError(Object.assign(new Error('x'), { scope: 'destination' }))).toBe(true);
   });
 
   it('is false for errors about the message or the code', () => {

@@ -1,6 +1,6 @@
 import { randomUUID } from 'node:crypto';
 import type { MessagePublisher, OutboxMessage, PublishResult } from '../broker/message-publisher.ts';
-import { ConfigurationError } from '../errors/cqrs-error.ts';
+import { ConfigurationError, isCqrsError } from '../errors/cqrs-error.ts';
 import { isUnavailableError } from '../errors/unavailable.ts';
 import type { BackoffOptions } from '../shared/backoff.ts';
 import { backoffDelay } from '../shared/backoff.ts';
@@ -42,10 +42,23 @@ export interface OutboxCircuitOptions {
   readonly maxProbeIntervalMs?: number;
   /**
    * Which publish errors mean "the destination is down" rather than "this message is bad".
-   * @default isUnavailableError (connection lost, timeouts, broker unavailable)
+   * @default isUnavailableError (connection lost, timeouts, broker unavailable), plus a `BrokerError` of scope
+   *   `setup` (a topology conflict fails every message until it is fixed)
    */
   readonly isUnavailable?: (error: unknown) => boolean;
 }
+
+/**
+ * The relay's default: the destination is down ({@link isUnavailableError}), or the broker setup is wrong (a
+ * `BrokerError` of scope `setup`, e.g. a topology conflict), which fails every message alike until someone fixes
+ * it: better paused than every row dead.
+ */
+function brokerUnusable(error: unknown): boolean {
+  return isUnavailableError(error) || scopeOf(error) === 'setup';
+}
+
+const scopeOf = (error: unknown): unknown =>
+  isCqrsError(error, 'CQRS_BROKER') ? (error as { scope?: unknown }).scope : undefined;
 
 /** Options of {@link createOutboxRelay}. */
 export interface OutboxRelayOptions {
@@ -209,7 +222,7 @@ export function createOutboxRelay(options: OutboxRelayOptions): OutboxRelay {
     circuitOptions.maxProbeIntervalMs ?? Math.max(1000, probeIntervalMs),
     probeIntervalMs,
   );
-  const isUnavailable = circuitOptions.isUnavailable ?? isUnavailableError;
+  const isUnavailable = circuitOptions.isUnavailable ?? brokerUnusable;
   if (typeof isUnavailable !== 'function') {
     throw new ConfigurationError('outbox relay: circuit.isUnavailable must be a function');
   }
@@ -456,8 +469,9 @@ export function createOutboxRelay(options: OutboxRelayOptions): OutboxRelay {
       if (unreadable[i]) continue;
       const record = records[i]!;
       const r = outcome[i];
-      if (r === undefined || (!r.ok && publishAbort.signal.aborted)) released.push(record.id);
-      else if (r.ok) published.push(record.id);
+      if (r === undefined || (!r.ok && (publishAbort.signal.aborted || scopeOf(r.error) === 'none'))) {
+        released.push(record.id); // not attempted (skipped behind its key, cancelled): unchanged
+      } else if (r.ok) published.push(record.id);
       else if (unavailable(r.error)) {
         // the broker is down, not the message: hand it back untouched, its attempts unspent
         if (down === undefined) down = r.error ?? new Error('broker unreachable');

@@ -6,7 +6,7 @@
  */
 import {
   type AnyEvent,
-  CqrsError,
+  BrokerError,
   createInMemoryBroker,
   createOutboxRelay,
   defineEvent,
@@ -46,7 +46,7 @@ const ticks = (count: number, keys: number, from = 0): AnyEvent[] =>
     (_, i) => Ticked.create({ k: `k${(from + i) % keys}`, n: from + i }) as AnyEvent,
   );
 
-/** A broker that answers like an unreachable one while `down` (a CQRS_BROKER error, reason `disconnected`). */
+/** A broker that answers like an unreachable one while `down` (a `BrokerError`, reason `connection`). */
 function switchableBroker() {
   const inner = createInMemoryBroker();
   const received: { k: string; n: number }[] = [];
@@ -56,7 +56,7 @@ function switchableBroker() {
   const state = { down: false, acceptFirst: -1 };
   const unreachable = (): PublishResult => ({
     ok: false,
-    error: Object.assign(new CqrsError('CQRS_BROKER', 'connection lost'), { reason: 'disconnected' }),
+    error: new BrokerError('connection', 'connection lost'),
   });
   const publisher: MessagePublisher = {
     capabilities: { preservesKeyOrder: true },
