@@ -2,19 +2,20 @@
  * @cqrs-ts/redis: Redis Streams publisher (for the outbox relay and direct use) and consumer-group consumer.
  * @module
  */
+
+export type {
+  RedisStreamsConsumer,
+  RedisStreamsConsumerOptions,
+  RedisStreamsConsumerStats,
+} from './redis-consumer.ts';
+export { createRedisStreamsConsumer } from './redis-consumer.ts';
 export type {
   RedisArgument,
   RedisClientLike,
   RedisConnectionOptions,
   RedisPipelineLike,
-} from './streams-client.ts';
-export { RedisStreamsError } from './streams-client.ts';
-export type {
-  RedisStreamsConsumer,
-  RedisStreamsConsumerOptions,
-  RedisStreamsConsumerStats,
-} from './streams-consumer.ts';
-export { createRedisStreamsConsumer } from './streams-consumer.ts';
-export { DATA_FIELD, DEFAULT_FIELD_PREFIX } from './streams-fields.ts';
-export type { RedisStreamsPublisher, RedisStreamsPublisherOptions } from './streams-publisher.ts';
-export { createRedisStreamsPublisher } from './streams-publisher.ts';
+} from './redis-options.ts';
+export { RedisStreamsError } from './redis-options.ts';
+export type { RedisStreamsPublisher, RedisStreamsPublisherOptions } from './redis-publisher.ts';
+export { createRedisStreamsPublisher } from './redis-publisher.ts';
+export { DATA_FIELD, DEFAULT_FIELD_PREFIX } from './redis-wire.ts';

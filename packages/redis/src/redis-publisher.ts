@@ -18,8 +18,8 @@ import {
   type RedisConnectionOptions,
   RedisStreamsError,
   text,
-} from './streams-client.ts';
-import { appendFields, DEFAULT_FIELD_PREFIX } from './streams-fields.ts';
+} from './redis-options.ts';
+import { appendFields, DEFAULT_FIELD_PREFIX } from './redis-wire.ts';
 
 /** Options of {@link createRedisStreamsPublisher}. */
 export type RedisStreamsPublisherOptions = RedisConnectionOptions & {

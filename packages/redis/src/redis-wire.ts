@@ -1,5 +1,5 @@
 import { compressData, type EnvelopeCompression } from '@cqrs-ts/core/spi';
-import type { RedisArgument } from './streams-client.ts';
+import type { RedisArgument } from './redis-options.ts';
 
 /** Name of the entry field holding the CloudEvents data. */
 export const DATA_FIELD = 'data';

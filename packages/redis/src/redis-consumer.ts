@@ -19,8 +19,8 @@ import {
   type RedisClientLike,
   type RedisConnectionOptions,
   text,
-} from './streams-client.ts';
-import { DATA_FIELD, DEFAULT_FIELD_PREFIX, decodeFields } from './streams-fields.ts';
+} from './redis-options.ts';
+import { DATA_FIELD, DEFAULT_FIELD_PREFIX, decodeFields } from './redis-wire.ts';
 
 /** Options of {@link createRedisStreamsConsumer}. */
 export type RedisStreamsConsumerOptions = RedisConnectionOptions & {
