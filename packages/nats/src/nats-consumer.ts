@@ -1,13 +1,7 @@
-import type {
-  Disposition,
-  IncomingMessage,
-  Logger,
-  MessageProcessor,
-  MessageProcessorOptions,
-} from '@cqrs-ts/core';
-import { ConfigurationError, createMessageProcessor, noopLogger } from '@cqrs-ts/core';
+import type { Disposition, IncomingMessage, MessageConsumer, MessageProcessor } from '@cqrs-ts/core';
+import { BrokerError, ConfigurationError, createMessageProcessor, noopLogger } from '@cqrs-ts/core';
 import type { CloudEventAttributes } from '@cqrs-ts/core/spi';
-import { createKeyedLimiter, fromBindingHeaders } from '@cqrs-ts/core/spi';
+import { createKeyedLimiter, errorText, fromBindingHeaders } from '@cqrs-ts/core/spi';
 import type {
   Consumer,
   ConsumerConfig,
@@ -25,101 +19,37 @@ import {
   jetstreamManager,
   ReplayPolicy,
 } from '@nats-io/jetstream';
-import type { MsgHdrs, NatsConnection } from '@nats-io/transport-node';
+import type { MsgHdrs, NatsConnection, Status } from '@nats-io/transport-node';
 import { headers as createHeaders, nanos } from '@nats-io/transport-node';
 import { type AckedSender, type AckOwner, createAckedSender } from './nats-acked-sender.ts';
-import { NatsBrokerError } from './nats-errors.ts';
 import {
   assertInt,
   assertName,
   isValidSubject,
   isValidSubjectFilter,
-  type NatsConnectionSource,
+  type NatsConsumerOptions,
   type OpenedConnection,
   openConnection,
 } from './nats-options.ts';
 import { NATS_CE_PREFIX } from './nats-publisher.ts';
 import { ensureNatsStream } from './nats-stream.ts';
 
-/** Where dead letters go. */
-export interface NatsDeadLetterOptions {
-  /** Subject of the dead letters. @default `cqrs-dlq.<stream>.<name>` */
-  readonly subject?: string;
-  /**
-   * Stream created (idempotently) at start to store them, capturing `subject`; `false` when you manage it.
-   * @default `<stream>_DLQ`
-   */
-  readonly stream?: string | false;
-}
-
-/** Options of {@link createNatsConsumer}: the connection, the JetStream consumer and the message processor. */
-export interface NatsConsumerOptions extends NatsConnectionSource, Omit<MessageProcessorOptions, 'name'> {
-  /** The stream to consume. It must exist (see `ensureNatsStream`). */
-  readonly stream: string;
-  /** Durable consumer name; also the inbox consumer key. Instances sharing it share the work. */
-  readonly name: string;
-  /** Only these subjects of the stream (filters). Default: all of them. */
-  readonly filterSubjects?: string | readonly string[];
-  /** Handlers running at once. Same-key messages (`ce-partitionkey`) run one after another. @default 16 */
-  readonly concurrency?: number;
-  /** Server-side cap of delivered, unacknowledged messages for this durable. @default max(64, 4 x concurrency) */
-  readonly maxAckPending?: number;
-  /** JetStream redelivers a message not acknowledged within this time; long handlers send progress. @default 30000 */
-  readonly ackWaitMs?: number;
-  /** A new durable starts at the first message of the stream (`all`) or at new ones (`new`). @default 'all' */
-  readonly deliverPolicy?: 'all' | 'new';
-  readonly deadLetter?: NatsDeadLetterOptions;
-  /** `stop()` waits this long for running handlers, then closes anyway (they are redelivered). @default 30000 */
-  readonly stopTimeoutMs?: number;
-  /**
-   * Lifetime of each pull request. Short requests let the server forget the requests of a crashed instance
-   * quickly (messages routed to them wait for `ackWaitMs` again). @default 5000
-   */
-  readonly pullExpiresMs?: number;
-  /** PubAck wait of dead-letter publishes. @default 5000 */
-  readonly publishTimeoutMs?: number;
-  readonly logger?: Logger;
-}
-
-/** What {@link NatsConsumer.health} reports. */
-export interface NatsConsumerHealth {
-  readonly running: boolean;
-  readonly connected: boolean;
-  /** Messages received and not yet acknowledged, naked or dead-lettered. */
-  readonly inFlight: number;
-  readonly received: number;
-  readonly handled: number;
-  readonly duplicates: number;
-  readonly retried: number;
-  readonly deadLettered: number;
-  /** Dead-letter publishes that failed (the message was naked and comes back). */
-  readonly deadLetterFailures: number;
-  /** Times the fetch loop restarted after an error (outages, deleted consumer). */
-  readonly restarts: number;
-  readonly lastError: string | undefined;
-}
-
 /**
  * A durable JetStream pull consumer feeding a {@link MessageProcessor}: acknowledges after success, naks with
  * the processor's backoff delay, dead-letters (publish to the dead-letter subject, then ack) malformed, unknown
  * and exhausted messages, keeps same-key messages sequential, and resumes by itself after outages.
  */
-export interface NatsConsumer extends AsyncDisposable {
+export interface NatsConsumer extends MessageConsumer {
   readonly name: string;
   readonly processor: MessageProcessor;
   /** Connects, ensures the durable consumer (and dead-letter stream) and starts fetching. */
   start(): Promise<void>;
   /** Stops fetching, waits for running handlers (up to `stopTimeoutMs`), naks what was not started, closes. */
   stop(): Promise<void>;
-  health(): NatsConsumerHealth;
 }
 
 const isApiError = (error: unknown, code: number) =>
   error instanceof JetStreamApiError && error.code === code;
-
-function errorText(error: unknown): string {
-  return (error instanceof Error ? `${error.name}: ${error.message}` : String(error)).slice(0, 2000);
-}
 
 /** Header values cannot carry CR/LF; reasons are error messages. */
 const headerSafe = (s: string, max = 2000) => s.replace(/[\r\n]+/g, ' ').slice(0, max);
@@ -142,7 +72,7 @@ class Waiter implements AckOwner {
     this.resolve = resolve;
     this.reject = reject;
   });
-  settle(_index: number, error: NatsBrokerError | undefined): void {
+  settle(_index: number, error: BrokerError | undefined): void {
     if (error === undefined) this.resolve();
     else this.reject(error);
   }
@@ -206,16 +136,9 @@ export function createNatsConsumer(options: NatsConsumerOptions): NatsConsumer {
   let loop: Promise<void> | undefined;
   let wake: (() => void) | undefined;
   let progressTimer: ReturnType<typeof setInterval> | undefined;
+  let statuses: AsyncIterable<Status> | undefined;
   const inFlight = new Map<JsMsg, number>();
-  const stats = {
-    received: 0,
-    handled: 0,
-    duplicates: 0,
-    retried: 0,
-    deadLettered: 0,
-    deadLetterFailures: 0,
-    restarts: 0,
-  };
+  const stats = { handled: 0, duplicates: 0, retried: 0, deadLettered: 0, reconnects: 0 };
   let lastError: string | undefined;
 
   const consumerConfig = (): Partial<ConsumerConfig> => ({
@@ -336,7 +259,6 @@ export function createNatsConsumer(options: NatsConsumerOptions): NatsConsumer {
               'dead-lettered',
             );
           } catch (error) {
-            stats.deadLetterFailures++;
             lastError = `dead-letter: ${errorText(error)}`;
             logger.error({ consumer: name, error: lastError }, 'dead-letter publish failed; message naked');
             safely('nak', () => m.nak(Math.min(30_000, 1000 * 2 ** Math.min(5, message.deliveryAttempt))));
@@ -360,7 +282,6 @@ export function createNatsConsumer(options: NatsConsumerOptions): NatsConsumer {
         if (!running) void messages.close();
         for await (const m of messages) {
           failures = 0;
-          stats.received++;
           inFlight.set(m, performance.now());
           const key = m.headers?.get(`${NATS_CE_PREFIX}partitionkey`) || null;
           void limiter
@@ -373,12 +294,12 @@ export function createNatsConsumer(options: NatsConsumerOptions): NatsConsumer {
         const closedWith = await messages.closed();
         if (closedWith instanceof Error) throw closedWith;
         if (!running) break;
-        throw new NatsBrokerError('disconnected', 'consume ended unexpectedly');
+        throw new BrokerError('connection', 'nats: consume ended unexpectedly');
       } catch (error) {
         current = undefined;
         if (!running) break;
         failures++;
-        stats.restarts++;
+        stats.reconnects++;
         lastError = errorText(error);
         logger.warn({ consumer: name, error: lastError }, 'nats consumer restarting');
         consumer = undefined;
@@ -412,6 +333,13 @@ export function createNatsConsumer(options: NatsConsumerOptions): NatsConsumer {
       }
       await ensureConsumer(jsm);
       sender ??= createAckedSender(nc, { timeoutMs: publishTimeoutMs, inboxPrefix: '_INBOX' });
+      if (statuses === undefined) {
+        const watched = nc.status();
+        statuses = watched;
+        void (async () => {
+          for await (const s of watched) if (s.type === 'reconnect') stats.reconnects++;
+        })().catch(() => undefined);
+      }
       running = true;
       // Every third of ackWait, messages held for longer than that (running or queued behind their key) get a
       // progress ack, so the first one goes out by 2/3 of ackWait and JetStream does not redeliver them meanwhile.
@@ -466,6 +394,8 @@ export function createNatsConsumer(options: NatsConsumerOptions): NatsConsumer {
   async function close(): Promise<void> {
     clearInterval(progressTimer);
     progressTimer = undefined;
+    (statuses as { stop?: () => void } | undefined)?.stop?.();
+    statuses = undefined;
     const o = opened;
     if (o === undefined) return;
     if (!o.nc.isClosed()) {

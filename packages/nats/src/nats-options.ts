@@ -1,4 +1,6 @@
+import type { Logger, MessageProcessorOptions } from '@cqrs-ts/core';
 import { ConfigurationError } from '@cqrs-ts/core';
+import type { EnvelopeCompression, OutboxMessage, PayloadSerializer } from '@cqrs-ts/core/spi';
 import type { ConnectionOptions, NatsConnection } from '@nats-io/transport-node';
 import { connect } from '@nats-io/transport-node';
 
@@ -14,6 +16,70 @@ export interface NatsConnectionSource {
   readonly servers?: string | readonly string[];
   /** Extra options for the connection cqrs-ts opens (name, auth, tls, ...). */
   readonly connectionOptions?: Partial<ConnectionOptions>;
+}
+
+/** Options of `createNatsPublisher`. */
+export interface NatsPublisherOptions extends NatsConnectionSource {
+  /** Subjects are `<subjectPrefix>.<topic>`. @default 'cqrs' */
+  readonly subjectPrefix?: string;
+  /** Overrides the subject of a message (must return a concrete subject a stream captures). */
+  readonly subject?: (message: OutboxMessage) => string;
+  /** Compresses data of at least `thresholdBytes`, marked by the `ce-contentencoding` header. */
+  readonly compression?: EnvelopeCompression;
+  /** Wait this long for each PubAck; then the message fails (retryable). @default 5000 */
+  readonly timeoutMs?: number;
+  /** Messages awaiting a PubAck at once, over all concurrent `publish` calls. @default 1024 */
+  readonly maxInFlight?: number;
+  /** Adds `Nats-Expected-Stream`: JetStream rejects the message unless this stream stores it. */
+  readonly expectStream?: string;
+  /** Prefix of the PubAck reply subjects (must be allowed by your permissions). @default '_INBOX' */
+  readonly inboxPrefix?: string;
+  /** `publishEvents` only: CloudEvents `source`. @default 'cqrs-ts' */
+  readonly source?: string;
+  /** `publishEvents` only: payload serializer. @default JSON */
+  readonly serializer?: PayloadSerializer;
+  /** `publishEvents` only: largest serialized payload, before compression. @default 1048576 */
+  readonly maxPayloadBytes?: number;
+}
+
+/** Where dead letters go. */
+export interface NatsDeadLetterOptions {
+  /** Subject of the dead letters. @default `cqrs-dlq.<stream>.<name>` */
+  readonly subject?: string;
+  /**
+   * Stream created (idempotently) at start to store them, capturing `subject`; `false` when you manage it.
+   * @default `<stream>_DLQ`
+   */
+  readonly stream?: string | false;
+}
+
+/** Options of `createNatsConsumer`: the connection, the JetStream consumer and the message processor. */
+export interface NatsConsumerOptions extends NatsConnectionSource, Omit<MessageProcessorOptions, 'name'> {
+  /** The stream to consume. It must exist (see `ensureNatsStream`). */
+  readonly stream: string;
+  /** Durable consumer name; also the inbox consumer key. Instances sharing it share the work. */
+  readonly name: string;
+  /** Only these subjects of the stream (filters). Default: all of them. */
+  readonly filterSubjects?: string | readonly string[];
+  /** Handlers running at once. Same-key messages (`ce-partitionkey`) run one after another. @default 16 */
+  readonly concurrency?: number;
+  /** Server-side cap of delivered, unacknowledged messages for this durable. @default max(64, 4 x concurrency) */
+  readonly maxAckPending?: number;
+  /** JetStream redelivers a message not acknowledged within this time; long handlers send progress. @default 30000 */
+  readonly ackWaitMs?: number;
+  /** A new durable starts at the first message of the stream (`all`) or at new ones (`new`). @default 'all' */
+  readonly deliverPolicy?: 'all' | 'new';
+  readonly deadLetter?: NatsDeadLetterOptions;
+  /** `stop()` waits this long for running handlers, then closes anyway (they are redelivered). @default 30000 */
+  readonly stopTimeoutMs?: number;
+  /**
+   * Lifetime of each pull request. Short requests let the server forget the requests of a crashed instance
+   * quickly (messages routed to them wait for `ackWaitMs` again). @default 5000
+   */
+  readonly pullExpiresMs?: number;
+  /** PubAck wait of dead-letter publishes. @default 5000 */
+  readonly publishTimeoutMs?: number;
+  readonly logger?: Logger;
 }
 
 /** A connection and whether cqrs-ts opened it (and so must close it). @internal */

@@ -1,5 +1,5 @@
 import type { AnyEvent } from '@cqrs-ts/core';
-import { ConfigurationError } from '@cqrs-ts/core';
+import { BrokerError, ConfigurationError } from '@cqrs-ts/core';
 import type {
   EnvelopeCompression,
   MessagePublisher,
@@ -9,45 +9,20 @@ import type {
   PublisherCapabilities,
   PublishResult,
 } from '@cqrs-ts/core/spi';
-import { compressData, createOutboxEncoder, toOutboxMessages } from '@cqrs-ts/core/spi';
+import { compressData, createOutboxEncoder, errorText, toOutboxMessages } from '@cqrs-ts/core/spi';
 import type { MsgHdrs } from '@nats-io/transport-node';
 import { headers as createHeaders } from '@nats-io/transport-node';
 import { type AckedSender, type AckOwner, createAckedSender } from './nats-acked-sender.ts';
-import { NatsBrokerError } from './nats-errors.ts';
 import {
   assertInt,
   assertName,
   isValidSubject,
-  type NatsConnectionSource,
+  type NatsPublisherOptions,
   openConnection,
 } from './nats-options.ts';
 
 /** The CloudEvents NATS protocol binding's header prefix. */
 export const NATS_CE_PREFIX = 'ce-';
-
-/** Options of {@link createNatsPublisher}. */
-export interface NatsPublisherOptions extends NatsConnectionSource {
-  /** Subjects are `<subjectPrefix>.<topic>`. @default 'cqrs' */
-  readonly subjectPrefix?: string;
-  /** Overrides the subject of a message (must return a concrete subject a stream captures). */
-  readonly subject?: (message: OutboxMessage) => string;
-  /** Compresses data of at least `thresholdBytes`, marked by the `ce-contentencoding` header. */
-  readonly compression?: EnvelopeCompression;
-  /** Wait this long for each PubAck; then the message fails (retryable). @default 5000 */
-  readonly timeoutMs?: number;
-  /** Messages awaiting a PubAck at once, over all concurrent `publish` calls. @default 1024 */
-  readonly maxInFlight?: number;
-  /** Adds `Nats-Expected-Stream`: JetStream rejects the message unless this stream stores it. */
-  readonly expectStream?: string;
-  /** Prefix of the PubAck reply subjects (must be allowed by your permissions). @default '_INBOX' */
-  readonly inboxPrefix?: string;
-  /** `publishEvents` only: CloudEvents `source`. @default 'cqrs-ts' */
-  readonly source?: string;
-  /** `publishEvents` only: payload serializer. @default JSON */
-  readonly serializer?: PayloadSerializer;
-  /** `publishEvents` only: largest serialized payload, before compression. @default 1048576 */
-  readonly maxPayloadBytes?: number;
-}
 
 /** What {@link NatsPublisher.health} reports. */
 export interface NatsPublisherHealth {
@@ -83,10 +58,6 @@ export interface NatsPublisher extends MessagePublisher, AsyncDisposable {
 const OK: PublishResult = Object.freeze({ ok: true });
 const CAPABILITIES: PublisherCapabilities = Object.freeze({ preservesKeyOrder: true });
 const SUBJECT_CACHE_MAX = 4096;
-
-function errorText(error: unknown): string {
-  return (error instanceof Error ? `${error.name}: ${error.message}` : String(error)).slice(0, 2000);
-}
 
 /** Builds the NATS headers of one message: `Nats-Msg-Id`, `content-type` and `ce-<attribute>`. @internal */
 export function natsHeadersFor(
@@ -180,7 +151,7 @@ class PublishCall implements AckOwner {
     if (this.cancelled !== undefined) {
       this.settle(
         i,
-        new NatsBrokerError('cancelled', 'publish cancelled before sending', { cause: this.cancelled }),
+        new BrokerError('cancelled', 'nats: publish cancelled before sending', { cause: this.cancelled }),
       );
       return;
     }
@@ -197,9 +168,9 @@ class PublishCall implements AckOwner {
     } catch (cause) {
       this.settle(
         i,
-        cause instanceof NatsBrokerError
+        cause instanceof BrokerError
           ? cause
-          : new NatsBrokerError('invalid', `message ${m.id}: ${errorText(cause)}`, { cause }),
+          : new BrokerError('invalid', `nats: message ${m.id}: ${errorText(cause)}`, { cause }),
       );
       return;
     }
@@ -207,7 +178,7 @@ class PublishCall implements AckOwner {
     if (error !== undefined) this.settle(i, error);
   }
 
-  settle(i: number, error: NatsBrokerError | undefined): void {
+  settle(i: number, error: BrokerError | undefined): void {
     if (this.results[i] !== undefined) return;
     this.results[i] = error === undefined ? OK : { ok: false, error, retryable: error.retryable };
     this.shared.count(error === undefined, error);
@@ -224,7 +195,7 @@ class PublishCall implements AckOwner {
   }
 
   skipChain(from: number, key: string): void {
-    const error = new NatsBrokerError('skipped', `not sent: an earlier message with key ${key} failed`);
+    const error = new BrokerError('skipped', `nats: not sent: an earlier message with key ${key} failed`);
     const result: PublishResult = { ok: false, error, retryable: true };
     for (let j = from; j >= 0; j = this.next[j]!) {
       this.results[j] = result;
@@ -288,7 +259,7 @@ export async function createNatsPublisher(options: NatsPublisherOptions = {}): P
     if (subjectFn !== undefined) {
       const s = subjectFn(m as OutboxMessage);
       if (!isValidSubject(s)) {
-        throw new NatsBrokerError(
+        throw new BrokerError(
           'invalid',
           `subject() returned an invalid subject ${JSON.stringify(String(s).slice(0, 200))}`,
         );
@@ -300,7 +271,7 @@ export async function createNatsPublisher(options: NatsPublisherOptions = {}): P
     if (cached !== undefined) return cached;
     const s = `${prefix}.${topic}`;
     if (typeof topic !== 'string' || !isValidSubject(s)) {
-      throw new NatsBrokerError(
+      throw new BrokerError(
         'invalid',
         `topic ${JSON.stringify(String(topic).slice(0, 200))} is not a valid NATS subject token sequence`,
       );
@@ -318,7 +289,7 @@ export async function createNatsPublisher(options: NatsPublisherOptions = {}): P
     encodeData(m) {
       const body = m.body;
       if (!(body instanceof Uint8Array))
-        throw new NatsBrokerError('invalid', `message ${m.id}: body is not bytes`);
+        throw new BrokerError('invalid', `nats: message ${m.id}: body is not bytes`);
       if (compression === undefined || body.byteLength < threshold)
         return { data: body, attributes: m.headers };
       const attributes: Record<string, string> = { ...m.headers };
@@ -345,7 +316,7 @@ export async function createNatsPublisher(options: NatsPublisherOptions = {}): P
     opts?: { readonly signal?: AbortSignal },
   ): Promise<readonly PublishResult[]> => {
     if (!Array.isArray(batch)) throw new ConfigurationError('nats publisher: publish expects an array');
-    if (closed) throw new NatsBrokerError('closed', 'nats publisher is closed');
+    if (closed) throw new BrokerError('closed', 'nats: publisher is closed');
     if (batch.length === 0) return [];
     const call = new PublishCall(batch, shared);
     const signal = opts?.signal;

@@ -1,9 +1,8 @@
-import { ConfigurationError } from '@cqrs-ts/core';
+import { BrokerError, ConfigurationError } from '@cqrs-ts/core';
 import type { JetStreamManager, StreamConfig, StreamInfo } from '@nats-io/jetstream';
 import { JetStreamApiCodes, JetStreamApiError, jetstreamManager } from '@nats-io/jetstream';
 import type { NatsConnection } from '@nats-io/transport-node';
 import { nanos } from '@nats-io/transport-node';
-import { NatsBrokerError } from './nats-errors.ts';
 import { assertInt, assertName, isValidSubjectFilter } from './nats-options.ts';
 
 /** Options of {@link ensureNatsStream}. */
@@ -48,7 +47,8 @@ const isNotFound = (error: unknown) =>
 /**
  * Creates the stream, or brings an existing one in line (subjects, duplicate window, limits). Idempotent: a
  * matching stream is left untouched. Safe to call at every start-up.
- * @throws ConfigurationError (bad options), NatsBrokerError (server refused, e.g. overlapping subjects).
+ * @throws ConfigurationError (bad options), BrokerError (`topology`: the server refused, e.g. overlapping subjects;
+ * `unavailable`: JetStream is not enabled).
  */
 export async function ensureNatsStream(options: EnsureNatsStreamOptions): Promise<EnsuredNatsStream> {
   const name = assertName(options.name, 'ensureNatsStream: name');
@@ -73,7 +73,7 @@ export async function ensureNatsStream(options: EnsureNatsStreamOptions): Promis
   try {
     jsm = await jetstreamManager(options.connection);
   } catch (cause) {
-    throw new NatsBrokerError('rejected', `ensureNatsStream ${name}: JetStream is not available`, { cause });
+    throw new BrokerError('unavailable', `ensureNatsStream ${name}: JetStream is not available`, { cause });
   }
   const wanted = {
     duplicate_window: nanos(duplicateWindowMs),
@@ -87,7 +87,7 @@ export async function ensureNatsStream(options: EnsureNatsStreamOptions): Promis
       return await jsm.streams.info(name);
     } catch (error) {
       if (isNotFound(error)) return undefined;
-      throw new NatsBrokerError('rejected', `ensureNatsStream ${name}: ${(error as Error).message}`, {
+      throw new BrokerError('topology', `ensureNatsStream ${name}: ${(error as Error).message}`, {
         cause: error,
       });
     }
@@ -149,7 +149,7 @@ export async function ensureNatsStream(options: EnsureNatsStreamOptions): Promis
     };
   } catch (error) {
     if (error instanceof ConfigurationError) throw error;
-    throw new NatsBrokerError('rejected', `ensureNatsStream ${name}: ${(error as Error).message}`, {
+    throw new BrokerError('topology', `ensureNatsStream ${name}: ${(error as Error).message}`, {
       cause: error,
     });
   }

@@ -1,5 +1,6 @@
 import {
   type AnyEvent,
+  type BrokerError,
   ConfigurationError,
   createInMemoryOutboxStore,
   createOutboxRelay,
@@ -8,12 +9,7 @@ import {
   runWithContext,
 } from '@cqrs-ts/core';
 import { eventAttributes, type OutboxMessage } from '@cqrs-ts/core/spi';
-import {
-  createNatsPublisher,
-  ensureNatsStream,
-  type NatsBrokerError,
-  type NatsPublisher,
-} from '@cqrs-ts/nats';
+import { createNatsPublisher, ensureNatsStream, type NatsPublisher } from '@cqrs-ts/nats';
 import { type JetStreamManager, jetstreamManager } from '@nats-io/jetstream';
 import type { NatsConnection } from '@nats-io/transport-node';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
@@ -153,8 +149,7 @@ describe.skipIf(!natsAvailable)('nats publisher', () => {
     ];
     const results = await publisher.publish(batch);
     expect(results.map((r) => r.ok)).toEqual([true, false, false, true, false, false, true]);
-    const reason = (i: number) =>
-      ((results[i] as { error: NatsBrokerError }).error as NatsBrokerError).reason;
+    const reason = (i: number) => ((results[i] as { error: BrokerError }).error as BrokerError).reason;
     expect([reason(1), reason(2), reason(4), reason(5)]).toEqual([
       'invalid',
       'skipped',
@@ -174,7 +169,7 @@ describe.skipIf(!natsAvailable)('nats publisher', () => {
     publishers.push(other);
     const [noStream] = await other.publish([message('ticks', 'a', {})]);
     expect(noStream).toMatchObject({ ok: false, retryable: true });
-    expect((noStream as { error: NatsBrokerError }).error.reason).toBe('no-stream');
+    expect((noStream as { error: BrokerError }).error.reason).toBe('unavailable');
 
     // A core NATS subscriber that never replies: JetStream is not involved, so no PubAck comes.
     const silent = nc.subscribe(`${prefix}silent.>`, { callback: () => {} });
@@ -187,7 +182,7 @@ describe.skipIf(!natsAvailable)('nats publisher', () => {
     const [timedOut] = await mute.publish([message('ticks', 'a', {})]);
     silent.unsubscribe();
     expect(timedOut).toMatchObject({ ok: false, retryable: true });
-    expect((timedOut as { error: NatsBrokerError }).error.reason).toBe('timeout');
+    expect((timedOut as { error: BrokerError }).error.reason).toBe('timeout');
     expect(mute.health().inFlight).toBe(0);
   });
 
@@ -202,7 +197,7 @@ describe.skipIf(!natsAvailable)('nats publisher', () => {
     for (const r of results.slice(0, 2)) {
       const error = (r as { error: unknown }).error;
       expect(isCqrsError(error, 'CQRS_BROKER')).toBe(true);
-      expect((error as NatsBrokerError).reason).toBe('too-large');
+      expect((error as BrokerError).reason).toBe('too-large');
       expect(r).toMatchObject({ retryable: false });
     }
     await expect(
@@ -241,7 +236,7 @@ describe.skipIf(!natsAvailable)('nats publisher', () => {
     const cancelled = await gz.publish([message('ticks', 'a', {}), message('ticks', null, {})], {
       signal: aborted,
     });
-    expect(cancelled.map((r) => (r as { error: NatsBrokerError }).error.reason)).toEqual([
+    expect(cancelled.map((r) => (r as { error: BrokerError }).error.reason)).toEqual([
       'cancelled',
       'cancelled',
     ]);

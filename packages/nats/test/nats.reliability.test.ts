@@ -193,7 +193,7 @@ describe.skipIf(!natsAvailable)('nats reliability', () => {
         const health = await relay.health();
         expect(health.backlog).toBe(0);
         expect(health.running).toBe(true);
-        restarts = consumer.health().restarts;
+        restarts = consumer.health().reconnects;
         publishFailures = publisher.health().failed;
         expect(consumer.health().connected).toBe(true);
       } finally {

@@ -32,7 +32,9 @@ describeBrokerContract('in-memory', async () => ({
     await broker.publish([{ id, type: 'raw', topic, key: null, headers, body: data, attempts: 0 }]);
   },
   deadLetters: async () =>
-    consumers.flatMap((c) => c.deadLetters().map((d) => ({ id: d.message.headers.id, reason: d.reason }))),
+    consumers.flatMap((c) =>
+      c.deadLetters().map((d) => ({ id: d.message.headers.id, reason: d.reason, data: d.message.body })),
+    ),
   backlog: async () => consumers.reduce((n, c) => n + c.backlog, 0),
   async reset() {
     await stopAll();
