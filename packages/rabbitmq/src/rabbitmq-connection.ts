@@ -1,12 +1,13 @@
-import { ConfigurationError } from '@cqrs-ts/core';
+import { BrokerError, ConfigurationError } from '@cqrs-ts/core';
+import { errorText } from '@cqrs-ts/core/spi';
 import type { ConfirmChannel } from 'amqplib';
 import { connect } from 'amqplib';
-import { errorText, RabbitMqError } from './rabbitmq-errors.ts';
+import { rabbitError } from './rabbitmq-errors.ts';
 import type { AmqpConnectionLike, RabbitConnectionOptions } from './rabbitmq-options.ts';
 
 /** One confirm channel, opened on demand and re-opened after it or its connection closed. @internal */
 export interface ChannelSource {
-  /** The open channel, or a new one. @throws RabbitMqError (`connection`), fast while backing off. */
+  /** The open channel, or a new one. @throws BrokerError (`connection`), fast while backing off. */
   channel(): Promise<ConfirmChannel>;
   /** The open channel, if any. */
   readonly current: ConfirmChannel | undefined;
@@ -60,13 +61,13 @@ export function createChannelSource(
   let opening: Promise<ConfirmChannel> | undefined;
   let failures = 0;
   let retryAt = 0;
-  let lastError: RabbitMqError | undefined;
+  let lastError: BrokerError | undefined;
   let closed = false;
   const closeListeners: Array<(channel: ConfirmChannel, error: Error | undefined) => void> = [];
 
   async function openConnection(): Promise<AmqpConnectionLike> {
     if (!owned) {
-      if (connClosed) throw new RabbitMqError('connection', 'the connection given to the adapter is closed');
+      if (connClosed) throw rabbitError('connection', 'the connection given to the adapter is closed');
       return conn!;
     }
     const c =
@@ -120,7 +121,7 @@ export function createChannelSource(
     if (setup !== undefined) await setup(channel);
     if (closed) {
       await channel.close().catch(noop);
-      throw new RabbitMqError('connection', 'closed');
+      throw rabbitError('closed', 'closed');
     }
     return channel;
   }
@@ -128,7 +129,7 @@ export function createChannelSource(
   const source: ChannelSource = {
     channel() {
       if (ch !== undefined) return Promise.resolve(ch);
-      if (closed) return Promise.reject(new RabbitMqError('connection', 'closed'));
+      if (closed) return Promise.reject(rabbitError('closed', 'closed'));
       if (opening !== undefined) return opening;
       if (lastError !== undefined && Date.now() < retryAt) return Promise.reject(lastError);
       opening = open().then(
@@ -144,9 +145,9 @@ export function createChannelSource(
           failures++;
           retryAt = Date.now() + Math.min(maxMs, initialMs * 2 ** (failures - 1));
           lastError =
-            error instanceof RabbitMqError
+            error instanceof BrokerError
               ? error
-              : new RabbitMqError('connection', `cannot open a channel: ${errorText(error)}`, {
+              : rabbitError('connection', `cannot open a channel: ${errorText(error)}`, {
                   cause: error,
                 });
           throw lastError;

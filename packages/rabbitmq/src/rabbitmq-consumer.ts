@@ -1,54 +1,19 @@
-import type { Disposition, Logger, MessageProcessor, MessageProcessorOptions } from '@cqrs-ts/core';
-import { ConfigurationError, createMessageProcessor, noopLogger } from '@cqrs-ts/core';
-import { createKeyedLimiter, fromBindingHeaders } from '@cqrs-ts/core/spi';
+import type { Disposition, MessageConsumer, MessageProcessor } from '@cqrs-ts/core';
+import { BrokerError, ConfigurationError, createMessageProcessor, noopLogger } from '@cqrs-ts/core';
+import { createKeyedLimiter, errorText, fromBindingHeaders } from '@cqrs-ts/core/spi';
 import type { ConfirmChannel, ConsumeMessage, Options } from 'amqplib';
 import { checkConnectionOptions, createChannelSource } from './rabbitmq-connection.ts';
-import { errorText, RabbitMqError } from './rabbitmq-errors.ts';
-import type { RabbitConnectionOptions } from './rabbitmq-options.ts';
+import { rabbitError } from './rabbitmq-errors.ts';
+import type { RabbitConsumerOptions } from './rabbitmq-options.ts';
 import { CLOUDEVENTS_AMQP_PREFIX } from './rabbitmq-options.ts';
-import type { RabbitTopology, RabbitTopologyOptions } from './rabbitmq-topology.ts';
+import type { RabbitTopology } from './rabbitmq-topology.ts';
 import { declareTopology, resolveRabbitTopology } from './rabbitmq-topology.ts';
 
 /** Header counting the failed attempts that went through a retry queue. */
 export const RABBIT_ATTEMPTS_HEADER = 'x-cqrs-attempts';
 
-/** Options of {@link createRabbitConsumer}. */
-export interface RabbitConsumerOptions
-  extends RabbitConnectionOptions,
-    Omit<MessageProcessorOptions, 'name'>,
-    Omit<RabbitTopologyOptions, 'queue'> {
-  /** The queue to consume (declared with its retry and dead-letter queues unless `declare` is false). */
-  readonly queue: string;
-  /** Consumer name: the inbox's consumer key. @default the queue name */
-  readonly name?: string;
-  /** Declare the topology on every (re)connection. @default true */
-  readonly declare?: boolean;
-  /** Handlers running at once. @default 8 */
-  readonly concurrency?: number;
-  /** Unacknowledged messages the broker sends ahead (per consumer). @default 4 x concurrency */
-  readonly prefetch?: number;
-  /**
-   * The key whose messages are handled one at a time, in delivery order.
-   * @default the CloudEvents `partitionkey` (the event's ordering key); `null` means no ordering
-   */
-  readonly orderingKey?: (message: ConsumeMessage) => string | null;
-  /** `stop()` waits this long for running handlers, then closes anyway (their messages are redelivered). @default 30000 */
-  readonly stopTimeoutMs?: number;
-  readonly logger?: Logger;
-}
-
-/** Counters of a consumer since it was created. */
-export interface RabbitConsumerStats {
-  readonly handled: number;
-  readonly duplicates: number;
-  readonly retried: number;
-  readonly deadLettered: number;
-  /** Successful (re)subscriptions; 1 after the first start. */
-  readonly connections: number;
-}
-
 /** A running RabbitMQ consumer. */
-export interface RabbitConsumer extends AsyncDisposable {
+export interface RabbitConsumer extends MessageConsumer {
   /**
    * Connects, declares the topology and starts consuming. Resolves once consuming; connection failures are
    * retried with backoff (forever, until `stop()`); rejects on a topology mismatch or if stopped first.
@@ -61,9 +26,6 @@ export interface RabbitConsumer extends AsyncDisposable {
   stop(): Promise<void>;
   readonly topology: RabbitTopology;
   readonly processor: MessageProcessor;
-  /** Consuming right now (false while reconnecting). */
-  readonly connected: boolean;
-  stats(): RabbitConsumerStats;
 }
 
 const noop = () => {};
@@ -146,7 +108,9 @@ export function createRabbitConsumer(options: RabbitConsumerOptions): RabbitCons
   /** Tokens of republished copies awaiting their confirm, and those the broker returned as unroutable. */
   const returnedTokens = new Set<string>();
   const returnedHit = new Set<string>();
-  const stats = { handled: 0, duplicates: 0, retried: 0, deadLettered: 0, connections: 0 };
+  const stats = { handled: 0, duplicates: 0, retried: 0, deadLettered: 0 };
+  let connections = 0;
+  let lastError: string | undefined;
 
   const source = createChannelSource(options, async (channel) => {
     channel.on('return', (msg: ConsumeMessage) => {
@@ -164,11 +128,12 @@ export function createRabbitConsumer(options: RabbitConsumerOptions): RabbitCons
       if (consuming === channel) consuming = undefined;
       throw error;
     }
-    stats.connections++;
+    connections++;
   });
   source.onClose((channel, error) => {
     if (consuming === channel) consuming = undefined;
     if (running && !stopping) {
+      if (error !== undefined) lastError = errorText(error);
       logger.warn(
         { queue, error: error === undefined ? undefined : errorText(error) },
         'rabbitmq consumer channel closed; reconnecting',
@@ -193,7 +158,8 @@ export function createRabbitConsumer(options: RabbitConsumerOptions): RabbitCons
     limiter
       .run(key, () => handle(channel, msg))
       .catch((error: unknown) => {
-        logger.error({ queue, error: errorText(error) }, 'rabbitmq consumer task failed');
+        lastError = errorText(error);
+        logger.error({ queue, error: lastError }, 'rabbitmq consumer task failed');
       });
   }
 
@@ -232,16 +198,13 @@ export function createRabbitConsumer(options: RabbitConsumerOptions): RabbitCons
         channel.publish('', target, msg.content, props, (err) => {
           const wasReturned = returnedHit.delete(token);
           returnedTokens.delete(token);
-          if (err != null)
-            reject(new RabbitMqError('connection', `republish to ${target}: ${errorText(err)}`));
-          else if (wasReturned) reject(new RabbitMqError('unroutable', `queue ${target} does not exist`));
+          if (err != null) reject(rabbitError('connection', `republish to ${target}: ${errorText(err)}`));
+          else if (wasReturned) reject(rabbitError('unroutable', `queue ${target} does not exist`));
           else resolve();
         });
       } catch (error) {
         returnedTokens.delete(token);
-        reject(
-          new RabbitMqError('connection', `republish to ${target}: ${errorText(error)}`, { cause: error }),
-        );
+        reject(rabbitError('connection', `republish to ${target}: ${errorText(error)}`, { cause: error }));
       }
     });
   }
@@ -279,8 +242,9 @@ export function createRabbitConsumer(options: RabbitConsumerOptions): RabbitCons
       await apply(channel, msg, d, deliveryAttempt);
     } catch (error) {
       // the copy was not confirmed: leave the original unacked, or requeue it if the channel still works
+      lastError = errorText(error);
       logger.warn(
-        { queue, action: d.action, error: errorText(error) },
+        { queue, action: d.action, error: lastError },
         'rabbitmq consumer could not apply a disposition',
       );
       if (source.current === channel) {
@@ -342,16 +306,14 @@ export function createRabbitConsumer(options: RabbitConsumerOptions): RabbitCons
         await source.channel();
         return;
       } catch (error) {
-        if (error instanceof RabbitMqError && error.reason === 'topology') throw error;
+        if (error instanceof BrokerError && error.reason === 'topology') throw error;
         failures++;
-        logger.warn(
-          { queue, error: errorText(error), failures },
-          'rabbitmq consumer cannot connect; retrying',
-        );
+        lastError = errorText(error);
+        logger.warn({ queue, error: lastError, failures }, 'rabbitmq consumer cannot connect; retrying');
         await sleep(Math.max(source.retryInMs, Math.min(5000, 50 * 2 ** Math.min(failures, 7))));
       }
     }
-    throw new RabbitMqError('connection', 'consumer stopped before it could connect');
+    throw rabbitError('closed', 'consumer stopped before it could connect');
   }
 
   function reconnect(): Promise<void> {
@@ -371,8 +333,7 @@ export function createRabbitConsumer(options: RabbitConsumerOptions): RabbitCons
     processor,
     start() {
       if (startPromise !== undefined) return startPromise;
-      if (stopped)
-        return Promise.reject(new RabbitMqError('connection', 'a stopped consumer cannot restart'));
+      if (stopped) return Promise.reject(rabbitError('closed', 'a stopped consumer cannot restart'));
       running = true;
       stopping = false;
       startPromise = connectOnce().catch(async (error: unknown) => {
@@ -407,11 +368,15 @@ export function createRabbitConsumer(options: RabbitConsumerOptions): RabbitCons
       await reconnecting;
       await source.close();
     },
-    get connected() {
-      return consuming !== undefined && source.current === consuming;
-    },
-    stats() {
-      return { ...stats };
+    health() {
+      return {
+        running,
+        connected: consuming !== undefined && source.current === consuming,
+        inFlight: limiter.size,
+        ...stats,
+        reconnects: Math.max(0, connections - 1),
+        lastError,
+      };
     },
     [Symbol.asyncDispose]() {
       return consumer.stop();

@@ -1,45 +1,30 @@
-import { CqrsError } from '@cqrs-ts/core';
-
-/** Why a RabbitMQ operation failed. */
-export const RABBIT_FAILURE_REASONS = [
-  /** No connection or channel (broker down, connection or channel closed while in flight). */
-  'connection',
-  /** The broker nacked the message (internal error, queue overflow with `reject-publish`). */
-  'nacked',
-  /** `mandatory` message routed to no queue (basic.return). */
-  'unroutable',
-  /** No confirm within `confirmTimeoutMs` (e.g. connection blocked by a resource alarm). */
-  'timeout',
-  /** The publish was aborted (relay stopping). */
-  'aborted',
-  /** The message itself is unacceptable (too big, routing key too long, header table too big). */
-  'invalid',
-  /** Declaring the topology failed (e.g. a queue exists with different arguments). */
-  'topology',
-] as const;
-export type RabbitFailureReason = (typeof RABBIT_FAILURE_REASONS)[number];
+import { BrokerError, type BrokerFailureReason } from '@cqrs-ts/core';
 
 /**
- * A RabbitMQ failure, code `CQRS_BROKER`. `reason` classifies it; `retryable` is `false` only for
- * `invalid` messages and `topology` errors (retrying the same thing cannot succeed).
+ * How this package classifies RabbitMQ failures into `BrokerError` reasons:
+ *
+ * - no connection or channel, or it closed while a message was in flight → `connection`
+ * - no confirm within `confirmTimeoutMs` (e.g. a connection blocked by a resource alarm) → `timeout`
+ * - the publisher or consumer was closed → `closed`
+ * - the broker nacked the message (internal error, a full queue with `reject-publish`) → `rejected`
+ * - a `mandatory` message routed to no queue (basic.return, reply code 312) → `unroutable`
+ * - a body over `maxMessageBytes` → `too-large`; a missing id, a routing key or header over AMQP limits → `invalid`
+ * - declaring an exchange or queue failed with `406 PRECONDITION_FAILED` (exists with other arguments) → `topology`
+ * - the publish was aborted (the relay stopping) → `cancelled`; after a failure the rest of its key → `skipped`
+ *
+ * `nativeCode` is the AMQP reply code when the broker gave one.
  */
-export class RabbitMqError extends CqrsError {
-  readonly reason: RabbitFailureReason;
-  readonly retryable: boolean;
-  /** The AMQP reply code when the broker gave one (e.g. 312 NO_ROUTE, 406 PRECONDITION_FAILED). */
-  readonly replyCode: number | undefined;
 
-  constructor(
-    reason: RabbitFailureReason,
-    message: string,
-    options?: { cause?: unknown; replyCode?: number },
-  ) {
-    super('CQRS_BROKER', `rabbitmq ${reason}: ${message}`, options);
-    this.name = 'RabbitMqError';
-    this.reason = reason;
-    this.retryable = reason !== 'invalid' && reason !== 'topology';
-    this.replyCode = options?.replyCode;
-  }
+/** A `BrokerError` whose message names the package and the reason (`rabbitmq <reason>: <message>`). @internal */
+export function rabbitError(
+  reason: BrokerFailureReason,
+  message: string,
+  options?: { cause?: unknown; replyCode?: number },
+): BrokerError {
+  return new BrokerError(reason, `rabbitmq ${reason}: ${message}`, {
+    ...(options?.cause !== undefined ? { cause: options.cause } : {}),
+    ...(options?.replyCode !== undefined ? { nativeCode: options.replyCode } : {}),
+  });
 }
 
 /** Reads the AMQP reply code amqplib puts on channel/connection errors. @internal */
@@ -48,8 +33,11 @@ export function replyCodeOf(error: unknown): number | undefined {
   return typeof code === 'number' ? code : undefined;
 }
 
-/** Short text of an unknown error. @internal */
-export function errorText(error: unknown): string {
-  if (error instanceof Error) return `${error.name}: ${error.message}`.slice(0, 2000);
-  return String(error).slice(0, 2000);
+/** Classifies a failure to declare the topology: `406 PRECONDITION_FAILED` is a conflict, anything else the connection. @internal */
+export function topologyError(error: unknown, what: string, text: string): BrokerError {
+  const replyCode = replyCodeOf(error);
+  return rabbitError(replyCode === 406 ? 'topology' : 'connection', `declaring ${what}: ${text}`, {
+    cause: error,
+    ...(replyCode !== undefined ? { replyCode } : {}),
+  });
 }

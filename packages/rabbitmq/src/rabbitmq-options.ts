@@ -1,4 +1,7 @@
-import type { ConfirmChannel, Options } from 'amqplib';
+import type { Logger, MessageProcessorOptions } from '@cqrs-ts/core';
+import type { EnvelopeCompression, OutboxMessage, PayloadSerializer } from '@cqrs-ts/core/spi';
+import type { ConfirmChannel, ConsumeMessage, Options } from 'amqplib';
+import type { RabbitExchangeType, RabbitTopologyOptions } from './rabbitmq-topology.ts';
 
 /**
  * The part of an amqplib connection (`ChannelModel`) the adapters use. amqplib's `connect()` result
@@ -33,3 +36,60 @@ export interface RabbitConnectionOptions {
 
 /** The CloudEvents AMQP binding prefix of application properties (headers). */
 export const CLOUDEVENTS_AMQP_PREFIX = 'cloudEvents:';
+
+/** Options of `createRabbitPublisher`. */
+export interface RabbitPublisherOptions extends RabbitConnectionOptions {
+  /** The exchange events are published to; declared durable on every new channel unless `declareExchange` is false. */
+  readonly exchange: string;
+  /** @default 'topic' */
+  readonly exchangeType?: RabbitExchangeType;
+  /** Declare the exchange (durable) on every new channel. @default true */
+  readonly declareExchange?: boolean;
+  /**
+   * The routing key of a message. @default the event's topic (`message.topic`); with an `x-consistent-hash`
+   * exchange the ordering key (or the id when the event has none)
+   */
+  readonly routingKey?: (message: OutboxMessage) => string;
+  /**
+   * Publish with `mandatory`: a message no queue receives comes back and is reported as failed (`unroutable`)
+   * instead of being dropped silently. @default true
+   */
+  readonly mandatory?: boolean;
+  /** Compresses big data (marked by the `contentencoding` attribute and the AMQP content-encoding). */
+  readonly compression?: EnvelopeCompression;
+  /** Unconfirmed messages allowed at once (across concurrent `publish` calls). @default 1000 */
+  readonly maxInFlight?: number;
+  /** Largest accepted body (after compression); bigger messages fail as `too-large`. @default 16777216 (16 MiB) */
+  readonly maxMessageBytes?: number;
+  /** A message without a confirm after this long fails as `timeout`. @default 30000 */
+  readonly confirmTimeoutMs?: number;
+  /** `publishEvents`: CloudEvents `source`. @default 'cqrs-ts' */
+  readonly source?: string;
+  /** `publishEvents`: payload serializer. @default JSON */
+  readonly serializer?: PayloadSerializer;
+}
+
+/** Options of `createRabbitConsumer`. */
+export interface RabbitConsumerOptions
+  extends RabbitConnectionOptions,
+    Omit<MessageProcessorOptions, 'name'>,
+    Omit<RabbitTopologyOptions, 'queue'> {
+  /** The queue to consume (declared with its retry and dead-letter queues unless `declare` is false). */
+  readonly queue: string;
+  /** Consumer name: the inbox's consumer key. @default the queue name */
+  readonly name?: string;
+  /** Declare the topology on every (re)connection. @default true */
+  readonly declare?: boolean;
+  /** Handlers running at once. @default 8 */
+  readonly concurrency?: number;
+  /** Unacknowledged messages the broker sends ahead (per consumer). @default 4 x concurrency */
+  readonly prefetch?: number;
+  /**
+   * The key whose messages are handled one at a time, in delivery order.
+   * @default the CloudEvents `partitionkey` (the event's ordering key); `null` means no ordering
+   */
+  readonly orderingKey?: (message: ConsumeMessage) => string | null;
+  /** `stop()` waits this long for running handlers, then closes anyway (their messages are redelivered). @default 30000 */
+  readonly stopTimeoutMs?: number;
+  readonly logger?: Logger;
+}

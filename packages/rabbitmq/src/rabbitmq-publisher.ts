@@ -1,5 +1,5 @@
 import type { AnyEvent } from '@cqrs-ts/core';
-import { ConfigurationError } from '@cqrs-ts/core';
+import { BrokerError, ConfigurationError } from '@cqrs-ts/core';
 import type {
   EnvelopeCompression,
   MessagePublisher,
@@ -7,45 +7,12 @@ import type {
   PayloadSerializer,
   PublishResult,
 } from '@cqrs-ts/core/spi';
-import { compressData, createOutboxEncoder, toOutboxMessages } from '@cqrs-ts/core/spi';
+import { compressData, createOutboxEncoder, errorText, toOutboxMessages } from '@cqrs-ts/core/spi';
 import type { ConfirmChannel, Options } from 'amqplib';
 import { checkConnectionOptions, createChannelSource } from './rabbitmq-connection.ts';
-import { errorText, RabbitMqError } from './rabbitmq-errors.ts';
-import type { RabbitConnectionOptions } from './rabbitmq-options.ts';
+import { rabbitError } from './rabbitmq-errors.ts';
+import type { RabbitPublisherOptions } from './rabbitmq-options.ts';
 import { CLOUDEVENTS_AMQP_PREFIX } from './rabbitmq-options.ts';
-import type { RabbitExchangeType } from './rabbitmq-topology.ts';
-
-/** Options of {@link createRabbitPublisher}. */
-export interface RabbitPublisherOptions extends RabbitConnectionOptions {
-  /** The exchange events are published to; declared durable on every new channel unless `declareExchange` is false. */
-  readonly exchange: string;
-  /** @default 'topic' */
-  readonly exchangeType?: RabbitExchangeType;
-  /** Declare the exchange (durable) on every new channel. @default true */
-  readonly declareExchange?: boolean;
-  /**
-   * The routing key of a message. @default the event's topic (`message.topic`); with an `x-consistent-hash`
-   * exchange the ordering key (or the id when the event has none)
-   */
-  readonly routingKey?: (message: OutboxMessage) => string;
-  /**
-   * Publish with `mandatory`: a message no queue receives comes back and is reported as failed (`unroutable`)
-   * instead of being dropped silently. @default true
-   */
-  readonly mandatory?: boolean;
-  /** Compresses big data (marked by the `contentencoding` attribute and the AMQP content-encoding). */
-  readonly compression?: EnvelopeCompression;
-  /** Unconfirmed messages allowed at once (across concurrent `publish` calls). @default 1000 */
-  readonly maxInFlight?: number;
-  /** Largest accepted body (after compression); bigger messages fail as `invalid`. @default 16777216 (16 MiB) */
-  readonly maxMessageBytes?: number;
-  /** A message without a confirm after this long fails as `timeout`. @default 30000 */
-  readonly confirmTimeoutMs?: number;
-  /** `publishEvents`: CloudEvents `source`. @default 'cqrs-ts' */
-  readonly source?: string;
-  /** `publishEvents`: payload serializer. @default JSON */
-  readonly serializer?: PayloadSerializer;
-}
 
 /**
  * A {@link MessagePublisher} over RabbitMQ publisher confirms, for the outbox relay and for direct use.
@@ -86,7 +53,7 @@ interface Entry {
 const OK: PublishResult = Object.freeze({ ok: true });
 const MAX_SHORTSTR = 255;
 
-function fail(error: RabbitMqError): PublishResult {
+function fail(error: BrokerError): PublishResult {
   return { ok: false, error, retryable: error.retryable };
 }
 
@@ -111,13 +78,13 @@ function toBuffer(data: Uint8Array): Buffer {
  *
  * Key order (`capabilities.preservesKeyOrder: true`): inside one `publish` call, a message whose ordering key
  * appeared earlier in the batch is sent only after that earlier one is confirmed; if it failed (nacked,
- * returned as unroutable, channel lost) the later ones of its key fail without being sent. Messages of
+ * returned as unroutable, channel lost) the later ones of its key fail as `skipped` without being sent. Messages of
  * different keys, or without a key, are pipelined freely.
  *
- * Failures are per message: `unroutable` (mandatory message no queue took), `nacked`, `connection` (channel or
- * connection lost before the confirm: the message may or may not have been routed, so it is published again
- * and consumers dedupe with the inbox), `timeout`, `aborted`, `invalid` (not retryable: too big, routing key
- * over 255 bytes, header table over 64 KiB). After a lost connection the next `publish` reconnects (with
+ * Failures are per message, `BrokerError`s: `unroutable` (mandatory message no queue took), `rejected` (nacked),
+ * `connection` (channel or connection lost before the confirm: the message may or may not have been routed, so
+ * it is published again and consumers dedupe with the inbox), `timeout`, `cancelled`, `too-large` and `invalid`
+ * (not retryable: over `maxMessageBytes`, routing key over 255 bytes, header table over 64 KiB). After a lost connection the next `publish` reconnects (with
  * backoff, failing fast in between).
  *
  * @example
@@ -187,7 +154,7 @@ export function createRabbitPublisher(options: RabbitPublisherOptions): RabbitPu
       try {
         await channel.assertExchange(exchange, exchangeType, { durable: true });
       } catch (error) {
-        throw new RabbitMqError('topology', `declaring exchange ${exchange}: ${errorText(error)}`, {
+        throw rabbitError('topology', `declaring exchange ${exchange}: ${errorText(error)}`, {
           cause: error,
         });
       }
@@ -241,19 +208,14 @@ export function createRabbitPublisher(options: RabbitPublisherOptions): RabbitPu
     if (next >= 0) {
       if (result.ok) {
         const ch = source.current;
-        if (ch === undefined) settle(batch, next, fail(new RabbitMqError('connection', 'channel closed')));
+        if (ch === undefined) settle(batch, next, fail(rabbitError('connection', 'channel closed')));
         else sendOne(batch, next, ch);
       } else {
         const key = batch.messages[next]!.key;
         settle(
           batch,
           next,
-          fail(
-            new RabbitMqError(
-              (result.error as RabbitMqError).reason ?? 'connection',
-              `not sent: an earlier message with key ${key} failed`,
-            ),
-          ),
+          fail(rabbitError('skipped', `not sent: an earlier message with key ${key} failed`)),
         );
       }
     }
@@ -269,12 +231,12 @@ export function createRabbitPublisher(options: RabbitPublisherOptions): RabbitPu
       const closedChannel = source.current !== e.channel || (err as Error).message === 'channel closed';
       result = fail(
         closedChannel
-          ? new RabbitMqError('connection', 'channel closed before the confirm', { cause: err })
-          : new RabbitMqError('nacked', 'the broker nacked the message', { cause: err }),
+          ? rabbitError('connection', 'channel closed before the confirm', { cause: err })
+          : rabbitError('rejected', 'the broker nacked the message', { cause: err }),
       );
     } else if (e.returned !== undefined) {
       result = fail(
-        new RabbitMqError(
+        rabbitError(
           'unroutable',
           `no queue is bound for ${exchange} / ${JSON.stringify(routingKeyOf(e.batch.messages[e.index]!))}: ${e.returned.text}`,
           { replyCode: e.returned.code },
@@ -306,12 +268,12 @@ export function createRabbitPublisher(options: RabbitPublisherOptions): RabbitPu
         m.id.length === 0 ||
         !shortStr(m.id)
       )
-        throw new RabbitMqError('invalid', `message ${i} has no id of 1..255 bytes`);
+        throw rabbitError('invalid', `message ${i} has no id of 1..255 bytes`);
       if (!(m.body instanceof Uint8Array))
-        throw new RabbitMqError('invalid', `message ${m.id.slice(0, 100)}: body is not bytes`);
+        throw rabbitError('invalid', `message ${m.id.slice(0, 100)}: body is not bytes`);
       rk = routingKey(m);
       if (typeof rk !== 'string' || !shortStr(rk)) {
-        throw new RabbitMqError(
+        throw rabbitError(
           'invalid',
           `message ${m.id.slice(0, 100)}: routing key must be a string of at most 255 bytes`,
         );
@@ -324,8 +286,8 @@ export function createRabbitPublisher(options: RabbitPublisherOptions): RabbitPu
         attrs = copy;
       }
       if (body.byteLength > maxBytes) {
-        throw new RabbitMqError(
-          'invalid',
+        throw rabbitError(
+          'too-large',
           `message ${m.id.slice(0, 100)}: ${body.byteLength} bytes, more than ${maxBytes}`,
         );
       }
@@ -335,9 +297,7 @@ export function createRabbitPublisher(options: RabbitPublisherOptions): RabbitPu
         batch,
         i,
         fail(
-          error instanceof RabbitMqError
-            ? error
-            : new RabbitMqError('invalid', errorText(error), { cause: error }),
+          error instanceof BrokerError ? error : rabbitError('invalid', errorText(error), { cause: error }),
         ),
       );
       return true;
@@ -356,8 +316,8 @@ export function createRabbitPublisher(options: RabbitPublisherOptions): RabbitPu
         i,
         fail(
           closedChannel
-            ? new RabbitMqError('connection', errorText(error), { cause: error })
-            : new RabbitMqError('invalid', `message ${m.id.slice(0, 100)}: ${errorText(error)}`, {
+            ? rabbitError('connection', errorText(error), { cause: error })
+            : rabbitError('invalid', `message ${m.id.slice(0, 100)}: ${errorText(error)}`, {
                 cause: error,
               }),
         ),
@@ -366,7 +326,7 @@ export function createRabbitPublisher(options: RabbitPublisherOptions): RabbitPu
     }
   }
 
-  function failRest(batch: Batch, error: RabbitMqError): void {
+  function failRest(batch: Batch, error: BrokerError): void {
     for (let i = 0; i < batch.messages.length; i++) {
       if (batch.results[i] === undefined) {
         batch.results[i] = fail(error);
@@ -384,15 +344,13 @@ export function createRabbitPublisher(options: RabbitPublisherOptions): RabbitPu
       throw new ConfigurationError('rabbitmq publisher: publish expects an array');
     const n = messages.length;
     if (n === 0) return [];
-    if (closed) return messages.map(() => fail(new RabbitMqError('connection', 'publisher is closed')));
+    if (closed) return messages.map(() => fail(rabbitError('closed', 'publisher is closed')));
     let ch: ConfirmChannel;
     try {
       ch = await source.channel();
     } catch (error) {
       const e =
-        error instanceof RabbitMqError
-          ? error
-          : new RabbitMqError('connection', errorText(error), { cause: error });
+        error instanceof BrokerError ? error : rabbitError('connection', errorText(error), { cause: error });
       return messages.map(() => fail(e));
     }
     // Chain messages that share a key with an earlier message of this batch.
@@ -418,12 +376,12 @@ export function createRabbitPublisher(options: RabbitPublisherOptions): RabbitPu
     });
     const batch: Batch = { messages, results: new Array(n), next, remaining: n, done: false, resolve };
     const timer = setTimeout(
-      () => failRest(batch, new RabbitMqError('timeout', `no confirm within ${confirmTimeoutMs} ms`)),
+      () => failRest(batch, rabbitError('timeout', `no confirm within ${confirmTimeoutMs} ms`)),
       confirmTimeoutMs,
     );
     const signal = opts?.signal;
     const onAbort = () =>
-      failRest(batch, new RabbitMqError('aborted', 'publish aborted', { cause: signal?.reason }));
+      failRest(batch, rabbitError('cancelled', 'publish aborted', { cause: signal?.reason }));
     if (signal !== undefined) {
       if (signal.aborted) onAbort();
       else signal.addEventListener('abort', onAbort, { once: true });
@@ -433,7 +391,7 @@ export function createRabbitPublisher(options: RabbitPublisherOptions): RabbitPu
       while (inFlight >= maxInFlight && !batch.done && source.current === ch) await waitSlot();
       if (batch.done) break;
       if (source.current !== ch) {
-        failRest(batch, new RabbitMqError('connection', 'channel closed while publishing'));
+        failRest(batch, rabbitError('connection', 'channel closed while publishing'));
         break;
       }
       if (!sendOne(batch, i, ch)) {

@@ -1,7 +1,8 @@
 import { ConfigurationError } from '@cqrs-ts/core';
+import { errorText } from '@cqrs-ts/core/spi';
 import type { Channel } from 'amqplib';
 import { checkConnectionOptions, createChannelSource } from './rabbitmq-connection.ts';
-import { errorText, RabbitMqError, replyCodeOf } from './rabbitmq-errors.ts';
+import { topologyError } from './rabbitmq-errors.ts';
 import type { RabbitConnectionOptions } from './rabbitmq-options.ts';
 
 /** Exchange types the adapters declare. `x-consistent-hash` needs the `rabbitmq_consistent_hash_exchange` plugin. */
@@ -178,23 +179,19 @@ export async function declareTopology(
     return topology;
   } catch (error) {
     if (error instanceof ConfigurationError) throw error;
-    throw new RabbitMqError(
-      replyCodeOf(error) === 406 ? 'topology' : 'connection',
-      `declaring ${queue ?? exchange}: ${errorText(error)}`,
-      { cause: error, ...(replyCodeOf(error) !== undefined ? { replyCode: replyCodeOf(error)! } : {}) },
-    );
+    throw topologyError(error, String(queue ?? exchange), errorText(error));
   }
 }
 
 /**
  * Declares the exchange, the consumer's queue (quorum by default, dead-lettering to the DLQ), the dead-letter
  * queue, the retry queues and the bindings. Idempotent: declaring the same topology again changes nothing.
- * Declaring a queue that exists with other arguments fails with a `topology` {@link RabbitMqError}
+ * Declaring a queue that exists with other arguments fails with a `topology` `BrokerError`
  * (RabbitMQ never changes a queue's arguments; delete the queue or use a new name).
  *
  * @example
  * await ensureRabbitTopology({ url: 'amqp://127.0.0.1', exchange: 'events', queue: 'billing', bindings: ['orders.#'] });
- * @throws RabbitMqError (`topology`, `connection`), ConfigurationError
+ * @throws BrokerError (`topology`, `connection`), ConfigurationError
  */
 export async function ensureRabbitTopology(
   options: RabbitTopologyOptions & RabbitConnectionOptions,

@@ -1,25 +1,29 @@
 import {
   type AnyEvent,
+  BrokerError,
   ConfigurationError,
-  consumerTransaction,
   createMessageCatalog,
-  currentContext,
   defineEvent,
   isCqrsError,
+  type MessageConsumer,
   runWithContext,
 } from '@cqrs-ts/core';
 import type { OutboxMessage } from '@cqrs-ts/core/spi';
-import { createPostgresInboxGuard, migrate } from '@cqrs-ts/postgres';
 import {
   createRabbitConsumer,
   createRabbitPublisher,
   ensureRabbitTopology,
-  RabbitMqError,
+  type RabbitPublisher,
 } from '@cqrs-ts/rabbitmq';
-import pg from 'pg';
+import {
+  type BrokerDeadLetter,
+  type BrokerHarness,
+  createTcpProxy,
+  describeBrokerContract,
+} from '@cqrs-ts/testing/contracts';
 import { afterAll, describe, expect, it } from 'vitest';
 import { z } from 'zod';
-import { PG_URL, service, uniqueSuffix, waitFor } from '../../core/test/support/services.ts';
+import { waitFor } from '../../core/test/support/services.ts';
 import {
   cleanup,
   drainQueue,
@@ -31,22 +35,103 @@ import {
 } from './support.ts';
 
 const available = await rabbitAvailable();
-const pgAvailable =
-  available &&
-  (await service('postgres', async () => {
-    const c = new pg.Client({ connectionString: PG_URL, connectionTimeoutMillis: 2000 });
-    await c.connect();
-    await c.end();
-  }));
+
+/**
+ * The broker contract over a fresh exchange and queue (with retry and dead-letter queues) per test; consumers
+ * connect through a TCP proxy the test can cut.
+ */
+describeBrokerContract('rabbitmq', async (): Promise<BrokerHarness | undefined> => {
+  if (!available) return undefined;
+  const target = new URL(RABBIT_URL);
+  const proxy = await createTcpProxy({ host: target.hostname, port: Number(target.port || 5672) });
+  const viaProxy = new URL(RABBIT_URL);
+  viaProxy.host = `127.0.0.1:${proxy.port}`;
+  const raw = await rawChannel();
+  const delays = [50, 200];
+  const exchanges: string[] = [];
+  const queues: string[] = [];
+  let exchange = '';
+  let queue = '';
+  let publisher: RabbitPublisher | undefined;
+  let consumers: MessageConsumer[] = [];
+  let dead: BrokerDeadLetter[] = [];
+  const topology = () => ({ exchange, queue, bindings: ['ticks'], retry: { delaysMs: delays } });
+  const stopAll = async () => {
+    for (const c of consumers) await c.stop();
+    consumers = [];
+    await publisher?.close();
+  };
+  return {
+    topic: 'ticks',
+    publisher: () => publisher!,
+    consumer(options) {
+      const c = createRabbitConsumer({
+        ...options,
+        ...topology(),
+        url: viaProxy.href,
+        name: 'contract',
+        reconnect: { initialMs: 50, maxMs: 200 },
+      });
+      consumers.push(c);
+      return c;
+    },
+    async publishRaw(data, attributes = {}) {
+      const headers: Record<string, string> = {};
+      for (const [k, v] of Object.entries(attributes))
+        if (k !== 'datacontenttype') headers[`cloudEvents:${k}`] = v;
+      raw.ch.publish(exchange, 'ticks', Buffer.from(data), {
+        persistent: true,
+        headers,
+        ...(attributes.datacontenttype !== undefined ? { contentType: attributes.datacontenttype } : {}),
+      });
+      await raw.ch.waitForConfirms();
+    },
+    async deadLetters() {
+      for (;;) {
+        const m = await raw.ch.get(`${queue}.dead`, { noAck: true });
+        if (m === false) return dead;
+        const id = m.properties.headers?.['cloudEvents:id'];
+        dead.push({
+          id: typeof id === 'string' ? id : undefined,
+          reason: String(m.properties.headers?.['cloudEvents:deadletterreason'] ?? ''),
+          data: m.content,
+        });
+      }
+    },
+    async backlog() {
+      let n = 0;
+      for (const q of [queue, ...delays.map((d) => `${queue}.retry.${d}`)]) {
+        n += (await raw.ch.checkQueue(q)).messageCount;
+      }
+      return n;
+    },
+    interrupt: async () => proxy.cut(),
+    async reset() {
+      await stopAll();
+      exchange = uniqueName('ex');
+      queue = uniqueName('q');
+      exchanges.push(exchange);
+      queues.push(...topologyQueues(queue, delays));
+      dead = [];
+      await ensureRabbitTopology({ url: RABBIT_URL, ...topology() });
+      publisher = createRabbitPublisher({ url: RABBIT_URL, exchange });
+    },
+    async close() {
+      await stopAll();
+      await raw.close();
+      await proxy.close();
+      await cleanup({ queues, exchanges });
+    },
+  };
+});
 
 const Shipped = defineEvent('rmq.shipped', {
   topic: 'orders.shipped',
   schema: z.object({ orderId: z.string().min(1), items: z.number().int() }),
   key: (p) => p.orderId,
 });
-const Poison = defineEvent('rmq.poison', { topic: 'orders.poison' }).withPayload<{ n: number }>();
 const Noted = defineEvent('rmq.noted', { topic: 'orders.noted' }).withPayload<{ text: string }>();
-const catalog = createMessageCatalog([Shipped, Poison, Noted]);
+const catalog = createMessageCatalog([Shipped, Noted]);
 const TRACE = '00-0af7651916cd43dd8448eb211c80319c-b7ad6b7169203331-01';
 const utf8 = new TextEncoder();
 
@@ -85,7 +170,7 @@ describe.skipIf(!available)('rabbitmq publisher and consumer', () => {
     return { exchange, queue };
   };
 
-  it('round-trips an event with CloudEvents headers and restores correlation, causation and trace', async () => {
+  it('publishes the CloudEvents AMQP binding: cloudEvents: headers and AMQP properties', async () => {
     const { exchange, queue } = names();
     const peek = uniqueName('peek');
     queues.push(peek);
@@ -99,21 +184,8 @@ describe.skipIf(!available)('rabbitmq publisher and consumer', () => {
     const raw = await rawChannel();
     await raw.ch.assertQueue(peek, { durable: false, autoDelete: false });
     await raw.ch.bindQueue(peek, exchange, 'orders.#');
-    const seen: { event: AnyEvent; ctx: ReturnType<typeof currentContext> }[] = [];
-    const consumer = createRabbitConsumer({
-      url: RABBIT_URL,
-      exchange,
-      queue,
-      bindings: ['orders.#'],
-      retry: { delaysMs: [50, 200] },
-      catalog,
-      handle: (event) => {
-        seen.push({ event, ctx: currentContext() });
-      },
-    });
     const publisher = createRabbitPublisher({ url: RABBIT_URL, exchange, source: 'orders-svc' });
     try {
-      await consumer.start();
       const event = runWithContext(
         {
           correlationId: 'corr-42',
@@ -126,24 +198,6 @@ describe.skipIf(!available)('rabbitmq publisher and consumer', () => {
       ) as AnyEvent;
       const results = await publisher.publishEvents([event]);
       expect(results).toEqual([{ ok: true }]);
-      await waitFor(() => seen.length === 1, 10_000, 'delivery');
-      const got = seen[0]!;
-      expect(got.event.type).toBe('rmq.shipped');
-      expect(got.event.payload).toEqual({ orderId: 'o-1', items: 3 });
-      expect(got.event.metadata).toMatchObject({
-        requestId: event.metadata.requestId,
-        correlationId: 'corr-42',
-        causationId: 'cmd-1',
-        traceparent: TRACE,
-        tenantId: 't1',
-        requestedBy: 'alice',
-      });
-      expect(got.ctx).toMatchObject({
-        correlationId: 'corr-42',
-        causationId: event.metadata.requestId,
-        traceparent: TRACE,
-        tenantId: 't1',
-      });
       // the wire format: CloudEvents AMQP binding
       const [m] = await drainQueue(raw.ch, peek, 1);
       expect(m).toBeDefined();
@@ -167,40 +221,9 @@ describe.skipIf(!available)('rabbitmq publisher and consumer', () => {
         'cloudEvents:tenantid': 't1',
       });
       expect(p.headers!['content-type']).toBeUndefined();
-      expect(consumer.stats()).toMatchObject({ handled: 1, deadLettered: 0 });
     } finally {
-      await consumer.stop();
       await publisher.close();
       await raw.close();
-    }
-  });
-
-  it('handles messages that waited in the queue before start on their first delivery', async () => {
-    const { exchange, queue } = names();
-    await ensureRabbitTopology({ url: RABBIT_URL, exchange, queue, retry: { delaysMs: [50, 200] } });
-    const publisher = createRabbitPublisher({ url: RABBIT_URL, exchange });
-    const attempts: number[] = [];
-    const consumer = createRabbitConsumer({
-      url: RABBIT_URL,
-      exchange,
-      queue,
-      retry: { delaysMs: [50, 200] },
-      handle: (_e, ctx) => {
-        attempts.push(ctx.deliveryAttempt);
-      },
-    });
-    try {
-      const events = Array.from(
-        { length: 40 },
-        (_, i) => Shipped.create({ orderId: `w${i}`, items: i }) as AnyEvent,
-      );
-      expect((await publisher.publishEvents(events)).every((r) => r.ok)).toBe(true);
-      await consumer.start();
-      await waitFor(() => attempts.length === 40, 10_000, 'handling');
-      expect(attempts.every((a) => a === 1)).toBe(true);
-    } finally {
-      await consumer.stop();
-      await publisher.close();
     }
   });
 
@@ -269,13 +292,13 @@ describe.skipIf(!available)('rabbitmq publisher and consumer', () => {
       ];
       const results = await publisher.publish(batch);
       expect(results.map((r) => r.ok)).toEqual([true, false, false, false, true]);
-      const errs = results.map((r) => (r.ok ? undefined : (r.error as RabbitMqError)));
-      expect(errs[1]).toBeInstanceOf(RabbitMqError);
+      const errs = results.map((r) => (r.ok ? undefined : (r.error as BrokerError)));
+      expect(errs[1]).toBeInstanceOf(BrokerError);
       expect(errs[1]!.reason).toBe('unroutable');
-      expect(errs[1]!.replyCode).toBe(312);
+      expect(errs[1]!.nativeCode).toBe(312);
       expect(isCqrsError(errs[1], 'CQRS_BROKER')).toBe(true);
       expect(results[1]).toMatchObject({ retryable: true });
-      expect(errs[2]!.reason).toBe('invalid');
+      expect(errs[2]!.reason).toBe('too-large');
       expect(results[2]).toMatchObject({ retryable: false });
       expect(errs[3]!.reason).toBe('invalid');
       const got = await drainQueue(raw.ch, queue, 2);
@@ -383,140 +406,7 @@ describe.skipIf(!available)('rabbitmq publisher and consumer', () => {
     }
   });
 
-  it('dead-letters a poison message after N attempts and malformed bytes at once, while later messages flow', async () => {
-    const delays = [20, 60];
-    const { exchange, queue } = names(delays);
-    const handled: string[] = [];
-    const attempts: number[] = [];
-    const consumer = createRabbitConsumer({
-      url: RABBIT_URL,
-      exchange,
-      queue,
-      retry: { delaysMs: delays },
-      maxAttempts: 3,
-      backoff: { initialMs: 20, maxMs: 60, jitter: 'none' },
-      catalog,
-      concurrency: 4,
-      handle: (event, ctx) => {
-        if (event.type === 'rmq.poison') {
-          attempts.push(ctx.deliveryAttempt);
-          throw new Error('poison always fails');
-        }
-        handled.push((event.payload as { orderId: string }).orderId);
-      },
-    });
-    const publisher = createRabbitPublisher({ url: RABBIT_URL, exchange });
-    const raw = await rawChannel();
-    try {
-      await consumer.start();
-      const poison = Poison.create({ n: 1 }) as AnyEvent;
-      expect((await publisher.publishEvents([poison])).every((r) => r.ok)).toBe(true);
-      // malformed: bytes with no CloudEvents headers, and a known type with an invalid payload
-      raw.ch.publish(exchange, 'orders.raw', Buffer.from([0xff, 0x00, 0x13]), { persistent: true });
-      raw.ch.publish(exchange, 'orders.shipped', Buffer.from('{"orderId":""}'), {
-        persistent: true,
-        contentType: 'application/json',
-        headers: {
-          'cloudEvents:specversion': '1.0',
-          'cloudEvents:id': 'bad-1',
-          'cloudEvents:source': 's',
-          'cloudEvents:type': 'rmq.shipped',
-        },
-      });
-      raw.ch.publish(exchange, 'orders.raw', Buffer.from('{}'), {
-        persistent: true,
-        headers: {
-          'cloudEvents:specversion': '1.0',
-          'cloudEvents:id': 'u-1',
-          'cloudEvents:source': 's',
-          'cloudEvents:type': 'rmq.unknown',
-        },
-      });
-      await raw.ch.waitForConfirms();
-      const good = Array.from(
-        { length: 20 },
-        (_, i) => Shipped.create({ orderId: `g${i}`, items: i }) as AnyEvent,
-      );
-      expect((await publisher.publishEvents(good)).every((r) => r.ok)).toBe(true);
-      await waitFor(() => handled.length === 20 && consumer.stats().deadLettered === 4, 15_000, 'handling');
-      expect(attempts).toEqual([1, 2, 3]);
-      const dead = await drainQueue(raw.ch, `${queue}.dead`, 4);
-      expect(dead).toHaveLength(4);
-      const byReason = dead.map((m) => ({
-        id: m.properties.headers?.['cloudEvents:id'] as string | undefined,
-        reason: String(m.properties.headers?.['cloudEvents:deadletterreason']),
-        attempts: m.properties.headers?.['cloudEvents:deadletterattempts'],
-        source: m.properties.headers?.['cloudEvents:deadlettersource'],
-        body: m.content,
-      }));
-      const poisoned = byReason.find((d) => d.id === poison.metadata.requestId)!;
-      expect(poisoned.reason).toMatch(/failed 3 times: Error: poison always fails/);
-      expect(poisoned.attempts).toBe('3');
-      expect(poisoned.source).toBe(queue);
-      const malformed = byReason.find((d) => d.id === undefined)!;
-      expect(malformed.reason).toMatch(/^undecodable: EnvelopeError/);
-      expect([...malformed.body]).toEqual([0xff, 0x00, 0x13]);
-      expect(byReason.find((d) => d.id === 'bad-1')!.reason).toMatch(/undecodable: ValidationError/);
-      expect(byReason.find((d) => d.id === 'u-1')!.reason).toMatch(/undecodable: UnknownMessageTypeError/);
-      expect(consumer.stats()).toMatchObject({ handled: 20, retried: 2, deadLettered: 4 });
-    } finally {
-      await consumer.stop();
-      await publisher.close();
-      await raw.close();
-    }
-  });
-
-  it('handles messages of one key one at a time, in order, and different keys in parallel', async () => {
-    const { exchange, queue } = names();
-    const order = new Map<string, number[]>();
-    let running = 0;
-    let maxRunning = 0;
-    let overlaps = 0;
-    const busy = new Set<string>();
-    const consumer = createRabbitConsumer({
-      url: RABBIT_URL,
-      exchange,
-      queue,
-      retry: { delaysMs: [50, 200] },
-      concurrency: 6,
-      catalog,
-      handle: async (event) => {
-        const p = event.payload as { orderId: string; items: number };
-        running++;
-        maxRunning = Math.max(maxRunning, running);
-        if (busy.has(p.orderId)) overlaps++;
-        busy.add(p.orderId);
-        await new Promise((r) => setTimeout(r, Math.random() * 8));
-        busy.delete(p.orderId);
-        const list = order.get(p.orderId) ?? [];
-        order.set(p.orderId, list);
-        list.push(p.items); // completion order
-        running--;
-      },
-    });
-    const publisher = createRabbitPublisher({ url: RABBIT_URL, exchange });
-    try {
-      await consumer.start();
-      const events = Array.from(
-        { length: 120 },
-        (_, i) => Shipped.create({ orderId: `o${i % 6}`, items: i }) as AnyEvent,
-      );
-      expect((await publisher.publishEvents(events)).every((r) => r.ok)).toBe(true);
-      await waitFor(() => consumer.stats().handled === 120, 15_000, 'handling');
-      for (const [k, list] of order) {
-        expect(list, k).toEqual([...list].sort((a, b) => a - b));
-        expect(list).toHaveLength(20);
-      }
-      expect(overlaps).toBe(0);
-      expect(maxRunning).toBeGreaterThan(1);
-      expect(maxRunning).toBeLessThanOrEqual(6);
-    } finally {
-      await consumer.stop();
-      await publisher.close();
-    }
-  });
-
-  it('stops gracefully: running handlers finish and are acked, the rest is released to the next consumer', async () => {
+  it('a stop releases the prefetched messages that did not start to the next consumer', async () => {
     const { exchange, queue } = names();
     const done: number[] = [];
     let started = 0;
@@ -551,7 +441,7 @@ describe.skipIf(!available)('rabbitmq publisher and consumer', () => {
       expect(afterStop).toBe(startedBeforeStop); // only the running handlers finished
       expect(afterStop).toBeGreaterThanOrEqual(2);
       expect(afterStop).toBeLessThan(30);
-      expect(first.stats().handled).toBe(afterStop);
+      expect(first.health().handled).toBe(afterStop);
       const second = make(0);
       await second.start();
       await waitFor(() => new Set(done).size === 30, 10_000, 'the rest');
@@ -560,47 +450,6 @@ describe.skipIf(!available)('rabbitmq publisher and consumer', () => {
     } finally {
       await first.stop();
       await publisher.close();
-    }
-  });
-
-  it.skipIf(!pgAvailable)('with the Postgres inbox a redelivered message has one effect', async () => {
-    const { exchange, queue } = names();
-    const tables = { outbox: `rmq_ob_${uniqueSuffix}`, inbox: `rmq_ib_${uniqueSuffix}` };
-    const fx = `rmq_fx_${uniqueSuffix}`;
-    const pool = new pg.Pool({ connectionString: PG_URL, max: 4 });
-    pool.on('error', () => {});
-    await migrate(pool, { tables });
-    await pool.query(`CREATE TABLE ${fx} (id TEXT NOT NULL)`);
-    let calls = 0;
-    const consumer = createRabbitConsumer({
-      url: RABBIT_URL,
-      exchange,
-      queue,
-      retry: { delaysMs: [50, 200] },
-      catalog,
-      inbox: createPostgresInboxGuard({ client: pool, tables }),
-      handle: async (event) => {
-        calls++;
-        const tx = consumerTransaction<pg.PoolClient>()!;
-        await tx.query(`INSERT INTO ${fx} VALUES ($1)`, [event.metadata.requestId]);
-      },
-    });
-    const publisher = createRabbitPublisher({ url: RABBIT_URL, exchange });
-    try {
-      await consumer.start();
-      const e = Shipped.create({ orderId: 'dup', items: 1 }) as AnyEvent;
-      // the relay may publish the same event twice (a lost confirm): same id, two messages
-      expect((await publisher.publishEvents([e])).every((r) => r.ok)).toBe(true);
-      expect((await publisher.publishEvents([e])).every((r) => r.ok)).toBe(true);
-      await waitFor(() => consumer.stats().handled + consumer.stats().duplicates === 2, 10_000, 'both');
-      expect(consumer.stats()).toMatchObject({ handled: 1, duplicates: 1 });
-      expect(calls).toBe(1);
-      expect((await pool.query(`SELECT count(*)::int AS n FROM ${fx}`)).rows[0].n).toBe(1);
-    } finally {
-      await consumer.stop();
-      await publisher.close();
-      await pool.query(`DROP TABLE IF EXISTS ${tables.outbox}, ${tables.inbox}, ${fx}`);
-      await pool.end();
     }
   });
 
@@ -619,8 +468,8 @@ describe.skipIf(!available)('rabbitmq publisher and consumer', () => {
     expect(t1).toMatchObject({ queue, deadLetterQueue: `${queue}.dead`, exchangeType: 'topic' });
     expect(t1.retryQueues.map((r) => r.queue)).toEqual([`${queue}.retry.50`, `${queue}.retry.200`]);
     const err = await ensureRabbitTopology({ ...opts, queueType: 'classic' }).catch((e: unknown) => e);
-    expect(err).toBeInstanceOf(RabbitMqError);
-    expect(err).toMatchObject({ code: 'CQRS_BROKER', reason: 'topology', replyCode: 406, retryable: false });
+    expect(err).toBeInstanceOf(BrokerError);
+    expect(err).toMatchObject({ code: 'CQRS_BROKER', reason: 'topology', nativeCode: 406, retryable: false });
     // a consumer with the conflicting topology fails to start instead of retrying forever
     const consumer = createRabbitConsumer({ ...opts, queueType: 'classic', handle: () => {} });
     await expect(consumer.start()).rejects.toMatchObject({ reason: 'topology' });
