@@ -4,88 +4,30 @@ import {
   createMessageProcessor,
   type Disposition,
   type IncomingMessage,
-  type Logger,
+  type MessageConsumer,
   type MessageProcessor,
   type MessageProcessorOptions,
   noopLogger,
 } from '@cqrs-ts/core';
-import { createKeyedLimiter, type KeyedLimiter } from '@cqrs-ts/core/spi';
+import { createKeyedLimiter, errorText, type KeyedLimiter } from '@cqrs-ts/core/spi';
+import { errorMessage, isNoGroup } from './redis-errors.ts';
 import {
   close,
   connect,
-  errorMessage,
-  isNoGroup,
   type RedisArgument,
   type RedisClientLike,
-  type RedisConnectionOptions,
-  text,
+  type RedisStreamsConsumerOptions,
 } from './redis-options.ts';
-import { DATA_FIELD, DEFAULT_FIELD_PREFIX, decodeFields } from './redis-wire.ts';
-
-/** Options of {@link createRedisStreamsConsumer}. */
-export type RedisStreamsConsumerOptions = RedisConnectionOptions & {
-  /** Stream keys to consume (e.g. the publisher's `streamPrefix + topic`). */
-  readonly streams: readonly string[];
-  /** Consumer group; created on start (and again after Redis lost it) with `MKSTREAM`. */
-  readonly group: string;
-  /** This consumer's name in the group. @default `<hostname>-<pid>-<random>` */
-  readonly consumer?: string;
-  /** The message processor, or its options (`name` is the inbox consumer key). */
-  readonly processor: MessageProcessor | MessageProcessorOptions;
-  /** Handlers running at once; entries sharing a partition key run one after the other. @default 16 */
-  readonly concurrency?: number;
-  /** Entries fetched per read (`COUNT`). @default 64 */
-  readonly batch?: number;
-  /** Entries held locally (running + waiting for a slot); reads pause above it. @default 2 * concurrency + batch */
-  readonly maxInFlight?: number;
-  /** How long one `XREADGROUP` blocks. @default 2000 */
-  readonly blockMs?: number;
-  /**
-   * A pending entry idle this long is claimed by a consumer of the group (`XAUTOCLAIM`): the crash-recovery
-   * delay, and the longest retry delay. Must exceed your slowest handler. @default 30000
-   */
-  readonly claimIdleMs?: number;
-  /** How often idle pending entries are looked for (retries due earlier trigger a pass sooner). @default 5000 */
-  readonly reclaimIntervalMs?: number;
-  /** Dead-letter stream of a source stream. @default `${stream}:dead-letter` */
-  readonly deadLetterStream?: (stream: string) => string;
-  /** Approximate `MAXLEN` of dead-letter streams. Default: no trimming. */
-  readonly deadLetterMaxLen?: number;
-  /** Prefix of the attribute fields. @default 'ce_' */
-  readonly fieldPrefix?: string;
-  /** Where a new group starts reading: `0` (everything in the stream) or `$` (only new entries). @default '0' */
-  readonly startId?: '0' | '$';
-  /** Graceful stop waits this long for in-flight handlers before closing. @default 30000 */
-  readonly stopTimeoutMs?: number;
-  readonly logger?: Logger;
-};
-
-/** Counters of a {@link RedisStreamsConsumer}. */
-export interface RedisStreamsConsumerStats {
-  readonly handled: number;
-  readonly duplicates: number;
-  readonly retried: number;
-  readonly deadLettered: number;
-  /** Entries claimed from idle pending lists (retries and crashed consumers' entries). */
-  readonly reclaimed: number;
-  /** Entries held locally right now. */
-  readonly inFlight: number;
-  /** Read/claim/ack errors so far (connection losses included). */
-  readonly errors: number;
-  /** Times a lost consumer group was created again (Redis restarted without its data). */
-  readonly groupsRecreated: number;
-}
+import { DATA_FIELD, DEFAULT_FIELD_PREFIX, decodeFields, text } from './redis-wire.ts';
 
 /** A consumer-group consumer of Redis Streams feeding a {@link MessageProcessor}. */
-export interface RedisStreamsConsumer extends AsyncDisposable {
+export interface RedisStreamsConsumer extends MessageConsumer {
   /** The consumer's name in the group. */
   readonly name: string;
-  readonly running: boolean;
   /** Creates the groups (idempotent) and starts reading. Resolves once the groups exist. */
   start(): Promise<void>;
   /** Stops reading, finishes in-flight handlers, sends their acks, closes the connections it opened. Final. */
   stop(): Promise<void>;
-  stats(): RedisStreamsConsumerStats;
 }
 
 type Entry = readonly [id: unknown, fields: unknown];
@@ -206,15 +148,9 @@ export function createRedisStreamsConsumer(options: RedisStreamsConsumerOptions)
   let reclaimTimer: ReturnType<typeof setTimeout> | undefined;
   let reclaimAt = Number.POSITIVE_INFINITY;
   let reclaimWake: (() => void) | undefined;
-  const counters = {
-    handled: 0,
-    duplicates: 0,
-    retried: 0,
-    deadLettered: 0,
-    reclaimed: 0,
-    errors: 0,
-    groupsRecreated: 0,
-  };
+  const counters = { handled: 0, duplicates: 0, retried: 0, deadLettered: 0, reconnects: 0 };
+  let lastError: string | undefined;
+  let readerReady = 0;
 
   // Acks and retry schedules are flushed in one pipeline per tick.
   let acks = new Map<string, string[]>();
@@ -223,7 +159,7 @@ export function createRedisStreamsConsumer(options: RedisStreamsConsumerOptions)
   let flushing: Promise<void> = Promise.resolve();
 
   const reportError = (error: unknown, where: string) => {
-    counters.errors++;
+    lastError = `${where}: ${errorText(error)}`;
     logger.warn({ consumer: name, group, where, error: errorMessage(error) }, 'redis streams consumer error');
   };
 
@@ -246,7 +182,7 @@ export function createRedisStreamsConsumer(options: RedisStreamsConsumerOptions)
       if (error === null) created++;
       else if (!errorMessage(error).startsWith('BUSYGROUP')) throw error;
     }
-    counters.groupsRecreated += created;
+    counters.reconnects += created;
     if (created > 0)
       logger.warn({ consumer: name, group, created }, 'redis streams consumer group re-created');
   }
@@ -489,7 +425,6 @@ export function createRedisStreamsConsumer(options: RedisStreamsConsumerOptions)
       for (let i = 0; i < entries.length; i++) {
         const row = (counts[i]?.[1] as unknown[][] | undefined)?.[0];
         const attempt = Number(row?.[3] ?? 2);
-        counters.reclaimed++;
         dispatch(stream, entries[i]!, Number.isFinite(attempt) && attempt > 0 ? attempt : 2);
       }
     } while (cursor !== '0-0');
@@ -536,9 +471,6 @@ export function createRedisStreamsConsumer(options: RedisStreamsConsumerOptions)
 
   const consumer: RedisStreamsConsumer = {
     name,
-    get running() {
-      return running;
-    },
     async start() {
       if (running) return;
       if (stopped) throw new ConfigurationError(`${what}: a stopped consumer cannot be started again`);
@@ -553,7 +485,11 @@ export function createRedisStreamsConsumer(options: RedisStreamsConsumerOptions)
           })
           .catch(() => {});
       };
-      reader.on('ready', refreshId);
+      reader.on('ready', () => {
+        // every ready after the first is a reconnection of the blocking reader
+        if (++readerReady > 1) counters.reconnects++;
+        refreshId();
+      });
       refreshId();
       running = true;
       readLoop = read();
@@ -582,8 +518,14 @@ export function createRedisStreamsConsumer(options: RedisStreamsConsumerOptions)
       reader = undefined;
       if (owned) await close(commands);
     },
-    stats() {
-      return { ...counters, inFlight: limiter.size };
+    health() {
+      return {
+        running,
+        connected: running && (reader as { status?: string } | undefined)?.status === 'ready',
+        inFlight: limiter.size,
+        ...counters,
+        lastError,
+      };
     },
     async [Symbol.asyncDispose]() {
       await consumer.stop();

@@ -1,5 +1,5 @@
 import { createHash } from 'node:crypto';
-import { type AnyEvent, ConfigurationError } from '@cqrs-ts/core';
+import { type AnyEvent, BrokerError, ConfigurationError } from '@cqrs-ts/core';
 import {
   createOutboxEncoder,
   type EnvelopeCompression,
@@ -10,48 +10,9 @@ import {
   type PublishResult,
   toOutboxMessages,
 } from '@cqrs-ts/core/spi';
-import {
-  close,
-  connect,
-  errorMessage,
-  type RedisArgument,
-  type RedisConnectionOptions,
-  RedisStreamsError,
-  text,
-} from './redis-options.ts';
-import { appendFields, DEFAULT_FIELD_PREFIX } from './redis-wire.ts';
-
-/** Options of {@link createRedisStreamsPublisher}. */
-export type RedisStreamsPublisherOptions = RedisConnectionOptions & {
-  /** Prefix of the default stream name. @default '' */
-  readonly streamPrefix?: string;
-  /** The stream of a message. @default `streamPrefix + message.topic` */
-  readonly stream?: (message: OutboxMessage) => string;
-  /** Approximate trimming: `XADD ... MAXLEN ~ maxLen`. Default: no trimming. */
-  readonly maxLen?: number;
-  /** Compresses data of at least `thresholdBytes` (marked in `ce_contentencoding`). Default: none. */
-  readonly compression?: EnvelopeCompression;
-  /** Prefix of the attribute fields. @default 'ce_' */
-  readonly fieldPrefix?: string;
-  /**
-   * Publisher-side deduplication by event id: a message whose id was appended less than this long ago is
-   * reported published without a second entry (a `SET NX PX` key per id, `dedupeKeyPrefix + id`).
-   * Default 0: off; XADD itself never deduplicates, pair consumers with an inbox either way.
-   */
-  readonly dedupeWindowMs?: number;
-  /** @default 'cqrs:dedupe:' */
-  readonly dedupeKeyPrefix?: string;
-  /** Largest batch of one `publish` call (the relay splits bigger ones). @default 1000 */
-  readonly maxBatchSize?: number;
-  /** A publish not acknowledged within this time reports every message failed (retryable). @default 10000 */
-  readonly timeoutMs?: number;
-  /** `source` attribute of {@link RedisStreamsPublisher.publishEvents}. @default 'cqrs-ts' */
-  readonly source?: string;
-  /** Payload serializer of {@link RedisStreamsPublisher.publishEvents}. @default JSON */
-  readonly serializer?: PayloadSerializer;
-  /** Largest serialized payload accepted by {@link RedisStreamsPublisher.publishEvents}. @default 1048576 */
-  readonly maxPayloadBytes?: number;
-};
+import { classifyRedisError, errorMessage } from './redis-errors.ts';
+import { close, connect, type RedisArgument, type RedisStreamsPublisherOptions } from './redis-options.ts';
+import { appendFields, DEFAULT_FIELD_PREFIX, text } from './redis-wire.ts';
 
 /** A {@link MessagePublisher} over Redis Streams; also publishes events directly. */
 export interface RedisStreamsPublisher extends MessagePublisher, AsyncDisposable {
@@ -114,6 +75,12 @@ const APPEND_SHA = createHash('sha1').update(APPEND_SCRIPT).digest('hex');
 const CHUNK_BYTES = 4 * 1024 * 1024;
 
 const OK: PublishResult = Object.freeze({ ok: true });
+
+const skipped = (message: string): PublishResult => ({
+  ok: false,
+  error: new BrokerError('skipped', `redis: ${message}`),
+  retryable: true,
+});
 
 /**
  * Creates a Redis Streams publisher for the outbox relay and for direct use. Each message becomes one entry
@@ -194,22 +161,13 @@ export function createRedisStreamsPublisher(options: RedisStreamsPublisherOption
       const i = indexes[j]!;
       const r = replies[j];
       if (r === undefined) {
-        results[i] = {
-          ok: false,
-          error: new RedisStreamsError(`${batch[i]!.id} not appended: an earlier message of the call failed`),
-        };
+        results[i] = skipped(`${batch[i]!.id} not appended: an earlier message of the call failed`);
         continue;
       }
       const s = text(r);
       if (s.startsWith('!')) {
-        const message = s.slice(1);
-        results[i] = {
-          ok: false,
-          error: new RedisStreamsError(`XADD ${keys[j * (ttlArg === '' ? 1 : 2)]}: ${message}`, {
-            retryable: !message.startsWith('WRONGTYPE'),
-          }),
-          retryable: !message.startsWith('WRONGTYPE'),
-        };
+        const error = classifyRedisError(s.slice(1), `XADD ${keys[j * (ttlArg === '' ? 1 : 2)]}`);
+        results[i] = { ok: false, error, retryable: error.retryable };
       } else results[i] = OK;
     }
     return replies.length === indexes.length && !text(replies[replies.length - 1]).startsWith('!');
@@ -227,12 +185,7 @@ export function createRedisStreamsPublisher(options: RedisStreamsPublisherOption
       if (indexes.length === 0) return;
       if (stopped) {
         for (const i of indexes) {
-          results[i] = {
-            ok: false,
-            error: new RedisStreamsError(
-              `${batch[i]!.id} not appended: an earlier message of the call failed`,
-            ),
-          };
+          results[i] = skipped(`${batch[i]!.id} not appended: an earlier message of the call failed`);
         }
       } else if (!(await sendChunk(batch, indexes, keys, argv, results))) stopped = true;
       indexes = [];
@@ -244,10 +197,7 @@ export function createRedisStreamsPublisher(options: RedisStreamsPublisherOption
       const m = batch[i]!;
       const problem = validate(m);
       if (problem === undefined && m.key !== null && failedKeys?.has(m.key)) {
-        results[i] = {
-          ok: false,
-          error: new RedisStreamsError(`${m.id} not appended: an earlier message with its key failed`),
-        };
+        results[i] = skipped(`${m.id} not appended: an earlier message with its key failed`);
         continue;
       }
       let stream: string | undefined;
@@ -272,7 +222,7 @@ export function createRedisStreamsPublisher(options: RedisStreamsPublisherOption
       if (typeof count === 'string') {
         results[i] = {
           ok: false,
-          error: new RedisStreamsError(`${String(m?.id).slice(0, 80)}: ${count}`, { retryable: false }),
+          error: new BrokerError('invalid', `redis: ${String(m?.id).slice(0, 80)}: ${count}`),
           retryable: false,
         };
         if (m !== null && typeof m === 'object' && typeof m.key === 'string') {
@@ -295,19 +245,20 @@ export function createRedisStreamsPublisher(options: RedisStreamsPublisherOption
     batch: readonly OutboxMessage[],
     publishOptions?: { readonly signal?: AbortSignal },
   ): Promise<readonly PublishResult[]> {
-    if (closed) throw new RedisStreamsError('redis streams publisher is closed', { retryable: false });
-    if (!Array.isArray(batch)) throw new RedisStreamsError('publish expects an array of messages');
+    if (closed) throw new BrokerError('closed', 'redis: publisher is closed');
+    if (!Array.isArray(batch)) throw new ConfigurationError(`${what}: publish expects an array of messages`);
     if (batch.length === 0) return [];
     const signal = publishOptions?.signal;
     let timer: ReturnType<typeof setTimeout> | undefined;
     let onAbort: (() => void) | undefined;
     const guard = new Promise<never>((_, reject) => {
       timer = setTimeout(
-        () => reject(new RedisStreamsError(`publish not acknowledged within ${timeoutMs} ms`)),
+        () => reject(new BrokerError('timeout', `redis: publish not acknowledged within ${timeoutMs} ms`)),
         timeoutMs,
       );
       if (signal !== undefined) {
-        onAbort = () => reject(new RedisStreamsError('publish aborted'));
+        onAbort = () =>
+          reject(new BrokerError('cancelled', 'redis: publish aborted', { cause: signal.reason }));
         if (signal.aborted) onAbort();
         else signal.addEventListener('abort', onAbort, { once: true });
       }
@@ -315,11 +266,8 @@ export function createRedisStreamsPublisher(options: RedisStreamsPublisherOption
     try {
       return await Promise.race([publishAll(batch), guard]);
     } catch (error) {
-      const e =
-        error instanceof RedisStreamsError
-          ? error
-          : new RedisStreamsError(errorMessage(error), { cause: error });
-      return batch.map(() => ({ ok: false, error: e }));
+      const e = classifyRedisError(error, 'publish');
+      return batch.map(() => ({ ok: false, error: e, retryable: e.retryable }));
     } finally {
       clearTimeout(timer);
       if (onAbort !== undefined) signal?.removeEventListener('abort', onAbort);

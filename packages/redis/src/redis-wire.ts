@@ -1,6 +1,15 @@
 import { compressData, type EnvelopeCompression } from '@cqrs-ts/core/spi';
 import type { RedisArgument } from './redis-options.ts';
 
+const decoder = new TextDecoder();
+
+/** A reply element as text. @internal */
+export function text(value: unknown): string {
+  if (typeof value === 'string') return value;
+  if (value instanceof Uint8Array) return decoder.decode(value);
+  return String(value);
+}
+
 /** Name of the entry field holding the CloudEvents data. */
 export const DATA_FIELD = 'data';
 /** Default prefix of the entry fields holding CloudEvents attributes (`ce_id`, `ce_type`, ...). */
