@@ -1,13 +1,16 @@
 /**
- * @cqrs-ts/kafka: Kafka publisher (outbox relay and direct) and consumer-group consumer for cqrs-ts, over
+ * `@cqrs-ts/kafka`: Kafka publisher (outbox relay and direct) and consumer-group consumer for cqrs-ts, over
  * `@platformatic/kafka` (pure JavaScript). CloudEvents 1.0 Kafka binding, binary mode (`ce_*` headers).
- * @packageDocumentation
+ * Failures are `BrokerError`s of `@cqrs-ts/core` (see `kafka-errors.ts` for the classification).
+ * @module
  */
 export type { EnsureKafkaTopicsOptions, KafkaTopicSpec } from './kafka-admin.ts';
 export { ensureKafkaTopics } from './kafka-admin.ts';
-export type { KafkaConsumer, KafkaConsumerStats } from './kafka-consumer.ts';
+export type { KafkaConsumer } from './kafka-consumer.ts';
 export { createKafkaConsumer, laneOf } from './kafka-consumer.ts';
-export { hasKafkaErrorCode, KafkaBrokerError } from './kafka-errors.ts';
+export { hasKafkaErrorCode } from './kafka-errors.ts';
+export type { CommitQueue, OffsetCommit, OffsetTracker } from './kafka-offset-tracker.ts';
+export { createCommitQueue, createOffsetTracker } from './kafka-offset-tracker.ts';
 export type {
   ConsumedKafkaMessage,
   KafkaAcks,
@@ -35,5 +38,3 @@ export {
   KAFKA_HEADER_PREFIX,
   toKafkaHeaders,
 } from './kafka-wire.ts';
-export type { CommitQueue, OffsetCommit, OffsetTracker } from './offset-tracker.ts';
-export { createCommitQueue, createOffsetTracker } from './offset-tracker.ts';

@@ -1,6 +1,6 @@
-import { ConfigurationError } from '@cqrs-ts/core';
+import { BrokerError, ConfigurationError } from '@cqrs-ts/core';
 import { Admin } from '@platformatic/kafka';
-import { hasKafkaErrorCode, KafkaBrokerError } from './kafka-errors.ts';
+import { classifyKafkaError, hasKafkaErrorCode } from './kafka-errors.ts';
 import type { KafkaConnectionOptions } from './kafka-options.ts';
 import { assertBrokers } from './kafka-publisher.ts';
 
@@ -86,12 +86,14 @@ export async function ensureKafkaTopics(options: EnsureKafkaTopicsOptions): Prom
     return created;
   } catch (cause) {
     if (cause instanceof ConfigurationError) throw cause;
-    throw new KafkaBrokerError(
-      `ensureKafkaTopics failed: ${cause instanceof Error ? cause.message : cause}`,
-      {
-        cause,
-      },
-    );
+    const e = classifyKafkaError(cause, 'ensureKafkaTopics');
+    // a refused declaration is the topology's fault; an unreachable cluster stays what it is
+    throw e.scope === 'destination'
+      ? e
+      : new BrokerError('topology', e.message, {
+          cause,
+          ...(e.nativeCode !== undefined ? { nativeCode: e.nativeCode } : {}),
+        });
   } finally {
     await admin.close().catch(() => undefined);
   }

@@ -1,7 +1,8 @@
-import type { BackoffOptions, IncomingMessage, MessageProcessor } from '@cqrs-ts/core';
+import type { BackoffOptions, IncomingMessage, MessageConsumer, MessageProcessor } from '@cqrs-ts/core';
 import { ConfigurationError, createMessageProcessor } from '@cqrs-ts/core';
-import { backoffDelay, createKeyedLimiter } from '@cqrs-ts/core/spi';
+import { backoffDelay, createKeyedLimiter, errorText } from '@cqrs-ts/core/spi';
 import { Consumer, Producer } from '@platformatic/kafka';
+import { createCommitQueue, createOffsetTracker, type OffsetTracker } from './kafka-offset-tracker.ts';
 import type {
   ConsumedKafkaMessage,
   KafkaConsumerErrorContext,
@@ -12,23 +13,9 @@ import type {
 } from './kafka-options.ts';
 import { assertBrokers } from './kafka-publisher.ts';
 import { buildDeadLetterRecord, fromKafkaHeaders } from './kafka-wire.ts';
-import { createCommitQueue, createOffsetTracker, type OffsetTracker } from './offset-tracker.ts';
-
-/** Counters of a running {@link KafkaConsumer}. */
-export interface KafkaConsumerStats {
-  readonly running: boolean;
-  /** Records received and not finished yet (running, queued, or waiting for a retry). */
-  readonly inFlight: number;
-  readonly handled: number;
-  readonly deadLettered: number;
-  /** In-process retries so far. */
-  readonly retried: number;
-  /** Fetch streams re-created after an error. */
-  readonly reconnects: number;
-}
 
 /** A consumer-group consumer feeding a message processor (the event mediator or a handle function). */
-export interface KafkaConsumer extends AsyncDisposable {
+export interface KafkaConsumer extends MessageConsumer {
   /**
    * Joins the group and starts consuming in the background. Rejects (and cleans up) when the first
    * stream cannot be opened; later failures are retried by the consumer itself.
@@ -40,7 +27,6 @@ export interface KafkaConsumer extends AsyncDisposable {
    * the clients it created.
    */
   stop(): Promise<void>;
-  stats(): KafkaConsumerStats;
 }
 
 const DEFAULT_RECONNECT: BackoffOptions = { initialMs: 500, maxMs: 30_000 };
@@ -138,7 +124,9 @@ export function createKafkaConsumer(options: KafkaConsumerOptions): KafkaConsume
   const processor: MessageProcessor = createMessageProcessor({ ...options, name: options.name ?? o.groupId });
   const reconnectBackoff = options.reconnectBackoff ?? DEFAULT_RECONNECT;
   const onError = options.onError;
+  let lastError: string | undefined;
   const report = (error: unknown, context: KafkaConsumerErrorContext) => {
+    lastError = `${context.stage}: ${errorText(error)}`;
     if (onError === undefined) return;
     try {
       onError(error, context);
@@ -155,7 +143,7 @@ export function createKafkaConsumer(options: KafkaConsumerOptions): KafkaConsume
 
   const limiter = createKeyedLimiter(o.concurrency);
   let tracker: OffsetTracker = createOffsetTracker();
-  const stats = { handled: 0, deadLettered: 0, retried: 0, reconnects: 0 };
+  const stats = { handled: 0, duplicates: 0, retried: 0, deadLettered: 0, reconnects: 0 };
   let running = false;
   let stopping = false;
   let abort = new AbortController();
@@ -197,7 +185,8 @@ export function createKafkaConsumer(options: KafkaConsumerOptions): KafkaConsume
       const incoming: IncomingMessage = { attributes, data, deliveryAttempt: attempt, source: m.topic };
       const d = await processor.process(incoming);
       if (d.action === 'ack') {
-        stats.handled++;
+        if (d.outcome === 'duplicate') stats.duplicates++;
+        else stats.handled++;
         break;
       }
       if (d.action === 'retry') {
@@ -325,8 +314,14 @@ export function createKafkaConsumer(options: KafkaConsumerOptions): KafkaConsume
         dlq = undefined;
       }
     },
-    stats() {
-      return { running, inFlight: tracker.pending, ...stats };
+    health() {
+      return {
+        running,
+        connected: running && stream !== undefined,
+        inFlight: tracker.pending,
+        ...stats,
+        lastError,
+      };
     },
     async [Symbol.asyncDispose]() {
       await consumer.stop();

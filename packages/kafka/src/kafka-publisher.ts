@@ -1,9 +1,9 @@
 import type { AnyEvent } from '@cqrs-ts/core';
-import { ConfigurationError } from '@cqrs-ts/core';
+import { BrokerError, ConfigurationError } from '@cqrs-ts/core';
 import type { MessagePublisher, OutboxMessage, PublishResult } from '@cqrs-ts/core/spi';
 import { createOutboxEncoder, toOutboxMessages } from '@cqrs-ts/core/spi';
 import { Producer } from '@platformatic/kafka';
-import { KafkaBrokerError } from './kafka-errors.ts';
+import { classifyKafkaError } from './kafka-errors.ts';
 import type {
   KafkaAcks,
   KafkaProducerLike,
@@ -47,10 +47,6 @@ export function parseKafkaBrokers(value: string | undefined): string[] {
     .split(',')
     .map((s) => s.trim())
     .filter((s) => s.length > 0);
-}
-
-function describe(error: unknown): string {
-  return error instanceof Error ? error.message : String(error);
 }
 
 /**
@@ -109,7 +105,8 @@ export function createKafkaPublisher(options: KafkaPublisherOptions): KafkaPubli
     const counts = new Map<string, number>();
     for (const t of topics) {
       const n = metadata.topics.get(t)?.partitionsCount;
-      if (n === undefined || n < 1) throw new KafkaBrokerError(`kafka: topic ${t} has no partitions`);
+      if (n === undefined || n < 1)
+        throw new BrokerError('unavailable', `kafka: topic ${t} has no partitions`);
       counts.set(t, n);
     }
     return counts;
@@ -143,7 +140,8 @@ export function createKafkaPublisher(options: KafkaPublisherOptions): KafkaPubli
   function abortable<T>(op: Promise<T>, signal: AbortSignal | undefined): Promise<T> {
     if (signal === undefined) return op;
     return new Promise<T>((resolve, reject) => {
-      const onAbort = () => reject(new KafkaBrokerError('kafka: publish aborted', { cause: signal.reason }));
+      const onAbort = () =>
+        reject(new BrokerError('cancelled', 'kafka: publish aborted', { cause: signal.reason }));
       signal.addEventListener('abort', onAbort, { once: true });
       op.then(
         (v) => {
@@ -163,7 +161,7 @@ export function createKafkaPublisher(options: KafkaPublisherOptions): KafkaPubli
     publishOptions?: { readonly signal?: AbortSignal },
   ): Promise<readonly PublishResult[]> {
     const signal = publishOptions?.signal;
-    if (closed) throw new KafkaBrokerError('kafka publisher is closed');
+    if (closed) throw new BrokerError('closed', 'kafka: publisher is closed');
     if (batch.length === 0) return [];
     signal?.throwIfAborted();
     const topics: string[] = new Array(batch.length);
@@ -182,13 +180,8 @@ export function createKafkaPublisher(options: KafkaPublisherOptions): KafkaPubli
     try {
       counts = await abortable(partitionCounts([...distinct]), signal);
     } catch (cause) {
-      if (cause instanceof ConfigurationError || cause instanceof KafkaBrokerError) throw cause;
-      throw new KafkaBrokerError(
-        `kafka: metadata of ${[...distinct].join(', ')} failed: ${describe(cause)}`,
-        {
-          cause,
-        },
-      );
+      if (cause instanceof ConfigurationError) throw cause;
+      throw classifyKafkaError(cause, `metadata of ${[...distinct].join(', ')}`);
     }
     const records = build(batch, counts, topics);
     try {
@@ -199,12 +192,11 @@ export function createKafkaPublisher(options: KafkaPublisherOptions): KafkaPubli
       const produced = (cause as { produced?: { offsets?: Array<{ topic: string; partition: number }> } })
         .produced?.offsets;
       const written = new Set((produced ?? []).map((o) => `${o.topic}\u0000${o.partition}`));
-      const error =
-        cause instanceof KafkaBrokerError
-          ? cause
-          : new KafkaBrokerError(`kafka: produce failed: ${describe(cause)}`, { cause });
+      const error = classifyKafkaError(cause, 'produce');
       return records.map((r) =>
-        written.has(`${r.topic}\u0000${r.partition}`) ? OK : { ok: false as const, error },
+        written.has(`${r.topic}\u0000${r.partition}`)
+          ? OK
+          : { ok: false as const, error, retryable: error.retryable },
       );
     }
   }

@@ -516,7 +516,7 @@ describe('consumer loop (through the client ports)', () => {
       },
     });
     await consumer.start();
-    await waitFor(() => consumer.stats().inFlight === 0 && sent.length === 2, 5000, 'records finished');
+    await waitFor(() => consumer.health().inFlight === 0 && sent.length === 2, 5000, 'records finished');
     await consumer.stop();
     expect(handled.sort()).toEqual(['ok-1', 'ok-2']);
     const dead = sent.map((b) => b[0]!);
@@ -538,7 +538,7 @@ describe('consumer loop (through the client ports)', () => {
       const seq = commits.filter((c) => c.partition === p).map((c) => c.offset);
       expect([...seq].sort((x, y) => (x < y ? -1 : 1))).toEqual(seq);
     }
-    expect(consumer.stats()).toMatchObject({ handled: 2, deadLettered: 2, running: false });
+    expect(consumer.health()).toMatchObject({ handled: 2, deadLettered: 2, running: false });
   });
 
   it('never commits past a record whose handler is still running; stop waits for it', async () => {
@@ -593,6 +593,6 @@ describe('consumer loop (through the client ports)', () => {
       handle: () => undefined,
     });
     await expect(consumer.start()).rejects.toThrowError(/ECONNREFUSED/);
-    expect(consumer.stats().running).toBe(false);
+    expect(consumer.health().running).toBe(false);
   });
 });

@@ -8,20 +8,24 @@ import {
   createInMemoryOutboxStore,
   createMessageCatalog,
   createOutboxRelay,
-  currentContext,
   defineEvent,
   runWithContext,
 } from '@cqrs-ts/core';
-import type { InboxGuard } from '@cqrs-ts/core/spi';
 import {
   createKafkaConsumer,
   createKafkaPublisher,
   ensureKafkaTopics,
   fromKafkaHeaders,
   type KafkaConsumer,
+  type KafkaPublisher,
   parseKafkaBrokers,
 } from '@cqrs-ts/kafka';
-import { Consumer, Producer } from '@platformatic/kafka';
+import {
+  type BrokerDeadLetter,
+  type BrokerHarness,
+  describeBrokerContract,
+} from '@cqrs-ts/testing/contracts';
+import { Admin, Consumer, Producer } from '@platformatic/kafka';
 import { afterAll, describe, expect, it } from 'vitest';
 import { z } from 'zod';
 import { uniqueSuffix, waitFor } from '../../core/test/support/services.ts';
@@ -68,6 +72,90 @@ async function readTopic(topic: string, count: number) {
   return out;
 }
 
+/** The broker contract over a fresh topic (and dead-letter topic) and consumer group per test. */
+describeBrokerContract('kafka', async (): Promise<BrokerHarness | undefined> => {
+  if (BROKERS.length === 0) return undefined;
+  const raw = new Producer({ clientId: 'kt-contract-raw', bootstrapBrokers: BROKERS });
+  const admin = new Admin({ clientId: 'kt-contract-admin', bootstrapBrokers: BROKERS });
+  const partitions = 2;
+  let topic = '';
+  let groupId = '';
+  let publisher: KafkaPublisher | undefined;
+  let consumers: KafkaConsumer[] = [];
+  let dead: BrokerDeadLetter[] = [];
+  const endOffsets = async (t: string) => {
+    const [listed] = await admin.listOffsets({
+      topics: [
+        {
+          name: t,
+          partitions: Array.from({ length: partitions }, (_, i) => ({ partitionIndex: i, timestamp: -1n })),
+        },
+      ],
+    });
+    return (listed?.partitions ?? []).reduce((n, p) => n + Number(p.offset), 0);
+  };
+  const stopAll = async () => {
+    for (const c of consumers) await c.stop();
+    consumers = [];
+    await publisher?.close();
+  };
+  return {
+    get topic() {
+      return topic;
+    },
+    publisher: () => publisher!,
+    consumer(options) {
+      const c = createKafkaConsumer({ ...options, brokers: BROKERS, groupId, topics: [topic] });
+      consumers.push(c);
+      return c;
+    },
+    async publishRaw(data, attributes = {}) {
+      const headers = new Map<Buffer, Buffer>();
+      for (const [k, v] of Object.entries(attributes)) {
+        headers.set(Buffer.from(k === 'datacontenttype' ? 'content-type' : `ce_${k}`), Buffer.from(v));
+      }
+      await raw.send({ messages: [{ topic, value: Buffer.from(data), headers }] });
+    },
+    async deadLetters() {
+      const total = await endOffsets(`${topic}.DLT`);
+      if (total > dead.length) {
+        dead = (await readTopic(`${topic}.DLT`, total)).map((r) => ({
+          id: r.headers.ce_id || undefined,
+          reason: r.headers.ce_deadletterreason ?? '',
+          data: r.value,
+        }));
+      }
+      return dead;
+    },
+    async backlog() {
+      const [group] = await admin.listConsumerGroupOffsets({ groups: [groupId] });
+      const committed = (group?.topics ?? [])
+        .filter((t) => t.name === topic)
+        .flatMap((t) => t.partitions)
+        .reduce((n, p) => n + Math.max(0, Number(p.committedOffset)), 0);
+      return (await endOffsets(topic)) - committed;
+    },
+    async reset() {
+      await stopAll();
+      topic = name('contract');
+      groupId = name('contract-group');
+      dead = [];
+      await ensureKafkaTopics({
+        brokers: BROKERS,
+        topics: [topic],
+        partitions,
+        deadLetterTopic: (t) => `${t}.DLT`,
+      });
+      publisher = createKafkaPublisher({ brokers: BROKERS, clientId: 'kt-contract' });
+    },
+    async close() {
+      await stopAll();
+      await raw.close();
+      await admin.close();
+    },
+  };
+});
+
 describe.skipIf(BROKERS.length === 0)('kafka (KAFKA_BROKERS)', () => {
   const cleanup: Array<() => Promise<void>> = [];
   afterAll(async () => {
@@ -102,7 +190,7 @@ describe.skipIf(BROKERS.length === 0)('kafka (KAFKA_BROKERS)', () => {
     return c;
   }
 
-  it('round-trips through the outbox relay with CloudEvents headers and restores the context', async () => {
+  it('publishes through the outbox relay with the CloudEvents Kafka binding (ce_ headers, key)', async () => {
     const { topic, publisher } = await setup();
     const store = createInMemoryOutboxStore({ source: 'kt-svc' });
     const events = await runWithContext(
@@ -131,76 +219,6 @@ describe.skipIf(BROKERS.length === 0)('kafka (KAFKA_BROKERS)', () => {
     expect(fromKafkaHeaders(Object.entries(first.headers))).toMatchObject({
       datacontenttype: 'application/json',
     });
-
-    const seen: Array<{ n: number; correlationId: string | undefined; traceparent: string | undefined }> = [];
-    const c = consumer({
-      topic,
-      handle: (e) => {
-        const ctx = currentContext();
-        seen.push({
-          n: (e.payload as { n: number }).n,
-          correlationId: ctx?.correlationId,
-          traceparent: ctx?.traceparent,
-        });
-      },
-    });
-    await c.start();
-    await waitFor(() => seen.length === 4, 30_000, 'four events handled');
-    expect(seen.every((s) => s.correlationId === 'corr-kt' && s.traceparent === TRACE)).toBe(true);
-    // per-key order: a(0) before a(2)
-    const order = seen.map((s) => s.n);
-    expect(order.indexOf(0)).toBeLessThan(order.indexOf(2));
-  });
-
-  it('dead-letters a poison message after N attempts and a malformed one at once; the rest keeps flowing', async () => {
-    const { topic, publisher } = await setup(1);
-    const raw = new Producer({ clientId: 'kt-raw', bootstrapBrokers: BROKERS });
-    cleanup.push(() => raw.close());
-    await raw.send({ messages: [{ topic, key: Buffer.from('m'), value: Buffer.from('not an envelope') }] });
-    await publisher.publishEvents([
-      Placed.create({ orderId: 'poison', n: 1 }),
-      Placed.create({ orderId: 'ok', n: 2 }),
-    ]);
-    const handled: string[] = [];
-    const c = consumer({
-      topic,
-      handle: (e) => {
-        const id = (e.payload as { orderId: string }).orderId;
-        if (id === 'poison') throw new Error('always fails');
-        handled.push(id);
-      },
-    });
-    await c.start();
-    await waitFor(() => handled.includes('ok') && c.stats().deadLettered === 2, 30_000, 'dead letters');
-    const dead = await readTopic(`${topic}.DLT`, 2);
-    const malformed = dead.find((d) => d.value.toString() === 'not an envelope')!;
-    expect(malformed.headers.ce_deadletterreason).toMatch(/undecodable/);
-    const poison = dead.find((d) => d.key === 'poison')!;
-    expect(poison.headers.ce_deadletterreason).toMatch(/failed 3 times/);
-    expect(poison.headers.ce_deadletterattempts).toBe('3');
-    expect(poison.headers.ce_type).toBe('kt.order-placed');
-  });
-
-  it('with an inbox, a redelivered message has one effect', async () => {
-    const { topic, publisher } = await setup(1);
-    const marks = new Set<string>();
-    const inbox: InboxGuard = {
-      async once(id, consumerName, work) {
-        const key = `${consumerName}:${id}`;
-        if (marks.has(key)) return false;
-        await work(undefined);
-        marks.add(key);
-        return true;
-      },
-    };
-    const event = Placed.create({ orderId: 'dup', n: 1 });
-    await publisher.publishEvents([event]);
-    await publisher.publishEvents([event]); // the same event id twice (a relay retry after a lost ack)
-    let effects = 0;
-    const c = consumer({ topic, inbox, handle: () => void effects++ });
-    await c.start();
-    await waitFor(() => c.stats().handled === 2, 30_000, 'both deliveries');
-    expect(effects).toBe(1);
   });
 
   it('a restarted consumer resumes from the committed offsets', async () => {
