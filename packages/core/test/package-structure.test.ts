@@ -233,3 +233,33 @@ describe('other packages', () => {
     expect(deep).toEqual([]);
   });
 });
+
+describe('broker packages', () => {
+  const brokers = ['nats', 'rabbitmq', 'redis', 'kafka'];
+
+  it('share a file set: options, publisher, consumer, errors and index', () => {
+    for (const broker of brokers) {
+      const files = readdirSync(join(repo, 'packages', broker, 'src'));
+      for (const role of ['options', 'publisher', 'consumer', 'errors']) {
+        expect(files, broker).toContain(`${broker}-${role}.ts`);
+      }
+      expect(files, broker).toContain('index.ts');
+      // package-specific helpers carry the package's name too
+      expect(
+        files.filter((f) => f !== 'index.ts' && !f.startsWith(`${broker}-`)),
+        broker,
+      ).toEqual([]);
+    }
+  });
+
+  it('have README sections in the same order (a package helper may sit between Errors and Tests)', () => {
+    for (const broker of brokers) {
+      const readme = readFileSync(join(repo, 'packages', broker, 'README.md'), 'utf8');
+      const headings = [...readme.matchAll(/^## (.+)$/gm)].map((m) => m[1]!);
+      const common = ['Example', 'Wire format', 'Publisher', 'Consumer', 'Errors'];
+      expect(headings.slice(0, common.length), broker).toEqual(common);
+      expect(headings.at(-1), broker).toBe('Tests');
+      expect(headings.length - common.length - 1, broker).toBeLessThanOrEqual(1);
+    }
+  });
+});

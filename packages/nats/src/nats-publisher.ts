@@ -1,11 +1,9 @@
 import type { AnyEvent } from '@cqrs-ts/core';
 import { BrokerError, ConfigurationError } from '@cqrs-ts/core';
 import type {
-  EnvelopeCompression,
   MessagePublisher,
   OutboxEncoder,
   OutboxMessage,
-  PayloadSerializer,
   PublisherCapabilities,
   PublishResult,
 } from '@cqrs-ts/core/spi';

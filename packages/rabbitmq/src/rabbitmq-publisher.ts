@@ -1,12 +1,6 @@
 import type { AnyEvent } from '@cqrs-ts/core';
 import { BrokerError, ConfigurationError } from '@cqrs-ts/core';
-import type {
-  EnvelopeCompression,
-  MessagePublisher,
-  OutboxMessage,
-  PayloadSerializer,
-  PublishResult,
-} from '@cqrs-ts/core/spi';
+import type { MessagePublisher, OutboxMessage, PublishResult } from '@cqrs-ts/core/spi';
 import { compressData, createOutboxEncoder, errorText, toOutboxMessages } from '@cqrs-ts/core/spi';
 import type { ConfirmChannel, Options } from 'amqplib';
 import { checkConnectionOptions, createChannelSource } from './rabbitmq-connection.ts';

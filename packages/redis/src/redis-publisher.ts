@@ -2,10 +2,8 @@ import { createHash } from 'node:crypto';
 import { type AnyEvent, BrokerError, ConfigurationError } from '@cqrs-ts/core';
 import {
   createOutboxEncoder,
-  type EnvelopeCompression,
   type MessagePublisher,
   type OutboxMessage,
-  type PayloadSerializer,
   type PublisherCapabilities,
   type PublishResult,
   toOutboxMessages,
