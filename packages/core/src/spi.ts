@@ -89,5 +89,6 @@ export { SAGA_STATUSES } from './saga/saga-store.ts';
 export { NEVER_ABORTED, sleep } from './shared/abort.ts';
 export { backoffDelay } from './shared/backoff.ts';
 export { errorText } from './shared/error-text.ts';
+export { CONNECTION_ERROR_CODES, connectionErrorCode } from './shared/network-errors.ts';
 // ids
 export { isUuid, uuidv7, uuidv7Time } from './shared/uuid.ts';

@@ -1,4 +1,5 @@
 import { BrokerError, type BrokerFailureReason } from '@cqrs-ts/core';
+import { connectionErrorCode } from '@cqrs-ts/core/spi';
 import { TimeoutError } from '@platformatic/kafka';
 
 /**
@@ -55,14 +56,6 @@ const BY_API_ID: Readonly<Record<string, BrokerFailureReason>> = {
   COORDINATOR_NOT_AVAILABLE: 'unavailable',
   REQUEST_TIMED_OUT: 'timeout',
 };
-const SOCKET_CODES = new Set([
-  'ECONNREFUSED',
-  'ECONNRESET',
-  'EPIPE',
-  'ETIMEDOUT',
-  'ENOTFOUND',
-  'EHOSTUNREACH',
-]);
 
 /** Classifies a client error as a `BrokerError` named `kafka: <what>: <message>`; passes cqrs-ts errors through. @internal */
 export function classifyKafkaError(error: unknown, what: string): BrokerError {
@@ -81,8 +74,7 @@ export function classifyKafkaError(error: unknown, what: string): BrokerError {
   if (code === 'PLT_KFK_NETWORK' || code === 'PLT_KFK_AUTHENTICATION') {
     return new BrokerError('connection', text, { ...cause, nativeCode: code });
   }
-  if (typeof code === 'string' && SOCKET_CODES.has(code)) {
-    return new BrokerError('connection', text, { ...cause, nativeCode: code });
-  }
+  const socket = connectionErrorCode(error);
+  if (socket !== undefined) return new BrokerError('connection', text, { ...cause, nativeCode: socket });
   return new BrokerError('unknown', text, cause);
 }

@@ -1,4 +1,4 @@
-import { ConfigurationError, type MessageConsumer } from '@cqrs-ts/core';
+import { ConfigurationError } from '@cqrs-ts/core';
 import { createNatsConsumer, createNatsPublisher, ensureNatsStream, type NatsPublisher } from '@cqrs-ts/nats';
 import { type BrokerHarness, createTcpProxy, describeBrokerContract } from '@cqrs-ts/testing/contracts';
 import { type JetStreamManager, jetstreamManager } from '@nats-io/jetstream';
@@ -17,17 +17,11 @@ describeBrokerContract('nats', async (): Promise<BrokerHarness | undefined> => {
   let stream = '';
   let prefix = '';
   let publisher: NatsPublisher | undefined;
-  let consumers: MessageConsumer[] = [];
-  const stopAll = async () => {
-    for (const c of consumers) await c.stop();
-    consumers = [];
-    await publisher?.close();
-  };
   return {
     topic: 'ticks',
     publisher: () => publisher!,
     consumer(options) {
-      const c = createNatsConsumer({
+      return createNatsConsumer({
         ...options,
         servers: `127.0.0.1:${proxy.port}`,
         connectionOptions: { reconnectTimeWait: 100 },
@@ -35,8 +29,6 @@ describeBrokerContract('nats', async (): Promise<BrokerHarness | undefined> => {
         name: 'contract',
         pullExpiresMs: 1000,
       });
-      consumers.push(c);
-      return c;
     },
     async publishRaw(data, attributes = {}) {
       const h = natsHeaders();
@@ -58,7 +50,7 @@ describeBrokerContract('nats', async (): Promise<BrokerHarness | undefined> => {
     },
     interrupt: async () => proxy.cut(),
     async reset() {
-      await stopAll();
+      await publisher?.close();
       stream = unique('CON');
       prefix = stream.toLowerCase();
       streams.push(stream, `${stream}_DLQ`);
@@ -66,7 +58,7 @@ describeBrokerContract('nats', async (): Promise<BrokerHarness | undefined> => {
       publisher = await createNatsPublisher({ connection: nc, subjectPrefix: prefix });
     },
     async close() {
-      await stopAll();
+      await publisher?.close();
       await deleteStreams(jsm, ...streams);
       await proxy.close();
       await nc.close();

@@ -5,7 +5,6 @@ import {
   createMessageCatalog,
   defineEvent,
   isCqrsError,
-  type MessageConsumer,
   runWithContext,
 } from '@cqrs-ts/core';
 import type { OutboxMessage } from '@cqrs-ts/core/spi';
@@ -53,27 +52,19 @@ describeBrokerContract('rabbitmq', async (): Promise<BrokerHarness | undefined> 
   let exchange = '';
   let queue = '';
   let publisher: RabbitPublisher | undefined;
-  let consumers: MessageConsumer[] = [];
   let dead: BrokerDeadLetter[] = [];
   const topology = () => ({ exchange, queue, bindings: ['ticks'], retry: { delaysMs: delays } });
-  const stopAll = async () => {
-    for (const c of consumers) await c.stop();
-    consumers = [];
-    await publisher?.close();
-  };
   return {
     topic: 'ticks',
     publisher: () => publisher!,
     consumer(options) {
-      const c = createRabbitConsumer({
+      return createRabbitConsumer({
         ...options,
         ...topology(),
         url: viaProxy.href,
         name: 'contract',
         reconnect: { initialMs: 50, maxMs: 200 },
       });
-      consumers.push(c);
-      return c;
     },
     async publishRaw(data, attributes = {}) {
       const headers: Record<string, string> = {};
@@ -107,7 +98,7 @@ describeBrokerContract('rabbitmq', async (): Promise<BrokerHarness | undefined> 
     },
     interrupt: async () => proxy.cut(),
     async reset() {
-      await stopAll();
+      await publisher?.close();
       exchange = uniqueName('ex');
       queue = uniqueName('q');
       exchanges.push(exchange);
@@ -117,7 +108,7 @@ describeBrokerContract('rabbitmq', async (): Promise<BrokerHarness | undefined> 
       publisher = createRabbitPublisher({ url: RABBIT_URL, exchange });
     },
     async close() {
-      await stopAll();
+      await publisher?.close();
       await raw.close();
       await proxy.close();
       await cleanup({ queues, exchanges });

@@ -1,4 +1,5 @@
 import { BrokerError } from '@cqrs-ts/core';
+import { connectionErrorCode } from '@cqrs-ts/core/spi';
 
 /**
  * How this package classifies Redis failures into `BrokerError` reasons:
@@ -16,14 +17,6 @@ import { BrokerError } from '@cqrs-ts/core';
  * `nativeCode` is the first word of a Redis error reply (`OOM`, `WRONGTYPE`, ...) or a socket error code.
  */
 
-const CONNECTION_CODES = new Set([
-  'ECONNREFUSED',
-  'ECONNRESET',
-  'EPIPE',
-  'ETIMEDOUT',
-  'ENOTFOUND',
-  'EHOSTUNREACH',
-]);
 const CONNECTION_TEXT =
   /Connection is closed|Stream isn't writeable|max retries per request|Connection in subscriber mode|socket closed/i;
 const UNAVAILABLE = new Set([
@@ -56,10 +49,10 @@ export function isNoGroup(error: unknown): boolean {
 export function classifyRedisError(error: unknown, what: string): BrokerError {
   if (error instanceof BrokerError) return error;
   const message = errorMessage(error);
-  const socketCode = (error as { code?: unknown } | null)?.code;
+  const socketCode = connectionErrorCode(error);
   const text = `redis: ${what}: ${message}`;
   const cause = error instanceof Error ? { cause: error } : {};
-  if (typeof socketCode === 'string' && CONNECTION_CODES.has(socketCode)) {
+  if (socketCode !== undefined) {
     return new BrokerError('connection', text, { ...cause, nativeCode: socketCode });
   }
   if (CONNECTION_TEXT.test(message)) return new BrokerError('connection', text, cause);

@@ -35,17 +35,11 @@ describeBrokerContract('redis', async (): Promise<BrokerHarness | undefined> => 
   let run = 0;
   let stream = '';
   let publisher: RedisStreamsPublisher | undefined;
-  let consumers: RedisStreamsConsumer[] = [];
-  const stopAll = async () => {
-    for (const c of consumers) await c.stop();
-    consumers = [];
-    await publisher?.close();
-  };
   return {
     topic: 'ticks',
     publisher: () => publisher!,
     consumer({ concurrency, ...processor }) {
-      const c = createRedisStreamsConsumer({
+      return createRedisStreamsConsumer({
         url: proxied,
         streams: [stream],
         group: 'contract',
@@ -54,8 +48,6 @@ describeBrokerContract('redis', async (): Promise<BrokerHarness | undefined> => 
         ...(concurrency !== undefined ? { concurrency } : {}),
         processor: { ...processor, name: 'contract' },
       });
-      consumers.push(c);
-      return c;
     },
     async publishRaw(data, attributes = {}) {
       const fields: (string | Buffer)[] = [];
@@ -84,13 +76,13 @@ describeBrokerContract('redis', async (): Promise<BrokerHarness | undefined> => 
     },
     interrupt: async () => proxy.cut(),
     async reset() {
-      await stopAll();
+      await publisher?.close();
       const prefix = `${root}${++run}:`;
       stream = `${prefix}ticks`;
       publisher = createRedisStreamsPublisher({ redis, streamPrefix: prefix });
     },
     async close() {
-      await stopAll();
+      await publisher?.close();
       await proxy.close();
       await deleteKeys(redis, root);
       redis.disconnect();

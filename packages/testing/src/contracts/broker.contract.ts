@@ -19,7 +19,7 @@ import {
 import { createOutboxEncoder, type MessagePublisher, toOutboxMessages } from '@cqrs-ts/core/spi';
 import { expect } from 'vitest';
 import { waitFor } from '../wait-for.ts';
-import { describeHarness } from './harness.ts';
+import { describeHarness, type HarnessTest } from './harness.ts';
 
 /** What the suite asks of a consumer: the processor's options (the harness names the consumer) and a limit. */
 export type BrokerConsumerOptions = Omit<MessageProcessorOptions, 'name'> & {
@@ -45,7 +45,8 @@ export interface BrokerHarness {
   publisher(): MessagePublisher;
   /**
    * A consumer of `topic` with these options, named by the harness. The suite makes it before publishing and
-   * starts it after: messages published in between wait for it (declare queues and groups in `reset`).
+   * starts it after: messages published in between wait for it (declare queues and groups in `reset`). The suite
+   * stops every consumer it made when the test ends.
    */
   consumer(options: BrokerConsumerOptions): MessageConsumer;
   /** Publishes `data` with these CloudEvents attributes (in the binding's headers) to `topic`, not through the publisher. */
@@ -59,7 +60,7 @@ export interface BrokerHarness {
    * `createTcpProxy`) and lets them connect again. Without it the reconnection test is skipped.
    */
   interrupt?(): Promise<void>;
-  /** A fresh topic, destination and consumer group for the next test; stops the consumers made so far. */
+  /** A fresh topic, destination and consumer group for the next test. */
   reset(): Promise<void>;
   close(): Promise<void>;
 }
@@ -88,7 +89,26 @@ const payloadOf = (e: AnyEvent) => e.payload as Tick;
  * skip, e.g. when the broker is unreachable); `reset` runs before each test.
  */
 export function describeBrokerContract(name: string, setup: () => Promise<BrokerHarness | undefined>): void {
-  describeHarness(`${name} broker contract`, setup, (test) => {
+  describeHarness(`${name} broker contract`, setup, (register) => {
+    // Every consumer a test makes is stopped when the test ends, whatever happened in it.
+    const test: HarnessTest<BrokerHarness> = (title, fn, options) =>
+      register(
+        title,
+        async (h) => {
+          const made: MessageConsumer[] = [];
+          const consumer = (o: BrokerConsumerOptions) => {
+            const c = h.consumer(o);
+            made.push(c);
+            return c;
+          };
+          try {
+            await fn(Object.create(h, { consumer: { value: consumer } }) as BrokerHarness);
+          } finally {
+            for (const c of made) await c.stop();
+          }
+        },
+        options,
+      );
     test('delivers a batch in the producer’s context, one ok result per message, each handled once', async (h) => {
       const Ticked = ticks(h.topic);
       const context = {
