@@ -60,7 +60,7 @@ export async function forward(run: SagaRun): Promise<SagaUpdate | undefined> {
   } catch (error) {
     if (error instanceof SagaLeaseError) throw error;
     run.ctx = JSON.parse(snapshot);
-    log.push(failedRow(ran, attemptsOf(error), error));
+    log.push(failedRow(ran, attemptsOf(error), unwrapAttempt(error)));
     return beginCompensation(run, unwrapAttempt(error), step.id, log);
   }
   let ctxJson: string;

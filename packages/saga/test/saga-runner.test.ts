@@ -574,4 +574,25 @@ describe('saga runner', () => {
     expect((err.cause as { code: string }).code).toBe('CQRS_CONFIGURATION');
     await tick();
   });
+
+  it('the log row of a failed step holds its own error, also after retries', async () => {
+    const saga = defineSaga({
+      name: 'logged-failure',
+      context: C,
+      steps: [
+        C.step({
+          id: 'pay',
+          retry: { maxAttempts: 2, ...fast },
+          act: () => {
+            throw new TimeoutError('psp', 5);
+          },
+        }),
+      ],
+    });
+    const runner = createSagaRunner({ store: createInMemorySagaStore() });
+    const err = (await runner.run(saga, ctx()).catch((e) => e)) as SagaFailedError;
+    const [row] = await runner.history(err.sagaId!);
+    expect(row).toMatchObject({ stepId: 'pay', status: 'failed', attempts: 2 });
+    expect(JSON.parse(row!.error!)).toMatchObject({ name: 'TimeoutError', code: 'CQRS_TIMEOUT' });
+  });
 });
