@@ -22,6 +22,7 @@ export {
   mapSagaRows,
   SAGA_DEFAULT_MAX_TEXT_BYTES,
   SAGA_MAX_KEY_LENGTH,
+  sagaCommitLease,
   sagaListQuery,
   sagaLogEntryFromRow,
   sagaRecordFromRow,

@@ -14,6 +14,7 @@ import {
   checkSagaWrite,
   mapSagaRows,
   SAGA_DEFAULT_MAX_TEXT_BYTES,
+  sagaCommitLease,
   sagaListQuery,
   sagaLogEntryFromRow,
   sagaRecordFromRow,
@@ -58,7 +59,7 @@ export function createMysqlSagaStore(options: MysqlSagaStoreOptions): SagaStore 
 
   const createSql = `INSERT INTO ${t} (${COLUMNS}) VALUES (?, ?, ?, 'running', ?, 0, 1, 1, NULL, ?, ?, ?, ?, ?)`;
   const updateSql = `UPDATE ${t} SET status = ?, context = ?, \`cursor\` = ?, error = ?, version = version + 1,
-    updated_at = ?, lease_owner = IF(? IS NULL, NULL, lease_owner), lease_until = ?
+    updated_at = ?, lease_owner = IF(?, lease_owner, NULL), lease_until = ?
     WHERE id = ? AND version = ? AND lease_owner = ?`;
   const logSqls: string[] = [];
   const logSql = (n: number) => {
@@ -71,7 +72,7 @@ export function createMysqlSagaStore(options: MysqlSagaStoreOptions): SagaStore 
   };
   const acquireSql = `UPDATE ${t} SET lease_owner = ?, lease_until = ?, version = version + 1,
     attempts = attempts + 1, updated_at = ?
-    WHERE id = ? AND (lease_owner IS NULL OR lease_owner = ? OR lease_until < ?)`;
+    WHERE id = ? AND (lease_owner IS NULL OR lease_owner = ? OR lease_until < ?) AND (? IS NULL OR version = ?)`;
   const renewSql = `UPDATE ${t} SET lease_until = ? WHERE id = ? AND lease_owner = ? AND version = ?`;
   const releaseSql = `UPDATE ${t} SET lease_owner = NULL, lease_until = NULL WHERE id = ? AND lease_owner = ? AND version = ?`;
   const loadSql = `SELECT ${COLUMNS} FROM ${t} WHERE id = ?`;
@@ -120,15 +121,15 @@ export function createMysqlSagaStore(options: MysqlSagaStoreOptions): SagaStore 
       if (events.length > 0 && outbox === undefined) {
         throw new ConfigurationError('this saga store has no outbox: configure one to commit step events');
       }
-      const leaseUntil = w.lease === 'release' ? null : w.now + w.lease;
+      const lease = sagaCommitLease(w);
       const params = [
         w.status,
         w.context,
         w.cursor,
         w.error,
         w.now,
-        leaseUntil,
-        leaseUntil,
+        lease.keepOwner ? 1 : 0,
+        lease.until,
         w.id,
         w.expectedVersion,
         w.owner,
@@ -176,6 +177,8 @@ export function createMysqlSagaStore(options: MysqlSagaStoreOptions): SagaStore 
             request.id,
             request.owner,
             request.now,
+            request.expectedVersion ?? null,
+            request.expectedVersion ?? null,
           ]);
           if (count !== 1) return undefined;
           const row = (await execute(loadSql, [request.id])).rows[0];

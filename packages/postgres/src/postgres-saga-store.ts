@@ -15,6 +15,7 @@ import {
   checkSagaWrite,
   mapSagaRows,
   SAGA_DEFAULT_MAX_TEXT_BYTES,
+  sagaCommitLease,
   sagaLogEntryFromRow,
   sagaRecordFromRow,
 } from '@cqrs-ts/core/sql';
@@ -28,6 +29,8 @@ const COLUMNS =
   'id, name, definition_version, status, context, cursor, version, attempts, error, lease_owner, lease_until, deadline_at, created_at, updated_at';
 const LOG_COLUMNS = 'seq, saga_id, step_id, slot, action, status, attempts, result, error, started_at, at';
 const LOG_WIDTH = 9;
+/** Parameters of a commit before its log rows. */
+const COMMIT_WIDTH = 10;
 
 /**
  * The PostgreSQL {@link SagaStore} for pg, postgres.js and Kysely (tables from `migrate`).
@@ -67,7 +70,7 @@ export function createPostgresSagaStore(options: PostgresSagaStoreOptions): Saga
   const createSql = `INSERT INTO ${t} (${COLUMNS}) VALUES ($1::text, $2::text, $3::int, 'running', $4::text, 0, 1, 1, NULL, $5::text, $6::bigint, $7::bigint, $8::bigint, $8::bigint) ON CONFLICT (id) DO NOTHING`;
   const update = `UPDATE ${t} SET status = $4::text, context = $5::text, cursor = $6::int, error = $7::text,
     version = version + 1, updated_at = $8::bigint,
-    lease_owner = CASE WHEN $9::bigint IS NULL THEN NULL ELSE lease_owner END, lease_until = $9::bigint
+    lease_owner = CASE WHEN $10::boolean THEN lease_owner ELSE NULL END, lease_until = $9::bigint
     WHERE id = $1::text AND version = $2::bigint AND lease_owner = $3::text`;
   // One statement per log length (prepared once per connection each): the guarded update and the log rows.
   const commitSqls: string[] = [];
@@ -77,7 +80,7 @@ export function createPostgresSagaStore(options: PostgresSagaStoreOptions): Saga
       if (n === 0) sql = `WITH u AS (${update} RETURNING 1) SELECT count(*)::int AS n FROM u`;
       else {
         const values = Array.from({ length: n }, (_, i) => {
-          const b = 10 + i * LOG_WIDTH;
+          const b = COMMIT_WIDTH + 1 + i * LOG_WIDTH;
           return `(${i}, $${b}::text, $${b + 1}::int, $${b + 2}::text, $${b + 3}::text, $${b + 4}::int, $${b + 5}::text, $${b + 6}::text, $${b + 7}::bigint, $${b + 8}::bigint)`;
         });
         sql = `WITH u AS (${update} RETURNING id),
@@ -92,6 +95,7 @@ SELECT count(*)::int AS n FROM u`;
     return sql;
   };
   const commitParams = (w: SagaCommit): unknown[] => {
+    const lease = sagaCommitLease(w);
     const p: unknown[] = [
       w.id,
       w.expectedVersion,
@@ -101,7 +105,8 @@ SELECT count(*)::int AS n FROM u`;
       w.cursor,
       w.error,
       w.now,
-      w.lease === 'release' ? null : w.now + w.lease,
+      lease.until,
+      lease.keepOwner,
     ];
     for (const e of w.log as readonly SagaLogEntryInput[]) {
       p.push(e.stepId, e.slot, e.action, e.status, e.attempts, e.result, e.error, e.startedAt, e.at);
@@ -111,15 +116,21 @@ SELECT count(*)::int AS n FROM u`;
   const acquireSql = `UPDATE ${t} SET lease_owner = $2::text, lease_until = $4::bigint, version = version + 1,
     attempts = attempts + 1, updated_at = $3::bigint
     WHERE id = $1::text AND (lease_owner IS NULL OR lease_owner = $2::text OR lease_until < $3::bigint)
+      AND ($5::bigint IS NULL OR version = $5::bigint)
     RETURNING ${COLUMNS}`;
   const renewSql = `UPDATE ${t} SET lease_until = $4::bigint WHERE id = $1::text AND lease_owner = $2::text AND version = $3::bigint`;
   const releaseSql = `UPDATE ${t} SET lease_owner = NULL, lease_until = NULL WHERE id = $1::text AND lease_owner = $2::text AND version = $3::bigint`;
   const loadSql = `SELECT ${COLUMNS} FROM ${t} WHERE id = $1::text`;
   const historySql = `SELECT ${LOG_COLUMNS} FROM ${lt} WHERE saga_id = $1::text ORDER BY seq`;
-  const recoverableSql = `SELECT ${COLUMNS} FROM ${t}
+  // Interrupted sagas and failed compensations due for a retry: one branch per partial index.
+  const recoverableFilter = `updated_at <= $2::bigint AND ($3::text[] IS NULL OR name = ANY($3::text[]))
+      AND ($4::int IS NULL OR attempts < $4::int) ORDER BY updated_at, id LIMIT $5::int`;
+  const recoverableSql = `(SELECT ${COLUMNS} FROM ${t}
     WHERE status IN ('running', 'compensating') AND (lease_owner IS NULL OR lease_until < $1::bigint)
-      AND updated_at <= $2::bigint AND ($3::text[] IS NULL OR name = ANY($3::text[]))
-      AND ($4::int IS NULL OR attempts < $4::int)
+      AND ${recoverableFilter})
+    UNION ALL (SELECT ${COLUMNS} FROM ${t}
+    WHERE status = 'compensation_failed' AND lease_until < $1::bigint
+      AND ${recoverableFilter})
     ORDER BY updated_at, id LIMIT $5::int`;
   const listSql = `SELECT ${COLUMNS} FROM ${t}
     WHERE ($1::text[] IS NULL OR status = ANY($1::text[])) AND ($2::text[] IS NULL OR name = ANY($2::text[]))
@@ -190,6 +201,7 @@ SELECT count(*)::int AS n FROM u`;
         request.owner,
         request.now,
         request.now + request.leaseMs,
+        request.expectedVersion ?? null,
       ]);
       const row = r.rows[0];
       return row === undefined ? undefined : sagaRecordFromRow(row);

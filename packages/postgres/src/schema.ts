@@ -34,6 +34,8 @@ const bare = (name: string) => name.split('.').pop()!;
  *   updated_at BIGINT NOT NULL);
  * CREATE INDEX IF NOT EXISTS cqrs_saga_recoverable ON cqrs_saga (updated_at, id)
  *   WHERE status IN ('running', 'compensating');
+ * CREATE INDEX IF NOT EXISTS cqrs_saga_retry ON cqrs_saga (updated_at, id)
+ *   WHERE status = 'compensation_failed';
  * CREATE TABLE IF NOT EXISTS cqrs_saga_log (
  *   seq BIGINT GENERATED ALWAYS AS IDENTITY PRIMARY KEY, saga_id TEXT NOT NULL, step_id TEXT NOT NULL,
  *   slot INT NOT NULL, action TEXT NOT NULL CHECK (action IN ('act', 'compensate')),
@@ -72,6 +74,8 @@ export function schemaStatements(tables: PostgresTables = {}): string[] {
   updated_at BIGINT NOT NULL)`,
     `CREATE INDEX IF NOT EXISTS ${sb}_recoverable ON ${s} (updated_at, id)
   WHERE status IN ('running', 'compensating')`,
+    `CREATE INDEX IF NOT EXISTS ${sb}_retry ON ${s} (updated_at, id)
+  WHERE status = 'compensation_failed'`,
     `CREATE TABLE IF NOT EXISTS ${l} (
   seq BIGINT GENERATED ALWAYS AS IDENTITY PRIMARY KEY, saga_id TEXT NOT NULL, step_id TEXT NOT NULL,
   slot INT NOT NULL, action TEXT NOT NULL CHECK (action IN ('act', 'compensate')),

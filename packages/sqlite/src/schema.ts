@@ -31,6 +31,8 @@ export function resolveTables(tables?: SqliteTables): Readonly<Required<SqliteTa
  *   updated_at INTEGER NOT NULL) STRICT;
  * CREATE INDEX IF NOT EXISTS cqrs_saga_recoverable ON cqrs_saga (updated_at, id)
  *   WHERE status IN ('running', 'compensating');
+ * CREATE INDEX IF NOT EXISTS cqrs_saga_retry ON cqrs_saga (updated_at, id)
+ *   WHERE status = 'compensation_failed';
  * CREATE TABLE IF NOT EXISTS cqrs_saga_log (
  *   seq INTEGER PRIMARY KEY AUTOINCREMENT, saga_id TEXT NOT NULL, step_id TEXT NOT NULL, slot INTEGER NOT NULL,
  *   action TEXT NOT NULL CHECK (action IN ('act', 'compensate')),
@@ -69,6 +71,8 @@ CREATE TABLE IF NOT EXISTS ${sg} (
   updated_at INTEGER NOT NULL) STRICT;
 CREATE INDEX IF NOT EXISTS ${sb}_recoverable ON ${sg.split('.').pop()} (updated_at, id)
   WHERE status IN ('running', 'compensating');
+CREATE INDEX IF NOT EXISTS ${sb}_retry ON ${sg.split('.').pop()} (updated_at, id)
+  WHERE status = 'compensation_failed';
 CREATE TABLE IF NOT EXISTS ${sl} (
   seq INTEGER PRIMARY KEY AUTOINCREMENT, saga_id TEXT NOT NULL, step_id TEXT NOT NULL, slot INTEGER NOT NULL,
   action TEXT NOT NULL CHECK (action IN ('act', 'compensate')),

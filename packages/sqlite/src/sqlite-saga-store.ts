@@ -14,6 +14,7 @@ import {
   checkSagaWrite,
   mapSagaRows,
   SAGA_DEFAULT_MAX_TEXT_BYTES,
+  sagaCommitLease,
   sagaListQuery,
   sagaLogEntryFromRow,
   sagaRecordFromRow,
@@ -86,13 +87,14 @@ export function createSqliteSagaStore(options: SqliteSagaStoreOptions): SagaStor
 
   const createSql = `INSERT INTO ${t} (${COLUMNS}) VALUES (?, ?, ?, 'running', ?, 0, 1, 1, NULL, ?, ?, ?, ?, ?)`;
   const updateSql = `UPDATE ${t} SET status = ?2, context = ?3, cursor = ?4, error = ?5, version = version + 1,
-    updated_at = ?6, lease_owner = CASE WHEN ?1 IS NULL THEN NULL ELSE lease_owner END, lease_until = ?1
+    updated_at = ?6, lease_owner = CASE WHEN ?10 THEN lease_owner ELSE NULL END, lease_until = ?1
     WHERE id = ?7 AND version = ?8 AND lease_owner = ?9`;
   const logSql = (n: number) =>
     `INSERT INTO ${lt} (saga_id, step_id, slot, action, status, attempts, result, error, started_at, at) VALUES ${Array.from({ length: n }, () => '(?,?,?,?,?,?,?,?,?,?)').join(',')}`;
   const acquireSql = `UPDATE ${t} SET lease_owner = ?, lease_until = ?, version = version + 1,
     attempts = attempts + 1, updated_at = ?
-    WHERE id = ? AND (lease_owner IS NULL OR lease_owner = ? OR lease_until < ?) RETURNING ${COLUMNS}`;
+    WHERE id = ? AND (lease_owner IS NULL OR lease_owner = ? OR lease_until < ?) AND (? IS NULL OR version = ?)
+    RETURNING ${COLUMNS}`;
   const renewSql = `UPDATE ${t} SET lease_until = ? WHERE id = ? AND lease_owner = ? AND version = ?`;
   const releaseSql = `UPDATE ${t} SET lease_owner = NULL, lease_until = NULL WHERE id = ? AND lease_owner = ? AND version = ?`;
   const loadSql = `SELECT ${COLUMNS} FROM ${t} WHERE id = ?`;
@@ -113,10 +115,11 @@ export function createSqliteSagaStore(options: SqliteSagaStoreOptions): SagaStor
   };
   /** BEGIN IMMEDIATE, guarded update and log rows; returns false (rolled back) when the guard fails. */
   const write = (w: SagaCommit): boolean => {
+    const lease = sagaCommitLease(w);
     db.exec('BEGIN IMMEDIATE');
     try {
       const changes = stmt(updateSql).run(
-        w.lease === 'release' ? null : w.now + w.lease,
+        lease.until,
         w.status,
         w.context,
         w.cursor,
@@ -125,6 +128,7 @@ export function createSqliteSagaStore(options: SqliteSagaStoreOptions): SagaStor
         w.id,
         w.expectedVersion,
         w.owner,
+        lease.keepOwner ? 1 : 0,
       ).changes;
       if (Number(changes) !== 1) {
         rollback();
@@ -227,7 +231,7 @@ export function createSqliteSagaStore(options: SqliteSagaStoreOptions): SagaStor
       if (!ok) throw conflict(w);
       return w.expectedVersion + 1;
     },
-    acquire(request: SagaAcquire) {
+    async acquire(request: SagaAcquire) {
       checkSagaWrite('acquire', request, maxTextBytes);
       return exclusive('acquire', () => {
         const row = stmt(acquireSql, true).all(
@@ -237,6 +241,8 @@ export function createSqliteSagaStore(options: SqliteSagaStoreOptions): SagaStor
           request.id,
           request.owner,
           request.now,
+          request.expectedVersion ?? null,
+          request.expectedVersion ?? null,
         )[0] as Record<string, unknown> | undefined;
         return row === undefined ? undefined : sagaRecordFromRow(row);
       });

@@ -116,7 +116,11 @@ export function createInMemorySagaStore(options: InMemorySagaStoreOptions = {}):
       if (w.lease === 'release') {
         r.leaseOwner = null;
         r.leaseUntil = null;
-      } else r.leaseUntil = w.now + w.lease;
+      } else if (typeof w.lease === 'number') r.leaseUntil = w.now + w.lease;
+      else {
+        r.leaseOwner = null;
+        r.leaseUntil = w.lease.retryAt;
+      }
       if (w.log.length > 0) {
         let log = logs.get(w.id);
         if (log === undefined) {
@@ -130,6 +134,7 @@ export function createInMemorySagaStore(options: InMemorySagaStoreOptions = {}):
     async acquire(request: SagaAcquire) {
       const r = rows.get(request.id);
       if (r === undefined || !leaseFree(r, request.owner, request.now)) return undefined;
+      if (request.expectedVersion !== undefined && r.version !== request.expectedVersion) return undefined;
       r.leaseOwner = request.owner;
       r.leaseUntil = request.now + request.leaseMs;
       r.version++;
@@ -164,8 +169,11 @@ export function createInMemorySagaStore(options: InMemorySagaStoreOptions = {}):
       const named = nameFilter(query.names);
       const out: Row[] = [];
       for (const r of rows.values()) {
-        if (r.status !== 'running' && r.status !== 'compensating') continue;
-        if (r.leaseOwner !== null && r.leaseUntil !== null && r.leaseUntil >= query.now) continue;
+        if (r.status === 'running' || r.status === 'compensating') {
+          if (r.leaseOwner !== null && r.leaseUntil !== null && r.leaseUntil >= query.now) continue;
+        } else if (r.status === 'compensation_failed') {
+          if (r.leaseUntil === null || r.leaseUntil >= query.now) continue;
+        } else continue;
         if (r.updatedAt > staleBefore || !named(r)) continue;
         if (query.maxAttempts !== undefined && r.attempts >= query.maxAttempts) continue;
         out.push(r);

@@ -16,7 +16,14 @@
  * ## Concurrency
  * Every state change is guarded by `version` (optimistic concurrency) and by the lease owner. `acquire` bumps the
  * version, so it doubles as a fencing token: once another worker took over an expired lease, every write of the
- * previous worker fails with a {@link SagaConflictError} (`CQRS_CONCURRENCY`) and changes nothing.
+ * previous worker (commit, renewal, release) fails and changes nothing; a commit throws a
+ * {@link SagaConflictError} (`CQRS_CONCURRENCY`). A recovery worker passes the version it listed to `acquire`
+ * (`expectedVersion`), so a saga another worker changed since (took, advanced or finished) is not taken again.
+ *
+ * ## Retry time of a failed compensation
+ * A saga whose compensation kept failing is committed as `compensation_failed` with `lease: { retryAt }`: no
+ * owner, and `leaseUntil` holds the time after which `findRecoverable` returns it again. A `compensation_failed`
+ * saga with no owner and no `leaseUntil` waits for an operator.
  *
  * ## Round trips of one 3-step saga
  * `create` (1) + one `commit` per finished step (3; the last one also sets `completed` and releases the lease)
@@ -43,8 +50,9 @@ import type { SagaConflictError } from './saga-errors.ts';
  * - `completed`: every step completed. Terminal.
  * - `compensated`: a step failed (or the saga was aborted / passed its deadline) and every completed step was
  *   compensated. Terminal.
- * - `compensation_failed`: a compensation kept failing; needs attention. Listed by operators and resumable
- *   (continues compensating), never picked by recovery.
+ * - `compensation_failed`: a compensation kept failing. Recovery takes it again from its retry time (see
+ *   {@link SagaCommit.lease}); without one it needs attention. Listed by operators and resumable (continues
+ *   compensating).
  * - `failed`: the engine could not handle the saga (e.g. a corrupted log row); needs attention, never recovered
  *   automatically.
  */
@@ -95,7 +103,10 @@ export interface SagaRecord {
   readonly error: string | null;
   /** Worker holding the lease, `null` when released. */
   readonly leaseOwner: string | null;
-  /** Lease expiry (epoch ms), `null` when released. */
+  /**
+   * Lease expiry (epoch ms) while `leaseOwner` is set. With no owner: the retry time of a `compensation_failed`
+   * saga (committed with `lease: { retryAt }`), else `null`.
+   */
   readonly leaseUntil: number | null;
   /** Absolute deadline (epoch ms) after which the engine compensates, `null` for none. */
   readonly deadlineAt: number | null;
@@ -166,8 +177,12 @@ export interface SagaCommit {
    * for a non-empty list before writing anything.
    */
   readonly events?: readonly AnyEvent[];
-  /** `release`: clear `leaseOwner`/`leaseUntil`; a number: extend the lease to `now + lease` ms. */
-  readonly lease: number | 'release';
+  /**
+   * `release`: clear `leaseOwner`/`leaseUntil`; a number: extend the lease to `now + lease` ms; `{ retryAt }`:
+   * clear `leaseOwner` and set `leaseUntil = retryAt`, the time after which `findRecoverable` returns the saga
+   * again (for a `compensation_failed` saga that should be retried).
+   */
+  readonly lease: number | 'release' | { readonly retryAt: number };
 }
 
 /** Arguments of {@link SagaStore.acquire}. */
@@ -176,6 +191,11 @@ export interface SagaAcquire {
   readonly owner: string;
   readonly now: number;
   readonly leaseMs: number;
+  /**
+   * Take the saga only while its `version` still equals this one (the version a recovery worker listed): a saga
+   * changed since is left alone. `undefined`: any version.
+   */
+  readonly expectedVersion?: number;
 }
 
 /** Arguments of {@link SagaStore.renew}. */
@@ -258,10 +278,12 @@ export interface SagaStore {
    */
   commit(write: SagaCommit): Promise<number>;
   /**
-   * Takes the lease when it is free, expired (`leaseUntil < now`) or already held by `owner`: sets
+   * Takes the lease when it is free (no owner, whatever `leaseUntil` holds), expired (`leaseUntil < now`) or
+   * already held by `owner`, and, when `expectedVersion` is given, the version still equals it: sets
    * `leaseOwner = owner`, `leaseUntil = now + leaseMs`, `version + 1`, `attempts + 1`, `updatedAt = now` and
-   * resolves to the updated row. Resolves to `undefined` when the row does not exist or another owner holds a
-   * live lease. Does not look at the status (the engine decides what it may do).
+   * resolves to the updated row. Resolves to `undefined` (changing nothing) when the row does not exist, another
+   * owner holds a live lease or the version moved. Does not look at the status (the engine decides what it may
+   * do).
    */
   acquire(request: SagaAcquire): Promise<SagaRecord | undefined>;
   /**
@@ -279,9 +301,11 @@ export interface SagaStore {
   /** Every log row of a saga ordered by `seq` ascending; `[]` for an unknown id. */
   history(id: string): Promise<readonly SagaLogEntry[]>;
   /**
-   * Interrupted sagas a recovery worker may take: `status` in (`running`, `compensating`), lease free or expired
-   * (`leaseOwner IS NULL OR leaseUntil < now`), `updatedAt <= now - staleAfterMs`, plus the `names` and
-   * `maxAttempts` filters; ordered by `updatedAt` then `id` ascending; at most `limit` rows. Takes no lease.
+   * Sagas a recovery worker may take: interrupted ones (`status` in (`running`, `compensating`), lease free or
+   * expired: `leaseOwner IS NULL OR leaseUntil < now`) and `compensation_failed` ones whose retry time has come
+   * or whose worker's lease ran out (`leaseUntil < now`; a `null` `leaseUntil` waits for an operator); all with
+   * `updatedAt <= now - staleAfterMs`, plus the `names` and `maxAttempts` filters; ordered by `updatedAt` then
+   * `id` ascending; at most `limit` rows. Takes no lease.
    */
   findRecoverable(query: SagaRecoveryQuery): Promise<readonly SagaRecord[]>;
   /** Saga rows for operators (e.g. every `compensation_failed` saga), ordered by `id` ascending. */

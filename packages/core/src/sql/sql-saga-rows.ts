@@ -101,6 +101,7 @@ export function checkSagaWrite(
     int(o.deadlineAt, ['deadlineAt'], true);
   } else if (kind === 'acquire') {
     int(o.leaseMs, ['leaseMs']);
+    if (o.expectedVersion !== undefined) int(o.expectedVersion, ['expectedVersion']);
   } else {
     const w = input as SagaCommit;
     int(w.expectedVersion, ['expectedVersion']);
@@ -109,7 +110,8 @@ export function checkSagaWrite(
     text(w.context, ['context'], false);
     int(w.cursor, ['cursor']);
     text(w.error, ['error'], true);
-    if (w.lease !== 'release') int(w.lease, ['lease']);
+    if (typeof w.lease === 'object' && w.lease !== null) int(w.lease.retryAt, ['lease', 'retryAt']);
+    else if (w.lease !== 'release') int(w.lease, ['lease']);
     if (!Array.isArray(w.log)) issues.push(issue(['log'], 'must be an array', 'invalid_type'));
     else {
       for (let i = 0; i < w.log.length; i++) {
@@ -138,6 +140,19 @@ export function checkSagaWrite(
     }
   }
   if (issues.length > 0) throw new ValidationError(`saga store ${kind}`, issues);
+}
+
+/**
+ * The lease columns a {@link SagaCommit} writes: `lease_until` and whether `lease_owner` is kept (a number
+ * extends the lease) or cleared (`release`, `{ retryAt }`).
+ */
+export function sagaCommitLease(w: SagaCommit): {
+  readonly until: number | null;
+  readonly keepOwner: boolean;
+} {
+  if (w.lease === 'release') return { until: null, keepOwner: false };
+  if (typeof w.lease === 'number') return { until: w.now + w.lease, keepOwner: true };
+  return { until: w.lease.retryAt, keepOwner: false };
 }
 
 /** Checks a recovery or list query (limit >= 1, lists are arrays). */
@@ -296,7 +311,7 @@ const marks = (n: number): string => Array.from({ length: n }, () => '?').join('
  * the shared column names. `columns` is the select list.
  */
 export function sagaRecoverableQuery(table: string, columns: string, q: SagaRecoveryQuery): PositionalQuery {
-  const params: (string | number)[] = [q.now, q.now - (q.staleAfterMs ?? 0)];
+  const params: (string | number)[] = [q.now, q.now, q.now - (q.staleAfterMs ?? 0)];
   let where = '';
   if (q.names !== undefined) {
     where += ` AND name IN (${marks(q.names.length)})`;
@@ -308,8 +323,9 @@ export function sagaRecoverableQuery(table: string, columns: string, q: SagaReco
   }
   params.push(q.limit);
   return {
-    sql: `SELECT ${columns} FROM ${table} WHERE status IN ('running', 'compensating')
-      AND (lease_owner IS NULL OR lease_until < ?) AND updated_at <= ?${where} ORDER BY updated_at, id LIMIT ?`,
+    sql: `SELECT ${columns} FROM ${table} WHERE (status IN ('running', 'compensating')
+        AND (lease_owner IS NULL OR lease_until < ?) OR status = 'compensation_failed' AND lease_until < ?)
+        AND updated_at <= ?${where} ORDER BY updated_at, id LIMIT ?`,
     params,
   };
 }

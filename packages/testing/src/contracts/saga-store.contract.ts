@@ -216,6 +216,68 @@ export function describeSagaStoreContract(
       expect(b).toMatchObject({ version: 4, attempts: 3, leaseUntil: T0 + 1030 });
     });
 
+    run('acquire with expectedVersion takes the saga only while its version is unchanged', async (h) => {
+      const s = h.store();
+      const id = await create(s);
+      await s.commit(commitOf(id, { lease: 'release' })); // version 2, free
+      // Listed at version 1, changed since: left alone, nothing written.
+      expect(
+        await s.acquire({ id, owner: 'w2', now: T0 + 20, leaseMs: 1000, expectedVersion: 1 }),
+      ).toBeUndefined();
+      expect(await s.load(id)).toMatchObject({
+        version: 2,
+        attempts: 1,
+        leaseOwner: null,
+        updatedAt: T0 + 10,
+      });
+      const got = await s.acquire({ id, owner: 'w2', now: T0 + 20, leaseMs: 1000, expectedVersion: 2 });
+      expect(got).toMatchObject({ version: 3, attempts: 2, leaseOwner: 'w2', leaseUntil: T0 + 1020 });
+      // The right version does not beat another owner's live lease.
+      expect(
+        await s.acquire({ id, owner: 'w3', now: T0 + 30, leaseMs: 1000, expectedVersion: 3 }),
+      ).toBeUndefined();
+      // Of two workers that listed the same version, one takes it.
+      await s.commit(commitOf(id, { owner: 'w2', expectedVersion: 3, lease: 'release' }));
+      const both = await Promise.all(
+        ['w4', 'w5'].map((owner) =>
+          h.store().acquire({ id, owner, now: T0 + 40, leaseMs: 1000, expectedVersion: 4 }),
+        ),
+      );
+      expect(both.filter((r) => r !== undefined)).toHaveLength(1);
+    });
+
+    run(
+      'commit with { retryAt } frees the lease and keeps the retry time, when recovery takes the saga again',
+      async (h) => {
+        const s = h.store();
+        const id = await create(s);
+        const v = await s.commit(
+          commitOf(id, { status: 'compensation_failed', lease: { retryAt: T0 + 5000 } }),
+        );
+        expect(await s.load(id)).toMatchObject({
+          status: 'compensation_failed',
+          version: v,
+          leaseOwner: null,
+          leaseUntil: T0 + 5000,
+        });
+        const waiting = await create(s);
+        await s.commit(commitOf(waiting, { status: 'compensation_failed', lease: 'release' })); // needs an operator
+        const ids = async (now: number) => (await s.findRecoverable({ now, limit: 10 })).map((r) => r.id);
+        expect(await ids(T0 + 5000)).toEqual([]);
+        expect(await ids(T0 + 5001)).toEqual([id]);
+        expect(await ids(T0 + 1_000_000)).toEqual([id]);
+        // Free before its retry time: an operator's resume takes it at once.
+        const taken = await s.acquire({ id, owner: 'w2', now: T0 + 20, leaseMs: 1000, expectedVersion: v });
+        expect(taken).toMatchObject({ leaseOwner: 'w2', leaseUntil: T0 + 1020 });
+        // Taken for a retry: not listed while the lease lives, listed again once it ran out (the worker died).
+        expect(await ids(T0 + 1020)).toEqual([]);
+        expect(await ids(T0 + 1021)).toEqual([id]);
+        expect(
+          isConflict(await s.commit(commitOf(id, { lease: { retryAt: T0 } })).catch((e: unknown) => e)),
+        ).toBe(true);
+      },
+    );
+
     run('of concurrent acquires of one free saga exactly one wins', async (h) => {
       const s = h.store();
       const id = await create(s);

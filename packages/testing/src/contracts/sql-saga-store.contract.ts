@@ -98,12 +98,29 @@ export function describeSqlSagaStoreContract(
         [{ log: [{ ...logRow, action: 'undo' }] }, 'CQRS_VALIDATION'],
         [{ log: [{ ...logRow, stepId: 's'.repeat(256) }] }, 'CQRS_VALIDATION'],
         [{ log: [{ ...logRow, result: 'r'.repeat(65 * 1024) }] }, 'CQRS_PAYLOAD_TOO_LARGE'],
+        [{ lease: { retryAt: '1' } }, 'CQRS_VALIDATION'],
+        [{ lease: { retryAt: 1.5 } }, 'CQRS_VALIDATION'],
+        [{ lease: {} }, 'CQRS_VALIDATION'],
+        [{ lease: 'forever' }, 'CQRS_VALIDATION'],
       ] as const) {
         const err = await errorOf(store.commit(commitOf(id, over as unknown as Partial<SagaCommit>)));
         expect(isCqrsError(err, code)).toBe(true);
       }
       expect(await store.load(id)).toMatchObject({ version: 1, context: '{"orderId":"o-1"}', cursor: 0 });
       expect(await store.history(id)).toEqual([]);
+      for (const expectedVersion of [1.5, '1', Number.NaN]) {
+        const err = await errorOf(
+          store.acquire({
+            id,
+            owner: 'w1',
+            now: T0,
+            leaseMs: 10,
+            expectedVersion: expectedVersion as number,
+          }),
+        );
+        expect(isCqrsError(err, 'CQRS_VALIDATION')).toBe(true);
+      }
+      expect(await store.load(id)).toMatchObject({ version: 1, attempts: 1 });
       const q = await errorOf(store.findRecoverable({ now: T0, limit: 0 }));
       expect(isCqrsError(q, 'CQRS_VALIDATION')).toBe(true);
     });
