@@ -46,12 +46,14 @@ export {
   UnknownSagaError,
 } from './saga-errors.ts';
 export type {
+  CompensationPolicy,
   RecoverOptions,
   RecoveryReport,
   SagaActUpdate,
   SagaCompensateUpdate,
   SagaErrorInfo,
   SagaExecution,
+  SagaHealth,
   SagaOutcome,
   SagaResults,
   SagaRunner,

@@ -6,13 +6,14 @@
 import {
   type AnyCommand,
   type AnyEvent,
+  type BackoffOptions,
   ConfigurationError,
   type InferResult,
   isRetryable,
   type Mediator,
   TimeoutError,
 } from '@cqrs-ts/core';
-import { backoffDelay, NEVER_ABORTED } from '@cqrs-ts/core/spi';
+import { backoffDelay } from '@cqrs-ts/core/spi';
 import type { NormalizedStep, StepRetryOptions, StepTools } from './define-saga.ts';
 import { CircuitOpenError, SagaAbortedError, SagaDeadlineError, SagaLeaseError } from './saga-errors.ts';
 import type { EventSourceLike, Runtime, SagaRun } from './saga-run.ts';
@@ -24,9 +25,9 @@ const NOT_RETRIED = (error: unknown) =>
     error instanceof SagaDeadlineError ||
     error instanceof SagaLeaseError
   );
-const defaultRetryOn = (error: unknown) => isRetryable(error) && NOT_RETRIED(error);
+/** Errors retried when a step sets no `retryOn`: retryable ones, except open circuits, aborts and lost leases. */
+export const defaultRetryOn = (error: unknown) => isRetryable(error) && NOT_RETRIED(error);
 export const ACT_BACKOFF = { initialMs: 100, factor: 2, maxMs: 10_000 } as const;
-export const COMPENSATE_BACKOFF = { initialMs: 1000, factor: 2, maxMs: 30_000 } as const;
 
 function waitFor(ms: number, signal: AbortSignal | undefined): Promise<void> {
   return new Promise((resolve, reject) => {
@@ -127,10 +128,16 @@ export function stepInstance(run: SagaRun, step: NormalizedStep): StepInstance {
 /** How one attempt loop runs. */
 export interface AttemptPolicy {
   readonly retry: StepRetryOptions;
-  readonly backoff: { initialMs: number; factor: number; maxMs: number };
+  /** Defaults of the backoff; the step's `retry.backoff` overrides them. */
+  readonly backoff: BackoffOptions;
   readonly timeoutMs: number | undefined;
-  /** Forward (act): bound by the run's signal and the saga deadline. Compensations are bound by neither. */
+  /**
+   * Forward (act): bound by the run's signal (abort, deadline, lost lease) and the saga deadline, one attempt
+   * unless the step says more. Compensate: bound by a lost lease only, attempts until `until`.
+   */
   readonly forward: boolean;
+  /** No retry waits past this time (epoch ms): the loop ends with the last error instead. */
+  readonly until?: number;
 }
 
 /** The retry loop shared by act and compensate. Errors are {@link AttemptsError}s carrying the attempts. */
@@ -140,11 +147,11 @@ export async function attempt<T>(
   policy: AttemptPolicy,
   work: (tools: StepTools, signal: AbortSignal) => T | Promise<T>,
 ): Promise<Attempted<T>> {
-  const { retry, forward } = policy;
-  const max = retry.maxAttempts ?? (forward ? 1 : 3);
+  const { retry, forward, until } = policy;
+  const max = retry.maxAttempts ?? (forward ? 1 : Number.POSITIVE_INFINITY);
   const retryOn = retry.retryOn ?? defaultRetryOn;
-  const backoff = { ...policy.backoff, ...retry.backoff };
-  const parent = forward ? run.controller.signal : NEVER_ABORTED;
+  const backoff = retry.backoff === undefined ? policy.backoff : { ...policy.backoff, ...retry.backoff };
+  const parent = forward ? run.controller.signal : run.leaseController.signal;
   for (let n = 1; ; n++) {
     const limit = attemptLimit(run, policy.timeoutMs, forward, step.id);
     const signal = limit === undefined ? parent : limit.signal;
@@ -166,8 +173,10 @@ export async function attempt<T>(
       if (deadline || n >= max || !retryOn(final) || parent.aborted) {
         throw new AttemptsError(parent.aborted ? parent.reason : final, n);
       }
+      const delay = backoffDelay(n, backoff, run.rt.random);
+      if (until !== undefined && run.rt.now() + delay > until) throw new AttemptsError(final, n);
       try {
-        await waitFor(backoffDelay(n, backoff, run.rt.random), forward ? parent : undefined);
+        await waitFor(delay, parent);
       } catch (reason) {
         throw new AttemptsError(reason, n);
       }
@@ -177,7 +186,7 @@ export async function attempt<T>(
   }
 }
 
-/** A signal for one attempt: the parent plus the step timeout and (forward) the saga deadline. */
+/** A signal for one attempt: the parent (run or lease) plus the step timeout and (forward) the saga deadline. */
 function attemptLimit(
   run: SagaRun,
   timeoutMs: number | undefined,
@@ -188,7 +197,7 @@ function attemptLimit(
   const deadlineIn = forward && deadlineAt !== null ? Math.max(0, deadlineAt - run.rt.now()) : undefined;
   if (timeoutMs === undefined && deadlineIn === undefined) return undefined;
   const controller = new AbortController();
-  const parent = forward ? run.controller.signal : undefined;
+  const parent = forward ? run.controller.signal : run.leaseController.signal;
   const byDeadline = deadlineIn !== undefined && (timeoutMs === undefined || deadlineIn < timeoutMs);
   const ms = byDeadline ? deadlineIn! : timeoutMs!;
   const timer = setTimeout(() => {
@@ -196,16 +205,14 @@ function attemptLimit(
       byDeadline ? new SagaDeadlineError(run.id, deadlineAt!) : new TimeoutError(`step "${stepId}"`, ms),
     );
   }, ms);
-  const onParent = () => controller.abort(parent!.reason);
-  if (parent !== undefined) {
-    if (parent.aborted) controller.abort(parent.reason);
-    else parent.addEventListener('abort', onParent, { once: true });
-  }
+  const onParent = () => controller.abort(parent.reason);
+  if (parent.aborted) controller.abort(parent.reason);
+  else parent.addEventListener('abort', onParent, { once: true });
   return {
     signal: controller.signal,
     dispose() {
       clearTimeout(timer);
-      parent?.removeEventListener('abort', onParent);
+      parent.removeEventListener('abort', onParent);
     },
   };
 }

@@ -1,17 +1,79 @@
 /**
- * Compensation: completed steps are undone newest first, each after its retries; one that keeps failing is
- * logged and the others still run. @internal
+ * Compensation: completed steps are undone newest first, each retried with backoff for a pass; one that keeps
+ * failing is logged and the others still run. A pass that ends with failures leaves the saga
+ * `compensation_failed` with a retry time while its budget lasts, so recovery takes it again. @internal
  * @module
  */
-import type { AnyEvent } from '@cqrs-ts/core';
+import { type AnyEvent, type BackoffOptions, ConfigurationError } from '@cqrs-ts/core';
 import type { SagaLogEntryInput, SagaStatus } from '@cqrs-ts/core/spi';
 import { toJson } from './define-saga.ts';
-import { attempt, attemptsOf, COMPENSATE_BACKOFF, stepInstance, unwrapAttempt } from './saga-attempts.ts';
+import { attempt, attemptsOf, defaultRetryOn, stepInstance, unwrapAttempt } from './saga-attempts.ts';
 import { SagaLeaseError } from './saga-errors.ts';
-import { withLease } from './saga-lease.ts';
+import { ensureLease, withLease } from './saga-lease.ts';
 import type { SagaRun } from './saga-run.ts';
-import type { SagaUpdate } from './saga-runner.ts';
+import type { CompensationPolicy, SagaUpdate } from './saga-runner.ts';
 import { commitRun, errorJson, logRow, publishAfter } from './saga-storage.ts';
+
+/** A {@link CompensationPolicy} with its defaults applied. */
+export interface ResolvedCompensationPolicy {
+  readonly backoff: Required<BackoffOptions>;
+  readonly retryForMs: number;
+  readonly coolDownMs: number;
+  readonly budgetMs: number;
+}
+
+const DEFAULT_BACKOFF: Required<BackoffOptions> = Object.freeze({
+  initialMs: 1_000,
+  factor: 2,
+  maxMs: 30_000,
+  jitter: 'full',
+});
+
+/**
+ * Applies the defaults and refuses a policy that cannot be honoured.
+ * @throws ConfigurationError (`CQRS_CONFIGURATION`) naming the first bad field.
+ */
+export function resolveCompensationPolicy(
+  policy: CompensationPolicy | undefined,
+): ResolvedCompensationPolicy {
+  if (policy !== undefined && (typeof policy !== 'object' || policy === null)) {
+    throw new ConfigurationError('compensation must be an object');
+  }
+  const p = policy ?? {};
+  if (p.backoff !== undefined && (typeof p.backoff !== 'object' || p.backoff === null)) {
+    throw new ConfigurationError('compensation.backoff must be an object');
+  }
+  const b = { ...DEFAULT_BACKOFF, ...p.backoff };
+  const whole = (name: string, value: unknown, min: number, infinite = false): number => {
+    if (
+      (infinite && value === Number.POSITIVE_INFINITY) ||
+      (Number.isSafeInteger(value) && (value as number) >= min)
+    ) {
+      return value as number;
+    }
+    throw new ConfigurationError(
+      `compensation.${name} must be an integer >= ${min}${infinite ? ' or Infinity' : ''}, got ${String(value)}`,
+    );
+  };
+  whole('backoff.initialMs', b.initialMs, 1);
+  whole('backoff.maxMs', b.maxMs, b.initialMs);
+  if (!(typeof b.factor === 'number' && Number.isFinite(b.factor) && b.factor >= 1)) {
+    throw new ConfigurationError(
+      `compensation.backoff.factor must be a number >= 1, got ${String(b.factor)}`,
+    );
+  }
+  if (b.jitter !== 'full' && b.jitter !== 'none') {
+    throw new ConfigurationError(
+      `compensation.backoff.jitter must be 'full' or 'none', got ${String(b.jitter)}`,
+    );
+  }
+  return Object.freeze({
+    backoff: Object.freeze(b),
+    retryForMs: whole('retryForMs', p.retryForMs ?? 10_000, 0),
+    coolDownMs: whole('coolDownMs', p.coolDownMs ?? 30_000, 1),
+    budgetMs: whole('budgetMs', p.budgetMs ?? 86_400_000, 0, true),
+  });
+}
 
 /** Records the forward error and the switch to compensating, then compensates the newest completed step. */
 export async function beginCompensation(
@@ -32,7 +94,7 @@ export async function beginCompensation(
     cursor: run.cursor,
     log,
     events: [],
-    release: pending.length === 0,
+    lease: pending.length === 0 ? 'release' : 'extend',
   });
   run.status = status;
   if (status === 'compensated') {
@@ -55,28 +117,45 @@ function pendingCompensations(run: SagaRun): number[] {
   return out;
 }
 
+/**
+ * The end of a pass with failed compensations: a retry time for recovery while the budget lasts and every error
+ * may be retried; otherwise the lease is released and the saga waits for an operator.
+ */
+function endOfPass(run: SagaRun): 'release' | { readonly retryAt: number } {
+  const policy = run.rt.compensation;
+  const retryAt = run.rt.now() + policy.coolDownMs;
+  const since = run.compensatingSince;
+  run.retryAt =
+    run.compensationGaveUp || since === undefined || retryAt >= since + policy.budgetMs ? undefined : retryAt;
+  return run.retryAt === undefined ? 'release' : { retryAt: run.retryAt };
+}
+
 /** Compensates the newest pending step and records it; ends the saga when none is left. */
 export async function compensateNext(run: SagaRun): Promise<SagaUpdate | undefined> {
   const pending = pendingCompensations(run);
   if (pending.length === 0) {
     // Nothing left (e.g. resumed with every compensation already done): finish.
-    const status = run.compensationFailures.length > 0 ? 'compensation_failed' : 'compensated';
+    const failed = run.compensationFailures.length > 0;
     await commitRun(run, {
-      status,
+      status: failed ? 'compensation_failed' : 'compensated',
       context: run.ctxJson,
       cursor: run.cursor,
       log: [],
       events: [],
-      release: true,
+      lease: failed ? endOfPass(run) : 'release',
     });
-    run.status = status;
+    run.status = failed ? 'compensation_failed' : 'compensated';
     run.failure = run.makeFailure();
     return undefined;
   }
+  await ensureLease(run);
   const slot = pending[0]!;
   const done = run.completed[slot]!;
   const step = done.step;
+  const policy = run.rt.compensation;
   const startedAt = run.rt.now();
+  run.compensatingSince ??= startedAt;
+  const until = Math.min(startedAt + policy.retryForMs, run.compensatingSince + policy.budgetMs);
   const snapshot = run.ctxJson;
   let attempts: number;
   let events: AnyEvent[] = [];
@@ -84,13 +163,14 @@ export async function compensateNext(run: SagaRun): Promise<SagaUpdate | undefin
   try {
     const r = await withLease(run, async () => {
       const inst = stepInstance(run, step);
-      const policy = {
+      const attemptPolicy = {
         retry: step.compensationRetry,
-        backoff: COMPENSATE_BACKOFF,
+        backoff: policy.backoff,
         timeoutMs: step.compensationTimeoutMs,
         forward: false,
+        until,
       };
-      return attempt(run, step, policy, (tools) =>
+      return attempt(run, step, attemptPolicy, (tools) =>
         inst.compensate!.call(inst.self, run.ctx, done.result, tools),
       );
     });
@@ -100,6 +180,7 @@ export async function compensateNext(run: SagaRun): Promise<SagaUpdate | undefin
     if (error instanceof SagaLeaseError) throw error;
     attempts = attemptsOf(error);
     failure = unwrapAttempt(error);
+    if (!(step.compensationRetry.retryOn ?? defaultRetryOn)(failure)) run.compensationGaveUp = true;
   }
   let ctxJson = snapshot;
   if (failure === undefined) {
@@ -107,6 +188,7 @@ export async function compensateNext(run: SagaRun): Promise<SagaUpdate | undefin
       ctxJson = toJson(run.ctx, 'context');
     } catch (error) {
       failure = error;
+      run.compensationGaveUp = true; // the same compensation would leave the same context
     }
   }
   if (failure !== undefined) run.ctx = JSON.parse(snapshot);
@@ -128,7 +210,7 @@ export async function compensateNext(run: SagaRun): Promise<SagaUpdate | undefin
     cursor: run.cursor,
     log: [row],
     events: failure === undefined ? events : [],
-    release: remaining === 0,
+    lease: remaining > 0 ? 'extend' : failures > 0 ? endOfPass(run) : 'release',
   });
   run.status = status;
   if (failure === undefined) run.compensated.add(slot);

@@ -60,7 +60,8 @@ export interface CompensationFailure {
 /**
  * A saga did not complete. `cause` is the original forward error (the failed step's, or a
  * {@link SagaAbortedError} / {@link SagaDeadlineError}); `compensationFailures` lists compensations that kept
- * failing. `status` is `compensated` (rolled back cleanly) or `compensation_failed` (needs attention).
+ * failing. `status` is `compensated` (rolled back cleanly) or `compensation_failed`: recovery retries it from
+ * `retryAt`, or, when that is `undefined`, it needs an operator.
  */
 export class SagaFailedError extends SagaError {
   readonly status: SagaStatus;
@@ -69,6 +70,11 @@ export class SagaFailedError extends SagaError {
   readonly compensationFailures: readonly CompensationFailure[];
   /** Final context (restored to its state before the failed step, then changed by compensations). */
   readonly context: unknown;
+  /**
+   * For `compensation_failed`: when recovery takes the saga again (epoch ms); `undefined` when no retry is left
+   * (its budget is spent or its error is not retried) and an operator must resume it.
+   */
+  readonly retryAt: number | undefined;
   constructor(init: {
     sagaId: string;
     sagaName: string;
@@ -77,6 +83,7 @@ export class SagaFailedError extends SagaError {
     cause: unknown;
     compensationFailures: readonly CompensationFailure[];
     context: unknown;
+    retryAt?: number | undefined;
   }) {
     const why = init.cause instanceof Error ? init.cause.message : String(init.cause);
     const at = init.stepId === undefined ? '' : ` at step "${init.stepId}"`;
@@ -93,6 +100,7 @@ export class SagaFailedError extends SagaError {
     this.stepId = init.stepId;
     this.compensationFailures = Object.freeze([...init.compensationFailures]);
     this.context = init.context;
+    this.retryAt = init.retryAt;
   }
 }
 

@@ -15,7 +15,7 @@ import {
 } from './saga-attempts.ts';
 import { beginCompensation } from './saga-compensation.ts';
 import { SagaAbortedError, SagaDeadlineError, SagaLeaseError } from './saga-errors.ts';
-import { withLease } from './saga-lease.ts';
+import { ensureLease, withLease } from './saga-lease.ts';
 import type { SagaRun } from './saga-run.ts';
 import type { SagaUpdate } from './saga-runner.ts';
 import { commitRun, errorJson, logRow, publishAfter } from './saga-storage.ts';
@@ -35,6 +35,7 @@ export async function forward(run: SagaRun): Promise<SagaUpdate | undefined> {
   if (run.deadlineAt !== null && now >= run.deadlineAt) {
     return beginCompensation(run, new SagaDeadlineError(run.id, run.deadlineAt), undefined, []);
   }
+  await ensureLease(run);
   const slot = run.cursor;
   const step = def.steps[slot]!;
   const startedAt = now;
@@ -90,7 +91,7 @@ export async function forward(run: SagaRun): Promise<SagaUpdate | undefined> {
     cursor: slot + 1,
     log,
     events: outcome.events,
-    release: last,
+    lease: last ? 'release' : 'extend',
   });
   run.completed[slot] = { step: ran, result: outcome.result };
   run.cursor = slot + 1;

@@ -1,19 +1,31 @@
 /**
- * Leases of running steps: one runner-wide timer renews the lease of every run with a step executing; a lease
- * found lost aborts the step. @internal
+ * Leases of running steps. While a step or compensation of a run executes, its lease is renewed once a third
+ * of it has passed (one renewal in flight at a time, retried at the next tick after a storage error). A refused
+ * renewal, or one not confirmed before the last sixth of the lease, aborts the step and stops the run before
+ * another worker can take the saga; the run then commits nothing. Renewals never overlap a commit of the same
+ * run, so a refusal always means the lease is gone (the version, the fencing token, moved). @internal
  * @module
  */
 import { SagaLeaseError } from './saga-errors.ts';
 import type { SagaRun } from './saga-run.ts';
 
-/** A set of runs whose leases one timer renews; the timer runs only while the set is non-empty for a while. */
+/** The runs with a step executing, whose leases one runner-wide timer keeps; it stops when idle for a while. */
 export class ActiveRuns {
   readonly #runs = new Set<SagaRun>();
   readonly #every: number;
+  /** Renew once the confirmed lease has less than this left (two thirds of it). */
+  readonly renewBefore: number;
+  /** Give the lease up once less than this is left without a confirmed renewal (a sixth of it). */
+  readonly giveUpBefore: number;
   #timer: ReturnType<typeof setInterval> | undefined;
   #idleTicks = 0;
   constructor(leaseMs: number) {
-    this.#every = Math.max(5, Math.floor(leaseMs / 3));
+    this.#every = Math.max(2, Math.floor(leaseMs / 10));
+    this.renewBefore = leaseMs - Math.floor(leaseMs / 3);
+    this.giveUpBefore = Math.floor(leaseMs / 6);
+  }
+  get size(): number {
+    return this.#runs.size;
   }
   add(run: SagaRun): void {
     this.#runs.add(run);
@@ -36,48 +48,78 @@ export class ActiveRuns {
       return;
     }
     this.#idleTicks = 0;
-    for (const run of this.#runs) renewLease(run);
+    for (const run of this.#runs) keep(run, this);
   }
 }
 
-/** Renews the lease while `work` runs; a lost lease aborts the step. */
+/** One tick for one run: give the lease up when it is about to lapse unconfirmed, else renew when due. */
+function keep(run: SagaRun, active: ActiveRuns): void {
+  if (run.leaseLost !== undefined) return;
+  const left = run.leaseUntil - run.rt.now();
+  if (left <= active.giveUpBefore) {
+    run.loseLease(new SagaLeaseError(run.id, 'the lease could not be renewed in time; this run stops'));
+  } else if (left <= active.renewBefore && run.renewing === undefined) {
+    run.renewing = renew(run).then(
+      () => {
+        run.renewing = undefined;
+      },
+      (error: unknown) => {
+        run.renewing = undefined;
+        run.rt.onError(error, { sagaId: run.id, phase: 'lease' });
+      },
+    );
+  }
+}
+
+/** Renews the run's lease; a refusal loses it. Storage errors propagate. */
+async function renew(run: SagaRun): Promise<void> {
+  const rt = run.rt;
+  const sentAt = rt.now();
+  const ok = await rt.store.renew({
+    id: run.id,
+    owner: rt.owner,
+    expectedVersion: run.version,
+    now: sentAt,
+    leaseMs: rt.leaseMs,
+  });
+  if (!ok) run.loseLease(new SagaLeaseError(run.id, 'lost the lease to another worker; this run stops'));
+  else if (sentAt + rt.leaseMs > run.leaseUntil) run.leaseUntil = sentAt + rt.leaseMs;
+}
+
+/**
+ * Before a step or compensation starts: renews a lease that may have lapsed since the last commit (a slow
+ * reader of the step stream, a slow publish), so no step starts without it.
+ * @throws SagaLeaseError when the lease is gone; a storage error when the renewal could not be made.
+ */
+export async function ensureLease(run: SagaRun): Promise<void> {
+  if (run.leaseLost !== undefined) throw run.leaseLost;
+  const active = run.rt.active;
+  if (run.leaseUntil - run.rt.now() > active.renewBefore) return;
+  await renew(run);
+  if (run.leaseLost === undefined && run.leaseUntil - run.rt.now() <= active.giveUpBefore) {
+    run.loseLease(new SagaLeaseError(run.id, 'the lease could not be renewed in time; this run stops'));
+  }
+  if (run.leaseLost !== undefined) throw run.leaseLost;
+}
+
+/**
+ * Runs `work` (a step or compensation with its retries) while keeping the run's lease.
+ * @throws SagaLeaseError when the lease is lost or could not be renewed in time (then `work`'s result is dropped).
+ */
 export async function withLease<T>(run: SagaRun, work: () => Promise<T>): Promise<T> {
   const active = run.rt.active;
   active.add(run);
+  let result: T;
   try {
-    return await work();
+    result = await work();
   } catch (error) {
-    const reason = run.controller.signal.reason;
-    if (reason instanceof SagaLeaseError) throw reason;
+    if (run.leaseLost !== undefined) throw run.leaseLost;
     throw error;
   } finally {
     active.delete(run);
+    // The commit that follows must not race a renewal of the same version.
+    if (run.renewing !== undefined) await run.renewing;
   }
-}
-
-/** Called by the runner's lease timer while a step of this run is executing. */
-function renewLease(run: SagaRun): void {
-  const rt = run.rt;
-  rt.store
-    .renew({
-      id: run.id,
-      owner: rt.owner,
-      expectedVersion: run.version,
-      now: rt.now(),
-      leaseMs: rt.leaseMs,
-    })
-    .then(async (ok) => {
-      if (ok) return;
-      // A commit of this run may have landed between reading the version and the renewal (it moves the
-      // version and extends the lease itself): only a lease that is really someone else's, or expired, is lost.
-      const stored = await rt.store.load(run.id);
-      const ours =
-        stored !== undefined &&
-        stored.leaseOwner === rt.owner &&
-        stored.leaseUntil !== null &&
-        stored.leaseUntil > rt.now() &&
-        stored.version >= run.version;
-      if (!ours) run.controller.abort(new SagaLeaseError(run.id, 'lost the lease to another worker'));
-    })
-    .catch((error: unknown) => rt.onError(error, { sagaId: run.id, phase: 'lease' }));
+  if (run.leaseLost !== undefined) throw run.leaseLost;
+  return result;
 }

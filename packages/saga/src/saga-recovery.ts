@@ -5,7 +5,7 @@
  */
 import { SagaFailedError, SagaLeaseError, UnknownSagaError } from './saga-errors.ts';
 import { execution, type Runtime, SagaRun } from './saga-run.ts';
-import type { RecoverOptions, RecoveryReport } from './saga-runner.ts';
+import type { RecoverOptions, RecoveryReport, SagaHealth } from './saga-runner.ts';
 
 /** One recovery pass (see {@link RecoverOptions}). */
 export async function recover(rt: Runtime, opts: RecoverOptions = {}): Promise<RecoveryReport> {
@@ -16,7 +16,14 @@ export async function recover(rt: Runtime, opts: RecoverOptions = {}): Promise<R
     names: opts.names ?? [...rt.registry.keys()],
     ...(opts.maxAttempts === undefined ? {} : { maxAttempts: opts.maxAttempts }),
   });
-  const report = { found: found.length, completed: 0, compensated: 0, compensationFailed: 0, skipped: 0 };
+  const report = {
+    found: found.length,
+    completed: 0,
+    compensated: 0,
+    compensationFailed: 0,
+    needsOperator: 0,
+    skipped: 0,
+  };
   const errors: { sagaId: string; error: unknown }[] = [];
   let next = 0;
   const worker = async () => {
@@ -25,12 +32,16 @@ export async function recover(rt: Runtime, opts: RecoverOptions = {}): Promise<R
       const def = rt.registry.get(record.name);
       try {
         if (def === undefined) throw new UnknownSagaError(record.id, record.name);
-        const outcome = await execution(new SagaRun(rt, record.id, def)).done();
+        const run = new SagaRun(rt, record.id, def);
+        run.expectedVersion = record.version;
+        const outcome = await execution(run).done();
         if (outcome.status === 'completed') report.completed++;
       } catch (error) {
         if (error instanceof SagaFailedError) {
-          if (error.status === 'compensation_failed') report.compensationFailed++;
-          else report.compensated++;
+          if (error.status === 'compensation_failed') {
+            report.compensationFailed++;
+            if (error.retryAt === undefined) report.needsOperator++;
+          } else report.compensated++;
         } else if (error instanceof SagaLeaseError) report.skipped++;
         else {
           errors.push({ sagaId: record.id, error });
@@ -41,4 +52,26 @@ export async function recover(rt: Runtime, opts: RecoverOptions = {}): Promise<R
   };
   await Promise.all(Array.from({ length: Math.max(1, opts.concurrency ?? 1) }, worker));
   return Object.freeze({ ...report, errors: Object.freeze(errors) });
+}
+
+/** Counts the `compensation_failed` sagas of `names` that need an operator and those recovery still retries. */
+export async function health(rt: Runtime, names: readonly string[]): Promise<SagaHealth> {
+  let needsOperator = 0;
+  let retrying = 0;
+  let afterId: string | undefined;
+  for (;;) {
+    const page = await rt.store.list({
+      statuses: ['compensation_failed'],
+      names,
+      limit: 500,
+      ...(afterId === undefined ? {} : { afterId }),
+    });
+    for (const r of page) {
+      if (r.leaseUntil === null) needsOperator++;
+      else retrying++;
+    }
+    if (page.length < 500) break;
+    afterId = page[page.length - 1]!.id;
+  }
+  return Object.freeze({ needsOperator, retrying, active: rt.inProgress.size });
 }

@@ -33,6 +33,8 @@ export interface ReplayedSaga {
   readonly failedStep: string | undefined;
   /** The stored error that made the saga compensate or fail, if any. */
   readonly error: StoredError | undefined;
+  /** When the first logged compensation attempt started (epoch ms), if any: its retry budget runs from it. */
+  readonly compensatingSince: number | undefined;
 }
 
 /**
@@ -57,6 +59,7 @@ export function replaySagaLog(
   const completed: (CompletedStep | undefined)[] = [];
   const compensated = new Set<number>();
   let failedStep: string | undefined;
+  let compensatingSince: number | undefined;
   for (const e of log) {
     const slotStep = def.steps[e.slot];
     if (!Number.isInteger(e.slot) || slotStep === undefined) {
@@ -97,6 +100,7 @@ export function replaySagaLog(
         );
       }
       if (e.status === 'completed') compensated.add(e.slot);
+      if (compensatingSince === undefined || e.startedAt < compensatingSince) compensatingSince = e.startedAt;
     } else {
       throw new SagaCorruptedError(id, `log row ${e.seq} has action "${String(e.action)}"`);
     }
@@ -136,5 +140,6 @@ export function replaySagaLog(
     compensated,
     failedStep,
     error: record.error === null ? undefined : new StoredError(record.error),
+    compensatingSince,
   };
 }

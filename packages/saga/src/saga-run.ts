@@ -9,11 +9,12 @@ import type { AnyEvent, Mediator } from '@cqrs-ts/core';
 import type { SagaStatus, SagaStore } from '@cqrs-ts/core/spi';
 import type { CircuitBreaker } from './circuit-breaker.ts';
 import type { AnySagaDefinition } from './define-saga.ts';
-import { compensateNext } from './saga-compensation.ts';
+import { compensateNext, type ResolvedCompensationPolicy } from './saga-compensation.ts';
 import {
   type CompensationFailure,
   SagaAbortedError,
   SagaFailedError,
+  SagaLeaseError,
   SagaStateError,
 } from './saga-errors.ts';
 import { forward } from './saga-forward.ts';
@@ -42,8 +43,11 @@ export interface Runtime {
   readonly now: () => number;
   readonly random: () => number;
   readonly onError: (error: unknown, info: SagaErrorInfo) => void;
-  /** Runs with a step executing; one unref'd runner-wide timer renews their leases every third of `leaseMs`. */
+  /** Runs with a step executing; one unref'd runner-wide timer keeps their leases. */
   readonly active: ActiveRuns;
+  /** The run doing a unit of work on a saga, by saga id: one at a time per saga in this runner. */
+  readonly inProgress: Map<string, SagaRun>;
+  readonly compensation: ResolvedCompensationPolicy;
 }
 
 /**
@@ -73,8 +77,25 @@ export class SagaRun {
   readonly compensationFailures: CompensationFailure[] = [];
   /** Step class instances by step id (one per step per run). */
   readonly instances = new Map<string, unknown>();
+  /** Aborted by `abort()`, the deadline or a lost lease: the signal of forward steps. */
   readonly controller = new AbortController();
+  /** Aborted only by a lost lease: the signal compensations run under. */
+  readonly leaseController = new AbortController();
   abortRequested: unknown;
+  /** When the lease this run holds ends, as far as the store confirmed it (epoch ms); 0 when none is held. */
+  leaseUntil = 0;
+  /** Set once the lease is lost or could not be renewed in time: the run stops and commits nothing more. */
+  leaseLost: SagaLeaseError | undefined;
+  /** The renewal in flight, if any (never overlaps a commit of this run). */
+  renewing: Promise<void> | undefined;
+  /** Recovery: the version the saga was listed at; it is taken only while unchanged. */
+  expectedVersion: number | undefined;
+  /** Start of the first compensation attempt (epoch ms): the compensation budget runs from it. */
+  compensatingSince: number | undefined;
+  /** When recovery takes the saga again, once it ended a pass `compensation_failed` with budget left. */
+  retryAt: number | undefined;
+  /** A compensation failed with an error its `retryOn` does not retry: no retry time is set. */
+  compensationGaveUp = false;
   /** The run is compensating (a rollback, for recovery reports). */
   aborting = false;
   outcome: SagaOutcome | undefined;
@@ -140,12 +161,31 @@ export class SagaRun {
   /** One unit of work; `undefined` when finished. Throws setup errors (context, lease, corrupted). */
   async advance(): Promise<SagaUpdate | undefined> {
     if (this.finished || this.closed) return undefined;
-    if (!this.initialized) {
-      await initRun(this);
-      if (this.finished) return undefined;
+    const busy = this.rt.inProgress;
+    const other = busy.get(this.id);
+    if (other !== undefined && other !== this) {
+      throw new SagaLeaseError(this.id, 'another run of this saga is active in this worker');
     }
-    if (this.status === 'running') return forward(this);
-    return compensateNext(this);
+    busy.set(this.id, this);
+    try {
+      if (!this.initialized) {
+        await initRun(this);
+        if (this.finished) return undefined;
+      }
+      if (this.status === 'running') return await forward(this);
+      return await compensateNext(this);
+    } finally {
+      busy.delete(this.id);
+    }
+  }
+
+  /** The lease is gone (refused or not confirmed in time): abort what runs and stop. */
+  loseLease(error: SagaLeaseError): void {
+    if (this.leaseLost !== undefined) return;
+    this.leaseLost = error;
+    this.closed = true;
+    this.controller.abort(error);
+    this.leaseController.abort(error);
   }
 
   /** The consumer stopped reading: keep the saga resumable. */
@@ -198,6 +238,7 @@ export class SagaRun {
       cause: this.forwardError,
       compensationFailures: this.compensationFailures,
       context: this.ctx,
+      retryAt: this.status === 'compensation_failed' ? this.retryAt : undefined,
     });
   }
 }

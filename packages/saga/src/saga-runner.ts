@@ -1,4 +1,4 @@
-import { type AnyEvent, ConfigurationError, type Mediator } from '@cqrs-ts/core';
+import { type AnyEvent, type BackoffOptions, ConfigurationError, type Mediator } from '@cqrs-ts/core';
 import {
   type SagaListQuery,
   type SagaLogEntry,
@@ -10,9 +10,10 @@ import {
 import { type CircuitBreaker, createCircuitBreaker } from './circuit-breaker.ts';
 import type { AnySagaDefinition, AnyStepSpec, InferStepResult, SagaDefinition } from './define-saga.ts';
 import { unwrapAttempt } from './saga-attempts.ts';
+import { resolveCompensationPolicy } from './saga-compensation.ts';
 import { type CompensationFailure, SagaDefinitionError } from './saga-errors.ts';
 import { ActiveRuns } from './saga-lease.ts';
-import { recover } from './saga-recovery.ts';
+import { health, recover } from './saga-recovery.ts';
 import { execution, type Runtime, SagaRun } from './saga-run.ts';
 
 /** Creates step class instances (a DI container adapter). Called once per step per run. */
@@ -27,6 +28,30 @@ export interface StepResolver {
 export interface SagaErrorInfo {
   readonly sagaId: string;
   readonly phase: 'publish' | 'recover' | 'lease';
+}
+
+/**
+ * How compensations keep trying through an outage. A pass (the run in which the saga fails, or a later recovery
+ * pass) retries a failing compensation with backoff for up to `retryForMs`; the saga is then stored
+ * `compensation_failed` with a retry time `coolDownMs` ahead, and recovery takes it again from then on, pass
+ * after pass, until `budgetMs` from its first compensation attempt is spent. Only then, or after an error its
+ * `retryOn` does not retry, does it wait for an operator (see {@link SagaRunner.health}).
+ */
+export interface CompensationPolicy {
+  /**
+   * Delay between attempts within a pass; a step's `compensationRetry.backoff` overrides fields of it.
+   * @default { initialMs: 1_000, factor: 2, maxMs: 30_000, jitter: 'full' }
+   */
+  readonly backoff?: BackoffOptions;
+  /** How long one pass keeps retrying a failing compensation, in ms. @default 10_000 */
+  readonly retryForMs?: number;
+  /** How long recovery waits before taking a `compensation_failed` saga again, in ms. @default 30_000 */
+  readonly coolDownMs?: number;
+  /**
+   * Total time during which a saga's compensations are retried, from its first compensation attempt, in ms;
+   * `Infinity` retries without end. @default 86_400_000 (24 h)
+   */
+  readonly budgetMs?: number;
 }
 
 /** Options of {@link createSagaRunner}. */
@@ -47,8 +72,14 @@ export interface SagaRunnerOptions {
   readonly resolver?: StepResolver;
   /** Circuit breaker for steps with `circuitBreaker: true`. Default: a per-runner in-memory breaker. */
   readonly breaker?: CircuitBreaker;
-  /** Lease length; renewed every third of it while a step runs. @default 30_000 */
+  /**
+   * Lease length, in ms. While a step or compensation runs its lease is renewed once a third of it has passed;
+   * when a renewal is refused (another worker took the saga) or not confirmed before the last sixth of the lease,
+   * the step's signal aborts and the run stops without committing. @default 30_000
+   */
   readonly leaseMs?: number;
+  /** How failing compensations are retried (see {@link CompensationPolicy}). */
+  readonly compensation?: CompensationPolicy;
   /** This worker's lease owner id. @default a UUID v7 */
   readonly owner?: string;
   /** Clock, epoch ms. @default Date.now */
@@ -152,10 +183,22 @@ export interface RecoveryReport {
   readonly completed: number;
   readonly compensated: number;
   readonly compensationFailed: number;
-  /** Taken by another worker meanwhile. */
+  /** Of `compensationFailed`: sagas no longer retried (budget spent, or an error that is not retried). */
+  readonly needsOperator: number;
+  /** Taken or changed by another worker since they were listed (each saga is counted by one worker only). */
   readonly skipped: number;
   /** Sagas that could not be resumed (unknown name, corrupted state, storage errors). */
   readonly errors: readonly { readonly sagaId: string; readonly error: unknown }[];
+}
+
+/** What {@link SagaRunner.health} reports. */
+export interface SagaHealth {
+  /** `compensation_failed` sagas recovery no longer retries: their budget is spent or their error is not retried. */
+  readonly needsOperator: number;
+  /** `compensation_failed` sagas recovery takes again (after their cool-down, or after a retrying worker died). */
+  readonly retrying: number;
+  /** Sagas with a unit of work (a step, a compensation, a commit) running in this runner now. */
+  readonly active: number;
 }
 
 /** Runs, resumes and recovers sagas over a {@link SagaStore}. */
@@ -182,6 +225,11 @@ export interface SagaRunner {
   resume(sagaId: string): SagaExecution;
   /** Finds interrupted sagas and runs each to its end (see {@link RecoverOptions}). */
   recover(options?: RecoverOptions): Promise<RecoveryReport>;
+  /**
+   * How many `compensation_failed` sagas need an operator and how many recovery still retries (of the runner's
+   * registered saga names, or `names`). Reads every `compensation_failed` row of those names.
+   */
+  health(options?: { readonly names?: readonly string[] }): Promise<SagaHealth>;
   /** Stored sagas for operators, e.g. `list({ statuses: ['compensation_failed'], limit: 50 })`. */
   list(query: SagaListQuery): Promise<readonly SagaRecord[]>;
   /** The log of a saga, by sequence. */
@@ -200,10 +248,14 @@ function unwrapError<T>(fn: () => Promise<T>): Promise<T> {
  *   before the next starts. A step recorded as completed never runs again.
  * - A step that fails after its retries (and its fallback) makes the saga compensate: completed steps are
  *   compensated in reverse order, each retried with backoff; a compensation that keeps failing is logged and the
- *   others still run; the saga ends `compensated` or `compensation_failed`. Once compensating, never forward.
+ *   others still run; the saga ends `compensated` or `compensation_failed`, which recovery retries after a
+ *   cool-down until its budget is spent (see {@link CompensationPolicy}). Once compensating, never forward.
  * - **At-least-once window**: a crash after a step's effect but before its record re-runs the step on recovery
  *   (and likewise for compensations). Make steps idempotent with `tools.idempotencyKey()`.
- * - One worker at a time per saga: a lease (`leaseMs`, renewed while a step runs) fences other workers.
+ * - One worker at a time per saga: a lease (`leaseMs`, renewed while a step runs) fences other workers; the
+ *   saga's version is the fencing token every commit presents, so a worker that lost its lease cannot commit.
+ * @throws ConfigurationError (`CQRS_CONFIGURATION`) for a missing store, `outbox: true` on a store without
+ *   one, a `leaseMs` under 10 or a `compensation` policy that is not finite, positive integers.
  */
 export function createSagaRunner(options: SagaRunnerOptions): SagaRunner {
   const store = options.store;
@@ -238,6 +290,8 @@ export function createSagaRunner(options: SagaRunnerOptions): SagaRunner {
     breaker: options.breaker ?? createCircuitBreaker(),
     leaseMs,
     active: new ActiveRuns(leaseMs),
+    inProgress: new Map(),
+    compensation: resolveCompensationPolicy(options.compensation),
     owner: options.owner ?? uuidv7(),
     now: options.now ?? Date.now,
     random: options.random ?? Math.random,
@@ -260,6 +314,7 @@ export function createSagaRunner(options: SagaRunnerOptions): SagaRunner {
       return execution(new SagaRun(rt, sagaId, undefined));
     },
     recover: (opts) => recover(rt, opts),
+    health: (opts) => health(rt, opts?.names ?? [...registry.keys()]),
     list: (query) => store.list(query),
     history: (sagaId) => store.history(sagaId),
   };

@@ -29,17 +29,23 @@ export async function initRun(run: SagaRun): Promise<void> {
     if (def === undefined) throw new UnknownSagaError(run.id, stored.name);
     run.def = def;
   }
+  const now = rt.now();
   const record = await rt.store.acquire({
     id: run.id,
     owner: rt.owner,
-    now: rt.now(),
+    now,
     leaseMs: rt.leaseMs,
+    ...(run.expectedVersion === undefined ? {} : { expectedVersion: run.expectedVersion }),
   });
   if (record === undefined) {
     const exists = await rt.store.load(run.id);
     if (exists === undefined) throw new SagaNotFoundError(run.id);
+    if (run.expectedVersion !== undefined && exists.version !== run.expectedVersion) {
+      throw new SagaLeaseError(run.id, 'another worker changed the saga since it was listed');
+    }
     throw new SagaLeaseError(run.id, `the lease is held by ${exists.leaseOwner ?? 'another worker'}`);
   }
+  run.leaseUntil = now + rt.leaseMs;
   if (record.name !== run.def.name) throw new UnknownSagaError(run.id, record.name);
   run.version = record.version;
   run.initialized = true;
@@ -74,6 +80,7 @@ async function create(run: SagaRun, context: unknown): Promise<void> {
   const json = toJson(ctx, 'context');
   const now = rt.now();
   run.deadlineAt = def.deadlineMs === undefined ? null : now + def.deadlineMs;
+  run.leaseUntil = now + rt.leaseMs;
   await rt.store.create({
     id: run.id,
     name: def.name,
@@ -131,6 +138,7 @@ async function rebuild(run: SagaRun, record: SagaRecord): Promise<void> {
   run.completed = [...state.completed];
   run.compensated = new Set(state.compensated);
   run.cursor = state.cursor;
+  run.compensatingSince = state.compensatingSince;
   switch (state.status) {
     case 'running':
       run.status = 'running';

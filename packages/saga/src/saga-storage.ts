@@ -70,8 +70,11 @@ export interface RunCommit {
   readonly cursor: number;
   readonly log: SagaLogEntryInput[];
   readonly events: AnyEvent[];
-  /** Release the lease (the saga ended); otherwise it is extended by `leaseMs`. */
-  readonly release: boolean;
+  /**
+   * `extend`: keep the lease for another `leaseMs`; `release`: free it (the saga ended or waits for an operator);
+   * `{ retryAt }`: free it with a retry time for recovery.
+   */
+  readonly lease: 'extend' | 'release' | { readonly retryAt: number };
 }
 
 /**
@@ -80,20 +83,22 @@ export interface RunCommit {
  */
 export async function commitRun(run: SagaRun, write: RunCommit): Promise<void> {
   const rt = run.rt;
+  if (run.leaseLost !== undefined) throw run.leaseLost;
   const staged = rt.outbox === true && write.events.length > 0;
+  const now = rt.now();
   try {
     run.version = await rt.store.commit({
       id: run.id,
       owner: rt.owner,
       expectedVersion: run.version,
-      now: rt.now(),
+      now,
       status: write.status,
       context: write.context,
       cursor: write.cursor,
       error: run.errorJson,
       log: write.log,
       ...(staged ? { events: write.events } : {}),
-      lease: write.release ? 'release' : rt.leaseMs,
+      lease: write.lease === 'extend' ? rt.leaseMs : write.lease,
     });
   } catch (error) {
     if (isCqrsError(error, 'CQRS_CONCURRENCY')) {
@@ -105,6 +110,7 @@ export async function commitRun(run: SagaRun, write: RunCommit): Promise<void> {
     throw error;
   }
   run.ctxJson = write.context;
+  run.leaseUntil = write.lease === 'extend' ? now + rt.leaseMs : 0;
 }
 
 /** Hands a recorded step's events to the outbox function or the mediator (not staged: `outbox` is not `true`). */

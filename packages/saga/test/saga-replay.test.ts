@@ -82,6 +82,7 @@ describe('replaySagaLog', () => {
       compensated: new Set(),
       failedStep: undefined,
       error: undefined,
+      compensatingSince: undefined,
     });
   });
 
@@ -110,14 +111,21 @@ describe('replaySagaLog', () => {
       row('reserve', 0, { result: '{"r":1}' }),
       row('charge', 1, { result: '{"p":"card"}' }),
       row('ship', 2, { status: 'failed', error: '{"name":"Error","message":"no address"}' }),
-      row('charge', 1, { action: 'compensate' }),
-      row('reserve', 0, { action: 'compensate', status: 'failed', error: '{"message":"later"}' }),
+      row('charge', 1, { action: 'compensate', startedAt: 500 }),
+      row('reserve', 0, {
+        action: 'compensate',
+        status: 'failed',
+        error: '{"message":"later"}',
+        startedAt: 900,
+      }),
     ];
     const error = '{"name":"TimeoutError","message":"no address","code":"CQRS_TIMEOUT"}';
     const state = replaySagaLog(saga, record({ cursor: 2, status: 'compensating', error }), log);
     expect(state.status).toBe('compensating');
     expect([...state.compensated]).toEqual([1]);
     expect(state.failedStep).toBe('ship');
+    // The compensation budget runs from the first compensation attempt.
+    expect(state.compensatingSince).toBe(500);
     // A failed fallback names its primary step.
     const fell = replaySagaLog(saga, record({ cursor: 1, status: 'compensating' }), [
       row('reserve', 0),

@@ -48,38 +48,3 @@ it('recovery marks a saga whose log row a SQL store cannot read as failed, and r
   expect((await rescuer.recover()).found).toBe(0);
   db.close();
 });
-
-it('a refused lease renewal does not abort a step while the stored lease is still this worker’s', async () => {
-  const { createInMemorySagaStore } = await import('@cqrs-ts/core');
-  const inner = createInMemorySagaStore();
-  let refused = 0;
-  // Refuses the first renewal, as a store does when a commit of the same run moved the version first.
-  const store = {
-    ...inner,
-    capabilities: inner.capabilities,
-    create: inner.create.bind(inner),
-    commit: inner.commit.bind(inner),
-    acquire: inner.acquire.bind(inner),
-    release: inner.release.bind(inner),
-    load: inner.load.bind(inner),
-    history: inner.history.bind(inner),
-    findRecoverable: inner.findRecoverable.bind(inner),
-    list: inner.list.bind(inner),
-    async renew(request: Parameters<typeof inner.renew>[0]) {
-      if (refused === 0) {
-        refused++;
-        return false;
-      }
-      return inner.renew(request);
-    },
-  };
-  const slow = defineSaga({
-    name: 'slow',
-    context: C,
-    steps: [C.step({ id: 'wait', act: () => new Promise((r) => setTimeout(() => r(1), 400)) })],
-  });
-  const runner = createSagaRunner({ store, leaseMs: 150 });
-  const outcome = await runner.run(slow, { n: 1 });
-  expect(refused).toBeGreaterThan(0);
-  expect(outcome.status).toBe('completed');
-});
