@@ -9,7 +9,8 @@ import {
   sagaContext,
 } from '@cqrs-ts/saga';
 import { describe, expect, it } from 'vitest';
-import { until, work } from './support.ts';
+import { waitFor } from '../../core/test/support/services.ts';
+import { work } from './support.ts';
 
 const C = sagaContext<{ n: number }>();
 const never = () => {};
@@ -86,7 +87,7 @@ describe('compensation retries', () => {
     // Within the cool-down nothing is taken.
     if (Date.now() < err.retryAt! - 20) expect((await runner.recover()).found).toBe(0);
     const passes: number[] = [];
-    await until(async () => {
+    await waitFor(async () => {
       const report = await runner.recover();
       if (report.found > 0) passes.push(report.compensated);
       if (passes.length === 2) down = false; // the service comes back after two more passes
@@ -114,7 +115,7 @@ describe('compensation retries', () => {
     const err = (await runner.run(saga, { n: 1 }).catch((e) => e)) as SagaFailedError;
     expect(err.retryAt).toBeDefined();
     let needsOperator = 0;
-    await until(async () => {
+    await waitFor(async () => {
       needsOperator += (await runner.recover()).needsOperator;
       return needsOperator > 0;
     });

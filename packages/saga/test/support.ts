@@ -72,15 +72,6 @@ export function withStore(inner: SagaStore, over: Partial<Omit<SagaStore, 'capab
   return { ...bind(inner), ...over };
 }
 
-/** Resolves once `condition()` holds, checking every 5 ms; rejects after `timeoutMs`. */
-export async function until(condition: () => boolean | Promise<boolean>, timeoutMs = 5_000): Promise<void> {
-  const end = Date.now() + timeoutMs;
-  while (!(await condition())) {
-    if (Date.now() > end) throw new Error(`condition not met within ${timeoutMs} ms`);
-    await new Promise((r) => setTimeout(r, 5));
-  }
-}
-
 /** Work that takes `ms` (a slow downstream call), ending early with the signal's reason when it aborts. */
 export function work(ms: number, signal: AbortSignal): Promise<void> {
   return new Promise((resolve, reject) => {
