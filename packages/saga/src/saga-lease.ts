@@ -24,9 +24,6 @@ export class ActiveRuns {
     this.renewBefore = leaseMs - Math.floor(leaseMs / 3);
     this.giveUpBefore = Math.floor(leaseMs / 6);
   }
-  get size(): number {
-    return this.#runs.size;
-  }
   add(run: SagaRun): void {
     this.#runs.add(run);
     if (this.#timer === undefined) {
