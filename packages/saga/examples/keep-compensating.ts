@@ -42,8 +42,7 @@ export async function main(): Promise<{
         id: 'charge',
         act: (ctx) => ({ paymentId: `pay-${ctx.orderId}` }),
         // Idempotent per key, bounded per attempt, and it honours the signal (a lost lease aborts it).
-        compensate: (_ctx, _charge, tools) =>
-          payments.refund(tools.idempotencyKey(), { signal: tools.signal }),
+        compensate: (_ctx, _r, tools) => payments.refund(tools.idempotencyKey(), { signal: tools.signal }),
         compensationTimeoutMs: 5_000,
       }),
       Order.step({

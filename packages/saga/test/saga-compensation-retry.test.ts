@@ -10,7 +10,7 @@ import {
 } from '@cqrs-ts/saga';
 import { describe, expect, it } from 'vitest';
 import { waitFor } from '../../core/test/support/services.ts';
-import { work } from './support.ts';
+import { deferred, work } from './support.ts';
 
 const C = sagaContext<{ n: number }>();
 const never = () => {};
@@ -211,10 +211,7 @@ describe('compensation retries', () => {
   it('a compensation whose lease another worker took is aborted and commits nothing', async () => {
     const store = createInMemorySagaStore();
     let aborted: unknown;
-    let entered!: () => void;
-    const inside = new Promise<void>((r) => {
-      entered = r;
-    });
+    const inside = deferred();
     const saga = defineSaga({
       name: 'fenced-undo',
       context: C,
@@ -223,7 +220,7 @@ describe('compensation retries', () => {
           id: 'charge',
           act: () => 1,
           compensate: async (_c, _r, tools) => {
-            entered();
+            inside.resolve();
             await work(2_000, tools.signal).catch((e: unknown) => {
               aborted = e;
               throw e;
@@ -241,7 +238,7 @@ describe('compensation retries', () => {
     const a = createSagaRunner({ store, leaseMs: 300, owner: 'a', onError: never });
     const id = uuidv7();
     const first = a.run(saga, { n: 1 }, { id }).catch((e: unknown) => e);
-    await inside;
+    await inside.promise;
     expect(await store.acquire({ id, owner: 'b', now: Date.now() + 301, leaseMs: 300 })).toBeDefined();
     expect(await first).toBeInstanceOf(SagaLeaseError);
     expect(aborted).toBeInstanceOf(SagaLeaseError);

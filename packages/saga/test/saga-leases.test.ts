@@ -2,7 +2,7 @@ import { createInMemorySagaStore } from '@cqrs-ts/core';
 import { uuidv7 } from '@cqrs-ts/core/spi';
 import { createSagaRunner, defineSaga, SagaLeaseError, sagaContext } from '@cqrs-ts/saga';
 import { describe, expect, it } from 'vitest';
-import { Crash, crashingStore, withStore, work } from './support.ts';
+import { Crash, crashingStore, deferred, withStore, work } from './support.ts';
 
 const C = sagaContext<{ n: number }>();
 const never = () => {};
@@ -68,10 +68,7 @@ describe('saga leases', () => {
     const store = createInMemorySagaStore();
     const runs = new Map<string, number>();
     let aborted: unknown;
-    let entered!: () => void;
-    const inside = new Promise<void>((r) => {
-      entered = r;
-    });
+    const inside = deferred();
     const saga = defineSaga({
       name: 'taken',
       context: C,
@@ -79,7 +76,7 @@ describe('saga leases', () => {
         C.step({
           id: 'slow',
           act: async (_ctx, tools) => {
-            entered();
+            inside.resolve();
             await work(2_000, tools.signal).catch((e: unknown) => {
               aborted = e;
               throw e;
@@ -92,7 +89,7 @@ describe('saga leases', () => {
     const a = createSagaRunner({ store, leaseMs: 300, owner: 'a', onError: never });
     const id = uuidv7();
     const first = a.run(saga, { n: 1 }, { id }).catch((e: unknown) => e);
-    await inside;
+    await inside.promise;
     // Worker b sees the lease expired (its clock is ahead) and takes the saga.
     const taken = await store.acquire({ id, owner: 'b', now: Date.now() + 301, leaseMs: 300 });
     expect(taken?.leaseOwner).toBe('b');
@@ -207,14 +204,8 @@ describe('saga leases', () => {
 
   it('a saga running in this worker is not run again by resume() or another recovery pass of the same worker', async () => {
     const store = createInMemorySagaStore();
-    let open!: () => void;
-    const gate = new Promise<void>((r) => {
-      open = r;
-    });
-    let entered!: () => void;
-    const inside = new Promise<void>((r) => {
-      entered = r;
-    });
+    const gate = deferred();
+    const inside = deferred();
     let runs = 0;
     const saga = defineSaga({
       name: 'reentrant',
@@ -224,8 +215,8 @@ describe('saga leases', () => {
           id: 'once',
           act: async () => {
             runs++;
-            entered();
-            await gate;
+            inside.resolve();
+            await gate.promise;
           },
         }),
       ],
@@ -233,14 +224,14 @@ describe('saga leases', () => {
     const runner = createSagaRunner({ store, sagas: [saga], onError: never });
     const id = uuidv7();
     const first = runner.run(saga, { n: 1 }, { id });
-    await inside;
+    await inside.promise;
     const again = await runner
       .resume(id)
       .done()
       .catch((e: unknown) => e);
     expect(again).toBeInstanceOf(SagaLeaseError);
     expect((again as Error).message).toMatch(/another run of this saga is active in this worker/);
-    open();
+    gate.resolve();
     expect((await first).status).toBe('completed');
     expect(runs).toBe(1);
     expect((await runner.health()).active).toBe(0);

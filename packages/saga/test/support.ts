@@ -72,6 +72,15 @@ export function withStore(inner: SagaStore, over: Partial<Omit<SagaStore, 'capab
   return { ...bind(inner), ...over };
 }
 
+/** A promise and the function that resolves it (a gate a test opens, or a signal that a step got inside). */
+export function deferred(): { promise: Promise<void>; resolve: () => void } {
+  let resolve!: () => void;
+  const promise = new Promise<void>((r) => {
+    resolve = r;
+  });
+  return { promise, resolve };
+}
+
 /** Work that takes `ms` (a slow downstream call), ending early with the signal's reason when it aborts. */
 export function work(ms: number, signal: AbortSignal): Promise<void> {
   return new Promise((resolve, reject) => {
