@@ -114,8 +114,8 @@ export async function withLease<T>(run: SagaRun, work: () => Promise<T>): Promis
     throw error;
   } finally {
     active.delete(run);
-    // The commit that follows must not race a renewal of the same version.
-    if (run.renewing !== undefined) await run.renewing;
+    // The commit that follows must not race a renewal of the same version (a lost lease commits nothing).
+    if (run.renewing !== undefined && run.leaseLost === undefined) await run.renewing;
   }
   if (run.leaseLost !== undefined) throw run.leaseLost;
   return result;
