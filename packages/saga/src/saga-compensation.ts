@@ -9,7 +9,7 @@ import type { SagaLogEntryInput, SagaStatus } from '@cqrs-ts/core/spi';
 import { toJson } from './define-saga.ts';
 import { attempt, attemptsOf, defaultRetryOn, stepInstance, unwrapAttempt } from './saga-attempts.ts';
 import { SagaLeaseError } from './saga-errors.ts';
-import { ensureLease, withLease } from './saga-lease.ts';
+import { ensureLease, leaseNeedsCare, withLease } from './saga-lease.ts';
 import type { SagaRun } from './saga-run.ts';
 import type { CompensationPolicy, SagaUpdate } from './saga-runner.ts';
 import { commitRun, errorJson, logRow, publishAfter } from './saga-storage.ts';
@@ -148,7 +148,7 @@ export async function compensateNext(run: SagaRun): Promise<SagaUpdate | undefin
     run.failure = run.makeFailure();
     return undefined;
   }
-  await ensureLease(run);
+  if (leaseNeedsCare(run)) await ensureLease(run);
   const slot = pending[0]!;
   const done = run.completed[slot]!;
   const step = done.step;

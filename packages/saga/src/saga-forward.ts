@@ -15,7 +15,7 @@ import {
 } from './saga-attempts.ts';
 import { beginCompensation } from './saga-compensation.ts';
 import { SagaAbortedError, SagaDeadlineError, SagaLeaseError } from './saga-errors.ts';
-import { ensureLease, withLease } from './saga-lease.ts';
+import { ensureLease, leaseNeedsCare, withLease } from './saga-lease.ts';
 import type { SagaRun } from './saga-run.ts';
 import type { SagaUpdate } from './saga-runner.ts';
 import { commitRun, errorJson, logRow, publishAfter } from './saga-storage.ts';
@@ -35,7 +35,7 @@ export async function forward(run: SagaRun): Promise<SagaUpdate | undefined> {
   if (run.deadlineAt !== null && now >= run.deadlineAt) {
     return beginCompensation(run, new SagaDeadlineError(run.id, run.deadlineAt), undefined, []);
   }
-  await ensureLease(run);
+  if (leaseNeedsCare(run)) await ensureLease(run);
   const slot = run.cursor;
   const step = def.steps[slot]!;
   const startedAt = now;

@@ -83,6 +83,11 @@ async function renew(run: SagaRun): Promise<void> {
   else if (sentAt + rt.leaseMs > run.leaseUntil) run.leaseUntil = sentAt + rt.leaseMs;
 }
 
+/** Whether {@link ensureLease} has anything to do (checked first: the usual step follows a fresh commit). */
+export function leaseNeedsCare(run: SagaRun): boolean {
+  return run.leaseLost !== undefined || run.leaseUntil - run.rt.now() <= run.rt.active.renewBefore;
+}
+
 /**
  * Before a step or compensation starts: renews a lease that may have lapsed since the last commit (a slow
  * reader of the step stream, a slow publish), so no step starts without it.
