@@ -3,6 +3,7 @@
  * its lease and run to its end. One bad saga never stops the others. @internal
  * @module
  */
+import { ConfigurationError } from '@cqrs-ts/core';
 import { SagaFailedError, SagaLeaseError, UnknownSagaError } from './saga-errors.ts';
 import { execution, type Runtime, SagaRun } from './saga-run.ts';
 import type { RecoverOptions, RecoveryReport, SagaHealth } from './saga-runner.ts';
@@ -56,6 +57,9 @@ export async function recover(rt: Runtime, opts: RecoverOptions = {}): Promise<R
 
 /** Counts the `compensation_failed` sagas of `names` that need an operator and those recovery still retries. */
 export async function health(rt: Runtime, names: readonly string[]): Promise<SagaHealth> {
+  if (!Array.isArray(names) || names.some((n) => typeof n !== 'string')) {
+    throw new ConfigurationError('health({ names }): names must be an array of saga names');
+  }
   let needsOperator = 0;
   let retrying = 0;
   let afterId: string | undefined;

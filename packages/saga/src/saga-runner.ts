@@ -228,6 +228,7 @@ export interface SagaRunner {
   /**
    * How many `compensation_failed` sagas need an operator and how many recovery still retries (of the runner's
    * registered saga names, or `names`). Reads every `compensation_failed` row of those names.
+   * @throws ConfigurationError (`CQRS_CONFIGURATION`) when `names` is not an array of strings.
    */
   health(options?: { readonly names?: readonly string[] }): Promise<SagaHealth>;
   /** Stored sagas for operators, e.g. `list({ statuses: ['compensation_failed'], limit: 50 })`. */

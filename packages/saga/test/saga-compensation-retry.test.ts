@@ -269,6 +269,16 @@ describe('compensation retries', () => {
     ).toThrow(ConfigurationError);
   });
 
+  it('health() refuses names that are not a list of saga names', async () => {
+    const runner = createSagaRunner({ store: createInMemorySagaStore() });
+    for (const names of ['orders', [1], { 0: 'orders', length: 1 }]) {
+      await expect(runner.health({ names: names as unknown as string[] })).rejects.toBeInstanceOf(
+        ConfigurationError,
+      );
+    }
+    expect(await runner.health({ names: [] })).toEqual({ needsOperator: 0, retrying: 0, active: 0 });
+  });
+
   it('accepts an endless budget', () => {
     expect(() =>
       createSagaRunner({
