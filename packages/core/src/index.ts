@@ -209,7 +209,7 @@ export { MessageBuilder } from './messages/message-builder.ts';
 export type { MessageCatalog } from './messages/message-catalog.ts';
 export { createMessageCatalog, serializeMessage } from './messages/message-catalog.ts';
 export type { MetadataInit } from './messages/metadata.ts';
-export { createMetadata } from './messages/metadata.ts';
+export { createMetadata, isIdempotencyKey, MAX_IDEMPOTENCY_KEY_LENGTH } from './messages/metadata.ts';
 export type { Page, PageRequest, PaginatedQueryOptions, Pagination } from './messages/pagination.ts';
 export { DEFAULT_MAX_PAGE_SIZE, definePaginatedQuery, pagination, toPage } from './messages/pagination.ts';
 export type { StandardSchemaV1 } from './messages/standard-schema.ts';
@@ -236,3 +236,17 @@ export { SagaConflictError } from './saga/saga-errors.ts';
 export type { BackoffOptions } from './shared/backoff.ts';
 export type { Logger, LogLevel } from './shared/logger.ts';
 export { noopLogger } from './shared/logger.ts';
+// unit of work
+export { IdempotencyConflictError } from './unit-of-work/idempotency.ts';
+export type {
+  InMemoryIdempotencyStore,
+  InMemoryTransaction,
+  InMemoryUnitOfWork,
+  InMemoryUnitOfWorkOptions,
+} from './unit-of-work/in-memory-unit-of-work.ts';
+export {
+  createInMemoryIdempotencyStore,
+  createInMemoryUnitOfWork,
+} from './unit-of-work/in-memory-unit-of-work.ts';
+export type { UnitOfWork } from './unit-of-work/unit-of-work.ts';
+export { outsideUnitOfWork } from './unit-of-work/unit-of-work.ts';

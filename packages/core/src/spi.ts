@@ -92,3 +92,19 @@ export { errorText } from './shared/error-text.ts';
 export { CONNECTION_ERROR_CODES, connectionErrorCode } from './shared/network-errors.ts';
 // ids
 export { isUuid, uuidv7, uuidv7Time } from './shared/uuid.ts';
+// unit of work: the transaction behavior over a storage package's transactions, and idempotency records
+export type { IdempotencyRecord, IdempotencyStore } from './unit-of-work/idempotency.ts';
+export {
+  commandFingerprint,
+  DEFAULT_MAX_RESULT_BYTES,
+  decodeIdempotentResult,
+  encodeIdempotentResult,
+  IDEMPOTENCY_CONSUMER,
+  idempotencyId,
+} from './unit-of-work/idempotency.ts';
+export type {
+  ActiveUnitOfWork,
+  TransactionRunner,
+  UnitOfWorkOptions,
+} from './unit-of-work/unit-of-work.ts';
+export { createUnitOfWork, currentUnitOfWork, unitOfWorkOf } from './unit-of-work/unit-of-work.ts';

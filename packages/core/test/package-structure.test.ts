@@ -30,6 +30,7 @@ const FOLDER_ORDER = [
   'broker',
   'outbox',
   'saga',
+  'unit-of-work',
   'sql',
 ];
 

@@ -27,6 +27,7 @@ export const CQRS_ERROR_CODES = [
   'CQRS_ENVELOPE',
   'CQRS_BROKER',
   'CQRS_SAGA',
+  'CQRS_IDEMPOTENCY_CONFLICT',
 ] as const;
 
 /** Union of every code a {@link CqrsError} can carry. */

@@ -25,9 +25,10 @@ export interface BehaviorTarget {
  * `validation` (a `schema` or a `validate` hook: `validation()`), `authorization` (an `authorize` hook:
  * `authorization()`), `timeout` (a handler's `timeout`, or a dispatch's: `timeout()`), `retry` (a handler's
  * `retries`, `backoff` or `retryOn`: `retry()`), `circuit` (a handler's `circuit`: a circuit-breaker behavior
- * such as `@cqrs-ts/resilience`'s `circuitBreaker()`).
+ * such as `@cqrs-ts/resilience`'s `circuitBreaker()`), `idempotency` (a command's `metadata.idempotencyKey`: a
+ * unit of work with an idempotency store, e.g. `createPostgresUnitOfWork()`).
  */
-export const POLICIES = ['validation', 'authorization', 'timeout', 'retry', 'circuit'] as const;
+export const POLICIES = ['validation', 'authorization', 'timeout', 'retry', 'circuit', 'idempotency'] as const;
 export type Policy = (typeof POLICIES)[number];
 
 /**
@@ -43,6 +44,12 @@ export interface Behavior {
    */
   readonly enforces?: readonly Policy[];
   forHandler(handler: HandlerDescriptor): Middleware | undefined;
+  /**
+   * Checked when the mediator is built, once per handler whose pipeline this behavior joined: `pipeline` lists
+   * that pipeline's behaviors, outermost first, and `index` is this one's place in it. Throw a
+   * ConfigurationError to refuse a place where the behavior cannot work (e.g. a transaction around a retry).
+   */
+  readonly checkPipeline?: (pipeline: readonly Behavior[], index: number, handler: HandlerDescriptor) => void;
 }
 
 /** What the mediator's `behaviors` option accepts. */
@@ -70,11 +77,10 @@ export function defineBehavior(name: string, middleware: Middleware, target?: Be
 /** Restricts an existing behavior to some handlers. It still enforces what it enforced, for those handlers. */
 export function targetBehavior(behavior: Behavior, target: BehaviorTarget): Behavior {
   const forHandler = (h: HandlerDescriptor) => behavior.forHandler(h);
-  return Object.freeze(
-    behavior.enforces === undefined
-      ? { name: behavior.name, target, forHandler }
-      : { name: behavior.name, target, enforces: behavior.enforces, forHandler },
-  );
+  const copy: { -readonly [K in keyof Behavior]: Behavior[K] } = { name: behavior.name, target, forHandler };
+  if (behavior.enforces !== undefined) copy.enforces = behavior.enforces;
+  if (behavior.checkPipeline !== undefined) copy.checkPipeline = behavior.checkPipeline;
+  return Object.freeze(copy);
 }
 
 /** @internal A built-in behavior that enforces one policy. */

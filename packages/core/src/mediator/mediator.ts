@@ -180,6 +180,7 @@ const POLICY_BEHAVIOR: Record<Policy, string> = {
   validation: 'validation() behavior',
   authorization: 'authorization() behavior',
   timeout: 'timeout() behavior',
+  idempotency: 'unit of work with an idempotency store',
   retry: 'retry() behavior',
   circuit: 'circuit breaker behavior (circuitBreaker() of @cqrs-ts/resilience)',
 };
@@ -291,6 +292,7 @@ export function compileHandler(
   const middlewares: Middleware[] = [];
   const names: string[] = [];
   const enforced = new Set<Policy>();
+  const joined: Behavior[] = [];
   for (const behavior of behaviors) {
     if (!matches(behavior.target, descriptor)) continue;
     const middleware = behavior.forHandler(descriptor);
@@ -303,7 +305,9 @@ export function compileHandler(
     middlewares.push(middleware);
     names.push(behavior.name);
     for (const policy of behavior.enforces ?? []) enforced.add(policy);
+    joined.push(behavior);
   }
+  for (let i = 0; i < joined.length; i++) joined[i]!.checkPipeline?.(joined, i, descriptor);
   const info: HandlerInfo = Object.freeze({
     messageType: descriptor.messageType,
     kind: descriptor.kind,
@@ -508,6 +512,17 @@ class MediatorImpl implements Mediator {
     }
     if (this.#disposed)
       return Promise.reject(new CqrsError('CQRS_CONFIGURATION', 'the mediator was disposed'));
+    if (
+      message.metadata.idempotencyKey !== undefined &&
+      !entry.enforced.has('idempotency') &&
+      !this.#unenforced.has('idempotency')
+    ) {
+      return Promise.reject(
+        new ConfigurationError(
+          `${message.type}: the message carries an idempotency key, but the pipeline of ${entry.descriptor.name} has no unit of work with an idempotency store to keep it`,
+        ),
+      );
+    }
     if (options !== undefined) {
       const problem = this.#checkOptions(options, entry);
       if (problem !== undefined) return Promise.reject(problem);

@@ -347,6 +347,7 @@ export function readEnvelope(
     'tenantId',
     'traceparent',
     'attributes',
+    'idempotencyKey',
   ]) {
     const v = m[key];
     if (v !== undefined && v !== null) init[key] = v;

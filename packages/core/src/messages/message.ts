@@ -22,6 +22,11 @@ export interface MessageMetadata {
   readonly traceparent: string | undefined;
   /** Free string attributes, e.g. a schema version or a source. */
   readonly attributes: Readonly<Record<string, string>>;
+  /**
+   * A command's idempotency key: a repeat with the same key (and tenant) returns the first run's result
+   * without running the handler again (needs a unit of work). Absent on most messages; never inherited.
+   */
+  readonly idempotencyKey?: string;
 }
 
 /** A message: plain, frozen data discriminated by `kind` and `type`. */

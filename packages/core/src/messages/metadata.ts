@@ -15,6 +15,22 @@ export interface MetadataInit {
   readonly tenantId?: string;
   readonly traceparent?: string;
   readonly attributes?: Readonly<Record<string, string>>;
+  /** See {@link MessageMetadata.idempotencyKey}: 1 to 200 characters, no control characters. */
+  readonly idempotencyKey?: string;
+}
+
+/** Longest idempotency key, in characters. */
+export const MAX_IDEMPOTENCY_KEY_LENGTH = 200;
+
+/** True for a well-formed idempotency key: 1 to 200 characters, none of them a control character. */
+export function isIdempotencyKey(value: unknown): value is string {
+  if (typeof value !== 'string' || value.length === 0 || value.length > MAX_IDEMPOTENCY_KEY_LENGTH)
+    return false;
+  for (let i = 0; i < value.length; i++) {
+    const c = value.charCodeAt(i);
+    if (c < 0x20 || (c >= 0x7f && c <= 0x9f)) return false;
+  }
+  return true;
 }
 
 const DAY_MS = 86_400_000;
@@ -148,6 +164,13 @@ export function createMetadata(init?: MetadataInit, inherit = true): MessageMeta
   checkId(issues, 'tenantId', init.tenantId, isSafeId);
   checkId(issues, 'requestedBy', init.requestedBy, isPlainText);
   checkId(issues, 'traceparent', init.traceparent, (v) => parseTraceparent(v as string) !== undefined);
+  if (init.idempotencyKey !== undefined && !isIdempotencyKey(init.idempotencyKey)) {
+    issues.push({
+      path: ['metadata', 'idempotencyKey'],
+      message: `idempotencyKey must be 1 to ${MAX_IDEMPOTENCY_KEY_LENGTH} characters without control characters`,
+      code: 'invalid_metadata',
+    });
+  }
   const requestedAt = toIso(init.requestedAt, issues);
   const attributes = checkAttributes(init.attributes, issues);
   if (issues.length > 0) throw new ValidationError('metadata', issues);
@@ -161,5 +184,6 @@ export function createMetadata(init?: MetadataInit, inherit = true): MessageMeta
     tenantId: init.tenantId ?? ambient?.tenantId,
     traceparent: init.traceparent ?? ambient?.traceparent,
     attributes,
+    ...(init.idempotencyKey !== undefined ? { idempotencyKey: init.idempotencyKey } : {}),
   });
 }

@@ -1,0 +1,435 @@
+import { AsyncLocalStorage } from 'node:async_hooks';
+import { CancelledError, ConfigurationError, ProcessingError } from '../errors/cqrs-error.ts';
+import { StorageError } from '../errors/storage-error.ts';
+import type { Behavior, Middleware, Next } from '../mediator/behavior.ts';
+import type { ContextKey } from '../mediator/context-key.ts';
+import { createContextKey } from '../mediator/context-key.ts';
+import type { DispatchContext, HandlerDescriptor } from '../mediator/dispatch-context.ts';
+import { Dispatch } from '../mediator/dispatch-context.ts';
+import type { AnyEvent, AnyMessage } from '../messages/message.ts';
+import type { OutboxStore } from '../outbox/outbox-store.ts';
+import type { IdempotencyRecord, IdempotencyStore } from './idempotency.ts';
+import {
+  commandFingerprint,
+  DEFAULT_MAX_RESULT_BYTES,
+  decodeIdempotentResult,
+  encodeIdempotentResult,
+  IdempotencyConflictError,
+  idempotencyId,
+} from './idempotency.ts';
+
+/** Opens the database transactions of a unit of work. Each storage package provides one. */
+export interface TransactionRunner<TTx> {
+  /** Runs `work` in one transaction: commits when it resolves, rolls back and rethrows when it rejects. */
+  run<TResult>(work: (tx: TTx) => Promise<TResult>): Promise<TResult>;
+  /**
+   * `true` when every transaction runs on one connection, one at a time (SQLite): a unit that must not join an
+   * open one on it (see {@link outsideUnitOfWork}) would wait for that one forever, so it is refused.
+   */
+  readonly exclusive?: boolean;
+}
+
+/** Options of {@link createUnitOfWork}. */
+export interface UnitOfWorkOptions<TTx> {
+  /** Shown in pipelines and errors, e.g. `postgres unit of work`. */
+  readonly name: string;
+  readonly transactions: TransactionRunner<TTx>;
+  /** Where the events of each command are appended, in the command's transaction. */
+  readonly outbox: Pick<OutboxStore<TTx>, 'append'>;
+  /** Keeps the results of commands that carry an idempotency key. Without it such commands are refused. */
+  readonly idempotency?: IdempotencyStore<TTx>;
+  /** Largest serialized result kept for replay, in UTF-8 bytes. @default 1 MiB */
+  readonly maxResultBytes?: number;
+  /** Clock of idempotency records, epoch ms. @default Date.now */
+  readonly now?: () => number;
+}
+
+/**
+ * The transaction behavior: one database transaction per command. Add it to a mediator's `behaviors` like any
+ * behavior, inside `retry()` and `timeout()`. It is also the typed handle of its transactions: a handler reaches
+ * its transaction with `unitOfWork.transaction(ctx)` (or `ctx.get(unitOfWork.key)`).
+ * @typeParam TTx - what handlers receive: a pg `PoolClient`, a postgres.js transaction `sql`, a Kysely
+ *   `Transaction`, a mysql2 connection, a node:sqlite database...
+ */
+export interface UnitOfWork<TTx> extends Behavior {
+  /** The typed context key of the handler's transaction; `undefined` outside a unit of this behavior. */
+  readonly key: ContextKey<TTx | undefined>;
+  /**
+   * The transaction of the command being handled.
+   * @throws ConfigurationError (`CQRS_CONFIGURATION`) when the handler does not run inside this unit of work.
+   */
+  transaction(context: DispatchContext): TTx;
+}
+
+/**
+ * A unit of work in progress, as repositories see it: the transaction to write with, and where to report
+ * events they wrote to the event log themselves.
+ */
+export interface ActiveUnitOfWork<TTx = unknown> {
+  readonly transaction: TTx;
+  /**
+   * Events the caller already wrote to the outbox (the event log) in this transaction, e.g. an aggregate's
+   * events appended with an expected version. They are not appended again, and are dispatched to in-process
+   * event handlers after the commit, in order with the others.
+   */
+  appended(events: readonly AnyEvent[]): void;
+}
+
+interface Frame {
+  /** `undefined` marks the edge of {@link outsideUnitOfWork}: units above it are not joined. */
+  readonly unit: Unit | undefined;
+  readonly parent: Frame | undefined;
+}
+
+const frames = new AsyncLocalStorage<Frame>();
+const UNIT_KEY: ContextKey<Unit | undefined> = createContextKey<Unit | undefined>(undefined, {
+  description: 'unit of work',
+});
+/** The `checkPipeline` functions of units of work, to find two units in one pipeline. */
+const unitChecks = new WeakSet<object>();
+
+class Unit implements ActiveUnitOfWork {
+  readonly owner: UnitOfWork<unknown>;
+  readonly transaction: unknown;
+  readonly root: DispatchContext;
+  /** Open to nested commands while the handler of the root command runs. */
+  accepting = true;
+  /** A joined command failed: the transaction must not commit. */
+  failure: { readonly messageType: string; readonly error: unknown } | undefined;
+  readonly events: AnyEvent[] = [];
+  written: Set<AnyEvent> | undefined;
+  running = 0;
+  #idle: (() => void) | undefined;
+
+  constructor(owner: UnitOfWork<unknown>, transaction: unknown, root: DispatchContext) {
+    this.owner = owner;
+    this.transaction = transaction;
+    this.root = root;
+  }
+
+  collect(events: readonly AnyEvent[] | undefined): void {
+    if (events !== undefined) for (const e of events) this.events.push(e);
+  }
+
+  appended(events: readonly AnyEvent[]): void {
+    if (!this.accepting) throw new ConfigurationError('appended(): the unit of work has already ended');
+    this.written ??= new Set();
+    for (const e of events) {
+      if (e?.kind !== 'event') throw new ConfigurationError('appended() takes events');
+      this.written.add(e);
+      this.events.push(e);
+    }
+  }
+
+  toAppend(): AnyEvent[] {
+    const written = this.written;
+    return written === undefined ? this.events : this.events.filter((e) => !written.has(e));
+  }
+
+  leave(): void {
+    if (--this.running === 0) this.#idle?.();
+  }
+
+  idle(): Promise<void> {
+    return this.running === 0 ? Promise.resolve() : new Promise((resolve) => (this.#idle = resolve));
+  }
+}
+
+function joinable(owner: object): Unit | undefined {
+  for (let f = frames.getStore(); f !== undefined && f.unit !== undefined; f = f.parent) {
+    if (f.unit.owner === owner && f.unit.accepting) return f.unit;
+  }
+  return undefined;
+}
+
+function holds(owner: object): Unit | undefined {
+  for (let f = frames.getStore(); f !== undefined; f = f.parent) {
+    if (f.unit?.owner === owner && f.unit.accepting) return f.unit;
+  }
+  return undefined;
+}
+
+function takeEvents(context: DispatchContext): AnyEvent[] | undefined {
+  if (!(context instanceof Dispatch)) {
+    throw new ConfigurationError(
+      "a unit of work needs the mediator's own dispatch context (next(message, context))",
+    );
+  }
+  return context.takeEvents();
+}
+
+/**
+ * Runs `fn` outside any unit of work: a command sent inside it does not join the unit of the command being
+ * handled but opens its own, which commits (and dispatches its events) on its own, even when the outer one
+ * later rolls back.
+ *
+ * @example
+ * await outsideUnitOfWork(() => mediator.send(RecordAuditEntry.create({ what: 'refund refused' })));
+ */
+export function outsideUnitOfWork<TResult>(fn: () => TResult): TResult {
+  return frames.run({ unit: undefined, parent: frames.getStore() }, fn);
+}
+
+/** The unit of work a handler runs in, from its context; `undefined` outside any. */
+export function unitOfWorkOf(context: DispatchContext): ActiveUnitOfWork | undefined {
+  return context.get(UNIT_KEY);
+}
+
+/** The innermost unit of work open in the current async context (a handler's or a nested one's). */
+export function currentUnitOfWork(): ActiveUnitOfWork | undefined {
+  const f = frames.getStore();
+  return f?.unit?.accepting ? f.unit : undefined;
+}
+
+const RETRY_CLAIM = 5;
+
+/**
+ * Builds the transaction behavior over a storage package's transactions, outbox and idempotency store. Storage
+ * packages wrap it (`createPostgresUnitOfWork`, `createMysqlUnitOfWork`, `createSqliteUnitOfWork`); core's
+ * {@link createInMemoryUnitOfWork} is the in-memory one.
+ *
+ * Per command: open a transaction, run the handler with it, append every event the handler recorded
+ * (`ctx.emit`, `ctx.record`, aggregates it tracked, and those of nested commands that joined) to the outbox,
+ * store the result under the command's idempotency key if it has one, commit; then the mediator dispatches the
+ * events to in-process handlers. Any failure rolls everything back and nothing is dispatched.
+ * @throws ConfigurationError when an option is missing or malformed
+ */
+export function createUnitOfWork<TTx>(options: UnitOfWorkOptions<TTx>): UnitOfWork<TTx> {
+  const { name, transactions, outbox, idempotency } = options;
+  if (typeof name !== 'string' || name.length === 0)
+    throw new ConfigurationError('unit of work: name is required');
+  if (typeof transactions?.run !== 'function')
+    throw new ConfigurationError(`${name}: transactions must have run(work)`);
+  if (typeof outbox?.append !== 'function')
+    throw new ConfigurationError(
+      `${name}: an outbox store is required (its events are appended in the transaction)`,
+    );
+  if (
+    idempotency !== undefined &&
+    !(
+      typeof idempotency?.find === 'function' &&
+      typeof idempotency.claim === 'function' &&
+      typeof idempotency.complete === 'function'
+    )
+  ) {
+    throw new ConfigurationError(`${name}: idempotency must be an idempotency store (find, claim, complete)`);
+  }
+  const maxResultBytes = options.maxResultBytes ?? DEFAULT_MAX_RESULT_BYTES;
+  if (!(Number.isInteger(maxResultBytes) && maxResultBytes > 0))
+    throw new ConfigurationError(`${name}: maxResultBytes must be a positive integer`);
+  const now = options.now ?? Date.now;
+  const key = createContextKey<TTx | undefined>(undefined, { description: `${name} transaction` });
+  const exclusive = transactions.exclusive === true;
+
+  interface Claim {
+    readonly key: string;
+    readonly id: string;
+    readonly fingerprint: string;
+  }
+
+  const claimOf = (message: AnyMessage, context: DispatchContext): Claim | undefined => {
+    const k = message.metadata.idempotencyKey;
+    if (k === undefined) return undefined;
+    if (idempotency === undefined) {
+      throw new ConfigurationError(
+        `${message.type} carries an idempotency key, but ${name} has no idempotency store`,
+      );
+    }
+    const tenant = context.execution.tenantId ?? message.metadata.tenantId;
+    return { key: k, id: idempotencyId(k, tenant), fingerprint: commandFingerprint(message) };
+  };
+
+  const replay = (message: AnyMessage, claim: Claim, record: IdempotencyRecord): unknown => {
+    if (record.fingerprint !== claim.fingerprint || record.result === null)
+      throw new IdempotencyConflictError(message.type, claim.key);
+    return decodeIdempotentResult(message.type, record.result);
+  };
+
+  /** A command sent while a unit of this behavior is open in the same async context: it joins that unit. */
+  const join = async (unit: Unit, message: AnyMessage, context: DispatchContext, next: Next) => {
+    if (unit.failure !== undefined) throw rollbackOnly(unit);
+    unit.running++;
+    try {
+      context.set(key, unit.transaction as TTx);
+      context.set(UNIT_KEY, unit);
+      const claim = claimOf(message, context);
+      if (claim !== undefined) {
+        const found = await idempotency!.claim(unit.transaction as TTx, claim.id, claim.fingerprint, now());
+        if (found !== undefined) return replay(message, claim, found);
+      }
+      const result = await next(message, context);
+      // Keep the order: what the enclosing handler recorded so far, then what this command recorded.
+      if (unit.root !== context) unit.collect(takeEvents(unit.root));
+      unit.collect(takeEvents(context));
+      if (claim !== undefined)
+        await idempotency!.complete(
+          unit.transaction as TTx,
+          claim.id,
+          encodeIdempotentResult(message.type, result, maxResultBytes),
+        );
+      return result;
+    } catch (error) {
+      // Nothing of a refused key was written; any other failure may have left writes in the transaction.
+      if (!(error instanceof IdempotencyConflictError)) unit.failure ??= { messageType: message.type, error };
+      throw error;
+    } finally {
+      unit.leave();
+    }
+  };
+
+  const rollbackOnly = (unit: Unit) =>
+    new ProcessingError(
+      unit.failure!.messageType,
+      unit.failure!.error,
+      `${unit.failure!.messageType} failed inside the unit of work of ${unit.root.message.type}, which rolled back (send it inside outsideUnitOfWork() to let it fail on its own)`,
+    );
+
+  /** Opens the transaction, runs the pipeline inside it, appends and commits. */
+  const begin = async (
+    message: AnyMessage,
+    context: DispatchContext,
+    next: Next,
+    claim: Claim | undefined,
+  ) => {
+    // The signal of the attempt (a timeout() outside restores its own signal when it fires).
+    const signal = context.signal;
+    let events: AnyEvent[] = [];
+    const result = await transactions.run(async (tx) => {
+      const unit = new Unit(behavior as UnitOfWork<unknown>, tx, context);
+      context.set(key, tx);
+      context.set(UNIT_KEY, unit);
+      try {
+        if (claim !== undefined) {
+          const found = await idempotency!.claim(tx, claim.id, claim.fingerprint, now());
+          if (found !== undefined) return { replayed: found };
+        }
+        let value: unknown;
+        let thrown: { error: unknown } | undefined;
+        try {
+          value = await frames.run({ unit, parent: frames.getStore() }, next, message, context);
+        } catch (error) {
+          thrown = { error };
+        }
+        unit.accepting = false;
+        if (unit.running > 0) {
+          // A nested command still writing with this transaction: let it end before rolling back.
+          await unit.idle();
+          thrown ??= {
+            error: new ConfigurationError(
+              `${message.type}: a nested command was still running when the handler returned; await every send()`,
+            ),
+          };
+        }
+        if (thrown !== undefined) throw thrown.error;
+        if (unit.failure !== undefined) throw rollbackOnly(unit);
+        unit.collect(takeEvents(context));
+        if (signal.aborted) throw signal.reason ?? new CancelledError(message.type);
+        const pending = unit.toAppend();
+        if (pending.length > 0) await outbox.append(tx, pending);
+        if (claim !== undefined)
+          await idempotency!.complete(
+            tx,
+            claim.id,
+            encodeIdempotentResult(message.type, value, maxResultBytes),
+          );
+        events = unit.events;
+        return { value };
+      } finally {
+        unit.accepting = false;
+      }
+    });
+    if ('replayed' in result) return replay(message, claim!, result.replayed);
+    // Committed: the mediator dispatches these to in-process handlers once the pipeline has returned.
+    if (events.length > 0) context.record(...events);
+    return result.value;
+  };
+
+  const run = async (message: AnyMessage, context: DispatchContext, next: Next) => {
+    const claim = claimOf(message, context);
+    if (claim !== undefined) {
+      const found = await idempotency!.find(claim.id);
+      // A record without a result is not finished: the claim below waits for its transaction.
+      if (found !== undefined && found.result !== null) return replay(message, claim, found);
+    }
+    for (let attempt = 1; ; attempt++) {
+      let started = false;
+      try {
+        return await begin(
+          message,
+          context,
+          (m, c) => {
+            started = true;
+            return next(m, c);
+          },
+          claim,
+        );
+      } catch (error) {
+        // A deadlock while claiming the key (before the handler ran) is retried: nothing ran yet.
+        if (started || claim === undefined || attempt >= RETRY_CLAIM || !isRetryableStorage(error))
+          throw error;
+      }
+    }
+  };
+
+  const middleware: Middleware = (message, context, next) => {
+    const unit = joinable(behavior);
+    if (unit !== undefined) return join(unit, message, context, next);
+    if (exclusive && holds(behavior) !== undefined) {
+      return Promise.reject(
+        new ConfigurationError(
+          `${message.type}: ${name} runs one transaction at a time on its connection, so a command sent inside outsideUnitOfWork() while another unit is open on it would wait forever`,
+        ),
+      );
+    }
+    return run(message, context, next);
+  };
+
+  const checkPipeline = (pipeline: readonly Behavior[], index: number, handler: HandlerDescriptor): void => {
+    for (let i = 0; i < pipeline.length; i++) {
+      const other = pipeline[i]!;
+      if (i === index) continue;
+      if (other.checkPipeline !== undefined && unitChecks.has(other.checkPipeline)) {
+        throw new ConfigurationError(
+          `${handler.messageType}: two units of work (${name}, ${other.name}) in one pipeline; keep one`,
+        );
+      }
+      const kind = other.enforces?.find((p) => p === 'retry' || p === 'timeout');
+      if (i > index && kind !== undefined) {
+        throw new ConfigurationError(
+          `${handler.messageType}: ${other.name === kind ? `${kind}()` : `${other.name} (${kind})`} is placed inside ${name}; list it before the unit of work, so each attempt gets a transaction of its own and a late handler is rolled back`,
+        );
+      }
+    }
+  };
+  unitChecks.add(checkPipeline);
+
+  const behavior: UnitOfWork<TTx> = Object.freeze({
+    name,
+    target: Object.freeze({ kinds: Object.freeze(['command'] as const) }),
+    ...(idempotency !== undefined ? { enforces: Object.freeze(['idempotency'] as const) } : {}),
+    key,
+    checkPipeline,
+    transaction(context: DispatchContext): TTx {
+      const tx = context.get(key);
+      if (tx === undefined) {
+        throw new ConfigurationError(
+          `${context.message.type} (${context.handler.name}) does not run inside ${name}: add it to the mediator's behaviors`,
+        );
+      }
+      return tx;
+    },
+    forHandler(handler: HandlerDescriptor): Middleware {
+      if (handler.kind !== 'command') {
+        throw new ConfigurationError(
+          `${name} wraps commands only; ${handler.messageType} is a ${handler.kind} (queries do not open write transactions, event handlers run after the commit)`,
+        );
+      }
+      return middleware;
+    },
+  });
+  return behavior;
+}
+
+function isRetryableStorage(error: unknown): boolean {
+  return error instanceof StorageError && error.retryable && error.reason !== 'connection';
+}

@@ -1,0 +1,298 @@
+import {
+  createInMemoryIdempotencyStore,
+  createInMemoryOutboxStore,
+  createInMemoryUnitOfWork,
+  createMediator,
+  defineCommand,
+  defineEvent,
+  handle,
+  type InMemoryTransaction,
+  isCqrsError,
+  on,
+  StorageError,
+} from '@cqrs-ts/core';
+import {
+  commandFingerprint,
+  createUnitOfWork,
+  decodeIdempotentResult,
+  encodeIdempotentResult,
+  idempotencyId,
+} from '@cqrs-ts/core/spi';
+import { describe, expect, expectTypeOf, it } from 'vitest';
+import { describeUnitOfWorkContract } from '../../testing/src/contracts/unit-of-work.contract.ts';
+
+describeUnitOfWorkContract<InMemoryTransaction>('in-memory', async () => {
+  let outbox = createInMemoryOutboxStore();
+  let idempotency = createInMemoryIdempotencyStore();
+  let rows: string[] = [];
+  return {
+    unitOfWork: (options) =>
+      createInMemoryUnitOfWork({ outbox, idempotency: options?.idempotency === false ? false : idempotency }),
+    async insertRow(tx, id) {
+      tx.onCommit(() => rows.push(id));
+    },
+    rows: async () => [...rows],
+    outbox: async () => outbox.records().map((r) => r.id),
+    idempotencyRecords: async () => idempotency.size,
+    async reset() {
+      outbox = createInMemoryOutboxStore();
+      idempotency = createInMemoryIdempotencyStore();
+      rows = [];
+    },
+    async close() {},
+  };
+});
+
+const Placed = defineEvent('uow.placed').withPayload<{ id: string }>();
+const Place = defineCommand('uow.place')
+  .withPayload<{ id: string; at?: unknown }>()
+  .returns<{ id: string }>();
+
+describe('in-memory unit of work', () => {
+  it('hands handlers a typed transaction and keeps its stores', async () => {
+    const uow = createInMemoryUnitOfWork();
+    const mediator = createMediator({
+      behaviors: [uow],
+      handlers: [
+        handle(Place, (cmd, ctx) => {
+          const tx = uow.transaction(ctx);
+          expectTypeOf(tx).toEqualTypeOf<InMemoryTransaction>();
+          expectTypeOf(ctx.get(uow.key)).toEqualTypeOf<InMemoryTransaction | undefined>();
+          ctx.emit(Placed, { id: cmd.payload.id });
+          return { id: cmd.payload.id };
+        }),
+      ],
+    });
+    await mediator.send(Place.create({ id: 'a' }));
+    expect(uow.outbox.records().map((r) => r.type)).toEqual(['uow.placed']);
+  });
+
+  it('runs onCommit work only when the unit commits', async () => {
+    const uow = createInMemoryUnitOfWork();
+    const applied: string[] = [];
+    const mediator = createMediator({
+      behaviors: [uow],
+      handlers: [
+        handle(Place, (cmd, ctx) => {
+          uow.transaction(ctx).onCommit(() => applied.push(cmd.payload.id));
+          if (cmd.payload.id === 'bad') throw new Error('no');
+          return { id: cmd.payload.id };
+        }),
+      ],
+    });
+    await mediator.send(Place.create({ id: 'ok' }));
+    await expect(mediator.send(Place.create({ id: 'bad' }))).rejects.toThrow('no');
+    expect(applied).toEqual(['ok']);
+  });
+
+  it('refuses a transaction used after its unit ended', async () => {
+    const uow = createInMemoryUnitOfWork();
+    let kept: InMemoryTransaction | undefined;
+    const mediator = createMediator({
+      behaviors: [uow],
+      handlers: [
+        handle(Place, (cmd, ctx) => {
+          kept = uow.transaction(ctx);
+          return { id: cmd.payload.id };
+        }),
+      ],
+    });
+    await mediator.send(Place.create({ id: 'a' }));
+    expect(() => kept!.onCommit(() => {})).toThrow(/has ended/);
+    expect(() => kept!.onCommit(42 as never)).toThrow();
+  });
+});
+
+describe('createUnitOfWork', () => {
+  const outbox = createInMemoryOutboxStore();
+  const transactions = { run: <T>(work: (tx: unknown) => Promise<T>) => work({}) };
+  it('refuses missing or malformed options at start-up', () => {
+    const cases: [unknown, RegExp][] = [
+      [{ transactions, outbox }, /name is required/],
+      [{ name: 'u', outbox }, /transactions must have run/],
+      [{ name: 'u', transactions }, /an outbox store is required/],
+      [{ name: 'u', transactions, outbox: {} }, /an outbox store is required/],
+      [{ name: 'u', transactions, outbox, idempotency: { find() {} } }, /idempotency must be/],
+      [{ name: 'u', transactions, outbox, maxResultBytes: 0 }, /maxResultBytes/],
+      [{ name: 'u', transactions, outbox, maxResultBytes: 1.5 }, /maxResultBytes/],
+    ];
+    for (const [options, pattern] of cases) {
+      let error: unknown;
+      try {
+        createUnitOfWork(options as never);
+      } catch (e) {
+        error = e;
+      }
+      expect(isCqrsError(error, 'CQRS_CONFIGURATION'), String(pattern)).toBe(true);
+      expect((error as Error).message).toMatch(pattern);
+    }
+  });
+
+  it('refuses a unit placed around something other than the mediator context', async () => {
+    const uow = createInMemoryUnitOfWork();
+    const mediator = createMediator({
+      behaviors: [(m, c, next) => next(m, { ...c, get: c.get.bind(c), set: c.set.bind(c) } as never), uow],
+      handlers: [handle(Place, (cmd) => ({ id: cmd.payload.id }))],
+    });
+    const error = await mediator.send(Place.create({ id: 'a' })).catch((e: unknown) => e);
+    expect(isCqrsError(error, 'CQRS_CONFIGURATION')).toBe(true);
+  });
+});
+
+describe('idempotency keys', () => {
+  it('are checked when the message is created', () => {
+    for (const bad of ['', 'x'.repeat(201), 'a\nb', 'tab\there', '\u0085', 42]) {
+      let error: unknown;
+      try {
+        Place.create({ id: 'a' }, { idempotencyKey: bad as string });
+      } catch (e) {
+        error = e;
+      }
+      expect(isCqrsError(error, 'CQRS_VALIDATION'), JSON.stringify(bad)).toBe(true);
+    }
+    expect(
+      Place.create({ id: 'a' }, { idempotencyKey: 'x'.repeat(200) }).metadata.idempotencyKey,
+    ).toHaveLength(200);
+    expect(Place.create({ id: 'a' }, { idempotencyKey: 'clé-✓' }).metadata.idempotencyKey).toBe('clé-✓');
+    expect('idempotencyKey' in Place.create({ id: 'a' }).metadata).toBe(false);
+  });
+
+  it('survive a JSON round trip of the command', async () => {
+    const cmd = Place.create({ id: 'a' }, { idempotencyKey: 'k-1' });
+    const back = await Place.decode(JSON.stringify(cmd));
+    expect(back.metadata.idempotencyKey).toBe('k-1');
+  });
+
+  it('are not inherited by messages created inside a handler', async () => {
+    let inner: string | undefined = 'unset';
+    const mediator = createMediator({
+      handlers: [
+        handle(Place, (cmd) => {
+          inner = Place.create({ id: 'x' }).metadata.idempotencyKey;
+          return { id: cmd.payload.id };
+        }),
+      ],
+    });
+    await mediator.send(Place.create({ id: 'a' }, { idempotencyKey: 'k' }));
+    expect(inner).toBeUndefined();
+  });
+
+  it('are stored under a hash of tenant and key', () => {
+    expect(idempotencyId('k', undefined)).toMatch(/^[0-9a-f]{64}$/);
+    expect(idempotencyId('k', 'a')).not.toBe(idempotencyId('k', 'b'));
+    expect(idempotencyId('k', undefined)).not.toBe(idempotencyId('k', 'null'));
+    expect(idempotencyId('K', undefined)).not.toBe(idempotencyId('k', undefined));
+  });
+
+  it('fingerprint the type and payload, whatever the key order', () => {
+    const a = Place.create({ id: 'a', at: { x: 1, y: [1, 2] } });
+    const b = Place.create({ at: { y: [1, 2], x: 1 }, id: 'a' } as never);
+    expect(commandFingerprint(a)).toBe(commandFingerprint(b));
+    expect(commandFingerprint(a)).not.toBe(
+      commandFingerprint(Place.create({ id: 'b', at: { x: 1, y: [1, 2] } })),
+    );
+    const bigint = { kind: 'command', type: 't', payload: { n: 1n }, metadata: a.metadata } as never;
+    expect(() => commandFingerprint(bigint)).toThrow(/cannot be fingerprinted/);
+    const cyclic: Record<string, unknown> = {};
+    cyclic.self = cyclic;
+    expect(() => commandFingerprint({ ...a, payload: cyclic } as never)).toThrow(/a cycle/);
+  });
+
+  it('store results that JSON carries and refuse the others loudly', () => {
+    for (const ok of [undefined, null, 0, 'x', [1, 'a'], { a: 1, b: { c: [true] } }, { a: undefined }]) {
+      const text = encodeIdempotentResult('t', ok, 1000);
+      expect(decodeIdempotentResult('t', text)).toEqual(ok);
+    }
+    const refused: [unknown, RegExp][] = [
+      [new Date(), /result is a Date/],
+      [{ m: new Map() }, /result\.m is a Map/],
+      [{ n: Number.NaN }, /result\.n is NaN/],
+      [[1, undefined], /result\[1\] is undefined/],
+      [{ f: () => 1 }, /result\.f is a function/],
+      [10n, /result is a bigint/],
+      [Symbol('s'), /result is a symbol/],
+    ];
+    for (const [value, pattern] of refused) {
+      let error: unknown;
+      try {
+        encodeIdempotentResult('t', value, 1000);
+      } catch (e) {
+        error = e;
+      }
+      expect(isCqrsError(error, 'CQRS_SERIALIZATION'), String(pattern)).toBe(true);
+      expect((error as Error).message).toMatch(pattern);
+    }
+    const big = encodeIdempotentResult.bind(null, 't', 'é'.repeat(600), 1000);
+    expect(big).toThrow(/more than the 1000 allowed/);
+    expect(() => decodeIdempotentResult('t', '{')).toThrow(/not JSON/);
+    expect(() => decodeIdempotentResult('t', '[1,2]')).toThrow(/malformed/);
+  });
+});
+
+describe('claiming an idempotency key', () => {
+  it('retries a claim that lost a deadlock, before the handler ran', async () => {
+    const inner = createInMemoryIdempotencyStore();
+    let claims = 0;
+    const idempotency = {
+      ...inner,
+      find: inner.find,
+      complete: inner.complete,
+      async claim(...args: Parameters<typeof inner.claim>) {
+        if (++claims === 1) throw new StorageError('deadlock', 'deadlock detected');
+        return inner.claim(...args);
+      },
+    };
+    const uow = createInMemoryUnitOfWork({ idempotency: idempotency as never });
+    let runs = 0;
+    const mediator = createMediator({
+      behaviors: [uow],
+      handlers: [handle(Place, (cmd) => ({ id: `${cmd.payload.id}${++runs}` }))],
+    });
+    expect(await mediator.send(Place.create({ id: 'a' }, { idempotencyKey: 'k' }))).toEqual({ id: 'a1' });
+    expect(claims).toBe(2);
+    expect(runs).toBe(1);
+  });
+
+  it('does not retry a failure once the handler ran', async () => {
+    const inner = createInMemoryIdempotencyStore();
+    const idempotency = {
+      ...inner,
+      find: inner.find,
+      claim: inner.claim,
+      async complete() {
+        throw new StorageError('deadlock', 'deadlock detected');
+      },
+    };
+    const uow = createInMemoryUnitOfWork({ idempotency: idempotency as never });
+    let runs = 0;
+    const mediator = createMediator({
+      behaviors: [uow],
+      handlers: [handle(Place, (cmd) => ({ id: `${cmd.payload.id}${++runs}` }))],
+    });
+    const error = await mediator
+      .send(Place.create({ id: 'a' }, { idempotencyKey: 'k' }))
+      .catch((e: unknown) => e);
+    expect(error).toMatchObject({ reason: 'deadlock' });
+    expect(runs).toBe(1);
+  });
+});
+
+describe('events emitted inside a unit', () => {
+  it('are dispatched once, after the commit', async () => {
+    const uow = createInMemoryUnitOfWork();
+    const seen: string[] = [];
+    const mediator = createMediator({
+      behaviors: [uow],
+      handlers: [
+        handle(Place, (cmd, ctx) => {
+          ctx.emit(Placed, { id: cmd.payload.id });
+          return { id: cmd.payload.id };
+        }),
+        on(Placed, (e) => void seen.push(e.type)),
+      ],
+    });
+    await mediator.send(Place.create({ id: 'a' }));
+    expect(seen).toEqual(['uow.placed']);
+    expect(uow.outbox.records()).toHaveLength(1);
+  });
+});
