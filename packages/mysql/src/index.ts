@@ -3,6 +3,8 @@
  * @module
  */
 export { classifyMysqlError } from './mysql-errors.ts';
+export type { MysqlIdempotencyStoreOptions } from './mysql-idempotency-store.ts';
+export { createMysqlIdempotencyStore } from './mysql-idempotency-store.ts';
 export type { MysqlInboxGuardOptions } from './mysql-inbox-guard.ts';
 export { createMysqlInboxGuard } from './mysql-inbox-guard.ts';
 export { createMysqlInboxStore } from './mysql-inbox-store.ts';
@@ -20,4 +22,6 @@ export type {
 } from './mysql-options.ts';
 export { createMysqlOutboxStore } from './mysql-outbox-store.ts';
 export { createMysqlSagaStore } from './mysql-saga-store.ts';
+export type { MysqlTransactionOf, MysqlUnitOfWorkOptions } from './mysql-unit-of-work.ts';
+export { createMysqlUnitOfWork } from './mysql-unit-of-work.ts';
 export { migrate, schemaStatements } from './schema.ts';

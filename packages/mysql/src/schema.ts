@@ -21,7 +21,8 @@ export function resolveTables(tables?: MysqlTables): Readonly<Required<MysqlTabl
  *   KEY cqrs_outbox_key_status (`key`, status, seq), KEY cqrs_outbox_published (status, published_at)
  * ) ENGINE=InnoDB DEFAULT CHARSET=utf8mb4;
  * CREATE TABLE IF NOT EXISTS cqrs_inbox (message_id VARCHAR(255) NOT NULL, consumer VARCHAR(255) NOT NULL,
- *   processed_at BIGINT NOT NULL, PRIMARY KEY (message_id, consumer), KEY cqrs_inbox_processed_at (processed_at)
+ *   processed_at BIGINT NOT NULL, fingerprint CHAR(64) NULL, result LONGTEXT NULL,
+ *   PRIMARY KEY (message_id, consumer), KEY cqrs_inbox_processed_at (processed_at)
  * ) ENGINE=InnoDB DEFAULT CHARSET=utf8mb4;
  * CREATE TABLE IF NOT EXISTS cqrs_saga (
  *   id VARCHAR(255) NOT NULL PRIMARY KEY, name VARCHAR(255) NOT NULL, definition_version INT NOT NULL,
@@ -41,6 +42,8 @@ export function resolveTables(tables?: MysqlTables): Readonly<Required<MysqlTabl
  *   CONSTRAINT cqrs_saga_log_status_check CHECK (status IN ('completed', 'failed'))
  * ) ENGINE=InnoDB DEFAULT CHARSET=utf8mb4 COLLATE=utf8mb4_bin;
  * ```
+ * The inbox's `fingerprint` and `result` columns hold the idempotency records of a unit of work
+ * ({@link createMysqlIdempotencyStore}); `migrate` adds them to an inbox table made by an older version.
  * The saga tables (for {@link createMysqlSagaStore}) use a binary collation, so names and ids compare exactly
  * (no case folding) and `list` pages in byte order.
  */
@@ -62,7 +65,8 @@ export function schemaStatements(tables: MysqlTables = {}): string[] {
   KEY ${ob}_key_status (\`key\`, status, seq), KEY ${ob}_published (status, published_at)
 ) ENGINE=InnoDB DEFAULT CHARSET=utf8mb4`,
     `CREATE TABLE IF NOT EXISTS ${i} (message_id VARCHAR(255) NOT NULL, consumer VARCHAR(255) NOT NULL,
-  processed_at BIGINT NOT NULL, PRIMARY KEY (message_id, consumer), KEY ${ib}_processed_at (processed_at)
+  processed_at BIGINT NOT NULL, fingerprint CHAR(64) NULL, result LONGTEXT NULL,
+  PRIMARY KEY (message_id, consumer), KEY ${ib}_processed_at (processed_at)
 ) ENGINE=InnoDB DEFAULT CHARSET=utf8mb4`,
     `CREATE TABLE IF NOT EXISTS ${sg} (
   id VARCHAR(255) NOT NULL PRIMARY KEY, name VARCHAR(255) NOT NULL, definition_version INT NOT NULL,
@@ -84,8 +88,23 @@ export function schemaStatements(tables: MysqlTables = {}): string[] {
   ];
 }
 
-/** Creates the outbox, inbox and saga tables if missing (idempotent). */
+/**
+ * Creates the outbox, inbox and saga tables if missing, and adds the inbox's idempotency columns to a table made
+ * by an older version (idempotent; MySQL has no `ADD COLUMN IF NOT EXISTS`, so the catalog is read first).
+ */
 export async function migrate(client: MysqlClient, options: { tables?: MysqlTables } = {}): Promise<void> {
   const execute = execOf(client);
   for (const sql of schemaStatements(options.tables)) await execute(sql, []);
+  const inbox = resolveTables(options.tables).inbox;
+  const [schema, table] = inbox.includes('.') ? inbox.split('.') : [undefined, inbox];
+  const { rows } = await execute(
+    `SELECT column_name AS c FROM information_schema.columns WHERE table_schema = ${schema === undefined ? 'DATABASE()' : '?'} AND table_name = ? AND column_name IN ('fingerprint', 'result')`,
+    schema === undefined ? [table] : [schema, table],
+  );
+  const have = new Set(rows.map((r) => String(r.c ?? r.C ?? r.COLUMN_NAME).toLowerCase()));
+  const add = [
+    have.has('fingerprint') ? undefined : 'ADD COLUMN fingerprint CHAR(64) NULL',
+    have.has('result') ? undefined : 'ADD COLUMN result LONGTEXT NULL',
+  ].filter((a) => a !== undefined);
+  if (add.length > 0) await execute(`ALTER TABLE ${inbox} ${add.join(', ')}`, []);
 }

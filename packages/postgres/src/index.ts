@@ -3,6 +3,8 @@
  * @module
  */
 export { classifyPostgresError } from './postgres-errors.ts';
+export type { PostgresIdempotencyStoreOptions } from './postgres-idempotency-store.ts';
+export { createPostgresIdempotencyStore } from './postgres-idempotency-store.ts';
 export type {
   KyselyTransactional,
   PgPoolLike,
@@ -23,6 +25,12 @@ export type {
 } from './postgres-options.ts';
 export { createPostgresOutboxStore } from './postgres-outbox-store.ts';
 export { createPostgresSagaStore } from './postgres-saga-store.ts';
+export type {
+  PostgresTransactional,
+  PostgresTransactionOf,
+  PostgresUnitOfWorkOptions,
+} from './postgres-unit-of-work.ts';
+export { createPostgresUnitOfWork } from './postgres-unit-of-work.ts';
 export type { PgListenClient, PostgresJsListen, PostgresWakeUpOptions } from './postgres-wake-up.ts';
 export { createPostgresWakeUp } from './postgres-wake-up.ts';
 export { migrate, schemaStatements } from './schema.ts';

@@ -23,7 +23,8 @@ const bare = (name: string) => name.split('.').pop()!;
  * CREATE INDEX IF NOT EXISTS cqrs_outbox_key_pending ON cqrs_outbox (key, seq) WHERE status = 'pending';
  * CREATE INDEX IF NOT EXISTS cqrs_outbox_published ON cqrs_outbox (published_at) WHERE status = 'published';
  * CREATE TABLE IF NOT EXISTS cqrs_inbox (message_id TEXT NOT NULL, consumer TEXT NOT NULL,
- *   processed_at BIGINT NOT NULL, PRIMARY KEY (message_id, consumer));
+ *   processed_at BIGINT NOT NULL, fingerprint TEXT, result TEXT, PRIMARY KEY (message_id, consumer));
+ * ALTER TABLE cqrs_inbox ADD COLUMN IF NOT EXISTS fingerprint TEXT, ADD COLUMN IF NOT EXISTS result TEXT;
  * CREATE INDEX IF NOT EXISTS cqrs_inbox_processed_at ON cqrs_inbox (processed_at);
  * CREATE TABLE IF NOT EXISTS cqrs_saga (
  *   id TEXT COLLATE "C" PRIMARY KEY, name TEXT NOT NULL, definition_version INT NOT NULL,
@@ -43,6 +44,8 @@ const bare = (name: string) => name.split('.').pop()!;
  *   error TEXT, started_at BIGINT NOT NULL, at BIGINT NOT NULL);
  * CREATE INDEX IF NOT EXISTS cqrs_saga_log_saga ON cqrs_saga_log (saga_id, seq);
  * ```
+ * The inbox's `fingerprint` and `result` columns hold the idempotency records of a unit of work
+ * ({@link createPostgresIdempotencyStore}); the `ALTER` adds them to an inbox table made by an older version.
  * The saga tables are written by {@link createPostgresSagaStore}: `id` compares byte-wise (`COLLATE "C"`) so
  * `list` pages in the same order as JavaScript string comparison for ASCII ids (UUIDs).
  */
@@ -63,7 +66,8 @@ export function schemaStatements(tables: PostgresTables = {}): string[] {
     `CREATE INDEX IF NOT EXISTS ${ob}_key_pending ON ${o} (key, seq) WHERE status = 'pending'`,
     `CREATE INDEX IF NOT EXISTS ${ob}_published ON ${o} (published_at) WHERE status = 'published'`,
     `CREATE TABLE IF NOT EXISTS ${i} (message_id TEXT NOT NULL, consumer TEXT NOT NULL,
-  processed_at BIGINT NOT NULL, PRIMARY KEY (message_id, consumer))`,
+  processed_at BIGINT NOT NULL, fingerprint TEXT, result TEXT, PRIMARY KEY (message_id, consumer))`,
+    `ALTER TABLE ${i} ADD COLUMN IF NOT EXISTS fingerprint TEXT, ADD COLUMN IF NOT EXISTS result TEXT`,
     `CREATE INDEX IF NOT EXISTS ${ib}_processed_at ON ${i} (processed_at)`,
     `CREATE TABLE IF NOT EXISTS ${s} (
   id TEXT COLLATE "C" PRIMARY KEY, name TEXT NOT NULL, definition_version INT NOT NULL,

@@ -4,6 +4,8 @@
  */
 export { migrate, schemaSql } from './schema.ts';
 export { classifySqliteError } from './sqlite-errors.ts';
+export type { SqliteIdempotencyStoreOptions } from './sqlite-idempotency-store.ts';
+export { createSqliteIdempotencyStore } from './sqlite-idempotency-store.ts';
 export type { SqliteInboxGuardOptions } from './sqlite-inbox-guard.ts';
 export { createSqliteInboxGuard } from './sqlite-inbox-guard.ts';
 export { createSqliteInboxStore } from './sqlite-inbox-store.ts';
@@ -18,3 +20,5 @@ export type {
 } from './sqlite-options.ts';
 export { createSqliteOutboxStore } from './sqlite-outbox-store.ts';
 export { createSqliteSagaStore } from './sqlite-saga-store.ts';
+export type { SqliteUnitOfWorkOptions } from './sqlite-unit-of-work.ts';
+export { createSqliteUnitOfWork } from './sqlite-unit-of-work.ts';

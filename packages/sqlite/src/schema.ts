@@ -20,7 +20,8 @@ export function resolveTables(tables?: SqliteTables): Readonly<Required<SqliteTa
  * CREATE INDEX IF NOT EXISTS cqrs_outbox_key_pending ON cqrs_outbox (key, seq) WHERE status = 'pending';
  * CREATE INDEX IF NOT EXISTS cqrs_outbox_published ON cqrs_outbox (published_at) WHERE status = 'published';
  * CREATE TABLE IF NOT EXISTS cqrs_inbox (message_id TEXT NOT NULL, consumer TEXT NOT NULL,
- *   processed_at INTEGER NOT NULL, PRIMARY KEY (message_id, consumer)) WITHOUT ROWID;
+ *   processed_at INTEGER NOT NULL, fingerprint TEXT, result TEXT, PRIMARY KEY (message_id, consumer))
+ *   WITHOUT ROWID;
  * CREATE INDEX IF NOT EXISTS cqrs_inbox_processed_at ON cqrs_inbox (processed_at);
  * CREATE TABLE IF NOT EXISTS cqrs_saga (
  *   id TEXT NOT NULL PRIMARY KEY, name TEXT NOT NULL, definition_version INTEGER NOT NULL,
@@ -40,6 +41,8 @@ export function resolveTables(tables?: SqliteTables): Readonly<Required<SqliteTa
  *   error TEXT, started_at INTEGER NOT NULL, at INTEGER NOT NULL) STRICT;
  * CREATE INDEX IF NOT EXISTS cqrs_saga_log_saga ON cqrs_saga_log (saga_id, seq);
  * ```
+ * The inbox's `fingerprint` and `result` columns hold the idempotency records of a unit of work
+ * ({@link createSqliteIdempotencyStore}); `migrate` adds them to an inbox table made by an older version.
  * The saga tables (for {@link createSqliteSagaStore}) are STRICT: a value of the wrong type is refused.
  */
 export function schemaSql(tables: SqliteTables = {}): string {
@@ -60,7 +63,8 @@ CREATE INDEX IF NOT EXISTS ${ob}_pending ON ${o.split('.').pop()} (seq) WHERE st
 CREATE INDEX IF NOT EXISTS ${ob}_key_pending ON ${o.split('.').pop()} (key, seq) WHERE status = 'pending';
 CREATE INDEX IF NOT EXISTS ${ob}_published ON ${o.split('.').pop()} (published_at) WHERE status = 'published';
 CREATE TABLE IF NOT EXISTS ${i} (message_id TEXT NOT NULL, consumer TEXT NOT NULL,
-  processed_at INTEGER NOT NULL, PRIMARY KEY (message_id, consumer)) WITHOUT ROWID;
+  processed_at INTEGER NOT NULL, fingerprint TEXT, result TEXT, PRIMARY KEY (message_id, consumer))
+  WITHOUT ROWID;
 CREATE INDEX IF NOT EXISTS ${ib}_processed_at ON ${i.split('.').pop()} (processed_at);
 CREATE TABLE IF NOT EXISTS ${sg} (
   id TEXT NOT NULL PRIMARY KEY, name TEXT NOT NULL, definition_version INTEGER NOT NULL,
@@ -81,7 +85,22 @@ CREATE TABLE IF NOT EXISTS ${sl} (
 CREATE INDEX IF NOT EXISTS ${lb}_saga ON ${sl.split('.').pop()} (saga_id, seq);`;
 }
 
-/** Creates the outbox, inbox and saga tables if missing (idempotent). */
+/**
+ * Creates the outbox, inbox and saga tables if missing, and adds the inbox's idempotency columns to a table made
+ * by an older version (idempotent).
+ */
 export function migrate(database: SqliteDatabase, options: { tables?: SqliteTables } = {}): void {
   database.exec(schemaSql(options.tables));
+  const inbox = resolveTables(options.tables).inbox;
+  const dot = inbox.indexOf('.');
+  const info =
+    dot === -1
+      ? `pragma_table_info('${inbox}')`
+      : `pragma_table_info('${inbox.slice(dot + 1)}', '${inbox.slice(0, dot)}')`;
+  const have = new Set(
+    (database.prepare(`SELECT name FROM ${info}`).all() as { name: string }[]).map((r) => r.name),
+  );
+  for (const column of ['fingerprint', 'result']) {
+    if (!have.has(column)) database.exec(`ALTER TABLE ${inbox} ADD COLUMN ${column} TEXT`);
+  }
 }

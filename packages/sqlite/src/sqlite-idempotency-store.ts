@@ -1,0 +1,64 @@
+import { IDEMPOTENCY_CONSUMER, type IdempotencyRecord, type IdempotencyStore } from '@cqrs-ts/core/spi';
+import { resolveTables } from './schema.ts';
+import { serialize } from './sqlite-connection-lock.ts';
+import { toStorageError } from './sqlite-errors.ts';
+import type { SqliteDatabase, SqliteTables } from './sqlite-options.ts';
+
+/** Options of {@link createSqliteIdempotencyStore}. */
+export interface SqliteIdempotencyStoreOptions {
+  /** The connection the unit of work writes with (replays are read on it, between its transactions). */
+  readonly database: SqliteDatabase;
+  /** `inbox` names the table (the inbox table, with its `fingerprint` and `result` columns). */
+  readonly tables?: SqliteTables;
+}
+
+/**
+ * The SQLite {@link IdempotencyStore} of a unit of work: records are rows of the inbox table (consumer
+ * `cqrs:idempotency`). Transactions on one connection run one after another, so a repeat of a key waits for the
+ * first command's transaction to end; other processes on the same file wait on its write lock (`busy_timeout`).
+ */
+export function createSqliteIdempotencyStore(
+  options: SqliteIdempotencyStoreOptions,
+): IdempotencyStore<SqliteDatabase> {
+  const db = options.database;
+  const t = resolveTables(options.tables).inbox;
+  const findSql = `SELECT fingerprint, result FROM ${t} WHERE message_id = ? AND consumer = ?`;
+  const claimSql = `INSERT INTO ${t} (message_id, consumer, processed_at, fingerprint) VALUES (?, ?, ?, ?) ON CONFLICT DO NOTHING`;
+  const completeSql = `UPDATE ${t} SET result = ? WHERE message_id = ? AND consumer = ?`;
+  const read = (database: SqliteDatabase, id: string): IdempotencyRecord | undefined => {
+    const row = database.prepare(findSql).all(id, IDEMPOTENCY_CONSUMER)[0] as
+      | { fingerprint: string | null; result: string | null }
+      | undefined;
+    return row === undefined
+      ? undefined
+      : { fingerprint: row.fingerprint ?? null, result: row.result ?? null };
+  };
+  return {
+    find(id) {
+      // Read between the connection's transactions, never inside another command's uncommitted one.
+      return serialize(db, async () => {
+        try {
+          return read(db, id);
+        } catch (error) {
+          throw toStorageError(error, 'idempotency find');
+        }
+      });
+    },
+    async claim(tx, id, fingerprint, now) {
+      try {
+        if (Number(tx.prepare(claimSql).run(id, IDEMPOTENCY_CONSUMER, now, fingerprint).changes) === 1)
+          return undefined;
+        return read(tx, id);
+      } catch (error) {
+        throw toStorageError(error, 'idempotency claim');
+      }
+    },
+    async complete(tx, id, result) {
+      try {
+        tx.prepare(completeSql).run(result, id, IDEMPOTENCY_CONSUMER);
+      } catch (error) {
+        throw toStorageError(error, 'idempotency complete');
+      }
+    },
+  };
+}
