@@ -18,8 +18,8 @@ import {
   encodeIdempotentResult,
   idempotencyId,
 } from '@cqrs-ts/core/spi';
+import { describeUnitOfWorkContract } from '@cqrs-ts/testing/contracts';
 import { describe, expect, expectTypeOf, it } from 'vitest';
-import { describeUnitOfWorkContract } from '../../testing/src/contracts/unit-of-work.contract.ts';
 
 describeUnitOfWorkContract<InMemoryTransaction>('in-memory', async () => {
   let outbox = createInMemoryOutboxStore();
@@ -163,9 +163,26 @@ describe('idempotency keys', () => {
     expect(back.metadata.idempotencyKey).toBe('k-1');
   });
 
+  it('are refused by a pipeline without a unit of work to keep them', async () => {
+    let runs = 0;
+    const handlers = [handle(Place, (cmd) => ({ id: `${cmd.payload.id}${++runs}` }))];
+    for (const behaviors of [[], [createInMemoryUnitOfWork({ idempotency: false })]]) {
+      const mediator = createMediator({ behaviors, handlers });
+      const error = await mediator
+        .send(Place.create({ id: 'a' }, { idempotencyKey: 'k' }))
+        .catch((e: unknown) => e);
+      expect(isCqrsError(error, 'CQRS_CONFIGURATION')).toBe(true);
+      expect((error as Error).message).toMatch(/no unit of work with an idempotency store/);
+    }
+    const lax = createMediator({ handlers, unenforced: ['idempotency'] });
+    expect(await lax.send(Place.create({ id: 'a' }, { idempotencyKey: 'k' }))).toEqual({ id: 'a1' });
+    expect(await lax.send(Place.create({ id: 'a' }, { idempotencyKey: 'k' }))).toEqual({ id: 'a2' });
+  });
+
   it('are not inherited by messages created inside a handler', async () => {
     let inner: string | undefined = 'unset';
     const mediator = createMediator({
+      behaviors: [createInMemoryUnitOfWork()],
       handlers: [
         handle(Place, (cmd) => {
           inner = Place.create({ id: 'x' }).metadata.idempotencyKey;

@@ -7,15 +7,12 @@ import {
   type MysqlTransaction,
   migrate,
 } from '@cqrs-ts/mysql';
+import { describeUnitOfWorkContract, type UnitOfWorkHarness } from '@cqrs-ts/testing/contracts';
 import { Kysely, MysqlDialect, type Transaction } from 'kysely';
 import { createPool as createCallbackPool } from 'mysql2';
 import mysql from 'mysql2/promise';
 import { describe, expect, expectTypeOf, it } from 'vitest';
 import { MYSQL_URL, service, uniqueSuffix } from '../../core/test/support/services.ts';
-import {
-  describeUnitOfWorkContract,
-  type UnitOfWorkHarness,
-} from '../../testing/src/contracts/unit-of-work.contract.ts';
 
 const available = await service('mariadb', async () => {
   const c = await mysql.createConnection({ uri: MYSQL_URL, connectTimeout: 2000 });

@@ -6,15 +6,12 @@ import {
   migrate,
   type PostgresClient,
 } from '@cqrs-ts/postgres';
+import { describeUnitOfWorkContract, type UnitOfWorkHarness } from '@cqrs-ts/testing/contracts';
 import { Kysely, PostgresDialect, type Transaction } from 'kysely';
 import pg from 'pg';
 import postgres, { type TransactionSql } from 'postgres';
 import { describe, expect, expectTypeOf, it } from 'vitest';
 import { PG_URL, service, uniqueSuffix } from '../../core/test/support/services.ts';
-import {
-  describeUnitOfWorkContract,
-  type UnitOfWorkHarness,
-} from '../../testing/src/contracts/unit-of-work.contract.ts';
 
 const available = await service('postgres', async () => {
   const c = new pg.Client({ connectionString: PG_URL, connectionTimeoutMillis: 2000 });
@@ -142,6 +139,36 @@ describe('postgres unit of work', () => {
       );
     }
   });
+
+  it.skipIf(!available)(
+    'adds the idempotency columns to an inbox table made by an older version',
+    async () => {
+      const pool = new pg.Pool({ connectionString: PG_URL });
+      const sfx = `old_${uniqueSuffix}`;
+      const tables = { outbox: `ob_${sfx}`, inbox: `ib_${sfx}`, saga: `sg_${sfx}`, sagaLog: `sl_${sfx}` };
+      try {
+        await pool.query(
+          `CREATE TABLE ${tables.inbox} (message_id TEXT NOT NULL, consumer TEXT NOT NULL, processed_at BIGINT NOT NULL, PRIMARY KEY (message_id, consumer))`,
+        );
+        await migrate(pool, { tables });
+        await migrate(pool, { tables });
+        const { rows } = await pool.query(
+          'SELECT column_name FROM information_schema.columns WHERE table_name = $1 ORDER BY ordinal_position',
+          [tables.inbox],
+        );
+        expect(rows.map((r) => r.column_name)).toEqual([
+          'message_id',
+          'consumer',
+          'processed_at',
+          'fingerprint',
+          'result',
+        ]);
+      } finally {
+        await pool.query(`DROP TABLE IF EXISTS ${Object.values(tables).join(', ')}`);
+        await pool.end();
+      }
+    },
+  );
 
   it.skipIf(!available)('turns a failed BEGIN into a StorageError and runs nothing', async () => {
     const pool = new pg.Pool({

@@ -11,8 +11,8 @@ import {
   migrate,
   type SqliteDatabase,
 } from '@cqrs-ts/sqlite';
+import { describeUnitOfWorkContract } from '@cqrs-ts/testing/contracts';
 import { afterAll, describe, expect, expectTypeOf, it } from 'vitest';
-import { describeUnitOfWorkContract } from '../../testing/src/contracts/unit-of-work.contract.ts';
 
 const dir = mkdtempSync(join(tmpdir(), 'cqrs-sqlite-uow-'));
 const file = join(dir, 'app.db');

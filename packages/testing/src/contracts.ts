@@ -18,3 +18,5 @@ export type { SqlSagaStoreHarness } from './contracts/sql-saga-store.contract.ts
 export { describeSqlSagaStoreContract } from './contracts/sql-saga-store.contract.ts';
 export type { TcpProxy } from './contracts/tcp-proxy.ts';
 export { createTcpProxy } from './contracts/tcp-proxy.ts';
+export type { UnitOfWorkHarness } from './contracts/unit-of-work.contract.ts';
+export { describeUnitOfWorkContract } from './contracts/unit-of-work.contract.ts';

@@ -28,7 +28,14 @@ export interface BehaviorTarget {
  * such as `@cqrs-ts/resilience`'s `circuitBreaker()`), `idempotency` (a command's `metadata.idempotencyKey`: a
  * unit of work with an idempotency store, e.g. `createPostgresUnitOfWork()`).
  */
-export const POLICIES = ['validation', 'authorization', 'timeout', 'retry', 'circuit', 'idempotency'] as const;
+export const POLICIES = [
+  'validation',
+  'authorization',
+  'timeout',
+  'retry',
+  'circuit',
+  'idempotency',
+] as const;
 export type Policy = (typeof POLICIES)[number];
 
 /**

@@ -16,10 +16,11 @@ import {
   type UnitOfWork,
 } from '@cqrs-ts/core';
 import { currentUnitOfWork, unitOfWorkOf } from '@cqrs-ts/core/spi';
-import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { describe, expect } from 'vitest';
+import { describeHarness, type HarnessLifecycle } from './harness.ts';
 
 /** What a storage adapter provides to run the shared unit-of-work contract. */
-export interface UnitOfWorkHarness<TTx> {
+export interface UnitOfWorkHarness<TTx> extends HarnessLifecycle {
   /** A unit of work over the harness's tables; `idempotency: false` builds one without an idempotency store. */
   unitOfWork(options?: { readonly idempotency?: boolean }): UnitOfWork<TTx>;
   /** Writes one business row with the handler's transaction. */
@@ -80,29 +81,9 @@ export function describeUnitOfWorkContract<TTx>(
   name: string,
   setup: () => Promise<UnitOfWorkHarness<TTx> | undefined>,
 ): void {
-  describe(`${name} unit of work contract`, () => {
-    let harness: UnitOfWorkHarness<TTx> | undefined;
-    beforeAll(async () => {
-      harness = await setup();
-    });
-    afterAll(async () => {
-      await harness?.close();
-    });
-
+  describeHarness(`${name} unit of work contract`, setup, (test) => {
     const run = (title: string, fn: (h: UnitOfWorkHarness<TTx>) => Promise<void>, timeoutMs?: number) =>
-      it(
-        title,
-        async (ctx) => {
-          const h = harness;
-          if (!h) {
-            ctx.skip();
-            return;
-          }
-          await h.reset();
-          await fn(h);
-        },
-        timeoutMs,
-      );
+      test(title, fn, timeoutMs === undefined ? undefined : { timeout: timeoutMs });
 
     /** A mediator over the harness's unit of work, which records what its in-process event handler saw. */
     const build = (

@@ -1,0 +1,34 @@
+import mysql from 'mysql2/promise';
+import { expect, it } from 'vitest';
+import {
+  exampleSource,
+  MYSQL_URL,
+  readmeExample,
+  runExample,
+  uniqueSuffix,
+} from '../../core/test/support/services.ts';
+import { available } from './support.ts';
+
+it.skipIf(!available)('the README shows the unit-of-work example that runs here', async () => {
+  const file = 'test/readme/unit-of-work.ts';
+  expect(readmeExample('packages/mysql/README.md', file)).toBe(exampleSource('packages/mysql', file));
+  // A database of its own, so the example's fixed table names meet nobody else's.
+  const database = `readme_${uniqueSuffix}`;
+  const admin = await mysql.createConnection({ uri: MYSQL_URL });
+  await admin.query(`CREATE DATABASE ${database}`);
+  try {
+    const url = new URL(MYSQL_URL);
+    url.pathname = `/${database}`;
+    const out = await runExample('packages/mysql', file, { DATABASE_URL: url.href });
+    expect(out.split('\n')).toEqual([
+      'after the commit: o-1',
+      "{ orderId: 'o-1' }",
+      "{ orderId: 'o-1' }",
+      'orders: 1, events: 1',
+      '',
+    ]);
+  } finally {
+    await admin.query(`DROP DATABASE ${database}`);
+    await admin.end();
+  }
+});

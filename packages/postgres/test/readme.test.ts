@@ -1,0 +1,35 @@
+import pg from 'pg';
+import { expect, it } from 'vitest';
+import {
+  exampleSource,
+  PG_URL,
+  readmeExample,
+  runExample,
+  uniqueSuffix,
+} from '../../core/test/support/services.ts';
+import { available } from './support.ts';
+
+it.skipIf(!available)('the README shows the unit-of-work example that runs here', async () => {
+  const file = 'test/readme/unit-of-work.ts';
+  expect(readmeExample('packages/postgres/README.md', file)).toBe(exampleSource('packages/postgres', file));
+  // A database of its own, so the example's fixed table names meet nobody else's.
+  const database = `readme_${uniqueSuffix}`;
+  const admin = new pg.Client({ connectionString: PG_URL });
+  await admin.connect();
+  await admin.query(`CREATE DATABASE ${database}`);
+  try {
+    const url = new URL(PG_URL);
+    url.pathname = `/${database}`;
+    const out = await runExample('packages/postgres', file, { DATABASE_URL: url.href });
+    expect(out.split('\n')).toEqual([
+      'after the commit: o-1',
+      "{ orderId: 'o-1' }",
+      "{ orderId: 'o-1' }",
+      'orders: 1, events: 1',
+      '',
+    ]);
+  } finally {
+    await admin.query(`DROP DATABASE ${database} WITH (FORCE)`);
+    await admin.end();
+  }
+});
