@@ -106,5 +106,6 @@ export type {
   ActiveUnitOfWork,
   TransactionRunner,
   UnitOfWorkOptions,
+  UnitOfWorkStoreOptions,
 } from './unit-of-work/unit-of-work.ts';
 export { createUnitOfWork, currentUnitOfWork, unitOfWorkOf } from './unit-of-work/unit-of-work.ts';

@@ -5,6 +5,8 @@
  * @module
  */
 
+export type { IdempotencyRow, SqlIdempotencyStoreOptions } from './sql/sql-idempotency-store.ts';
+export { createSqlIdempotencyStore } from './sql/sql-idempotency-store.ts';
 export type { SqlTableNames } from './sql/sql-identifiers.ts';
 export {
   assertTableName,

@@ -115,6 +115,7 @@ describe('createUnitOfWork', () => {
       [{ name: 'u', transactions, outbox, idempotency: { find() {} } }, /idempotency must be/],
       [{ name: 'u', transactions, outbox, maxResultBytes: 0 }, /maxResultBytes/],
       [{ name: 'u', transactions, outbox, maxResultBytes: 1.5 }, /maxResultBytes/],
+      [{ name: 'u', transactions, outbox, toStorageError: 'map' }, /toStorageError must be a function/],
     ];
     for (const [options, pattern] of cases) {
       let error: unknown;
@@ -126,6 +127,44 @@ describe('createUnitOfWork', () => {
       expect(isCqrsError(error, 'CQRS_CONFIGURATION'), String(pattern)).toBe(true);
       expect((error as Error).message).toMatch(pattern);
     }
+  });
+
+  it('classifies failures of the transaction itself, and passes the command errors on', async () => {
+    const failing = (where: 'begin' | 'commit') => ({
+      async run<T>(work: (tx: unknown) => Promise<T>) {
+        if (where === 'begin') throw new Error('connection refused');
+        await work({});
+        throw new Error('commit failed');
+      },
+    });
+    const mapped: string[] = [];
+    const toStorageError = (error: unknown, what: string) => {
+      mapped.push(`${what}: ${(error as Error).message}`);
+      return new StorageError('connection', 'mapped', { cause: error });
+    };
+    for (const where of ['begin', 'commit'] as const) {
+      const uow = createUnitOfWork({ name: 'u', transactions: failing(where), outbox, toStorageError });
+      const mediator = createMediator({
+        behaviors: [uow],
+        handlers: [handle(Place, (cmd) => ({ id: cmd.payload.id }))],
+      });
+      const error = await mediator.send(Place.create({ id: 'a' })).catch((e: unknown) => e);
+      expect(isCqrsError(error, 'CQRS_STORAGE')).toBe(true);
+    }
+    const own = createUnitOfWork({ name: 'u', transactions, outbox, toStorageError });
+    const mediator = createMediator({
+      behaviors: [own],
+      handlers: [
+        handle(Place, () => {
+          throw new Error('business rule');
+        }),
+      ],
+    });
+    await expect(mediator.send(Place.create({ id: 'a' }))).rejects.toThrow('business rule');
+    expect(mapped).toEqual([
+      'unit of work transaction: connection refused',
+      'unit of work transaction: commit failed',
+    ]);
   });
 
   it('refuses a unit placed around something other than the mediator context', async () => {

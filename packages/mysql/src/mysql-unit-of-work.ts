@@ -1,10 +1,5 @@
 import { ConfigurationError, type UnitOfWork } from '@cqrs-ts/core';
-import {
-  createUnitOfWork,
-  type IdempotencyStore,
-  type OutboxStore,
-  type TransactionRunner,
-} from '@cqrs-ts/core/spi';
+import { createUnitOfWork, type UnitOfWorkStoreOptions } from '@cqrs-ts/core/spi';
 import { toStorageError } from './mysql-errors.ts';
 import { inTransaction } from './mysql-executor.ts';
 import { createMysqlIdempotencyStore } from './mysql-idempotency-store.ts';
@@ -23,20 +18,12 @@ export type MysqlTransactionOf<TClient> = TClient extends {
     : never;
 
 /** Options of {@link createMysqlUnitOfWork}. */
-export interface MysqlUnitOfWorkOptions<TClient extends MysqlClient> {
+export interface MysqlUnitOfWorkOptions<TClient extends MysqlClient>
+  extends UnitOfWorkStoreOptions<MysqlTransaction> {
   /** A mysql2/promise pool or a Kysely instance: each command's transaction is opened on it. */
   readonly client: TClient;
-  /** The outbox the events are appended to: a `createMysqlOutboxStore` store over the same database. */
-  readonly outbox: OutboxStore<MysqlTransaction>;
-  /**
-   * Where the results of commands with an idempotency key are kept; `false` refuses such commands.
-   * @default a `createMysqlIdempotencyStore` over `client` and `tables.inbox`
-   */
-  readonly idempotency?: IdempotencyStore<MysqlTransaction> | false;
   /** `inbox` names the table of the default idempotency store. */
   readonly tables?: MysqlTables;
-  /** Largest serialized result kept for replay, in UTF-8 bytes. @default 1 MiB */
-  readonly maxResultBytes?: number;
 }
 
 function canTransact(client: unknown): boolean {
@@ -68,37 +55,14 @@ export function createMysqlUnitOfWork<TClient extends MysqlClient>(
       'mysql unit of work: client must be a mysql2/promise pool or a Kysely instance (not a connection or a transaction)',
     );
   }
-  const transactions: TransactionRunner<MysqlTransaction> = {
-    async run(work) {
-      let thrown: { error: unknown } | undefined;
-      try {
-        return await inTransaction(client, async (_execute, tx) => {
-          try {
-            return await work(tx);
-          } catch (error) {
-            thrown = { error };
-            throw error;
-          }
-        });
-      } catch (error) {
-        if (thrown !== undefined && thrown.error === error) throw error;
-        throw toStorageError(error, 'unit of work transaction');
-      }
-    },
-  };
-  const idempotency =
-    options.idempotency === false
-      ? undefined
-      : (options.idempotency ??
-        createMysqlIdempotencyStore({
-          client,
-          ...(options.tables !== undefined ? { tables: options.tables } : {}),
-        }));
-  return createUnitOfWork({
+  const tables = options.tables;
+  return createUnitOfWork<MysqlTransaction>({
+    ...options,
     name: 'mysql unit of work',
-    transactions,
-    outbox: options.outbox,
-    ...(idempotency !== undefined ? { idempotency } : {}),
-    ...(options.maxResultBytes !== undefined ? { maxResultBytes: options.maxResultBytes } : {}),
+    transactions: { run: (work) => inTransaction(client, (_execute, tx) => work(tx)) },
+    idempotency:
+      options.idempotency ??
+      createMysqlIdempotencyStore({ client, ...(tables !== undefined ? { tables } : {}) }),
+    toStorageError,
   }) as unknown as UnitOfWork<MysqlTransactionOf<TClient>>;
 }

@@ -1,6 +1,6 @@
-import { IDEMPOTENCY_CONSUMER, type IdempotencyRecord, type IdempotencyStore } from '@cqrs-ts/core/spi';
+import type { IdempotencyStore } from '@cqrs-ts/core/spi';
+import { createSqlIdempotencyStore } from '@cqrs-ts/core/sql';
 import { toStorageError } from './postgres-errors.ts';
-import type { Execute } from './postgres-executor.ts';
 import type { PostgresClient, PostgresTables } from './postgres-options.ts';
 import { execOf } from './postgres-outbox-store.ts';
 import { resolveTables } from './schema.ts';
@@ -16,7 +16,7 @@ export interface PostgresIdempotencyStoreOptions {
 /**
  * The PostgreSQL {@link IdempotencyStore} of a unit of work: records are rows of the inbox table (consumer
  * `cqrs:idempotency`). A claim is `INSERT … ON CONFLICT DO NOTHING` in the command's transaction, so a second
- * claim of the same key waits for the first transaction and then reads what it committed.
+ * claim of the same key waits for the first transaction, then reads what it committed (read committed).
  */
 export function createPostgresIdempotencyStore(
   options: PostgresIdempotencyStoreOptions,
@@ -25,43 +25,12 @@ export function createPostgresIdempotencyStore(
   const findSql = `SELECT fingerprint, result FROM ${t} WHERE message_id = $1 AND consumer = $2`;
   const claimSql = `INSERT INTO ${t} (message_id, consumer, processed_at, fingerprint) VALUES ($1, $2, $3, $4) ON CONFLICT DO NOTHING`;
   const completeSql = `UPDATE ${t} SET result = $3 WHERE message_id = $1 AND consumer = $2`;
-  const read = async (execute: Execute, id: string): Promise<IdempotencyRecord | undefined> => {
-    const row = (await execute(findSql, [id, IDEMPOTENCY_CONSUMER], true)).rows[0];
-    if (row === undefined) return undefined;
-    return {
-      fingerprint: (row.fingerprint as string | null) ?? null,
-      result: (row.result as string | null) ?? null,
-    };
-  };
-  return {
-    async find(id) {
-      try {
-        return await read(execOf(options.client), id);
-      } catch (error) {
-        throw toStorageError(error, 'idempotency find');
-      }
-    },
-    async claim(tx, id, fingerprint, now) {
-      const execute = execOf(tx);
-      try {
-        for (;;) {
-          const inserted = await execute(claimSql, [id, IDEMPOTENCY_CONSUMER, now, fingerprint], true);
-          if (inserted.count === 1) return undefined;
-          // Read committed: this statement sees the row the conflicting transaction committed (unless a purge
-          // removed it meanwhile: then claim again).
-          const found = await read(execute, id);
-          if (found !== undefined) return found;
-        }
-      } catch (error) {
-        throw toStorageError(error, 'idempotency claim');
-      }
-    },
-    async complete(tx, id, result) {
-      try {
-        await execOf(tx)(completeSql, [id, IDEMPOTENCY_CONSUMER, result], true);
-      } catch (error) {
-        throw toStorageError(error, 'idempotency complete');
-      }
-    },
-  };
+  return createSqlIdempotencyStore<PostgresClient>({
+    find: async (id, consumer) => (await execOf(options.client)(findSql, [id, consumer], true)).rows[0],
+    insert: async (tx, id, consumer, now, fingerprint) =>
+      (await execOf(tx)(claimSql, [id, consumer, now, fingerprint], true)).count,
+    read: async (tx, id, consumer) => (await execOf(tx)(findSql, [id, consumer], true)).rows[0],
+    complete: (tx, id, consumer, result) => execOf(tx)(completeSql, [id, consumer, result], true),
+    toStorageError,
+  });
 }

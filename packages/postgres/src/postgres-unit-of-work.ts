@@ -1,10 +1,5 @@
 import { ConfigurationError, type UnitOfWork } from '@cqrs-ts/core';
-import {
-  createUnitOfWork,
-  type IdempotencyStore,
-  type OutboxStore,
-  type TransactionRunner,
-} from '@cqrs-ts/core/spi';
+import { createUnitOfWork, type UnitOfWorkStoreOptions } from '@cqrs-ts/core/spi';
 import { toStorageError } from './postgres-errors.ts';
 import { transactionOf } from './postgres-executor.ts';
 import { createPostgresIdempotencyStore } from './postgres-idempotency-store.ts';
@@ -31,20 +26,12 @@ export type PostgresTransactionOf<TClient> = TClient extends {
         : never;
 
 /** Options of {@link createPostgresUnitOfWork}. */
-export interface PostgresUnitOfWorkOptions<TClient extends PostgresTransactional> {
+export interface PostgresUnitOfWorkOptions<TClient extends PostgresTransactional>
+  extends UnitOfWorkStoreOptions<PostgresClient> {
   /** A pg `Pool`, a postgres.js `sql` or a Kysely instance: each command's transaction is opened on it. */
   readonly client: TClient;
-  /** The outbox the events are appended to: a `createPostgresOutboxStore` store over the same database. */
-  readonly outbox: OutboxStore<PostgresClient>;
-  /**
-   * Where the results of commands with an idempotency key are kept; `false` refuses such commands.
-   * @default a `createPostgresIdempotencyStore` over `client` and `tables.inbox`
-   */
-  readonly idempotency?: IdempotencyStore<PostgresClient> | false;
   /** `inbox` names the table of the default idempotency store. */
   readonly tables?: PostgresTables;
-  /** Largest serialized result kept for replay, in UTF-8 bytes. @default 1 MiB */
-  readonly maxResultBytes?: number;
 }
 
 /**
@@ -71,38 +58,14 @@ export function createPostgresUnitOfWork<TClient extends PostgresTransactional>(
       'postgres unit of work: client must be a pg Pool, a postgres.js sql or a Kysely instance (not a Client, a checked-out PoolClient or a transaction)',
     );
   }
-  const transactions: TransactionRunner<PostgresClient> = {
-    async run(work) {
-      let thrown: { error: unknown } | undefined;
-      try {
-        return await transact(async (_execute, tx) => {
-          try {
-            return await work(tx);
-          } catch (error) {
-            thrown = { error };
-            throw error;
-          }
-        });
-      } catch (error) {
-        // The unit's own errors pass through; connect, BEGIN and COMMIT failures become StorageErrors.
-        if (thrown !== undefined && thrown.error === error) throw error;
-        throw toStorageError(error, 'unit of work transaction');
-      }
-    },
-  };
-  const idempotency =
-    options.idempotency === false
-      ? undefined
-      : (options.idempotency ??
-        createPostgresIdempotencyStore({
-          client,
-          ...(options.tables !== undefined ? { tables: options.tables } : {}),
-        }));
-  return createUnitOfWork({
+  const tables = options.tables;
+  return createUnitOfWork<PostgresClient>({
+    ...options,
     name: 'postgres unit of work',
-    transactions,
-    outbox: options.outbox,
-    ...(idempotency !== undefined ? { idempotency } : {}),
-    ...(options.maxResultBytes !== undefined ? { maxResultBytes: options.maxResultBytes } : {}),
+    transactions: { run: (work) => transact((_execute, tx) => work(tx)) },
+    idempotency:
+      options.idempotency ??
+      createPostgresIdempotencyStore({ client, ...(tables !== undefined ? { tables } : {}) }),
+    toStorageError,
   }) as unknown as UnitOfWork<PostgresTransactionOf<TClient>>;
 }

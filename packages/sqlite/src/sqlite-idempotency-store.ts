@@ -1,4 +1,5 @@
-import { IDEMPOTENCY_CONSUMER, type IdempotencyRecord, type IdempotencyStore } from '@cqrs-ts/core/spi';
+import type { IdempotencyStore } from '@cqrs-ts/core/spi';
+import { createSqlIdempotencyStore, type IdempotencyRow } from '@cqrs-ts/core/sql';
 import { resolveTables } from './schema.ts';
 import { serialize } from './sqlite-connection-lock.ts';
 import { toStorageError } from './sqlite-errors.ts';
@@ -25,40 +26,15 @@ export function createSqliteIdempotencyStore(
   const findSql = `SELECT fingerprint, result FROM ${t} WHERE message_id = ? AND consumer = ?`;
   const claimSql = `INSERT INTO ${t} (message_id, consumer, processed_at, fingerprint) VALUES (?, ?, ?, ?) ON CONFLICT DO NOTHING`;
   const completeSql = `UPDATE ${t} SET result = ? WHERE message_id = ? AND consumer = ?`;
-  const read = (database: SqliteDatabase, id: string): IdempotencyRecord | undefined => {
-    const row = database.prepare(findSql).all(id, IDEMPOTENCY_CONSUMER)[0] as
-      | { fingerprint: string | null; result: string | null }
-      | undefined;
-    return row === undefined
-      ? undefined
-      : { fingerprint: row.fingerprint ?? null, result: row.result ?? null };
-  };
-  return {
-    find(id) {
-      // Read between the connection's transactions, never inside another command's uncommitted one.
-      return serialize(db, async () => {
-        try {
-          return read(db, id);
-        } catch (error) {
-          throw toStorageError(error, 'idempotency find');
-        }
-      });
-    },
-    async claim(tx, id, fingerprint, now) {
-      try {
-        if (Number(tx.prepare(claimSql).run(id, IDEMPOTENCY_CONSUMER, now, fingerprint).changes) === 1)
-          return undefined;
-        return read(tx, id);
-      } catch (error) {
-        throw toStorageError(error, 'idempotency claim');
-      }
-    },
-    async complete(tx, id, result) {
-      try {
-        tx.prepare(completeSql).run(result, id, IDEMPOTENCY_CONSUMER);
-      } catch (error) {
-        throw toStorageError(error, 'idempotency complete');
-      }
-    },
-  };
+  const read = (database: SqliteDatabase, id: string, consumer: string) =>
+    database.prepare(findSql).all(id, consumer)[0] as IdempotencyRow | undefined;
+  return createSqlIdempotencyStore<SqliteDatabase>({
+    // Read between the connection's transactions, never inside another command's uncommitted one.
+    find: (id, consumer) => serialize(db, async () => read(db, id, consumer)),
+    insert: (tx, id, consumer, now, fingerprint) =>
+      Number(tx.prepare(claimSql).run(id, consumer, now, fingerprint).changes),
+    read,
+    complete: (tx, id, consumer, result) => tx.prepare(completeSql).run(result, id, consumer),
+    toStorageError,
+  });
 }

@@ -1,33 +1,20 @@
 import { ConfigurationError, type UnitOfWork } from '@cqrs-ts/core';
-import {
-  createUnitOfWork,
-  type IdempotencyStore,
-  type OutboxStore,
-  type TransactionRunner,
-} from '@cqrs-ts/core/spi';
+import { createUnitOfWork, type TransactionRunner, type UnitOfWorkStoreOptions } from '@cqrs-ts/core/spi';
 import { serialize } from './sqlite-connection-lock.ts';
 import { toStorageError } from './sqlite-errors.ts';
 import { createSqliteIdempotencyStore } from './sqlite-idempotency-store.ts';
 import type { SqliteDatabase, SqliteTables } from './sqlite-options.ts';
 
 /** Options of {@link createSqliteUnitOfWork}. */
-export interface SqliteUnitOfWorkOptions<TDatabase extends SqliteDatabase> {
+export interface SqliteUnitOfWorkOptions<TDatabase extends SqliteDatabase>
+  extends UnitOfWorkStoreOptions<SqliteDatabase> {
   /**
    * The connection handlers write with (a node:sqlite `DatabaseSync`, with `PRAGMA busy_timeout` set when other
    * processes write the file). Commands' transactions run on it one after another.
    */
   readonly database: TDatabase;
-  /** The outbox the events are appended to: a `createSqliteOutboxStore` store over the same file. */
-  readonly outbox: OutboxStore<SqliteDatabase>;
-  /**
-   * Where the results of commands with an idempotency key are kept; `false` refuses such commands.
-   * @default a `createSqliteIdempotencyStore` over `database` and `tables.inbox`
-   */
-  readonly idempotency?: IdempotencyStore<SqliteDatabase> | false;
   /** `inbox` names the table of the default idempotency store. */
   readonly tables?: SqliteTables;
-  /** Largest serialized result kept for replay, in UTF-8 bytes. @default 1 MiB */
-  readonly maxResultBytes?: number;
 }
 
 /**
@@ -45,55 +32,33 @@ export function createSqliteUnitOfWork<TDatabase extends SqliteDatabase>(
   if (typeof db?.exec !== 'function' || typeof db.prepare !== 'function') {
     throw new ConfigurationError('sqlite unit of work: database must be a node:sqlite DatabaseSync');
   }
-  const exec = (sql: string, what: string) => {
-    try {
-      db.exec(sql);
-    } catch (error) {
-      throw toStorageError(error, what);
-    }
-  };
   const transactions: TransactionRunner<SqliteDatabase> = {
     exclusive: true,
     run: (work) =>
       serialize(db, async () => {
-        exec('BEGIN IMMEDIATE', 'unit of work begin');
-        let result: Awaited<ReturnType<typeof work>>;
+        db.exec('BEGIN IMMEDIATE');
         try {
-          result = await work(db);
+          const result = await work(db);
+          db.exec('COMMIT');
+          return result;
         } catch (error) {
           try {
-            db.exec('ROLLBACK');
+            if (db.isTransaction !== false) db.exec('ROLLBACK');
           } catch {
             // the transaction is already gone
           }
           throw error;
         }
-        try {
-          db.exec('COMMIT');
-        } catch (error) {
-          try {
-            db.exec('ROLLBACK');
-          } catch {
-            // the transaction is already gone
-          }
-          throw toStorageError(error, 'unit of work commit');
-        }
-        return result;
       }),
   };
-  const idempotency =
-    options.idempotency === false
-      ? undefined
-      : (options.idempotency ??
-        createSqliteIdempotencyStore({
-          database: db,
-          ...(options.tables !== undefined ? { tables: options.tables } : {}),
-        }));
-  return createUnitOfWork({
+  const tables = options.tables;
+  return createUnitOfWork<SqliteDatabase>({
+    ...options,
     name: 'sqlite unit of work',
     transactions,
-    outbox: options.outbox,
-    ...(idempotency !== undefined ? { idempotency } : {}),
-    ...(options.maxResultBytes !== undefined ? { maxResultBytes: options.maxResultBytes } : {}),
+    toStorageError,
+    idempotency:
+      options.idempotency ??
+      createSqliteIdempotencyStore({ database: db, ...(tables !== undefined ? { tables } : {}) }),
   }) as unknown as UnitOfWork<TDatabase>;
 }

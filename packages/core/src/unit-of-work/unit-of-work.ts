@@ -29,17 +29,29 @@ export interface TransactionRunner<TTx> {
   readonly exclusive?: boolean;
 }
 
+/** The options every storage package's unit of work takes (besides its client). */
+export interface UnitOfWorkStoreOptions<TTx> {
+  /** Where the events of each command are appended, in its transaction: an outbox store over the same database. */
+  readonly outbox: Pick<OutboxStore<TTx>, 'append'>;
+  /**
+   * Keeps the results of commands that carry an idempotency key; `false` (or none) refuses such commands. The
+   * storage packages default to a store in their inbox table.
+   */
+  readonly idempotency?: IdempotencyStore<TTx> | false;
+  /** Largest serialized result kept for replay, in UTF-8 bytes. @default 1 MiB */
+  readonly maxResultBytes?: number;
+}
+
 /** Options of {@link createUnitOfWork}. */
-export interface UnitOfWorkOptions<TTx> {
+export interface UnitOfWorkOptions<TTx> extends UnitOfWorkStoreOptions<TTx> {
   /** Shown in pipelines and errors, e.g. `postgres unit of work`. */
   readonly name: string;
   readonly transactions: TransactionRunner<TTx>;
-  /** Where the events of each command are appended, in the command's transaction. */
-  readonly outbox: Pick<OutboxStore<TTx>, 'append'>;
-  /** Keeps the results of commands that carry an idempotency key. Without it such commands are refused. */
-  readonly idempotency?: IdempotencyStore<TTx>;
-  /** Largest serialized result kept for replay, in UTF-8 bytes. @default 1 MiB */
-  readonly maxResultBytes?: number;
+  /**
+   * Classifies a failure of the transaction itself (connect, BEGIN, COMMIT), usually as a `StorageError`. Errors
+   * of the command (its handler, the append, the idempotency store) never go through it. @default none: passed on
+   */
+  readonly toStorageError?: (error: unknown, what: string) => Error;
   /** Clock of idempotency records, epoch ms. @default Date.now */
   readonly now?: () => number;
 }
@@ -195,7 +207,8 @@ const RETRY_CLAIM = 5;
  * @throws ConfigurationError when an option is missing or malformed
  */
 export function createUnitOfWork<TTx>(options: UnitOfWorkOptions<TTx>): UnitOfWork<TTx> {
-  const { name, transactions, outbox, idempotency } = options;
+  const { name, transactions, outbox, toStorageError } = options;
+  const idempotency = options.idempotency === false ? undefined : options.idempotency;
   if (typeof name !== 'string' || name.length === 0)
     throw new ConfigurationError('unit of work: name is required');
   if (typeof transactions?.run !== 'function')
@@ -214,6 +227,8 @@ export function createUnitOfWork<TTx>(options: UnitOfWorkOptions<TTx>): UnitOfWo
   ) {
     throw new ConfigurationError(`${name}: idempotency must be an idempotency store (find, claim, complete)`);
   }
+  if (toStorageError !== undefined && typeof toStorageError !== 'function')
+    throw new ConfigurationError(`${name}: toStorageError must be a function`);
   const maxResultBytes = options.maxResultBytes ?? DEFAULT_MAX_RESULT_BYTES;
   if (!(Number.isInteger(maxResultBytes) && maxResultBytes > 0))
     throw new ConfigurationError(`${name}: maxResultBytes must be a positive integer`);
@@ -284,6 +299,25 @@ export function createUnitOfWork<TTx>(options: UnitOfWorkOptions<TTx>): UnitOfWo
       `${unit.failure!.messageType} failed inside the unit of work of ${unit.root.message.type}, which rolled back (send it inside outsideUnitOfWork() to let it fail on its own)`,
     );
 
+  /** Runs `work` in a transaction; failures of the transaction itself go through `toStorageError`. */
+  const runTransaction = async <TResult>(work: (tx: TTx) => Promise<TResult>): Promise<TResult> => {
+    if (toStorageError === undefined) return transactions.run(work);
+    let thrown: { error: unknown } | undefined;
+    try {
+      return await transactions.run(async (tx) => {
+        try {
+          return await work(tx);
+        } catch (error) {
+          thrown = { error };
+          throw error;
+        }
+      });
+    } catch (error) {
+      if (thrown !== undefined && thrown.error === error) throw error;
+      throw toStorageError(error, 'unit of work transaction');
+    }
+  };
+
   /** Opens the transaction, runs the pipeline inside it, appends and commits. */
   const begin = async (
     message: AnyMessage,
@@ -294,7 +328,7 @@ export function createUnitOfWork<TTx>(options: UnitOfWorkOptions<TTx>): UnitOfWo
     // The signal of the attempt (a timeout() outside restores its own signal when it fires).
     const signal = context.signal;
     let events: AnyEvent[] = [];
-    const result = await transactions.run(async (tx) => {
+    const result = await runTransaction(async (tx) => {
       const unit = new Unit(behavior as UnitOfWork<unknown>, tx, context);
       context.set(key, tx);
       context.set(UNIT_KEY, unit);
