@@ -151,7 +151,10 @@ function jsonLine(suite: Suite, result: CaseResult): string {
 
 function table(suite: Suite, results: readonly CaseResult[]): string {
   const baseline = suite.baseline;
-  const base = baseline && results.find((r) => r.spec.name === baseline.case)?.metrics?.[baseline.field];
+  const figure = (name: string) =>
+    baseline && results.find((r) => r.spec.name === name)?.metrics?.[baseline.field];
+  const base = baseline && figure(baseline.case);
+  const others = new Set<string>();
   const header = ['case', ...suite.columns.map((c) => c.label), ...(baseline ? [baseline.label] : [])];
   const rows = results.map((r) => {
     const m = r.metrics;
@@ -162,7 +165,11 @@ function table(suite: Suite, results: readonly CaseResult[]): string {
     });
     if (baseline) {
       const v = m[baseline.field];
-      cells.push(base && v !== undefined ? `${format(v / base, 2)}x` : 'n/a');
+      const own = r.spec.baseline;
+      const b = own === undefined ? base : figure(own);
+      if (own !== undefined && own !== baseline.case) others.add(own);
+      const mark = own !== undefined && own !== baseline.case ? ` (${own})` : '';
+      cells.push(b && v !== undefined ? `${format(v / b, 2)}x${mark}` : 'n/a');
     }
     return [r.spec.name, ...cells];
   });
@@ -172,6 +179,9 @@ function table(suite: Suite, results: readonly CaseResult[]): string {
   const out = [line(header), widths.map((w) => '-'.repeat(w)).join('  '), ...rows.map(line)];
   if (baseline && base === undefined) {
     out.push(`(${baseline.label}: n/a, the ${baseline.case} case was not run)`);
+  }
+  for (const other of others) {
+    out.push(`(a ratio marked (${other}) is against the ${other} case, not ${baseline?.case})`);
   }
   return out.join('\n');
 }

@@ -27,6 +27,8 @@ export interface Column {
 /** One case: its exact name, the module that implements it and the variant of that module to run. */
 export interface CaseSpec {
   readonly name: string;
+  /** The case whose figure this one is divided by in the ratio column. @default the suite's baseline case */
+  readonly baseline?: string;
   /** `file:` URL of the case module (`.ts`, or `.mjs` for decorator-based peers). */
   readonly module: string;
   readonly variant: string;

@@ -1,8 +1,8 @@
 /**
- * cqrs-ts cases: `send` / `query` through `createMediator`, bare, with one no-op behavior, with the standard
- * pipeline, and with 100 other message types registered.
+ * cqrs-ts cases. Every case but `send-bare` creates its message in each operation (`Ping.create({ n: 1 })`), as
+ * applications do; `send-bare` sends one message created before the loop, to isolate the mediator.
  */
-import type { BehaviorInput, HandlerBinding, Mediator, Middleware } from '@cqrs-ts/core';
+import type { BehaviorInput, HandlerBinding, Middleware } from '@cqrs-ts/core';
 import {
   authorization,
   correlation,
@@ -11,12 +11,22 @@ import {
   handle,
   logging,
   noopLogger,
+  retry,
+  timeout,
   validation,
 } from '@cqrs-ts/core';
 import { z } from 'zod';
 import type { AsyncOpCase } from '../../lib/types.ts';
 import type { PingResult } from './ping.ts';
-import { PAYLOAD, Ping, PingQuery, pingHandler, pingQueryHandler } from './ping.ts';
+import {
+  PAYLOAD,
+  Ping,
+  PingQuery,
+  pingHandler,
+  pingQueryHandler,
+  ROUND_ROBIN,
+  roundRobinHandlers,
+} from './ping.ts';
 
 /** The no-op behavior: a plain middleware that calls the rest of the pipeline. */
 const noop: Middleware = (message, context, next) => next(message, context);
@@ -30,27 +40,42 @@ function otherHandlers(count: number): HandlerBinding[] {
   return bindings;
 }
 
-function sendCase(mediator: Mediator): AsyncOpCase {
-  // The message is created once, outside the measured loop (as in every case, for every library).
-  const command = Ping.create({ ...PAYLOAD });
-  return { op: () => mediator.send(command) };
-}
-
 export async function setup(variant: string): Promise<AsyncOpCase> {
   switch (variant) {
-    case 'send-bare':
-      return sendCase(createMediator({ handlers: [handle(Ping, pingHandler)] }));
-    case 'send-1-behavior':
-      return sendCase(createMediator({ handlers: [handle(Ping, pingHandler)], behaviors: [noop] }));
-    case 'send-bare-100-types':
-      return sendCase(createMediator({ handlers: [...otherHandlers(100), handle(Ping, pingHandler)] }));
+    case 'send-bare': {
+      const mediator = createMediator({ handlers: [handle(Ping, pingHandler)] });
+      const command = Ping.create({ ...PAYLOAD });
+      return { op: () => mediator.send(command) };
+    }
+    case 'create-and-send': {
+      const mediator = createMediator({ handlers: [handle(Ping, pingHandler)] });
+      return { op: () => mediator.send(Ping.create({ n: 1 })) };
+    }
+    case 'create-message': {
+      // Resolves to a constant: resolving a promise with the message itself would add a `then` lookup on it.
+      const result: PingResult = Object.freeze({ ok: true, n: 1 });
+      let last: unknown;
+      return {
+        op: async () => {
+          last = Ping.create({ n: 1 });
+          return last === undefined ? undefined : result;
+        },
+      };
+    }
+    case 'send-1-behavior': {
+      const mediator = createMediator({ handlers: [handle(Ping, pingHandler)], behaviors: [noop] });
+      return { op: () => mediator.send(Ping.create({ n: 1 })) };
+    }
+    case 'send-bare-100-types': {
+      const mediator = createMediator({ handlers: [...otherHandlers(100), handle(Ping, pingHandler)] });
+      return { op: () => mediator.send(Ping.create({ n: 1 })) };
+    }
     case 'send-pipeline': {
       // Same handler body, but the command has a small zod schema so the validation behavior has work to do.
       const Validated = defineCommand('bench.ping', {
         schema: z.object({ n: z.number().int() }),
       }).returns<PingResult>();
       const behaviors: BehaviorInput[] = [
-        correlation(),
         validation(),
         authorization({ policies: [() => true] }),
         logging({ logger: noopLogger }),
@@ -59,13 +84,52 @@ export async function setup(variant: string): Promise<AsyncOpCase> {
         handlers: [handle(Validated, async (command) => ({ ok: true, n: command.payload.n }))],
         behaviors,
       });
-      const command = Validated.create({ ...PAYLOAD });
-      return { op: () => mediator.send(command) };
+      return { op: () => mediator.send(Validated.create({ n: 1 })) };
+    }
+    case 'recommended-pipeline': {
+      // The recommended pipeline with work for each behavior: a zod schema, an authorize hook, retries and a
+      // timeout declared by the handler (a retry and a budget per call, none used up), a logger whose levels are off.
+      const Guarded = defineCommand('bench.ping', {
+        schema: z.object({ n: z.number().int() }),
+        authorize: () => true,
+      }).returns<PingResult>();
+      const mediator = createMediator({
+        behaviors: [
+          correlation(),
+          logging({ logger: noopLogger }),
+          validation(),
+          authorization(),
+          retry(),
+          timeout(),
+        ],
+        handlers: [
+          handle(Guarded, async (command) => ({ ok: true, n: command.payload.n }), {
+            timeout: 1_000,
+            retries: 2,
+          }),
+        ],
+      });
+      return { op: () => mediator.send(Guarded.create({ n: 1 })) };
+    }
+    case 'round-robin-100': {
+      const definitions = roundRobinHandlers.map((_, i) =>
+        defineCommand(`bench.round-robin-${i}`).withPayload<{ n: number }>().returns<PingResult>(),
+      );
+      const mediator = createMediator({
+        handlers: definitions.map((definition, i) => handle(definition, roundRobinHandlers[i]!)),
+      });
+      let next = 0;
+      return {
+        op: () => {
+          const definition = definitions[next]!;
+          next = next === ROUND_ROBIN - 1 ? 0 : next + 1;
+          return mediator.send(definition.create({ n: 1 }));
+        },
+      };
     }
     case 'query-bare': {
       const mediator = createMediator({ handlers: [handle(PingQuery, pingQueryHandler)] });
-      const query = PingQuery.create({ ...PAYLOAD });
-      return { op: () => mediator.query(query) };
+      return { op: () => mediator.query(PingQuery.create({ n: 1 })) };
     }
     default:
       throw new Error(`unknown cqrs-ts variant ${variant}`);

@@ -9,8 +9,16 @@ import type { AsyncOpCase } from '../../lib/types.ts';
 export const Pinged = defineEvent('bench.pinged').withPayload<{ n: number }>();
 export type PingedEvent = InferMessage<typeof Pinged>;
 
-/** The payload of every published event. */
+/** The payload of every published event (a new object per operation: `{ n: 1 }`). */
 export const PAYLOAD = { n: 1 } as const;
+
+/** The event of the `direct create and publish` case: a plain class, created with `new`, as in @nestjs/cqrs. */
+export class PlainPinged {
+  readonly payload: { readonly n: number };
+  constructor(payload: { readonly n: number }) {
+    this.payload = payload;
+  }
+}
 
 /** Calls of the three handlers of `Pinged`, and of the handlers of the 100 other event types. */
 const counts = { h1: 0, h2: 0, h3: 0, others: 0 };

@@ -200,6 +200,16 @@ class Deadline {
 
 function noop(): void {}
 
+// The resolving functions of the promise being built, taken without a closure per dispatch.
+const captured: { resolve: (value: unknown) => void; reject: (error: unknown) => void } = {
+  resolve: noop,
+  reject: noop,
+};
+function capture(resolve: (value: unknown) => void, reject: (error: unknown) => void): void {
+  captured.resolve = resolve;
+  captured.reject = reject;
+}
+
 function timed(
   wheel: Wheel,
   what: string,
@@ -208,10 +218,11 @@ function timed(
   next: Next,
 ): Promise<unknown> {
   const entry = new Deadline(wheel, what, context);
-  const race = new Promise<unknown>((resolve, reject) => {
-    entry.resolve = resolve;
-    entry.reject = reject;
-  });
+  const race = new Promise<unknown>(capture);
+  entry.resolve = captured.resolve;
+  entry.reject = captured.reject;
+  captured.resolve = noop;
+  captured.reject = noop;
   wheel.add(entry);
   context.beginDeadline(entry);
   let pending: Promise<unknown>;

@@ -77,6 +77,36 @@ export interface DispatchContext {
   readonly depth: number;
 }
 
+/**
+ * @internal The ambient context inside a dispatch of `message`: its request id; its correlation and causation
+ * ids (a message created outside any dispatch but sent from inside one is linked to the enclosing one); the
+ * execution context; tenant and requester from the execution context, else the message, else the enclosing
+ * dispatch; the trace context of the message, else the enclosing one.
+ */
+export function ambientOf(
+  message: AnyMessage,
+  execution: ExecutionContext,
+  parent: AmbientContext | undefined,
+): AmbientContext {
+  const metadata = message.metadata;
+  let correlationId = metadata.correlationId;
+  let causationId = metadata.causationId;
+  if (parent !== undefined && causationId === undefined && parent.requestId !== metadata.requestId) {
+    correlationId = parent.correlationId;
+    causationId = parent.requestId;
+  }
+  return {
+    requestId: metadata.requestId,
+    correlationId,
+    causationId,
+    execution,
+    tenantId: execution.tenantId ?? metadata.tenantId ?? parent?.tenantId,
+    requestedBy: execution.user?.id ?? metadata.requestedBy ?? parent?.requestedBy,
+    traceparent: metadata.traceparent ?? parent?.traceparent,
+    tracestate: parent?.tracestate,
+  };
+}
+
 /** @internal A time budget whose signal is only made when the handler reads `context.signal`. */
 export interface LazySignal {
   signal(): AbortSignal;
@@ -98,10 +128,8 @@ export class Dispatch implements DispatchContext, AmbientSource {
   #parent: AmbientSource | undefined;
   #execution: ExecutionContext | undefined;
   #ambient: AmbientContext | undefined;
-  #values: Map<symbol, unknown> | undefined;
-  #events: AnyEvent[] | undefined;
-  #sources: EventSource[] | undefined;
-  #eventsAttempt: number;
+  /** Typed values and recorded events, made on first use: most dispatches need neither. */
+  #extra: Extra | undefined;
 
   constructor(
     handler: HandlerDescriptor,
@@ -118,10 +146,7 @@ export class Dispatch implements DispatchContext, AmbientSource {
     this.#deadline = undefined;
     this.#parent = parent;
     this.#ambient = undefined;
-    this.#values = undefined;
-    this.#events = undefined;
-    this.#sources = undefined;
-    this.#eventsAttempt = 0;
+    this.#extra = undefined;
     if (options === undefined) {
       this.#signal = NEVER_ABORTED;
       this.timeout = undefined;
@@ -165,56 +190,36 @@ export class Dispatch implements DispatchContext, AmbientSource {
     return this.#execution;
   }
 
-  /**
-   * @internal The ambient context inside this dispatch: the message's request id; its correlation and causation
-   * ids (a message created outside any dispatch but sent from inside one is linked to the enclosing one); the
-   * execution context; tenant and requester from the execution context, else the message, else the enclosing
-   * dispatch; the trace context of the message, else the enclosing one.
-   */
+  /** @internal The ambient context inside this dispatch (see {@link ambientOf}), built when first read. */
   get ambient(): AmbientContext {
-    let ambient = this.#ambient;
-    if (ambient === undefined) {
-      const metadata = this.message.metadata;
-      const parent = this.#parent?.ambient;
-      const execution = this.execution;
-      let correlationId = metadata.correlationId;
-      let causationId = metadata.causationId;
-      if (parent !== undefined && causationId === undefined && parent.requestId !== metadata.requestId) {
-        correlationId = parent.correlationId;
-        causationId = parent.requestId;
-      }
-      ambient = {
-        requestId: metadata.requestId,
-        correlationId,
-        causationId,
-        execution,
-        tenantId: execution.tenantId ?? metadata.tenantId ?? parent?.tenantId,
-        requestedBy: execution.user?.id ?? metadata.requestedBy ?? parent?.requestedBy,
-        traceparent: metadata.traceparent ?? parent?.traceparent,
-        tracestate: parent?.tracestate,
-      };
-      this.#ambient = ambient;
-    }
-    return ambient;
+    if (this.#ambient === undefined)
+      this.#ambient = ambientOf(this.message, this.execution, this.#parent?.ambient);
+    return this.#ambient;
   }
 
   get<TValue>(key: ContextKey<TValue>): TValue {
-    const values = this.#values;
+    const values = this.#extra?.values;
     if (values === undefined || !values.has(key.id)) return key.defaultValue;
     return values.get(key.id) as TValue;
   }
 
   set<TValue>(key: ContextKey<TValue>, value: TValue): void {
-    if (this.#values === undefined) this.#values = new Map();
-    this.#values.set(key.id, value);
+    this.#extra ??= new Extra();
+    const extra = this.#extra;
+    if (extra.values === undefined) extra.values = new Map();
+    extra.values.set(key.id, value);
   }
 
-  #forAttempt(): void {
-    if (this.#eventsAttempt !== this.attempt) {
-      this.#eventsAttempt = this.attempt;
-      this.#events = undefined;
-      this.#sources = undefined;
+  /** The recorded events and tracked sources of the current attempt (those of an earlier attempt are dropped). */
+  #forAttempt(): Extra {
+    this.#extra ??= new Extra();
+    const extra = this.#extra;
+    if (extra.eventsAttempt !== this.attempt) {
+      extra.eventsAttempt = this.attempt;
+      extra.events = undefined;
+      extra.sources = undefined;
     }
+    return extra;
   }
 
   record(...events: readonly AnyEvent[]): void {
@@ -225,9 +230,9 @@ export class Dispatch implements DispatchContext, AmbientSource {
         );
       }
     }
-    this.#forAttempt();
-    if (this.#events === undefined) this.#events = [...events];
-    else this.#events.push(...events);
+    const extra = this.#forAttempt();
+    if (extra.events === undefined) extra.events = [...events];
+    else extra.events.push(...events);
   }
 
   emit<TDefinition extends EmittableEvent>(
@@ -250,18 +255,19 @@ export class Dispatch implements DispatchContext, AmbientSource {
   track(source: EventSource): void {
     if (typeof source?.pullEvents !== 'function')
       throw new ConfigurationError('track() needs an object with pullEvents()');
-    this.#forAttempt();
-    if (this.#sources === undefined) this.#sources = [source];
-    else if (!this.#sources.includes(source)) this.#sources.push(source);
+    const extra = this.#forAttempt();
+    if (extra.sources === undefined) extra.sources = [source];
+    else if (!extra.sources.includes(source)) extra.sources.push(source);
   }
 
   /** @internal Hands out the events of the last attempt (recorded, then pulled from tracked sources), once. */
   takeEvents(): AnyEvent[] | undefined {
-    if (this.#eventsAttempt !== this.attempt) return undefined;
-    let events = this.#events;
-    this.#events = undefined;
-    if (this.#sources !== undefined) {
-      for (const source of this.#sources) {
+    const extra = this.#extra;
+    if (extra === undefined || extra.eventsAttempt !== this.attempt) return undefined;
+    let events = extra.events;
+    extra.events = undefined;
+    if (extra.sources !== undefined) {
+      for (const source of extra.sources) {
         const pulled = source.pullEvents();
         if (pulled.length > 0) {
           events ??= [];
@@ -271,4 +277,12 @@ export class Dispatch implements DispatchContext, AmbientSource {
     }
     return events;
   }
+}
+
+/** What a dispatch stores besides its fixed fields. */
+class Extra {
+  values: Map<symbol, unknown> | undefined = undefined;
+  events: AnyEvent[] | undefined = undefined;
+  sources: EventSource[] | undefined = undefined;
+  eventsAttempt = 0;
 }

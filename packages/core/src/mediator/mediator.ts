@@ -1,5 +1,6 @@
-import type { AmbientSource } from '../context/ambient-context.ts';
+import type { AmbientContext, AmbientSource } from '../context/ambient-context.ts';
 import { currentSource, runInSource } from '../context/ambient-context.ts';
+import { EMPTY_EXECUTION_CONTEXT } from '../context/execution-context.ts';
 import {
   CancelledError,
   ConfigurationError,
@@ -29,7 +30,7 @@ import { compose, matches, POLICIES, toBehavior } from './behavior.ts';
 import type { ChainInfo } from './chain.ts';
 import { chainOf } from './chain.ts';
 import type { DispatchContext, DispatchOptions, HandlerDescriptor } from './dispatch-context.ts';
-import { Dispatch } from './dispatch-context.ts';
+import { ambientOf, Dispatch } from './dispatch-context.ts';
 import type { HandlerBinding, HandlerFunction, HandlerObject, HandlerResolver } from './handler.ts';
 import { decoratedBinding, defaultResolver, describeValue, timeoutProblem } from './handler.ts';
 
@@ -428,17 +429,46 @@ function settle(entry: CompiledHandler, context: Dispatch): Promise<unknown> {
   }
 }
 
-/** Starts the handlers of one event (in its ambient source); a handler whose context is missing was aborted. */
-function startAll(
-  entries: readonly CompiledHandler[],
-  contexts: readonly (Dispatch | undefined)[],
-): Promise<unknown>[] {
-  const running: Promise<unknown>[] = new Array(entries.length);
-  for (let i = 0; i < entries.length; i++) {
-    const context = contexts[i];
-    running[i] = context === undefined ? RESOLVED : settle(entries[i]!, context);
+const NO_FAILURES: Promise<Failures> = Promise.resolve(undefined);
+
+/**
+ * @internal The ambient source shared by the handlers of one event, and what its dispatch needs. Its ambient
+ * context is that of a dispatch of the event (see {@link ambientOf}), built when read.
+ */
+class EventScope implements AmbientSource {
+  readonly event: AnyEvent;
+  readonly settings: ResolvedPublish;
+  readonly depth: number;
+  readonly entries: readonly CompiledHandler[];
+  readonly throwOnFailure: boolean;
+  readonly parent: AmbientSource | undefined;
+  resource: AmbientSource['resource'] = undefined;
+  #ambient: AmbientContext | undefined = undefined;
+
+  constructor(
+    event: AnyEvent,
+    settings: ResolvedPublish,
+    depth: number,
+    entries: readonly CompiledHandler[],
+    throwOnFailure: boolean,
+    parent: AmbientSource | undefined,
+  ) {
+    this.event = event;
+    this.settings = settings;
+    this.depth = depth;
+    this.entries = entries;
+    this.throwOnFailure = throwOnFailure;
+    this.parent = parent;
   }
-  return running;
+
+  get ambient(): AmbientContext {
+    if (this.#ambient === undefined) {
+      const parent = this.parent?.ambient;
+      const execution = this.settings.dispatch?.context ?? parent?.execution ?? EMPTY_EXECUTION_CONTEXT;
+      this.#ambient = ambientOf(this.event, execution, parent);
+    }
+    return this.#ambient;
+  }
 }
 
 function defaultOnError(error: unknown, info: ErrorInfo): void {
@@ -659,17 +689,29 @@ class MediatorImpl implements Mediator {
 
   /**
    * Runs the handlers of one event, then the events they recorded. Never rejects: failures are reported and
-   * returned (or thrown as one {@link EventDispatchError} when `throwOnFailure`). One async frame per event on
-   * the common path; handlers start at once and are collected in order (all settled).
+   * returned (or thrown as one {@link EventDispatchError} when `throwOnFailure`). The handlers share one ambient
+   * source (the event, the dispatch options, the caller's context), entered once: everything below runs in it.
    */
-  async #dispatchEvent(
+  #dispatchEvent(
     event: AnyEvent,
     settings: ResolvedPublish,
     depth: number,
     throwOnFailure = false,
   ): Promise<Failures> {
     const entries = this.#events.get(event.type);
-    if (entries === undefined) return undefined;
+    if (entries === undefined) return NO_FAILURES;
+    const scope = new EventScope(event, settings, depth, entries, throwOnFailure, currentSource());
+    return runInSource(scope, MediatorImpl.#runHandlers, this, scope);
+  }
+
+  static #runHandlers(mediator: MediatorImpl, scope: EventScope): Promise<Failures> {
+    return mediator.#handleEvent(scope);
+  }
+
+  /** The body of {@link #dispatchEvent}, inside the event's ambient source. */
+  async #handleEvent(scope: EventScope): Promise<Failures> {
+    const { event, entries, depth } = scope;
+    let settings = scope.settings;
     let failures: Failures;
     if (depth > this.#maxDepth) {
       failures = [
@@ -679,19 +721,14 @@ class MediatorImpl implements Mediator {
       if (settings.failFast && settings.abort === undefined)
         settings = { ...settings, abort: new AbortController() };
       const n = entries.length;
-      // Every handler of the event runs in one ambient source (they share the event and the options): the first
-      // handler's dispatch, whose frame is built once.
-      const parent = currentSource();
       if (n === 1 || settings.strategy === 'sequential') {
-        let scope: Dispatch | undefined;
         for (let i = 0; i < n; i++) {
           const entry = entries[i]!;
-          const context = this.#eventContext(entry, event, settings, depth, parent);
+          const context = this.#eventContext(entry, event, settings, depth, scope);
           if (context === undefined) break;
-          scope ??= context;
           let outcome: unknown;
           try {
-            outcome = await runInSource(scope, entry.pipeline, event, context, n > 1);
+            outcome = await entry.pipeline(event, context);
           } catch (error) {
             outcome = new HandlerFailed(error);
           }
@@ -704,15 +741,19 @@ class MediatorImpl implements Mediator {
           }
         }
       } else if (n <= settings.concurrency) {
+        // Handlers start at once; each outcome is collected in order (a failure never rejects, so none is left
+        // unhandled while an earlier one is awaited).
         const contexts: (Dispatch | undefined)[] = new Array(n);
-        for (let i = 0; i < n; i++)
-          contexts[i] = this.#eventContext(entries[i]!, event, settings, depth, parent);
-        const scope = contexts[0];
-        const running = scope === undefined ? undefined : runInSource(scope, startAll, entries, contexts);
+        const running: Promise<unknown>[] = new Array(n);
+        for (let i = 0; i < n; i++) {
+          const context = this.#eventContext(entries[i]!, event, settings, depth, scope);
+          contexts[i] = context;
+          running[i] = context === undefined ? RESOLVED : settle(entries[i]!, context);
+        }
         for (let i = 0; i < n; i++) {
           const context = contexts[i];
           if (context === undefined) continue;
-          const outcome = await running![i];
+          const outcome = await running[i];
           let found = this.#after(outcome, entries[i]!, event, context, settings, depth);
           if (found instanceof Promise) found = await found;
           if (found !== undefined) {
@@ -721,10 +762,10 @@ class MediatorImpl implements Mediator {
           }
         }
       } else {
-        failures = await this.#runLimited(entries, event, settings, depth, parent);
+        failures = await this.#runLimited(entries, event, settings, depth, scope);
       }
     }
-    if (failures !== undefined && throwOnFailure) throw new EventDispatchError(failures);
+    if (failures !== undefined && scope.throwOnFailure) throw new EventDispatchError(failures);
     return failures;
   }
 
@@ -765,10 +806,9 @@ class MediatorImpl implements Mediator {
     event: AnyEvent,
     settings: ResolvedPublish,
     depth: number,
-    parent: AmbientSource | undefined,
+    scope: AmbientSource,
   ): Promise<Failures> {
     const total = entries.length;
-    let scope: Dispatch | undefined;
     return new Promise((resolve) => {
       let started = 0;
       let settled = 0;
@@ -784,13 +824,12 @@ class MediatorImpl implements Mediator {
       };
       const launch = (): void => {
         const entry = entries[started++]!;
-        const context = this.#eventContext(entry, event, settings, depth, parent);
+        const context = this.#eventContext(entry, event, settings, depth, scope);
         if (context === undefined) {
           done(undefined);
           return;
         }
-        scope ??= context;
-        runInSource(scope, settle, entry, context, true)
+        settle(entry, context)
           .then((outcome) => this.#after(outcome, entry, event, context, settings, depth))
           .then(done);
       };

@@ -4,7 +4,10 @@ const HEX: string[] = [];
 for (let i = 0; i < 256; i++) HEX.push(i.toString(16).padStart(2, '0'));
 const HEX1 = '0123456789abcdef';
 
-const random = new Uint8Array(8);
+// Random bytes are drawn 4 KiB at a time: one draw serves 512 milliseconds.
+const POOL_SIZE = 4096;
+const pool = new Uint8Array(POOL_SIZE);
+let poolOffset = POOL_SIZE;
 let lastMs = -1;
 let seq = 0;
 /** `tttttttt-tttt-7` for `lastMs`. */
@@ -16,9 +19,14 @@ function startMillisecond(ms: number): void {
   const h = Math.floor(ms / 0x10000);
   const l = ms % 0x10000;
   head = `${HEX[(h >>> 24) & 0xff]!}${HEX[(h >>> 16) & 0xff]!}${HEX[(h >>> 8) & 0xff]!}${HEX[h & 0xff]!}-${HEX[(l >>> 8) & 0xff]!}${HEX[l & 0xff]!}-7`;
-  getRandomValues(random);
-  const r = random;
-  tail = `-${HEX[0x80 | (r[0]! & 0x3f)]!}${HEX[r[1]!]!}-${HEX[r[2]!]!}${HEX[r[3]!]!}${HEX[r[4]!]!}${HEX[r[5]!]!}${HEX[r[6]!]!}${HEX[r[7]!]!}`;
+  if (poolOffset + 8 > POOL_SIZE) {
+    getRandomValues(pool);
+    poolOffset = 0;
+  }
+  const r = poolOffset;
+  poolOffset += 8;
+  const p = pool;
+  tail = `-${HEX[0x80 | (p[r]! & 0x3f)]!}${HEX[p[r + 1]!]!}-${HEX[p[r + 2]!]!}${HEX[p[r + 3]!]!}${HEX[p[r + 4]!]!}${HEX[p[r + 5]!]!}${HEX[p[r + 6]!]!}${HEX[p[r + 7]!]!}`;
 }
 
 /**
