@@ -6,5 +6,6 @@ import { outbox } from './outbox.ts';
 import { publish } from './publish.ts';
 import { saga } from './saga.ts';
 import { stream } from './stream.ts';
+import { write } from './write.ts';
 
-export const suites: readonly Suite[] = [dispatch, publish, stream, outbox, broker, saga];
+export const suites: readonly Suite[] = [dispatch, publish, stream, outbox, broker, saga, write];

@@ -1,6 +1,7 @@
 /**
  * The orders service's integration events, end to end on embedded defaults: the command handler writes the order
- * and its event in one SQLite transaction (transactional outbox), the relay publishes committed events to the
+ * and emits its event, and the unit of work commits both in one SQLite transaction (transactional outbox), with no
+ * transaction or outbox code in the handler; the relay publishes committed events to the
  * in-memory broker as CloudEvents, and a "shipping" consumer decodes, deduplicates (inbox) and handles them with
  * the producer's correlation id. Swap the SQLite store for `@cqrs-ts/postgres` and the in-memory broker for a
  * broker package (NATS, RabbitMQ, Redis, Kafka) and nothing else changes.
@@ -20,7 +21,12 @@ import {
   validation,
 } from '@cqrs-ts/core';
 import type { OutboxMessage } from '@cqrs-ts/core/spi';
-import { createSqliteInboxGuard, createSqliteOutboxStore, migrate } from '@cqrs-ts/sqlite';
+import {
+  createSqliteInboxGuard,
+  createSqliteOutboxStore,
+  createSqliteUnitOfWork,
+  migrate,
+} from '@cqrs-ts/sqlite';
 import { OrderPlaced, PlaceOrder } from './orders.ts';
 
 /** Runs the flow and returns what the consumer saw, for the demo and its test. */
@@ -33,22 +39,18 @@ export async function runMessagingFlow(log: (line: string) => void = () => {}) {
   shipping.exec('CREATE TABLE shipments (order_id TEXT PRIMARY KEY, correlation_id TEXT NOT NULL)');
 
   const outbox = createSqliteOutboxStore({ database: orders, source: 'orders-service' });
+  // The unit of work opens the transaction, appends the events the handler emits, and commits.
+  const unitOfWork = createSqliteUnitOfWork({ database: orders, outbox });
   const producer = createMediator({
-    behaviors: [validation()],
+    behaviors: [validation(), unitOfWork],
     handlers: [
-      handle(PlaceOrder, async (cmd) => {
+      handle(PlaceOrder, (cmd, ctx) => {
         const orderId = `ord-${Date.now().toString(36)}`;
-        orders.exec('BEGIN IMMEDIATE');
-        try {
-          orders
-            .prepare('INSERT INTO orders (id, customer) VALUES (?, ?)')
-            .run(orderId, cmd.payload.customerId);
-          await outbox.append(orders, [OrderPlaced.create({ orderId, customerId: cmd.payload.customerId })]);
-          orders.exec('COMMIT');
-        } catch (error) {
-          orders.exec('ROLLBACK');
-          throw error;
-        }
+        unitOfWork
+          .transaction(ctx)
+          .prepare('INSERT INTO orders (id, customer) VALUES (?, ?)')
+          .run(orderId, cmd.payload.customerId);
+        ctx.emit(OrderPlaced, { orderId, customerId: cmd.payload.customerId });
         return { orderId };
       }),
     ],

@@ -1,0 +1,93 @@
+/**
+ * What the `write` suite measures on each database, and the loops. A database module (`postgres.ts`,
+ * `mariadb.ts`, `sqlite.ts`) provides {@link WriteParts}; the cases here are the same for all of them.
+ */
+import {
+  type AnyEvent,
+  createMediator,
+  defineCommand,
+  defineEvent,
+  handle,
+  type UnitOfWork,
+} from '@cqrs-ts/core';
+import type { OutboxStore } from '@cqrs-ts/core/spi';
+import { suffix, usPerOp } from '../outbox/common.ts';
+
+export const OrderPlaced = defineEvent('bench.order-placed', {
+  topic: 'bench',
+  key: (p: { k: string; n: number }) => p.k,
+}).withPayload<{ k: string; n: number }>();
+
+export const PlaceOrder = defineCommand('bench.place-order')
+  .withPayload<{ k: string; n: number }>()
+  .returns<{ ok: true; n: number }>();
+
+/** What a database module provides, over fresh tables of its own (dropped by `close`). */
+export interface WriteParts<C> {
+  readonly store: OutboxStore<C>;
+  /** The hand-written transaction: BEGIN, `fn`, COMMIT (ROLLBACK on a throw), with the same client. */
+  tx(fn: (c: C) => Promise<void>): Promise<void>;
+  /** Inserts one business row in the transaction. */
+  insertBusiness(c: C): Promise<unknown> | unknown;
+  /** The unit of work over the same client, store and tables. */
+  readonly unitOfWork: UnitOfWork<C>;
+  close(): Promise<void>;
+}
+
+/** The case variants of every database. */
+export const WRITE_KINDS = [
+  ['raw unit', 'raw-unit'],
+  ['unit of work', 'unit-of-work'],
+  ['idempotent first', 'idempotent-first'],
+  ['idempotent replay', 'idempotent-replay'],
+] as const;
+export type WriteKind = (typeof WRITE_KINDS)[number][1];
+
+/** Microseconds per operation of one case; each operation creates its message inside the timed loop. */
+export async function measureWrite<C>(parts: WriteParts<C>, kind: WriteKind): Promise<number> {
+  const { store, tx, insertBusiness, unitOfWork } = parts;
+  let calls = 0;
+  const mediator = createMediator({
+    behaviors: [unitOfWork],
+    handlers: [
+      handle(PlaceOrder, async (cmd, ctx) => {
+        calls++;
+        await insertBusiness(unitOfWork.transaction(ctx));
+        ctx.emit(OrderPlaced, cmd.payload);
+        return { ok: true as const, n: cmd.payload.n };
+      }),
+    ],
+  });
+  let n = 0;
+  const next = () => ({ k: `k${n % 100}`, n: n++ });
+  const check = (result: { ok: true; n: number }) => {
+    if (result?.ok !== true) throw new Error(`unexpected result ${JSON.stringify(result)}`);
+  };
+  switch (kind) {
+    case 'raw-unit':
+      return usPerOp(() =>
+        tx(async (c) => {
+          await insertBusiness(c);
+          await store.append(c, [OrderPlaced.create(next()) as AnyEvent]);
+        }),
+      );
+    case 'unit-of-work':
+      return usPerOp(async () => check(await mediator.send(PlaceOrder.create(next()))));
+    case 'idempotent-first':
+      return usPerOp(async () => {
+        const payload = next();
+        check(
+          await mediator.send(PlaceOrder.create(payload, { idempotencyKey: `first-${suffix}-${payload.n}` })),
+        );
+      });
+    case 'idempotent-replay': {
+      const payload = { k: 'k0', n: 0 };
+      check(await mediator.send(PlaceOrder.create(payload, { idempotencyKey: `replay-${suffix}` })));
+      const us = await usPerOp(async () =>
+        check(await mediator.send(PlaceOrder.create(payload, { idempotencyKey: `replay-${suffix}` }))),
+      );
+      if (calls !== 1) throw new Error(`the handler ran ${calls} times for one key`);
+      return us;
+    }
+  }
+}
