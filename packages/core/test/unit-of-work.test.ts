@@ -9,14 +9,17 @@ import {
   type InMemoryTransaction,
   isCqrsError,
   on,
+  outsideUnitOfWork,
   StorageError,
 } from '@cqrs-ts/core';
 import {
+  type ActiveUnitOfWork,
   commandFingerprint,
   createUnitOfWork,
   decodeIdempotentResult,
   encodeIdempotentResult,
   idempotencyId,
+  unitOfWorkOf,
 } from '@cqrs-ts/core/spi';
 import { describeUnitOfWorkContract } from '@cqrs-ts/testing/contracts';
 import { describe, expect, expectTypeOf, it } from 'vitest';
@@ -83,6 +86,29 @@ describe('in-memory unit of work', () => {
     await mediator.send(Place.create({ id: 'ok' }));
     await expect(mediator.send(Place.create({ id: 'bad' }))).rejects.toThrow('no');
     expect(applied).toEqual(['ok']);
+  });
+
+  it('refuses malformed input to its helpers', async () => {
+    const uow = createInMemoryUnitOfWork();
+    let inside: ActiveUnitOfWork | undefined;
+    const mediator = createMediator({
+      behaviors: [uow],
+      handlers: [
+        handle(Place, (cmd, ctx) => {
+          inside = unitOfWorkOf(ctx);
+          expect(() => inside!.appended([{ kind: 'command' } as never])).toThrow(/appended\(\) takes events/);
+          expect(() => inside!.appended([null as never])).toThrow(/appended\(\) takes events/);
+          return { id: cmd.payload.id };
+        }),
+      ],
+    });
+    await mediator.send(Place.create({ id: 'a' }));
+    expect(() => inside!.appended([Placed.create({ id: 'late' })])).toThrow(/has already ended/);
+    for (const bad of [undefined, null, {}, 'ctx']) {
+      expect(() => uow.transaction(bad as never)).toThrow(/takes the handler's context/);
+      expect(() => unitOfWorkOf(bad as never)).toThrow(/takes a dispatch context/);
+    }
+    expect(() => outsideUnitOfWork(42 as never)).toThrow(/takes a function/);
   });
 
   it('refuses a transaction used after its unit ended', async () => {

@@ -179,11 +179,14 @@ function takeEvents(context: DispatchContext): AnyEvent[] | undefined {
  * await outsideUnitOfWork(() => mediator.send(RecordAuditEntry.create({ what: 'refund refused' })));
  */
 export function outsideUnitOfWork<TResult>(fn: () => TResult): TResult {
+  if (typeof fn !== 'function') throw new ConfigurationError('outsideUnitOfWork() takes a function');
   return frames.run({ unit: undefined, parent: frames.getStore() }, fn);
 }
 
 /** The unit of work a handler runs in, from its context; `undefined` outside any. */
 export function unitOfWorkOf(context: DispatchContext): ActiveUnitOfWork | undefined {
+  if (typeof context?.get !== 'function')
+    throw new ConfigurationError('unitOfWorkOf() takes a dispatch context');
   return context.get(UNIT_KEY);
 }
 
@@ -444,6 +447,8 @@ export function createUnitOfWork<TTx>(options: UnitOfWorkOptions<TTx>): UnitOfWo
     key,
     checkPipeline,
     transaction(context: DispatchContext): TTx {
+      if (typeof context?.get !== 'function')
+        throw new ConfigurationError(`${name}: transaction() takes the handler's context`);
       const tx = context.get(key);
       if (tx === undefined) {
         throw new ConfigurationError(
