@@ -43,9 +43,13 @@ export const WRITE_KINDS = [
 ] as const;
 export type WriteKind = (typeof WRITE_KINDS)[number][1];
 
+/** Measurements made by this process: keys of one never meet those of another. */
+let runs = 0;
+
 /** Microseconds per operation of one case; each operation creates its message inside the timed loop. */
 export async function measureWrite<C>(parts: WriteParts<C>, kind: WriteKind): Promise<number> {
   const { store, tx, insertBusiness, unitOfWork } = parts;
+  const run = ++runs;
   let calls = 0;
   const mediator = createMediator({
     behaviors: [unitOfWork],
@@ -77,14 +81,17 @@ export async function measureWrite<C>(parts: WriteParts<C>, kind: WriteKind): Pr
       return usPerOp(async () => {
         const payload = next();
         check(
-          await mediator.send(PlaceOrder.create(payload, { idempotencyKey: `first-${suffix}-${payload.n}` })),
+          await mediator.send(
+            PlaceOrder.create(payload, { idempotencyKey: `first-${suffix}-${run}-${payload.n}` }),
+          ),
         );
       });
     case 'idempotent-replay': {
       const payload = { k: 'k0', n: 0 };
-      check(await mediator.send(PlaceOrder.create(payload, { idempotencyKey: `replay-${suffix}` })));
+      const key = `replay-${suffix}-${run}`;
+      check(await mediator.send(PlaceOrder.create(payload, { idempotencyKey: key })));
       const us = await usPerOp(async () =>
-        check(await mediator.send(PlaceOrder.create(payload, { idempotencyKey: `replay-${suffix}` }))),
+        check(await mediator.send(PlaceOrder.create(payload, { idempotencyKey: key }))),
       );
       if (calls !== 1) throw new Error(`the handler ran ${calls} times for one key`);
       return us;
