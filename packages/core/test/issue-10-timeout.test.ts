@@ -42,6 +42,19 @@ describe('timeout behavior with shared deadlines', () => {
     for (const [i, at] of ended.entries()) expect(at - started[i]!).toBeGreaterThanOrEqual(39);
   });
 
+  it('keeps the deadline of each dispatch when the event loop is late (a busy process)', async () => {
+    const mediator = createMediator({
+      handlers: [handle(Wait, (q) => new Promise<string>((r) => setTimeout(() => r('done'), q.payload.ms)))],
+      behaviors: [timeout()],
+    });
+    const pending = mediator.query(Wait.create({ ms: 40 }), { timeout: 5 });
+    const blockedUntil = performance.now() + 60;
+    while (performance.now() < blockedUntil) {
+      // a busy event loop: every timer fires late, the handler's 40 ms one right after the 5 ms budget's
+    }
+    await expect(pending).rejects.toMatchObject({ code: 'CQRS_TIMEOUT', timeoutMs: 5 });
+  });
+
   it('aborts the signal a handler reads late, with the TimeoutError the caller gets', async () => {
     let reason: unknown;
     const mediator = createMediator({

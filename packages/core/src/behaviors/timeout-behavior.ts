@@ -18,8 +18,9 @@ export interface TimeoutOptions {
  * Gives each attempt a time budget: the dispatch's `timeout` option, else the handler's `timeout`, else
  * `defaultMs`. The handler's `context.signal` aborts when the budget expires or the caller aborts; the dispatch
  * then fails with a {@link TimeoutError} (or {@link CancelledError}) at once, without waiting for a handler that
- * ignores the signal. The budget is never cut short; it may run over by a sixteenth of itself (at most 1 s).
- * Place it inside `retry` to bound each attempt. Enforces the `timeout` policy.
+ * ignores the signal. Dispatches with the same budget share one timer, and the signal is only made when the
+ * handler reads it; as with a timer per dispatch, a budget is never cut short. Place it inside `retry` to bound
+ * each attempt. Enforces the `timeout` policy.
  * @throws ConfigurationError (`CQRS_CONFIGURATION`) for a `defaultMs` that is not a number of ms in 1..2147483647.
  */
 export function timeout(options: TimeoutOptions = {}): Behavior {
@@ -50,44 +51,42 @@ export function timeout(options: TimeoutOptions = {}): Behavior {
 }
 
 /*
- * Deadlines without a timer or a clock reading per dispatch. Dispatches with the same budget share a wheel: a
- * new one joins the wheel's open bucket; one unref'd timer seals the open bucket every `grain` ms (reading the
- * clock once), and a sealed bucket's dispatches expire together `ms` after it was sealed. Every dispatch was
- * added before its bucket was sealed, so none expires early; none expires more than `grain` ms late (plus the
- * timer's own lateness). A dispatch that ends unlinks itself from its bucket, so nothing is kept once it is done.
- * The timer does not keep the process alive by itself.
+ * Deadlines without a timer per dispatch. Dispatches with the same budget share a wheel: a list in deadline
+ * order (a dispatch reads the clock once and joins at the end) and one unref'd timer armed for the earliest
+ * deadline. A dispatch that ends unlinks itself, so nothing is kept once it is done; the timer, when it fires,
+ * expires what is due and re-arms itself for the next deadline. As with a timer of its own, a budget is never cut
+ * short, and runs over only by as much as the event loop is late. The timer does not keep the process alive by
+ * itself.
  */
-
-class Bucket {
-  sealedAt = 0;
-  head: Deadline | undefined = undefined;
-  tail: Deadline | undefined = undefined;
-  next: Bucket | undefined = undefined;
-}
 
 class Wheel {
   readonly ms: number;
-  readonly grain: number;
-  open = new Bucket();
-  /** Sealed buckets, oldest first. */
-  first: Bucket | undefined = undefined;
-  last: Bucket | undefined = undefined;
+  head: Deadline | undefined = undefined;
+  tail: Deadline | undefined = undefined;
   timer: ReturnType<typeof setTimeout> | undefined = undefined;
   readonly tick = () => this.#tick();
 
   constructor(ms: number) {
     this.ms = ms;
-    this.grain = Math.min(1000, Math.max(1, Math.round(ms / 16)));
   }
 
   add(entry: Deadline): void {
-    const bucket = this.open;
-    entry.bucket = bucket;
-    entry.prev = bucket.tail;
-    if (bucket.tail === undefined) bucket.head = entry;
-    else bucket.tail.next = entry;
-    bucket.tail = entry;
-    if (this.timer === undefined) this.#arm(this.grain);
+    entry.deadline = performance.now() + this.ms;
+    entry.wheel = this;
+    entry.prev = this.tail;
+    if (this.tail === undefined) this.head = entry;
+    else this.tail.next = entry;
+    this.tail = entry;
+    if (this.timer === undefined) this.#arm(this.ms);
+  }
+
+  remove(entry: Deadline): void {
+    if (entry.prev === undefined) this.head = entry.next;
+    else entry.prev.next = entry.next;
+    if (entry.next === undefined) this.tail = entry.prev;
+    else entry.next.prev = entry.prev;
+    entry.prev = undefined;
+    entry.next = undefined;
   }
 
   #arm(delay: number): void {
@@ -98,35 +97,9 @@ class Wheel {
   #tick(): void {
     this.timer = undefined;
     const now = performance.now();
-    const open = this.open;
-    if (open.head !== undefined) {
-      open.sealedAt = now;
-      if (this.last === undefined) this.first = open;
-      else this.last.next = open;
-      this.last = open;
-      this.open = new Bucket();
-    }
-    while (this.first !== undefined && this.first.sealedAt + this.ms <= now) {
-      const expired = this.first;
-      this.first = expired.next;
-      if (this.first === undefined) this.last = undefined;
-      for (let entry = expired.head; entry !== undefined; ) {
-        const next = entry.next;
-        entry.expire();
-        entry = next;
-      }
-    }
-    // Empty sealed buckets (every dispatch done) need no expiry: drop them from the front.
-    while (this.first !== undefined && this.first.head === undefined) {
-      this.first = this.first.next;
-      if (this.first === undefined) this.last = undefined;
-    }
-    if (this.first !== undefined) {
-      const due = this.first.sealedAt + this.ms - now;
-      this.#arm(Math.max(1, Math.min(this.grain, Math.ceil(due))));
-    } else if (this.open.head !== undefined) {
-      this.#arm(this.grain);
-    }
+    for (let entry = this.head; entry !== undefined && entry.deadline <= now; entry = this.head)
+      entry.expire();
+    if (this.head !== undefined) this.#arm(Math.max(1, Math.ceil(this.head.deadline - now)));
   }
 }
 
@@ -145,16 +118,18 @@ function wheelFor(ms: number): Wheel {
 class Deadline {
   prev: Deadline | undefined = undefined;
   next: Deadline | undefined = undefined;
-  bucket: Bucket | undefined = undefined;
+  /** The wheel it is linked into; `undefined` once it ended or expired. */
+  wheel: Wheel | undefined = undefined;
+  deadline = 0;
   controller: AbortController | undefined = undefined;
-  readonly wheel: Wheel;
+  readonly ms: number;
   readonly what: string;
   readonly context: Dispatch;
   resolve: (value: unknown) => void = noop;
   reject: (error: unknown) => void = noop;
 
-  constructor(wheel: Wheel, what: string, context: Dispatch) {
-    this.wheel = wheel;
+  constructor(ms: number, what: string, context: Dispatch) {
+    this.ms = ms;
     this.what = what;
     this.context = context;
   }
@@ -165,33 +140,29 @@ class Deadline {
     return this.controller.signal;
   }
 
-  #unlink(): boolean {
-    const bucket = this.bucket;
-    if (bucket === undefined) return false;
-    this.bucket = undefined;
-    if (this.prev === undefined) bucket.head = this.next;
-    else this.prev.next = this.next;
-    if (this.next === undefined) bucket.tail = this.prev;
-    else this.next.prev = this.prev;
-    this.prev = undefined;
-    this.next = undefined;
+  #end(): boolean {
+    const wheel = this.wheel;
+    if (wheel === undefined) return false;
+    this.wheel = undefined;
+    wheel.remove(this);
     this.context.endDeadline(this);
     return true;
   }
 
   readonly settle = (value: unknown): void => {
-    if (this.#unlink()) this.resolve(value);
+    if (this.#end()) this.resolve(value);
   };
 
   readonly fail = (error: unknown): void => {
-    if (this.#unlink()) this.reject(error);
+    if (this.#end()) this.reject(error);
   };
 
   expire(): void {
-    const error = new TimeoutError(this.what, this.wheel.ms);
-    this.prev = undefined;
-    this.next = undefined;
-    this.bucket = undefined;
+    const wheel = this.wheel;
+    if (wheel === undefined) return;
+    this.wheel = undefined;
+    wheel.remove(this);
+    const error = new TimeoutError(this.what, this.ms);
     this.controller?.abort(error);
     this.context.endDeadline(this);
     this.reject(error);
@@ -217,7 +188,7 @@ function timed(
   context: Dispatch,
   next: Next,
 ): Promise<unknown> {
-  const entry = new Deadline(wheel, what, context);
+  const entry = new Deadline(wheel.ms, what, context);
   const race = new Promise<unknown>(capture);
   entry.resolve = captured.resolve;
   entry.reject = captured.reject;
