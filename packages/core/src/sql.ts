@@ -1,7 +1,8 @@
 /**
- * `@cqrs-ts/core/sql`: helpers shared by the SQL storage adapters (Postgres, MariaDB/MySQL, SQLite): table-name
- * checks, the outbox row codec and the saga row checks and mappers. They assume the column names the adapters'
- * migrations create.
+ * `@cqrs-ts/core/sql`: what the SQL storage adapters (Postgres, MariaDB/MySQL, SQLite) share: table names, the
+ * inbox store over two statements, the outbox table's maintenance statements and row codec, raw SQL on Kysely,
+ * and the saga stores' options, checks, conflict reasons and row mappers. They assume the column names the
+ * adapters' migrations create.
  * @module
  */
 
@@ -16,15 +17,25 @@ export {
 } from './sql/sql-identifiers.ts';
 export type { SqlInboxStoreOptions } from './sql/sql-inbox-store.ts';
 export { createSqlInboxStore } from './sql/sql-inbox-store.ts';
+export type { KyselyExecutorLike } from './sql/sql-kysely.ts';
+export { executeKyselyQuery } from './sql/sql-kysely.ts';
+export type {
+  SqlOutboxOperations,
+  SqlOutboxOperationsOptions,
+  SqlRunResult,
+} from './sql/sql-outbox-operations.ts';
+export { createSqlOutboxOperations } from './sql/sql-outbox-operations.ts';
 export { outboxRecordFromRow, parseHeaders } from './sql/sql-outbox-rows.ts';
-export type { PositionalQuery } from './sql/sql-saga-rows.ts';
+export type { PositionalQuery, SqlSagaStoreOptions } from './sql/sql-saga-rows.ts';
 export {
   checkSagaQuery,
   checkSagaWrite,
   mapSagaRows,
+  resolveSqlSagaStoreOptions,
   SAGA_DEFAULT_MAX_TEXT_BYTES,
   SAGA_MAX_KEY_LENGTH,
   sagaCommitLease,
+  sagaConflictError,
   sagaListQuery,
   sagaLogEntryFromRow,
   sagaRecordFromRow,

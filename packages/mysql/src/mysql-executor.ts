@@ -1,3 +1,4 @@
+import { executeKyselyQuery } from '@cqrs-ts/core/sql';
 import type { KyselyMysqlExecutor, Mysql2Queryable, MysqlClient, MysqlTransaction } from './mysql-options.ts';
 
 /** Uniform query function. @internal */
@@ -6,7 +7,6 @@ export type Execute = (
   params: readonly unknown[],
 ) => Promise<{ rows: Record<string, unknown>[]; count: number }>;
 
-let queryIds = 0;
 const cache = new WeakMap<object, Execute>();
 
 /** Adapts mysql2 or Kysely to {@link Execute}, by shape; cached per client. @internal */
@@ -15,15 +15,7 @@ export function execOf(client: MysqlTransaction | MysqlClient): Execute {
   if (e) return e;
   if (typeof (client as KyselyMysqlExecutor).executeQuery === 'function') {
     const k = client as KyselyMysqlExecutor;
-    e = async (sql, parameters) => {
-      const r = await k.executeQuery({
-        sql,
-        parameters,
-        query: { kind: 'RawNode', sqlFragments: [sql], parameters: [] },
-        queryId: { queryId: `cqrs${++queryIds}` },
-      });
-      return { rows: r.rows as Record<string, unknown>[], count: Number(r.numAffectedRows ?? r.rows.length) };
-    };
+    e = (sql, parameters) => executeKyselyQuery(k, sql, parameters);
   } else {
     const m = client as Mysql2Queryable;
     e = async (sql, parameters) => {

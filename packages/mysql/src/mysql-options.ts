@@ -1,5 +1,5 @@
 import type { OutboxEncoderOptions, OutboxStore } from '@cqrs-ts/core/spi';
-import type { SqlTableNames } from '@cqrs-ts/core/sql';
+import type { KyselyExecutorLike, SqlSagaStoreOptions, SqlTableNames } from '@cqrs-ts/core/sql';
 
 /** A mysql2/promise `Pool`, `PoolConnection` or `Connection` (the `query(sql, values)` part). */
 export interface Mysql2Queryable {
@@ -12,18 +12,7 @@ export interface Mysql2Pool extends Mysql2Queryable {
 }
 
 /** A Kysely instance or `Transaction` (the `executeQuery` part). */
-export interface KyselyMysqlExecutor {
-  executeQuery(query: {
-    readonly sql: string;
-    readonly parameters: readonly unknown[];
-    readonly query: {
-      readonly kind: 'RawNode';
-      readonly sqlFragments: readonly string[];
-      readonly parameters: readonly [];
-    };
-    readonly queryId: { readonly queryId: string };
-  }): Promise<{ rows: unknown[]; numAffectedRows?: bigint }>;
-}
+export type KyselyMysqlExecutor = KyselyExecutorLike;
 
 /** A Kysely instance (it runs the claim in `transaction().execute`). */
 export interface KyselyMysql extends KyselyMysqlExecutor {
@@ -52,8 +41,10 @@ export interface MysqlInboxStoreOptions {
   readonly tables?: MysqlTables;
 }
 
-/** Options of {@link createMysqlSagaStore}. */
-export interface MysqlSagaStoreOptions {
+/**
+ * Options of {@link createMysqlSagaStore}. Keep `maxTextBytes` well below the server's `max_allowed_packet`.
+ */
+export interface MysqlSagaStoreOptions extends SqlSagaStoreOptions {
   /**
    * A mysql2/promise pool or a Kysely instance (not a transaction: every store method is atomic on its own).
    * Keep mysql2's default `FOUND_ROWS` flag: guards read the matched-row count.
@@ -63,16 +54,4 @@ export interface MysqlSagaStoreOptions {
   readonly tables?: MysqlTables;
   /** Stage step events in this outbox in the commit's transaction (`capabilities.outbox`). */
   readonly outbox?: OutboxStore<MysqlTransaction>;
-  /**
-   * Largest context, result or error text accepted, in UTF-8 bytes; a larger one is refused with a
-   * PayloadTooLargeError before anything is written. Keep it well below the server's `max_allowed_packet`.
-   * @default 4 MiB
-   */
-  readonly maxTextBytes?: number;
-  /**
-   * Called with the SerializationError of each row `findRecoverable` or `list` cannot map (a corrupted row);
-   * the row is left out and the other rows are returned. `load`, `acquire` and `history` throw it instead.
-   * @default a process warning
-   */
-  readonly onCorruptRow?: (error: Error) => void;
 }

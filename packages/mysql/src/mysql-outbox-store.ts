@@ -5,7 +5,7 @@ import {
   type OutboxRecord,
   type OutboxStore,
 } from '@cqrs-ts/core/spi';
-import { outboxRecordFromRow } from '@cqrs-ts/core/sql';
+import { createSqlOutboxOperations, outboxRecordFromRow } from '@cqrs-ts/core/sql';
 import { toStorageError } from './mysql-errors.ts';
 import { type Execute, execOf, inTransaction } from './mysql-executor.ts';
 import type { MysqlOutboxStoreOptions, MysqlTransaction } from './mysql-options.ts';
@@ -38,19 +38,13 @@ export function createMysqlOutboxStore(options: MysqlOutboxStoreOptions): Outbox
       throw toStorageError(error, what);
     }
   };
-  const byIds = async (
-    what: string,
-    ids: readonly string[],
-    sql: (l: string) => string,
-    head: unknown[] = [],
-  ) => {
-    let n = 0;
-    for (let i = 0; i < ids.length; i += CHUNK) {
-      const part = ids.slice(i, i + CHUNK);
-      n += (await run(what, sql(marks(part.length)), [...head, ...part])).count;
-    }
-    return n;
-  };
+  const shared = createSqlOutboxOperations({
+    table: t,
+    placeholder: () => '?',
+    run: (what, sql, params) => run(what, sql, params),
+    statsSql: `SELECT COALESCE(SUM(status = 'pending'), 0) AS backlog, COALESCE(SUM(status = 'dead'), 0) AS dead,
+       MIN(CASE WHEN status = 'pending' THEN created_at END) AS oldest FROM ${t} WHERE status <> 'published'`,
+  });
 
   /** Locks up to `limit` due rows (SKIP LOCKED) and keeps those no earlier pending row of their key precedes. */
   const lockEligible = async (execute: Execute, at: number, limit: number): Promise<OutboxRecord[]> => {
@@ -105,6 +99,7 @@ export function createMysqlOutboxStore(options: MysqlOutboxStoreOptions): Outbox
   };
 
   return {
+    ...shared,
     async append(tx, events: readonly AnyEvent[]) {
       const rows = encoder.encode(events, now());
       const execute = execOf(tx);
@@ -167,75 +162,6 @@ export function createMysqlOutboxStore(options: MysqlOutboxStoreOptions): Outbox
       }
       return locked;
     },
-    async markPublished(ids, at) {
-      await byIds(
-        'outbox markPublished',
-        ids,
-        (l) =>
-          `UPDATE ${t} SET status = 'published', published_at = ?, claimed_by = NULL, claimed_until = NULL WHERE status = 'pending' AND id IN (${l})`,
-        [at],
-      );
-    },
     markFailed: (failures) => markFailed(failures),
-    async release(ids) {
-      await byIds(
-        'outbox release',
-        ids,
-        (l) =>
-          `UPDATE ${t} SET claimed_by = NULL, claimed_until = NULL WHERE status = 'pending' AND id IN (${l})`,
-      );
-    },
-    async listDeadLetters(opts = {}) {
-      const r = await run(
-        'outbox listDeadLetters',
-        `SELECT * FROM ${t} WHERE status = 'dead' AND seq > ? ORDER BY seq LIMIT ?`,
-        [opts.afterSeq ?? 0, opts.limit ?? 100],
-      );
-      return r.rows.map(toRecord);
-    },
-    replayDeadLetters(ids, at) {
-      return byIds(
-        'outbox replayDeadLetters',
-        ids,
-        (l) =>
-          `UPDATE ${t} SET status = 'pending', attempts = 0, last_error = NULL, next_attempt_at = ? WHERE status = 'dead' AND id IN (${l})`,
-        [at],
-      );
-    },
-    deleteDeadLetters(ids) {
-      return byIds(
-        'outbox deleteDeadLetters',
-        ids,
-        (l) => `DELETE FROM ${t} WHERE status = 'dead' AND id IN (${l})`,
-      );
-    },
-    async stats(at) {
-      const r = await run(
-        'outbox stats',
-        `SELECT COALESCE(SUM(status = 'pending'), 0) AS backlog, COALESCE(SUM(status = 'dead'), 0) AS dead,
-           MIN(CASE WHEN status = 'pending' THEN created_at END) AS oldest FROM ${t} WHERE status <> 'published'`,
-        [],
-      );
-      const row = r.rows[0]!;
-      const oldest = row.oldest === null ? at : Number(row.oldest);
-      return {
-        backlog: Number(row.backlog),
-        dead: Number(row.dead),
-        oldestPendingAgeMs: Math.max(0, at - oldest),
-      };
-    },
-    async purge({ publishedBefore, deadBefore }) {
-      let n = (
-        await run('outbox purge', `DELETE FROM ${t} WHERE status = 'published' AND published_at < ?`, [
-          publishedBefore,
-        ])
-      ).count;
-      if (deadBefore !== undefined) {
-        n += (
-          await run('outbox purge', `DELETE FROM ${t} WHERE status = 'dead' AND created_at < ?`, [deadBefore])
-        ).count;
-      }
-      return n;
-    },
   };
 }

@@ -13,8 +13,9 @@ import {
   checkSagaQuery,
   checkSagaWrite,
   mapSagaRows,
-  SAGA_DEFAULT_MAX_TEXT_BYTES,
+  resolveSqlSagaStoreOptions,
   sagaCommitLease,
+  sagaConflictError,
   sagaListQuery,
   sagaLogEntryFromRow,
   sagaRecordFromRow,
@@ -44,11 +45,7 @@ export function createMysqlSagaStore(options: MysqlSagaStoreOptions): SagaStore 
   const client = options.client;
   const exec = execOf(client);
   const outbox = options.outbox;
-  const maxTextBytes = options.maxTextBytes ?? SAGA_DEFAULT_MAX_TEXT_BYTES;
-  const onCorruptRow = options.onCorruptRow;
-  if (!(Number.isSafeInteger(maxTextBytes) && maxTextBytes > 0)) {
-    throw new ConfigurationError('mysql saga store: maxTextBytes must be a positive integer');
-  }
+  const { maxTextBytes, onCorruptRow } = resolveSqlSagaStoreOptions(options, 'mysql');
   const run = async (what: string, sql: string, params: readonly unknown[], execute: Execute = exec) => {
     try {
       return await execute(sql, params);
@@ -79,17 +76,11 @@ export function createMysqlSagaStore(options: MysqlSagaStoreOptions): SagaStore 
   const historySql = `SELECT ${LOG_COLUMNS} FROM ${lt} WHERE saga_id = ? ORDER BY seq`;
 
   const conflict = async (w: { id: string; owner: string; expectedVersion: number }) => {
-    let why = 'guard failed';
     try {
-      const row = (await exec(loadSql, [w.id])).rows[0];
-      if (row === undefined) why = 'not found';
-      else if (Number(row.version) !== w.expectedVersion) {
-        why = `version ${String(row.version)}, expected ${w.expectedVersion}`;
-      } else if (row.lease_owner !== w.owner) why = `lease is not held by ${w.owner}`;
+      return sagaConflictError(w, (await exec(loadSql, [w.id])).rows[0]);
     } catch {
-      // The refusal stands; only the detail is missing.
+      return sagaConflictError(w, 'unread'); // the refusal stands; only the detail is missing
     }
-    return new SagaConflictError(w.id, why);
   };
 
   return {

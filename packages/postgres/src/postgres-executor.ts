@@ -1,3 +1,4 @@
+import { executeKyselyQuery } from '@cqrs-ts/core/sql';
 import type { KyselyExecutor, PgQueryable, PostgresClient, PostgresJsSql } from './postgres-options.ts';
 
 /** Uniform query function over the supported clients. @internal */
@@ -7,8 +8,6 @@ export type Execute = (
   /** Hot, fixed-shape statements: node-postgres prepares them once per connection (named statement). */
   prepare?: boolean,
 ) => Promise<{ rows: Record<string, unknown>[]; count: number }>;
-
-let queryIds = 0;
 
 const names = new Map<string, string>();
 const MAX_NAMES = 512;
@@ -31,15 +30,7 @@ export function statementName(sql: string): string | undefined {
 export function executorOf(client: PostgresClient): Execute {
   if (typeof (client as KyselyExecutor).executeQuery === 'function') {
     const k = client as KyselyExecutor;
-    return async (sql, parameters) => {
-      const r = await k.executeQuery({
-        sql,
-        parameters,
-        query: { kind: 'RawNode', sqlFragments: [sql], parameters: [] },
-        queryId: { queryId: `cqrs${++queryIds}` },
-      });
-      return { rows: r.rows as Record<string, unknown>[], count: Number(r.numAffectedRows ?? r.rows.length) };
-    };
+    return (sql, parameters) => executeKyselyQuery(k, sql, parameters);
   }
   if (typeof (client as PostgresJsSql).unsafe === 'function') {
     const s = client as PostgresJsSql;

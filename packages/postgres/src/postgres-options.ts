@@ -1,5 +1,5 @@
 import type { OutboxEncoderOptions, OutboxStore } from '@cqrs-ts/core/spi';
-import type { SqlTableNames } from '@cqrs-ts/core/sql';
+import type { KyselyExecutorLike, SqlSagaStoreOptions, SqlTableNames } from '@cqrs-ts/core/sql';
 
 /** A node-postgres `Pool`, `PoolClient` or `Client` (the `query(text, values)` part). */
 export interface PgQueryable {
@@ -12,18 +12,7 @@ export interface PostgresJsSql {
 }
 
 /** A Kysely instance or `Transaction` (the `executeQuery` part). */
-export interface KyselyExecutor {
-  executeQuery(query: {
-    readonly sql: string;
-    readonly parameters: readonly unknown[];
-    readonly query: {
-      readonly kind: 'RawNode';
-      readonly sqlFragments: readonly string[];
-      readonly parameters: readonly [];
-    };
-    readonly queryId: { readonly queryId: string };
-  }): Promise<{ rows: unknown[]; numAffectedRows?: bigint }>;
-}
+export type KyselyExecutor = KyselyExecutorLike;
 
 /**
  * Any supported client: pg, postgres.js or Kysely. The store is handed one for its own (relay) work, and
@@ -58,7 +47,7 @@ export interface PostgresInboxStoreOptions {
 }
 
 /** Options of {@link createPostgresSagaStore}. */
-export interface PostgresSagaStoreOptions {
+export interface PostgresSagaStoreOptions extends SqlSagaStoreOptions {
   /**
    * A pg `Pool`, a postgres.js `sql` or a Kysely instance (not a transaction: every store method is atomic on
    * its own). A single pg `Client` works too, except with `outbox` (a commit with events needs a transaction
@@ -72,15 +61,4 @@ export interface PostgresSagaStoreOptions {
    * `createPostgresOutboxStore` over the same database.
    */
   readonly outbox?: OutboxStore<PostgresClient>;
-  /**
-   * Largest context, result or error text accepted, in UTF-8 bytes; a larger one is refused with a
-   * PayloadTooLargeError before anything is written. @default 4 MiB
-   */
-  readonly maxTextBytes?: number;
-  /**
-   * Called with the SerializationError of each row `findRecoverable` or `list` cannot map (a corrupted row);
-   * the row is left out and the other rows are returned. `load`, `acquire` and `history` throw it instead.
-   * @default a process warning
-   */
-  readonly onCorruptRow?: (error: Error) => void;
 }

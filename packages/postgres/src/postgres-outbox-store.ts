@@ -5,7 +5,7 @@ import {
   type OutboxRecord,
   type OutboxStore,
 } from '@cqrs-ts/core/spi';
-import { outboxRecordFromRow } from '@cqrs-ts/core/sql';
+import { createSqlOutboxOperations, outboxRecordFromRow } from '@cqrs-ts/core/sql';
 import { toStorageError } from './postgres-errors.ts';
 import { type Execute, executorOf, transactionOf } from './postgres-executor.ts';
 import type { PostgresClient, PostgresOutboxStoreOptions } from './postgres-options.ts';
@@ -29,9 +29,6 @@ export function execOf(client: PostgresClient): Execute {
   }
   return e;
 }
-
-const list = (from: number, n: number, cast = '') =>
-  Array.from({ length: n }, (_, i) => `$${from + i}${cast}`).join(',');
 
 /**
  * The PostgreSQL {@link OutboxStore} for pg, postgres.js and Kysely.
@@ -63,19 +60,15 @@ export function createPostgresOutboxStore(options: PostgresOutboxStoreOptions): 
       throw toStorageError(error, what);
     }
   };
-  const byIds = async (
-    what: string,
-    ids: readonly string[],
-    sql: (l: string) => string,
-    head: unknown[] = [],
-  ) => {
-    let n = 0;
-    for (let i = 0; i < ids.length; i += CHUNK) {
-      const part = ids.slice(i, i + CHUNK);
-      n += (await run(what, sql(list(head.length + 1, part.length, '::uuid')), [...head, ...part])).count;
-    }
-    return n;
-  };
+  const shared = createSqlOutboxOperations({
+    table: t,
+    placeholder: (n) => `$${n}`,
+    idCast: '::uuid',
+    run: (what, sql, params) => run(what, sql, params),
+    statsSql: `SELECT count(*) FILTER (WHERE status = 'pending') AS backlog, count(*) FILTER (WHERE status = 'dead') AS dead,
+       min(created_at) FILTER (WHERE status = 'pending') AS oldest FROM ${t} WHERE status <> 'published'`,
+  });
+
   // Per-key order: the candidates are the first due, unleased rows by seq that no other transaction holds.
   // Every other pending row before the last candidate (backing off, leased, or locked by another relay) blocks
   // its key from its seq on; one range scan of the pending index finds the first blocker per key, and a
@@ -126,6 +119,7 @@ export function createPostgresOutboxStore(options: PostgresOutboxStoreOptions): 
   const transact = transactionOf(options.client);
 
   const store: OutboxStore<PostgresClient> = {
+    ...shared,
     async append(tx, events: readonly AnyEvent[]) {
       const rows = encoder.encode(events, now());
       if (rows.length === 0) return;
@@ -180,68 +174,6 @@ export function createPostgresOutboxStore(options: PostgresOutboxStoreOptions): 
       }
     },
     markFailed: (failures) => markFailed(failures, exec),
-    async release(ids) {
-      await byIds(
-        'outbox release',
-        ids,
-        (l) =>
-          `UPDATE ${t} SET claimed_by = NULL, claimed_until = NULL WHERE status = 'pending' AND id IN (${l})`,
-      );
-    },
-    async listDeadLetters(opts = {}) {
-      const r = await run(
-        'outbox listDeadLetters',
-        `SELECT * FROM ${t} WHERE status = 'dead' AND seq > $1 ORDER BY seq LIMIT $2`,
-        [opts.afterSeq ?? 0, opts.limit ?? 100],
-      );
-      return r.rows.map(toRecord);
-    },
-    replayDeadLetters(ids, at) {
-      return byIds(
-        'outbox replayDeadLetters',
-        ids,
-        (l) =>
-          `UPDATE ${t} SET status = 'pending', attempts = 0, last_error = NULL, next_attempt_at = $1 WHERE status = 'dead' AND id IN (${l})`,
-        [at],
-      );
-    },
-    deleteDeadLetters(ids) {
-      return byIds(
-        'outbox deleteDeadLetters',
-        ids,
-        (l) => `DELETE FROM ${t} WHERE status = 'dead' AND id IN (${l})`,
-      );
-    },
-    async stats(at) {
-      const r = await run(
-        'outbox stats',
-        `SELECT count(*) FILTER (WHERE status = 'pending') AS backlog, count(*) FILTER (WHERE status = 'dead') AS dead,
-           min(created_at) FILTER (WHERE status = 'pending') AS oldest FROM ${t} WHERE status <> 'published'`,
-        [],
-      );
-      const row = r.rows[0]!;
-      const oldest = row.oldest === null ? at : Number(row.oldest);
-      return {
-        backlog: Number(row.backlog),
-        dead: Number(row.dead),
-        oldestPendingAgeMs: Math.max(0, at - oldest),
-      };
-    },
-    async purge({ publishedBefore, deadBefore }) {
-      let n = (
-        await run('outbox purge', `DELETE FROM ${t} WHERE status = 'published' AND published_at < $1`, [
-          publishedBefore,
-        ])
-      ).count;
-      if (deadBefore !== undefined) {
-        n += (
-          await run('outbox purge', `DELETE FROM ${t} WHERE status = 'dead' AND created_at < $1`, [
-            deadBefore,
-          ])
-        ).count;
-      }
-      return n;
-    },
   };
   if (transact !== undefined) {
     store.processLocked = async ({ limit, now: at }, process) => {

@@ -14,8 +14,9 @@ import {
   checkSagaQuery,
   checkSagaWrite,
   mapSagaRows,
-  SAGA_DEFAULT_MAX_TEXT_BYTES,
+  resolveSqlSagaStoreOptions,
   sagaCommitLease,
+  sagaConflictError,
   sagaLogEntryFromRow,
   sagaRecordFromRow,
 } from '@cqrs-ts/core/sql';
@@ -48,11 +49,7 @@ export function createPostgresSagaStore(options: PostgresSagaStoreOptions): Saga
   const client = options.client;
   const exec = execOf(client);
   const outbox = options.outbox;
-  const maxTextBytes = options.maxTextBytes ?? SAGA_DEFAULT_MAX_TEXT_BYTES;
-  const onCorruptRow = options.onCorruptRow;
-  if (!(Number.isSafeInteger(maxTextBytes) && maxTextBytes > 0)) {
-    throw new ConfigurationError('postgres saga store: maxTextBytes must be a positive integer');
-  }
+  const { maxTextBytes, onCorruptRow } = resolveSqlSagaStoreOptions(options, 'postgres');
   const transact = outbox === undefined ? undefined : transactionOf(client);
   if (outbox !== undefined && transact === undefined) {
     throw new ConfigurationError(
@@ -139,17 +136,11 @@ SELECT count(*)::int AS n FROM u`;
 
   /** Why a guard failed, for the error message (off the hot path: only after a refused write). */
   const conflict = async (w: { id: string; owner: string; expectedVersion: number }) => {
-    let why = 'guard failed';
     try {
-      const row = (await exec(loadSql, [w.id], true)).rows[0];
-      if (row === undefined) why = 'not found';
-      else if (Number(row.version) !== w.expectedVersion) {
-        why = `version ${String(row.version)}, expected ${w.expectedVersion}`;
-      } else if (row.lease_owner !== w.owner) why = `lease is not held by ${w.owner}`;
+      return sagaConflictError(w, (await exec(loadSql, [w.id], true)).rows[0]);
     } catch {
-      // The refusal stands; only the detail is missing.
+      return sagaConflictError(w, 'unread'); // the refusal stands; only the detail is missing
     }
-    return new SagaConflictError(w.id, why);
   };
 
   return {

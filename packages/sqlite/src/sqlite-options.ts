@@ -1,5 +1,5 @@
 import type { OutboxEncoderOptions, OutboxStore } from '@cqrs-ts/core/spi';
-import type { SqlTableNames } from '@cqrs-ts/core/sql';
+import type { SqlSagaStoreOptions, SqlTableNames } from '@cqrs-ts/core/sql';
 
 /** A value node:sqlite binds or returns. */
 export type SqliteValue = null | number | bigint | string | Uint8Array;
@@ -54,7 +54,7 @@ export interface SqliteInboxStoreOptions {
 }
 
 /** Options of {@link createSqliteSagaStore}. */
-export interface SqliteSagaStoreOptions {
+export interface SqliteSagaStoreOptions extends SqlSagaStoreOptions {
   /**
    * The connection the store writes with. Give it a connection of its own (with `PRAGMA busy_timeout` set for
    * other processes): every method runs `BEGIN IMMEDIATE … COMMIT` or a single statement on it, so it must not
@@ -65,15 +65,4 @@ export interface SqliteSagaStoreOptions {
   readonly tables?: SqliteTables;
   /** Stage step events in this outbox (over the same database file) in the commit's transaction. */
   readonly outbox?: OutboxStore<SqliteDatabase>;
-  /**
-   * Largest context, result or error text accepted, in UTF-8 bytes; a larger one is refused with a
-   * PayloadTooLargeError before anything is written. @default 4 MiB
-   */
-  readonly maxTextBytes?: number;
-  /**
-   * Called with the SerializationError of each row `findRecoverable` or `list` cannot map (a corrupted row);
-   * the row is left out and the other rows are returned. `load`, `acquire` and `history` throw it instead.
-   * @default a process warning
-   */
-  readonly onCorruptRow?: (error: Error) => void;
 }

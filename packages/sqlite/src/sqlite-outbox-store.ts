@@ -5,7 +5,7 @@ import {
   type OutboxRecord,
   type OutboxStore,
 } from '@cqrs-ts/core/spi';
-import { outboxRecordFromRow } from '@cqrs-ts/core/sql';
+import { createSqlOutboxOperations, outboxRecordFromRow } from '@cqrs-ts/core/sql';
 import { resolveTables } from './schema.ts';
 import { toStorageError } from './sqlite-errors.ts';
 import type {
@@ -67,20 +67,20 @@ export function createSqliteOutboxStore(options: SqliteOutboxStoreOptions): Outb
       throw toStorageError(error, what);
     }
   };
-  const inIds = (
-    what: string,
-    ids: readonly string[],
-    sql: (list: string) => string,
-    head: SqliteValue[] = [],
-  ) =>
-    guard(what, () => {
-      let n = 0;
-      for (let i = 0; i < ids.length; i += CHUNK) {
-        const part = ids.slice(i, i + CHUNK);
-        n += Number(stmt(sql(placeholders(part.length))).run(...head, ...part).changes);
-      }
-      return n;
-    });
+  const shared = createSqlOutboxOperations({
+    table: t,
+    placeholder: () => '?',
+    chunk: CHUNK,
+    run: (what, sql, params) =>
+      guard(what, () => {
+        const statement = stmt(sql);
+        if (/^\s*SELECT/i.test(sql))
+          return { rows: statement.all(...(params as SqliteValue[])) as Row[], count: 0 };
+        return { rows: [], count: Number(statement.run(...(params as SqliteValue[])).changes) };
+      }),
+    statsSql: `SELECT COALESCE(SUM(status = 'pending'), 0) AS backlog, COALESCE(SUM(status = 'dead'), 0) AS dead,
+       MIN(CASE WHEN status = 'pending' THEN created_at END) AS oldest FROM ${t} WHERE status <> 'published'`,
+  });
 
   // Writers are serialized (no SKIP LOCKED), so every due, unleased pending row up to the batch's last seq is in
   // the batch: the rows that can block a key are exactly the pending ones before it that are backing off or
@@ -107,6 +107,7 @@ export function createSqliteOutboxStore(options: SqliteOutboxStoreOptions): Outb
   };
 
   const store: OutboxStore<SqliteDatabase> = {
+    ...shared,
     async append(tx, events: readonly AnyEvent[]) {
       const rows = encoder.encode(events, now());
       if (rows.length === 0) return;
@@ -143,15 +144,6 @@ export function createSqliteOutboxStore(options: SqliteOutboxStoreOptions): Outb
         return rows.map(toRecord).sort((a, b) => a.seq - b.seq);
       });
     },
-    async markPublished(ids, at) {
-      await inIds(
-        'outbox markPublished',
-        ids,
-        (l) =>
-          `UPDATE ${t} SET status = 'published', published_at = ?, claimed_by = NULL, claimed_until = NULL WHERE status = 'pending' AND id IN (${l})`,
-        [at],
-      );
-    },
     markFailed(failures) {
       return guard('outbox markFailed', () => {
         db.exec('SAVEPOINT cqrs_mark_failed');
@@ -163,68 +155,6 @@ export function createSqliteOutboxStore(options: SqliteOutboxStoreOptions): Outb
           db.exec('RELEASE cqrs_mark_failed');
           throw error;
         }
-      });
-    },
-    async release(ids) {
-      await inIds(
-        'outbox release',
-        ids,
-        (l) =>
-          `UPDATE ${t} SET claimed_by = NULL, claimed_until = NULL WHERE status = 'pending' AND id IN (${l})`,
-      );
-    },
-    listDeadLetters(opts = {}) {
-      return guard('outbox listDeadLetters', () =>
-        (
-          stmt(`SELECT * FROM ${t} WHERE status = 'dead' AND seq > ? ORDER BY seq LIMIT ?`).all(
-            opts.afterSeq ?? 0,
-            opts.limit ?? 100,
-          ) as Row[]
-        ).map(toRecord),
-      );
-    },
-    replayDeadLetters(ids, at) {
-      return inIds(
-        'outbox replayDeadLetters',
-        ids,
-        (l) =>
-          `UPDATE ${t} SET status = 'pending', attempts = 0, last_error = NULL, next_attempt_at = ? WHERE status = 'dead' AND id IN (${l})`,
-        [at],
-      );
-    },
-    deleteDeadLetters(ids) {
-      return inIds(
-        'outbox deleteDeadLetters',
-        ids,
-        (l) => `DELETE FROM ${t} WHERE status = 'dead' AND id IN (${l})`,
-      );
-    },
-    stats(at) {
-      return guard('outbox stats', () => {
-        const r = stmt(
-          `SELECT COALESCE(SUM(status = 'pending'), 0) AS backlog, COALESCE(SUM(status = 'dead'), 0) AS dead,
-             MIN(CASE WHEN status = 'pending' THEN created_at END) AS oldest FROM ${t} WHERE status <> 'published'`,
-        ).all()[0] as Row;
-        const oldest = r.oldest === null ? at : Number(r.oldest);
-        return {
-          backlog: Number(r.backlog),
-          dead: Number(r.dead),
-          oldestPendingAgeMs: Math.max(0, at - oldest),
-        };
-      });
-    },
-    purge({ publishedBefore, deadBefore }) {
-      return guard('outbox purge', () => {
-        let n = Number(
-          stmt(`DELETE FROM ${t} WHERE status = 'published' AND published_at < ?`).run(publishedBefore)
-            .changes,
-        );
-        if (deadBefore !== undefined) {
-          n += Number(
-            stmt(`DELETE FROM ${t} WHERE status = 'dead' AND created_at < ?`).run(deadBefore).changes,
-          );
-        }
-        return n;
       });
     },
   };

@@ -13,8 +13,9 @@ import {
   checkSagaQuery,
   checkSagaWrite,
   mapSagaRows,
-  SAGA_DEFAULT_MAX_TEXT_BYTES,
+  resolveSqlSagaStoreOptions,
   sagaCommitLease,
+  sagaConflictError,
   sagaListQuery,
   sagaLogEntryFromRow,
   sagaRecordFromRow,
@@ -53,11 +54,7 @@ export function createSqliteSagaStore(options: SqliteSagaStoreOptions): SagaStor
   const db = options.database;
   const { saga: t, sagaLog: lt } = resolveTables(options.tables);
   const outbox = options.outbox;
-  const maxTextBytes = options.maxTextBytes ?? SAGA_DEFAULT_MAX_TEXT_BYTES;
-  const onCorruptRow = options.onCorruptRow;
-  if (!(Number.isSafeInteger(maxTextBytes) && maxTextBytes > 0)) {
-    throw new ConfigurationError('sqlite saga store: maxTextBytes must be a positive integer');
-  }
+  const { maxTextBytes, onCorruptRow } = resolveSqlSagaStoreOptions(options, 'sqlite');
   const cache = new Map<string, SqliteStatement>();
   const stmt = (sql: string, read = false) => {
     let s = cache.get(sql);
@@ -101,17 +98,11 @@ export function createSqliteSagaStore(options: SqliteSagaStoreOptions): SagaStor
   const historySql = `SELECT ${LOG_COLUMNS} FROM ${lt} WHERE saga_id = ? ORDER BY seq`;
 
   const conflict = (w: { id: string; owner: string; expectedVersion: number }) => {
-    let why = 'guard failed';
     try {
-      const row = stmt(loadSql, true).all(w.id)[0] as Record<string, unknown> | undefined;
-      if (row === undefined) why = 'not found';
-      else if (Number(row.version) !== w.expectedVersion) {
-        why = `version ${String(row.version)}, expected ${w.expectedVersion}`;
-      } else if (row.lease_owner !== w.owner) why = `lease is not held by ${w.owner}`;
+      return sagaConflictError(w, stmt(loadSql, true).all(w.id)[0] as Record<string, unknown> | undefined);
     } catch {
-      // The refusal stands; only the detail is missing.
+      return sagaConflictError(w, 'unread'); // the refusal stands; only the detail is missing
     }
-    return new SagaConflictError(w.id, why);
   };
   /** BEGIN IMMEDIATE, guarded update and log rows; returns false (rolled back) when the guard fails. */
   const write = (w: SagaCommit): boolean => {

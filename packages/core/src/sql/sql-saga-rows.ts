@@ -1,5 +1,11 @@
-import { SerializationError, ValidationError, type ValidationIssue } from '../errors/cqrs-error.ts';
+import {
+  ConfigurationError,
+  SerializationError,
+  ValidationError,
+  type ValidationIssue,
+} from '../errors/cqrs-error.ts';
 import { PayloadTooLargeError } from '../errors/storage-error.ts';
+import { SagaConflictError } from '../saga/saga-errors.ts';
 import type {
   SagaAcquire,
   SagaCommit,
@@ -351,4 +357,52 @@ export function sagaListQuery(table: string, columns: string, q: SagaListQuery):
     sql: `SELECT ${columns} FROM ${table}${where.length > 0 ? ` WHERE ${where.join(' AND ')}` : ''} ORDER BY id LIMIT ?`,
     params,
   };
+}
+
+/** Options every SQL saga store takes besides its client, tables and outbox. */
+export interface SqlSagaStoreOptions {
+  /**
+   * Largest context, result or error text accepted, in UTF-8 bytes; a larger one is refused with a
+   * PayloadTooLargeError before anything is written. @default 4 MiB
+   */
+  readonly maxTextBytes?: number;
+  /**
+   * Called with the SerializationError of each row `findRecoverable` or `list` cannot map (a corrupted row);
+   * the row is left out and the other rows are returned. `load`, `acquire` and `history` throw it instead.
+   * @default a process warning
+   */
+  readonly onCorruptRow?: (error: Error) => void;
+}
+
+/**
+ * The `maxTextBytes` (default {@link SAGA_DEFAULT_MAX_TEXT_BYTES}) and `onCorruptRow` of an SQL saga store.
+ * @throws ConfigurationError (`CQRS_CONFIGURATION`) unless `maxTextBytes` is a positive integer.
+ */
+export function resolveSqlSagaStoreOptions(
+  options: SqlSagaStoreOptions,
+  adapter: string,
+): { readonly maxTextBytes: number; readonly onCorruptRow: ((error: Error) => void) | undefined } {
+  const maxTextBytes = options.maxTextBytes ?? SAGA_DEFAULT_MAX_TEXT_BYTES;
+  if (!(Number.isSafeInteger(maxTextBytes) && maxTextBytes > 0)) {
+    throw new ConfigurationError(`${adapter} saga store: maxTextBytes must be a positive integer`);
+  }
+  return { maxTextBytes, onCorruptRow: options.onCorruptRow };
+}
+
+/**
+ * Why a guarded write was refused, from the saga's current row (`undefined`: read failed or the saga is gone)
+ * as a {@link SagaConflictError}: not found, another version, or a lease held by someone else.
+ */
+export function sagaConflictError(
+  write: { readonly id: string; readonly owner: string; readonly expectedVersion: number },
+  row: Readonly<Record<string, unknown>> | undefined | 'unread',
+): SagaConflictError {
+  let why = 'guard failed';
+  if (row === undefined) why = 'not found';
+  else if (row !== 'unread') {
+    if (Number(row.version) !== write.expectedVersion) {
+      why = `version ${String(row.version)}, expected ${write.expectedVersion}`;
+    } else if (row.lease_owner !== write.owner) why = `lease is not held by ${write.owner}`;
+  }
+  return new SagaConflictError(write.id, why);
 }
