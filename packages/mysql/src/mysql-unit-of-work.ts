@@ -59,6 +59,7 @@ export function createMysqlUnitOfWork<TClient extends MysqlClient>(
   return createUnitOfWork<MysqlTransaction>({
     ...options,
     name: 'mysql unit of work',
+    resource: client as object,
     transactions: { run: (work) => inTransaction(client, (_execute, tx) => work(tx)) },
     idempotency:
       options.idempotency ??

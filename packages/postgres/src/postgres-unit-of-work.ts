@@ -62,6 +62,7 @@ export function createPostgresUnitOfWork<TClient extends PostgresTransactional>(
   return createUnitOfWork<PostgresClient>({
     ...options,
     name: 'postgres unit of work',
+    resource: client as object,
     transactions: { run: (work) => transact((_execute, tx) => work(tx)) },
     idempotency:
       options.idempotency ??

@@ -55,6 +55,7 @@ export function createSqliteUnitOfWork<TDatabase extends SqliteDatabase>(
   return createUnitOfWork<SqliteDatabase>({
     ...options,
     name: 'sqlite unit of work',
+    resource: db as object,
     transactions,
     toStorageError,
     idempotency:

@@ -136,6 +136,7 @@ export function createInMemoryUnitOfWork(options: InMemoryUnitOfWorkOptions = {}
     options.idempotency === false ? undefined : (options.idempotency ?? createInMemoryIdempotencyStore());
   const behavior = createUnitOfWork<InMemoryTransaction>({
     name: 'in-memory unit of work',
+    resource: outbox,
     transactions: {
       async run(work) {
         const state: TxState = { outbox: outbox.begin(), commits: [], ends: [], open: true };

@@ -54,6 +54,11 @@ export interface UnitOfWorkOptions<TTx> extends UnitOfWorkStoreOptions<TTx> {
   readonly toStorageError?: (error: unknown, what: string) => Error;
   /** Clock of idempotency records, epoch ms. @default Date.now */
   readonly now?: () => number;
+  /**
+   * What the transactions run on (the client, pool or connection). A command sent inside an open unit over the
+   * same resource joins it, also when another unit-of-work behavior handles it. @default the behavior itself
+   */
+  readonly resource?: object;
 }
 
 /**
@@ -101,7 +106,8 @@ const UNIT_KEY: ContextKey<Unit | undefined> = createContextKey<Unit | undefined
 const unitChecks = new WeakSet<object>();
 
 class Unit implements ActiveUnitOfWork {
-  readonly owner: UnitOfWork<unknown>;
+  /** What the transaction runs on (the client): units of work over the same one join each other. */
+  readonly resource: object;
   readonly transaction: unknown;
   readonly root: DispatchContext;
   /** Open to nested commands while the handler of the root command runs. */
@@ -113,8 +119,8 @@ class Unit implements ActiveUnitOfWork {
   running = 0;
   #idle: (() => void) | undefined;
 
-  constructor(owner: UnitOfWork<unknown>, transaction: unknown, root: DispatchContext) {
-    this.owner = owner;
+  constructor(resource: object, transaction: unknown, root: DispatchContext) {
+    this.resource = resource;
     this.transaction = transaction;
     this.root = root;
   }
@@ -147,16 +153,16 @@ class Unit implements ActiveUnitOfWork {
   }
 }
 
-function joinable(owner: object): Unit | undefined {
+function joinable(resource: object): Unit | undefined {
   for (let f = frames.getStore(); f !== undefined && f.unit !== undefined; f = f.parent) {
-    if (f.unit.owner === owner && f.unit.accepting) return f.unit;
+    if (f.unit.resource === resource && f.unit.accepting) return f.unit;
   }
   return undefined;
 }
 
-function holds(owner: object): Unit | undefined {
+function holds(resource: object): Unit | undefined {
   for (let f = frames.getStore(); f !== undefined; f = f.parent) {
-    if (f.unit?.owner === owner && f.unit.accepting) return f.unit;
+    if (f.unit?.resource === resource && f.unit.accepting) return f.unit;
   }
   return undefined;
 }
@@ -238,6 +244,11 @@ export function createUnitOfWork<TTx>(options: UnitOfWorkOptions<TTx>): UnitOfWo
   const now = options.now ?? Date.now;
   const key = createContextKey<TTx | undefined>(undefined, { description: `${name} transaction` });
   const exclusive = transactions.exclusive === true;
+  const given = options.resource as unknown;
+  if (given !== undefined && !((typeof given === 'object' && given !== null) || typeof given === 'function'))
+    throw new ConfigurationError(`${name}: resource must be the client object`);
+  // Without a resource, the behavior itself (assigned below): a unit is then joined by its own behavior only.
+  let resource = given as object;
 
   interface Claim {
     readonly key: string;
@@ -332,7 +343,7 @@ export function createUnitOfWork<TTx>(options: UnitOfWorkOptions<TTx>): UnitOfWo
     const signal = context.signal;
     let events: AnyEvent[] = [];
     const result = await runTransaction(async (tx) => {
-      const unit = new Unit(behavior as UnitOfWork<unknown>, tx, context);
+      const unit = new Unit(resource, tx, context);
       context.set(key, tx);
       context.set(UNIT_KEY, unit);
       try {
@@ -409,9 +420,9 @@ export function createUnitOfWork<TTx>(options: UnitOfWorkOptions<TTx>): UnitOfWo
   };
 
   const middleware: Middleware = (message, context, next) => {
-    const unit = joinable(behavior);
+    const unit = joinable(resource);
     if (unit !== undefined) return join(unit, message, context, next);
-    if (exclusive && holds(behavior) !== undefined) {
+    if (exclusive && holds(resource) !== undefined) {
       return Promise.reject(
         new ConfigurationError(
           `${message.type}: ${name} runs one transaction at a time on its connection, so a command sent inside outsideUnitOfWork() while another unit is open on it would wait forever`,
@@ -466,6 +477,7 @@ export function createUnitOfWork<TTx>(options: UnitOfWorkOptions<TTx>): UnitOfWo
       return middleware;
     },
   });
+  if (given === undefined) resource = behavior;
   return behavior;
 }
 

@@ -338,6 +338,30 @@ export function describeUnitOfWorkContract<TTx>(
         },
       );
 
+      run(
+        'join a unit of another behavior over the same database (another mediator, another unit)',
+        async (h) => {
+          const inner = build(h, (uow) => [addItem(uow, h)]);
+          let outerTx: unknown;
+          let innerTx: unknown;
+          const innerUow = inner.uow;
+          const outer = build(h, (uow) => [
+            handle(AddTwo, async (cmd, ctx) => {
+              outerTx = uow.transaction(ctx);
+              await inner.mediator.send(AddItem.create({ id: `${cmd.payload.id}-inner` }));
+              innerTx = currentUnitOfWork()?.transaction;
+              throw new Error('outer refused');
+            }),
+          ]);
+          expect(outer.uow).not.toBe(innerUow);
+          await expect(outer.mediator.send(AddTwo.create({ id: 'o' }))).rejects.toThrow('outer refused');
+          expect(innerTx).toBe(outerTx);
+          expect(await h.rows()).toEqual([]);
+          expect(await h.outbox()).toEqual([]);
+          expect(inner.seen).toEqual([]);
+        },
+      );
+
       run('an outer failure rolls back what the nested command wrote', async (h) => {
         const { mediator, seen } = nested(h, { failOuter: true });
         await expect(mediator.send(AddTwo.create({ id: 'o' }))).rejects.toThrow('outer refused');
