@@ -1,7 +1,7 @@
 /**
  * `@cqrs-ts/core/sql`: what the SQL storage adapters (Postgres, MariaDB/MySQL, SQLite) share: table names, the
  * inbox store over two statements, the outbox table's maintenance statements and row codec, raw SQL on Kysely,
- * and the saga stores' options, checks, conflict reasons and row mappers. They assume the column names the
+ * and the saga store over a dialect's statements with its row checks and mappers. They assume the column names the
  * adapters' migrations create.
  * @module
  */
@@ -31,13 +31,13 @@ export {
   checkSagaQuery,
   checkSagaWrite,
   mapSagaRows,
-  resolveSqlSagaStoreOptions,
   SAGA_DEFAULT_MAX_TEXT_BYTES,
   SAGA_MAX_KEY_LENGTH,
   sagaCommitLease,
-  sagaConflictError,
   sagaListQuery,
   sagaLogEntryFromRow,
   sagaRecordFromRow,
   sagaRecoverableQuery,
 } from './sql/sql-saga-rows.ts';
+export type { SqlSagaStatements, SqlSagaStoreSpec } from './sql/sql-saga-store.ts';
+export { createSqlSagaStore } from './sql/sql-saga-store.ts';

@@ -1,28 +1,7 @@
-import { ConfigurationError, SagaConflictError } from '@cqrs-ts/core';
-import type {
-  SagaAcquire,
-  SagaCommit,
-  SagaCreate,
-  SagaListQuery,
-  SagaRecoveryQuery,
-  SagaRelease,
-  SagaRenew,
-  SagaStore,
-} from '@cqrs-ts/core/spi';
-import {
-  checkSagaQuery,
-  checkSagaWrite,
-  mapSagaRows,
-  resolveSqlSagaStoreOptions,
-  sagaCommitLease,
-  sagaConflictError,
-  sagaListQuery,
-  sagaLogEntryFromRow,
-  sagaRecordFromRow,
-  sagaRecoverableQuery,
-} from '@cqrs-ts/core/sql';
+import type { SagaStore } from '@cqrs-ts/core/spi';
+import { createSqlSagaStore, sagaCommitLease, sagaListQuery, sagaRecoverableQuery } from '@cqrs-ts/core/sql';
 import { classifyMysqlError, toStorageError } from './mysql-errors.ts';
-import { type Execute, execOf, inTransaction } from './mysql-executor.ts';
+import { execOf, inTransaction } from './mysql-executor.ts';
 import type { MysqlSagaStoreOptions } from './mysql-options.ts';
 import { resolveTables } from './schema.ts';
 
@@ -45,15 +24,6 @@ export function createMysqlSagaStore(options: MysqlSagaStoreOptions): SagaStore 
   const client = options.client;
   const exec = execOf(client);
   const outbox = options.outbox;
-  const { maxTextBytes, onCorruptRow } = resolveSqlSagaStoreOptions(options, 'mysql');
-  const run = async (what: string, sql: string, params: readonly unknown[], execute: Execute = exec) => {
-    try {
-      return await execute(sql, params);
-    } catch (error) {
-      throw toStorageError(error, `saga ${what}`);
-    }
-  };
-
   const createSql = `INSERT INTO ${t} (${COLUMNS}) VALUES (?, ?, ?, 'running', ?, 0, 1, 1, NULL, ?, ?, ?, ?, ?)`;
   const updateSql = `UPDATE ${t} SET status = ?, context = ?, \`cursor\` = ?, error = ?, version = version + 1,
     updated_at = ?, lease_owner = IF(?, lease_owner, NULL), lease_until = ?
@@ -75,92 +45,69 @@ export function createMysqlSagaStore(options: MysqlSagaStoreOptions): SagaStore 
   const loadSql = `SELECT ${COLUMNS} FROM ${t} WHERE id = ?`;
   const historySql = `SELECT ${LOG_COLUMNS} FROM ${lt} WHERE saga_id = ? ORDER BY seq`;
 
-  const conflict = async (w: { id: string; owner: string; expectedVersion: number }) => {
-    try {
-      return sagaConflictError(w, (await exec(loadSql, [w.id])).rows[0]);
-    } catch {
-      return sagaConflictError(w, 'unread'); // the refusal stands; only the detail is missing
-    }
-  };
+  const rowsOf = async (sql: string, params: readonly unknown[]) => (await exec(sql, params)).rows;
+  const changed = async (sql: string, params: readonly unknown[]) => (await exec(sql, params)).count === 1;
 
-  return {
-    capabilities: Object.freeze({ outbox: outbox !== undefined }),
-    async create(input: SagaCreate) {
-      checkSagaWrite('create', input, maxTextBytes);
-      try {
-        await exec(createSql, [
-          input.id,
-          input.name,
-          input.definitionVersion,
-          input.context,
-          input.owner,
-          input.now + input.leaseMs,
-          input.deadlineAt,
-          input.now,
-          input.now,
-        ]);
-      } catch (error) {
-        if (classifyMysqlError(error) === 'unique-violation') {
-          throw new SagaConflictError(input.id, 'already exists');
+  return createSqlSagaStore({
+    ...options,
+    adapter: 'mysql',
+    outbox: outbox !== undefined,
+    toStorageError,
+    statements: {
+      async create(input) {
+        try {
+          await exec(createSql, [
+            input.id,
+            input.name,
+            input.definitionVersion,
+            input.context,
+            input.owner,
+            input.now + input.leaseMs,
+            input.deadlineAt,
+            input.now,
+            input.now,
+          ]);
+          return true;
+        } catch (error) {
+          if (classifyMysqlError(error) === 'unique-violation') return false;
+          throw error;
         }
-        throw toStorageError(error, 'saga create');
-      }
-    },
-    async commit(w: SagaCommit) {
-      checkSagaWrite('commit', w, maxTextBytes);
-      const events = w.events ?? [];
-      if (events.length > 0 && outbox === undefined) {
-        throw new ConfigurationError('this saga store has no outbox: configure one to commit step events');
-      }
-      const lease = sagaCommitLease(w);
-      const params = [
-        w.status,
-        w.context,
-        w.cursor,
-        w.error,
-        w.now,
-        lease.keepOwner ? 1 : 0,
-        lease.until,
-        w.id,
-        w.expectedVersion,
-        w.owner,
-      ];
-      if (w.log.length === 0 && events.length === 0) {
-        if ((await run('commit', updateSql, params)).count !== 1) throw await conflict(w);
-        return w.expectedVersion + 1;
-      }
-      const logParams: unknown[] = [];
-      for (const e of w.log) {
-        logParams.push(
+      },
+      async commit(w, events) {
+        const lease = sagaCommitLease(w);
+        const params = [
+          w.status,
+          w.context,
+          w.cursor,
+          w.error,
+          w.now,
+          lease.keepOwner ? 1 : 0,
+          lease.until,
           w.id,
-          e.stepId,
-          e.slot,
-          e.action,
-          e.status,
-          e.attempts,
-          e.result,
-          e.error,
-          e.startedAt,
-        );
-        logParams.push(e.at);
-      }
-      const refused = new Error('guard failed');
-      try {
-        await inTransaction(client, async (execute, tx) => {
-          if ((await execute(updateSql, params)).count !== 1) throw refused;
-          if (w.log.length > 0) await execute(logSql(w.log.length), logParams);
-          if (events.length > 0) await outbox!.append(tx, events);
-        });
-      } catch (error) {
-        if (error === refused) throw await conflict(w);
-        throw toStorageError(error, 'saga commit');
-      }
-      return w.expectedVersion + 1;
-    },
-    async acquire(request: SagaAcquire) {
-      checkSagaWrite('acquire', request, maxTextBytes);
-      try {
-        return await inTransaction(client, async (execute) => {
+          w.expectedVersion,
+          w.owner,
+        ];
+        if (w.log.length === 0 && events.length === 0) return changed(updateSql, params);
+        const logParams: unknown[] = [];
+        for (const e of w.log) {
+          logParams.push(w.id, e.stepId, e.slot, e.action, e.status, e.attempts, e.result, e.error);
+          logParams.push(e.startedAt, e.at);
+        }
+        const refused = new Error('guard failed');
+        try {
+          await inTransaction(client, async (execute, tx) => {
+            if ((await execute(updateSql, params)).count !== 1) throw refused;
+            if (w.log.length > 0) await execute(logSql(w.log.length), logParams);
+            if (events.length > 0) await outbox!.append(tx, events);
+          });
+          return true;
+        } catch (error) {
+          if (error === refused) return false;
+          throw error;
+        }
+      },
+      acquire: (request) =>
+        inTransaction(client, async (execute) => {
           const { count } = await execute(acquireSql, [
             request.owner,
             request.now + request.leaseMs,
@@ -171,47 +118,20 @@ export function createMysqlSagaStore(options: MysqlSagaStoreOptions): SagaStore 
             request.expectedVersion ?? null,
             request.expectedVersion ?? null,
           ]);
-          if (count !== 1) return undefined;
-          const row = (await execute(loadSql, [request.id])).rows[0];
-          return row === undefined ? undefined : sagaRecordFromRow(row);
-        });
-      } catch (error) {
-        throw toStorageError(error, 'saga acquire');
-      }
+          return count === 1 ? (await execute(loadSql, [request.id])).rows[0] : undefined;
+        }),
+      renew: (r) => changed(renewSql, [r.now + r.leaseMs, r.id, r.owner, r.expectedVersion]),
+      release: (r) => changed(releaseSql, [r.id, r.owner, r.expectedVersion]),
+      load: async (id) => (await rowsOf(loadSql, [id]))[0],
+      history: (id) => rowsOf(historySql, [id]),
+      recoverable(q) {
+        const { sql, params } = sagaRecoverableQuery(t, COLUMNS, q);
+        return rowsOf(sql, params);
+      },
+      list(q) {
+        const { sql, params } = sagaListQuery(t, COLUMNS, q);
+        return rowsOf(sql, params);
+      },
     },
-    async renew(request: SagaRenew) {
-      const r = await run('renew', renewSql, [
-        request.now + request.leaseMs,
-        request.id,
-        request.owner,
-        request.expectedVersion,
-      ]);
-      return r.count === 1;
-    },
-    async release(request: SagaRelease) {
-      const r = await run('release', releaseSql, [request.id, request.owner, request.expectedVersion]);
-      return r.count === 1;
-    },
-    async load(id: string) {
-      const row = (await run('load', loadSql, [id])).rows[0];
-      return row === undefined ? undefined : sagaRecordFromRow(row);
-    },
-    async history(id: string) {
-      return (await run('history', historySql, [id])).rows.map(sagaLogEntryFromRow);
-    },
-    async findRecoverable(q: SagaRecoveryQuery) {
-      checkSagaQuery('findRecoverable', q);
-      if (q.names !== undefined && q.names.length === 0) return [];
-      const { sql, params } = sagaRecoverableQuery(t, COLUMNS, q);
-      const r = await run('findRecoverable', sql, params);
-      return mapSagaRows(r.rows, sagaRecordFromRow, onCorruptRow);
-    },
-    async list(q: SagaListQuery) {
-      checkSagaQuery('list', q);
-      if (q.statuses?.length === 0 || q.names?.length === 0) return [];
-      const { sql, params } = sagaListQuery(t, COLUMNS, q);
-      const r = await run('list', sql, params);
-      return mapSagaRows(r.rows, sagaRecordFromRow, onCorruptRow);
-    },
-  };
+  });
 }

@@ -1,27 +1,8 @@
-import { ConfigurationError, SagaConflictError } from '@cqrs-ts/core';
-import type {
-  SagaAcquire,
-  SagaCommit,
-  SagaCreate,
-  SagaListQuery,
-  SagaLogEntryInput,
-  SagaRecoveryQuery,
-  SagaRelease,
-  SagaRenew,
-  SagaStore,
-} from '@cqrs-ts/core/spi';
-import {
-  checkSagaQuery,
-  checkSagaWrite,
-  mapSagaRows,
-  resolveSqlSagaStoreOptions,
-  sagaCommitLease,
-  sagaConflictError,
-  sagaLogEntryFromRow,
-  sagaRecordFromRow,
-} from '@cqrs-ts/core/sql';
+import { ConfigurationError } from '@cqrs-ts/core';
+import type { SagaCommit, SagaLogEntryInput, SagaStore } from '@cqrs-ts/core/spi';
+import { createSqlSagaStore, sagaCommitLease } from '@cqrs-ts/core/sql';
 import { toStorageError } from './postgres-errors.ts';
-import { type Execute, transactionOf } from './postgres-executor.ts';
+import { transactionOf } from './postgres-executor.ts';
 import type { PostgresSagaStoreOptions } from './postgres-options.ts';
 import { execOf } from './postgres-outbox-store.ts';
 import { resolveTables } from './schema.ts';
@@ -49,21 +30,12 @@ export function createPostgresSagaStore(options: PostgresSagaStoreOptions): Saga
   const client = options.client;
   const exec = execOf(client);
   const outbox = options.outbox;
-  const { maxTextBytes, onCorruptRow } = resolveSqlSagaStoreOptions(options, 'postgres');
   const transact = outbox === undefined ? undefined : transactionOf(client);
   if (outbox !== undefined && transact === undefined) {
     throw new ConfigurationError(
       'postgres saga store: an outbox needs a client that can open transactions (pg Pool, postgres.js sql, Kysely)',
     );
   }
-  const run = async (what: string, sql: string, params: readonly unknown[], execute: Execute = exec) => {
-    try {
-      return await execute(sql, params, true);
-    } catch (error) {
-      throw toStorageError(error, `saga ${what}`);
-    }
-  };
-
   const createSql = `INSERT INTO ${t} (${COLUMNS}) VALUES ($1::text, $2::text, $3::int, 'running', $4::text, 0, 1, 1, NULL, $5::text, $6::bigint, $7::bigint, $8::bigint, $8::bigint) ON CONFLICT (id) DO NOTHING`;
   const update = `UPDATE ${t} SET status = $4::text, context = $5::text, cursor = $6::int, error = $7::text,
     version = version + 1, updated_at = $8::bigint,
@@ -134,106 +106,73 @@ SELECT count(*)::int AS n FROM u`;
       AND ($3::text IS NULL OR id > $3::text)
     ORDER BY id LIMIT $4::int`;
 
-  /** Why a guard failed, for the error message (off the hot path: only after a refused write). */
-  const conflict = async (w: { id: string; owner: string; expectedVersion: number }) => {
-    try {
-      return sagaConflictError(w, (await exec(loadSql, [w.id], true)).rows[0]);
-    } catch {
-      return sagaConflictError(w, 'unread'); // the refusal stands; only the detail is missing
-    }
-  };
+  const query = async (sql: string, params: readonly unknown[]) => (await exec(sql, params, true)).rows;
+  const changed = async (sql: string, params: readonly unknown[]) =>
+    (await exec(sql, params, true)).count === 1;
 
-  return {
-    capabilities: Object.freeze({ outbox: outbox !== undefined }),
-    async create(input: SagaCreate) {
-      checkSagaWrite('create', input, maxTextBytes);
-      const r = await run('create', createSql, [
-        input.id,
-        input.name,
-        input.definitionVersion,
-        input.context,
-        input.owner,
-        input.now + input.leaseMs,
-        input.deadlineAt,
-        input.now,
-      ]);
-      if (r.count === 0) throw new SagaConflictError(input.id, 'already exists');
+  return createSqlSagaStore({
+    ...options,
+    adapter: 'postgres',
+    outbox: outbox !== undefined,
+    toStorageError,
+    statements: {
+      async create(input) {
+        const r = await exec(
+          createSql,
+          [
+            input.id,
+            input.name,
+            input.definitionVersion,
+            input.context,
+            input.owner,
+            input.now + input.leaseMs,
+            input.deadlineAt,
+            input.now,
+          ],
+          true,
+        );
+        return r.count !== 0;
+      },
+      async commit(w, events) {
+        const sql = commitSql(w.log.length);
+        const params = commitParams(w);
+        if (events.length === 0) return Number((await query(sql, params))[0]?.n) === 1;
+        const refused = new Error('guard failed');
+        try {
+          await transact!(async (execute, tx) => {
+            const r = await execute(sql, params, true);
+            if (Number(r.rows[0]?.n) !== 1) throw refused;
+            await outbox!.append(tx, events);
+          });
+          return true;
+        } catch (error) {
+          if (error === refused) return false;
+          throw error;
+        }
+      },
+      acquire: async (request) =>
+        (
+          await query(acquireSql, [
+            request.id,
+            request.owner,
+            request.now,
+            request.now + request.leaseMs,
+            request.expectedVersion ?? null,
+          ])
+        )[0],
+      renew: (r) => changed(renewSql, [r.id, r.owner, r.expectedVersion, r.now + r.leaseMs]),
+      release: (r) => changed(releaseSql, [r.id, r.owner, r.expectedVersion]),
+      load: async (id) => (await query(loadSql, [id]))[0],
+      history: (id) => query(historySql, [id]),
+      recoverable: (q) =>
+        query(recoverableSql, [
+          q.now,
+          q.now - (q.staleAfterMs ?? 0),
+          q.names ?? null,
+          q.maxAttempts ?? null,
+          q.limit,
+        ]),
+      list: (q) => query(listSql, [q.statuses ?? null, q.names ?? null, q.afterId ?? null, q.limit]),
     },
-    async commit(w: SagaCommit) {
-      checkSagaWrite('commit', w, maxTextBytes);
-      const events = w.events ?? [];
-      if (events.length > 0 && outbox === undefined) {
-        throw new ConfigurationError('this saga store has no outbox: configure one to commit step events');
-      }
-      const sql = commitSql(w.log.length);
-      const params = commitParams(w);
-      if (events.length === 0) {
-        const r = await run('commit', sql, params);
-        if (Number(r.rows[0]?.n) !== 1) throw await conflict(w);
-        return w.expectedVersion + 1;
-      }
-      const refused = new Error('guard failed');
-      try {
-        await transact!(async (execute, tx) => {
-          const r = await execute(sql, params, true);
-          if (Number(r.rows[0]?.n) !== 1) throw refused;
-          await outbox!.append(tx, events);
-        });
-      } catch (error) {
-        if (error === refused) throw await conflict(w);
-        throw toStorageError(error, 'saga commit');
-      }
-      return w.expectedVersion + 1;
-    },
-    async acquire(request: SagaAcquire) {
-      checkSagaWrite('acquire', request, maxTextBytes);
-      const r = await run('acquire', acquireSql, [
-        request.id,
-        request.owner,
-        request.now,
-        request.now + request.leaseMs,
-        request.expectedVersion ?? null,
-      ]);
-      const row = r.rows[0];
-      return row === undefined ? undefined : sagaRecordFromRow(row);
-    },
-    async renew(request: SagaRenew) {
-      const r = await run('renew', renewSql, [
-        request.id,
-        request.owner,
-        request.expectedVersion,
-        request.now + request.leaseMs,
-      ]);
-      return r.count === 1;
-    },
-    async release(request: SagaRelease) {
-      const r = await run('release', releaseSql, [request.id, request.owner, request.expectedVersion]);
-      return r.count === 1;
-    },
-    async load(id: string) {
-      const row = (await run('load', loadSql, [id])).rows[0];
-      return row === undefined ? undefined : sagaRecordFromRow(row);
-    },
-    async history(id: string) {
-      return (await run('history', historySql, [id])).rows.map(sagaLogEntryFromRow);
-    },
-    async findRecoverable(q: SagaRecoveryQuery) {
-      checkSagaQuery('findRecoverable', q);
-      if (q.names !== undefined && q.names.length === 0) return [];
-      const r = await run('findRecoverable', recoverableSql, [
-        q.now,
-        q.now - (q.staleAfterMs ?? 0),
-        q.names ?? null,
-        q.maxAttempts ?? null,
-        q.limit,
-      ]);
-      return mapSagaRows(r.rows, sagaRecordFromRow, onCorruptRow);
-    },
-    async list(q: SagaListQuery) {
-      checkSagaQuery('list', q);
-      if (q.statuses?.length === 0 || q.names?.length === 0) return [];
-      const r = await run('list', listSql, [q.statuses ?? null, q.names ?? null, q.afterId ?? null, q.limit]);
-      return mapSagaRows(r.rows, sagaRecordFromRow, onCorruptRow);
-    },
-  };
+  });
 }

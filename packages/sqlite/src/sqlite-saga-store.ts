@@ -1,28 +1,7 @@
-import { ConfigurationError, SagaConflictError, type StorageError } from '@cqrs-ts/core';
-import type {
-  SagaAcquire,
-  SagaCommit,
-  SagaCreate,
-  SagaListQuery,
-  SagaRecoveryQuery,
-  SagaRelease,
-  SagaRenew,
-  SagaStore,
-} from '@cqrs-ts/core/spi';
-import {
-  checkSagaQuery,
-  checkSagaWrite,
-  mapSagaRows,
-  resolveSqlSagaStoreOptions,
-  sagaCommitLease,
-  sagaConflictError,
-  sagaListQuery,
-  sagaLogEntryFromRow,
-  sagaRecordFromRow,
-  sagaRecoverableQuery,
-} from '@cqrs-ts/core/sql';
+import type { SagaCommit, SagaStore } from '@cqrs-ts/core/spi';
+import { createSqlSagaStore, sagaCommitLease, sagaListQuery, sagaRecoverableQuery } from '@cqrs-ts/core/sql';
 import { resolveTables } from './schema.ts';
-import { toStorageError } from './sqlite-errors.ts';
+import { classifySqliteError, toStorageError } from './sqlite-errors.ts';
 import type {
   SqliteDatabase,
   SqliteSagaStoreOptions,
@@ -54,7 +33,6 @@ export function createSqliteSagaStore(options: SqliteSagaStoreOptions): SagaStor
   const db = options.database;
   const { saga: t, sagaLog: lt } = resolveTables(options.tables);
   const outbox = options.outbox;
-  const { maxTextBytes, onCorruptRow } = resolveSqlSagaStoreOptions(options, 'sqlite');
   const cache = new Map<string, SqliteStatement>();
   const stmt = (sql: string, read = false) => {
     let s = cache.get(sql);
@@ -66,13 +44,9 @@ export function createSqliteSagaStore(options: SqliteSagaStoreOptions): SagaStor
     return s;
   };
   /** Runs `fn` once no commit with events of this connection is in flight. */
-  const exclusive = async <T>(what: string, fn: () => T): Promise<T> => {
+  const exclusive = async <T>(fn: () => T): Promise<T> => {
     for (let b = busy.get(db); b !== undefined; b = busy.get(db)) await b;
-    try {
-      return fn();
-    } catch (error) {
-      throw toStorageError(error, `saga ${what}`);
-    }
+    return fn();
   };
   const rollback = () => {
     try {
@@ -97,13 +71,6 @@ export function createSqliteSagaStore(options: SqliteSagaStoreOptions): SagaStor
   const loadSql = `SELECT ${COLUMNS} FROM ${t} WHERE id = ?`;
   const historySql = `SELECT ${LOG_COLUMNS} FROM ${lt} WHERE saga_id = ? ORDER BY seq`;
 
-  const conflict = (w: { id: string; owner: string; expectedVersion: number }) => {
-    try {
-      return sagaConflictError(w, stmt(loadSql, true).all(w.id)[0] as Record<string, unknown> | undefined);
-    } catch {
-      return sagaConflictError(w, 'unread'); // the refusal stands; only the detail is missing
-    }
-  };
   /** BEGIN IMMEDIATE, guarded update and log rows; returns false (rolled back) when the guard fails. */
   const write = (w: SagaCommit): boolean => {
     const lease = sagaCommitLease(w);
@@ -150,141 +117,95 @@ export function createSqliteSagaStore(options: SqliteSagaStoreOptions): SagaStor
     }
   };
 
-  return {
-    capabilities: Object.freeze({ outbox: outbox !== undefined }),
-    async create(input: SagaCreate) {
-      checkSagaWrite('create', input, maxTextBytes);
-      try {
-        await exclusive('create', () =>
-          stmt(createSql).run(
-            input.id,
-            input.name,
-            input.definitionVersion,
-            input.context,
-            input.owner,
-            input.now + input.leaseMs,
-            input.deadlineAt,
-            input.now,
-            input.now,
-          ),
-        );
-      } catch (error) {
-        if ((error as StorageError).reason === 'unique-violation') {
-          throw new SagaConflictError(input.id, 'already exists');
-        }
-        throw error;
-      }
-    },
-    async commit(w: SagaCommit) {
-      checkSagaWrite('commit', w, maxTextBytes);
-      const events = w.events ?? [];
-      if (events.length > 0 && outbox === undefined) {
-        throw new ConfigurationError('this saga store has no outbox: configure one to commit step events');
-      }
-      if (events.length === 0) {
-        const ok = await exclusive('commit', () => {
-          if (!write(w)) return false;
-          db.exec('COMMIT');
-          return true;
-        });
-        if (!ok) throw conflict(w);
-        return w.expectedVersion + 1;
-      }
-      // Hold the connection until the transaction ended: queued behind earlier commits with events, and every
-      // other call on the connection waits (set synchronously, so nothing slips in).
-      const prev = busy.get(db);
-      let release!: () => void;
-      const hold = new Promise<void>((resolve) => {
-        release = resolve;
-      });
-      busy.set(db, hold);
-      let ok: boolean;
-      try {
-        if (prev !== undefined) await prev;
+  const rows = (sql: string, params: readonly SqliteValue[]) =>
+    exclusive(() => stmt(sql, true).all(...params) as Record<string, unknown>[]);
+  const changed = (sql: string, params: readonly SqliteValue[]) =>
+    exclusive(() => Number(stmt(sql).run(...params).changes) === 1);
+
+  return createSqlSagaStore({
+    ...options,
+    adapter: 'sqlite',
+    outbox: outbox !== undefined,
+    toStorageError,
+    statements: {
+      async create(input) {
         try {
-          ok = write(w);
+          await exclusive(() =>
+            stmt(createSql).run(
+              input.id,
+              input.name,
+              input.definitionVersion,
+              input.context,
+              input.owner,
+              input.now + input.leaseMs,
+              input.deadlineAt,
+              input.now,
+              input.now,
+            ),
+          );
+          return true;
         } catch (error) {
-          throw toStorageError(error, 'saga commit');
+          if (classifySqliteError(error) === 'unique-violation') return false;
+          throw error;
         }
-        if (ok) {
+      },
+      async commit(w, events) {
+        if (events.length === 0) {
+          return exclusive(() => {
+            if (!write(w)) return false;
+            db.exec('COMMIT');
+            return true;
+          });
+        }
+        // Hold the connection until the transaction ended: queued behind earlier commits with events, and every
+        // other call on the connection waits (set synchronously, so nothing slips in).
+        const prev = busy.get(db);
+        let release!: () => void;
+        const hold = new Promise<void>((resolve) => {
+          release = resolve;
+        });
+        busy.set(db, hold);
+        try {
+          if (prev !== undefined) await prev;
+          if (!write(w)) return false;
           try {
             await outbox!.append(db, events);
             db.exec('COMMIT');
           } catch (error) {
             rollback();
-            throw toStorageError(error, 'saga commit');
+            throw error;
           }
+          return true;
+        } finally {
+          release();
+          if (busy.get(db) === hold) busy.delete(db);
         }
-      } finally {
-        release();
-        if (busy.get(db) === hold) busy.delete(db);
-      }
-      if (!ok) throw conflict(w);
-      return w.expectedVersion + 1;
+      },
+      acquire: async (request) =>
+        (
+          await rows(acquireSql, [
+            request.owner,
+            request.now + request.leaseMs,
+            request.now,
+            request.id,
+            request.owner,
+            request.now,
+            request.expectedVersion ?? null,
+            request.expectedVersion ?? null,
+          ])
+        )[0],
+      renew: (r) => changed(renewSql, [r.now + r.leaseMs, r.id, r.owner, r.expectedVersion]),
+      release: (r) => changed(releaseSql, [r.id, r.owner, r.expectedVersion]),
+      load: async (id) => (await rows(loadSql, [id]))[0],
+      history: (id) => rows(historySql, [id]),
+      recoverable(q) {
+        const { sql, params } = sagaRecoverableQuery(t, COLUMNS, q);
+        return rows(sql, params as SqliteValue[]);
+      },
+      list(q) {
+        const { sql, params } = sagaListQuery(t, COLUMNS, q);
+        return rows(sql, params as SqliteValue[]);
+      },
     },
-    async acquire(request: SagaAcquire) {
-      checkSagaWrite('acquire', request, maxTextBytes);
-      return exclusive('acquire', () => {
-        const row = stmt(acquireSql, true).all(
-          request.owner,
-          request.now + request.leaseMs,
-          request.now,
-          request.id,
-          request.owner,
-          request.now,
-          request.expectedVersion ?? null,
-          request.expectedVersion ?? null,
-        )[0] as Record<string, unknown> | undefined;
-        return row === undefined ? undefined : sagaRecordFromRow(row);
-      });
-    },
-    renew(request: SagaRenew) {
-      return exclusive(
-        'renew',
-        () =>
-          Number(
-            stmt(renewSql).run(
-              request.now + request.leaseMs,
-              request.id,
-              request.owner,
-              request.expectedVersion,
-            ).changes,
-          ) === 1,
-      );
-    },
-    release(request: SagaRelease) {
-      return exclusive(
-        'release',
-        () => Number(stmt(releaseSql).run(request.id, request.owner, request.expectedVersion).changes) === 1,
-      );
-    },
-    async load(id: string) {
-      const row = await exclusive(
-        'load',
-        () => stmt(loadSql, true).all(id)[0] as Record<string, unknown> | undefined,
-      );
-      return row === undefined ? undefined : sagaRecordFromRow(row);
-    },
-    async history(id: string) {
-      const rows = await exclusive(
-        'history',
-        () => stmt(historySql, true).all(id) as Record<string, unknown>[],
-      );
-      return rows.map(sagaLogEntryFromRow);
-    },
-    async findRecoverable(q: SagaRecoveryQuery) {
-      checkSagaQuery('findRecoverable', q);
-      if (q.names !== undefined && q.names.length === 0) return [];
-      const { sql, params } = sagaRecoverableQuery(t, COLUMNS, q);
-      const rows = await exclusive('findRecoverable', () => stmt(sql, true).all(...params));
-      return mapSagaRows(rows as Record<string, unknown>[], sagaRecordFromRow, onCorruptRow);
-    },
-    async list(q: SagaListQuery) {
-      checkSagaQuery('list', q);
-      if (q.statuses?.length === 0 || q.names?.length === 0) return [];
-      const { sql, params } = sagaListQuery(t, COLUMNS, q);
-      const rows = await exclusive('list', () => stmt(sql, true).all(...params));
-      return mapSagaRows(rows as Record<string, unknown>[], sagaRecordFromRow, onCorruptRow);
-    },
-  };
+  });
 }
