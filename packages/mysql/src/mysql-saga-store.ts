@@ -1,5 +1,12 @@
 import type { SagaStore } from '@cqrs-ts/core/spi';
-import { createSqlSagaStore, sagaCommitLease, sagaListQuery, sagaRecoverableQuery } from '@cqrs-ts/core/sql';
+import {
+  createSqlSagaStore,
+  sagaAcquireParams,
+  sagaCommitLease,
+  sagaInsertParams,
+  sagaListQuery,
+  sagaRecoverableQuery,
+} from '@cqrs-ts/core/sql';
 import { classifyMysqlError, toStorageError } from './mysql-errors.ts';
 import { execOf, inTransaction } from './mysql-executor.ts';
 import type { MysqlSagaStoreOptions } from './mysql-options.ts';
@@ -56,17 +63,7 @@ export function createMysqlSagaStore(options: MysqlSagaStoreOptions): SagaStore 
     statements: {
       async create(input) {
         try {
-          await exec(createSql, [
-            input.id,
-            input.name,
-            input.definitionVersion,
-            input.context,
-            input.owner,
-            input.now + input.leaseMs,
-            input.deadlineAt,
-            input.now,
-            input.now,
-          ]);
+          await exec(createSql, sagaInsertParams(input));
           return true;
         } catch (error) {
           if (classifyMysqlError(error) === 'unique-violation') return false;
@@ -108,16 +105,7 @@ export function createMysqlSagaStore(options: MysqlSagaStoreOptions): SagaStore 
       },
       acquire: (request) =>
         inTransaction(client, async (execute) => {
-          const { count } = await execute(acquireSql, [
-            request.owner,
-            request.now + request.leaseMs,
-            request.now,
-            request.id,
-            request.owner,
-            request.now,
-            request.expectedVersion ?? null,
-            request.expectedVersion ?? null,
-          ]);
+          const { count } = await execute(acquireSql, sagaAcquireParams(request));
           return count === 1 ? (await execute(loadSql, [request.id])).rows[0] : undefined;
         }),
       renew: (r) => changed(renewSql, [r.now + r.leaseMs, r.id, r.owner, r.expectedVersion]),

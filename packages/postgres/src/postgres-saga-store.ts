@@ -1,6 +1,6 @@
 import { ConfigurationError } from '@cqrs-ts/core';
 import type { SagaCommit, SagaLogEntryInput, SagaStore } from '@cqrs-ts/core/spi';
-import { createSqlSagaStore, sagaCommitLease } from '@cqrs-ts/core/sql';
+import { createSqlSagaStore, sagaCommitLease, sagaInsertParams } from '@cqrs-ts/core/sql';
 import { toStorageError } from './postgres-errors.ts';
 import { transactionOf } from './postgres-executor.ts';
 import type { PostgresSagaStoreOptions } from './postgres-options.ts';
@@ -36,7 +36,7 @@ export function createPostgresSagaStore(options: PostgresSagaStoreOptions): Saga
       'postgres saga store: an outbox needs a client that can open transactions (pg Pool, postgres.js sql, Kysely)',
     );
   }
-  const createSql = `INSERT INTO ${t} (${COLUMNS}) VALUES ($1::text, $2::text, $3::int, 'running', $4::text, 0, 1, 1, NULL, $5::text, $6::bigint, $7::bigint, $8::bigint, $8::bigint) ON CONFLICT (id) DO NOTHING`;
+  const createSql = `INSERT INTO ${t} (${COLUMNS}) VALUES ($1::text, $2::text, $3::int, 'running', $4::text, 0, 1, 1, NULL, $5::text, $6::bigint, $7::bigint, $8::bigint, $9::bigint) ON CONFLICT (id) DO NOTHING`;
   const update = `UPDATE ${t} SET status = $4::text, context = $5::text, cursor = $6::int, error = $7::text,
     version = version + 1, updated_at = $8::bigint,
     lease_owner = CASE WHEN $10::boolean THEN lease_owner ELSE NULL END, lease_until = $9::bigint
@@ -117,20 +117,7 @@ SELECT count(*)::int AS n FROM u`;
     toStorageError,
     statements: {
       async create(input) {
-        const r = await exec(
-          createSql,
-          [
-            input.id,
-            input.name,
-            input.definitionVersion,
-            input.context,
-            input.owner,
-            input.now + input.leaseMs,
-            input.deadlineAt,
-            input.now,
-          ],
-          true,
-        );
+        const r = await exec(createSql, sagaInsertParams(input), true);
         return r.count !== 0;
       },
       async commit(w, events) {

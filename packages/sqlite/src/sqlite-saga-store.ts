@@ -1,5 +1,12 @@
 import type { SagaCommit, SagaStore } from '@cqrs-ts/core/spi';
-import { createSqlSagaStore, sagaCommitLease, sagaListQuery, sagaRecoverableQuery } from '@cqrs-ts/core/sql';
+import {
+  createSqlSagaStore,
+  sagaAcquireParams,
+  sagaCommitLease,
+  sagaInsertParams,
+  sagaListQuery,
+  sagaRecoverableQuery,
+} from '@cqrs-ts/core/sql';
 import { resolveTables } from './schema.ts';
 import { classifySqliteError, toStorageError } from './sqlite-errors.ts';
 import type {
@@ -130,19 +137,7 @@ export function createSqliteSagaStore(options: SqliteSagaStoreOptions): SagaStor
     statements: {
       async create(input) {
         try {
-          await exclusive(() =>
-            stmt(createSql).run(
-              input.id,
-              input.name,
-              input.definitionVersion,
-              input.context,
-              input.owner,
-              input.now + input.leaseMs,
-              input.deadlineAt,
-              input.now,
-              input.now,
-            ),
-          );
+          await exclusive(() => stmt(createSql).run(...(sagaInsertParams(input) as SqliteValue[])));
           return true;
         } catch (error) {
           if (classifySqliteError(error) === 'unique-violation') return false;
@@ -181,19 +176,7 @@ export function createSqliteSagaStore(options: SqliteSagaStoreOptions): SagaStor
           if (busy.get(db) === hold) busy.delete(db);
         }
       },
-      acquire: async (request) =>
-        (
-          await rows(acquireSql, [
-            request.owner,
-            request.now + request.leaseMs,
-            request.now,
-            request.id,
-            request.owner,
-            request.now,
-            request.expectedVersion ?? null,
-            request.expectedVersion ?? null,
-          ])
-        )[0],
+      acquire: async (request) => (await rows(acquireSql, sagaAcquireParams(request) as SqliteValue[]))[0],
       renew: (r) => changed(renewSql, [r.now + r.leaseMs, r.id, r.owner, r.expectedVersion]),
       release: (r) => changed(releaseSql, [r.id, r.owner, r.expectedVersion]),
       load: async (id) => (await rows(loadSql, [id]))[0],

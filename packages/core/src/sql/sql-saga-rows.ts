@@ -406,3 +406,40 @@ export function sagaConflictError(
   }
   return new SagaConflictError(write.id, why);
 }
+
+/**
+ * Parameters of the INSERT of a new saga row, in the column order the adapters use: id, name,
+ * definition_version, context, lease_owner, lease_until, deadline_at, created_at, updated_at.
+ */
+export function sagaInsertParams(input: SagaCreate): unknown[] {
+  return [
+    input.id,
+    input.name,
+    input.definitionVersion,
+    input.context,
+    input.owner,
+    input.now + input.leaseMs,
+    input.deadlineAt,
+    input.now,
+    input.now,
+  ];
+}
+
+/**
+ * Parameters of the guarded lease take of the `?`-placeholder dialects: `SET lease_owner = ?, lease_until = ?,
+ * updated_at = ?` then `WHERE id = ? AND (lease_owner IS NULL OR lease_owner = ? OR lease_until < ?) AND (? IS
+ * NULL OR version = ?)`.
+ */
+export function sagaAcquireParams(request: SagaAcquire): unknown[] {
+  const version = request.expectedVersion ?? null;
+  return [
+    request.owner,
+    request.now + request.leaseMs,
+    request.now,
+    request.id,
+    request.owner,
+    request.now,
+    version,
+    version,
+  ];
+}
