@@ -5,6 +5,7 @@ import {
   sagaCommitLease,
   sagaInsertParams,
   sagaListQuery,
+  sagaPositionalStatements,
   sagaRecoverableQuery,
 } from '@cqrs-ts/core/sql';
 import { classifyMysqlError, toStorageError } from './mysql-errors.ts';
@@ -14,7 +15,6 @@ import { resolveTables } from './schema.ts';
 
 const COLUMNS =
   'id, name, definition_version, status, context, `cursor`, version, attempts, error, lease_owner, lease_until, deadline_at, created_at, updated_at';
-const LOG_COLUMNS = 'seq, saga_id, step_id, slot, action, status, attempts, result, error, started_at, at';
 
 /**
  * The MariaDB/MySQL {@link SagaStore} for mysql2 and Kysely (tables from `migrate`).
@@ -47,10 +47,7 @@ export function createMysqlSagaStore(options: MysqlSagaStoreOptions): SagaStore 
   const acquireSql = `UPDATE ${t} SET lease_owner = ?, lease_until = ?, version = version + 1,
     attempts = attempts + 1, updated_at = ?
     WHERE id = ? AND (lease_owner IS NULL OR lease_owner = ? OR lease_until < ?) AND (? IS NULL OR version = ?)`;
-  const renewSql = `UPDATE ${t} SET lease_until = ? WHERE id = ? AND lease_owner = ? AND version = ?`;
-  const releaseSql = `UPDATE ${t} SET lease_owner = NULL, lease_until = NULL WHERE id = ? AND lease_owner = ? AND version = ?`;
-  const loadSql = `SELECT ${COLUMNS} FROM ${t} WHERE id = ?`;
-  const historySql = `SELECT ${LOG_COLUMNS} FROM ${lt} WHERE saga_id = ? ORDER BY seq`;
+  const rowSql = sagaPositionalStatements(t, lt, COLUMNS);
 
   const rowsOf = async (sql: string, params: readonly unknown[]) => (await exec(sql, params)).rows;
   const changed = async (sql: string, params: readonly unknown[]) => (await exec(sql, params)).count === 1;
@@ -106,12 +103,12 @@ export function createMysqlSagaStore(options: MysqlSagaStoreOptions): SagaStore 
       acquire: (request) =>
         inTransaction(client, async (execute) => {
           const { count } = await execute(acquireSql, sagaAcquireParams(request));
-          return count === 1 ? (await execute(loadSql, [request.id])).rows[0] : undefined;
+          return count === 1 ? (await execute(rowSql.load, [request.id])).rows[0] : undefined;
         }),
-      renew: (r) => changed(renewSql, [r.now + r.leaseMs, r.id, r.owner, r.expectedVersion]),
-      release: (r) => changed(releaseSql, [r.id, r.owner, r.expectedVersion]),
-      load: async (id) => (await rowsOf(loadSql, [id]))[0],
-      history: (id) => rowsOf(historySql, [id]),
+      renew: (r) => changed(rowSql.renew, [r.now + r.leaseMs, r.id, r.owner, r.expectedVersion]),
+      release: (r) => changed(rowSql.release, [r.id, r.owner, r.expectedVersion]),
+      load: async (id) => (await rowsOf(rowSql.load, [id]))[0],
+      history: (id) => rowsOf(rowSql.history, [id]),
       recoverable(q) {
         const { sql, params } = sagaRecoverableQuery(t, COLUMNS, q);
         return rowsOf(sql, params);

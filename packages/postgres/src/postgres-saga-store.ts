@@ -1,6 +1,6 @@
 import { ConfigurationError } from '@cqrs-ts/core';
 import type { SagaCommit, SagaLogEntryInput, SagaStore } from '@cqrs-ts/core/spi';
-import { createSqlSagaStore, sagaCommitLease, sagaInsertParams } from '@cqrs-ts/core/sql';
+import { createSqlSagaStore, SAGA_LOG_COLUMNS, sagaCommitLease, sagaInsertParams } from '@cqrs-ts/core/sql';
 import { toStorageError } from './postgres-errors.ts';
 import { transactionOf } from './postgres-executor.ts';
 import type { PostgresSagaStoreOptions } from './postgres-options.ts';
@@ -9,7 +9,6 @@ import { resolveTables } from './schema.ts';
 
 const COLUMNS =
   'id, name, definition_version, status, context, cursor, version, attempts, error, lease_owner, lease_until, deadline_at, created_at, updated_at';
-const LOG_COLUMNS = 'seq, saga_id, step_id, slot, action, status, attempts, result, error, started_at, at';
 const LOG_WIDTH = 9;
 /** Parameters of a commit before its log rows. */
 const COMMIT_WIDTH = 10;
@@ -90,7 +89,7 @@ SELECT count(*)::int AS n FROM u`;
   const renewSql = `UPDATE ${t} SET lease_until = $4::bigint WHERE id = $1::text AND lease_owner = $2::text AND version = $3::bigint`;
   const releaseSql = `UPDATE ${t} SET lease_owner = NULL, lease_until = NULL WHERE id = $1::text AND lease_owner = $2::text AND version = $3::bigint`;
   const loadSql = `SELECT ${COLUMNS} FROM ${t} WHERE id = $1::text`;
-  const historySql = `SELECT ${LOG_COLUMNS} FROM ${lt} WHERE saga_id = $1::text ORDER BY seq`;
+  const historySql = `SELECT ${SAGA_LOG_COLUMNS} FROM ${lt} WHERE saga_id = $1::text ORDER BY seq`;
   // Interrupted sagas and failed compensations due for a retry: one branch per partial index.
   const recoverableFilter = `updated_at <= $2::bigint AND ($3::text[] IS NULL OR name = ANY($3::text[]))
       AND ($4::int IS NULL OR attempts < $4::int) ORDER BY updated_at, id LIMIT $5::int`;

@@ -5,6 +5,7 @@ import {
   sagaCommitLease,
   sagaInsertParams,
   sagaListQuery,
+  sagaPositionalStatements,
   sagaRecoverableQuery,
 } from '@cqrs-ts/core/sql';
 import { resolveTables } from './schema.ts';
@@ -18,7 +19,6 @@ import type {
 
 const COLUMNS =
   'id, name, definition_version, status, context, cursor, version, attempts, error, lease_owner, lease_until, deadline_at, created_at, updated_at';
-const LOG_COLUMNS = 'seq, saga_id, step_id, slot, action, status, attempts, result, error, started_at, at';
 
 /**
  * Saga stores of one connection share this: a commit with events awaits the outbox append inside its
@@ -73,10 +73,7 @@ export function createSqliteSagaStore(options: SqliteSagaStoreOptions): SagaStor
     attempts = attempts + 1, updated_at = ?
     WHERE id = ? AND (lease_owner IS NULL OR lease_owner = ? OR lease_until < ?) AND (? IS NULL OR version = ?)
     RETURNING ${COLUMNS}`;
-  const renewSql = `UPDATE ${t} SET lease_until = ? WHERE id = ? AND lease_owner = ? AND version = ?`;
-  const releaseSql = `UPDATE ${t} SET lease_owner = NULL, lease_until = NULL WHERE id = ? AND lease_owner = ? AND version = ?`;
-  const loadSql = `SELECT ${COLUMNS} FROM ${t} WHERE id = ?`;
-  const historySql = `SELECT ${LOG_COLUMNS} FROM ${lt} WHERE saga_id = ? ORDER BY seq`;
+  const rowSql = sagaPositionalStatements(t, lt, COLUMNS);
 
   /** BEGIN IMMEDIATE, guarded update and log rows; returns false (rolled back) when the guard fails. */
   const write = (w: SagaCommit): boolean => {
@@ -177,10 +174,10 @@ export function createSqliteSagaStore(options: SqliteSagaStoreOptions): SagaStor
         }
       },
       acquire: async (request) => (await rows(acquireSql, sagaAcquireParams(request) as SqliteValue[]))[0],
-      renew: (r) => changed(renewSql, [r.now + r.leaseMs, r.id, r.owner, r.expectedVersion]),
-      release: (r) => changed(releaseSql, [r.id, r.owner, r.expectedVersion]),
-      load: async (id) => (await rows(loadSql, [id]))[0],
-      history: (id) => rows(historySql, [id]),
+      renew: (r) => changed(rowSql.renew, [r.now + r.leaseMs, r.id, r.owner, r.expectedVersion]),
+      release: (r) => changed(rowSql.release, [r.id, r.owner, r.expectedVersion]),
+      load: async (id) => (await rows(rowSql.load, [id]))[0],
+      history: (id) => rows(rowSql.history, [id]),
       recoverable(q) {
         const { sql, params } = sagaRecoverableQuery(t, COLUMNS, q);
         return rows(sql, params as SqliteValue[]);

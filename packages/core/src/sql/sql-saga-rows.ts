@@ -443,3 +443,25 @@ export function sagaAcquireParams(request: SagaAcquire): unknown[] {
     version,
   ];
 }
+
+/** The columns of a saga log row, in the order the adapters select them. */
+export const SAGA_LOG_COLUMNS =
+  'seq, saga_id, step_id, slot, action, status, attempts, result, error, started_at, at';
+
+/**
+ * The single-row statements of the `?`-placeholder dialects (MariaDB/MySQL, SQLite): renew and release a lease
+ * (`[until, id, owner, version]` and `[id, owner, version]`), load a saga (`[id]`), read its log (`[id]`).
+ * `columns` is the select list of a saga row.
+ */
+export function sagaPositionalStatements(
+  table: string,
+  logTable: string,
+  columns: string,
+): { readonly renew: string; readonly release: string; readonly load: string; readonly history: string } {
+  return {
+    renew: `UPDATE ${table} SET lease_until = ? WHERE id = ? AND lease_owner = ? AND version = ?`,
+    release: `UPDATE ${table} SET lease_owner = NULL, lease_until = NULL WHERE id = ? AND lease_owner = ? AND version = ?`,
+    load: `SELECT ${columns} FROM ${table} WHERE id = ?`,
+    history: `SELECT ${SAGA_LOG_COLUMNS} FROM ${logTable} WHERE saga_id = ? ORDER BY seq`,
+  };
+}
