@@ -81,6 +81,7 @@ export {
   HandlerNotFoundError,
   isCqrsError,
   MissingHandlerError,
+  NotFoundError,
   ProcessingError,
   SerializationError,
   TimeoutError,
@@ -130,6 +131,7 @@ export type {
   DispatchOptions,
   EmittableEvent,
   HandlerDescriptor,
+  IdempotencyDispatchOptions,
 } from './mediator/dispatch-context.ts';
 export type {
   EventHandlerFunction,
@@ -237,7 +239,7 @@ export type { BackoffOptions } from './shared/backoff.ts';
 export type { Logger, LogLevel } from './shared/logger.ts';
 export { noopLogger } from './shared/logger.ts';
 // unit of work
-export { IdempotencyConflictError } from './unit-of-work/idempotency.ts';
+export { IdempotencyConflictError, IdempotencyInFlightError } from './unit-of-work/idempotency.ts';
 export type {
   InMemoryIdempotencyStore,
   InMemoryTransaction,

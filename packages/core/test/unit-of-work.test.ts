@@ -6,8 +6,10 @@ import {
   defineCommand,
   defineEvent,
   handle,
+  type IdempotencyDispatchOptions,
   type InMemoryTransaction,
   isCqrsError,
+  isRetryable,
   on,
   outsideUnitOfWork,
   StorageError,
@@ -376,5 +378,130 @@ describe('events emitted inside a unit', () => {
     await mediator.send(Place.create({ id: 'a' }));
     expect(seen).toEqual(['uow.placed']);
     expect(uow.outbox.records()).toHaveLength(1);
+  });
+});
+
+describe('a repeat of a key still running', () => {
+  const gated = () => {
+    let open!: () => void;
+    const gate = new Promise<void>((resolve) => (open = resolve));
+    let entered!: () => void;
+    const started = new Promise<void>((resolve) => (entered = resolve));
+    let runs = 0;
+    const mediator = createMediator({
+      behaviors: [createInMemoryUnitOfWork()],
+      handlers: [
+        handle(Place, async (cmd) => {
+          runs++;
+          entered();
+          await gate;
+          return { id: cmd.payload.id };
+        }),
+      ],
+    });
+    return { mediator, open, started, runs: () => runs };
+  };
+
+  it("is refused at once with inFlight: 'reject', and runs nothing", async () => {
+    const { mediator, open, started, runs } = gated();
+    const first = mediator.send(Place.create({ id: 'a' }, { idempotencyKey: 'k' }));
+    await started;
+    const error = await mediator
+      .send(Place.create({ id: 'a' }, { idempotencyKey: 'k' }), { idempotency: { inFlight: 'reject' } })
+      .catch((e: unknown) => e);
+    expect(isCqrsError(error, 'CQRS_IDEMPOTENCY_IN_FLIGHT')).toBe(true);
+    expect(error).toMatchObject({ idempotencyKey: 'k', messageType: 'uow.place' });
+    expect(isRetryable(error)).toBe(false);
+    // Another body with the key is refused the same way while the first runs.
+    const other = await mediator
+      .send(Place.create({ id: 'b' }, { idempotencyKey: 'k' }), { idempotency: { inFlight: 'reject' } })
+      .catch((e: unknown) => e);
+    expect(isCqrsError(other, 'CQRS_IDEMPOTENCY_IN_FLIGHT')).toBe(true);
+    open();
+    expect(await first).toEqual({ id: 'a' });
+    expect(runs()).toBe(1);
+    // Once the first has ended, the same request is a replay, not a refusal.
+    let replays = 0;
+    const again = await mediator.send(Place.create({ id: 'a' }, { idempotencyKey: 'k' }), {
+      idempotency: { inFlight: 'reject', onReplay: () => replays++ },
+    });
+    expect(again).toEqual({ id: 'a' });
+    expect(replays).toBe(1);
+  });
+
+  it('is waited for by default, then replayed and reported to onReplay', async () => {
+    const { mediator, open, started, runs } = gated();
+    let firstReplays = 0;
+    const first = mediator.send(Place.create({ id: 'a' }, { idempotencyKey: 'k' }), {
+      idempotency: { onReplay: () => firstReplays++ },
+    });
+    await started;
+    let replays = 0;
+    const second = mediator.send(Place.create({ id: 'a' }, { idempotencyKey: 'k' }), {
+      idempotency: { onReplay: () => replays++ },
+    });
+    open();
+    expect(await Promise.all([first, second])).toEqual([{ id: 'a' }, { id: 'a' }]);
+    expect(runs()).toBe(1);
+    expect([firstReplays, replays]).toEqual([0, 1]);
+  });
+
+  it('of 100 concurrent rejecting sends runs the handler once', async () => {
+    const { mediator, open, started, runs } = gated();
+    const sends = Array.from({ length: 100 }, () =>
+      mediator
+        .send(Place.create({ id: 'a' }, { idempotencyKey: 'k' }), { idempotency: { inFlight: 'reject' } })
+        .catch((e: unknown) => e),
+    );
+    await started;
+    open();
+    const results = await Promise.all(sends);
+    expect(runs()).toBe(1);
+    expect(results.filter((r) => isCqrsError(r, 'CQRS_IDEMPOTENCY_IN_FLIGHT'))).toHaveLength(99);
+    expect(results.filter((r) => !isCqrsError(r))).toEqual([{ id: 'a' }]);
+  });
+
+  it('is refused inside a unit when a nested command asks not to wait', async () => {
+    const Nested = defineCommand('uow.nested').withPayload<{ id: string }>();
+    let inner: unknown;
+    const mediator = createMediator({
+      behaviors: [createInMemoryUnitOfWork()],
+      handlers: [
+        handle(Place, async (cmd) => {
+          const a = mediator.send(Nested.create({ id: 'n' }, { idempotencyKey: 'n' }));
+          inner = await mediator
+            .send(Nested.create({ id: 'n' }, { idempotencyKey: 'n' }), {
+              idempotency: { inFlight: 'reject' },
+            })
+            .catch((e: unknown) => e);
+          await a;
+          return { id: cmd.payload.id };
+        }),
+        handle(Nested, async () => {
+          await new Promise((resolve) => setImmediate(resolve));
+        }),
+      ],
+    });
+    expect(await mediator.send(Place.create({ id: 'a' }))).toEqual({ id: 'a' });
+    expect(isCqrsError(inner, 'CQRS_IDEMPOTENCY_IN_FLIGHT')).toBe(true);
+  });
+
+  it('refuses malformed idempotency options', async () => {
+    const mediator = createMediator({
+      behaviors: [createInMemoryUnitOfWork()],
+      handlers: [handle(Place, (cmd) => ({ id: cmd.payload.id }))],
+    });
+    for (const idempotency of [
+      'reject',
+      null,
+      { inFlight: 'never' },
+      { onReplay: 'yes' },
+    ] as unknown as IdempotencyDispatchOptions[]) {
+      const error = await mediator
+        .send(Place.create({ id: 'a' }, { idempotencyKey: 'k' }), { idempotency })
+        .catch((e: unknown) => e);
+      expect(isCqrsError(error, 'CQRS_CONFIGURATION'), JSON.stringify(idempotency)).toBe(true);
+      expect((error as Error).message).toMatch(/idempotency/);
+    }
   });
 });

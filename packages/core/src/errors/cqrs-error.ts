@@ -28,6 +28,8 @@ export const CQRS_ERROR_CODES = [
   'CQRS_BROKER',
   'CQRS_SAGA',
   'CQRS_IDEMPOTENCY_CONFLICT',
+  'CQRS_IDEMPOTENCY_IN_FLIGHT',
+  'CQRS_NOT_FOUND',
 ] as const;
 
 /** Union of every code a {@link CqrsError} can carry. */
@@ -123,6 +125,30 @@ export class HandlerNotFoundError extends CqrsError {
     super('CQRS_HANDLER_NOT_FOUND', `No handler is registered for "${messageType}"`);
     this.name = 'HandlerNotFoundError';
     this.messageType = messageType;
+  }
+}
+
+/**
+ * What a request names does not exist: a handler throws it for an unknown order, account or stream. Not to be
+ * confused with {@link HandlerNotFoundError} (no handler for a message type, a mistake of the application).
+ */
+export class NotFoundError extends CqrsError {
+  /** What was looked for, e.g. `order`. */
+  readonly resource: string;
+  /** Its id, when there is one. */
+  readonly id: string | undefined;
+
+  constructor(resource: string, id?: string, options?: { cause?: unknown }) {
+    super(
+      'CQRS_NOT_FOUND',
+      id === undefined
+        ? `${resource} not found`
+        : `${resource} ${JSON.stringify(id.slice(0, 200))} not found`,
+      options,
+    );
+    this.name = 'NotFoundError';
+    this.resource = resource;
+    this.id = id;
   }
 }
 

@@ -18,6 +18,9 @@ const PERMANENT = new Set<string>([
   'CQRS_PAYLOAD_TOO_LARGE',
   'CQRS_ENVELOPE',
   'CQRS_IDEMPOTENCY_CONFLICT',
+  // The caller asked not to wait for the first run (retrying in process would be waiting).
+  'CQRS_IDEMPOTENCY_IN_FLIGHT',
+  'CQRS_NOT_FOUND',
 ]);
 
 /**

@@ -31,6 +31,19 @@ export interface EmittableEvent {
   create(payload: never, metadata?: MetadataInit): AnyEvent;
 }
 
+/** How one dispatch treats its command's idempotency key (read by the unit of work). */
+export interface IdempotencyDispatchOptions {
+  /**
+   * A repeat whose first command (same key) is still running in this process: `wait` for it to end and replay its
+   * result, or `reject` at once with an `IdempotencyInFlightError` (`CQRS_IDEMPOTENCY_IN_FLIGHT`), e.g. to answer
+   * an HTTP client with 409. A first command running in another process is waited for either way (on the
+   * database's lock). @default 'wait'
+   */
+  readonly inFlight?: 'wait' | 'reject';
+  /** Called when the dispatch returns a stored result without running the handler (a replay). */
+  readonly onReplay?: () => void;
+}
+
 /** Per-dispatch options. */
 export interface DispatchOptions {
   /** Who, where, how. Defaults to the ambient execution context (nested dispatch) or an empty one. */
@@ -43,6 +56,8 @@ export interface DispatchOptions {
    * mediator lists `timeout` in `unenforced`.
    */
   readonly timeout?: number;
+  /** How the command's idempotency key is treated (see {@link IdempotencyDispatchOptions}). */
+  readonly idempotency?: IdempotencyDispatchOptions;
 }
 
 /**
@@ -59,6 +74,8 @@ export interface DispatchContext {
   attempt: number;
   /** Timeout requested for this dispatch, if any. */
   readonly timeout: number | undefined;
+  /** The dispatch's idempotency options, if any. */
+  readonly idempotency: IdempotencyDispatchOptions | undefined;
   get<TValue>(key: ContextKey<TValue>): TValue;
   set<TValue>(key: ContextKey<TValue>, value: TValue): void;
   /**
@@ -121,6 +138,7 @@ export class Dispatch implements DispatchContext, AmbientSource {
   readonly handler: HandlerDescriptor;
   attempt: number;
   readonly timeout: number | undefined;
+  readonly idempotency: IdempotencyDispatchOptions | undefined;
   depth: number;
   resource: AmbientSource['resource'];
   #signal: AbortSignal;
@@ -150,10 +168,12 @@ export class Dispatch implements DispatchContext, AmbientSource {
     if (options === undefined) {
       this.#signal = NEVER_ABORTED;
       this.timeout = undefined;
+      this.idempotency = undefined;
       this.#execution = undefined;
     } else {
       this.#signal = options.signal ?? NEVER_ABORTED;
       this.timeout = options.timeout;
+      this.idempotency = options.idempotency;
       this.#execution = options.context;
     }
   }

@@ -110,6 +110,8 @@ export interface HandlerInfo {
   readonly mode: 'request' | 'stream' | 'event';
   readonly handler: string;
   readonly behaviors: readonly string[];
+  /** The policies a behavior of the pipeline enforces (see {@link POLICIES}). */
+  readonly policies: readonly Policy[];
   readonly tags: readonly string[];
   readonly description: string | undefined;
   /** Event types the handler declared in `emits`. */
@@ -315,6 +317,7 @@ export function compileHandler(
     mode: binding.mode,
     handler: descriptor.name,
     behaviors: Object.freeze(names),
+    policies: Object.freeze([...enforced]),
     tags: descriptor.tags,
     description: descriptor.options.description ?? descriptor.definition.description,
     emits: Object.freeze((binding.options.emits ?? []).map((e) => e.type)),
@@ -390,6 +393,15 @@ function optionsProblem(options: unknown, messageType: string): ConfigurationErr
     return fail(
       `context must be an execution context object ({ user, tenantId, ... }), got ${describeValue(c)}`,
     );
+  const i = o.idempotency;
+  if (i !== undefined) {
+    if (typeof i !== 'object' || i === null || Array.isArray(i))
+      return fail(`idempotency must be an object { inFlight?, onReplay? }, got ${describeValue(i)}`);
+    if (i.inFlight !== undefined && i.inFlight !== 'wait' && i.inFlight !== 'reject')
+      return fail(`idempotency.inFlight must be 'wait' or 'reject', got ${describeValue(i.inFlight)}`);
+    if (i.onReplay !== undefined && typeof i.onReplay !== 'function')
+      return fail(`idempotency.onReplay must be a function, got ${describeValue(i.onReplay)}`);
+  }
   return undefined;
 }
 

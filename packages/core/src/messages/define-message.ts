@@ -85,6 +85,12 @@ export interface EventPayloadHooks<TPayload, TMessage> extends PayloadHooks<TPay
 export interface DefineOptions<TPayload, TMessage> {
   /** Standard Schema (zod, valibot, arktype, ...) validating the payload. */
   readonly schema?: StandardSchemaV1;
+  /**
+   * Standard Schema of the result (of each item, for a stream query). It describes responses, e.g. in the
+   * OpenAPI document of `@cqrs-ts/http`; the mediator does not check results against it. The result type still
+   * comes from `.returns<R>()` (`.yields<T>()`). Events have no result.
+   */
+  readonly result?: StandardSchemaV1;
   /** Business-rule check, run after the schema by the validation behavior and by `parse`. */
   readonly validate?: ValidateHook<TPayload>;
   /** Authorization hook, run by the authorization behavior. */
@@ -95,7 +101,8 @@ export interface DefineOptions<TPayload, TMessage> {
 }
 
 /** Options of {@link defineEvent}. */
-export interface DefineEventOptions<TPayload, TMessage> extends DefineOptions<TPayload, TMessage> {
+export interface DefineEventOptions<TPayload, TMessage>
+  extends Omit<DefineOptions<TPayload, TMessage>, 'result'> {
   /** Broker topic or subject. Defaults to the event type. */
   readonly topic?: string;
   /** Derives the ordering key (e.g. the aggregate id) from the payload. Events with one key keep their order. */
@@ -122,6 +129,8 @@ export interface MessageDefinitionBase<TMessage extends AnyMessage, TInput> {
   /** The stable, namespaced message type, e.g. `orders.place-order`. */
   readonly type: TMessage['type'];
   readonly schema: StandardSchemaV1 | undefined;
+  /** Standard Schema of the result (of each item, for a stream query), if declared. */
+  readonly result: StandardSchemaV1 | undefined;
   readonly tags: readonly string[];
   readonly description: string | undefined;
   readonly validate: ValidateHook<TMessage['payload']> | undefined;
@@ -232,6 +241,8 @@ export interface AnyMessageDefinition {
   readonly streaming?: boolean;
   readonly type: string;
   readonly schema: StandardSchemaV1 | undefined;
+  /** Standard Schema of the result (of each item, for a stream query), if declared. */
+  readonly result?: StandardSchemaV1 | undefined;
   readonly tags: readonly string[];
   readonly description: string | undefined;
   readonly validate: ValidateHook<never> | undefined;
@@ -359,6 +370,7 @@ class MessageDefinitionImpl {
   readonly kind: MessageKind;
   readonly type: string;
   readonly schema: StandardSchemaV1 | undefined;
+  readonly result: StandardSchemaV1 | undefined;
   readonly tags: readonly string[];
   readonly description: string | undefined;
   readonly validate: ValidateHook<unknown> | undefined;
@@ -388,6 +400,12 @@ class MessageDefinitionImpl {
     if (schema !== undefined && typeof schema?.['~standard']?.validate !== 'function') {
       throw new ConfigurationError(`${type}: schema must implement Standard Schema v1`);
     }
+    const result = (options as DefineOptions<unknown, never> | undefined)?.result;
+    if (result !== undefined) {
+      if (kind === 'event') throw new ConfigurationError(`${type}: events have no result schema`);
+      if (typeof result?.['~standard']?.validate !== 'function')
+        throw new ConfigurationError(`${type}: result must implement Standard Schema v1`);
+    }
     for (const hook of ['validate', 'authorize', 'key'] as const) {
       const value = options?.[hook];
       if (value !== undefined && typeof value !== 'function')
@@ -399,6 +417,7 @@ class MessageDefinitionImpl {
     this.kind = kind;
     this.type = type;
     this.schema = schema;
+    this.result = result;
     this.tags = Object.freeze([...(options?.tags ?? [])]);
     this.description = options?.description;
     this.validate = options?.validate as ValidateHook<unknown> | undefined;

@@ -50,6 +50,24 @@ export class IdempotencyConflictError extends CqrsError {
   }
 }
 
+/**
+ * A command came with an idempotency key whose first command is still running in this process, and the caller
+ * asked not to wait for it (`idempotency: { inFlight: 'reject' }`). Nothing ran; try again later.
+ */
+export class IdempotencyInFlightError extends CqrsError {
+  readonly messageType: string;
+  readonly idempotencyKey: string;
+  constructor(messageType: string, idempotencyKey: string) {
+    super(
+      'CQRS_IDEMPOTENCY_IN_FLIGHT',
+      `${messageType}: the command with idempotency key ${JSON.stringify(idempotencyKey.slice(0, 60))} is still running`,
+    );
+    this.name = 'IdempotencyInFlightError';
+    this.messageType = messageType;
+    this.idempotencyKey = idempotencyKey;
+  }
+}
+
 const sha256 = (text: string): string => createHash('sha256').update(text).digest('hex');
 
 /**

@@ -15,6 +15,7 @@ import {
   decodeIdempotentResult,
   encodeIdempotentResult,
   IdempotencyConflictError,
+  IdempotencyInFlightError,
   idempotencyId,
 } from './idempotency.ts';
 
@@ -104,6 +105,17 @@ const UNIT_KEY: ContextKey<Unit | undefined> = createContextKey<Unit | undefined
 });
 /** The `checkPipeline` functions of units of work, to find two units in one pipeline. */
 const unitChecks = new WeakSet<object>();
+/** Per resource (the client): how many dispatches of each idempotency id are running in this process. */
+const runningKeys = new WeakMap<object, Map<string, number>>();
+
+function runningOf(resource: object): Map<string, number> {
+  let running = runningKeys.get(resource);
+  if (running === undefined) {
+    running = new Map();
+    runningKeys.set(resource, running);
+  }
+  return running;
+}
 
 class Unit implements ActiveUnitOfWork {
   /** What the transaction runs on (the client): units of work over the same one join each other. */
@@ -268,10 +280,38 @@ export function createUnitOfWork<TTx>(options: UnitOfWorkOptions<TTx>): UnitOfWo
     return { key: k, id: idempotencyId(k, tenant), fingerprint: commandFingerprint(message) };
   };
 
-  const replay = (message: AnyMessage, claim: Claim, record: IdempotencyRecord): unknown => {
+  const replay = (
+    message: AnyMessage,
+    context: DispatchContext,
+    claim: Claim,
+    record: IdempotencyRecord,
+  ): unknown => {
     if (record.fingerprint !== claim.fingerprint || record.result === null)
       throw new IdempotencyConflictError(message.type, claim.key);
-    return decodeIdempotentResult(message.type, record.result);
+    const result = decodeIdempotentResult(message.type, record.result);
+    context.idempotency?.onReplay?.();
+    return result;
+  };
+
+  /** Runs `work` counted as a dispatch of the claim's id; refuses a repeat that asked not to wait. */
+  const counted = async <TResult>(
+    message: AnyMessage,
+    context: DispatchContext,
+    claim: Claim,
+    work: () => Promise<TResult>,
+  ): Promise<TResult> => {
+    const running = runningOf(resource);
+    const count = running.get(claim.id) ?? 0;
+    if (count > 0 && context.idempotency?.inFlight === 'reject')
+      throw new IdempotencyInFlightError(message.type, claim.key);
+    running.set(claim.id, count + 1);
+    try {
+      return await work();
+    } finally {
+      const left = running.get(claim.id)! - 1;
+      if (left === 0) running.delete(claim.id);
+      else running.set(claim.id, left);
+    }
   };
 
   /** A command sent while a unit of this behavior is open in the same async context: it joins that unit. */
@@ -282,28 +322,41 @@ export function createUnitOfWork<TTx>(options: UnitOfWorkOptions<TTx>): UnitOfWo
       context.set(key, unit.transaction as TTx);
       context.set(UNIT_KEY, unit);
       const claim = claimOf(message, context);
-      if (claim !== undefined) {
-        const found = await idempotency!.claim(unit.transaction as TTx, claim.id, claim.fingerprint, now());
-        if (found !== undefined) return replay(message, claim, found);
-      }
-      const result = await next(message, context);
-      // Keep the order: what the enclosing handler recorded so far, then what this command recorded.
-      if (unit.root !== context) unit.collect(takeEvents(unit.root));
-      unit.collect(takeEvents(context));
       if (claim !== undefined)
-        await idempotency!.complete(
-          unit.transaction as TTx,
-          claim.id,
-          encodeIdempotentResult(message.type, result, maxResultBytes),
-        );
-      return result;
+        return await counted(message, context, claim, () => joined(unit, message, context, next, claim));
+      return await joined(unit, message, context, next, undefined);
     } catch (error) {
       // Nothing of a refused key was written; any other failure may have left writes in the transaction.
-      if (!(error instanceof IdempotencyConflictError)) unit.failure ??= { messageType: message.type, error };
+      if (!(error instanceof IdempotencyConflictError || error instanceof IdempotencyInFlightError))
+        unit.failure ??= { messageType: message.type, error };
       throw error;
     } finally {
       unit.leave();
     }
+  };
+
+  const joined = async (
+    unit: Unit,
+    message: AnyMessage,
+    context: DispatchContext,
+    next: Next,
+    claim: Claim | undefined,
+  ): Promise<unknown> => {
+    if (claim !== undefined) {
+      const found = await idempotency!.claim(unit.transaction as TTx, claim.id, claim.fingerprint, now());
+      if (found !== undefined) return replay(message, context, claim, found);
+    }
+    const result = await next(message, context);
+    // Keep the order: what the enclosing handler recorded so far, then what this command recorded.
+    if (unit.root !== context) unit.collect(takeEvents(unit.root));
+    unit.collect(takeEvents(context));
+    if (claim !== undefined)
+      await idempotency!.complete(
+        unit.transaction as TTx,
+        claim.id,
+        encodeIdempotentResult(message.type, result, maxResultBytes),
+      );
+    return result;
   };
 
   const rollbackOnly = (unit: Unit) =>
@@ -386,7 +439,7 @@ export function createUnitOfWork<TTx>(options: UnitOfWorkOptions<TTx>): UnitOfWo
         unit.accepting = false;
       }
     });
-    if ('replayed' in result) return replay(message, claim!, result.replayed);
+    if ('replayed' in result) return replay(message, context, claim!, result.replayed);
     // Committed: the mediator dispatches these to in-process handlers once the pipeline has returned.
     if (events.length > 0) context.record(...events);
     return result.value;
@@ -394,11 +447,21 @@ export function createUnitOfWork<TTx>(options: UnitOfWorkOptions<TTx>): UnitOfWo
 
   const run = async (message: AnyMessage, context: DispatchContext, next: Next) => {
     const claim = claimOf(message, context);
-    if (claim !== undefined) {
+    if (claim === undefined) return attempts(message, context, next, undefined);
+    return counted(message, context, claim, async () => {
       const found = await idempotency!.find(claim.id);
       // A record without a result is not finished: the claim below waits for its transaction.
-      if (found !== undefined && found.result !== null) return replay(message, claim, found);
-    }
+      if (found !== undefined && found.result !== null) return replay(message, context, claim, found);
+      return attempts(message, context, next, claim);
+    });
+  };
+
+  const attempts = async (
+    message: AnyMessage,
+    context: DispatchContext,
+    next: Next,
+    claim: Claim | undefined,
+  ): Promise<unknown> => {
     for (let attempt = 1; ; attempt++) {
       let started = false;
       try {
