@@ -3,6 +3,7 @@ import {
   createMediator,
   defineCommand,
   defineEvent,
+  definePaginatedQuery,
   defineQuery,
   defineStreamQuery,
   handle,
@@ -34,6 +35,18 @@ describe('result schemas', () => {
     expect(() => defineEvent('h.ev', { result: z.object({}) } as never)).toThrow(
       /events have no result schema/,
     );
+  });
+});
+
+describe('paginated queries', () => {
+  it('say so, with their largest page size, also after withPayload', () => {
+    expect(definePaginatedQuery('h.list', { maxPageSize: 50 }).paging).toEqual({ maxPageSize: 50 });
+    expect(definePaginatedQuery('h.list').withPayload<{ page: number; pageSize: number }>({}).paging).toEqual(
+      {
+        maxPageSize: 100,
+      },
+    );
+    expect(defineQuery('h.get').paging).toBeUndefined();
   });
 });
 

@@ -243,6 +243,7 @@ describe('mediator', () => {
         kind: 'command',
         handler: 'createUser',
         behaviors: [expect.any(String)],
+        policies: [],
         tags: ['users'],
         description: 'creates a user',
         mode: 'request',

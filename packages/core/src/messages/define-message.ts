@@ -176,6 +176,8 @@ export interface CommandDefinition<TType extends string, TPayload, TResult = voi
 /** Defines a query type; `.returns<R>()` sets its result type. */
 export interface QueryDefinition<TType extends string, TPayload, TResult = unknown, TInput = TPayload>
   extends MessageDefinitionBase<Query<TType, TPayload, TResult>, TInput> {
+  /** Set on paginated queries (`definePaginatedQuery`): the largest page size they accept. */
+  readonly paging: { readonly maxPageSize: number } | undefined;
   /** Declares the payload type and optionally hooks typed against it (see `CommandDefinition.withPayload`). */
   withPayload<$Payload>(
     this: JsonSafeCheck<$Payload>,
@@ -239,6 +241,8 @@ export interface AnyMessageDefinition {
   readonly kind: MessageKind;
   /** True for streaming queries. */
   readonly streaming?: boolean;
+  /** Set on paginated queries: the largest page size they accept. */
+  readonly paging?: { readonly maxPageSize: number } | undefined;
   readonly type: string;
   readonly schema: StandardSchemaV1 | undefined;
   /** Standard Schema of the result (of each item, for a stream query), if declared. */
@@ -378,6 +382,7 @@ class MessageDefinitionImpl {
   readonly topic: string | undefined;
   readonly category: EventCategory | undefined;
   readonly streaming: boolean;
+  readonly paging: { readonly maxPageSize: number } | undefined;
   readonly #key: ((payload: unknown) => string | undefined) | undefined;
   readonly #invariant: ((payload: Record<string, unknown>) => void) | undefined;
   readonly #options: DefineEventOptions<unknown, never> | undefined;
@@ -388,6 +393,7 @@ class MessageDefinitionImpl {
     options: DefineEventOptions<unknown, never> | undefined,
     invariant?: (payload: Record<string, unknown>) => void,
     streaming = false,
+    maxPageSize?: number,
   ) {
     if (typeof type !== 'string' || !TYPE_RE.test(type)) {
       throw new ConfigurationError(
@@ -424,6 +430,7 @@ class MessageDefinitionImpl {
     this.authorize = options?.authorize;
     this.#invariant = invariant;
     this.streaming = streaming;
+    this.paging = maxPageSize === undefined ? undefined : Object.freeze({ maxPageSize });
     if (kind === 'event') {
       this.topic = options?.topic ?? type;
       if (typeof this.topic !== 'string' || !TYPE_RE.test(this.topic)) {
@@ -563,7 +570,14 @@ class MessageDefinitionImpl {
           `${this.type}: ${name} is given twice (in the definition's options and in withPayload)`,
         );
     }
-    return createDefinition(this.kind, this.type, { ...given, ...hooks }, this.#invariant, this.streaming);
+    return createDefinition(
+      this.kind,
+      this.type,
+      { ...given, ...hooks },
+      this.#invariant,
+      this.streaming,
+      this.paging?.maxPageSize,
+    );
   }
 
   returns(): this {
@@ -586,8 +600,9 @@ export function createDefinition(
   options: DefineEventOptions<unknown, never> | undefined,
   invariant?: (payload: Record<string, unknown>) => void,
   streaming = false,
+  maxPageSize?: number,
 ): unknown {
-  return Object.freeze(new MessageDefinitionImpl(kind, type, options, invariant, streaming));
+  return Object.freeze(new MessageDefinitionImpl(kind, type, options, invariant, streaming, maxPageSize));
 }
 
 type Out<TSchema extends StandardSchemaV1> = StandardSchemaV1.InferOutput<TSchema>;

@@ -89,7 +89,7 @@ export function definePaginatedQuery(type: string, rawOptions?: object): unknown
   const max = options?.maxPageSize ?? DEFAULT_MAX_PAGE_SIZE;
   if (!Number.isInteger(max) || max < 1)
     throw new ConfigurationError(`${type}: maxPageSize must be an integer >= 1`);
-  return createDefinition('query', type, options, pagingInvariant(type, max));
+  return createDefinition('query', type, options, pagingInvariant(type, max), false, max);
 }
 
 /** Why a page's offset would not be exact, or `undefined`. */
