@@ -6,6 +6,23 @@
  * @module
  */
 
+// aggregates
+export type {
+  AggregateUpdate,
+  EventSourcedRepository,
+  EventSourcedRepositoryOptions,
+  LoadedAggregate,
+  SnapshotOptions,
+} from './aggregates/event-sourced-repository.ts';
+export { createEventSourcedRepository } from './aggregates/event-sourced-repository.ts';
+export type {
+  InMemoryStateRepository,
+  InMemoryStateRepositoryOptions,
+  StateRepository,
+  StateWriteOptions,
+  VersionedState,
+} from './aggregates/state-repository.ts';
+export { createInMemoryStateRepository } from './aggregates/state-repository.ts';
 // behaviors
 export type { AuthorizationOptions, AuthorizationPolicy } from './behaviors/authorization-behavior.ts';
 export { authorization } from './behaviors/authorization-behavior.ts';
@@ -69,6 +86,8 @@ export {
   BrokerError,
   isDestinationFailure,
 } from './errors/broker-error.ts';
+export type { ExpectedVersion } from './errors/concurrency-error.ts';
+export { ConcurrencyError, isConcurrencyError } from './errors/concurrency-error.ts';
 export type { CqrsErrorCode, ValidationIssue } from './errors/cqrs-error.ts';
 export {
   AuthorizationError,
@@ -92,6 +111,32 @@ export { isRetryable } from './errors/retryable.ts';
 export type { StorageFailureReason } from './errors/storage-error.ts';
 export { PayloadTooLargeError, STORAGE_FAILURE_REASONS, StorageError } from './errors/storage-error.ts';
 export { isUnavailableError } from './errors/unavailable.ts';
+// event log
+export type {
+  EventLog,
+  EventLogCapabilities,
+  EventLogEntry,
+  EventStore,
+  LoadedStream,
+  LogBatch,
+  LogPositionGuarantee,
+  LogReadRequest,
+  StreamAppendOptions,
+  StreamAppendResult,
+  StreamLoadOptions,
+  StreamReadOptions,
+  StreamSnapshot,
+} from './event-log/event-log.ts';
+export {
+  compareLogPositions,
+  LOG_POSITION_GUARANTEES,
+  LOG_START,
+  MAX_LOG_BATCH,
+} from './event-log/event-log.ts';
+export type { InMemoryEventStore, InMemoryEventStoreOptions } from './event-log/in-memory-event-store.ts';
+export { createInMemoryEventStore } from './event-log/in-memory-event-store.ts';
+export type { LogDecoder } from './event-log/log-decoder.ts';
+export { createLogDecoder } from './event-log/log-decoder.ts';
 // events
 export type { EventSource } from './events/aggregate-root.ts';
 export { AggregateRoot, isEventSource } from './events/aggregate-root.ts';
@@ -217,7 +262,11 @@ export { DEFAULT_MAX_PAGE_SIZE, definePaginatedQuery, pagination, toPage } from 
 export type { StandardSchemaV1 } from './messages/standard-schema.ts';
 export type { ValidateHookResult, ValidationIssueInput } from './messages/validation.ts';
 // outbox
-export type { InMemoryOutboxStore, InMemoryOutboxTransaction } from './outbox/in-memory-outbox-store.ts';
+export type {
+  InMemoryOutboxStore,
+  InMemoryOutboxStoreOptions,
+  InMemoryOutboxTransaction,
+} from './outbox/in-memory-outbox-store.ts';
 export { createInMemoryOutboxStore } from './outbox/in-memory-outbox-store.ts';
 export { OutboxError } from './outbox/outbox-errors.ts';
 export type {

@@ -6,6 +6,9 @@
  * @module
  */
 
+// aggregates: the row port of state-based repositories
+export type { VersionedRowStore } from './aggregates/state-repository.ts';
+export { createStateRepository, MAX_STATE_ID_LENGTH } from './aggregates/state-repository.ts';
 // broker: envelope, publisher port, consumer helpers
 export type {
   CloudEventAttributes,
@@ -37,6 +40,21 @@ export type {
 export { mermaidLabel } from './diagrams/mermaid.ts';
 // errors
 export { createStorageErrorMapper } from './errors/storage-error.ts';
+// event log: request checks and position helpers for stores
+export type { CheckedLogRead, CheckedStreamAppend, CheckedStreamRead } from './event-log/event-log.ts';
+export {
+  checkLogRead,
+  checkStreamAppend,
+  checkStreamId,
+  checkStreamRead,
+  DEFAULT_LOG_BATCH,
+  formatLogPosition,
+  keyedByStream,
+  MAX_LOG_TYPES,
+  MAX_SNAPSHOT_LENGTH,
+  MAX_STREAM_ID_LENGTH,
+  parseLogPosition,
+} from './event-log/event-log.ts';
 // inbox
 export type { InboxGuard, InboxGuardOptions } from './inbox/inbox-guard.ts';
 export { createInboxGuard } from './inbox/inbox-guard.ts';

@@ -29,6 +29,8 @@ const FOLDER_ORDER = [
   'inbox',
   'broker',
   'outbox',
+  'event-log',
+  'aggregates',
   'saga',
   'unit-of-work',
   'sql',

@@ -7,6 +7,8 @@
 
 export type { BrokerConsumerOptions, BrokerDeadLetter, BrokerHarness } from './contracts/broker.contract.ts';
 export { describeBrokerContract } from './contracts/broker.contract.ts';
+export type { ContractEventStore, EventStoreHarness } from './contracts/event-store.contract.ts';
+export { describeEventStoreContract } from './contracts/event-store.contract.ts';
 export type { InboxHarness } from './contracts/inbox.contract.ts';
 export { describeInboxContract } from './contracts/inbox.contract.ts';
 export type { OutboxOutageHarness, OutboxRowDamage } from './contracts/outbox-outage.contract.ts';
@@ -16,6 +18,8 @@ export type { SagaStoreHarness } from './contracts/saga-store.contract.ts';
 export { describeSagaStoreContract, SagaStepDone } from './contracts/saga-store.contract.ts';
 export type { SqlSagaStoreHarness } from './contracts/sql-saga-store.contract.ts';
 export { describeSqlSagaStoreContract } from './contracts/sql-saga-store.contract.ts';
+export type { ContractAccount, StateRepositoryHarness } from './contracts/state-repository.contract.ts';
+export { describeStateRepositoryContract } from './contracts/state-repository.contract.ts';
 export type { TcpProxy } from './contracts/tcp-proxy.ts';
 export { createTcpProxy } from './contracts/tcp-proxy.ts';
 export type { UnitOfWorkHarness } from './contracts/unit-of-work.contract.ts';

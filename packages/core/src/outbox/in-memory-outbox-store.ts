@@ -1,9 +1,10 @@
+import { ConfigurationError } from '../errors/cqrs-error.ts';
 import { StorageError } from '../errors/storage-error.ts';
 import type { AnyEvent } from '../messages/message.ts';
 import { runInTransaction } from '../shared/transaction.ts';
 import { createOutboxEncoder, type OutboxEncoderOptions } from './outbox-codec.ts';
 import { OutboxError } from './outbox-errors.ts';
-import type { OutboxRecord } from './outbox-record.ts';
+import type { OutboxRecord, OutboxRecordInput } from './outbox-record.ts';
 import type { OutboxStore } from './outbox-store.ts';
 
 /** A unit of work of the in-memory store: appended events become visible on `commit()`. */
@@ -13,7 +14,68 @@ export interface InMemoryOutboxTransaction {
   rollback(): void;
 }
 
-type MutableRecord = { -readonly [K in keyof OutboxRecord]: OutboxRecord[K] };
+type MutableRecord = { -readonly [K in keyof OutboxRecord]: OutboxRecord[K] } & {
+  /** Set for events appended to a stream (see the in-memory event store). */
+  streamId?: string | null;
+  streamVersion?: number | null;
+};
+
+/** A row staged by a stream append. @internal */
+export type StagedRecord = OutboxRecord & { readonly streamId?: string; readonly streamVersion?: number };
+
+/** What the in-memory event store reaches inside an in-memory outbox store. @internal */
+export interface InMemoryOutboxInternals {
+  readonly archive: boolean;
+  encode(events: readonly AnyEvent[]): OutboxRecord[];
+  /** Committed rows, live and archived, in seq order (live rows are the store's own objects: do not change). */
+  logRows(): readonly MutableRecord[];
+  /** The live (not archived) row of an id. */
+  row(id: string): MutableRecord | undefined;
+  /** Rows `tx` staged so far (`undefined` once it ended). */
+  staged(tx: InMemoryOutboxTransaction): readonly StagedRecord[] | undefined;
+}
+
+const internals = new WeakMap<object, InMemoryOutboxInternals>();
+
+interface TxState {
+  staged: StagedRecord[] | undefined;
+  readonly commit: (() => void)[];
+  readonly end: (() => void)[];
+}
+
+const transactions = new WeakMap<object, TxState>();
+
+/**
+ * Registers `commit` to run when `tx` (a transaction of any in-memory outbox store) commits, after its rows are
+ * stored, and `end` when it commits or rolls back. `false` when `tx` is not an open in-memory transaction.
+ * @internal
+ */
+export function onInMemoryTransactionEnd(
+  tx: unknown,
+  hooks: { readonly commit?: () => void; readonly end?: () => void },
+): boolean {
+  const state = typeof tx === 'object' && tx !== null ? transactions.get(tx) : undefined;
+  if (state?.staged === undefined) return false;
+  if (hooks.commit) state.commit.push(hooks.commit);
+  if (hooks.end) state.end.push(hooks.end);
+  return true;
+}
+
+/** The internals of an in-memory outbox store, `undefined` for anything else. @internal */
+export function inMemoryOutboxInternals(store: unknown): InMemoryOutboxInternals | undefined {
+  return typeof store === 'object' && store !== null ? internals.get(store) : undefined;
+}
+
+/** Options of {@link createInMemoryOutboxStore}. */
+export interface InMemoryOutboxStoreOptions extends OutboxEncoderOptions {
+  /** Clock, epoch ms. @default Date.now */
+  readonly now?: () => number;
+  /**
+   * `true`: `purge` and `deleteDeadLetters` move rows to an archive that the event log keeps reading, instead of
+   * deleting them. Events appended to a stream are always archived, never deleted. @default false
+   */
+  readonly archive?: boolean;
+}
 
 /** The in-memory outbox store with its transaction factory. */
 export interface InMemoryOutboxStore extends OutboxStore<InMemoryOutboxTransaction> {
@@ -25,17 +87,47 @@ export interface InMemoryOutboxStore extends OutboxStore<InMemoryOutboxTransacti
   records(): readonly OutboxRecord[];
 }
 
+const toRows = (inputs: readonly OutboxRecordInput[]): OutboxRecord[] =>
+  inputs.map((r) => ({
+    ...r,
+    seq: 0,
+    status: 'pending',
+    attempts: 0,
+    nextAttemptAt: r.createdAt,
+    lastError: null,
+    publishedAt: null,
+    claimedBy: null,
+    claimedUntil: null,
+  }));
+
+/** A copy of a row without the stream fields. */
+function publicRecord(r: MutableRecord): OutboxRecord {
+  const { streamId: _s, streamVersion: _v, ...record } = r;
+  return record;
+}
+
 /**
  * An {@link OutboxStore} in process memory, for tests and single-process apps that accept losing unpublished
- * events on a crash. Published rows stay until `purge`.
+ * events on a crash. Published rows stay until `purge`, which deletes them or, with `archive: true`, moves them
+ * to the archive the event log reads (see `createInMemoryEventStore`).
  */
-export function createInMemoryOutboxStore(
-  options: OutboxEncoderOptions & { now?: () => number } = {},
-): InMemoryOutboxStore {
+export function createInMemoryOutboxStore(options: InMemoryOutboxStoreOptions = {}): InMemoryOutboxStore {
   const encoder = createOutboxEncoder(options);
   const now = options.now ?? Date.now;
+  const archiveAll = options.archive ?? false;
+  if (typeof archiveAll !== 'boolean')
+    throw new ConfigurationError('in-memory outbox: archive must be a boolean');
   const rows = new Map<string, MutableRecord>();
+  /** Published rows moved out of `rows` by `purge`, in seq order. */
+  const archived: MutableRecord[] = [];
   let seq = 0;
+  /** Rows leaving the table are archived, not deleted, in archive mode and when they belong to a stream. */
+  const keeps = (r: MutableRecord) => archiveAll || (r.streamId ?? null) !== null;
+  const toArchive = (moved: MutableRecord[]) => {
+    if (moved.length === 0) return;
+    archived.push(...moved);
+    archived.sort((a, b) => a.seq - b.seq);
+  };
 
   // Pending rows in seq order, so a claim scans only the backlog (published rows stay in `rows` until purge).
   let pending = new Map<string, MutableRecord>();
@@ -45,45 +137,45 @@ export function createInMemoryOutboxStore(
 
   const store: InMemoryOutboxStore = {
     begin() {
-      let staged: OutboxRecord[] | undefined = [];
-      return {
+      const state: TxState = { staged: [], commit: [], end: [] };
+      const end = () => {
+        state.staged = undefined;
+        for (const fn of state.end) fn();
+      };
+      const tx: InMemoryOutboxTransaction = {
         append(records) {
-          if (staged === undefined) throw new StorageError('closed-transaction', 'transaction is closed');
-          staged.push(...records);
+          if (state.staged === undefined)
+            throw new StorageError('closed-transaction', 'transaction is closed');
+          state.staged.push(...records);
         },
         commit() {
+          const staged = state.staged;
           if (staged === undefined) throw new OutboxError('transaction is closed');
           for (const r of staged) {
             if (rows.has(r.id)) throw new OutboxError(`duplicate outbox id ${r.id}`);
           }
           for (const r of staged) {
-            const row = { ...r, seq: ++seq };
+            const row: MutableRecord = { ...r, seq: ++seq };
             rows.set(r.id, row);
             pending.set(r.id, row);
           }
-          staged = undefined;
+          state.staged = undefined;
+          try {
+            for (const fn of state.commit) fn();
+          } finally {
+            end();
+          }
         },
         rollback() {
-          staged = undefined;
+          if (state.staged !== undefined) end();
         },
       };
+      transactions.set(tx, state);
+      return tx;
     },
     transaction: (fn) => runInTransaction(store.begin(), fn),
     async append(tx, events: readonly AnyEvent[]) {
-      const inputs = encoder.encode(events, now());
-      tx.append(
-        inputs.map((r) => ({
-          ...r,
-          seq: 0,
-          status: 'pending',
-          attempts: 0,
-          nextAttemptAt: r.createdAt,
-          lastError: null,
-          publishedAt: null,
-          claimedBy: null,
-          claimedUntil: null,
-        })),
-      );
+      tx.append(toRows(encoder.encode(events, now())));
     },
     async claimBatch({ relayId, limit, leaseMs, now: t }) {
       // One pass in seq order: a pending row that is backing off or leased blocks the later rows of its key.
@@ -100,7 +192,7 @@ export function createInMemoryOutboxStore(
         if (!due) continue;
         r.claimedBy = relayId;
         r.claimedUntil = t + leaseMs;
-        out.push({ ...r });
+        out.push(publicRecord(r));
       }
       return out;
     },
@@ -143,7 +235,7 @@ export function createInMemoryOutboxStore(
       return [...rows.values()]
         .filter((r) => r.status === 'dead' && r.seq > after)
         .slice(0, opts.limit ?? 100)
-        .map((r) => ({ ...r }));
+        .map(publicRecord);
     },
     async replayDeadLetters(ids, t) {
       let n = 0;
@@ -162,7 +254,15 @@ export function createInMemoryOutboxStore(
     },
     async deleteDeadLetters(ids) {
       let n = 0;
-      for (const id of ids) if (rows.get(id)?.status === 'dead' && rows.delete(id)) n++;
+      const moved: MutableRecord[] = [];
+      for (const id of ids) {
+        const r = rows.get(id);
+        if (r?.status === 'dead' && rows.delete(id)) {
+          if (keeps(r)) moved.push(r);
+          n++;
+        }
+      }
+      toArchive(moved);
       return n;
     },
     async stats(t) {
@@ -179,20 +279,43 @@ export function createInMemoryOutboxStore(
     },
     async purge({ publishedBefore, deadBefore }) {
       let n = 0;
+      const moved: MutableRecord[] = [];
       for (const [id, r] of rows) {
         if (
           (r.status === 'published' && (r.publishedAt ?? 0) < publishedBefore) ||
           (deadBefore !== undefined && r.status === 'dead' && r.createdAt < deadBefore)
         ) {
           rows.delete(id);
+          if (keeps(r)) moved.push(r);
           n++;
         }
       }
+      toArchive(moved);
       return n;
     },
     records() {
-      return [...rows.values()].map((r) => ({ ...r }));
+      return [...rows.values()].map(publicRecord);
     },
   };
+  internals.set(store, {
+    archive: archiveAll,
+    encode: (events) => toRows(encoder.encode(events, now())),
+    logRows() {
+      const live = [...rows.values()];
+      if (archived.length === 0) return live;
+      // Both lists are in seq order: merge them.
+      const out: MutableRecord[] = [];
+      let i = 0;
+      let j = 0;
+      while (i < archived.length || j < live.length) {
+        if (j >= live.length || (i < archived.length && archived[i]!.seq < live[j]!.seq))
+          out.push(archived[i++]!);
+        else out.push(live[j++]!);
+      }
+      return out;
+    },
+    row: (id) => rows.get(id),
+    staged: (tx) => transactions.get(tx)?.staged,
+  });
   return store;
 }
