@@ -1,7 +1,8 @@
 /**
  * `@cqrs-ts/core/sql`: what the SQL storage adapters (Postgres, MariaDB/MySQL, SQLite) share: table names, the
  * inbox store over two statements, the outbox table's maintenance statements and row codec, raw SQL on Kysely,
- * and the saga store over a dialect's statements with its row checks and mappers. They assume the column names the
+ * the saga store over a dialect's statements with its row checks and mappers, and the column mapping of state
+ * repositories. They assume the column names the
  * adapters' migrations create.
  * @module
  */
@@ -45,3 +46,5 @@ export {
 } from './sql/sql-saga-rows.ts';
 export type { SqlSagaStatements, SqlSagaStoreSpec } from './sql/sql-saga-store.ts';
 export { createSqlSagaStore } from './sql/sql-saga-store.ts';
+export type { StateColumns, StateTableOptions } from './sql/sql-state-table.ts';
+export { stateColumns } from './sql/sql-state-table.ts';

@@ -1,4 +1,4 @@
-import type { AnyEvent } from '@cqrs-ts/core';
+import { type AnyEvent, ConfigurationError } from '@cqrs-ts/core';
 import {
   createOutboxEncoder,
   type OutboxFailure,
@@ -26,7 +26,10 @@ const marks = (n: number) => Array.from({ length: n }, () => '?').join(',');
  * so serialize writers of one aggregate (e.g. lock its row) as you would anyway.
  */
 export function createMysqlOutboxStore(options: MysqlOutboxStoreOptions): OutboxStore<MysqlTransaction> {
-  const t = resolveTables(options.tables).outbox;
+  const tables = resolveTables(options.tables);
+  const t = tables.outbox;
+  const archive = options.archive ?? false;
+  if (typeof archive !== 'boolean') throw new ConfigurationError('mysql outbox: archive must be a boolean');
   const encoder = createOutboxEncoder(options);
   const now = options.now ?? Date.now;
   const client = options.client;
@@ -38,12 +41,47 @@ export function createMysqlOutboxStore(options: MysqlOutboxStoreOptions): Outbox
       throw toStorageError(error, what);
     }
   };
+  /**
+   * Takes the rows matching `where` out of the outbox, one short transaction per chunk (never many locks at
+   * once): locks them, copies those the archive keeps (all with `archive`, else those of a stream), deletes
+   * them. Returns how many left.
+   */
+  const leave = async (what: string, where: string, params: readonly unknown[]): Promise<number> => {
+    let n = 0;
+    for (;;) {
+      let moved: number;
+      try {
+        moved = await inTransaction(client, async (execute) => {
+          const { rows } = await execute(
+            `SELECT seq FROM ${t} WHERE ${where} ORDER BY seq LIMIT ${CHUNK} FOR UPDATE`,
+            params,
+          );
+          if (rows.length === 0) return 0;
+          const seqs = rows.map((r) => Number(r.seq));
+          await execute(
+            `INSERT INTO ${tables.outboxArchive} (seq, id, type, topic, \`key\`, payload, headers, content_encoding, status,
+               created_at, published_at, stream_id, stream_version, archived_at)
+             SELECT seq, id, type, topic, \`key\`, payload, headers, content_encoding, status, created_at, published_at,
+               stream_id, stream_version, ? FROM ${t} WHERE seq IN (${marks(seqs.length)})${archive ? '' : ' AND stream_id IS NOT NULL'}`,
+            [Date.now(), ...seqs],
+          );
+          await execute(`DELETE FROM ${t} WHERE seq IN (${marks(seqs.length)})`, seqs);
+          return seqs.length;
+        });
+      } catch (error) {
+        throw toStorageError(error, what);
+      }
+      n += moved;
+      if (moved < CHUNK) return n;
+    }
+  };
   const shared = createSqlOutboxOperations({
     table: t,
     placeholder: () => '?',
     run: (what, sql, params) => run(what, sql, params),
     statsSql: `SELECT COALESCE(SUM(status = 'pending'), 0) AS backlog, COALESCE(SUM(status = 'dead'), 0) AS dead,
        MIN(CASE WHEN status = 'pending' THEN created_at END) AS oldest FROM ${t} WHERE status <> 'published'`,
+    remove: leave,
   });
 
   /** Locks up to `limit` due rows (SKIP LOCKED) and keeps those no earlier pending row of their key precedes. */

@@ -7,6 +7,9 @@ export function resolveTables(tables?: MysqlTables): Readonly<Required<MysqlTabl
   return resolveTableNames(tables, 'mysql');
 }
 
+const STREAM_COLUMNS =
+  'stream_id VARCHAR(255) CHARACTER SET utf8mb4 COLLATE utf8mb4_bin NULL, stream_version BIGINT NULL';
+
 /**
  * The DDL `migrate` runs (MariaDB ≥ 10.6 / MySQL ≥ 8 for `SKIP LOCKED`); idempotent. Times are epoch ms (UTC).
  *
@@ -17,9 +20,23 @@ export function resolveTables(tables?: MysqlTables): Readonly<Required<MysqlTabl
  *   content_encoding VARCHAR(16) NOT NULL, status VARCHAR(16) NOT NULL DEFAULT 'pending',
  *   attempts INT NOT NULL DEFAULT 0, next_attempt_at BIGINT NOT NULL, last_error TEXT NULL,
  *   created_at BIGINT NOT NULL, published_at BIGINT NULL, claimed_by VARCHAR(255) NULL, claimed_until BIGINT NULL,
+ *   stream_id VARCHAR(255) CHARACTER SET utf8mb4 COLLATE utf8mb4_bin NULL, stream_version BIGINT NULL,
  *   UNIQUE KEY cqrs_outbox_id (id), KEY cqrs_outbox_status_seq (status, seq),
- *   KEY cqrs_outbox_key_status (`key`, status, seq), KEY cqrs_outbox_published (status, published_at)
+ *   KEY cqrs_outbox_key_status (`key`, status, seq), KEY cqrs_outbox_published (status, published_at),
+ *   UNIQUE KEY cqrs_outbox_stream_version (stream_id, stream_version)
  * ) ENGINE=InnoDB DEFAULT CHARSET=utf8mb4;
+ * -- an outbox table of an earlier version gets stream_id, stream_version and their key (ALTER TABLE)
+ * CREATE TABLE IF NOT EXISTS cqrs_outbox_archive (
+ *   seq BIGINT NOT NULL PRIMARY KEY, id CHAR(36) NOT NULL, type VARCHAR(255) NOT NULL, topic VARCHAR(255) NOT NULL,
+ *   `key` VARCHAR(512) NULL, payload LONGBLOB NOT NULL, headers LONGTEXT NOT NULL, content_encoding VARCHAR(16) NOT NULL,
+ *   status VARCHAR(16) NOT NULL, created_at BIGINT NOT NULL, published_at BIGINT NULL,
+ *   stream_id VARCHAR(255) CHARACTER SET utf8mb4 COLLATE utf8mb4_bin NULL, stream_version BIGINT NULL,
+ *   archived_at BIGINT NOT NULL, UNIQUE KEY cqrs_outbox_archive_stream_version (stream_id, stream_version)
+ * ) ENGINE=InnoDB DEFAULT CHARSET=utf8mb4;
+ * CREATE TABLE IF NOT EXISTS cqrs_outbox_stream (
+ *   stream_id VARCHAR(255) NOT NULL PRIMARY KEY, version BIGINT NOT NULL, snapshot LONGTEXT NULL,
+ *   snapshot_version BIGINT NULL, created_at BIGINT NOT NULL, updated_at BIGINT NOT NULL
+ * ) ENGINE=InnoDB DEFAULT CHARSET=utf8mb4 COLLATE=utf8mb4_bin;
  * CREATE TABLE IF NOT EXISTS cqrs_inbox (message_id VARCHAR(255) NOT NULL, consumer VARCHAR(255) NOT NULL,
  *   processed_at BIGINT NOT NULL, fingerprint CHAR(64) NULL, result LONGTEXT NULL,
  *   PRIMARY KEY (message_id, consumer), KEY cqrs_inbox_processed_at (processed_at)
@@ -44,12 +61,16 @@ export function resolveTables(tables?: MysqlTables): Readonly<Required<MysqlTabl
  * ```
  * The inbox's `fingerprint` and `result` columns hold the idempotency records of a unit of work
  * ({@link createMysqlIdempotencyStore}); `migrate` adds them to an inbox table made by an older version.
+ * Stream ids compare exactly (binary collation). The archive keeps the events `purge` moves out of the outbox
+ * (all published ones with `archive: true`, and always those of a stream); the stream table holds each
+ * stream's version and snapshot (see `createMysqlEventStore`).
  * The saga tables (for {@link createMysqlSagaStore}) use a binary collation, so names and ids compare exactly
  * (no case folding) and `list` pages in byte order.
  */
 export function schemaStatements(tables: MysqlTables = {}): string[] {
-  const { outbox: o, inbox: i } = resolveTables(tables);
+  const { outbox: o, inbox: i, outboxArchive: a, stream: st } = resolveTables(tables);
   const ob = o.split('.').pop()!;
+  const ab = a.split('.').pop()!;
   const ib = i.split('.').pop()!;
   const { saga: sg, sagaLog: sl } = resolveTables(tables);
   const sb = sg.split('.').pop()!;
@@ -61,9 +82,21 @@ export function schemaStatements(tables: MysqlTables = {}): string[] {
   content_encoding VARCHAR(16) NOT NULL, status VARCHAR(16) NOT NULL DEFAULT 'pending',
   attempts INT NOT NULL DEFAULT 0, next_attempt_at BIGINT NOT NULL, last_error TEXT NULL,
   created_at BIGINT NOT NULL, published_at BIGINT NULL, claimed_by VARCHAR(255) NULL, claimed_until BIGINT NULL,
+  ${STREAM_COLUMNS},
   UNIQUE KEY ${ob}_id (id), KEY ${ob}_status_seq (status, seq),
-  KEY ${ob}_key_status (\`key\`, status, seq), KEY ${ob}_published (status, published_at)
+  KEY ${ob}_key_status (\`key\`, status, seq), KEY ${ob}_published (status, published_at),
+  UNIQUE KEY ${ob}_stream_version (stream_id, stream_version)
 ) ENGINE=InnoDB DEFAULT CHARSET=utf8mb4`,
+    `CREATE TABLE IF NOT EXISTS ${a} (
+  seq BIGINT NOT NULL PRIMARY KEY, id CHAR(36) NOT NULL, type VARCHAR(255) NOT NULL, topic VARCHAR(255) NOT NULL,
+  \`key\` VARCHAR(512) NULL, payload LONGBLOB NOT NULL, headers LONGTEXT NOT NULL, content_encoding VARCHAR(16) NOT NULL,
+  status VARCHAR(16) NOT NULL, created_at BIGINT NOT NULL, published_at BIGINT NULL, ${STREAM_COLUMNS},
+  archived_at BIGINT NOT NULL, UNIQUE KEY ${ab}_stream_version (stream_id, stream_version)
+) ENGINE=InnoDB DEFAULT CHARSET=utf8mb4`,
+    `CREATE TABLE IF NOT EXISTS ${st} (
+  stream_id VARCHAR(255) NOT NULL PRIMARY KEY, version BIGINT NOT NULL, snapshot LONGTEXT NULL,
+  snapshot_version BIGINT NULL, created_at BIGINT NOT NULL, updated_at BIGINT NOT NULL
+) ENGINE=InnoDB DEFAULT CHARSET=utf8mb4 COLLATE=utf8mb4_bin`,
     `CREATE TABLE IF NOT EXISTS ${i} (message_id VARCHAR(255) NOT NULL, consumer VARCHAR(255) NOT NULL,
   processed_at BIGINT NOT NULL, fingerprint CHAR(64) NULL, result LONGTEXT NULL,
   PRIMARY KEY (message_id, consumer), KEY ${ib}_processed_at (processed_at)
@@ -89,8 +122,9 @@ export function schemaStatements(tables: MysqlTables = {}): string[] {
 }
 
 /**
- * Creates the outbox, inbox and saga tables if missing, and adds the inbox's idempotency columns to a table made
- * by an older version (idempotent; MySQL has no `ADD COLUMN IF NOT EXISTS`, so the catalog is read first).
+ * Creates the outbox (with its archive and stream tables), inbox and saga tables if missing, and adds the inbox's
+ * idempotency columns and the outbox's stream columns to tables made by an older version (idempotent; MySQL has
+ * no `ADD COLUMN IF NOT EXISTS`, so the catalog is read first).
  */
 export async function migrate(client: MysqlClient, options: { tables?: MysqlTables } = {}): Promise<void> {
   const execute = execOf(client);
@@ -107,4 +141,18 @@ export async function migrate(client: MysqlClient, options: { tables?: MysqlTabl
     have.has('result') ? undefined : 'ADD COLUMN result LONGTEXT NULL',
   ].filter((a) => a !== undefined);
   if (add.length > 0) await execute(`ALTER TABLE ${inbox} ${add.join(', ')}`, []);
+  const o = resolveTables(options.tables).outbox;
+  const [oschema, otable] = o.includes('.') ? o.split('.') : [undefined, o];
+  const streamColumns = await execute(
+    `SELECT COUNT(*) AS n FROM information_schema.columns WHERE table_schema = ${oschema === undefined ? 'DATABASE()' : '?'}
+       AND table_name = ? AND column_name = 'stream_id'`,
+    oschema === undefined ? [otable] : [oschema, otable],
+  );
+  if (Number(streamColumns.rows[0]!.n) === 0) {
+    await execute(
+      `ALTER TABLE ${o} ADD COLUMN ${STREAM_COLUMNS.replace(', ', ', ADD COLUMN ')},
+         ADD UNIQUE KEY ${otable}_stream_version (stream_id, stream_version)`,
+      [],
+    );
+  }
 }

@@ -1,8 +1,11 @@
 /**
- * @cqrs-ts/postgres: transactional outbox, inbox and saga stores for PostgreSQL over pg, postgres.js or Kysely.
+ * @cqrs-ts/postgres: transactional outbox, inbox and saga stores, the event log with streams, and state-based
+ * aggregate repositories for PostgreSQL over pg, postgres.js or Kysely.
  * @module
  */
 export { classifyPostgresError } from './postgres-errors.ts';
+export type { PostgresEventStore, PostgresEventStoreOptions } from './postgres-event-store.ts';
+export { createPostgresEventStore } from './postgres-event-store.ts';
 export type { PostgresIdempotencyStoreOptions } from './postgres-idempotency-store.ts';
 export { createPostgresIdempotencyStore } from './postgres-idempotency-store.ts';
 export type {
@@ -25,6 +28,8 @@ export type {
 } from './postgres-options.ts';
 export { createPostgresOutboxStore } from './postgres-outbox-store.ts';
 export { createPostgresSagaStore } from './postgres-saga-store.ts';
+export type { PostgresStateRepositoryOptions } from './postgres-state-repository.ts';
+export { createPostgresStateRepository } from './postgres-state-repository.ts';
 export type {
   PostgresTransactional,
   PostgresTransactionOf,

@@ -38,6 +38,12 @@ export interface PostgresOutboxStoreOptions extends OutboxEncoderOptions {
   readonly lockKeys?: boolean;
   /** Clock for `created_at`, epoch ms. @default Date.now */
   readonly now?: () => number;
+  /**
+   * Keep published events as the event log: `purge` and `deleteDeadLetters` move rows to the archive table
+   * (`tables.outboxArchive`) instead of deleting them, so the outbox stays small and the log stays whole.
+   * Events of a stream are archived either way, never deleted. @default false
+   */
+  readonly archive?: boolean;
 }
 
 /** Options of {@link createPostgresInboxStore}. */

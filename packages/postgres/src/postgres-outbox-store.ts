@@ -31,6 +31,14 @@ export function execOf(client: PostgresClient): Execute {
 }
 
 /**
+ * A CTE `l` that takes a transaction-scoped advisory lock per ordering key (parameters `$from`…, texts), in hash
+ * order so two appenders cannot deadlock; an INSERT that joins `l` holds the locks before any row draws its `seq`.
+ * @internal
+ */
+export const keyLocks = (keys: number, from: number): string =>
+  `l AS MATERIALIZED (SELECT count(pg_advisory_xact_lock(h)) AS n FROM (SELECT DISTINCT hashtextextended(k, 0) AS h FROM (VALUES ${Array.from({ length: keys }, (_, j) => `($${from + j}::text)`).join(',')}) lk(k) ORDER BY h) s)`;
+
+/**
  * The PostgreSQL {@link OutboxStore} for pg, postgres.js and Kysely.
  *
  * `append(tx, events)` runs on the caller's transaction (a pg `PoolClient` after `BEGIN`, a postgres.js
@@ -38,7 +46,19 @@ export function execOf(client: PostgresClient): Execute {
  * key and a `pg_notify` that is delivered on commit. Claims use `FOR UPDATE SKIP LOCKED` and a lease.
  */
 export function createPostgresOutboxStore(options: PostgresOutboxStoreOptions): OutboxStore<PostgresClient> {
-  const t = resolveTables(options.tables).outbox;
+  const tables = resolveTables(options.tables);
+  const t = tables.outbox;
+  const archive = options.archive ?? false;
+  if (typeof archive !== 'boolean')
+    throw new ConfigurationError('postgres outbox: archive must be a boolean');
+  // Rows leaving the outbox go to the archive when it keeps the log, and always when they belong to a stream.
+  const leave = (where: string) => `WITH gone AS (DELETE FROM ${t} WHERE ${where} RETURNING *),
+  kept AS (INSERT INTO ${tables.outboxArchive} (seq, tx_id, id, type, topic, key, payload, headers, content_encoding,
+      status, created_at, published_at, stream_id, stream_version, archived_at)
+    SELECT seq, tx_id, id, type, topic, key, payload, headers, content_encoding, status, created_at, published_at,
+      stream_id, stream_version, (extract(epoch FROM clock_timestamp()) * 1000)::bigint
+    FROM gone${archive ? '' : ' WHERE stream_id IS NOT NULL'} RETURNING 1)
+  SELECT (SELECT count(*) FROM gone) AS n`;
   const encoder = createOutboxEncoder(options);
   const now = options.now ?? Date.now;
   const channel = options.notifyChannel ?? 'cqrs_outbox';
@@ -67,6 +87,7 @@ export function createPostgresOutboxStore(options: PostgresOutboxStoreOptions): 
     run: (what, sql, params) => run(what, sql, params),
     statsSql: `SELECT count(*) FILTER (WHERE status = 'pending') AS backlog, count(*) FILTER (WHERE status = 'dead') AS dead,
        min(created_at) FILTER (WHERE status = 'pending') AS oldest FROM ${t} WHERE status <> 'published'`,
+    remove: async (what, where, params) => Number((await run(what, leave(where), params)).rows[0]!.n),
   });
 
   // Per-key order: the candidates are the first due, unleased rows by seq that no other transaction holds.
@@ -150,7 +171,7 @@ export function createPostgresOutboxStore(options: PostgresOutboxStoreOptions): 
         let from = `(VALUES ${values.join(',')}) v(id, type, topic, key, payload, headers, ce, at)`;
         if (keys !== undefined && i === 0) {
           const b = params.length;
-          locks = `l AS MATERIALIZED (SELECT count(pg_advisory_xact_lock(h)) AS n FROM (SELECT DISTINCT hashtextextended(k, 0) AS h FROM (VALUES ${keys.map((_, j) => `($${b + j + 1}::text)`).join(',')}) lk(k) ORDER BY h) s), `;
+          locks = `${keyLocks(keys.length, b + 1)}, `;
           params.push(...keys);
           from += ', l';
         }

@@ -18,10 +18,26 @@ const bare = (name: string) => name.split('.').pop()!;
  *   topic TEXT NOT NULL, key TEXT, payload BYTEA NOT NULL, headers JSONB NOT NULL,
  *   content_encoding TEXT NOT NULL, status TEXT NOT NULL DEFAULT 'pending', attempts INT NOT NULL DEFAULT 0,
  *   next_attempt_at BIGINT NOT NULL, last_error TEXT, created_at BIGINT NOT NULL, published_at BIGINT,
- *   claimed_by TEXT, claimed_until BIGINT);
+ *   claimed_by TEXT, claimed_until BIGINT, tx_id XID8 NOT NULL DEFAULT pg_current_xact_id(), stream_id TEXT,
+ *   stream_version BIGINT);
+ * ALTER TABLE cqrs_outbox ADD COLUMN IF NOT EXISTS tx_id XID8 NOT NULL DEFAULT pg_current_xact_id(),
+ *   ADD COLUMN IF NOT EXISTS stream_id TEXT, ADD COLUMN IF NOT EXISTS stream_version BIGINT;
  * CREATE INDEX IF NOT EXISTS cqrs_outbox_pending ON cqrs_outbox (seq) WHERE status = 'pending';
  * CREATE INDEX IF NOT EXISTS cqrs_outbox_key_pending ON cqrs_outbox (key, seq) WHERE status = 'pending';
  * CREATE INDEX IF NOT EXISTS cqrs_outbox_published ON cqrs_outbox (published_at) WHERE status = 'published';
+ * CREATE INDEX IF NOT EXISTS cqrs_outbox_log ON cqrs_outbox (tx_id, seq);
+ * CREATE UNIQUE INDEX IF NOT EXISTS cqrs_outbox_stream_version ON cqrs_outbox (stream_id, stream_version)
+ *   WHERE stream_id IS NOT NULL;
+ * CREATE TABLE IF NOT EXISTS cqrs_outbox_archive (
+ *   seq BIGINT PRIMARY KEY, tx_id XID8 NOT NULL, id UUID NOT NULL, type TEXT NOT NULL, topic TEXT NOT NULL,
+ *   key TEXT, payload BYTEA NOT NULL, headers JSONB NOT NULL, content_encoding TEXT NOT NULL, status TEXT NOT NULL,
+ *   created_at BIGINT NOT NULL, published_at BIGINT, stream_id TEXT, stream_version BIGINT,
+ *   archived_at BIGINT NOT NULL);
+ * CREATE INDEX IF NOT EXISTS cqrs_outbox_archive_log ON cqrs_outbox_archive (tx_id, seq);
+ * CREATE UNIQUE INDEX IF NOT EXISTS cqrs_outbox_archive_stream_version ON cqrs_outbox_archive (stream_id, stream_version)
+ *   WHERE stream_id IS NOT NULL;
+ * CREATE TABLE IF NOT EXISTS cqrs_outbox_stream (stream_id TEXT PRIMARY KEY, version BIGINT NOT NULL,
+ *   snapshot TEXT, snapshot_version BIGINT, created_at BIGINT NOT NULL, updated_at BIGINT NOT NULL);
  * CREATE TABLE IF NOT EXISTS cqrs_inbox (message_id TEXT NOT NULL, consumer TEXT NOT NULL,
  *   processed_at BIGINT NOT NULL, fingerprint TEXT, result TEXT, PRIMARY KEY (message_id, consumer));
  * ALTER TABLE cqrs_inbox ADD COLUMN IF NOT EXISTS fingerprint TEXT, ADD COLUMN IF NOT EXISTS result TEXT;
@@ -46,12 +62,17 @@ const bare = (name: string) => name.split('.').pop()!;
  * ```
  * The inbox's `fingerprint` and `result` columns hold the idempotency records of a unit of work
  * ({@link createPostgresIdempotencyStore}); the `ALTER` adds them to an inbox table made by an older version.
+ * `tx_id` (PostgreSQL >= 13) orders the event log: readers see a row once every transaction older than its own
+ * has ended (see `createPostgresEventStore`). The archive keeps the events `purge` moves out of the outbox (all
+ * published ones with `archive: true`, and always those of a stream); the stream table holds each stream's
+ * version and snapshot.
  * The saga tables are written by {@link createPostgresSagaStore}: `id` compares byte-wise (`COLLATE "C"`) so
  * `list` pages in the same order as JavaScript string comparison for ASCII ids (UUIDs).
  */
 export function schemaStatements(tables: PostgresTables = {}): string[] {
-  const { outbox: o, inbox: i, saga: s, sagaLog: l } = resolveTables(tables);
+  const { outbox: o, inbox: i, saga: s, sagaLog: l, outboxArchive: a, stream: st } = resolveTables(tables);
   const ob = bare(o);
+  const ab = bare(a);
   const ib = bare(i);
   const sb = bare(s);
   const lb = bare(l);
@@ -61,10 +82,26 @@ export function schemaStatements(tables: PostgresTables = {}): string[] {
   topic TEXT NOT NULL, key TEXT, payload BYTEA NOT NULL, headers JSONB NOT NULL,
   content_encoding TEXT NOT NULL, status TEXT NOT NULL DEFAULT 'pending', attempts INT NOT NULL DEFAULT 0,
   next_attempt_at BIGINT NOT NULL, last_error TEXT, created_at BIGINT NOT NULL, published_at BIGINT,
-  claimed_by TEXT, claimed_until BIGINT)`,
+  claimed_by TEXT, claimed_until BIGINT, tx_id XID8 NOT NULL DEFAULT pg_current_xact_id(), stream_id TEXT,
+  stream_version BIGINT)`,
+    `ALTER TABLE ${o} ADD COLUMN IF NOT EXISTS tx_id XID8 NOT NULL DEFAULT pg_current_xact_id(),
+  ADD COLUMN IF NOT EXISTS stream_id TEXT, ADD COLUMN IF NOT EXISTS stream_version BIGINT`,
     `CREATE INDEX IF NOT EXISTS ${ob}_pending ON ${o} (seq) WHERE status = 'pending'`,
     `CREATE INDEX IF NOT EXISTS ${ob}_key_pending ON ${o} (key, seq) WHERE status = 'pending'`,
     `CREATE INDEX IF NOT EXISTS ${ob}_published ON ${o} (published_at) WHERE status = 'published'`,
+    `CREATE INDEX IF NOT EXISTS ${ob}_log ON ${o} (tx_id, seq)`,
+    `CREATE UNIQUE INDEX IF NOT EXISTS ${ob}_stream_version ON ${o} (stream_id, stream_version)
+  WHERE stream_id IS NOT NULL`,
+    `CREATE TABLE IF NOT EXISTS ${a} (
+  seq BIGINT PRIMARY KEY, tx_id XID8 NOT NULL, id UUID NOT NULL, type TEXT NOT NULL, topic TEXT NOT NULL,
+  key TEXT, payload BYTEA NOT NULL, headers JSONB NOT NULL, content_encoding TEXT NOT NULL, status TEXT NOT NULL,
+  created_at BIGINT NOT NULL, published_at BIGINT, stream_id TEXT, stream_version BIGINT,
+  archived_at BIGINT NOT NULL)`,
+    `CREATE INDEX IF NOT EXISTS ${ab}_log ON ${a} (tx_id, seq)`,
+    `CREATE UNIQUE INDEX IF NOT EXISTS ${ab}_stream_version ON ${a} (stream_id, stream_version)
+  WHERE stream_id IS NOT NULL`,
+    `CREATE TABLE IF NOT EXISTS ${st} (stream_id TEXT PRIMARY KEY, version BIGINT NOT NULL,
+  snapshot TEXT, snapshot_version BIGINT, created_at BIGINT NOT NULL, updated_at BIGINT NOT NULL)`,
     `CREATE TABLE IF NOT EXISTS ${i} (message_id TEXT NOT NULL, consumer TEXT NOT NULL,
   processed_at BIGINT NOT NULL, fingerprint TEXT, result TEXT, PRIMARY KEY (message_id, consumer))`,
     `ALTER TABLE ${i} ADD COLUMN IF NOT EXISTS fingerprint TEXT, ADD COLUMN IF NOT EXISTS result TEXT`,
@@ -90,8 +127,9 @@ export function schemaStatements(tables: PostgresTables = {}): string[] {
 }
 
 /**
- * Creates the outbox, inbox and saga tables and indexes if missing (idempotent). Works with pg, postgres.js,
- * Kysely.
+ * Creates the outbox (with its archive and stream tables), inbox and saga tables and indexes if missing, and
+ * adds the event-log columns to an outbox table created by an earlier version (idempotent). Works with pg,
+ * postgres.js, Kysely.
  */
 export async function migrate(
   client: PostgresClient,

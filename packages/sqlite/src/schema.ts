@@ -15,7 +15,19 @@ export function resolveTables(tables?: SqliteTables): Readonly<Required<SqliteTa
  *   key TEXT, payload BLOB NOT NULL, headers TEXT NOT NULL, content_encoding TEXT NOT NULL,
  *   status TEXT NOT NULL DEFAULT 'pending', attempts INTEGER NOT NULL DEFAULT 0,
  *   next_attempt_at INTEGER NOT NULL, last_error TEXT, created_at INTEGER NOT NULL, published_at INTEGER,
- *   claimed_by TEXT, claimed_until INTEGER);
+ *   claimed_by TEXT, claimed_until INTEGER, stream_id TEXT, stream_version INTEGER);
+ * -- an outbox table of an earlier version gets stream_id and stream_version (ALTER TABLE ADD COLUMN)
+ * CREATE UNIQUE INDEX IF NOT EXISTS cqrs_outbox_stream_version ON cqrs_outbox (stream_id, stream_version)
+ *   WHERE stream_id IS NOT NULL;
+ * CREATE TABLE IF NOT EXISTS cqrs_outbox_archive (
+ *   seq INTEGER PRIMARY KEY, id TEXT NOT NULL, type TEXT NOT NULL, topic TEXT NOT NULL, key TEXT,
+ *   payload BLOB NOT NULL, headers TEXT NOT NULL, content_encoding TEXT NOT NULL, status TEXT NOT NULL,
+ *   created_at INTEGER NOT NULL, published_at INTEGER, stream_id TEXT, stream_version INTEGER,
+ *   archived_at INTEGER NOT NULL);
+ * CREATE UNIQUE INDEX IF NOT EXISTS cqrs_outbox_archive_stream_version ON cqrs_outbox_archive
+ *   (stream_id, stream_version) WHERE stream_id IS NOT NULL;
+ * CREATE TABLE IF NOT EXISTS cqrs_outbox_stream (stream_id TEXT NOT NULL PRIMARY KEY, version INTEGER NOT NULL,
+ *   snapshot TEXT, snapshot_version INTEGER, created_at INTEGER NOT NULL, updated_at INTEGER NOT NULL) STRICT;
  * CREATE INDEX IF NOT EXISTS cqrs_outbox_pending ON cqrs_outbox (seq) WHERE status = 'pending';
  * CREATE INDEX IF NOT EXISTS cqrs_outbox_key_pending ON cqrs_outbox (key, seq) WHERE status = 'pending';
  * CREATE INDEX IF NOT EXISTS cqrs_outbox_published ON cqrs_outbox (published_at) WHERE status = 'published';
@@ -43,11 +55,15 @@ export function resolveTables(tables?: SqliteTables): Readonly<Required<SqliteTa
  * ```
  * The inbox's `fingerprint` and `result` columns hold the idempotency records of a unit of work
  * ({@link createSqliteIdempotencyStore}); `migrate` adds them to an inbox table made by an older version.
+ * The archive keeps the events `purge` moves out of the outbox (all published ones with `archive: true`, and
+ * always those of a stream); the stream table holds each stream's version and snapshot (see
+ * `createSqliteEventStore`).
  * The saga tables (for {@link createSqliteSagaStore}) are STRICT: a value of the wrong type is refused.
  */
 export function schemaSql(tables: SqliteTables = {}): string {
-  const { outbox: o, inbox: i } = resolveTables(tables);
+  const { outbox: o, inbox: i, outboxArchive: a, stream: st } = resolveTables(tables);
   const ob = o.replace('.', '_');
+  const ab = a.replace('.', '_');
   const ib = i.replace('.', '_');
   const { saga: sg, sagaLog: sl } = resolveTables(tables);
   const sb = sg.replace('.', '_');
@@ -58,7 +74,16 @@ CREATE TABLE IF NOT EXISTS ${o} (
   key TEXT, payload BLOB NOT NULL, headers TEXT NOT NULL, content_encoding TEXT NOT NULL,
   status TEXT NOT NULL DEFAULT 'pending', attempts INTEGER NOT NULL DEFAULT 0,
   next_attempt_at INTEGER NOT NULL, last_error TEXT, created_at INTEGER NOT NULL, published_at INTEGER,
-  claimed_by TEXT, claimed_until INTEGER);
+  claimed_by TEXT, claimed_until INTEGER, stream_id TEXT, stream_version INTEGER);
+CREATE TABLE IF NOT EXISTS ${a} (
+  seq INTEGER PRIMARY KEY, id TEXT NOT NULL, type TEXT NOT NULL, topic TEXT NOT NULL, key TEXT,
+  payload BLOB NOT NULL, headers TEXT NOT NULL, content_encoding TEXT NOT NULL, status TEXT NOT NULL,
+  created_at INTEGER NOT NULL, published_at INTEGER, stream_id TEXT, stream_version INTEGER,
+  archived_at INTEGER NOT NULL);
+CREATE UNIQUE INDEX IF NOT EXISTS ${ab}_stream_version ON ${a.split('.').pop()} (stream_id, stream_version)
+  WHERE stream_id IS NOT NULL;
+CREATE TABLE IF NOT EXISTS ${st} (stream_id TEXT NOT NULL PRIMARY KEY, version INTEGER NOT NULL,
+  snapshot TEXT, snapshot_version INTEGER, created_at INTEGER NOT NULL, updated_at INTEGER NOT NULL) STRICT;
 CREATE INDEX IF NOT EXISTS ${ob}_pending ON ${o.split('.').pop()} (seq) WHERE status = 'pending';
 CREATE INDEX IF NOT EXISTS ${ob}_key_pending ON ${o.split('.').pop()} (key, seq) WHERE status = 'pending';
 CREATE INDEX IF NOT EXISTS ${ob}_published ON ${o.split('.').pop()} (published_at) WHERE status = 'published';
@@ -86,8 +111,8 @@ CREATE INDEX IF NOT EXISTS ${lb}_saga ON ${sl.split('.').pop()} (saga_id, seq);`
 }
 
 /**
- * Creates the outbox, inbox and saga tables if missing, and adds the inbox's idempotency columns to a table made
- * by an older version (idempotent).
+ * Creates the outbox (with its archive and stream tables), inbox and saga tables if missing, and adds the inbox's
+ * idempotency columns and the outbox's stream columns to tables made by an older version (idempotent).
  */
 export function migrate(database: SqliteDatabase, options: { tables?: SqliteTables } = {}): void {
   database.exec(schemaSql(options.tables));
@@ -103,4 +128,16 @@ export function migrate(database: SqliteDatabase, options: { tables?: SqliteTabl
   for (const column of ['fingerprint', 'result']) {
     if (!have.has(column)) database.exec(`ALTER TABLE ${inbox} ADD COLUMN ${column} TEXT`);
   }
+  const o = resolveTables(options.tables).outbox;
+  const [schema, table] = o.includes('.') ? o.split('.') : ['main', o];
+  const columns = database.prepare(`PRAGMA ${schema}.table_info(${table})`).all() as { name: string }[];
+  if (!columns.some((c) => c.name === 'stream_id')) {
+    database.exec(
+      `ALTER TABLE ${o} ADD COLUMN stream_id TEXT; ALTER TABLE ${o} ADD COLUMN stream_version INTEGER;`,
+    );
+  }
+  database.exec(
+    `CREATE UNIQUE INDEX IF NOT EXISTS ${o.replace('.', '_')}_stream_version ON ${table} (stream_id, stream_version)
+       WHERE stream_id IS NOT NULL`,
+  );
 }

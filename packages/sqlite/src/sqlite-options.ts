@@ -45,6 +45,12 @@ export interface SqliteOutboxStoreOptions extends OutboxEncoderOptions {
    * it, so it is off unless you declare the connection yours. @default false (lease mode only)
    */
   readonly ownConnection?: boolean;
+  /**
+   * Keep published events as the event log: `purge` and `deleteDeadLetters` move rows to the archive table
+   * (`tables.outboxArchive`) instead of deleting them, so the outbox stays small and the log stays whole.
+   * Events of a stream are archived either way, never deleted. @default false
+   */
+  readonly archive?: boolean;
 }
 
 /** Options of {@link createSqliteInboxStore}. */

@@ -30,7 +30,10 @@ const CHUNK = 500;
  */
 export function createSqliteOutboxStore(options: SqliteOutboxStoreOptions): OutboxStore<SqliteDatabase> {
   const db = options.database;
-  const t = resolveTables(options.tables).outbox;
+  const tables = resolveTables(options.tables);
+  const t = tables.outbox;
+  const archive = options.archive ?? false;
+  if (typeof archive !== 'boolean') throw new ConfigurationError('sqlite outbox: archive must be a boolean');
   const encoder = createOutboxEncoder(options);
   const now = options.now ?? Date.now;
   const cache = new Map<string, SqliteStatement>();
@@ -80,7 +83,41 @@ export function createSqliteOutboxStore(options: SqliteOutboxStoreOptions): Outb
       }),
     statsSql: `SELECT COALESCE(SUM(status = 'pending'), 0) AS backlog, COALESCE(SUM(status = 'dead'), 0) AS dead,
        MIN(CASE WHEN status = 'pending' THEN created_at END) AS oldest FROM ${t} WHERE status <> 'published'`,
+    remove: (what, where, params) => leave(what, where, params as SqliteValue[]),
   });
+  /**
+   * Takes the rows matching `where` out of the outbox, chunk by chunk under a savepoint: copies those the archive
+   * keeps (all with `archive`, else those of a stream), then deletes them. Returns how many left.
+   */
+  function leave(what: string, where: string, params: readonly SqliteValue[]): Promise<number> {
+    return guard(what, () => {
+      let n = 0;
+      for (;;) {
+        const seqs = (
+          stmt(`SELECT seq FROM ${t} WHERE ${where} ORDER BY seq LIMIT ${CHUNK}`).all(...params) as Row[]
+        ).map((r) => Number(r.seq));
+        if (seqs.length === 0) return n;
+        const list = placeholders(seqs.length);
+        db.exec('SAVEPOINT cqrs_outbox_leave');
+        try {
+          stmt(
+            `INSERT INTO ${tables.outboxArchive} (seq, id, type, topic, key, payload, headers, content_encoding, status,
+               created_at, published_at, stream_id, stream_version, archived_at)
+             SELECT seq, id, type, topic, key, payload, headers, content_encoding, status, created_at, published_at,
+               stream_id, stream_version, ? FROM ${t} WHERE seq IN (${list})${archive ? '' : ' AND stream_id IS NOT NULL'}`,
+          ).run(Date.now(), ...seqs);
+          stmt(`DELETE FROM ${t} WHERE seq IN (${list})`).run(...seqs);
+          db.exec('RELEASE cqrs_outbox_leave');
+        } catch (error) {
+          db.exec('ROLLBACK TO cqrs_outbox_leave');
+          db.exec('RELEASE cqrs_outbox_leave');
+          throw error;
+        }
+        n += seqs.length;
+        if (seqs.length < CHUNK) return n;
+      }
+    });
+  }
 
   // Writers are serialized (no SKIP LOCKED), so every due, unleased pending row up to the batch's last seq is in
   // the batch: the rows that can block a key are exactly the pending ones before it that are backing off or

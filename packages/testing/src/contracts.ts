@@ -7,6 +7,13 @@
 
 export type { BrokerConsumerOptions, BrokerDeadLetter, BrokerHarness } from './contracts/broker.contract.ts';
 export { describeBrokerContract } from './contracts/broker.contract.ts';
+export type {
+  EventLogGapHarness,
+  EventLogGapOptions,
+  GapBatch,
+  GapFigures,
+} from './contracts/event-log-gaps.contract.ts';
+export { describeEventLogGapContract } from './contracts/event-log-gaps.contract.ts';
 export type { ContractEventStore, EventStoreHarness } from './contracts/event-store.contract.ts';
 export { describeEventStoreContract } from './contracts/event-store.contract.ts';
 export type { InboxHarness } from './contracts/inbox.contract.ts';

@@ -23,6 +23,10 @@ export interface SqlTableNames {
   readonly saga?: string;
   /** Saga log rows. @default 'cqrs_saga_log' */
   readonly sagaLog?: string;
+  /** Events moved out of the outbox by purge, still read as the event log. @default `<outbox>_archive` */
+  readonly outboxArchive?: string;
+  /** One row per event stream: its version and snapshot. @default `<outbox>_stream` */
+  readonly stream?: string;
 }
 
 /** The table names used when {@link SqlTableNames} leaves one out. */
@@ -31,17 +35,28 @@ export const DEFAULT_TABLE_NAMES: Readonly<Required<SqlTableNames>> = Object.fre
   inbox: 'cqrs_inbox',
   saga: 'cqrs_saga',
   sagaLog: 'cqrs_saga_log',
+  outboxArchive: 'cqrs_outbox_archive',
+  stream: 'cqrs_outbox_stream',
 });
+
+/** Tables whose default name follows the outbox table's, so each outbox has its own. */
+const DERIVED: Partial<Record<keyof SqlTableNames, string>> = {
+  outboxArchive: '_archive',
+  stream: '_stream',
+};
 
 const TABLE_LABELS: Readonly<Record<keyof SqlTableNames, string>> = {
   outbox: 'outbox table',
   inbox: 'inbox table',
   saga: 'saga table',
   sagaLog: 'saga log table',
+  outboxArchive: 'outbox archive table',
+  stream: 'stream table',
 };
 
 /**
- * Every table name with its default applied, each checked by {@link assertTableName}.
+ * Every table name with its default applied, each checked by {@link assertTableName}. The archive and stream
+ * tables default to the outbox table's name with `_archive` and `_stream` appended.
  * @param adapter - names the adapter in error messages, e.g. `postgres`.
  * @throws ConfigurationError (`CQRS_CONFIGURATION`) for a name that is not a plain or schema-qualified identifier.
  */
@@ -52,7 +67,10 @@ export function resolveTableNames(
   const t = tables ?? {};
   const out = {} as Record<keyof SqlTableNames, string>;
   for (const key of Object.keys(DEFAULT_TABLE_NAMES) as (keyof SqlTableNames)[]) {
-    out[key] = assertTableName(t[key] ?? DEFAULT_TABLE_NAMES[key], `${adapter} ${TABLE_LABELS[key]}`);
+    const suffix = DERIVED[key];
+    const fallback =
+      suffix !== undefined && t.outbox !== undefined ? `${t.outbox}${suffix}` : DEFAULT_TABLE_NAMES[key];
+    out[key] = assertTableName(t[key] ?? fallback, `${adapter} ${TABLE_LABELS[key]}`);
   }
   return out;
 }

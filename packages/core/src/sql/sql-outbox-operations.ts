@@ -21,6 +21,12 @@ export interface SqlOutboxOperationsOptions {
   readonly run: (what: string, sql: string, params: readonly unknown[]) => Promise<SqlRunResult>;
   /** A SELECT of one row with `backlog`, `dead` and `oldest` (`created_at` of the oldest pending row, or NULL). */
   readonly statsSql: string;
+  /**
+   * Takes the rows matching `where` (parameters numbered from 1) out of the outbox for retention and dead-letter
+   * deletes, and returns how many left; stores that keep an event log move them to their archive. @default a
+   * `DELETE`
+   */
+  readonly remove?: (what: string, where: string, params: readonly unknown[]) => Promise<number>;
 }
 
 /**
@@ -61,6 +67,10 @@ export function createSqlOutboxOperations(options: SqlOutboxOperationsOptions): 
     }
     return n;
   };
+  const remove =
+    options.remove ??
+    (async (what: string, where: string, params: readonly unknown[]) =>
+      (await run(what, `DELETE FROM ${t} WHERE ${where}`, params)).count);
   const operations: SqlOutboxOperations = {
     async markPublished(ids, at) {
       await byIds(
@@ -96,12 +106,17 @@ export function createSqlOutboxOperations(options: SqlOutboxOperationsOptions): 
         [at],
       );
     },
-    deleteDeadLetters(ids) {
-      return byIds(
-        'outbox deleteDeadLetters',
-        ids,
-        (l) => `DELETE FROM ${t} WHERE status = 'dead' AND id IN (${l})`,
-      );
+    async deleteDeadLetters(ids) {
+      let n = 0;
+      for (let i = 0; i < ids.length; i += chunk) {
+        const part = ids.slice(i, i + chunk);
+        n += await remove(
+          'outbox deleteDeadLetters',
+          `status = 'dead' AND id IN (${list(1, part.length)})`,
+          part,
+        );
+      }
+      return n;
     },
     async stats(at) {
       const row = (await run('outbox stats', statsSql, [])).rows[0] ?? {};
@@ -113,18 +128,11 @@ export function createSqlOutboxOperations(options: SqlOutboxOperationsOptions): 
       };
     },
     async purge({ publishedBefore, deadBefore }) {
-      let n = (
-        await run('outbox purge', `DELETE FROM ${t} WHERE status = 'published' AND published_at < ${p(1)}`, [
-          publishedBefore,
-        ])
-      ).count;
-      if (deadBefore !== undefined) {
-        n += (
-          await run('outbox purge', `DELETE FROM ${t} WHERE status = 'dead' AND created_at < ${p(1)}`, [
-            deadBefore,
-          ])
-        ).count;
-      }
+      let n = await remove('outbox purge', `status = 'published' AND published_at < ${p(1)}`, [
+        publishedBefore,
+      ]);
+      if (deadBefore !== undefined)
+        n += await remove('outbox purge', `status = 'dead' AND created_at < ${p(1)}`, [deadBefore]);
       return n;
     },
   };

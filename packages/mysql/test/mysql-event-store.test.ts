@@ -1,0 +1,94 @@
+import {
+  createMysqlEventStore,
+  createMysqlStateRepository,
+  type MysqlTransaction,
+  migrate,
+} from '@cqrs-ts/mysql';
+import {
+  type ContractAccount,
+  describeEventStoreContract,
+  describeStateRepositoryContract,
+  type EventStoreHarness,
+  type StateRepositoryHarness,
+} from '@cqrs-ts/testing/contracts';
+import { available, connect, FLAVORS, type Flavor } from './support.ts';
+
+const rollbackSignal = new Error('rollback');
+
+function rollbackOf(tx: <T>(fn: (t: MysqlTransaction) => Promise<T>) => Promise<T>) {
+  return async (fn: (t: MysqlTransaction) => Promise<void>) => {
+    await tx(async (t) => {
+      await fn(t);
+      throw rollbackSignal;
+    }).catch((e: unknown) => {
+      if (e !== rollbackSignal) throw e;
+    });
+  };
+}
+
+function eventStoreHarness(flavor: Flavor) {
+  return async (): Promise<EventStoreHarness<MysqlTransaction> | undefined> => {
+    if (!available) return undefined;
+    const c = await connect(flavor, 'es');
+    const tables = { outbox: `es_${c.sfx}`, inbox: `esi_${c.sfx}` };
+    await migrate(c.client, { tables });
+    await migrate(c.client, { tables });
+    const all = [tables.outbox, `${tables.outbox}_archive`, `${tables.outbox}_stream`, tables.inbox];
+    return {
+      store: (options) =>
+        createMysqlEventStore({
+          client: c.client,
+          tables,
+          archive: options?.archive ?? false,
+          gapTimeoutMs: 200,
+        }),
+      tx: c.tx,
+      rollback: rollbackOf(c.tx),
+      concurrentTransactions: true,
+      reset: () => c.truncate(...all),
+      close: () => c.end(...all),
+    };
+  };
+}
+
+/** mysql2 maps the state to columns of its own; Kysely keeps it as JSON text. */
+function stateHarness(flavor: Flavor) {
+  return async (): Promise<StateRepositoryHarness<MysqlTransaction> | undefined> => {
+    if (!available) return undefined;
+    const c = await connect(flavor, 'st');
+    const table = `acct_${c.sfx}`;
+    const columns =
+      flavor === 'mysql2'
+        ? 'owner VARCHAR(64) NOT NULL, balance DECIMAL(12, 2) NOT NULL, tags JSON NOT NULL'
+        : 'state LONGTEXT NOT NULL';
+    await c.pool.query(
+      `CREATE TABLE ${table} (id VARCHAR(255) COLLATE utf8mb4_bin PRIMARY KEY, version BIGINT NOT NULL, ${columns}) ENGINE=InnoDB DEFAULT CHARSET=utf8mb4`,
+    );
+    const repository =
+      flavor === 'mysql2'
+        ? createMysqlStateRepository<ContractAccount>({
+            name: 'account',
+            table,
+            columns: ['owner', 'balance', 'tags'],
+            toRow: (s) => ({ owner: s.owner, balance: s.balance, tags: JSON.stringify(s.tags) }),
+            fromRow: (r) => ({
+              owner: r.owner as string,
+              balance: Number(r.balance),
+              tags: typeof r.tags === 'string' ? (JSON.parse(r.tags) as string[]) : (r.tags as string[]),
+            }),
+          })
+        : createMysqlStateRepository<ContractAccount>({ name: 'account', table });
+    return {
+      repository: () => repository,
+      tx: c.tx,
+      rollback: rollbackOf(c.tx),
+      reset: () => c.truncate(table),
+      close: () => c.end(table),
+    };
+  };
+}
+
+for (const flavor of FLAVORS) {
+  describeEventStoreContract(`mariadb (${flavor})`, eventStoreHarness(flavor));
+  describeStateRepositoryContract(`mariadb (${flavor})`, stateHarness(flavor));
+}

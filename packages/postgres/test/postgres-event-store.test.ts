@@ -1,0 +1,87 @@
+import {
+  createPostgresEventStore,
+  createPostgresStateRepository,
+  migrate,
+  type PostgresClient,
+} from '@cqrs-ts/postgres';
+import type { ContractAccount } from '@cqrs-ts/testing/contracts';
+import {
+  describeEventStoreContract,
+  describeStateRepositoryContract,
+  type EventStoreHarness,
+  type StateRepositoryHarness,
+} from '@cqrs-ts/testing/contracts';
+import { available, connect, FLAVORS, type Flavor } from './support.ts';
+
+const rollbackSignal = new Error('rollback');
+
+function rollbackOf(tx: <T>(fn: (t: PostgresClient) => Promise<T>) => Promise<T>) {
+  return async (fn: (t: PostgresClient) => Promise<void>) => {
+    await tx(async (t) => {
+      await fn(t);
+      throw rollbackSignal;
+    }).catch((e: unknown) => {
+      if (e !== rollbackSignal) throw e;
+    });
+  };
+}
+
+function eventStoreHarness(flavor: Flavor) {
+  return async (): Promise<EventStoreHarness<PostgresClient> | undefined> => {
+    if (!available) return undefined;
+    const c = await connect(flavor, 'es');
+    const tables = { outbox: `es_${c.sfx}`, inbox: `esi_${c.sfx}` };
+    await migrate(c.client, { tables });
+    await migrate(c.client, { tables });
+    const all = [tables.outbox, `${tables.outbox}_archive`, `${tables.outbox}_stream`, tables.inbox];
+    return {
+      store: (options) =>
+        createPostgresEventStore({ client: c.client, tables, archive: options?.archive ?? false }),
+      tx: c.tx,
+      rollback: rollbackOf(c.tx),
+      concurrentTransactions: true,
+      reset: () => c.truncate(...all),
+      close: () => c.end(...all),
+    };
+  };
+}
+
+/** pg maps the state to columns of its own; postgres.js keeps it as JSON text, Kysely as JSONB. */
+function stateHarness(flavor: Flavor) {
+  return async (): Promise<StateRepositoryHarness<PostgresClient> | undefined> => {
+    if (!available) return undefined;
+    const c = await connect(flavor, 'st');
+    const table = `acct_${c.sfx}`;
+    const columns =
+      flavor === 'pg'
+        ? 'owner TEXT NOT NULL, balance NUMERIC NOT NULL, tags JSONB NOT NULL'
+        : `state ${flavor === 'kysely' ? 'JSONB' : 'TEXT'} NOT NULL`;
+    await c.pool.query(`CREATE TABLE ${table} (id TEXT PRIMARY KEY, version BIGINT NOT NULL, ${columns})`);
+    const repository =
+      flavor === 'pg'
+        ? createPostgresStateRepository<ContractAccount>({
+            name: 'account',
+            table,
+            columns: ['owner', 'balance', 'tags'],
+            toRow: (s) => ({ owner: s.owner, balance: s.balance, tags: JSON.stringify(s.tags) }),
+            fromRow: (r) => ({
+              owner: r.owner as string,
+              balance: Number(r.balance),
+              tags: r.tags as string[],
+            }),
+          })
+        : createPostgresStateRepository<ContractAccount>({ name: 'account', table });
+    return {
+      repository: () => repository,
+      tx: c.tx,
+      rollback: rollbackOf(c.tx),
+      reset: () => c.truncate(table),
+      close: () => c.end(table),
+    };
+  };
+}
+
+for (const flavor of FLAVORS) {
+  describeEventStoreContract(`postgres (${flavor})`, eventStoreHarness(flavor));
+  describeStateRepositoryContract(`postgres (${flavor})`, stateHarness(flavor));
+}
