@@ -23,6 +23,7 @@ export type {
   VersionedState,
 } from './aggregates/state-repository.ts';
 export { createInMemoryStateRepository } from './aggregates/state-repository.ts';
+export type { TransactionSource } from './aggregates/transaction-source.ts';
 // behaviors
 export type { AuthorizationOptions, AuthorizationPolicy } from './behaviors/authorization-behavior.ts';
 export { authorization } from './behaviors/authorization-behavior.ts';
@@ -266,6 +267,8 @@ export type {
   InMemoryOutboxStore,
   InMemoryOutboxStoreOptions,
   InMemoryOutboxTransaction,
+  InMemoryStoreTransaction,
+  InMemoryTransactionHandle,
 } from './outbox/in-memory-outbox-store.ts';
 export { createInMemoryOutboxStore } from './outbox/in-memory-outbox-store.ts';
 export { OutboxError } from './outbox/outbox-errors.ts';

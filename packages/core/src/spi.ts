@@ -9,6 +9,7 @@
 // aggregates: the row port of state-based repositories
 export type { VersionedRowStore } from './aggregates/state-repository.ts';
 export { createStateRepository, MAX_STATE_ID_LENGTH } from './aggregates/state-repository.ts';
+export { resolveTransaction } from './aggregates/transaction-source.ts';
 // broker: envelope, publisher port, consumer helpers
 export type {
   CloudEventAttributes,

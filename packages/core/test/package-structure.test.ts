@@ -30,9 +30,9 @@ const FOLDER_ORDER = [
   'broker',
   'outbox',
   'event-log',
-  'aggregates',
   'saga',
   'unit-of-work',
+  'aggregates',
   'sql',
 ];
 

@@ -1,6 +1,7 @@
 import {
   createMysqlEventStore,
   createMysqlStateRepository,
+  createMysqlUnitOfWork,
   type MysqlTransaction,
   migrate,
 } from '@cqrs-ts/mysql';
@@ -45,6 +46,8 @@ function eventStoreHarness(flavor: Flavor) {
       tx: c.tx,
       rollback: rollbackOf(c.tx),
       concurrentTransactions: true,
+      unitOfWork: (store) =>
+        createMysqlUnitOfWork({ client: c.client, outbox: store.outbox, tables }) as never,
       reset: () => c.truncate(...all),
       close: () => c.end(...all),
     };

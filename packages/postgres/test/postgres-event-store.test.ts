@@ -1,6 +1,7 @@
 import {
   createPostgresEventStore,
   createPostgresStateRepository,
+  createPostgresUnitOfWork,
   migrate,
   type PostgresClient,
 } from '@cqrs-ts/postgres';
@@ -40,6 +41,8 @@ function eventStoreHarness(flavor: Flavor) {
       tx: c.tx,
       rollback: rollbackOf(c.tx),
       concurrentTransactions: true,
+      unitOfWork: (store) =>
+        createPostgresUnitOfWork({ client: c.transactional, outbox: store.outbox, tables }) as never,
       reset: () => c.truncate(...all),
       close: () => c.end(...all),
     };

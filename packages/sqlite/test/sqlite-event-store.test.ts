@@ -5,6 +5,7 @@ import { DatabaseSync } from 'node:sqlite';
 import {
   createSqliteEventStore,
   createSqliteStateRepository,
+  createSqliteUnitOfWork,
   migrate,
   type SqliteDatabase,
 } from '@cqrs-ts/sqlite';
@@ -72,6 +73,7 @@ describeEventStoreContract<SqliteDatabase>('sqlite', async () => ({
   tx,
   rollback,
   concurrentTransactions: false,
+  unitOfWork: (store) => createSqliteUnitOfWork({ database: app, outbox: store.outbox, tables }) as never,
   async reset() {
     app.exec('DELETE FROM es_log; DELETE FROM es_log_archive; DELETE FROM es_log_stream;');
   },

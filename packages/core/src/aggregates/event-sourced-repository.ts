@@ -7,6 +7,8 @@ import { createLogDecoder } from '../event-log/log-decoder.ts';
 import type { AnyEventDefinition, InferMessage } from '../messages/define-message.ts';
 import type { AnyEvent } from '../messages/message.ts';
 import { createMessageCatalog } from '../messages/message-catalog.ts';
+import type { ActiveUnitOfWork } from '../unit-of-work/unit-of-work.ts';
+import { resolveTransaction, type TransactionSource } from './transaction-source.ts';
 
 /** Snapshots of an event-sourced repository. */
 export interface SnapshotOptions<TState> {
@@ -65,7 +67,11 @@ export interface AggregateUpdate<TState, TEvent> extends LoadedAggregate<TState>
   readonly events: readonly TEvent[];
 }
 
-/** Loads event-sourced aggregates and appends their events with an expected version. */
+/**
+ * Loads event-sourced aggregates and appends their events with an expected version, in a transaction: one you
+ * pass, or the unit of work's when you pass a handler's context. Inside a unit of work the appended events are
+ * reported to it, so it dispatches them to in-process handlers after the commit and does not append them again.
+ */
 export interface EventSourcedRepository<TState, TEvent extends AnyEvent, TTx> {
   readonly name: string;
   /** The stream id of an aggregate id. */
@@ -75,7 +81,7 @@ export interface EventSourcedRepository<TState, TEvent extends AnyEvent, TTx> {
    * @throws ValidationError (`CQRS_VALIDATION`) for a malformed id; the decoding errors of a stored event
    *   (EnvelopeError, UnknownMessageTypeError, ValidationError); StorageError
    */
-  load(tx: TTx, id: string): Promise<LoadedAggregate<TState>>;
+  load(tx: TransactionSource<TTx>, id: string): Promise<LoadedAggregate<TState>>;
   /**
    * Appends events to the aggregate's stream if its version is still `expectedVersion`. Pass the `state` they
    * apply to (as loaded) to let the repository save a snapshot when one is due.
@@ -83,7 +89,7 @@ export interface EventSourcedRepository<TState, TEvent extends AnyEvent, TTx> {
    *   store
    */
   append(
-    tx: TTx,
+    tx: TransactionSource<TTx>,
     id: string,
     events: readonly TEvent[],
     options: { readonly expectedVersion: ExpectedVersion; readonly state?: TState },
@@ -94,7 +100,7 @@ export interface EventSourcedRepository<TState, TEvent extends AnyEvent, TTx> {
    * makes it fail with a ConcurrencyError: re-run the handler (see `isConcurrencyError`).
    */
   update(
-    tx: TTx,
+    tx: TransactionSource<TTx>,
     id: string,
     decide: (
       state: TState,
@@ -202,8 +208,9 @@ export function createEventSourcedRepository<
   };
 
   /** Appends; `after` (the state the events lead to) lets it save a snapshot when one is due. */
-  const append = (
+  const append = async (
     tx: TTx,
+    unit: ActiveUnitOfWork | undefined,
     id: string,
     events: readonly TEvent[],
     expected: ExpectedVersion,
@@ -217,13 +224,16 @@ export function createEventSourcedRepository<
         snapshot = { version, state: snapshotText(after()) };
       }
     }
-    return store.appendToStream(
+    const result = await store.appendToStream(
       tx,
       streamId,
       events,
       snapshot === undefined ? { expectedVersion: expected } : { expectedVersion: expected, snapshot },
     );
+    if (unit !== undefined && events.length > 0) unit.appended(events);
+    return result;
   };
+  const txOf = (source: TransactionSource<TTx>) => resolveTransaction<TTx>(source, label);
   const evolveAll = (state: TState, events: readonly TEvent[]) => {
     let s = state;
     for (const e of events) s = evolve(s, e);
@@ -233,18 +243,21 @@ export function createEventSourcedRepository<
   const repository: EventSourcedRepository<TState, TEvent, TTx> = {
     name,
     streamIdOf,
-    async load(tx: TTx, id: string) {
+    async load(source, id) {
+      const { tx } = txOf(source);
       const streamId = streamIdOf(id);
       const { state, version } = await replay(tx, streamId, every > 0);
       return { id, streamId, state, version };
     },
-    async append(tx: TTx, id: string, events: readonly TEvent[], opts) {
+    async append(source, id, events, opts) {
+      const { tx, unit } = txOf(source);
       const before = opts?.state;
       const after = before === undefined ? undefined : () => evolveAll(before, events);
-      const { version } = await append(tx, id, events, opts?.expectedVersion, after);
+      const { version } = await append(tx, unit, id, events, opts?.expectedVersion, after);
       return { version };
     },
-    async update(tx: TTx, id: string, decide) {
+    async update(source, id, decide) {
+      const { tx, unit } = txOf(source);
       const streamId = streamIdOf(id);
       const loaded = await replay(tx, streamId, every > 0);
       const aggregate = { id, streamId, state: loaded.state, version: loaded.version };
@@ -253,7 +266,7 @@ export function createEventSourcedRepository<
       if (events.length === 0) return { ...aggregate, events };
       let state: TState | undefined;
       const after = () => (state ??= evolveAll(loaded.state, events));
-      const { version } = await append(tx, id, events, loaded.version, after);
+      const { version } = await append(tx, unit, id, events, loaded.version, after);
       return { id, streamId, state: after(), version, events };
     },
   };

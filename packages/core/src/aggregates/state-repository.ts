@@ -1,8 +1,12 @@
 import { ConcurrencyError, type ExpectedVersion } from '../errors/concurrency-error.ts';
 import { ConfigurationError, SerializationError, ValidationError } from '../errors/cqrs-error.ts';
 import { StorageError } from '../errors/storage-error.ts';
-import type { InMemoryOutboxTransaction } from '../outbox/in-memory-outbox-store.ts';
-import { onInMemoryTransactionEnd } from '../outbox/in-memory-outbox-store.ts';
+import type {
+  InMemoryOutboxTransaction,
+  InMemoryStoreTransaction,
+} from '../outbox/in-memory-outbox-store.ts';
+import { inMemoryTransactionOf, onInMemoryTransactionEnd } from '../outbox/in-memory-outbox-store.ts';
+import { resolveTransaction, type TransactionSource } from './transaction-source.ts';
 
 /** A state-based aggregate as loaded: its state and the version of its row. */
 export interface VersionedState<TState> {
@@ -22,27 +26,33 @@ export interface StateWriteOptions {
 }
 
 /**
- * Loads a state-based aggregate's row with its version and saves it with an expected-version check, in the
- * caller's transaction. A lost race is a ConcurrencyError: the loser wrote nothing.
+ * Loads a state-based aggregate's row with its version and saves it with an expected-version check, in a
+ * transaction: one you pass, or the unit of work's when you pass a handler's context. A lost race is a
+ * ConcurrencyError: the loser wrote nothing.
  */
 export interface StateRepository<TState, TTx> {
   readonly name: string;
   /** The row of `id` with its version, `undefined` when there is none. */
-  load(tx: TTx, id: string): Promise<VersionedState<TState> | undefined>;
+  load(tx: TransactionSource<TTx>, id: string): Promise<VersionedState<TState> | undefined>;
   /**
    * Writes the state if the row is still at `expectedVersion`; returns the new version.
    * @throws ConcurrencyError (`CQRS_CONCURRENCY`, expected and actual versions), ValidationError for a malformed
    *   id or expectation, StorageError
    */
-  save(tx: TTx, id: string, state: TState, options: StateWriteOptions): Promise<{ readonly version: number }>;
+  save(
+    tx: TransactionSource<TTx>,
+    id: string,
+    state: TState,
+    options: StateWriteOptions,
+  ): Promise<{ readonly version: number }>;
   /** Deletes the row if it is still at `expectedVersion`. @throws ConcurrencyError, ValidationError, StorageError */
-  delete(tx: TTx, id: string, options: StateWriteOptions): Promise<void>;
+  delete(tx: TransactionSource<TTx>, id: string, options: StateWriteOptions): Promise<void>;
   /**
    * Loads the row, lets `change` compute the new state (given `undefined` when there is no row), and saves it
    * expecting the version it loaded. A writer that saved in between makes it fail with a ConcurrencyError.
    */
   update(
-    tx: TTx,
+    tx: TransactionSource<TTx>,
     id: string,
     change: (
       state: TState | undefined,
@@ -142,18 +152,22 @@ export function createStateRepository<TState, TTx>(
     return v;
   };
 
+  const txOf = (source: TransactionSource<TTx>) => resolveTransaction<TTx>(source, `${name} repository`).tx;
   const repository: StateRepository<TState, TTx> = {
     name,
-    async load(tx, id) {
+    async load(source, id) {
+      const tx = txOf(source);
       checkId(name, id);
       const row = await rows.read(tx, id);
       return row === undefined ? undefined : { id, state: row.state, version: row.version };
     },
-    async save(tx, id, state, options) {
+    async save(source, id, state, options) {
+      const tx = txOf(source);
       checkId(name, id);
       return { version: await save(tx, id, state, checkExpected(name, options)) };
     },
-    async delete(tx, id, options) {
+    async delete(source, id, options) {
+      const tx = txOf(source);
       checkId(name, id);
       const expected = checkExpected(name, options);
       if (expected === 0 || expected === 'no-stream') {
@@ -165,7 +179,8 @@ export function createStateRepository<TState, TTx>(
       const removed = await rows.remove(tx, id, typeof expected === 'number' ? expected : undefined);
       if (!removed && expected !== 'any') throw await conflict(tx, id, expected);
     },
-    async update(tx, id, change) {
+    async update(source, id, change) {
+      const tx = txOf(source);
       checkId(name, id);
       const loaded = await repository.load(tx, id);
       const state = await change(loaded?.state, loaded);
@@ -191,14 +206,14 @@ export interface InMemoryStateRepositoryOptions {
 }
 
 /** The in-memory {@link StateRepository}, with a view of its committed rows for tests. */
-export interface InMemoryStateRepository<TState> extends StateRepository<TState, InMemoryOutboxTransaction> {
+export interface InMemoryStateRepository<TState> extends StateRepository<TState, InMemoryStoreTransaction> {
   /** Committed rows, by id. */
   rows(): ReadonlyMap<string, VersionedState<TState>>;
 }
 
 /**
- * State-based aggregates in process memory, in the transactions of an in-memory outbox store (saves become
- * visible when the transaction commits, with its events). States are copied with `structuredClone`, as a
+ * State-based aggregates in process memory, in the transactions of an in-memory outbox store or unit of work
+ * (saves become visible when the transaction commits, with its events). States are copied with `structuredClone`, as a
  * database would. A second transaction writing a row another one wrote waits for it to end, then checks the
  * version again.
  */
@@ -216,6 +231,14 @@ export function createInMemoryStateRepository<TState>(
     }
   >();
 
+  const outboxTx = (handle: InMemoryStoreTransaction): InMemoryOutboxTransaction => {
+    const tx = inMemoryTransactionOf(handle);
+    if (tx === undefined)
+      throw new ConfigurationError(
+        `${options.name}: not a transaction of an in-memory outbox or unit of work`,
+      );
+    return tx;
+  };
   const txState = (tx: InMemoryOutboxTransaction) => {
     let state = open.get(tx);
     if (state !== undefined) return state;
@@ -245,13 +268,14 @@ export function createInMemoryStateRepository<TState>(
     state = mine;
     return state;
   };
-  const current = (tx: InMemoryOutboxTransaction, id: string) => {
-    const mine = open.get(tx)?.rows;
+  const current = (handle: InMemoryStoreTransaction, id: string) => {
+    const mine = open.get(outboxTx(handle))?.rows;
     if (mine?.has(id)) return mine.get(id) ?? undefined;
     return committed.get(id);
   };
   /** Takes the row lock (waiting for another writer to end), then registers the write. */
-  const lock = async (tx: InMemoryOutboxTransaction, id: string) => {
+  const lock = async (handle: InMemoryStoreTransaction, id: string) => {
+    const tx = outboxTx(handle);
     const state = txState(tx);
     for (;;) {
       const held = locks.get(id);
@@ -265,7 +289,7 @@ export function createInMemoryStateRepository<TState>(
     return state;
   };
   const write = async (
-    tx: InMemoryOutboxTransaction,
+    tx: InMemoryStoreTransaction,
     id: string,
     row: { state: TState; version: number } | null,
   ) => {
@@ -275,7 +299,7 @@ export function createInMemoryStateRepository<TState>(
     );
   };
 
-  const repository = createStateRepository<TState, InMemoryOutboxTransaction>(options.name, {
+  const repository = createStateRepository<TState, InMemoryStoreTransaction>(options.name, {
     async read(tx, id) {
       const row = current(tx, id);
       return row === undefined ? undefined : { state: clone(options.name, row.state), version: row.version };

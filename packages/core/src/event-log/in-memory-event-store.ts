@@ -5,7 +5,9 @@ import type { InMemoryOutboxStore, InMemoryOutboxTransaction } from '../outbox/i
 import {
   createInMemoryOutboxStore,
   type InMemoryOutboxInternals,
+  type InMemoryStoreTransaction,
   inMemoryOutboxInternals,
+  inMemoryTransactionOf,
   onInMemoryTransactionEnd,
   type StagedRecord,
 } from '../outbox/in-memory-outbox-store.ts';
@@ -23,10 +25,13 @@ import {
 } from './event-log.ts';
 
 /** The in-memory {@link EventStore}, with the outbox store it writes to. */
-export interface InMemoryEventStore extends EventStore<InMemoryOutboxTransaction> {
+export interface InMemoryEventStore extends EventStore<InMemoryStoreTransaction> {
   /** The outbox the stream events are appended to (relay it like any outbox). */
   readonly outbox: InMemoryOutboxStore;
-  /** Runs `fn` in a new transaction of the outbox: commits when it resolves, rolls back when it throws. */
+  /**
+   * Runs `fn` in a new transaction of the outbox: commits when it resolves, rolls back when it throws. The store
+   * also writes in the transactions of an in-memory unit of work over the same outbox.
+   */
   transaction<T>(fn: (tx: InMemoryOutboxTransaction) => Promise<T> | T): Promise<T>;
 }
 
@@ -85,10 +90,17 @@ export function createInMemoryEventStore(options: InMemoryEventStoreOptions = {}
     return exists && version === expected;
   };
 
-  const ended = (tx: InMemoryOutboxTransaction) => {
+  /** The open outbox transaction `handle` is or stands for. */
+  const open_ = (handle: InMemoryStoreTransaction): InMemoryOutboxTransaction => {
+    const tx = inMemoryTransactionOf(handle);
+    if (tx === undefined)
+      throw new ConfigurationError(
+        'in-memory event store: not a transaction of an in-memory outbox or unit of work',
+      );
     if (inner.staged(tx) === undefined) {
       throw new StorageError('closed-transaction', 'in-memory event store: the transaction has ended');
     }
+    return tx;
   };
 
   /** The stream state of `tx`, registered on its first stream append. */
@@ -150,9 +162,9 @@ export function createInMemoryEventStore(options: InMemoryEventStoreOptions = {}
       const rows = streams.get(streamId) ?? [];
       return rows.slice(fromVersion - 1, fromVersion - 1 + limit).map(toEntry);
     },
-    async loadStream(tx, streamId, opts) {
+    async loadStream(handle, streamId, opts) {
       const { fromVersion, limit, useSnapshot } = checkStreamRead(streamId, opts, 'stream load');
-      ended(tx);
+      const tx = open_(handle);
       const mine = open.get(tx);
       const head = mine?.heads.get(streamId) ?? heads.get(streamId);
       const snapshot = useSnapshot ? head?.snapshot : undefined;
@@ -165,14 +177,14 @@ export function createInMemoryEventStore(options: InMemoryEventStoreOptions = {}
         events: all.slice(from - 1, from - 1 + limit).map(toEntry),
       };
     },
-    async appendToStream(tx, streamId, events, opts) {
+    async appendToStream(handle, streamId, events, opts) {
       const { expected, snapshot } = checkStreamAppend(streamId, events, opts);
-      ended(tx);
+      const tx = open_(handle);
       for (;;) {
         const lock = locks.get(streamId);
         if (lock === undefined || lock.tx === tx) break;
         await lock.ended;
-        ended(tx);
+        open_(handle);
       }
       const head = open.get(tx)?.heads.get(streamId) ?? heads.get(streamId);
       const current = head?.version ?? 0;

@@ -46,6 +46,31 @@ interface TxState {
 const transactions = new WeakMap<object, TxState>();
 
 /**
+ * The transaction a handler gets from an in-memory unit of work (`InMemoryTransaction`), as the in-memory stores
+ * accept it besides their own transactions: it stands for the outbox transaction the unit opened.
+ */
+export interface InMemoryTransactionHandle {
+  onCommit(apply: () => void): void;
+}
+
+/** What the in-memory event store and state repository write with. */
+export type InMemoryStoreTransaction = InMemoryOutboxTransaction | InMemoryTransactionHandle;
+
+const handles = new WeakMap<object, InMemoryOutboxTransaction>();
+
+/** Makes `handle` stand for `tx` in the in-memory stores (the in-memory unit of work links its transactions). @internal */
+export function linkInMemoryTransaction(handle: object, tx: InMemoryOutboxTransaction): void {
+  handles.set(handle, tx);
+}
+
+/** The outbox transaction `tx` is or stands for; `undefined` for anything else. @internal */
+export function inMemoryTransactionOf(tx: unknown): InMemoryOutboxTransaction | undefined {
+  if (typeof tx !== 'object' || tx === null) return undefined;
+  if (transactions.has(tx)) return tx as InMemoryOutboxTransaction;
+  return handles.get(tx);
+}
+
+/**
  * Registers `commit` to run when `tx` (a transaction of any in-memory outbox store) commits, after its rows are
  * stored, and `end` when it commits or rolls back. `false` when `tx` is not an open in-memory transaction.
  * @internal

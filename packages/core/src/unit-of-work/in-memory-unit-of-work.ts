@@ -1,7 +1,7 @@
 import { ConfigurationError } from '../errors/cqrs-error.ts';
 import { StorageError } from '../errors/storage-error.ts';
 import type { InMemoryOutboxStore, InMemoryOutboxTransaction } from '../outbox/in-memory-outbox-store.ts';
-import { createInMemoryOutboxStore } from '../outbox/in-memory-outbox-store.ts';
+import { createInMemoryOutboxStore, linkInMemoryTransaction } from '../outbox/in-memory-outbox-store.ts';
 import type { IdempotencyRecord, IdempotencyStore } from './idempotency.ts';
 import type { UnitOfWork } from './unit-of-work.ts';
 import { createUnitOfWork } from './unit-of-work.ts';
@@ -147,6 +147,8 @@ export function createInMemoryUnitOfWork(options: InMemoryUnitOfWorkOptions = {}
           },
         };
         states.set(tx, state);
+        // the in-memory event store and state repositories write in the unit's outbox transaction
+        linkInMemoryTransaction(tx, state.outbox);
         try {
           const result = await work(tx);
           state.outbox.commit();

@@ -12,12 +12,17 @@ import {
   createEventSourcedRepository,
   createInMemoryBroker,
   createLogDecoder,
+  createMediator,
   createOutboxRelay,
+  defineCommand,
   defineEvent,
   type EventLogEntry,
   type EventStore,
+  handle,
   isCqrsError,
   LOG_START,
+  on,
+  type UnitOfWork,
 } from '@cqrs-ts/core';
 import type { OutboxStore } from '@cqrs-ts/core/spi';
 import { expect } from 'vitest';
@@ -37,6 +42,8 @@ export interface EventStoreHarness<TTx> {
   rollback(fn: (tx: TTx) => Promise<void>): Promise<void>;
   /** `true` when two transactions can be open at once (SQLite's single connection cannot). */
   readonly concurrentTransactions: boolean;
+  /** The adapter's unit of work over the store's outbox, to run repositories inside it; tests skip without it. */
+  unitOfWork?(store: ContractEventStore<TTx>): UnitOfWork<unknown>;
   /** Empties the tables (between tests). */
   reset(): Promise<void>;
   close(): Promise<void>;
@@ -513,5 +520,76 @@ export function describeEventStoreContract<TTx>(
       for (const r of results) if (r.status === 'rejected') expect(r.reason).toBeInstanceOf(ConcurrencyError);
       expect((await h.tx((tx) => carts.load(tx, 'c1'))).version).toBe(8 + won.length);
     });
+
+    test(
+      "inside a unit of work a repository writes in the handler's transaction; its events are appended once and dispatched after the commit",
+      async (h) => {
+        const store = h.store();
+        const unitOfWork = h.unitOfWork!(store);
+        const carts = createEventSourcedRepository({
+          name: 'cart',
+          store,
+          events: [CartOpened, ItemAdded],
+          initialState: (): Cart => ({ open: false, items: [] }),
+          evolve: (state, event) =>
+            CartOpened.is(event)
+              ? { ...state, open: true }
+              : { ...state, items: [...state.items, event.payload.sku] },
+        });
+        const AddItem = defineCommand('contract.add-item')
+          .withPayload<{ cartId: string; sku: string; fail?: boolean }>()
+          .returns<number>();
+        const dispatched: string[] = [];
+        const mediator = createMediator({
+          behaviors: [unitOfWork],
+          handlers: [
+            handle(AddItem, async (cmd, ctx) => {
+              const { cartId, sku } = cmd.payload;
+              const r = await carts.update(ctx, cartId, (s) => [
+                ...(s.open ? [] : [CartOpened.create({ cartId })]),
+                ItemAdded.create({ cartId, sku, n: s.items.length + 1 }),
+              ]);
+              ctx.emit(Other, { n: r.version });
+              if (cmd.payload.fail === true) throw new Error('refused after the append');
+              return r.version;
+            }),
+            on(ItemAdded, (e) => {
+              dispatched.push(e.payload.sku);
+            }),
+          ],
+        });
+        expect(await mediator.send(AddItem.create({ cartId: 'c1', sku: 'a' }))).toBe(2);
+        expect(await mediator.send(AddItem.create({ cartId: 'c1', sku: 'b' }))).toBe(3);
+        const failed = await mediator
+          .send(AddItem.create({ cartId: 'c1', sku: 'x', fail: true }))
+          .catch((e: unknown) => e);
+        expect(failed).toBeInstanceOf(Error);
+        await mediator.whenIdle();
+        expect(dispatched).toEqual(['a', 'b']);
+        // the stream holds the committed events only; the emitted event went to the outbox beside them, once each
+        expect((await store.readStream('cart-c1')).map((e) => e.type)).toEqual([
+          CartOpened.type,
+          ItemAdded.type,
+          ItemAdded.type,
+        ]);
+        const log = await readLog(store, 5);
+        expect(log.map((e) => e.type)).toEqual([
+          CartOpened.type,
+          ItemAdded.type,
+          Other.type,
+          ItemAdded.type,
+          Other.type,
+        ]);
+        expect(new Set(log.map((e) => e.id)).size).toBe(5);
+        // a repository handed a context outside any unit of work says so
+        const Plain = defineCommand('contract.plain').withPayload<{ id: string }>();
+        const plain = createMediator({
+          handlers: [handle(Plain, (cmd, ctx) => carts.load(ctx, cmd.payload.id).then(() => {}))],
+        });
+        const error = await plain.send(Plain.create({ id: 'c1' })).catch((e: unknown) => e);
+        expect(isCqrsError(error, 'CQRS_CONFIGURATION')).toBe(true);
+      },
+      { when: (h) => h.unitOfWork !== undefined },
+    );
   });
 }

@@ -1,13 +1,14 @@
 import {
   createInMemoryEventStore,
   createInMemoryOutboxStore,
-  type InMemoryOutboxTransaction,
+  createInMemoryUnitOfWork,
+  type InMemoryStoreTransaction,
 } from '@cqrs-ts/core';
 import { describeEventStoreContract } from '@cqrs-ts/testing/contracts';
 
 const rollback = new Error('rollback');
 
-describeEventStoreContract<InMemoryOutboxTransaction>('in-memory', async () => {
+describeEventStoreContract<InMemoryStoreTransaction>('in-memory', async () => {
   let outbox = createInMemoryOutboxStore();
   return {
     store: (options) => {
@@ -25,6 +26,7 @@ describeEventStoreContract<InMemoryOutboxTransaction>('in-memory', async () => {
           if (error !== rollback) throw error;
         }),
     concurrentTransactions: true,
+    unitOfWork: () => createInMemoryUnitOfWork({ outbox }),
     async reset() {},
     async close() {},
   };
