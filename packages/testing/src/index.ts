@@ -1,6 +1,7 @@
 /**
- * `@cqrs-ts/testing`: an in-memory mediator for users' tests, and `waitFor`. The adapter contract suites are in
- * `@cqrs-ts/testing/contracts`.
+ * `@cqrs-ts/testing`: given/when/then specifications for deciders and command handlers, an in-memory mediator
+ * for users' tests, and `waitFor`. Saga specifications are in `@cqrs-ts/testing/saga`, the adapter contract
+ * suites in `@cqrs-ts/testing/contracts`.
  * @module
  */
 import {
@@ -108,4 +109,19 @@ export function createTestMediator(options: TestMediatorOptions = {}): TestMedia
   };
 }
 
+export type { ErrorExpectation, EventShape } from './specifications/assertions.ts';
+export type {
+  Decider,
+  DeciderSpecification,
+  DeciderThen,
+  DeciderWhen,
+} from './specifications/decider-spec.ts';
+export { deciderSpec } from './specifications/decider-spec.ts';
+export type {
+  HandlerSpecification,
+  HandlerThen,
+  SpecApplication,
+  SpecWorld,
+} from './specifications/handler-spec.ts';
+export { handlerSpec } from './specifications/handler-spec.ts';
 export { waitFor } from './wait-for.ts';
