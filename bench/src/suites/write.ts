@@ -1,9 +1,16 @@
 /**
- * `write` suite: the write side through the unit of work on PostgreSQL, MariaDB and SQLite, against the same work in
- * a hand-written transaction with the same client (`us_per_op`). An unreachable database reports nothing.
+ * `write` suite: the write side through the unit of work and the event-sourced repository on PostgreSQL, MariaDB and
+ * SQLite, against the same work in a hand-written transaction with the same client (`us_per_op`). An unreachable
+ * database reports nothing.
  */
 import type { CaseSpec, Metrics, Suite } from '../lib/types.ts';
 import { measureWrite, WRITE_KINDS, type WriteKind, type WriteParts } from './write/common.ts';
+import {
+  EVENT_APPEND_KINDS,
+  type EventAppendKind,
+  type EventAppendParts,
+  measureEventAppend,
+} from './write/event-append.ts';
 
 const moduleUrl = (file: string): string => new URL(`./write/${file}`, import.meta.url).href;
 
@@ -14,21 +21,30 @@ const DBS = [
 ] as const;
 
 const cases: CaseSpec[] = DBS.flatMap(([db, file]) =>
-  WRITE_KINDS.map(([label, kind]) => ({ name: `${db} ${label}`, module: moduleUrl(file), variant: kind })),
+  [...WRITE_KINDS, ...EVENT_APPEND_KINDS].map(([label, kind]) => ({
+    name: `${db} ${label}`,
+    module: moduleUrl(file),
+    variant: kind,
+  })),
 );
+const APPENDS = new Set<string>(EVENT_APPEND_KINDS.map(([, kind]) => kind));
 
-async function open(spec: CaseSpec): Promise<WriteParts<never> | undefined> {
+type Parts = WriteParts<never> & EventAppendParts<never>;
+
+async function open(spec: CaseSpec): Promise<Parts | undefined> {
   if (spec.name.startsWith('postgres'))
-    return (await import('./write/postgres.ts')).openPostgres() as Promise<WriteParts<never> | undefined>;
+    return (await import('./write/postgres.ts')).openPostgres() as Promise<Parts | undefined>;
   if (spec.name.startsWith('mariadb'))
-    return (await import('./write/mariadb.ts')).openMariadb() as Promise<WriteParts<never> | undefined>;
-  return (await import('./write/sqlite.ts')).openSqlite() as Promise<WriteParts<never>>;
+    return (await import('./write/mariadb.ts')).openMariadb() as Promise<Parts | undefined>;
+  return (await import('./write/sqlite.ts')).openSqlite() as Promise<Parts>;
 }
 
 async function run(spec: CaseSpec): Promise<Metrics> {
   const parts = await open(spec);
   if (!parts) return {};
   try {
+    if (APPENDS.has(spec.variant))
+      return { us_per_op: await measureEventAppend(parts, spec.variant as EventAppendKind) };
     return { us_per_op: await measureWrite(parts, spec.variant as WriteKind) };
   } finally {
     await parts.close();
@@ -37,13 +53,16 @@ async function run(spec: CaseSpec): Promise<Metrics> {
 
 export const write: Suite = {
   name: 'write',
-  description: 'the write side: unit of work and idempotent commands vs hand-written transactions',
+  description:
+    'the write side: unit of work, idempotent commands and aggregate appends vs hand-written transactions',
   columns: [{ field: 'us_per_op', label: 'us/op', digits: 1 }],
   notes: [
     'raw unit: BEGIN, INSERT one business row, store.append of one event created in the loop, COMMIT, with the same client (pg Pool, mysql2 pool, node:sqlite) as the other cases.',
     "unit of work: mediator.send(PlaceOrder.create(...)) through the storage package's unit of work; the handler inserts the same row with the transaction it gets and ctx.emit()s one event, which the unit appends before the commit. Target: <= 1.2x raw unit.",
     'idempotent first: the same send with a new idempotencyKey each time (the unit also claims the key and stores the result in the inbox table). Target: <= 1.3x unit of work.',
     'idempotent replay: the same send with one key again and again: the stored result, no handler, no write. Target: idempotent first / replay >= 3.',
+    'raw event append: BEGIN, UPDATE the stream row from the expected version (INSERT for a new stream), INSERT one event row (JSON payload, CloudEvents headers, stream id and version) written by hand, COMMIT; 100 streams in turn.',
+    "aggregate append: the same transaction around repository.append(tx, id, [event], { expectedVersion }) of createEventSourcedRepository over the package's event store (its checks, encoder, per-key advisory lock on Postgres). Target: <= 1.3x raw event append.",
     "us/op: median of 7 samples of >= 150 ms after a 300 ms warm-up; database settings are the servers' defaults (fsync on commit); sqlite: a WAL file, default synchronous.",
   ],
   nodeFlags: [],
