@@ -1,8 +1,11 @@
 /**
  * `npm run demo`: the request path end to end on embedded defaults (no server needed).
  */
-import { applicationMap, isCqrsError, type Logger, runWithContext } from '@cqrs-ts/core';
+
+import { DatabaseSync } from 'node:sqlite';
+import { applicationMap, isCqrsError, LOG_START, type Logger, runWithContext } from '@cqrs-ts/core';
 import { runCheckoutSagas } from './checkout-saga.ts';
+import { createFulfilmentService, PackLine, Restock, ShipOrder, StartFulfilment } from './fulfilment.ts';
 import { runMessagingFlow } from './messaging.ts';
 import {
   CancelOrder,
@@ -92,3 +95,22 @@ console.log('  → shipments:', flow.shipments);
 
 step('10. Checkout saga: reserve stock → charge (card, invoice fallback) → ship, compensated on failure');
 await runCheckoutSagas((line) => console.log(`  ${line}`));
+
+step(
+  '11. Fulfilment as an event-sourced aggregate, stock as a versioned row (SQLite unit of work, no transaction code)',
+);
+const fulfilment = createFulfilmentService(new DatabaseSync(':memory:'));
+await fulfilment.mediator.send(Restock.create({ sku: 'BOOK-1', quantity: 1 }));
+await fulfilment.mediator.send(StartFulfilment.create({ orderId: 'o-42', skus: ['BOOK-1', 'PEN-2'] }));
+await fulfilment.mediator.send(PackLine.create({ orderId: 'o-42', sku: 'BOOK-1' }));
+try {
+  await fulfilment.mediator.send(PackLine.create({ orderId: 'o-42', sku: 'PEN-2' }));
+} catch (error) {
+  console.log(`  → refused, nothing written: ${(error as Error).message}`);
+}
+await fulfilment.mediator.send(Restock.create({ sku: 'PEN-2', quantity: 5 }));
+await fulfilment.mediator.send(PackLine.create({ orderId: 'o-42', sku: 'PEN-2' }));
+await fulfilment.mediator.send(ShipOrder.create({ orderId: 'o-42' }));
+for (const e of (await fulfilment.eventStore.read({ after: LOG_START })).entries) {
+  console.log(`  log ${e.position} ${e.type} ${e.streamId}@${e.streamVersion}`);
+}

@@ -13,3 +13,32 @@ it('the README shows the unit-of-work example that runs here', async () => {
     '',
   ]);
 });
+
+it('the README shows the event-log example that runs here', async () => {
+  expect(readmeExample('packages/core/README.md', 'test/readme/event-log.ts')).toBe(
+    exampleSource('packages/core', 'test/readme/event-log.ts'),
+  );
+  expect((await runExample('packages/core', 'test/readme/event-log.ts')).split('\n')).toEqual([
+    'positions: single-writer',
+    '00000000000000000001 cart.item-added cart-c1@1',
+    '00000000000000000002 cart.item-added cart-c1@2',
+    '00000000000000000003 audit.recorded -@-',
+    'audit events: 1',
+    'cart-c1 from version 2: 2',
+    '',
+  ]);
+});
+
+it('the README shows the aggregates example that runs here', async () => {
+  expect(readmeExample('packages/core/README.md', 'test/readme/aggregates.ts')).toBe(
+    exampleSource('packages/core', 'test/readme/aggregates.ts'),
+  );
+  expect((await runExample('packages/core', 'test/readme/aggregates.ts')).split('\n')).toEqual([
+    'limit used: 30 (row version 1)',
+    'after the commit: withdrawn 30',
+    'balance: 70',
+    'refused: insufficient funds',
+    'acc-1 at version 2: 70',
+    '',
+  ]);
+});

@@ -32,3 +32,27 @@ it.skipIf(!available)('the README shows the unit-of-work example that runs here'
     await admin.end();
   }
 });
+
+it.skipIf(!available)('the README shows the event-log example that runs here', async () => {
+  const file = 'test/readme/event-log.ts';
+  expect(readmeExample('packages/mysql/README.md', file)).toBe(exampleSource('packages/mysql', file));
+  const database = `readme_log_${uniqueSuffix}`;
+  const admin = await mysql.createConnection({ uri: MYSQL_URL });
+  await admin.query(`CREATE DATABASE ${database}`);
+  try {
+    const url = new URL(MYSQL_URL);
+    url.pathname = `/${database}`;
+    const out = await runExample('packages/mysql', file, { DATABASE_URL: url.href });
+    expect(out.split('\n')).toEqual([
+      'items: 2',
+      'positions: high-water-mark',
+      'cart.item-added cart-c1@1',
+      'cart.item-added cart-c1@2',
+      '2',
+      '',
+    ]);
+  } finally {
+    await admin.query(`DROP DATABASE ${database}`);
+    await admin.end();
+  }
+});

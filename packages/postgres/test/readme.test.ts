@@ -33,3 +33,28 @@ it.skipIf(!available)('the README shows the unit-of-work example that runs here'
     await admin.end();
   }
 });
+
+it.skipIf(!available)('the README shows the event-log example that runs here', async () => {
+  const file = 'test/readme/event-log.ts';
+  expect(readmeExample('packages/postgres/README.md', file)).toBe(exampleSource('packages/postgres', file));
+  const database = `readme_log_${uniqueSuffix}`;
+  const admin = new pg.Client({ connectionString: PG_URL });
+  await admin.connect();
+  await admin.query(`CREATE DATABASE ${database}`);
+  try {
+    const url = new URL(PG_URL);
+    url.pathname = `/${database}`;
+    const out = await runExample('packages/postgres', file, { DATABASE_URL: url.href });
+    expect(out.split('\n')).toEqual([
+      'items: 2',
+      'positions: snapshot',
+      'cart.item-added cart-c1@1',
+      'cart.item-added cart-c1@2',
+      '2',
+      '',
+    ]);
+  } finally {
+    await admin.query(`DROP DATABASE ${database} WITH (FORCE)`);
+    await admin.end();
+  }
+});

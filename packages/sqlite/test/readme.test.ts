@@ -21,3 +21,22 @@ it('the README shows the unit-of-work example that runs here', async () => {
     rmSync(dir, { recursive: true, force: true });
   }
 });
+
+it('the README shows the event-log example that runs here', async () => {
+  const file = 'test/readme/event-log.ts';
+  expect(readmeExample('packages/sqlite/README.md', file)).toBe(exampleSource('packages/sqlite', file));
+  const dir = mkdtempSync(join(tmpdir(), 'cqrs-readme-log-'));
+  try {
+    const out = await runExample('packages/sqlite', file, { DATABASE_FILE: join(dir, 'app.db') });
+    expect(out.split('\n')).toEqual([
+      'items: 2',
+      'positions: single-writer',
+      'cart.item-added cart-c1@1',
+      'cart.item-added cart-c1@2',
+      '2',
+      '',
+    ]);
+  } finally {
+    rmSync(dir, { recursive: true, force: true });
+  }
+});

@@ -27,6 +27,9 @@ const blocks = [...readme.matchAll(/<!-- example: (\S+) -->\s*```ts\n([\s\S]*?)`
 describe('testing README', () => {
   it('has its examples', () => {
     expect(blocks.map((b) => b[1])).toEqual([
+      'test/examples/decider-spec.test.ts',
+      'test/examples/handler-spec.test.ts',
+      'test/examples/saga-spec.test.ts',
       'test/examples/test-mediator.test.ts',
       'test/examples/outbox-store.contract.test.ts',
       'test/examples/inbox.contract.test.ts',
