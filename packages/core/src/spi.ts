@@ -49,6 +49,7 @@ export {
   checkStreamId,
   checkStreamRead,
   DEFAULT_LOG_BATCH,
+  expectationMet,
   formatLogPosition,
   keyedByStream,
   MAX_LOG_TYPES,

@@ -26,7 +26,7 @@ export type {
   SqlRunResult,
 } from './sql/sql-outbox-operations.ts';
 export { createSqlOutboxOperations } from './sql/sql-outbox-operations.ts';
-export { outboxRecordFromRow, parseHeaders } from './sql/sql-outbox-rows.ts';
+export { logEntryFromRow, outboxRecordFromRow, parseHeaders } from './sql/sql-outbox-rows.ts';
 export type { PositionalQuery, SqlSagaStoreOptions } from './sql/sql-saga-rows.ts';
 export {
   checkSagaQuery,

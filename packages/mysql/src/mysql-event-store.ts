@@ -10,12 +10,13 @@ import {
   checkStreamAppend,
   checkStreamRead,
   createOutboxEncoder,
+  expectationMet,
   formatLogPosition,
   keyedByStream,
   type OutboxStore,
   parseLogPosition,
 } from '@cqrs-ts/core/spi';
-import { parseHeaders } from '@cqrs-ts/core/sql';
+import { logEntryFromRow } from '@cqrs-ts/core/sql';
 import { classifyMysqlError, toStorageError } from './mysql-errors.ts';
 import { type Execute, execOf } from './mysql-executor.ts';
 import type { MysqlOutboxStoreOptions, MysqlTransaction } from './mysql-options.ts';
@@ -51,20 +52,7 @@ const MAX_REMEMBERED = 10_000;
 
 const marks = (n: number) => Array.from({ length: n }, () => '?').join(',');
 
-const toEntry = (r: Row): EventLogEntry => ({
-  position: formatLogPosition(String(r.seq)),
-  id: r.id as string,
-  type: r.type as string,
-  topic: r.topic as string,
-  key: (r.key as string | null) ?? null,
-  streamId: (r.stream_id as string | null) ?? null,
-  streamVersion:
-    r.stream_version === null || r.stream_version === undefined ? null : Number(r.stream_version),
-  payload: r.payload as Uint8Array,
-  headers: parseHeaders(r.headers),
-  contentEncoding: r.content_encoding as EventLogEntry['contentEncoding'],
-  createdAt: Number(r.created_at),
-});
+const toEntry = (r: Row): EventLogEntry => logEntryFromRow(r, formatLogPosition(String(r.seq)));
 
 /**
  * The event log and streams on MariaDB/MySQL (mysql2, Kysely), over the outbox table and its archive.
@@ -303,12 +291,7 @@ export function createMysqlEventStore(options: MysqlEventStoreOptions): MysqlEve
       const at = now();
       if (events.length === 0) {
         const version = await versionLocked(execute, streamId);
-        const ok =
-          expected === 'any' ||
-          (expected === 'stream-exists' && version !== undefined) ||
-          ((expected === 'no-stream' || expected === 0) && version === undefined) ||
-          (typeof expected === 'number' && expected > 0 && version === expected);
-        if (!ok) throw new ConcurrencyError(streamId, expected, version);
+        if (!expectationMet(expected, version)) throw new ConcurrencyError(streamId, expected, version);
         return { version: version ?? 0 };
       }
       const rows = encoder.encode(events, at).map((r) => keyedByStream(r, streamId));

@@ -4,12 +4,13 @@ import {
   checkStreamAppend,
   checkStreamRead,
   createOutboxEncoder,
+  expectationMet,
   formatLogPosition,
   keyedByStream,
   type OutboxStore,
   parseLogPosition,
 } from '@cqrs-ts/core/spi';
-import { parseHeaders } from '@cqrs-ts/core/sql';
+import { logEntryFromRow } from '@cqrs-ts/core/sql';
 import { toStorageError } from './postgres-errors.ts';
 import type { Execute } from './postgres-executor.ts';
 import type { PostgresClient, PostgresOutboxStoreOptions } from './postgres-options.ts';
@@ -29,20 +30,8 @@ type Row = Record<string, unknown>;
 const COLUMNS =
   'seq, tx_id, id, type, topic, key, payload, headers, content_encoding, created_at, stream_id, stream_version';
 
-const toEntry = (r: Row): EventLogEntry => ({
-  position: formatLogPosition(r.tx as string, r.seq as string),
-  id: r.id as string,
-  type: r.type as string,
-  topic: r.topic as string,
-  key: (r.key as string | null) ?? null,
-  streamId: (r.stream_id as string | null) ?? null,
-  streamVersion:
-    r.stream_version === null || r.stream_version === undefined ? null : Number(r.stream_version),
-  payload: r.payload as Uint8Array,
-  headers: parseHeaders(r.headers),
-  contentEncoding: r.content_encoding as EventLogEntry['contentEncoding'],
-  createdAt: Number(r.created_at),
-});
+const toEntry = (r: Row): EventLogEntry =>
+  logEntryFromRow(r, formatLogPosition(r.tx as string, r.seq as string));
 
 /**
  * The event log and streams on PostgreSQL (pg, postgres.js, Kysely), over the outbox table and its archive.
@@ -167,12 +156,7 @@ export function createPostgresEventStore(options: PostgresEventStoreOptions): Po
       const execute = execOf(tx);
       if (events.length === 0) {
         const version = await currentVersion(execute, streamId);
-        const ok =
-          expected === 'any' ||
-          (expected === 'stream-exists' && version !== undefined) ||
-          ((expected === 'no-stream' || expected === 0) && version === undefined) ||
-          (typeof expected === 'number' && expected > 0 && version === expected);
-        if (!ok) throw new ConcurrencyError(streamId, expected, version);
+        if (!expectationMet(expected, version)) throw new ConcurrencyError(streamId, expected, version);
         return { version: version ?? 0 };
       }
       const rows = encoder.encode(events, now()).map((r) => keyedByStream(r, streamId));

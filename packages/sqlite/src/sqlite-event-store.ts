@@ -10,12 +10,13 @@ import {
   checkStreamAppend,
   checkStreamRead,
   createOutboxEncoder,
+  expectationMet,
   formatLogPosition,
   keyedByStream,
   type OutboxStore,
   parseLogPosition,
 } from '@cqrs-ts/core/spi';
-import { parseHeaders } from '@cqrs-ts/core/sql';
+import { logEntryFromRow } from '@cqrs-ts/core/sql';
 import { resolveTables } from './schema.ts';
 import { toStorageError } from './sqlite-errors.ts';
 import type {
@@ -40,20 +41,7 @@ const COLUMNS =
   'seq, id, type, topic, key, payload, headers, content_encoding, created_at, stream_id, stream_version';
 const CHUNK = 500;
 
-const toEntry = (r: Row): EventLogEntry => ({
-  position: formatLogPosition(String(r.seq)),
-  id: r.id as string,
-  type: r.type as string,
-  topic: r.topic as string,
-  key: (r.key as string | null) ?? null,
-  streamId: (r.stream_id as string | null) ?? null,
-  streamVersion:
-    r.stream_version === null || r.stream_version === undefined ? null : Number(r.stream_version),
-  payload: r.payload as Uint8Array,
-  headers: parseHeaders(r.headers),
-  contentEncoding: r.content_encoding as EventLogEntry['contentEncoding'],
-  createdAt: Number(r.created_at),
-});
+const toEntry = (r: Row): EventLogEntry => logEntryFromRow(r, formatLogPosition(String(r.seq)));
 
 /**
  * The event log and streams on SQLite (node:sqlite), over the outbox table and its archive.
@@ -171,12 +159,7 @@ export function createSqliteEventStore(options: SqliteEventStoreOptions): Sqlite
           new ConcurrencyError(streamId, e, currentVersion(tx, streamId));
         if (rows.length === 0) {
           const version = currentVersion(tx, streamId);
-          const ok =
-            expected === 'any' ||
-            (expected === 'stream-exists' && version !== undefined) ||
-            ((expected === 'no-stream' || expected === 0) && version === undefined) ||
-            (typeof expected === 'number' && expected > 0 && version === expected);
-          if (!ok) throw new ConcurrencyError(streamId, expected, version);
+          if (!expectationMet(expected, version)) throw new ConcurrencyError(streamId, expected, version);
           return { version: version ?? 0 };
         }
         const k = rows.length;

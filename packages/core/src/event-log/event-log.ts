@@ -444,3 +444,14 @@ export function keyedByStream<TRecord extends OutboxRecordInput>(record: TRecord
     headers: { ...record.headers, subject: streamId, partitionkey: streamId },
   };
 }
+
+/**
+ * True when a stream (or row) at `version` (`undefined`: it does not exist) meets `expected`: `'any'` always,
+ * `'stream-exists'` when it exists, `0` or `'no-stream'` when it does not, a version when it is at that version.
+ */
+export function expectationMet(expected: ExpectedVersion, version: number | undefined): boolean {
+  if (expected === 'any') return true;
+  if (expected === 'stream-exists') return version !== undefined;
+  if (expected === 'no-stream' || expected === 0) return version === undefined;
+  return version === expected;
+}

@@ -1,4 +1,4 @@
-import { ConcurrencyError, type ExpectedVersion } from '../errors/concurrency-error.ts';
+import { ConcurrencyError } from '../errors/concurrency-error.ts';
 import { ConfigurationError } from '../errors/cqrs-error.ts';
 import { StorageError } from '../errors/storage-error.ts';
 import type { InMemoryOutboxStore, InMemoryOutboxTransaction } from '../outbox/in-memory-outbox-store.ts';
@@ -18,6 +18,7 @@ import {
   checkStreamRead,
   type EventLogEntry,
   type EventStore,
+  expectationMet,
   formatLogPosition,
   keyedByStream,
   parseLogPosition,
@@ -82,13 +83,6 @@ export function createInMemoryEventStore(options: InMemoryEventStoreOptions = {}
     InMemoryOutboxTransaction,
     { readonly heads: Map<string, Head>; readonly rows: StagedRecord[]; readonly done: Promise<void> }
   >();
-
-  const matches = (expected: ExpectedVersion, exists: boolean, version: number) => {
-    if (expected === 'any') return true;
-    if (expected === 'no-stream' || expected === 0) return !exists;
-    if (expected === 'stream-exists') return exists;
-    return exists && version === expected;
-  };
 
   /** The open outbox transaction `handle` is or stands for. */
   const open_ = (handle: InMemoryStoreTransaction): InMemoryOutboxTransaction => {
@@ -188,7 +182,7 @@ export function createInMemoryEventStore(options: InMemoryEventStoreOptions = {}
       }
       const head = open.get(tx)?.heads.get(streamId) ?? heads.get(streamId);
       const current = head?.version ?? 0;
-      if (!matches(expected, head !== undefined, current)) {
+      if (!expectationMet(expected, head?.version)) {
         throw new ConcurrencyError(streamId, expected, head === undefined ? undefined : current);
       }
       if (events.length === 0) return { version: current };

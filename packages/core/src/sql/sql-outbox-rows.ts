@@ -1,3 +1,4 @@
+import type { EventLogEntry } from '../event-log/event-log.ts';
 import { outboxHeadersProblem } from '../outbox/outbox-codec.ts';
 import type { OutboxRecord } from '../outbox/outbox-record.ts';
 
@@ -53,4 +54,25 @@ export function outboxRecordFromRow(r: Readonly<Record<string, unknown>>): Outbo
   };
   if (unreadable !== undefined) record.unreadable = unreadable.slice(0, 500);
   return record;
+}
+
+/**
+ * Maps a row of an SQL outbox table (or its archive) to an {@link EventLogEntry} at `position` (the store's
+ * format of it). Shared by the SQL event stores.
+ */
+export function logEntryFromRow(r: Readonly<Record<string, unknown>>, position: string): EventLogEntry {
+  return {
+    position,
+    id: r.id as string,
+    type: r.type as string,
+    topic: r.topic as string,
+    key: (r.key as string | null) ?? null,
+    streamId: (r.stream_id as string | null) ?? null,
+    streamVersion:
+      r.stream_version === null || r.stream_version === undefined ? null : Number(r.stream_version),
+    payload: r.payload as Uint8Array,
+    headers: parseHeaders(r.headers),
+    contentEncoding: r.content_encoding as EventLogEntry['contentEncoding'],
+    createdAt: Number(r.created_at),
+  };
 }
