@@ -76,5 +76,10 @@ describeEventLogGapContract(
       },
     };
   },
-  { maxCommitDelayMs: 1, report: (f) => console.log(`sqlite gap test: ${JSON.stringify(f)}`) },
+  {
+    // one writer at a time: fewer, larger transactions keep the run short
+    maxCommitDelayMs: 1,
+    maxBatch: 48,
+    report: (f) => console.log(`sqlite gap test: ${JSON.stringify(f)}`),
+  },
 );

@@ -45,6 +45,8 @@ export interface EventLogGapOptions {
   readonly events?: number;
   /** Largest random commit delay, ms. @default 4 */
   readonly maxCommitDelayMs?: number;
+  /** Most events one transaction appends (each appends 1 to this many). @default 24 */
+  readonly maxBatch?: number;
   /** Share of transactions rolled back. @default 0.005 */
   readonly rollbackRate?: number;
   /** Reader batch size. @default 2_000 */
@@ -94,6 +96,7 @@ export function describeEventLogGapContract(
   const total = options.events ?? 200_000;
   const maxDelay = options.maxCommitDelayMs ?? 4;
   const rollbackRate = options.rollbackRate ?? 0.005;
+  const maxBatch = options.maxBatch ?? 24;
   const readLimit = options.readLimit ?? 2_000;
   describeHarness(`${name} event log gaps`, setup, (test) => {
     test(
@@ -110,7 +113,7 @@ export function describeEventLogGapContract(
           const next = random(w * 7919 + 17);
           let n = 0;
           while (appended < total) {
-            const size = 1 + Math.floor(next() * 24);
+            const size = 1 + Math.floor(next() * maxBatch);
             const events = Array.from({ length: size }, () => GapEvent.create({ w, n: n++ }) as AnyEvent);
             appended += size;
             const rollback = next() < rollbackRate;
