@@ -357,7 +357,13 @@ describe.skipIf(!redisUp || !pgUp)('redis streams reliability', () => {
         correlationId: 'corr-e2e-42',
         causationId: command.metadata.requestId,
         traceparent: TRACE,
-        context: { correlationId: 'corr-e2e-42', causationId: row.id, traceparent: TRACE },
+        // Inside the handler the ambient context describes the event being handled, as in-process dispatch does.
+        context: {
+          requestId: row.id,
+          correlationId: 'corr-e2e-42',
+          causationId: command.metadata.requestId,
+          traceparent: TRACE,
+        },
       });
     } finally {
       proc.kill('SIGTERM');
