@@ -57,10 +57,12 @@ export { createInMemoryConsumer } from './broker/in-memory-consumer.ts';
 export type { MessageConsumer, MessageConsumerHealth } from './broker/message-consumer.ts';
 export type {
   ConsumerHandlerContext,
+  ConsumerPauseOptions,
   Disposition,
   IncomingMessage,
   MessageProcessor,
   MessageProcessorOptions,
+  ProcessorPauseState,
 } from './broker/message-processor.ts';
 export { consumerTransaction, createMessageProcessor } from './broker/message-processor.ts';
 // context

@@ -183,7 +183,8 @@ export function createKafkaConsumer(options: KafkaConsumerOptions): KafkaConsume
     const data = m.value ?? EMPTY;
     for (let attempt = 1; ; attempt++) {
       const incoming: IncomingMessage = { attributes, data, deliveryAttempt: attempt, source: m.topic };
-      const d = await processor.process(incoming);
+      const d = await processor.process(incoming, abort.signal);
+      if (d.action === 'release') return; // stopping while paused: left uncommitted
       if (d.action === 'ack') {
         if (d.outcome === 'duplicate') stats.duplicates++;
         else stats.handled++;
@@ -238,6 +239,8 @@ export function createKafkaConsumer(options: KafkaConsumerOptions): KafkaConsume
               report(error, { stage: 'consume', topic: m.topic, partition: m.partition });
             });
           if (limiter.size >= o.prefetch) await limiter.whenBelow(o.prefetch);
+          // a handler's dependency is down: take nothing more from the stream until it is back
+          if (processor.pauseState().paused) await processor.whenResumed(abort.signal);
           if (stopping) break;
         }
       } catch (error) {
@@ -321,6 +324,7 @@ export function createKafkaConsumer(options: KafkaConsumerOptions): KafkaConsume
         inFlight: tracker.pending,
         ...stats,
         lastError,
+        ...processor.pauseState(),
       };
     },
     async [Symbol.asyncDispose]() {

@@ -140,6 +140,8 @@ export function createNatsConsumer(options: NatsConsumerOptions): NatsConsumer {
   const inFlight = new Map<JsMsg, number>();
   const stats = { handled: 0, duplicates: 0, retried: 0, deadLettered: 0, reconnects: 0 };
   let lastError: string | undefined;
+  /** Aborted by `stop()`: messages held while paused go back to the stream. */
+  let stopSignal = new AbortController();
 
   const consumerConfig = (): Partial<ConsumerConfig> => ({
     durable_name: name,
@@ -238,8 +240,11 @@ export function createNatsConsumer(options: NatsConsumerOptions): NatsConsumer {
         deliveryAttempt: m.info.deliveryCount,
         source: m.subject,
       };
-      const d: Disposition = await processor.process(message);
+      const d: Disposition = await processor.process(message, stopSignal.signal);
       switch (d.action) {
+        case 'release':
+          safely('nak', () => m.nak());
+          return;
         case 'ack':
           if (d.outcome === 'duplicate') stats.duplicates++;
           else stats.handled++;
@@ -280,6 +285,7 @@ export function createNatsConsumer(options: NatsConsumerOptions): NatsConsumer {
         current = messages;
         // close() takes effect through the iterator: the loop below ends and `closed()` resolves
         if (!running) void messages.close();
+        let pausedHere = false;
         for await (const m of messages) {
           failures = 0;
           inFlight.set(m, performance.now());
@@ -289,11 +295,21 @@ export function createNatsConsumer(options: NatsConsumerOptions): NatsConsumer {
             .catch((error: unknown) => {
               lastError = errorText(error);
             });
+          if (!pausedHere && processor.pauseState().paused) {
+            // a handler's dependency is down: stop pulling; what this pull already brought is held
+            pausedHere = true;
+            void messages.close().catch(() => undefined);
+          }
           if (limiter.size >= maxBuffered) await limiter.whenBelow(maxBuffered);
         }
         const closedWith = await messages.closed();
         if (closedWith instanceof Error) throw closedWith;
         if (!running) break;
+        if (pausedHere) {
+          current = undefined;
+          await processor.whenResumed(stopSignal.signal);
+          continue;
+        }
         throw new BrokerError('connection', 'nats: consume ended unexpectedly');
       } catch (error) {
         current = undefined;
@@ -341,6 +357,7 @@ export function createNatsConsumer(options: NatsConsumerOptions): NatsConsumer {
         })().catch(() => undefined);
       }
       running = true;
+      if (stopSignal.signal.aborted) stopSignal = new AbortController();
       // Every third of ackWait, messages held for longer than that (running or queued behind their key) get a
       // progress ack, so the first one goes out by 2/3 of ackWait and JetStream does not redeliver them meanwhile.
       const third = Math.max(300, Math.floor(ackWaitMs / 3));
@@ -357,6 +374,7 @@ export function createNatsConsumer(options: NatsConsumerOptions): NatsConsumer {
         return;
       }
       running = false;
+      stopSignal.abort();
       wake?.();
       void current?.close().catch(() => undefined);
       let timer: ReturnType<typeof setTimeout> | undefined;
@@ -384,6 +402,7 @@ export function createNatsConsumer(options: NatsConsumerOptions): NatsConsumer {
         inFlight: inFlight.size,
         ...stats,
         lastError,
+        ...processor.pauseState(),
       };
     },
     [Symbol.asyncDispose]() {

@@ -111,6 +111,8 @@ export function createRabbitConsumer(options: RabbitConsumerOptions): RabbitCons
   const stats = { handled: 0, duplicates: 0, retried: 0, deadLettered: 0 };
   let connections = 0;
   let lastError: string | undefined;
+  /** Per channel: aborted when it closes or the consumer stops, which releases the messages held while paused. */
+  const channelAborts = new WeakMap<ConfirmChannel, AbortController>();
 
   const source = createChannelSource(options, async (channel) => {
     channel.on('return', (msg: ConsumeMessage) => {
@@ -121,6 +123,7 @@ export function createRabbitConsumer(options: RabbitConsumerOptions): RabbitCons
     await channel.prefetch(prefetch, false);
     // set before consume(): deliveries can be dispatched before its reply resolves
     consuming = channel;
+    channelAborts.set(channel, new AbortController());
     try {
       const reply = await channel.consume(queue, (msg) => onMessage(channel, msg), { noAck: false });
       consumerTag = reply.consumerTag;
@@ -131,6 +134,7 @@ export function createRabbitConsumer(options: RabbitConsumerOptions): RabbitCons
     connections++;
   });
   source.onClose((channel, error) => {
+    channelAborts.get(channel)?.abort();
     if (consuming === channel) consuming = undefined;
     if (running && !stopping) {
       if (error !== undefined) lastError = errorText(error);
@@ -232,12 +236,10 @@ export function createRabbitConsumer(options: RabbitConsumerOptions): RabbitCons
     const redeliveries =
       typeof deliveryCount === 'number' && deliveryCount > 0 ? deliveryCount : msg.fields.redelivered ? 1 : 0;
     const deliveryAttempt = (Number.isInteger(prior) && prior > 0 ? prior : 0) + redeliveries + 1;
-    const d: Disposition = await processor.process({
-      attributes,
-      data: msg.content,
-      deliveryAttempt,
-      source: queue,
-    });
+    const d: Disposition = await processor.process(
+      { attributes, data: msg.content, deliveryAttempt, source: queue },
+      channelAborts.get(channel)?.signal,
+    );
     try {
       await apply(channel, msg, d, deliveryAttempt);
     } catch (error) {
@@ -261,6 +263,9 @@ export function createRabbitConsumer(options: RabbitConsumerOptions): RabbitCons
     attempt: number,
   ): Promise<void> {
     switch (d.action) {
+      case 'release':
+        settle(channel, msg, 'requeue');
+        return;
       case 'ack':
         settle(channel, msg, 'ack');
         if (d.outcome === 'handled') stats.handled++;
@@ -348,6 +353,7 @@ export function createRabbitConsumer(options: RabbitConsumerOptions): RabbitCons
       stopping = true;
       stopped = true;
       const channel = consuming;
+      if (channel !== undefined) channelAborts.get(channel)?.abort();
       if (channel !== undefined && consumerTag !== undefined) {
         try {
           await channel.cancel(consumerTag);
@@ -376,6 +382,7 @@ export function createRabbitConsumer(options: RabbitConsumerOptions): RabbitCons
         ...stats,
         reconnects: Math.max(0, connections - 1),
         lastError,
+        ...processor.pauseState(),
       };
     },
     [Symbol.asyncDispose]() {

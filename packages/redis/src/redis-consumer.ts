@@ -151,6 +151,8 @@ export function createRedisStreamsConsumer(options: RedisStreamsConsumerOptions)
   const counters = { handled: 0, duplicates: 0, retried: 0, deadLettered: 0, reconnects: 0 };
   let lastError: string | undefined;
   let readerReady = 0;
+  /** Aborted by `stop()`: entries held while paused stay pending (claimable again). */
+  const stopSignal = new AbortController();
 
   // Acks and retry schedules are flushed in one pipeline per tick.
   let acks = new Map<string, string[]>();
@@ -289,6 +291,8 @@ export function createRedisStreamsConsumer(options: RedisStreamsConsumerOptions)
     attempt: number,
   ): Promise<void> {
     switch (d.action) {
+      case 'release':
+        return; // stays pending: claimed again after claimIdleMs
       case 'ack':
         if (d.outcome === 'duplicate') counters.duplicates++;
         else counters.handled++;
@@ -343,7 +347,7 @@ export function createRedisStreamsConsumer(options: RedisStreamsConsumerOptions)
             deliveryAttempt: attempt,
             source: stream,
           };
-          d = await processor.process(message);
+          d = await processor.process(message, stopSignal.signal);
         }
         await apply(d, stream, id, fields, attempt);
       })
@@ -357,6 +361,8 @@ export function createRedisStreamsConsumer(options: RedisStreamsConsumerOptions)
     let failures = 0;
     while (running) {
       await limiter.whenBelow(Math.max(1, maxInFlight - batch + 1));
+      // a handler's dependency is down: read nothing new until it is back
+      if (processor.pauseState().paused) await processor.whenResumed(stopSignal.signal);
       if (!running) break;
       args[4] = Math.max(1, Math.min(batch, maxInFlight - limiter.size));
       let reply: unknown;
@@ -430,11 +436,32 @@ export function createRedisStreamsConsumer(options: RedisStreamsConsumerOptions)
     } while (cursor !== '0-0');
   }
 
+  /**
+   * While paused: `XCLAIM ... JUSTID` the held entries to this consumer again, which resets their idle time
+   * without counting a delivery, so neither this consumer's reclaim nor another's takes them meanwhile.
+   */
+  async function keepHeld(): Promise<void> {
+    const byStream = new Map<string, string[]>();
+    for (const slot of inFlight) {
+      const cut = slot.indexOf('\n');
+      const stream = slot.slice(0, cut);
+      const ids = byStream.get(stream);
+      if (ids === undefined) byStream.set(stream, [slot.slice(cut + 1)]);
+      else ids.push(slot.slice(cut + 1));
+    }
+    if (byStream.size === 0) return;
+    const pipeline = commands.pipeline();
+    for (const [stream, ids] of byStream) pipeline.call('XCLAIM', stream, group, name, 0, ...ids, 'JUSTID');
+    await pipeline.exec();
+  }
+
   async function reclaim(): Promise<void> {
     let failures = 0;
     while (running) {
+      const paused = processor.pauseState().paused;
       try {
-        for (const s of streams) await reclaimStream(s);
+        if (paused) await keepHeld();
+        else for (const s of streams) await reclaimStream(s);
         failures = 0;
       } catch (error) {
         failures++;
@@ -447,7 +474,10 @@ export function createRedisStreamsConsumer(options: RedisStreamsConsumerOptions)
         } else reportError(error, 'XAUTOCLAIM');
       }
       if (!running) break;
-      const wait = failures > 0 ? Math.min(reclaimIntervalMs, 500 * failures) : reclaimIntervalMs;
+      const every = paused
+        ? Math.max(1, Math.min(reclaimIntervalMs, Math.floor(claimIdleMs / 3)))
+        : reclaimIntervalMs;
+      const wait = failures > 0 ? Math.min(every, 500 * failures) : every;
       await new Promise<void>((resolve) => {
         const t = setTimeout(done, wait);
         function done() {
@@ -503,6 +533,7 @@ export function createRedisStreamsConsumer(options: RedisStreamsConsumerOptions)
         return;
       }
       running = false;
+      stopSignal.abort();
       clearTimeout(reclaimTimer);
       reclaimWake?.();
       await unblockReader();
@@ -525,6 +556,7 @@ export function createRedisStreamsConsumer(options: RedisStreamsConsumerOptions)
         inFlight: limiter.size,
         ...counters,
         lastError,
+        ...processor.pauseState(),
       };
     },
     async [Symbol.asyncDispose]() {

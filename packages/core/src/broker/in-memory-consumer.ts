@@ -71,6 +71,7 @@ export function createInMemoryConsumer(options: InMemoryConsumerOptions): InMemo
   const counts = { handled: 0, duplicates: 0, retried: 0, deadLettered: 0 };
   let running = false;
   let lastError: string | undefined;
+  let stopSignal = new AbortController();
 
   const enqueue = (entry: Entry) => {
     queue.push(entry);
@@ -106,7 +107,11 @@ export function createInMemoryConsumer(options: InMemoryConsumerOptions): InMemo
       deliveryAttempt: entry.attempt,
       source: message.topic,
     };
-    const d = await processor.process(incoming);
+    const d = await processor.process(incoming, stopSignal.signal);
+    if (d.action === 'release') {
+      queue.unshift(entry); // held while paused when the consumer stopped: kept for the next start
+      return;
+    }
     if (d.action === 'ack') {
       if (d.outcome === 'duplicate') counts.duplicates++;
       else counts.handled++;
@@ -141,15 +146,18 @@ export function createInMemoryConsumer(options: InMemoryConsumerOptions): InMemo
     ...counts,
     reconnects: 0,
     lastError,
+    ...processor.pauseState(),
   });
 
   const consumer: InMemoryConsumer = {
     async start() {
       running = true;
+      if (stopSignal.signal.aborted) stopSignal = new AbortController();
       pump();
     },
     async stop() {
       running = false;
+      stopSignal.abort();
       let timer: ReturnType<typeof setTimeout> | undefined;
       await Promise.race([
         limiter.drain(),

@@ -21,13 +21,23 @@ export interface MessageConsumerHealth {
   readonly reconnects: number;
   /** The last failure of the consumer itself (connection, dead-letter publish), `undefined` if none yet. */
   readonly lastError: string | undefined;
+  /**
+   * A handler's dependency is down (its failure said so, e.g. a connection refused): the consumer stopped
+   * fetching, holds its messages unacknowledged without spending their attempts, and probes with one of them.
+   */
+  readonly paused: boolean;
+  /** Epoch ms since which it has been paused, `undefined` when not paused. */
+  readonly pausedSince: number | undefined;
+  /** Times it paused since it was created. */
+  readonly pauses: number;
 }
 
 /**
  * A broker consumer feeding a message processor (`createMessageProcessor`): it acknowledges a message only
  * after its handler succeeded, redelivers failed ones after the processor's backoff, dead-letters the ones the
- * processor gives up on with the reason, keeps messages of one key in order, reconnects by itself and stops
- * gracefully. Every broker package's consumer implements it.
+ * processor gives up on with the reason, keeps messages of one key in order, reconnects by itself, pauses while
+ * a handler's dependency is down (see `ConsumerPauseOptions`) and stops gracefully. Every broker package's
+ * consumer implements it.
  */
 export interface MessageConsumer extends AsyncDisposable {
   /** Connects, declares what the consumer needs and starts consuming; rejects on a configuration it cannot use. */

@@ -2,6 +2,7 @@ import { AsyncLocalStorage } from 'node:async_hooks';
 import { runWithContext } from '../context/ambient-context.ts';
 import { ConfigurationError } from '../errors/cqrs-error.ts';
 import { isRetryable as defaultIsRetryable } from '../errors/retryable.ts';
+import { isUnavailableError } from '../errors/unavailable.ts';
 import type { InboxGuard } from '../inbox/inbox-guard.ts';
 import type { AnyEvent } from '../messages/message.ts';
 import type { MessageCatalog } from '../messages/message-catalog.ts';
@@ -25,7 +26,39 @@ export interface IncomingMessage {
 export type Disposition =
   | { readonly action: 'ack'; readonly outcome: 'handled' | 'duplicate' }
   | { readonly action: 'retry'; readonly delayMs: number; readonly error: unknown }
-  | { readonly action: 'dead-letter'; readonly reason: string; readonly error: unknown };
+  | { readonly action: 'dead-letter'; readonly reason: string; readonly error: unknown }
+  /**
+   * Not processed: the consumer stopped (its `signal` aborted) while the message was held because the handler's
+   * dependency is down. Give it back without counting an attempt where the broker allows it.
+   */
+  | { readonly action: 'release'; readonly error: unknown };
+
+/**
+ * Pausing a consumer while a handler's dependency is down. A handler failure that says so (see `isUnavailable`:
+ * a connection refused or lost, a timeout, a database or broker unavailable) is not the message's fault: the
+ * message is held, unacknowledged and with no attempt spent, and the processor pauses: messages that arrive
+ * meanwhile wait (the consumers stop fetching), and one held message at a time probes the dependency, first after
+ * `probeIntervalMs`, then at doubling intervals up to `maxProbeIntervalMs`. The first probe that gets an answer
+ * (success, or a failure of the message's own) resumes everything at once.
+ */
+export interface ConsumerPauseOptions {
+  /** Wait before the first probe after the pause, in ms. @default 200 */
+  readonly probeIntervalMs?: number;
+  /** Longest wait between probes (the wait doubles per failed probe), in ms. @default 1000 */
+  readonly maxProbeIntervalMs?: number;
+  /** Which handler errors mean "a dependency is down" rather than "this message is bad". @default isUnavailableError */
+  readonly isUnavailable?: (error: unknown) => boolean;
+}
+
+/** The pause state of a processor (see {@link ConsumerPauseOptions}), reported by every consumer's `health()`. */
+export interface ProcessorPauseState {
+  /** A handler's dependency is down: the consumer holds its messages and probes. */
+  readonly paused: boolean;
+  /** Epoch ms since which it has been paused, `undefined` when not paused. */
+  readonly pausedSince: number | undefined;
+  /** Times it paused since it was created. */
+  readonly pauses: number;
+}
 
 /** What a custom `handle` function receives besides the event. */
 export interface ConsumerHandlerContext {
@@ -62,14 +95,29 @@ export interface MessageProcessorOptions {
   readonly inbox?: InboxGuard;
   /** Called after each message with its disposition (metrics, logs). Must not throw. */
   readonly onDisposition?: (disposition: Disposition, message: IncomingMessage) => void;
+  /**
+   * Pausing while a handler's dependency is down instead of spending the messages' attempts; `false` treats
+   * such failures as any other (retry, then dead letter). @default {} (on, with the defaults)
+   */
+  readonly pause?: ConsumerPauseOptions | false;
 }
 
 /** Decodes, deduplicates and dispatches incoming messages; broker consumers apply the returned disposition. */
 export interface MessageProcessor {
   readonly name: string;
   readonly maxAttempts: number;
-  /** Never throws: every outcome is a {@link Disposition}. */
-  process(message: IncomingMessage): Promise<Disposition>;
+  /**
+   * Never throws: every outcome is a {@link Disposition}. While paused (see {@link ConsumerPauseOptions}) it holds
+   * the message until the dependency is back; aborting `signal` (the consumer stops) ends the hold with `release`.
+   */
+  process(message: IncomingMessage, signal?: AbortSignal): Promise<Disposition>;
+  /** Whether it is paused, since when, how often. */
+  pauseState(): ProcessorPauseState;
+  /**
+   * Resolves at once when not paused, else once resumed (or `signal` aborts). Fetch loops await it so a paused
+   * consumer stops taking messages from the broker.
+   */
+  whenResumed(signal?: AbortSignal): Promise<void>;
 }
 
 const txStorage = new AsyncLocalStorage<{ tx: unknown }>();
@@ -109,6 +157,8 @@ export function createMessageProcessor(options: MessageProcessorOptions): Messag
   const isRetryable = options.isRetryable ?? defaultIsRetryable;
   if (typeof isRetryable !== 'function')
     throw new ConfigurationError(`consumer ${name}: isRetryable must be a function (error) => boolean`);
+
+  const pause = createPause(name, options.pause);
 
   async function dispatch(event: AnyEvent, tx: unknown, message: IncomingMessage): Promise<void> {
     const m = event.metadata;
@@ -150,38 +200,209 @@ export function createMessageProcessor(options: MessageProcessorOptions): Messag
   return {
     name,
     maxAttempts,
-    async process(message) {
+    async process(message, signal) {
       let event: AnyEvent;
       try {
         event = await decoder.decode(message.attributes, message.data);
       } catch (error) {
         return finish({ action: 'dead-letter', reason: `undecodable: ${errorText(error)}`, error }, message);
       }
-      try {
-        if (inbox !== undefined) {
-          const ran = await inbox.once(event.metadata.requestId, name, (tx) => dispatch(event, tx, message));
-          return finish(ran ? ACK_HANDLED : ACK_DUPLICATE, message);
+      for (;;) {
+        let probe = false;
+        if (pause !== undefined && pause.paused) {
+          const turn = await pause.turn(signal);
+          if (turn === 'abort') return finish({ action: 'release', error: pause.lastError }, message);
+          probe = turn === 'probe';
         }
-        await dispatch(event, undefined, message);
-        return finish(ACK_HANDLED, message);
-      } catch (error) {
-        if (!isRetryable(error)) {
-          return finish(
-            { action: 'dead-letter', reason: `not retryable: ${errorText(error)}`, error },
-            message,
-          );
+        try {
+          if (inbox !== undefined) {
+            const ran = await inbox.once(event.metadata.requestId, name, (tx) =>
+              dispatch(event, tx, message),
+            );
+            pause?.answered(probe);
+            return finish(ran ? ACK_HANDLED : ACK_DUPLICATE, message);
+          }
+          await dispatch(event, undefined, message);
+          pause?.answered(probe);
+          return finish(ACK_HANDLED, message);
+        } catch (error) {
+          if (pause !== undefined && pause.isUnavailable(error)) {
+            pause.down(error, probe); // held: no attempt spent; wait for the next probe or the resume
+            continue;
+          }
+          pause?.answered(probe);
+          if (!isRetryable(error)) {
+            return finish(
+              { action: 'dead-letter', reason: `not retryable: ${errorText(error)}`, error },
+              message,
+            );
+          }
+          const attempt = Math.max(1, message.deliveryAttempt | 0);
+          if (attempt >= maxAttempts) {
+            return finish(
+              { action: 'dead-letter', reason: `failed ${attempt} times: ${errorText(error)}`, error },
+              message,
+            );
+          }
+          return finish({ action: 'retry', delayMs: backoffDelay(attempt, backoff), error }, message);
         }
-        const attempt = Math.max(1, message.deliveryAttempt | 0);
-        if (attempt >= maxAttempts) {
-          return finish(
-            { action: 'dead-letter', reason: `failed ${attempt} times: ${errorText(error)}`, error },
-            message,
-          );
-        }
-        return finish({ action: 'retry', delayMs: backoffDelay(attempt, backoff), error }, message);
       }
     },
+    pauseState() {
+      return pause === undefined
+        ? NOT_PAUSED
+        : { paused: pause.paused, pausedSince: pause.since, pauses: pause.count };
+    },
+    whenResumed(signal) {
+      return pause === undefined || !pause.paused ? Promise.resolve() : pause.resumed(signal);
+    },
   };
+}
+
+const NOT_PAUSED: ProcessorPauseState = Object.freeze({ paused: false, pausedSince: undefined, pauses: 0 });
+
+/** The pause machinery of one processor: one probe at a time, everyone else waits for the next change. */
+interface Pause {
+  readonly paused: boolean;
+  readonly since: number | undefined;
+  readonly count: number;
+  readonly lastError: unknown;
+  isUnavailable(error: unknown): boolean;
+  /** A held or arriving message waits: `go` (resumed), `probe` (its turn to try), `abort` (signal). */
+  turn(signal: AbortSignal | undefined): Promise<'go' | 'probe' | 'abort'>;
+  /** A handler failed because the dependency is down. */
+  down(error: unknown, probe: boolean): void;
+  /** A handler got an answer (success, or a failure of the message's own): resume. */
+  answered(probe: boolean): void;
+  resumed(signal: AbortSignal | undefined): Promise<void>;
+}
+
+function createPause(name: string, options: ConsumerPauseOptions | false | undefined): Pause | undefined {
+  if (options === false) return undefined;
+  if (options !== undefined && (options === null || typeof options !== 'object')) {
+    throw new ConfigurationError(`consumer ${name}: pause must be an options object or false`);
+  }
+  const o = options ?? {};
+  const probeIntervalMs = o.probeIntervalMs ?? 200;
+  if (!Number.isFinite(probeIntervalMs) || probeIntervalMs < 1) {
+    throw new ConfigurationError(`consumer ${name}: pause.probeIntervalMs must be >= 1`);
+  }
+  const maxProbeIntervalMs = o.maxProbeIntervalMs ?? Math.max(1000, probeIntervalMs);
+  if (!Number.isFinite(maxProbeIntervalMs) || maxProbeIntervalMs < probeIntervalMs) {
+    throw new ConfigurationError(`consumer ${name}: pause.maxProbeIntervalMs must be >= probeIntervalMs`);
+  }
+  const test = o.isUnavailable ?? isUnavailableError;
+  if (typeof test !== 'function') {
+    throw new ConfigurationError(`consumer ${name}: pause.isUnavailable must be a function`);
+  }
+  let paused = false;
+  let since: number | undefined;
+  let count = 0;
+  let failedProbes = 0;
+  let nextProbeAt = 0;
+  let probing = false;
+  let lastError: unknown;
+  let changed: { promise: Promise<void>; resolve: () => void } | undefined;
+
+  const signalChange = () => {
+    const c = changed;
+    changed = undefined;
+    c?.resolve();
+  };
+  const nextChange = () => {
+    if (changed === undefined) {
+      let resolve!: () => void;
+      const promise = new Promise<void>((r) => {
+        resolve = r;
+      });
+      changed = { promise, resolve };
+    }
+    return changed.promise;
+  };
+  /** Resolves `true` after `ms`, or when the state changes; `false` if `signal` aborts first. */
+  const wait = (ms: number | undefined, signal: AbortSignal | undefined) =>
+    new Promise<boolean>((resolve) => {
+      if (signal?.aborted) {
+        resolve(false);
+        return;
+      }
+      let timer: ReturnType<typeof setTimeout> | undefined;
+      const onAbort = () => done(false);
+      const done = (ok: boolean) => {
+        clearTimeout(timer);
+        signal?.removeEventListener('abort', onAbort);
+        resolve(ok);
+      };
+      signal?.addEventListener('abort', onAbort, { once: true });
+      if (ms !== undefined) timer = setTimeout(() => done(true), Math.max(0, ms));
+      void nextChange().then(() => done(true));
+    });
+
+  const pause: Pause = {
+    get paused() {
+      return paused;
+    },
+    get since() {
+      return since;
+    },
+    get count() {
+      return count;
+    },
+    get lastError() {
+      return lastError;
+    },
+    isUnavailable(error) {
+      try {
+        return test(error) === true;
+      } catch {
+        return false;
+      }
+    },
+    async turn(signal) {
+      while (paused) {
+        if (!probing) {
+          probing = true;
+          let ok = true;
+          while (paused && ok && Date.now() < nextProbeAt) ok = await wait(nextProbeAt - Date.now(), signal);
+          if (!ok || !paused) {
+            probing = false;
+            signalChange(); // another waiter may take the probe
+            if (!ok) return 'abort';
+            return 'go';
+          }
+          return 'probe';
+        }
+        if (!(await wait(undefined, signal))) return 'abort';
+      }
+      return 'go';
+    },
+    down(error, probe) {
+      lastError = error;
+      if (probe) probing = false;
+      const t = Date.now();
+      if (!paused) {
+        paused = true;
+        since = t;
+        count++;
+        failedProbes = 0;
+      } else if (probe) failedProbes++;
+      else if (probing) return; // a message that was already running: the probe in progress decides
+      nextProbeAt = t + Math.min(maxProbeIntervalMs, probeIntervalMs * 2 ** Math.min(failedProbes, 30));
+      signalChange();
+    },
+    answered(probe) {
+      if (probe) probing = false;
+      if (!paused) return;
+      paused = false;
+      since = undefined;
+      failedProbes = 0;
+      signalChange();
+    },
+    async resumed(signal) {
+      while (paused) if (!(await wait(undefined, signal))) return;
+    },
+  };
+  return pause;
 }
 
 /**

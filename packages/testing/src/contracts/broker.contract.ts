@@ -2,7 +2,8 @@
  * Contract of a broker package's publisher and consumer (`MessagePublisher` of `@cqrs-ts/core/spi`,
  * `MessageConsumer` of `@cqrs-ts/core`), over the real broker: delivery in the producer's context, one result per
  * published message, acknowledgement only after success, retry with the processor's backoff, dead letters with
- * the reason, malformed messages, per-key order, a graceful stop, and reconnection.
+ * the reason, malformed messages, pausing while a handler's dependency is down, per-key order, a graceful stop,
+ * and reconnection.
  * @module
  */
 import {
@@ -234,6 +235,58 @@ export function describeBrokerContract(name: string, setup: () => Promise<Broker
       const garbage = dead.find((d) => d.id !== 'contract-unknown-1');
       expect([...(garbage?.data ?? [])]).toEqual([0xff, 0x00, 0x13]); // kept as it arrived
       expect(consumer.health().retried).toBe(0);
+      expect(await h.backlog()).toBe(0);
+    });
+
+    test('pauses while a handler’s dependency is down: holds the messages without spending attempts, probes, resumes in key order', async (h) => {
+      const Ticked = ticks(h.topic);
+      const events = Array.from({ length: 12 }, (_, n) => Ticked.create({ key: `k${n % 3}`, n }));
+      let dependencyUp = false;
+      let calls = 0;
+      const handled: { n: number; key: string; attempt: number }[] = [];
+      const consumer = h.consumer({
+        concurrency: 4,
+        maxAttempts: 2,
+        backoff: { initialMs: 10, maxMs: 10, jitter: 'none' },
+        pause: { probeIntervalMs: 20, maxProbeIntervalMs: 50 },
+        handle(event, hc) {
+          calls++;
+          if (!dependencyUp) {
+            // what a database driver throws when its server is down
+            throw Object.assign(new Error('connect ECONNREFUSED 127.0.0.1:5432'), { code: 'ECONNREFUSED' });
+          }
+          const { key, n } = payloadOf(event);
+          handled.push({ n, key, attempt: hc.deliveryAttempt });
+        },
+      });
+      await publish(h, events);
+      await consumer.start();
+      await waitFor(() => consumer.health().paused, 15_000, 'the consumer to pause');
+      const pausedAt = calls;
+      await waitFor(() => calls >= pausedAt + 5, 15_000, 'probes while paused');
+      expect(consumer.health()).toMatchObject({ paused: true, retried: 0, deadLettered: 0, handled: 0 });
+      expect(consumer.health().pausedSince).toBeTypeOf('number');
+      dependencyUp = true;
+      await waitFor(
+        () => consumer.health().handled === events.length,
+        15_000,
+        'every event after the resume',
+      );
+      expect(consumer.health()).toMatchObject({
+        paused: false,
+        pausedSince: undefined,
+        pauses: 1,
+        retried: 0,
+        deadLettered: 0,
+      });
+      // no attempt was spent: each message was handled on its first delivery, in key order
+      expect(handled.map((x) => x.attempt)).toEqual(events.map(() => 1));
+      for (const key of ['k0', 'k1', 'k2']) {
+        const ns = handled.filter((x) => x.key === key).map((x) => x.n);
+        expect(ns, key).toEqual([...ns].sort((a, b) => a - b));
+      }
+      await consumer.stop();
+      expect(await h.deadLetters()).toEqual([]);
       expect(await h.backlog()).toBe(0);
     });
 
