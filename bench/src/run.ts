@@ -112,6 +112,8 @@ function runChild(suite: Suite, spec: CaseSpec): Promise<ChildReport> {
       {
         // The case's own stdout goes to stderr: in --json mode stdout carries the JSON lines only.
         stdio: ['ignore', 'pipe', 'inherit', 'ipc'],
+        // Applications are measured as they run in production (cqrs-ts does not freeze messages there).
+        env: { ...process.env, NODE_ENV: process.env.NODE_ENV ?? 'production', ...spec.env },
       },
     );
     child.stdout?.pipe(process.stderr, { end: false });

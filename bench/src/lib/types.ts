@@ -32,6 +32,8 @@ export interface CaseSpec {
   /** `file:` URL of the case module (`.ts`, or `.mjs` for decorator-based peers). */
   readonly module: string;
   readonly variant: string;
+  /** Extra environment of the case's process (cases run with `NODE_ENV=production` unless the caller set it). */
+  readonly env?: Readonly<Record<string, string>>;
 }
 
 /** The ratio column: every case's `field` divided by the baseline case's. */

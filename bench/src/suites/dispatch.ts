@@ -20,6 +20,12 @@ const cases: CaseSpec[] = [
   { name: 'nestjs create and send', module: nest, variant: 'create-and-send' },
   { name: 'mediatr-ts create and send', module: mediatr, variant: 'create-and-send' },
   { name: 'cqrs-ts create message', module: cqrs, variant: 'create-message' },
+  {
+    name: 'cqrs-ts create and send, frozen',
+    module: cqrs,
+    variant: 'create-and-send',
+    env: { CQRS_FREEZE_MESSAGES: '1' },
+  },
   { name: 'cqrs-ts send recommended pipeline', module: cqrs, variant: 'recommended-pipeline' },
   { name: 'direct 100 types round-robin', module: direct, variant: 'round-robin' },
   {

@@ -1,3 +1,4 @@
+import { execFileSync } from 'node:child_process';
 import {
   ConfigurationError,
   createMessageCatalog,
@@ -378,5 +379,33 @@ describe('JSON round trip', () => {
     await expect(Async.decode({ ...JSON.parse(JSON.stringify(msg)), payload: {} })).rejects.toMatchObject({
       issues: [{ path: ['id'], code: 'invalid' }],
     });
+  });
+});
+
+describe('message freezing by environment', () => {
+  // A fresh process per environment: the setting is read once, when core loads.
+  const frozenIn = (env: Record<string, string>) => {
+    const script = `
+      import { defineCommand, defineEvent } from '@cqrs-ts/core';
+      const c = defineCommand('env.c').withPayload().create({ a: { b: 1 } });
+      const e = defineEvent('env.e').withPayload().create({ a: 1 });
+      console.log(JSON.stringify([c, c.metadata, c.payload, c.payload.a, e, e.metadata, e.payload].map(Object.isFrozen)));`;
+    const out = execFileSync(
+      process.execPath,
+      ['--conditions=@cqrs-ts/source', '--input-type=module', '-e', script],
+      {
+        env: { PATH: process.env.PATH, ...env },
+        encoding: 'utf8',
+      },
+    );
+    return JSON.parse(out) as boolean[];
+  };
+
+  it('freezes messages deeply outside production, and not in production unless CQRS_FREEZE_MESSAGES=1', () => {
+    expect(frozenIn({ NODE_ENV: 'development' })).toEqual(Array(7).fill(true));
+    expect(frozenIn({})).toEqual(Array(7).fill(true));
+    expect(frozenIn({ NODE_ENV: 'production' })).toEqual(Array(7).fill(false));
+    expect(frozenIn({ NODE_ENV: 'production', CQRS_FREEZE_MESSAGES: '1' })).toEqual(Array(7).fill(true));
+    expect(frozenIn({ NODE_ENV: 'test', CQRS_FREEZE_MESSAGES: '0' })).toEqual(Array(7).fill(false));
   });
 });

@@ -33,3 +33,21 @@ function freezeTree(value: object): void {
       freezeTree(child);
   }
 }
+
+/**
+ * Whether messages are frozen when they are created: always, unless `NODE_ENV` is `production`, where freezing
+ * three objects would be a third of what creating and sending a message costs (about 40 ns per `Object.freeze`).
+ * Read once when core loads; `CQRS_FREEZE_MESSAGES=1` (or `0`) decides it in any environment. Message types are
+ * `readonly` either way, so a mutation is a type error everywhere and a runtime `TypeError` where they are frozen.
+ */
+export const FREEZE_MESSAGES: boolean = freezeSetting(
+  typeof process === 'undefined' ? undefined : process.env,
+);
+
+/** @internal The rule behind {@link FREEZE_MESSAGES}, for its test. */
+export function freezeSetting(env: Readonly<Record<string, string | undefined>> | undefined): boolean {
+  const explicit = env?.CQRS_FREEZE_MESSAGES;
+  if (explicit === '1' || explicit === 'true') return true;
+  if (explicit === '0' || explicit === 'false') return false;
+  return env?.NODE_ENV !== 'production';
+}

@@ -3,7 +3,7 @@ import type { ExecutionContext } from '../context/execution-context.ts';
 import { EMPTY_EXECUTION_CONTEXT } from '../context/execution-context.ts';
 import type { ValidationIssue } from '../errors/cqrs-error.ts';
 import { ConfigurationError, CqrsError, SerializationError, ValidationError } from '../errors/cqrs-error.ts';
-import { deepFreeze } from '../internal/freeze.ts';
+import { deepFreeze, FREEZE_MESSAGES } from '../internal/freeze.ts';
 import { NEVER_ABORTED } from '../shared/abort.ts';
 import type { JsonSafe, JsonSafeCheck } from './json-safe.ts';
 import type {
@@ -462,15 +462,19 @@ class MessageDefinitionImpl {
 
   #freeze(payload: unknown, metadata: MessageMetadata): AnyMessage {
     if (this.kind === 'event') {
-      return Object.freeze({
+      const event = {
         kind: this.kind,
         type: this.type,
-        payload: deepFreeze(payload),
+        payload,
         metadata,
         topic: this.topic,
         key: this.#keyOf(payload),
-      });
+      };
+      if (!FREEZE_MESSAGES) return event;
+      deepFreeze(payload);
+      return Object.freeze(event);
     }
+    if (!FREEZE_MESSAGES) return { kind: this.kind, type: this.type, payload, metadata };
     return Object.freeze({ kind: this.kind, type: this.type, payload: deepFreeze(payload), metadata });
   }
 

@@ -2,6 +2,7 @@ import { currentContext } from '../context/ambient-context.ts';
 import { isSafeId, parseTraceparent } from '../context/headers.ts';
 import type { ValidationIssue } from '../errors/cqrs-error.ts';
 import { ValidationError } from '../errors/cqrs-error.ts';
+import { FREEZE_MESSAGES } from '../internal/freeze.ts';
 import { isUuid, uuidv7At } from '../shared/uuid.ts';
 import type { MessageMetadata } from './message.ts';
 
@@ -137,7 +138,7 @@ function checkAttributes(value: unknown, issues: ValidationIssue[]): Readonly<Re
 }
 
 /**
- * Builds frozen metadata. Inside a dispatch, the correlation id, causation id, tenant and requester default to
+ * Builds metadata, frozen unless messages are not (see `FREEZE_MESSAGES`). Inside a dispatch, the correlation id, causation id, tenant and requester default to
  * the ambient context's, so nested messages are linked to the message being handled.
  * @throws ValidationError when a given value is malformed (a non-UUID request id, control characters, ...).
  */
@@ -146,7 +147,7 @@ export function createMetadata(init?: MetadataInit, inherit = true): MessageMeta
   if (init === undefined) {
     const now = Date.now();
     const requestId = uuidv7At(now);
-    return Object.freeze({
+    const metadata: MessageMetadata = {
       requestId,
       correlationId: ambient?.correlationId ?? requestId,
       causationId: ambient?.requestId,
@@ -155,7 +156,8 @@ export function createMetadata(init?: MetadataInit, inherit = true): MessageMeta
       tenantId: ambient?.tenantId,
       traceparent: ambient?.traceparent,
       attributes: EMPTY_ATTRIBUTES,
-    });
+    };
+    return FREEZE_MESSAGES ? Object.freeze(metadata) : metadata;
   }
   const issues: ValidationIssue[] = [];
   checkId(issues, 'requestId', init.requestId, isUuid);
@@ -175,7 +177,7 @@ export function createMetadata(init?: MetadataInit, inherit = true): MessageMeta
   const attributes = checkAttributes(init.attributes, issues);
   if (issues.length > 0) throw new ValidationError('metadata', issues);
   const requestId = init.requestId ?? uuidv7At(Date.now());
-  return Object.freeze({
+  const metadata: MessageMetadata = {
     requestId,
     correlationId: init.correlationId ?? ambient?.correlationId ?? requestId,
     causationId: init.causationId ?? ambient?.requestId,
@@ -185,5 +187,6 @@ export function createMetadata(init?: MetadataInit, inherit = true): MessageMeta
     traceparent: init.traceparent ?? ambient?.traceparent,
     attributes,
     ...(init.idempotencyKey !== undefined ? { idempotencyKey: init.idempotencyKey } : {}),
-  });
+  };
+  return FREEZE_MESSAGES ? Object.freeze(metadata) : metadata;
 }
