@@ -100,26 +100,50 @@ describe.skipIf(!available)('postgres LISTEN/NOTIFY wake-up', () => {
   afterAll(() => pool.end());
   const channel = `wake_${uniqueSuffix}`;
 
+  /** A pg listener factory that keeps each client it makes, with a promise of its 'end'. */
+  function listeners(name: string, gate?: (attempt: number) => Promise<void>) {
+    const made: { client: pg.Client; ended: Promise<void> }[] = [];
+    const connect = async () => {
+      const client = new pg.Client({ connectionString: PG_URL, application_name: name });
+      client.on('error', () => {});
+      // Registered before the wake-up's own listeners, so by the time this resolves they have run too.
+      const ended = new Promise<void>((resolve) => client.once('end', () => resolve()));
+      made.push({ client, ended });
+      await client.connect();
+      await gate?.(made.length);
+      return client;
+    };
+    const backends = async () =>
+      (
+        await pool.query(`SELECT count(*)::int AS n FROM pg_stat_activity WHERE application_name = $1`, [
+          name,
+        ])
+      ).rows[0].n as number;
+    return { made, connect, backends };
+  }
+
   it('pg: wakes on commit only, reconnects after its connection is killed, and stops cleanly', async () => {
     let wakes = 0;
-    const wakeUp = createPostgresWakeUp({
-      channel,
-      reconnectDelayMs: 50,
-      connect: async () => {
-        const c = new pg.Client({ connectionString: PG_URL, application_name: channel });
-        c.on('error', () => {});
-        await c.connect();
-        return c;
-      },
-    });
+    const l = listeners(channel);
+    const wakeUp = createPostgresWakeUp({ channel, reconnectDelayMs: 50, connect: l.connect });
     await wakeUp.start(() => {
       wakes++;
     });
     try {
+      // The listener's own connection also listens on a barrier channel: a connection gets notifications in
+      // commit order, so once the barrier (committed after the uncommitted notify) is in, so would the notify be.
+      const listener = l.made[0]!.client;
+      const barrier = `${channel}_barrier`;
+      let barriers = 0;
+      listener.on('notification', (m) => {
+        if (m.channel === barrier) barriers++;
+      });
+      await listener.query(`LISTEN ${barrier}`);
       const c = await pool.connect();
       await c.query('BEGIN');
       await c.query(`SELECT pg_notify('${channel}', '')`);
-      await new Promise((r) => setTimeout(r, 100));
+      await pool.query(`SELECT pg_notify('${barrier}', '')`);
+      await waitFor(() => barriers === 1, 5000, 'barrier notification');
       expect(wakes).toBe(0); // not before commit
       await c.query('COMMIT');
       c.release();
@@ -127,56 +151,82 @@ describe.skipIf(!available)('postgres LISTEN/NOTIFY wake-up', () => {
       await pool.query(`SELECT pg_terminate_backend(pid) FROM pg_stat_activity WHERE application_name = $1`, [
         channel,
       ]);
-      await waitFor(
-        async () =>
-          (
-            await pool.query(`SELECT count(*)::int AS n FROM pg_stat_activity WHERE application_name = $1`, [
-              channel,
-            ])
-          ).rows[0].n === 1,
-        10_000,
-        'listener reconnected',
-      );
+      // The drop wakes at once (notifications may have been missed), then the listener reconnects.
+      await waitFor(() => wakes === 2, 10_000, 'wake on the dropped connection');
       await waitFor(
         async () => {
           await pool.query(`SELECT pg_notify('${channel}', '')`);
-          return wakes >= 2;
+          return wakes >= 3;
         },
         10_000,
         'wake after reconnect',
       );
+      expect(l.made).toHaveLength(2);
     } finally {
       await wakeUp.stop();
     }
-    const before = wakes;
-    await pool.query(`SELECT pg_notify('${channel}', '')`);
-    await new Promise((r) => setTimeout(r, 150));
-    expect(wakes).toBe(before);
-    expect(
-      (
-        await pool.query(`SELECT count(*)::int AS n FROM pg_stat_activity WHERE application_name = $1`, [
-          channel,
-        ])
-      ).rows[0].n,
-    ).toBe(0);
+    const after = wakes;
+    // Every client the wake-up made has ended: nothing is left to hear a notification or report its end.
+    await Promise.all(l.made.map((m) => m.ended));
+    expect(wakes).toBe(after);
+    expect(await l.backends()).toBe(0);
+  });
+
+  it('pg: stop() during a reconnect waits for it, closes the new connection and wakes no more', async () => {
+    let wakes = 0;
+    let releaseSecond!: () => void;
+    const secondHeld = new Promise<void>((resolve) => {
+      releaseSecond = resolve;
+    });
+    let secondConnecting!: () => void;
+    const second = new Promise<void>((resolve) => {
+      secondConnecting = resolve;
+    });
+    const name = `${channel}_stop`;
+    const l = listeners(name, async (attempt) => {
+      if (attempt !== 2) return;
+      secondConnecting();
+      await secondHeld;
+    });
+    const wakeUp = createPostgresWakeUp({ channel: name, reconnectDelayMs: 10, connect: l.connect });
+    await wakeUp.start(() => {
+      wakes++;
+    });
+    await pool.query(`SELECT pg_terminate_backend(pid) FROM pg_stat_activity WHERE application_name = $1`, [
+      name,
+    ]);
+    await second; // the reconnect has its connection, its LISTEN not sent yet
+    expect(wakes).toBe(1); // the drop
+    const stopping = wakeUp.stop();
+    releaseSecond();
+    await stopping;
+    await Promise.all(l.made.map((m) => m.ended));
+    expect(wakes).toBe(1);
+    expect(await l.backends()).toBe(0);
   });
 
   it('postgres.js: wakes on notify and unlistens on stop', async () => {
     const sql = postgres(PG_URL, { max: 1, onnotice: () => {} });
+    const name = `${channel}_js`;
     let wakes = 0;
-    const wakeUp = createPostgresWakeUp({ channel: `${channel}_js`, sql });
+    const wakeUp = createPostgresWakeUp({ channel: name, sql });
     await wakeUp.start(() => {
       wakes++;
     });
-    // postgres.js also wakes once when the LISTEN is (re)established
-    await new Promise((r) => setTimeout(r, 100));
-    const base = wakes;
-    await pool.query(`SELECT pg_notify('${channel}_js', '')`);
-    await waitFor(() => wakes === base + 1, 5000, 'postgres.js wake');
+    expect(wakes).toBe(1); // postgres.js also wakes when its LISTEN is (re)established
+    await pool.query(`SELECT pg_notify('${name}', '')`);
+    await waitFor(() => wakes === 2, 5000, 'postgres.js wake');
     await wakeUp.stop();
-    await pool.query(`SELECT pg_notify('${channel}_js', '')`);
-    await new Promise((r) => setTimeout(r, 150));
-    expect(wakes).toBe(base + 1);
+    // A probe on the same connection and channel: postgres.js hands a notification to every listener of the
+    // channel at once, so when the probe has it, a listener still registered would have it too.
+    let probed = 0;
+    const probe = await sql.listen(name, () => {
+      probed++;
+    });
+    await pool.query(`SELECT pg_notify('${name}', '')`);
+    await waitFor(() => probed === 1, 5000, 'probe notification');
+    expect(wakes).toBe(2);
+    await probe.unlisten();
     await sql.end();
   });
 
