@@ -284,6 +284,32 @@ export type {
   OutboxRunResult,
 } from './outbox/outbox-relay.ts';
 export { createOutboxRelay } from './outbox/outbox-relay.ts';
+// projections
+export type { DocumentReader } from './projections/document-reader.ts';
+export { createDocumentReader } from './projections/document-reader.ts';
+export type { InMemoryProjectionStore } from './projections/in-memory-projection-store.ts';
+export { createInMemoryProjectionStore } from './projections/in-memory-projection-store.ts';
+export type { InlineProjectionsOptions } from './projections/inline-projections.ts';
+export { createInlineProjections } from './projections/inline-projections.ts';
+export type {
+  AnyProjection,
+  BatchProjection,
+  BatchProjectionDefinition,
+  DocumentProjection,
+  DocumentProjectionDefinition,
+  EventTypeRef,
+  PoisonPolicy,
+  ProjectionContext,
+} from './projections/projection.ts';
+export { defineDocumentProjection, defineProjection, POISON_POLICIES } from './projections/projection.ts';
+export type {
+  ConsistencyToken,
+  ProjectionRunner,
+  ProjectionRunnerOptions,
+  ProjectionStatus,
+} from './projections/projection-runner.ts';
+export { consistencyToken, createProjectionRunner } from './projections/projection-runner.ts';
+export type { ParkedEvent, PoisonReport, ProjectionCheckpoint } from './projections/projection-store.ts';
 // sagas (storage; the engine lives in @cqrs-ts/saga)
 export type { InMemorySagaStore, InMemorySagaStoreOptions } from './saga/in-memory-saga-store.ts';
 export { createInMemorySagaStore } from './saga/in-memory-saga-store.ts';

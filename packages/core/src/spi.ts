@@ -86,6 +86,21 @@ export type {
   OutboxStats,
   OutboxStore,
 } from './outbox/outbox-store.ts';
+// projections: the storage port and its name checks
+export {
+  checkProjectionName,
+  checkProjectionVersion,
+  MAX_PROJECTION_NAME_LENGTH,
+  MAX_PROJECTION_VERSION,
+} from './projections/projection.ts';
+export type {
+  DocumentWrite,
+  ProjectionAcquire,
+  ProjectionAdvance,
+  ProjectionKey,
+  ProjectionStore,
+  StoredDocument,
+} from './projections/projection-store.ts';
 // saga storage port
 export type {
   SagaAcquire,
@@ -124,6 +139,7 @@ export {
 } from './unit-of-work/idempotency.ts';
 export type {
   ActiveUnitOfWork,
+  InlineProjector,
   TransactionRunner,
   UnitOfWorkOptions,
   UnitOfWorkStoreOptions,

@@ -27,6 +27,8 @@ export type {
 } from './sql/sql-outbox-operations.ts';
 export { createSqlOutboxOperations } from './sql/sql-outbox-operations.ts';
 export { logEntryFromRow, outboxRecordFromRow, parseHeaders } from './sql/sql-outbox-rows.ts';
+export type { SqlParamType, SqlProjectionStoreSpec } from './sql/sql-projection-store.ts';
+export { createSqlProjectionStore } from './sql/sql-projection-store.ts';
 export type { PositionalQuery, SqlSagaStoreOptions } from './sql/sql-saga-rows.ts';
 export {
   checkSagaQuery,

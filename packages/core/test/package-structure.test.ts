@@ -33,6 +33,7 @@ const FOLDER_ORDER = [
   'saga',
   'unit-of-work',
   'aggregates',
+  'projections',
   'sql',
 ];
 

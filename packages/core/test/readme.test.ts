@@ -42,3 +42,15 @@ it('the README shows the aggregates example that runs here', async () => {
     '',
   ]);
 });
+
+it('the README shows the projections example that runs here', async () => {
+  expect(readmeExample('packages/core/README.md', 'test/readme/projections.ts')).toBe(
+    exampleSource('packages/core', 'test/readme/projections.ts'),
+  );
+  expect((await runExample('packages/core', 'test/readme/projections.ts')).split('\n')).toEqual([
+    'lag before: 4 events',
+    'c1: {"items":2,"total":12} c2: undefined',
+    'lag after: 0 events, state running',
+    '',
+  ]);
+});

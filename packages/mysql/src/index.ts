@@ -24,6 +24,8 @@ export type {
   MysqlTransaction,
 } from './mysql-options.ts';
 export { createMysqlOutboxStore } from './mysql-outbox-store.ts';
+export type { MysqlProjectionStoreOptions } from './mysql-projection-store.ts';
+export { createMysqlProjectionStore } from './mysql-projection-store.ts';
 export { createMysqlSagaStore } from './mysql-saga-store.ts';
 export type { MysqlStateRepositoryOptions } from './mysql-state-repository.ts';
 export { createMysqlStateRepository } from './mysql-state-repository.ts';

@@ -58,7 +58,20 @@ const STREAM_COLUMNS =
  *   CONSTRAINT cqrs_saga_log_action_check CHECK (action IN ('act', 'compensate')),
  *   CONSTRAINT cqrs_saga_log_status_check CHECK (status IN ('completed', 'failed'))
  * ) ENGINE=InnoDB DEFAULT CHARSET=utf8mb4 COLLATE=utf8mb4_bin;
+ * CREATE TABLE IF NOT EXISTS cqrs_projection (name VARCHAR(120) NOT NULL, version INT NOT NULL,
+ *   position VARCHAR(64) NOT NULL, state VARCHAR(16) NOT NULL, active SMALLINT NOT NULL,
+ *   lease_owner VARCHAR(255) NULL, lease_until BIGINT NULL, error LONGTEXT NULL, updated_at BIGINT NOT NULL,
+ *   PRIMARY KEY (name, version)) ENGINE=InnoDB DEFAULT CHARSET=utf8mb4 COLLATE=utf8mb4_bin;
+ * CREATE TABLE IF NOT EXISTS cqrs_projection_doc (name VARCHAR(120) NOT NULL, version INT NOT NULL,
+ *   id VARCHAR(255) NOT NULL, doc LONGTEXT NOT NULL, doc_version BIGINT NOT NULL, updated_at BIGINT NOT NULL,
+ *   PRIMARY KEY (name, version, id)) ENGINE=InnoDB DEFAULT CHARSET=utf8mb4 COLLATE=utf8mb4_bin;
+ * CREATE TABLE IF NOT EXISTS cqrs_projection_parked (name VARCHAR(120) NOT NULL, version INT NOT NULL,
+ *   event_id VARCHAR(64) NOT NULL, event_type VARCHAR(255) NOT NULL, position VARCHAR(64) NOT NULL,
+ *   error LONGTEXT NOT NULL, at BIGINT NOT NULL, PRIMARY KEY (name, version, event_id))
+ *   ENGINE=InnoDB DEFAULT CHARSET=utf8mb4 COLLATE=utf8mb4_bin;
  * ```
+ * The projection tables hold each projection version's checkpoint and lease, the documents (JSON text) of
+ * document projections and the events projections parked ({@link createMysqlProjectionStore}).
  * The inbox's `fingerprint` and `result` columns hold the idempotency records of a unit of work
  * ({@link createMysqlIdempotencyStore}); `migrate` adds them to an inbox table made by an older version.
  * Stream ids compare exactly (binary collation). The archive keeps the events `purge` moves out of the outbox
@@ -72,7 +85,13 @@ export function schemaStatements(tables: MysqlTables = {}): string[] {
   const ob = o.split('.').pop()!;
   const ab = a.split('.').pop()!;
   const ib = i.split('.').pop()!;
-  const { saga: sg, sagaLog: sl } = resolveTables(tables);
+  const {
+    saga: sg,
+    sagaLog: sl,
+    projection: pj,
+    projectionDocument: pd,
+    projectionParked: pp,
+  } = resolveTables(tables);
   const sb = sg.split('.').pop()!;
   const lb = sl.split('.').pop()!;
   return [
@@ -117,6 +136,20 @@ export function schemaStatements(tables: MysqlTables = {}): string[] {
   KEY ${lb}_saga (saga_id, seq),
   CONSTRAINT ${lb}_action_check CHECK (action IN ('act', 'compensate')),
   CONSTRAINT ${lb}_status_check CHECK (status IN ('completed', 'failed'))
+) ENGINE=InnoDB DEFAULT CHARSET=utf8mb4 COLLATE=utf8mb4_bin`,
+    `CREATE TABLE IF NOT EXISTS ${pj} (
+  name VARCHAR(120) NOT NULL, version INT NOT NULL, position VARCHAR(64) NOT NULL, state VARCHAR(16) NOT NULL,
+  active SMALLINT NOT NULL, lease_owner VARCHAR(255) NULL, lease_until BIGINT NULL, error LONGTEXT NULL,
+  updated_at BIGINT NOT NULL, PRIMARY KEY (name, version)
+) ENGINE=InnoDB DEFAULT CHARSET=utf8mb4 COLLATE=utf8mb4_bin`,
+    `CREATE TABLE IF NOT EXISTS ${pd} (
+  name VARCHAR(120) NOT NULL, version INT NOT NULL, id VARCHAR(255) NOT NULL, doc LONGTEXT NOT NULL,
+  doc_version BIGINT NOT NULL, updated_at BIGINT NOT NULL, PRIMARY KEY (name, version, id)
+) ENGINE=InnoDB DEFAULT CHARSET=utf8mb4 COLLATE=utf8mb4_bin`,
+    `CREATE TABLE IF NOT EXISTS ${pp} (
+  name VARCHAR(120) NOT NULL, version INT NOT NULL, event_id VARCHAR(64) NOT NULL,
+  event_type VARCHAR(255) NOT NULL, position VARCHAR(64) NOT NULL, error LONGTEXT NOT NULL, at BIGINT NOT NULL,
+  PRIMARY KEY (name, version, event_id)
 ) ENGINE=InnoDB DEFAULT CHARSET=utf8mb4 COLLATE=utf8mb4_bin`,
   ];
 }

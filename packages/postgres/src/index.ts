@@ -27,6 +27,8 @@ export type {
   PostgresTables,
 } from './postgres-options.ts';
 export { createPostgresOutboxStore } from './postgres-outbox-store.ts';
+export type { PostgresProjectionStoreOptions } from './postgres-projection-store.ts';
+export { createPostgresProjectionStore } from './postgres-projection-store.ts';
 export { createPostgresSagaStore } from './postgres-saga-store.ts';
 export type { PostgresStateRepositoryOptions } from './postgres-state-repository.ts';
 export { createPostgresStateRepository } from './postgres-state-repository.ts';

@@ -59,7 +59,17 @@ const bare = (name: string) => name.split('.').pop()!;
  *   status TEXT NOT NULL CHECK (status IN ('completed', 'failed')), attempts INT NOT NULL, result TEXT,
  *   error TEXT, started_at BIGINT NOT NULL, at BIGINT NOT NULL);
  * CREATE INDEX IF NOT EXISTS cqrs_saga_log_saga ON cqrs_saga_log (saga_id, seq);
+ * CREATE TABLE IF NOT EXISTS cqrs_projection (name TEXT NOT NULL, version INT NOT NULL, position TEXT NOT NULL,
+ *   state TEXT NOT NULL, active SMALLINT NOT NULL, lease_owner TEXT, lease_until BIGINT, error TEXT,
+ *   updated_at BIGINT NOT NULL, PRIMARY KEY (name, version));
+ * CREATE TABLE IF NOT EXISTS cqrs_projection_doc (name TEXT NOT NULL, version INT NOT NULL, id TEXT NOT NULL,
+ *   doc JSONB NOT NULL, doc_version BIGINT NOT NULL, updated_at BIGINT NOT NULL, PRIMARY KEY (name, version, id));
+ * CREATE TABLE IF NOT EXISTS cqrs_projection_parked (name TEXT NOT NULL, version INT NOT NULL,
+ *   event_id TEXT NOT NULL, event_type TEXT NOT NULL, position TEXT NOT NULL, error TEXT NOT NULL,
+ *   at BIGINT NOT NULL, PRIMARY KEY (name, version, event_id));
  * ```
+ * The projection tables hold each projection version's checkpoint and lease, the documents of document
+ * projections and the events projections parked ({@link createPostgresProjectionStore}).
  * The inbox's `fingerprint` and `result` columns hold the idempotency records of a unit of work
  * ({@link createPostgresIdempotencyStore}); the `ALTER` adds them to an inbox table made by an older version.
  * `tx_id` (PostgreSQL >= 13) orders the event log: readers see a row once every transaction older than its own
@@ -70,7 +80,17 @@ const bare = (name: string) => name.split('.').pop()!;
  * `list` pages in the same order as JavaScript string comparison for ASCII ids (UUIDs).
  */
 export function schemaStatements(tables: PostgresTables = {}): string[] {
-  const { outbox: o, inbox: i, saga: s, sagaLog: l, outboxArchive: a, stream: st } = resolveTables(tables);
+  const {
+    outbox: o,
+    inbox: i,
+    saga: s,
+    sagaLog: l,
+    outboxArchive: a,
+    stream: st,
+    projection: pj,
+    projectionDocument: pd,
+    projectionParked: pp,
+  } = resolveTables(tables);
   const ob = bare(o);
   const ab = bare(a);
   const ib = bare(i);
@@ -123,6 +143,14 @@ export function schemaStatements(tables: PostgresTables = {}): string[] {
   status TEXT NOT NULL CHECK (status IN ('completed', 'failed')), attempts INT NOT NULL, result TEXT,
   error TEXT, started_at BIGINT NOT NULL, at BIGINT NOT NULL)`,
     `CREATE INDEX IF NOT EXISTS ${lb}_saga ON ${l} (saga_id, seq)`,
+    `CREATE TABLE IF NOT EXISTS ${pj} (name TEXT NOT NULL, version INT NOT NULL, position TEXT NOT NULL,
+  state TEXT NOT NULL, active SMALLINT NOT NULL, lease_owner TEXT, lease_until BIGINT, error TEXT,
+  updated_at BIGINT NOT NULL, PRIMARY KEY (name, version))`,
+    `CREATE TABLE IF NOT EXISTS ${pd} (name TEXT NOT NULL, version INT NOT NULL, id TEXT NOT NULL,
+  doc JSONB NOT NULL, doc_version BIGINT NOT NULL, updated_at BIGINT NOT NULL, PRIMARY KEY (name, version, id))`,
+    `CREATE TABLE IF NOT EXISTS ${pp} (name TEXT NOT NULL, version INT NOT NULL, event_id TEXT NOT NULL,
+  event_type TEXT NOT NULL, position TEXT NOT NULL, error TEXT NOT NULL, at BIGINT NOT NULL,
+  PRIMARY KEY (name, version, event_id))`,
   ];
 }
 

@@ -22,6 +22,8 @@ export type {
   SqliteValue,
 } from './sqlite-options.ts';
 export { createSqliteOutboxStore } from './sqlite-outbox-store.ts';
+export type { SqliteProjectionStoreOptions } from './sqlite-projection-store.ts';
+export { createSqliteProjectionStore } from './sqlite-projection-store.ts';
 export { createSqliteSagaStore } from './sqlite-saga-store.ts';
 export type { SqliteStateRepositoryOptions } from './sqlite-state-repository.ts';
 export { createSqliteStateRepository } from './sqlite-state-repository.ts';

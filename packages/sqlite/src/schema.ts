@@ -52,7 +52,18 @@ export function resolveTables(tables?: SqliteTables): Readonly<Required<SqliteTa
  *   status TEXT NOT NULL CHECK (status IN ('completed', 'failed')), attempts INTEGER NOT NULL, result TEXT,
  *   error TEXT, started_at INTEGER NOT NULL, at INTEGER NOT NULL) STRICT;
  * CREATE INDEX IF NOT EXISTS cqrs_saga_log_saga ON cqrs_saga_log (saga_id, seq);
+ * CREATE TABLE IF NOT EXISTS cqrs_projection (name TEXT NOT NULL, version INTEGER NOT NULL, position TEXT NOT NULL,
+ *   state TEXT NOT NULL, active INTEGER NOT NULL, lease_owner TEXT, lease_until INTEGER, error TEXT,
+ *   updated_at INTEGER NOT NULL, PRIMARY KEY (name, version)) STRICT;
+ * CREATE TABLE IF NOT EXISTS cqrs_projection_doc (name TEXT NOT NULL, version INTEGER NOT NULL, id TEXT NOT NULL,
+ *   doc TEXT NOT NULL, doc_version INTEGER NOT NULL, updated_at INTEGER NOT NULL,
+ *   PRIMARY KEY (name, version, id)) STRICT, WITHOUT ROWID;
+ * CREATE TABLE IF NOT EXISTS cqrs_projection_parked (name TEXT NOT NULL, version INTEGER NOT NULL,
+ *   event_id TEXT NOT NULL, event_type TEXT NOT NULL, position TEXT NOT NULL, error TEXT NOT NULL,
+ *   at INTEGER NOT NULL, PRIMARY KEY (name, version, event_id)) STRICT;
  * ```
+ * The projection tables hold each projection version's checkpoint and lease, the documents (JSON text) of
+ * document projections and the events projections parked ({@link createSqliteProjectionStore}).
  * The inbox's `fingerprint` and `result` columns hold the idempotency records of a unit of work
  * ({@link createSqliteIdempotencyStore}); `migrate` adds them to an inbox table made by an older version.
  * The archive keeps the events `purge` moves out of the outbox (all published ones with `archive: true`, and
@@ -65,7 +76,13 @@ export function schemaSql(tables: SqliteTables = {}): string {
   const ob = o.replace('.', '_');
   const ab = a.replace('.', '_');
   const ib = i.replace('.', '_');
-  const { saga: sg, sagaLog: sl } = resolveTables(tables);
+  const {
+    saga: sg,
+    sagaLog: sl,
+    projection: pj,
+    projectionDocument: pd,
+    projectionParked: pp,
+  } = resolveTables(tables);
   const sb = sg.replace('.', '_');
   const lb = sl.replace('.', '_');
   return `
@@ -107,7 +124,16 @@ CREATE TABLE IF NOT EXISTS ${sl} (
   action TEXT NOT NULL CHECK (action IN ('act', 'compensate')),
   status TEXT NOT NULL CHECK (status IN ('completed', 'failed')), attempts INTEGER NOT NULL, result TEXT,
   error TEXT, started_at INTEGER NOT NULL, at INTEGER NOT NULL) STRICT;
-CREATE INDEX IF NOT EXISTS ${lb}_saga ON ${sl.split('.').pop()} (saga_id, seq);`;
+CREATE INDEX IF NOT EXISTS ${lb}_saga ON ${sl.split('.').pop()} (saga_id, seq);
+CREATE TABLE IF NOT EXISTS ${pj} (name TEXT NOT NULL, version INTEGER NOT NULL, position TEXT NOT NULL,
+  state TEXT NOT NULL, active INTEGER NOT NULL, lease_owner TEXT, lease_until INTEGER, error TEXT,
+  updated_at INTEGER NOT NULL, PRIMARY KEY (name, version)) STRICT;
+CREATE TABLE IF NOT EXISTS ${pd} (name TEXT NOT NULL, version INTEGER NOT NULL, id TEXT NOT NULL,
+  doc TEXT NOT NULL, doc_version INTEGER NOT NULL, updated_at INTEGER NOT NULL, PRIMARY KEY (name, version, id))
+  STRICT, WITHOUT ROWID;
+CREATE TABLE IF NOT EXISTS ${pp} (name TEXT NOT NULL, version INTEGER NOT NULL, event_id TEXT NOT NULL,
+  event_type TEXT NOT NULL, position TEXT NOT NULL, error TEXT NOT NULL, at INTEGER NOT NULL,
+  PRIMARY KEY (name, version, event_id)) STRICT;`;
 }
 
 /**

@@ -21,6 +21,16 @@ export { describeInboxContract } from './contracts/inbox.contract.ts';
 export type { OutboxOutageHarness, OutboxRowDamage } from './contracts/outbox-outage.contract.ts';
 export type { OutboxStoreHarness } from './contracts/outbox-store.contract.ts';
 export { describeOutboxStoreContract } from './contracts/outbox-store.contract.ts';
+export type {
+  CounterChildArgs,
+  ProjectionCounters,
+  ProjectionHarness,
+} from './contracts/projection.contract.ts';
+export {
+  counterProjection,
+  describeProjectionContract,
+  runCounterProjectionChild,
+} from './contracts/projection.contract.ts';
 export type { SagaStoreHarness } from './contracts/saga-store.contract.ts';
 export { describeSagaStoreContract, SagaStepDone } from './contracts/saga-store.contract.ts';
 export type { SqlSagaStoreHarness } from './contracts/sql-saga-store.contract.ts';

@@ -27,6 +27,12 @@ export interface SqlTableNames {
   readonly outboxArchive?: string;
   /** One row per event stream: its version and snapshot. @default `<outbox>_stream` */
   readonly stream?: string;
+  /** Projection checkpoints and leases, one row per projection version. @default 'cqrs_projection' */
+  readonly projection?: string;
+  /** Documents of document projections. @default `<projection>_doc` */
+  readonly projectionDocument?: string;
+  /** Events projections parked. @default `<projection>_parked` */
+  readonly projectionParked?: string;
 }
 
 /** The table names used when {@link SqlTableNames} leaves one out. */
@@ -37,12 +43,17 @@ export const DEFAULT_TABLE_NAMES: Readonly<Required<SqlTableNames>> = Object.fre
   sagaLog: 'cqrs_saga_log',
   outboxArchive: 'cqrs_outbox_archive',
   stream: 'cqrs_outbox_stream',
+  projection: 'cqrs_projection',
+  projectionDocument: 'cqrs_projection_doc',
+  projectionParked: 'cqrs_projection_parked',
 });
 
-/** Tables whose default name follows the outbox table's, so each outbox has its own. */
-const DERIVED: Partial<Record<keyof SqlTableNames, string>> = {
-  outboxArchive: '_archive',
-  stream: '_stream',
+/** Tables whose default name follows another's (the outbox's, the projection table's), so each has its own. */
+const DERIVED: Partial<Record<keyof SqlTableNames, readonly [keyof SqlTableNames, string]>> = {
+  outboxArchive: ['outbox', '_archive'],
+  stream: ['outbox', '_stream'],
+  projectionDocument: ['projection', '_doc'],
+  projectionParked: ['projection', '_parked'],
 };
 
 const TABLE_LABELS: Readonly<Record<keyof SqlTableNames, string>> = {
@@ -52,11 +63,15 @@ const TABLE_LABELS: Readonly<Record<keyof SqlTableNames, string>> = {
   sagaLog: 'saga log table',
   outboxArchive: 'outbox archive table',
   stream: 'stream table',
+  projection: 'projection table',
+  projectionDocument: 'projection document table',
+  projectionParked: 'projection parked table',
 };
 
 /**
  * Every table name with its default applied, each checked by {@link assertTableName}. The archive and stream
- * tables default to the outbox table's name with `_archive` and `_stream` appended.
+ * tables default to the outbox table's name with `_archive` and `_stream` appended, the projection document
+ * and parked tables to the projection table's with `_doc` and `_parked`.
  * @param adapter - names the adapter in error messages, e.g. `postgres`.
  * @throws ConfigurationError (`CQRS_CONFIGURATION`) for a name that is not a plain or schema-qualified identifier.
  */
@@ -67,9 +82,9 @@ export function resolveTableNames(
   const t = tables ?? {};
   const out = {} as Record<keyof SqlTableNames, string>;
   for (const key of Object.keys(DEFAULT_TABLE_NAMES) as (keyof SqlTableNames)[]) {
-    const suffix = DERIVED[key];
-    const fallback =
-      suffix !== undefined && t.outbox !== undefined ? `${t.outbox}${suffix}` : DEFAULT_TABLE_NAMES[key];
+    const derived = DERIVED[key];
+    const base = derived === undefined ? undefined : t[derived[0]];
+    const fallback = base !== undefined ? `${base}${derived![1]}` : DEFAULT_TABLE_NAMES[key];
     out[key] = assertTableName(t[key] ?? fallback, `${adapter} ${TABLE_LABELS[key]}`);
   }
   return out;

@@ -3,7 +3,7 @@ import { StorageError } from '../errors/storage-error.ts';
 import type { InMemoryOutboxStore, InMemoryOutboxTransaction } from '../outbox/in-memory-outbox-store.ts';
 import { createInMemoryOutboxStore, linkInMemoryTransaction } from '../outbox/in-memory-outbox-store.ts';
 import type { IdempotencyRecord, IdempotencyStore } from './idempotency.ts';
-import type { UnitOfWork } from './unit-of-work.ts';
+import type { InlineProjector, UnitOfWork } from './unit-of-work.ts';
 import { createUnitOfWork } from './unit-of-work.ts';
 
 /** The transaction handlers get from an in-memory unit of work. */
@@ -105,6 +105,8 @@ export interface InMemoryUnitOfWorkOptions {
   readonly idempotency?: InMemoryIdempotencyStore | false;
   /** Largest serialized result kept for replay, in UTF-8 bytes. @default 1 MiB */
   readonly maxResultBytes?: number;
+  /** Inline projections applied in each unit's transaction (see `createInlineProjections`). */
+  readonly projections?: InlineProjector<InMemoryTransaction>;
 }
 
 /** An in-memory unit of work, with its stores. */
@@ -166,6 +168,7 @@ export function createInMemoryUnitOfWork(options: InMemoryUnitOfWorkOptions = {}
     outbox: { append: (tx, events) => outbox.append(stateOf(tx).outbox, events) },
     ...(idempotency !== undefined ? { idempotency } : {}),
     ...(options.maxResultBytes !== undefined ? { maxResultBytes: options.maxResultBytes } : {}),
+    ...(options.projections !== undefined ? { projections: options.projections } : {}),
   });
   return Object.freeze({ ...behavior, outbox, idempotency });
 }

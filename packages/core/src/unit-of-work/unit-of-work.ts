@@ -30,6 +30,14 @@ export interface TransactionRunner<TTx> {
   readonly exclusive?: boolean;
 }
 
+/**
+ * Applies inline projections to a unit's events in its transaction, before the commit (from
+ * `createInlineProjections`).
+ */
+export interface InlineProjector<TTx> {
+  apply(tx: TTx, events: readonly AnyEvent[]): Promise<void>;
+}
+
 /** The options every storage package's unit of work takes (besides its client). */
 export interface UnitOfWorkStoreOptions<TTx> {
   /** Where the events of each command are appended, in its transaction: an outbox store over the same database. */
@@ -41,6 +49,11 @@ export interface UnitOfWorkStoreOptions<TTx> {
   readonly idempotency?: IdempotencyStore<TTx> | false;
   /** Largest serialized result kept for replay, in UTF-8 bytes. @default 1 MiB */
   readonly maxResultBytes?: number;
+  /**
+   * Inline projections: applied to the unit's events in its transaction, after they are appended and before
+   * the commit, so a failing projection rolls the command back.
+   */
+  readonly projections?: InlineProjector<TTx>;
 }
 
 /** Options of {@link createUnitOfWork}. */
@@ -248,6 +261,9 @@ export function createUnitOfWork<TTx>(options: UnitOfWorkOptions<TTx>): UnitOfWo
   ) {
     throw new ConfigurationError(`${name}: idempotency must be an idempotency store (find, claim, complete)`);
   }
+  const projections = options.projections;
+  if (projections !== undefined && typeof projections?.apply !== 'function')
+    throw new ConfigurationError(`${name}: projections must come from createInlineProjections()`);
   if (toStorageError !== undefined && typeof toStorageError !== 'function')
     throw new ConfigurationError(`${name}: toStorageError must be a function`);
   const maxResultBytes = options.maxResultBytes ?? DEFAULT_MAX_RESULT_BYTES;
@@ -427,6 +443,7 @@ export function createUnitOfWork<TTx>(options: UnitOfWorkOptions<TTx>): UnitOfWo
         if (signal.aborted) throw signal.reason ?? new CancelledError(message.type);
         const pending = unit.toAppend();
         if (pending.length > 0) await outbox.append(tx, pending);
+        if (projections !== undefined && unit.events.length > 0) await projections.apply(tx, unit.events);
         if (claim !== undefined)
           await idempotency!.complete(
             tx,
