@@ -68,6 +68,7 @@ export { consumerTransaction, createMessageProcessor } from './broker/message-pr
 // context
 export type { AmbientContext, ContextInit } from './context/ambient-context.ts';
 export { currentContext, runWithContext } from './context/ambient-context.ts';
+export type { DependencyScope, DependencyToken } from './context/dependency-scope.ts';
 export type { ExecutionContext, Principal } from './context/execution-context.ts';
 export { EMPTY_EXECUTION_CONTEXT, hasFeature, hasRole } from './context/execution-context.ts';
 export type { ExtractContextOptions, HeaderSource, InvalidHeader, TraceParent } from './context/headers.ts';
@@ -174,6 +175,7 @@ export type {
 export { chainOf, handleChain, NoHandlerAnsweredError } from './mediator/chain.ts';
 export type { ContextKey } from './mediator/context-key.ts';
 export { createContextKey } from './mediator/context-key.ts';
+export type { DependencyContainer, ScopeInit } from './mediator/dependency-container.ts';
 export type {
   DispatchContext,
   DispatchOptions,

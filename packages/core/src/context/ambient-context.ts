@@ -1,5 +1,6 @@
 import { AsyncLocalStorage, AsyncResource } from 'node:async_hooks';
 import { ConfigurationError } from '../errors/cqrs-error.ts';
+import type { DependencyScope } from './dependency-scope.ts';
 import type { ExecutionContext } from './execution-context.ts';
 import { EMPTY_EXECUTION_CONTEXT } from './execution-context.ts';
 
@@ -30,6 +31,8 @@ export interface AmbientSource {
   readonly ambient: AmbientContext;
   /** @internal The async resource that re-enters this source's frame, once it was entered. */
   resource?: AsyncResource | undefined;
+  /** @internal The dependency scope of the dispatch, which dispatches started inside it share. */
+  readonly scope?: DependencyScope | undefined;
 }
 
 const storage = new AsyncLocalStorage<AmbientSource>();

@@ -1,5 +1,6 @@
 import type { AmbientContext, AmbientSource } from '../context/ambient-context.ts';
 import { currentSource } from '../context/ambient-context.ts';
+import type { DependencyScope } from '../context/dependency-scope.ts';
 import type { ExecutionContext } from '../context/execution-context.ts';
 import { EMPTY_EXECUTION_CONTEXT } from '../context/execution-context.ts';
 import { ConfigurationError } from '../errors/cqrs-error.ts';
@@ -58,6 +59,12 @@ export interface DispatchOptions {
   readonly timeout?: number;
   /** How the command's idempotency key is treated (see {@link IdempotencyDispatchOptions}). */
   readonly idempotency?: IdempotencyDispatchOptions;
+  /**
+   * Runs the dispatch in a dependency scope made by its owner, e.g. an HTTP request's scope: the handlers, the
+   * behaviors and the nested dispatches resolve from it instead of a scope the mediator's `container` would open.
+   * The mediator never disposes it: its owner does, once the dispatch settled.
+   */
+  readonly scope?: DependencyScope;
 }
 
 /**
@@ -76,6 +83,11 @@ export interface DispatchContext {
   readonly timeout: number | undefined;
   /** The dispatch's idempotency options, if any. */
   readonly idempotency: IdempotencyDispatchOptions | undefined;
+  /**
+   * The dependency scope of the top-level dispatch, shared by the dispatches made inside it: opened by the
+   * mediator's `container`, or given in the dispatch options. `undefined` when neither is set.
+   */
+  readonly scope: DependencyScope | undefined;
   get<TValue>(key: ContextKey<TValue>): TValue;
   set<TValue>(key: ContextKey<TValue>, value: TValue): void;
   /**
@@ -141,6 +153,7 @@ export class Dispatch implements DispatchContext, AmbientSource {
   readonly idempotency: IdempotencyDispatchOptions | undefined;
   depth: number;
   resource: AmbientSource['resource'];
+  scope: DependencyScope | undefined;
   #signal: AbortSignal;
   #deadline: LazySignal | undefined;
   #parent: AmbientSource | undefined;
@@ -161,6 +174,8 @@ export class Dispatch implements DispatchContext, AmbientSource {
     this.attempt = 1;
     this.depth = depth;
     this.resource = undefined;
+    // A dispatch started inside another shares its scope; the mediator sets a given or opened one afterwards.
+    this.scope = parent?.scope;
     this.#deadline = undefined;
     this.#parent = parent;
     this.#ambient = undefined;

@@ -1,5 +1,6 @@
 import type { AmbientContext, AmbientSource } from '../context/ambient-context.ts';
 import { currentSource, runInSource } from '../context/ambient-context.ts';
+import type { DependencyScope } from '../context/dependency-scope.ts';
 import { EMPTY_EXECUTION_CONTEXT } from '../context/execution-context.ts';
 import {
   CancelledError,
@@ -29,6 +30,8 @@ import type { Behavior, BehaviorInput, Middleware, Next, Policy } from './behavi
 import { compose, matches, POLICIES, toBehavior } from './behavior.ts';
 import type { ChainInfo } from './chain.ts';
 import { chainOf } from './chain.ts';
+import type { DependencyContainer } from './dependency-container.ts';
+import { checkContainer, disposeScope, scopeProblem } from './dependency-container.ts';
 import type { DispatchContext, DispatchOptions, HandlerDescriptor } from './dispatch-context.ts';
 import { ambientOf, Dispatch } from './dispatch-context.ts';
 import type { HandlerBinding, HandlerFunction, HandlerObject, HandlerResolver } from './handler.ts';
@@ -80,8 +83,18 @@ export interface MediatorOptions {
   readonly messages?: readonly AnyMessageDefinition[];
   /** Pipeline behaviors, outermost first. They apply to requests, streams and event handlers unless targeted. */
   readonly behaviors?: readonly BehaviorInput[];
-  /** Creates class handlers per dispatch. Default: `new Class()`. */
+  /**
+   * Creates class handlers per dispatch when the dispatch has no dependency scope. Default: `new Class()`. Not
+   * together with `container`.
+   */
   readonly resolver?: HandlerResolver;
+  /**
+   * A DI container (`awilixContainer(...)` of `@cqrs-ts/awilix`, the `@cqrs-ts/nestjs` module): the mediator
+   * opens one scope per top-level dispatch, which nested dispatches share and handlers and behaviors read as
+   * `context.scope`; class handlers are resolved from it; it is disposed when the top-level dispatch settles.
+   * Without it, dispatch allocates nothing for DI.
+   */
+  readonly container?: DependencyContainer;
   readonly events?: EventOptions;
   /** Receives every event handler failure. Default: a process warning. Never throws into dispatch. */
   readonly onError?: (error: unknown, info: ErrorInfo) => void;
@@ -254,7 +267,12 @@ export function terminalFor(binding: HandlerBinding, resolver: HandlerResolver):
     ) => HandlerObject<AnyMessage, unknown>;
     return (message, context) => {
       try {
-        return Promise.resolve(resolver.resolve(token, context).handle(message, context));
+        const scope = context.scope;
+        if (scope === undefined)
+          return Promise.resolve(resolver.resolve(token, context).handle(message, context));
+        const instance = scope.resolve(token);
+        if (isThenable(instance)) return Promise.resolve(instance).then((h) => h.handle(message, context));
+        return Promise.resolve(instance.handle(message, context));
       } catch (error) {
         return Promise.reject(error);
       }
@@ -268,6 +286,27 @@ export function terminalFor(binding: HandlerBinding, resolver: HandlerResolver):
       return Promise.reject(error);
     }
   };
+}
+
+function isThenable<TValue>(value: TValue | Promise<TValue>): value is Promise<TValue> {
+  return typeof (value as { then?: unknown } | null)?.then === 'function';
+}
+
+/** Resolves to `pending`'s outcome once the scope the mediator opened for it is disposed. */
+function settleScope<TValue>(pending: Promise<TValue>, scope: DependencyScope): Promise<TValue> {
+  return Promise.resolve(pending).then(
+    (value) => {
+      const disposing = disposeScope(scope);
+      return disposing === undefined ? value : disposing.then(() => value);
+    },
+    (error: unknown) => {
+      const disposing = disposeScope(scope);
+      if (disposing === undefined) throw error;
+      return disposing.then(() => {
+        throw error;
+      });
+    },
+  );
 }
 
 /** @internal */
@@ -402,6 +441,10 @@ function optionsProblem(options: unknown, messageType: string): ConfigurationErr
     if (i.onReplay !== undefined && typeof i.onReplay !== 'function')
       return fail(`idempotency.onReplay must be a function, got ${describeValue(i.onReplay)}`);
   }
+  if (o.scope !== undefined) {
+    const problem = scopeProblem(o.scope);
+    if (problem) return fail(`${problem}, got ${describeValue(o.scope)}`);
+  }
   return undefined;
 }
 
@@ -455,6 +498,8 @@ class EventScope implements AmbientSource {
   readonly throwOnFailure: boolean;
   readonly parent: AmbientSource | undefined;
   resource: AmbientSource['resource'] = undefined;
+  /** The dependency scope the handlers of the event share. */
+  scope: DependencyScope | undefined;
   #ambient: AmbientContext | undefined = undefined;
 
   constructor(
@@ -464,6 +509,7 @@ class EventScope implements AmbientSource {
     entries: readonly CompiledHandler[],
     throwOnFailure: boolean,
     parent: AmbientSource | undefined,
+    scope: DependencyScope | undefined,
   ) {
     this.event = event;
     this.settings = settings;
@@ -471,6 +517,7 @@ class EventScope implements AmbientSource {
     this.entries = entries;
     this.throwOnFailure = throwOnFailure;
     this.parent = parent;
+    this.scope = scope;
   }
 
   get ambient(): AmbientContext {
@@ -501,6 +548,7 @@ class MediatorImpl implements Mediator {
   readonly #failurePolicy: 'report' | 'fail';
   readonly #onError: (error: unknown, info: ErrorInfo) => void;
   readonly #unenforced: ReadonlySet<Policy>;
+  readonly #container: DependencyContainer | undefined;
   readonly #background = new Set<Promise<unknown>>();
   #disposed = false;
 
@@ -527,6 +575,7 @@ class MediatorImpl implements Mediator {
     this.#failurePolicy = e.failurePolicy ?? 'report';
     this.#onError = options.onError ?? defaultOnError;
     this.#unenforced = new Set(options.unenforced ?? []);
+    this.#container = options.container;
   }
 
   send<TCommand extends AnyCommand>(
@@ -572,6 +621,9 @@ class MediatorImpl implements Mediator {
         return Promise.reject(new CancelledError(message.type, { cause: options.signal.reason }));
     }
     const context = new Dispatch(entry.descriptor, message, options);
+    if (options?.scope !== undefined) context.scope = options.scope;
+    else if (context.scope === undefined && this.#container !== undefined)
+      return this.#dispatchScoped(entry, message, context, options);
     let pending: Promise<unknown>;
     try {
       pending = runInSource(context, entry.pipeline, message, context);
@@ -580,6 +632,42 @@ class MediatorImpl implements Mediator {
     }
     if (!this.#hasEventHandlers) return pending;
     return pending.then((result) => this.#afterSuccess(result, context, options));
+  }
+
+  /** A top-level dispatch with a container: it runs in a scope of its own, disposed once it settled. */
+  #dispatchScoped(
+    entry: CompiledHandler,
+    message: AnyMessage,
+    context: Dispatch,
+    options: DispatchOptions | undefined,
+  ): Promise<unknown> {
+    let scope: DependencyScope;
+    try {
+      scope = this.#openScope(message, context.execution);
+    } catch (error) {
+      return Promise.reject(error);
+    }
+    context.scope = scope;
+    let pending: Promise<unknown>;
+    try {
+      pending = runInSource(context, entry.pipeline, message, context);
+    } catch (error) {
+      pending = Promise.reject(error);
+    }
+    if (this.#hasEventHandlers)
+      pending = pending.then((result) => this.#afterSuccess(result, context, options));
+    return settleScope(pending, scope);
+  }
+
+  /** Opens the scope of a top-level dispatch through the container. */
+  #openScope(message: AnyMessage, execution: DispatchContext['execution']): DependencyScope {
+    const scope = this.#container!.createScope({ message, execution });
+    const problem = scopeProblem(scope);
+    if (problem !== undefined)
+      throw new ConfigurationError(
+        `${message.type}: the container's createScope() returned no scope: ${problem}`,
+      );
+    return scope;
   }
 
   /** Checks per-dispatch options, and refuses a timeout no behavior of the handler's pipeline enforces. */
@@ -599,10 +687,11 @@ class MediatorImpl implements Mediator {
     if (events === undefined) return result;
     const settings = this.#settings(options, undefined);
     if (settings.strategy === 'fire-and-forget') {
-      this.#track(this.#publishAll(events, settings, 1));
+      // Background work outlives the dispatch, and so its scope: it gets one of its own.
+      this.#track(this.#publishAll(events, settings, 1, undefined));
       return result;
     }
-    return this.#publishAll(events, settings, 1).then((failures) => {
+    return this.#publishAll(events, settings, 1, context.scope).then((failures) => {
       if (failures !== undefined && this.#failurePolicy === 'fail') throw new EventDispatchError(failures);
       return result;
     });
@@ -631,11 +720,13 @@ class MediatorImpl implements Mediator {
       if (options.signal?.aborted)
         return Promise.reject(new CancelledError(event.type, { cause: options.signal.reason }));
     }
+    // A nested publish shares the scope of the dispatch it is made in; background work never does.
+    const given = options?.scope;
     if (settings.strategy === 'fire-and-forget') {
-      this.#track(this.#dispatchEvent(event, settings, 1));
+      this.#track(this.#dispatchEvent(event, settings, 1, false, given));
       return RESOLVED;
     }
-    return this.#dispatchEvent(event, settings, 1, true) as Promise<never>;
+    return this.#dispatchEvent(event, settings, 1, true, given, true) as Promise<never>;
   }
 
   #settings(
@@ -686,10 +777,11 @@ class MediatorImpl implements Mediator {
     events: readonly AnyEvent[],
     settings: ResolvedPublish,
     depth: number,
+    scope: DependencyScope | undefined,
   ): Promise<Failures> {
     let failures: Failures;
     for (const event of events) {
-      const found = await this.#dispatchEvent(event, settings, depth);
+      const found = await this.#dispatchEvent(event, settings, depth, false, scope);
       if (found !== undefined) {
         failures ??= [];
         failures.push(...found);
@@ -703,17 +795,39 @@ class MediatorImpl implements Mediator {
    * Runs the handlers of one event, then the events they recorded. Never rejects: failures are reported and
    * returned (or thrown as one {@link EventDispatchError} when `throwOnFailure`). The handlers share one ambient
    * source (the event, the dispatch options, the caller's context), entered once: everything below runs in it.
+   * Their dependency scope is `di`, else with `inherit` the caller's; without either (and with a container) the
+   * dispatch opens one of its own.
    */
   #dispatchEvent(
     event: AnyEvent,
     settings: ResolvedPublish,
     depth: number,
-    throwOnFailure = false,
+    throwOnFailure: boolean,
+    di: DependencyScope | undefined,
+    inherit = false,
   ): Promise<Failures> {
     const entries = this.#events.get(event.type);
     if (entries === undefined) return NO_FAILURES;
-    const scope = new EventScope(event, settings, depth, entries, throwOnFailure, currentSource());
+    const parent = currentSource();
+    if (inherit && di === undefined) di = parent?.scope;
+    const scope = new EventScope(event, settings, depth, entries, throwOnFailure, parent, di);
+    if (di === undefined && this.#container !== undefined) return this.#dispatchEventScoped(scope);
     return runInSource(scope, MediatorImpl.#runHandlers, this, scope);
+  }
+
+  /** An event dispatch that is top-level (or in the background) with a container: it opens its own scope. */
+  #dispatchEventScoped(scope: EventScope): Promise<Failures> {
+    let di: DependencyScope;
+    try {
+      di = this.#openScope(scope.event, scope.ambient.execution);
+    } catch (error) {
+      const failures = [this.#fail(scope.event, 'container', error, scope.settings)];
+      return scope.throwOnFailure
+        ? Promise.reject(new EventDispatchError(failures))
+        : Promise.resolve(failures);
+    }
+    scope.scope = di;
+    return settleScope(runInSource(scope, MediatorImpl.#runHandlers, this, scope), di);
   }
 
   static #runHandlers(mediator: MediatorImpl, scope: EventScope): Promise<Failures> {
@@ -744,7 +858,7 @@ class MediatorImpl implements Mediator {
           } catch (error) {
             outcome = new HandlerFailed(error);
           }
-          let found = this.#after(outcome, entry, event, context, settings, depth);
+          let found = this.#after(outcome, entry, event, context, settings, depth, scope.scope);
           if (found instanceof Promise) found = await found;
           if (found !== undefined) {
             failures ??= [];
@@ -766,7 +880,7 @@ class MediatorImpl implements Mediator {
           const context = contexts[i];
           if (context === undefined) continue;
           const outcome = await running[i];
-          let found = this.#after(outcome, entries[i]!, event, context, settings, depth);
+          let found = this.#after(outcome, entries[i]!, event, context, settings, depth, scope.scope);
           if (found instanceof Promise) found = await found;
           if (found !== undefined) {
             failures ??= [];
@@ -804,13 +918,14 @@ class MediatorImpl implements Mediator {
     context: Dispatch,
     settings: ResolvedPublish,
     depth: number,
+    di: DependencyScope | undefined,
   ): Failures | Promise<Failures> {
     if (outcome instanceof HandlerFailed) {
       settings.abort?.abort(outcome.error);
       return [this.#fail(event, entry.descriptor.name, outcome.error, settings)];
     }
     const produced = context.takeEvents();
-    return produced === undefined ? undefined : this.#publishAll(produced, settings, depth + 1);
+    return produced === undefined ? undefined : this.#publishAll(produced, settings, depth + 1, di);
   }
 
   #runLimited(
@@ -818,7 +933,7 @@ class MediatorImpl implements Mediator {
     event: AnyEvent,
     settings: ResolvedPublish,
     depth: number,
-    scope: AmbientSource,
+    scope: EventScope,
   ): Promise<Failures> {
     const total = entries.length;
     return new Promise((resolve) => {
@@ -842,7 +957,7 @@ class MediatorImpl implements Mediator {
           return;
         }
         settle(entry, context)
-          .then((outcome) => this.#after(outcome, entry, event, context, settings, depth))
+          .then((outcome) => this.#after(outcome, entry, event, context, settings, depth, scope.scope))
           .then(done);
       };
       for (let i = 0; i < settings.concurrency; i++) launch();
@@ -891,10 +1006,16 @@ class MediatorImpl implements Mediator {
     outer?.addEventListener('abort', onAbort, { once: true });
     const context = new Dispatch(entry.descriptor, query, options);
     context.signal = controller.signal;
+    if (options?.scope !== undefined) context.scope = options.scope;
+    let owned: DependencyScope | undefined;
     let iterator: AsyncIterator<unknown> | undefined;
     let finished = false;
     let stepping = false;
     try {
+      if (context.scope === undefined && this.#container !== undefined) {
+        owned = this.#openScope(query, context.execution);
+        context.scope = owned;
+      }
       // The handler's generator runs in the dispatch's ambient source, each step too.
       const iterable = (await runInSource(
         context,
@@ -928,6 +1049,7 @@ class MediatorImpl implements Mediator {
         if (stepping) closing?.catch(() => {});
         else await closing;
       }
+      if (owned !== undefined) await disposeScope(owned);
     }
   }
 
@@ -937,10 +1059,10 @@ class MediatorImpl implements Mediator {
     if (events === undefined) return;
     const settings = this.#settings(options, undefined);
     if (settings.strategy === 'fire-and-forget') {
-      this.#track(this.#publishAll(events, settings, 1));
+      this.#track(this.#publishAll(events, settings, 1, undefined));
       return;
     }
-    const failures = await this.#publishAll(events, settings, 1);
+    const failures = await this.#publishAll(events, settings, 1, context.scope);
     if (failures !== undefined && this.#failurePolicy === 'fail') throw new EventDispatchError(failures);
   }
 
@@ -1095,6 +1217,11 @@ function checkMediatorOptions(options: MediatorOptions): void {
   const resolver = options.resolver;
   if (resolver !== undefined && typeof resolver?.resolve !== 'function')
     throw new ConfigurationError('resolver must have a resolve(Class, context) method');
+  checkContainer(options.container);
+  if (resolver !== undefined && options.container !== undefined)
+    throw new ConfigurationError(
+      'give createMediator a resolver or a container, not both: with a container, class handlers are resolved from the dispatch scope',
+    );
   if (options.onError !== undefined && typeof options.onError !== 'function')
     throw new ConfigurationError('onError must be a function (error, info) => void');
   const e = options.events;
