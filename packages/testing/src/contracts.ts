@@ -16,6 +16,10 @@ export type {
 export { describeEventLogGapContract } from './contracts/event-log-gaps.contract.ts';
 export type { ContractEventStore, EventStoreHarness } from './contracts/event-store.contract.ts';
 export { describeEventStoreContract } from './contracts/event-store.contract.ts';
+export type { HttpServer, HttpServerHarness } from './contracts/http.contract.ts';
+export { describeHttpContract } from './contracts/http.contract.ts';
+export type { HttpFixtureState } from './contracts/http-fixture.ts';
+export { createHttpFixture, OutOfStockError, objectSchema } from './contracts/http-fixture.ts';
 export type { InboxHarness } from './contracts/inbox.contract.ts';
 export { describeInboxContract } from './contracts/inbox.contract.ts';
 export type { OutboxOutageHarness, OutboxRowDamage } from './contracts/outbox-outage.contract.ts';

@@ -1,0 +1,626 @@
+import type {
+  AnyMessage,
+  ExecutionContext,
+  InvalidHeader,
+  Logger,
+  Mediator,
+  MetadataInit,
+  Principal,
+} from '@cqrs-ts/core';
+import {
+  ConfigurationError,
+  extractContext,
+  formatTraceparent,
+  isIdempotencyKey,
+  isSafeId,
+  NotFoundError,
+  noopLogger,
+  ValidationError,
+} from '@cqrs-ts/core';
+import { uuidv7 } from '@cqrs-ts/core/spi';
+import type { BodySource } from './http-body.ts';
+import { DEFAULT_MAX_BODY_BYTES, parseJsonBody, readBody } from './http-body.ts';
+import type { ProblemReply } from './http-problem.ts';
+import { toProblem } from './http-problem.ts';
+import type { CommandRouteOptions, HttpMethod, HttpRoute, StreamRouteOptions } from './http-routes.ts';
+import { HTTP_METHODS } from './http-routes.ts';
+import type { CoercionPlan, JsonSchema, JsonSchemaConverter } from './http-schema.ts';
+import { coercionPlan, queryPayload, toJsonSchema } from './http-schema.ts';
+import { DEFAULT_HEARTBEAT_MS, positionOf, sseBody } from './http-sse.ts';
+
+/** Reads request headers by lower-case name. */
+export interface HeaderReader {
+  get(name: string): string | null | undefined;
+}
+
+/** What `authenticate` and `tenant` see of a request. */
+export interface HttpRequestInfo {
+  readonly method: string;
+  readonly path: string;
+  readonly headers: HeaderReader;
+  /** The framework's own request object (a Fetch `Request`, Node `IncomingMessage`, ...). */
+  readonly raw: unknown;
+}
+
+/** A request handed to a mounted route by an adapter, after the framework matched it. */
+export interface RouteInput {
+  readonly method: string;
+  readonly path: string;
+  readonly headers: HeaderReader;
+  /** Path parameters, by name. */
+  readonly params?: Readonly<Record<string, string>>;
+  /** The query string, without `?`. */
+  readonly search: string;
+  readonly body: BodySource;
+  /** Aborted when the client goes away; a stream's handler then sees its signal aborted. */
+  readonly signal?: AbortSignal;
+  readonly raw?: unknown;
+}
+
+/** An answer for the adapter to write. A stream's `body` is pulled one event at a time. */
+export interface HttpReply {
+  readonly status: number;
+  readonly headers: Readonly<Record<string, string>>;
+  readonly body: string | undefined | AsyncGenerator<string, void, undefined>;
+}
+
+/** A route as mounted: the framework registers `method` and `path`, and calls `handle`. */
+export interface MountedRoute {
+  readonly route: HttpRoute;
+  readonly method: HttpMethod;
+  /** The full path, with `:name` parameters. */
+  readonly path: string;
+  /** Names of the path parameters, in order. */
+  readonly params: readonly string[];
+  /** JSON Schema of the payload (input) and result (output), when the schema library provides it. */
+  readonly payloadSchema: JsonSchema | undefined;
+  readonly resultSchema: JsonSchema | undefined;
+  /** The `Idempotency-Key` rule of a command route, `undefined` where the header is refused. */
+  readonly idempotencyKey: 'required' | 'optional' | undefined;
+  handle(input: RouteInput): Promise<HttpReply>;
+}
+
+/** Options of {@link createHttpHandler}. */
+export interface HttpHandlerOptions {
+  readonly mediator: Mediator;
+  readonly routes: readonly HttpRoute[];
+  /** Prefix of every route's path, e.g. `/api`. */
+  readonly basePath?: string;
+  /**
+   * Who is calling: a principal, or `undefined` for an anonymous request (authorization failures then answer
+   * 401, not 403). Throw an `AuthorizationError` to refuse the credentials (401).
+   */
+  readonly authenticate?: (
+    request: HttpRequestInfo,
+  ) => Principal | undefined | Promise<Principal | undefined>;
+  /** The tenant of a request (e.g. from the principal or a header); must be a safe id (see `isSafeId`). */
+  readonly tenant?: (request: HttpRequestInfo, user: Principal | undefined) => string | undefined;
+  /** Largest request body, in bytes: past it, 413. @default 1 MiB */
+  readonly maxBodyBytes?: number;
+  /** Interval of SSE heartbeat comments. @default 15000 */
+  readonly heartbeatMs?: number;
+  /**
+   * How long a stream route waits for its first item before it sends the SSE headers: a failure within this
+   * window (validation, authorization) is answered with its status; a later one as an `event: problem`.
+   * @default 250
+   */
+  readonly streamOpenMs?: number;
+  /** Prefix of the `type` of the problems of the closed table. @default 'urn:cqrs-ts:problem:' */
+  readonly problemTypeBase?: string;
+  /** Reports an inbound correlation or trace header that was invalid and replaced. */
+  readonly onInvalidHeader?: (invalid: InvalidHeader, request: HttpRequestInfo) => void;
+  /** Reports an unexpected error (answered 500 without details), with the request id it was answered with. */
+  readonly onError?: (error: unknown, info: { readonly requestId: string; readonly route: string }) => void;
+  /** Gets warnings (invalid headers) and unexpected errors when no hook is given. @default no logging */
+  readonly logger?: Logger;
+  /** JSON Schema for schema libraries without Standard JSON Schema (OpenAPI, query coercion). */
+  readonly jsonSchema?: JsonSchemaConverter;
+}
+
+/** The framework-neutral HTTP edge: mounted routes for adapters, and a Fetch handler. */
+export interface HttpHandler {
+  readonly routes: readonly MountedRoute[];
+  /** Answers a Fetch `Request` (Hono, Bun, Deno, workers, `node:http` through a bridge). */
+  fetch(request: Request): Promise<Response>;
+  /** Finds the mounted route and answers; 404 problem when none matches. */
+  handle(input: RouteInput): Promise<HttpReply>;
+}
+
+const JSON_TYPE = 'application/json; charset=utf-8';
+const PROBLEM_TYPE = 'application/problem+json; charset=utf-8';
+const JSON_CONTENT_RE = /^application\/(?:[\w.+-]+\+)?json\s*(?:;|$)/i;
+const PARAM_RE = /^:([A-Za-z_][A-Za-z0-9_]*)$/;
+
+function defaultPath(type: string): string {
+  return `/${type.replaceAll('.', '/').replaceAll(':', '/')}`.replace(/\/{2,}/g, '/');
+}
+
+function joinPath(base: string | undefined, path: string): string {
+  const b = (base ?? '').replace(/\/+$/, '');
+  const p = path.startsWith('/') ? path : `/${path}`;
+  return b + p;
+}
+
+function randomHex(bytes: number): string {
+  const a = new Uint8Array(bytes);
+  crypto.getRandomValues(a);
+  return Buffer.from(a).toString('hex');
+}
+
+function contentLengthOf(headers: HeaderReader): number | undefined {
+  const raw = headers.get('content-length');
+  if (raw === null || raw === undefined) return undefined;
+  const n = Number(raw);
+  return Number.isSafeInteger(n) && n >= 0 ? n : undefined;
+}
+
+interface RequestScope {
+  readonly requestId: string;
+  readonly responseHeaders: Record<string, string>;
+  anonymous: boolean;
+}
+
+/**
+ * Builds the HTTP edge over a mediator: each route answers from its definition, errors are RFC 9457 problem
+ * details from one table, and each request's context (principal, tenant, correlation and trace headers) goes
+ * into the dispatch and back out on the response. Everything per route is composed here, once.
+ * @throws ConfigurationError for a route whose handler is not registered, a duplicate method and path, an
+ *   `idempotencyKey` rule on a command whose pipeline has no `idempotency` policy, or invalid options.
+ */
+export function createHttpHandler(options: HttpHandlerOptions): HttpHandler {
+  const { mediator } = options;
+  if (typeof mediator?.describe !== 'function')
+    throw new ConfigurationError('createHttpHandler needs the mediator ({ mediator, routes })');
+  if (!Array.isArray(options.routes))
+    throw new ConfigurationError('createHttpHandler needs routes: commandRoute(...), queryRoute(...), ...');
+  const maxBodyBytes = options.maxBodyBytes ?? DEFAULT_MAX_BODY_BYTES;
+  if (!Number.isSafeInteger(maxBodyBytes) || maxBodyBytes < 1)
+    throw new ConfigurationError(`maxBodyBytes must be a positive integer, got ${String(maxBodyBytes)}`);
+  const heartbeatMs = options.heartbeatMs ?? DEFAULT_HEARTBEAT_MS;
+  const streamOpenMs = options.streamOpenMs ?? 250;
+  for (const [name, value] of [
+    ['heartbeatMs', heartbeatMs],
+    ['streamOpenMs', streamOpenMs],
+  ] as const)
+    if (!Number.isInteger(value) || value < 0 || value > 2_147_483_647)
+      throw new ConfigurationError(`${name} must be an integer number of ms, got ${String(value)}`);
+  const logger = options.logger ?? noopLogger;
+  const problemOptions = { typeBase: options.problemTypeBase ?? 'urn:cqrs-ts:problem:' };
+  const handlers = new Map(mediator.describe().map((h) => [h.messageType, h]));
+
+  const onInvalid = options.onInvalidHeader;
+  const onError =
+    options.onError ??
+    ((error: unknown, info: { requestId: string; route: string }) =>
+      logger.error({ ...info, error }, 'unexpected error answered with 500'));
+
+  function problemReply(error: unknown, scope: RequestScope, route: string): HttpReply {
+    const reply: ProblemReply = toProblem(error, scope.requestId, {
+      ...problemOptions,
+      anonymous: scope.anonymous,
+    });
+    if (reply.unexpected) {
+      try {
+        onError(error, { requestId: scope.requestId, route });
+      } catch {
+        // a failing report must not change the answer
+      }
+    }
+    const headers = { ...scope.responseHeaders, 'content-type': PROBLEM_TYPE, ...reply.headers };
+    return { status: reply.problem.status, headers, body: JSON.stringify(reply.problem) };
+  }
+
+  /** Reads the request's context; the response headers echo it. */
+  async function begin(
+    input: RouteInput,
+    scope: RequestScope,
+  ): Promise<{ metadata: MetadataInit; execution: ExecutionContext }> {
+    const info: HttpRequestInfo = {
+      method: input.method,
+      path: input.path,
+      headers: input.headers,
+      raw: input.raw,
+    };
+    const invalid: InvalidHeader[] = [];
+    const ctx = extractContext(input.headers, { onInvalid: (i) => invalid.push(i) });
+    let traceparent = ctx.traceparent;
+    let tracestate = ctx.tracestate;
+    for (const i of invalid) {
+      if (i.header === 'traceparent') {
+        traceparent = formatTraceparent({ traceId: randomHex(16), parentId: randomHex(8), flags: 0 });
+        tracestate = undefined;
+      }
+      if (onInvalid !== undefined) onInvalid(i, info);
+      else logger.warn({ header: i.header, reason: i.reason }, 'invalid inbound header replaced');
+    }
+    const headers = scope.responseHeaders;
+    headers['x-correlation-id'] = ctx.correlationId;
+    if (traceparent !== undefined) headers.traceparent = traceparent;
+    if (tracestate !== undefined) headers.tracestate = tracestate;
+    const user = options.authenticate === undefined ? undefined : await options.authenticate(info);
+    scope.anonymous = user === undefined;
+    const tenantId = options.tenant?.(info, user);
+    if (tenantId !== undefined && !isSafeId(tenantId))
+      throw new ValidationError('request', [
+        { path: ['tenant'], message: 'the tenant is not a safe id', code: 'invalid_tenant' },
+      ]);
+    const execution: { -readonly [K in keyof ExecutionContext]: ExecutionContext[K] } = { source: 'http' };
+    if (user !== undefined) execution.user = user;
+    if (tenantId !== undefined) execution.tenantId = tenantId;
+    const ua = input.headers.get('user-agent');
+    if (typeof ua === 'string') execution.userAgent = ua.slice(0, 256);
+    const metadata: { -readonly [K in keyof MetadataInit]: MetadataInit[K] } = {
+      requestId: scope.requestId,
+      correlationId: ctx.correlationId,
+    };
+    if (ctx.causationId !== undefined) metadata.causationId = ctx.causationId;
+    if (traceparent !== undefined) metadata.traceparent = traceparent;
+    if (tenantId !== undefined) metadata.tenantId = tenantId;
+    if (user !== undefined) metadata.requestedBy = user.id;
+    return { metadata, execution };
+  }
+
+  function mount(route: HttpRoute): MountedRoute {
+    const { definition } = route;
+    const info = handlers.get(definition.type);
+    if (info === undefined)
+      throw new ConfigurationError(`route for ${definition.type}: the mediator has no handler for it`);
+    if ((route.kind === 'stream') !== (info.mode === 'stream'))
+      throw new ConfigurationError(
+        `route for ${definition.type}: its handler is ${info.mode === 'stream' ? 'a stream handler' : 'not a stream handler'}`,
+      );
+    const method = route.options.method ?? (route.kind === 'command' ? 'POST' : 'GET');
+    if (!HTTP_METHODS.includes(method))
+      throw new ConfigurationError(`route for ${definition.type}: unknown method ${String(method)}`);
+    const path = joinPath(options.basePath, route.options.path ?? defaultPath(definition.type));
+    const params: string[] = [];
+    for (const segment of path.split('/')) {
+      if (segment.startsWith(':')) {
+        const m = PARAM_RE.exec(segment);
+        if (m === null) throw new ConfigurationError(`route ${path}: invalid path parameter ${segment}`);
+        params.push(m[1]!);
+      }
+    }
+    const payloadSchema = toJsonSchema(definition.schema, 'input', options.jsonSchema);
+    const resultSchema = toJsonSchema(definition.result, 'output', options.jsonSchema);
+    const validates = info.policies.includes('validation');
+    const idempotent = info.policies.includes('idempotency');
+    let idempotencyKey: 'required' | 'optional' | undefined;
+    if (route.kind === 'command') {
+      const rule = (route.options as CommandRouteOptions).idempotencyKey;
+      if (rule !== undefined && !idempotent)
+        throw new ConfigurationError(
+          `route for ${definition.type}: idempotencyKey needs the idempotency policy (a unit of work) in its pipeline`,
+        );
+      idempotencyKey = idempotent ? (rule ?? 'optional') : undefined;
+    }
+    const plan: CoercionPlan = coercionPlan(payloadSchema, definition.paging !== undefined);
+    const timeout = route.options.timeout;
+    const routeName = `${method} ${path}`;
+    // Without the validation policy, the route validates (schema and hook) before it dispatches.
+    const build = validates
+      ? (payload: unknown, metadata: MetadataInit) =>
+          (definition as unknown as { create(p: unknown, m: MetadataInit): AnyMessage }).create(
+            payload,
+            metadata,
+          )
+      : (payload: unknown, metadata: MetadataInit) =>
+          (definition as unknown as { parse(p: unknown, m: MetadataInit): Promise<AnyMessage> }).parse(
+            payload,
+            metadata,
+          );
+
+    function withParams(payload: Record<string, unknown>, input: RouteInput): Record<string, unknown> {
+      if (params.length === 0 || input.params === undefined) return payload;
+      const fromPath = queryPayload(input.params, new URLSearchParams(), plan);
+      for (const [key, value] of Object.entries(fromPath)) {
+        if (key in payload && payload[key] !== value)
+          throw new ValidationError(definition.type, [
+            { path: [key], message: `${key} differs from the path`, code: 'path_mismatch' },
+          ]);
+        payload[key] = value;
+      }
+      return payload;
+    }
+
+    async function command(input: RouteInput, scope: RequestScope): Promise<HttpReply> {
+      const { metadata, execution } = await begin(input, scope);
+      const key = input.headers.get('idempotency-key');
+      if (key !== null && key !== undefined) {
+        if (idempotencyKey === undefined)
+          throw new ValidationError(definition.type, [
+            {
+              path: ['headers', 'idempotency-key'],
+              message: 'this route does not take an Idempotency-Key',
+              code: 'unexpected_header',
+            },
+          ]);
+        if (!isIdempotencyKey(key))
+          throw new ValidationError(definition.type, [
+            {
+              path: ['headers', 'idempotency-key'],
+              message: 'Idempotency-Key must be 1 to 200 characters without control characters',
+              code: 'invalid_header',
+            },
+          ]);
+        (metadata as { idempotencyKey?: string }).idempotencyKey = key;
+      } else if (idempotencyKey === 'required')
+        throw new ValidationError(definition.type, [
+          { path: ['headers', 'idempotency-key'], message: 'Idempotency-Key is required', code: 'required' },
+        ]);
+      const raw = await readBody(input.body, maxBodyBytes, contentLengthOf(input.headers));
+      const type = input.headers.get('content-type');
+      if (raw.length > 0 && (typeof type !== 'string' || !JSON_CONTENT_RE.test(type)))
+        throw new ValidationError(definition.type, [
+          {
+            path: ['headers', 'content-type'],
+            message: 'the body must be application/json',
+            code: 'unsupported_media_type',
+          },
+        ]);
+      const payload = withParams(parseJsonBody(raw), input);
+      const message = await build(payload, metadata);
+      let replayed = false;
+      const result = await mediator.send(message as never, {
+        context: execution,
+        ...(timeout === undefined ? {} : { timeout }),
+        ...(key === null || key === undefined
+          ? {}
+          : {
+              idempotency: {
+                inFlight: 'reject',
+                onReplay: () => {
+                  replayed = true;
+                },
+              },
+            }),
+      });
+      const headers = scope.responseHeaders;
+      if (replayed) headers['idempotency-replayed'] = 'true';
+      if (result === undefined) return { status: 204, headers, body: undefined };
+      headers['content-type'] = JSON_TYPE;
+      return {
+        status: (route.options as CommandRouteOptions).status ?? 200,
+        headers,
+        body: JSON.stringify(result),
+      };
+    }
+
+    async function query(input: RouteInput, scope: RequestScope): Promise<HttpReply> {
+      const { metadata, execution } = await begin(input, scope);
+      const payload = queryPayload(input.params, new URLSearchParams(input.search), plan);
+      const message = await build(payload, metadata);
+      const result = await mediator.query(message as never, {
+        context: execution,
+        ...(timeout === undefined ? {} : { timeout }),
+      });
+      const headers = scope.responseHeaders;
+      headers['content-type'] = JSON_TYPE;
+      return { status: 200, headers, body: JSON.stringify(result ?? null) };
+    }
+
+    const streamOptions = route.options as StreamRouteOptions<unknown>;
+    const eventId = streamOptions.eventId ?? positionOf;
+
+    async function stream(input: RouteInput, scope: RequestScope): Promise<HttpReply> {
+      const { metadata, execution } = await begin(input, scope);
+      const payload = queryPayload(input.params, new URLSearchParams(input.search), plan);
+      const last = input.headers.get('last-event-id');
+      if (streamOptions.resumeField !== undefined && typeof last === 'string' && last.length > 0) {
+        if (last.length > 256 || !isSafeId(last))
+          throw new ValidationError(definition.type, [
+            {
+              path: ['headers', 'last-event-id'],
+              message: 'Last-Event-ID is not a safe id',
+              code: 'invalid_header',
+            },
+          ]);
+        Object.assign(
+          payload,
+          queryPayload({ [streamOptions.resumeField]: last }, new URLSearchParams(), plan),
+        );
+      }
+      const message = await build(payload, metadata);
+      const items = mediator.stream(message as never, {
+        context: execution,
+        ...(input.signal === undefined ? {} : { signal: input.signal }),
+        ...(timeout === undefined ? {} : { timeout }),
+      });
+      // Failures before the first item (validation, authorization) still get their status.
+      let first: IteratorResult<unknown> | undefined;
+      if (streamOpenMs > 0) {
+        const next = items.next();
+        let timer: NodeJS.Timeout | undefined;
+        const opened = new Promise<undefined>((resolve) => {
+          timer = setTimeout(resolve, streamOpenMs, undefined);
+        });
+        try {
+          first = await Promise.race([next, opened]);
+        } catch (error) {
+          await items.return?.(undefined).catch(() => {});
+          throw error;
+        } finally {
+          clearTimeout(timer);
+        }
+        if (first === undefined) {
+          // the first step is still running: the body's first pull takes it over
+          next.catch(() => {});
+          let held: Promise<IteratorResult<unknown>> | undefined = next;
+          const rest: AsyncIterator<unknown> = {
+            next: () => {
+              const step = held ?? items.next();
+              held = undefined;
+              return step;
+            },
+            return: (value?: unknown) =>
+              items.return?.(value) ?? Promise.resolve({ done: true as const, value: undefined }),
+          };
+          return sseReply(rest, undefined, scope);
+        }
+      }
+      return sseReply(items, first, scope);
+    }
+
+    function sseReply(
+      items: AsyncIterator<unknown>,
+      first: IteratorResult<unknown> | undefined,
+      scope: RequestScope,
+    ): HttpReply {
+      const headers = scope.responseHeaders;
+      headers['content-type'] = 'text/event-stream; charset=utf-8';
+      headers['cache-control'] = 'no-cache';
+      headers['x-accel-buffering'] = 'no';
+      const body = sseBody(items, first, {
+        heartbeatMs: heartbeatMs === 0 ? DEFAULT_HEARTBEAT_MS : heartbeatMs,
+        eventId,
+        problem: (error) =>
+          toProblem(error, scope.requestId, { ...problemOptions, anonymous: scope.anonymous }).problem,
+      });
+      return { status: 200, headers, body };
+    }
+
+    const run = route.kind === 'command' ? command : route.kind === 'query' ? query : stream;
+
+    return Object.freeze({
+      route,
+      method,
+      path,
+      params: Object.freeze(params),
+      payloadSchema,
+      resultSchema,
+      idempotencyKey,
+      async handle(input: RouteInput): Promise<HttpReply> {
+        const scope: RequestScope = {
+          requestId: uuidv7(),
+          responseHeaders: {},
+          anonymous: true,
+        };
+        scope.responseHeaders['x-request-id'] = scope.requestId;
+        try {
+          return await run(input, scope);
+        } catch (error) {
+          return problemReply(error, scope, routeName);
+        }
+      },
+    });
+  }
+
+  const mounted = options.routes.map(mount);
+  const table = new Map<string, { segments: string[]; route: MountedRoute }[]>();
+  for (const m of mounted) {
+    const list = table.get(m.method) ?? [];
+    const segments = m.path.split('/');
+    const clash = list.find(
+      (o) =>
+        o.segments.length === segments.length &&
+        o.segments.every((s, i) => s === segments[i] || (s.startsWith(':') && segments[i]!.startsWith(':'))),
+    );
+    if (clash !== undefined)
+      throw new ConfigurationError(
+        `two routes answer ${m.method} ${m.path}: ${clash.route.route.definition.type} and ${m.route.definition.type}`,
+      );
+    list.push({ segments, route: m });
+    // a literal segment wins over a parameter at the same place: /orders/live before /orders/:id
+    const rank = (segments: readonly string[]) =>
+      segments.map((x) => (x.startsWith(':') ? '1' : '0')).join('');
+    list.sort((a, b) =>
+      rank(a.segments) < rank(b.segments) ? -1 : rank(a.segments) > rank(b.segments) ? 1 : 0,
+    );
+    table.set(m.method, list);
+  }
+
+  function match(
+    method: string,
+    path: string,
+  ): { route: MountedRoute; params: Record<string, string> } | undefined {
+    const list = table.get(method);
+    if (list === undefined) return undefined;
+    const parts = path.split('/');
+    for (const { segments, route } of list) {
+      if (segments.length !== parts.length) continue;
+      let params: Record<string, string> | undefined;
+      let ok = true;
+      for (let i = 0; i < segments.length; i++) {
+        const s = segments[i]!;
+        if (s.startsWith(':')) {
+          let value: string;
+          try {
+            value = decodeURIComponent(parts[i]!);
+          } catch {
+            ok = false;
+            break;
+          }
+          if (value.length === 0) {
+            ok = false;
+            break;
+          }
+          params ??= {};
+          params[s.slice(1)] = value;
+        } else if (s !== parts[i]) {
+          ok = false;
+          break;
+        }
+      }
+      if (ok) return { route, params: params ?? {} };
+    }
+    return undefined;
+  }
+
+  async function handle(input: RouteInput): Promise<HttpReply> {
+    const found = match(input.method.toUpperCase(), input.path);
+    if (found === undefined) {
+      const requestId = uuidv7();
+      const reply = toProblem(
+        new NotFoundError('route', `${input.method} ${input.path}`),
+        requestId,
+        problemOptions,
+      );
+      return {
+        status: 404,
+        headers: { 'x-request-id': requestId, 'content-type': PROBLEM_TYPE },
+        body: JSON.stringify(reply.problem),
+      };
+    }
+    return found.route.handle({ ...input, params: found.params });
+  }
+
+  return Object.freeze({
+    routes: Object.freeze(mounted),
+    handle,
+    async fetch(request: Request): Promise<Response> {
+      const url = new URL(request.url);
+      const reply = await handle({
+        method: request.method,
+        path: url.pathname,
+        headers: request.headers,
+        search: url.search.length > 1 ? url.search.slice(1) : '',
+        body: request.body,
+        signal: request.signal,
+        raw: request,
+      });
+      return toResponse(reply);
+    },
+  });
+}
+
+/** Turns a reply into a Fetch `Response`; a stream becomes a `ReadableStream` pulled one event at a time. */
+export function toResponse(reply: HttpReply): Response {
+  const body = reply.body;
+  if (body === undefined || typeof body === 'string')
+    return new Response(body ?? null, { status: reply.status, headers: reply.headers });
+  const encoder = new TextEncoder();
+  const stream = new ReadableStream<Uint8Array>(
+    {
+      async pull(controller) {
+        const next = await body.next();
+        if (next.done) controller.close();
+        else controller.enqueue(encoder.encode(next.value));
+      },
+      async cancel() {
+        await body.return(undefined);
+      },
+    },
+    { highWaterMark: 0 },
+  );
+  return new Response(stream, { status: reply.status, headers: reply.headers });
+}

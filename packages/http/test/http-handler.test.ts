@@ -1,0 +1,186 @@
+import type { CqrsErrorCode } from '@cqrs-ts/core';
+import {
+  AuthorizationError,
+  CircuitOpenError,
+  CQRS_ERROR_CODES,
+  CqrsError,
+  createMediator,
+  defineCommand,
+  defineQuery,
+  defineStreamQuery,
+  handle,
+  handleStream,
+  ValidationError,
+} from '@cqrs-ts/core';
+import {
+  commandRoute,
+  createHttpHandler,
+  createOpenApiDocument,
+  HTTP_PROBLEMS,
+  parseJsonBody,
+  queryRoute,
+  readBody,
+  streamRoute,
+  toProblem,
+} from '@cqrs-ts/http';
+import { createHttpFixture } from '@cqrs-ts/testing/contracts';
+import { validate } from '@hyperjump/json-schema/openapi-3-1';
+import { type } from 'arktype';
+import { describe, expect, it } from 'vitest';
+import { z } from 'zod';
+
+describe('problem table', () => {
+  it('has a row for every error code, and answers every null row as a bare 500', () => {
+    expect(Object.keys(HTTP_PROBLEMS).sort()).toEqual([...CQRS_ERROR_CODES].sort());
+    for (const code of CQRS_ERROR_CODES) {
+      const reply = toProblem(new CqrsError(code as CqrsErrorCode, `secret ${code}`), 'req-1');
+      const row = HTTP_PROBLEMS[code];
+      expect(reply.problem.status, code).toBe(row?.status ?? 500);
+      expect(reply.unexpected, code).toBe(row === null);
+      if (reply.problem.status >= 500) expect(JSON.stringify(reply.problem), code).not.toContain('secret');
+      expect(reply.problem.instance).toBe('req-1');
+    }
+  });
+
+  it('lists every validation issue as a JSON pointer, answers 401 for anonymous callers, Retry-After for a circuit', () => {
+    const v = toProblem(
+      new ValidationError('t', [
+        { path: ['items', 0, 'a/b'], message: 'bad', code: 'x' },
+        { path: [], message: 'whole', code: 'y' },
+        { path: ['w'], message: 'warn', code: 'z', severity: 'warning' },
+      ]),
+      'r',
+    );
+    expect(v.problem.errors).toEqual([
+      { pointer: '/items/0/a~1b', message: 'bad', code: 'x' },
+      { pointer: '', message: 'whole', code: 'y' },
+    ]);
+    expect(toProblem(new AuthorizationError('t'), 'r', { anonymous: true }).problem.status).toBe(401);
+    expect(toProblem(new AuthorizationError('t'), 'r').problem.status).toBe(403);
+    const c = toProblem(new CircuitOpenError('x', 1_000_000_001_500, { now: 1_000_000_000_000 }), 'r');
+    expect(c.headers).toEqual({ 'retry-after': '2' });
+    expect(toProblem(new CircuitOpenError('x', undefined), 'r').headers).toBeUndefined();
+  });
+
+  it('takes a declared problem only with a valid status', () => {
+    const own = Object.assign(new Error('no'), { problem: { status: 422, type: 'urn:x', title: 'X' } });
+    expect(toProblem(own, 'r').problem).toMatchObject({ status: 422, type: 'urn:x', detail: 'no' });
+    const bad = Object.assign(new Error('no'), { problem: { status: 200, type: 'urn:x', title: 'X' } });
+    expect(toProblem(bad, 'r').problem.status).toBe(500);
+    const server = Object.assign(new Error('inner'), { problem: { status: 502, type: 'urn:y', title: 'Y' } });
+    expect(toProblem(server, 'r').problem).not.toHaveProperty('detail');
+  });
+});
+
+describe('bodies', () => {
+  it('stop reading past the limit and refuse polluting keys at any depth', async () => {
+    let pulled = 0;
+    const stream = new ReadableStream<Uint8Array>({
+      pull(controller) {
+        pulled++;
+        controller.enqueue(new Uint8Array(1024));
+      },
+    });
+    await expect(readBody(stream, 4096)).rejects.toMatchObject({ code: 'CQRS_PAYLOAD_TOO_LARGE' });
+    expect(pulled).toBeLessThan(10);
+    await expect(readBody('x', 10, 11)).rejects.toMatchObject({ code: 'CQRS_PAYLOAD_TOO_LARGE' });
+    expect(() => parseJsonBody('{"a":[{"b":{"__proto__":{}}}]}')).toThrow(ValidationError);
+    expect(() => parseJsonBody('{"constructor":{"prototype":{}}}')).toThrow(ValidationError);
+    expect(parseJsonBody('{"constructor":"ok"}')).toEqual({ constructor: 'ok' });
+    expect(() => parseJsonBody('['.repeat(100_000))).toThrow(/not valid JSON/);
+    expect(parseJsonBody('  ')).toEqual({});
+  });
+});
+
+describe('createHttpHandler', () => {
+  const Place = defineCommand('t.place', { schema: z.object({ id: z.string() }) }).returns<string>();
+  const mediator = createMediator({ handlers: [handle(Place, () => 'ok')], unenforced: ['validation'] });
+
+  it('refuses routes without a handler, with clashing paths, or asking for keys without the idempotency policy', () => {
+    const Other = defineCommand('t.other');
+    expect(() => createHttpHandler({ mediator, routes: [commandRoute(Other)] })).toThrow(/no handler/);
+    expect(() =>
+      createHttpHandler({
+        mediator,
+        routes: [commandRoute(Place), commandRoute(Place, { path: '/t/place' })],
+      }),
+    ).toThrow(/two routes/);
+    expect(() =>
+      createHttpHandler({ mediator, routes: [commandRoute(Place, { idempotencyKey: 'required' })] }),
+    ).toThrow(/idempotency policy/);
+    expect(() => createHttpHandler({ mediator, routes: [], maxBodyBytes: 0 })).toThrow(/maxBodyBytes/);
+    expect(() => queryRoute(Place as never)).toThrow(/query definition/);
+  });
+
+  it('validates without the validation behavior (the route parses) and mounts default paths', async () => {
+    const handler = createHttpHandler({ mediator, routes: [commandRoute(Place)] });
+    expect(handler.routes.map((r) => `${r.method} ${r.path}`)).toEqual(['POST /t/place']);
+    const bad = await handler.fetch(
+      new Request('http://h/t/place', {
+        method: 'POST',
+        body: '{"id":1}',
+        headers: { 'content-type': 'application/json' },
+      }),
+    );
+    expect(bad.status).toBe(400);
+    const ok = await handler.fetch(
+      new Request('http://h/t/place', {
+        method: 'POST',
+        body: '{"id":"a"}',
+        headers: { 'content-type': 'application/json' },
+      }),
+    );
+    expect(await ok.json()).toBe('ok');
+  });
+});
+
+describe('OpenAPI', () => {
+  it('is a valid OpenAPI 3.1 document with the schemas of zod, arktype and the contract fixture', async () => {
+    const Place = defineCommand('o.place', {
+      schema: z.object({ sku: z.string(), qty: z.number().int().positive() }),
+      result: z.object({ orderId: z.string() }),
+      description: 'Places an order',
+      tags: ['orders'],
+    }).returns<{ orderId: string }>();
+    const Get = defineQuery('o.get', { schema: type({ id: 'string', 'verbose?': 'boolean' }) });
+    const Tail = defineStreamQuery('o.tail', { schema: z.object({ after: z.number().optional() }) });
+    const mediator = createMediator({
+      handlers: [
+        handle(Place, () => ({ orderId: 'o' })),
+        handle(Get, () => null),
+        handleStream(Tail, async function* () {}),
+      ],
+      unenforced: ['validation'],
+    });
+    const handler = createHttpHandler({
+      mediator,
+      basePath: '/api',
+      routes: [commandRoute(Place, { status: 201 }), queryRoute(Get, { path: '/o/:id' }), streamRoute(Tail)],
+    });
+    const doc = createOpenApiDocument(handler, { info: { title: 'orders', version: '1.0.0' } });
+    const fixture = createOpenApiDocument(createHttpHandler(createHttpFixture().options), {
+      info: { title: 'shop', version: '1' },
+    });
+    for (const d of [doc, fixture]) {
+      const output = await validate('https://spec.openapis.org/oas/3.1/schema-base', d as never, 'BASIC');
+      expect(output.valid, JSON.stringify(output)).toBe(true);
+    }
+    const paths = doc.paths as Record<string, Record<string, Record<string, unknown>>>;
+    expect(Object.keys(paths).sort()).toEqual(['/api/o/place', '/api/o/tail', '/api/o/{id}']);
+    expect(paths['/api/o/place']!.post!.requestBody).toMatchObject({
+      content: { 'application/json': { schema: { properties: { qty: { type: 'integer' } } } } },
+    });
+    expect(paths['/api/o/place']!.post!.responses).toMatchObject({
+      '201': { content: { 'application/json': { schema: { properties: { orderId: { type: 'string' } } } } } },
+    });
+    expect(paths['/api/o/{id}']!.get!.parameters).toEqual([
+      { name: 'id', in: 'path', required: true, schema: { type: 'string' } },
+      { name: 'verbose', in: 'query', required: false, schema: { type: 'boolean' } },
+    ]);
+    const shop = fixture.paths as Record<string, Record<string, Record<string, unknown>>>;
+    expect(shop['/payments']!.post!.parameters).toEqual([
+      expect.objectContaining({ name: 'Idempotency-Key', in: 'header', required: true }),
+    ]);
+    expect(JSON.stringify(shop['/orders']!.get!.parameters)).toContain('"maximum":50');
+  });
+});
