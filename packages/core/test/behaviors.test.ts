@@ -379,6 +379,7 @@ describe('timeout behavior', () => {
     const mediator = createMediator({
       handlers: [
         handle(Slow, async (_q, ctx) => {
+          // a handler slower than its timeout (the subject)
           await new Promise((r) => setTimeout(r, 40));
           return ctx.signal.aborted ? 'aborted' : 'done';
         }),

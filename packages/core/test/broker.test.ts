@@ -26,6 +26,7 @@ import {
 } from '@cqrs-ts/core/spi';
 import { describe, expect, it } from 'vitest';
 import { z } from 'zod';
+import { waitFor } from './support/services.ts';
 
 const Shipped = defineEvent('shop.shipped', {
   schema: z.object({ orderId: z.string().min(1), items: z.number().int() }),
@@ -304,8 +305,6 @@ describe('message processor', () => {
 });
 
 describe('keyed limiter', () => {
-  const tick = () => new Promise((r) => setTimeout(r, 1));
-
   it('bounds concurrency and keeps same-key tasks in order, also after a failure', async () => {
     const limiter = createKeyedLimiter(3);
     let active = 0;
@@ -320,6 +319,7 @@ describe('keyed limiter', () => {
         peak = Math.max(peak, active);
         perKey.set(key, (perKey.get(key) ?? 0) + 1);
         if ((perKey.get(key) ?? 0) > 1) keyOverlap = true;
+        // tasks of different lengths (the subject): order and overlap per key
         await new Promise((r) => setTimeout(r, ms));
         order.push(`${key}${n}`);
         perKey.set(key, (perKey.get(key) ?? 0) - 1);
@@ -356,14 +356,15 @@ describe('keyed limiter', () => {
         return new Promise<void>((r) => gates.push(r));
       });
     }
-    await tick();
-    expect(started).toHaveLength(4);
+    await waitFor(() => started.length === 4, 5000, 'four tasks started');
     let below = false;
     const waiting = limiter.whenBelow(3).then(() => {
       below = true;
     });
     gates.shift()?.();
-    await tick();
+    // Waiters are settled in the order they asked, when a task ends: once "below 4" is through, a wrong
+    // "below 3" would have been settled too.
+    await limiter.whenBelow(4);
     expect(below).toBe(false);
     gates.shift()?.();
     await waiting;

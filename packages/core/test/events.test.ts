@@ -34,7 +34,8 @@ beforeEach(() => {
   process.on('unhandledRejection', onUnhandled);
 });
 afterEach(async () => {
-  await new Promise((r) => setTimeout(r, 5));
+  // Node reports unhandled rejections after the microtask queue drains, before the next macrotask.
+  await new Promise((r) => setImmediate(r));
   process.off('unhandledRejection', onUnhandled);
   expect(unhandled).toEqual([]);
 });
@@ -289,6 +290,7 @@ describe('publish', () => {
     const mediator = createMediator({
       handlers: [1, 2, 3].map((n) =>
         on(OrderPlaced, async () => {
+          // handlers that end in reverse order (the subject)
           await new Promise((r) => setTimeout(r, 4 - n));
           order.push(n);
         }),
@@ -368,7 +370,7 @@ describe('publish', () => {
           throw new Error('fast failure');
         }),
         on(OrderPlaced, async () => {
-          await new Promise((r) => setTimeout(r, 20));
+          await new Promise((r) => setTimeout(r, 20)); // the slow sibling is the subject: it ends after the failure
           siblingDone = true;
         }),
       ],

@@ -247,6 +247,7 @@ describe('the ambient context reaches nested dispatches by default', () => {
     const mediator = createMediator({
       handlers: [
         handle(Echo, async (q) => {
+          // staggered ends (the subject): each dispatch must keep its own context across the await
           await new Promise((r) => setTimeout(r, 3 - q.payload.n));
           return currentContext()?.requestId === q.metadata.requestId;
         }),

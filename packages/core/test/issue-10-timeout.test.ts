@@ -36,6 +36,7 @@ describe('timeout behavior with shared deadlines', () => {
           },
         ),
       );
+      // dispatches started at different times (the subject): each keeps its own deadline
       await new Promise((r) => setTimeout(r, 7));
     }
     const ended = await Promise.all(failed);
@@ -62,6 +63,7 @@ describe('timeout behavior with shared deadlines', () => {
         handle(
           Wait,
           async (_q, ctx) => {
+            // a handler that awaits before reading the signal (the subject)
             await new Promise((r) => setTimeout(r, 5));
             const signal = ctx.signal; // first read after an await
             await new Promise<void>((resolve) => signal.addEventListener('abort', () => resolve()));

@@ -150,6 +150,7 @@ describe('streaming queries', () => {
       behaviors: [validation(), defineBehavior('streams', (m, c, n) => n(m, c), { kinds: ['query'] })],
       handlers: [
         handleStream(Count, async function* (q) {
+          // a real await inside the stream (the subject): the context must survive it
           await new Promise((r) => setTimeout(r, 1));
           yield currentContext()?.requestId === q.metadata.requestId ? 1 : 0;
         }),

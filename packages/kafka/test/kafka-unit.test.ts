@@ -567,10 +567,12 @@ describe('consumer loop (through the client ports)', () => {
       },
     });
     await consumer.start();
-    await waitFor(() => slowStarted && fastDone, 5000, 'fast record');
-    await new Promise((r) => setTimeout(r, 20));
+    // handled counts the fast record once its offset is marked finished (a commit would be sent then)
+    await waitFor(() => slowStarted && fastDone && consumer.health().handled === 1, 5000, 'fast record');
     expect(commits).toEqual([]); // offset 1 finished, but 0 did not
     const stopping = consumer.stop();
+    // Lets stop() get to its drain before the slow handler ends (nothing observable marks that point); the
+    // handler is gated, so a longer or shorter wait cannot turn a broken stop() green: it would resolve early.
     await new Promise((r) => setTimeout(r, 20));
     releaseSlow();
     await stopping;

@@ -76,10 +76,11 @@ describe.skipIf(!available)('mariadb error classification (real server errors)',
       ),
     ).toBe('connection');
     const victim = await mysql.createConnection({ uri: MYSQL_URL });
-    victim.on('error', () => {});
+    // The server closing the killed connection is the event to wait for (mysql2 reports it as an 'error').
+    const closed = new Promise<void>((resolve) => victim.on('error', () => resolve()));
     const [[row]] = (await victim.query('SELECT CONNECTION_ID() AS id')) as unknown as [[{ id: number }]];
     await pool.query(`KILL ${row.id}`);
-    await new Promise((r) => setTimeout(r, 100));
+    await closed;
     const reason = classifyMysqlError(await failure(() => victim.query('SELECT 1')));
     // mysql2 reports "connection is in closed state": the handle is unusable, like a finished transaction
     expect(reason).toBe('closed-transaction');

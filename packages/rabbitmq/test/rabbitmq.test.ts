@@ -412,6 +412,7 @@ describe.skipIf(!available)('rabbitmq publisher and consumer', () => {
         catalog,
         handle: async (event) => {
           started++;
+          // handlers of different lengths (the subject)
           await new Promise((r) => setTimeout(r, delay));
           done.push((event.payload as { items: number }).items);
         },

@@ -236,7 +236,12 @@ describe.skipIf(!available)('redis streams', () => {
     await publisher.publishEvents([Happened.create({ k: 'a', n: 1 })]);
     await waitFor(() => got.length === 1, 5000, 'first');
     await redis.del(stream); // what a restart without persistence does: stream and group are gone
-    await sleep(300);
+    // The consumer's next read meets NOGROUP and creates the group again (from 0, so nothing published since is lost).
+    await waitFor(
+      async () => ((await redis.call('XINFO', 'GROUPS', stream).catch(() => [])) as unknown[]).length === 1,
+      10_000,
+      'the group created again',
+    );
     await publisher.publishEvents([Happened.create({ k: 'a', n: 2 })]);
     await waitFor(() => got.length === 2, 10_000, 'after the loss');
     expect(got).toEqual([1, 2]);
@@ -260,7 +265,7 @@ describe.skipIf(!available)('redis streams', () => {
         name: 'stop',
         handle: async () => {
           started++;
-          await sleep(300);
+          await sleep(300); // a handler still running when stop() comes: stop() must wait for it
           finished++;
         },
       },
@@ -275,7 +280,15 @@ describe.skipIf(!available)('redis streams', () => {
     expect(c.health().running).toBe(false);
     expect(Number((await redis.xpending(stream, 'g'))[0])).toBe(0);
     await publisher.publishEvents([Happened.create({ k: 'a', n: 2 })]);
-    await sleep(300);
+    // Redis hands an entry to a client blocked on the stream while it runs the XADD: had the stopped consumer
+    // kept a read open, the group would have delivered the entry (last-delivered-id, entries-read) by now.
+    const [group] = (await redis.call('XINFO', 'GROUPS', stream)) as unknown[][];
+    const info = Object.fromEntries(
+      Array.from({ length: group!.length / 2 }, (_, i) => [group![2 * i], group![2 * i + 1]]),
+    );
+    expect(info['entries-read']).toBe(1);
+    expect(info.pending).toBe(0);
+    expect(await redis.xlen(stream)).toBe(2);
     expect(started).toBe(1);
   });
 

@@ -191,6 +191,7 @@ describe('saga recovery', () => {
           act: async (_c, tools) => {
             if (running.has(tools.sagaId)) overlaps++;
             running.add(tools.sagaId);
+            // a step that yields (the subject): another worker may try the saga meanwhile
             await new Promise((r) => setTimeout(r, 1));
             running.delete(tools.sagaId);
             const k = `${tools.sagaId}/${id}`;
@@ -232,6 +233,11 @@ describe('saga recovery', () => {
     const inside = new Promise<void>((r) => {
       entered = r;
     });
+    let entries = 0;
+    let secondInside!: () => void;
+    const takenOver = new Promise<void>((r) => {
+      secondInside = r;
+    });
     const saga = defineSaga({
       name: 'lease',
       context: C,
@@ -239,7 +245,9 @@ describe('saga recovery', () => {
         C.step({
           id: 'slow',
           act: async () => {
-            entered();
+            entries++;
+            if (entries === 1) entered();
+            else secondInside();
             await gate;
           },
         }),
@@ -253,7 +261,7 @@ describe('saga recovery', () => {
     await inside;
     clock += LEASE + 1;
     const second = b.resume(id).done();
-    await new Promise((r) => setTimeout(r, 5));
+    await takenOver; // b holds the lease and runs the step again while a is still inside it
     release();
     expect((await second).status).toBe('completed');
     expect(await first).toBeInstanceOf(SagaLeaseError);

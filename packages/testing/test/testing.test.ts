@@ -17,10 +17,12 @@ describe('createTestMediator', () => {
           return 'ok';
         }),
         on(OrderPlaced, async (e, ctx) => {
+          // a slower handler (the subject): the test mediator waits for every handler
           await new Promise((r) => setTimeout(r, 15));
           ctx.emit(ReceiptSent, { sku: e.payload.sku });
         }),
         on(OrderPlaced, async () => {
+          // fails after a delay (the subject)
           await new Promise((r) => setTimeout(r, 5));
           throw new Error('stats down');
         }),
