@@ -267,3 +267,29 @@ describe('broker packages', () => {
     }
   });
 });
+
+describe('HTTP framework packages', () => {
+  const frameworks = ['fastify', 'hono', 'express'];
+
+  it('share a file set: options, one mounting file, index, an example, a contract test and a README test', () => {
+    for (const fw of frameworks) {
+      const files = readdirSync(join(repo, 'packages', fw, 'src')).sort();
+      expect(files, fw).toContain(`${fw}-options.ts`);
+      expect(files.filter((f) => f !== 'index.ts' && !f.startsWith(`${fw}-`)), fw).toEqual([]);
+      expect(files, fw).toHaveLength(3);
+      expect(readdirSync(join(repo, 'packages', fw, 'examples')), fw).toEqual([`orders-${fw}.ts`]);
+      expect(readdirSync(join(repo, 'packages', fw, 'test')).sort(), fw).toEqual([
+        `${fw}-readme.test.ts`,
+        `${fw}.contract.test.ts`,
+      ]);
+    }
+  });
+
+  it('have README sections in the same order', () => {
+    for (const fw of frameworks) {
+      const readme = readFileSync(join(repo, 'packages', fw, 'README.md'), 'utf8');
+      const headings = [...readme.matchAll(/^## (.+)$/gm)].map((m) => m[1]!);
+      expect(headings, fw).toEqual(['Example', 'Mounting', 'Bodies and limits', 'Streams', 'Tests']);
+    }
+  });
+});

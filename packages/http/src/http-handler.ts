@@ -206,7 +206,13 @@ export function createHttpHandler(options: HttpHandlerOptions): HttpHandler {
         // a failing report must not change the answer
       }
     }
-    const headers = { ...scope.responseHeaders, 'content-type': PROBLEM_TYPE, ...reply.headers };
+    const headers: Record<string, string> = {
+      ...scope.responseHeaders,
+      'content-type': PROBLEM_TYPE,
+      ...reply.headers,
+    };
+    // The rest of a refused body is not read: the connection cannot carry another request.
+    if (reply.problem.status === 413) headers.connection = 'close';
     return { status: reply.problem.status, headers, body: JSON.stringify(reply.problem) };
   }
 
@@ -505,7 +511,16 @@ export function createHttpHandler(options: HttpHandlerOptions): HttpHandler {
     });
   }
 
-  const mounted = options.routes.map(mount);
+  const rank = (path: string) =>
+    path
+      .split('/')
+      .map((x) => (x.startsWith(':') ? '1' : '0'))
+      .join('');
+  // A literal segment wins over a parameter at the same place (/orders/live before /orders/:id), also for
+  // frameworks that match in registration order.
+  const mounted = options.routes
+    .map(mount)
+    .sort((a, b) => (rank(a.path) < rank(b.path) ? -1 : rank(a.path) > rank(b.path) ? 1 : 0));
   const table = new Map<string, { segments: string[]; route: MountedRoute }[]>();
   for (const m of mounted) {
     const list = table.get(m.method) ?? [];

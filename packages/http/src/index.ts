@@ -7,6 +7,8 @@
  * @module
  */
 
+export type { AdapterMount, AdapterOptions } from './http-adapter.ts';
+export { prepareMount } from './http-adapter.ts';
 export type { BodySource } from './http-body.ts';
 export { DEFAULT_MAX_BODY_BYTES, parseJsonBody, readBody } from './http-body.ts';
 export type {

@@ -45,6 +45,7 @@ function raw(
         path: target.pathname + target.search,
         method: init.method,
         headers: init.headers,
+        agent: false,
       },
       (res) => {
         const chunks: Buffer[] = [];

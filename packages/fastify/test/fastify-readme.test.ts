@@ -1,0 +1,20 @@
+import { readFileSync } from 'node:fs';
+import { describe, expect, it } from 'vitest';
+import { main } from '../examples/orders-fastify.ts';
+
+describe('README example', () => {
+  it('runs as shown, over loopback HTTP', async () => {
+    expect(await main()).toEqual([
+      '201 {"orderId":"o-1"}',
+      '400 application/problem+json; charset=utf-8',
+      'id: 1\ndata: {"position":1,"id":"o-1"}',
+      '3.1.0',
+    ]);
+  });
+
+  it('is the file the README shows', () => {
+    const readme = readFileSync(new URL('../README.md', import.meta.url), 'utf8');
+    const example = readFileSync(new URL('../examples/orders-fastify.ts', import.meta.url), 'utf8');
+    expect(/```ts\n([\s\S]*?)```/.exec(readme)?.[1]).toBe(example);
+  });
+});

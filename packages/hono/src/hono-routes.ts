@@ -1,0 +1,42 @@
+import type { HttpHandler } from '@cqrs-ts/http';
+import { prepareMount, toResponse } from '@cqrs-ts/http';
+import type { Hono } from 'hono';
+import type { CqrsHonoOptions } from './hono-options.ts';
+
+/**
+ * Mounts each route of `@cqrs-ts/http` on a Hono 4 app (Hono matches; the route reads the Fetch request, answers
+ * problem details and streams SSE as a `ReadableStream`), and the OpenAPI document when `openapi` is given.
+ * Returns the handler.
+ *
+ * ```ts
+ * const app = new Hono();
+ * mountCqrs(app, { mediator, routes: [commandRoute(PlaceOrder)] });
+ * ```
+ */
+export function mountCqrs(app: Hono, options: CqrsHonoOptions): HttpHandler {
+  const mount = prepareMount(options);
+  for (const route of mount.routes) {
+    app.on(route.method, route.path, async (c) => {
+      const request = c.req.raw;
+      const url = c.req.url;
+      const q = url.indexOf('?');
+      const reply = await route.handle({
+        method: request.method,
+        path: c.req.path,
+        headers: request.headers,
+        params: c.req.param() as Record<string, string>,
+        search: q === -1 ? '' : url.slice(q + 1),
+        body: request.body,
+        signal: request.signal,
+        raw: request,
+      });
+      return toResponse(reply);
+    });
+  }
+  const openapi = mount.openapi;
+  if (openapi !== undefined)
+    app.get(openapi.path, (c) =>
+      c.body(openapi.body, 200, { 'content-type': 'application/json; charset=utf-8' }),
+    );
+  return mount.handler;
+}
