@@ -108,16 +108,33 @@ export interface StepInstance {
   readonly compensate: ((ctx: unknown, result: unknown, tools: StepTools) => unknown) | undefined;
 }
 
-/** The step's functions; a class step is resolved once per run and reused (same instance acts and compensates). */
-export function stepInstance(run: SagaRun, step: NormalizedStep): StepInstance {
+type StepObject = {
+  act: (ctx: unknown, tools: StepTools) => unknown;
+  compensate?: (...a: unknown[]) => unknown;
+};
+
+/**
+ * The step's functions; a class step is resolved once per run and reused (same instance acts and compensates).
+ * A promise only when the resolver builds the instance asynchronously.
+ */
+export function stepInstance(run: SagaRun, step: NormalizedStep): StepInstance | Promise<StepInstance> {
   if (step.use === undefined) return { self: undefined, act: step.act!, compensate: step.compensate };
-  let inst = run.instances.get(step.id) as
-    | { act: (ctx: unknown, tools: StepTools) => unknown; compensate?: (...a: unknown[]) => unknown }
-    | undefined;
-  if (inst === undefined) {
-    inst = run.rt.resolver.resolve(step.use, { sagaId: run.id, stepId: step.id }) as typeof inst & object;
-    run.instances.set(step.id, inst);
+  const inst = run.instances.get(step.id) as StepObject | undefined;
+  if (inst !== undefined) return bindStep(inst);
+  const made = run.rt.resolver.resolve(step.use, { sagaId: run.id, stepId: step.id }) as
+    | StepObject
+    | Promise<StepObject>;
+  if (!isThenable(made)) {
+    run.instances.set(step.id, made);
+    return bindStep(made);
   }
+  return Promise.resolve(made).then((resolved) => {
+    run.instances.set(step.id, resolved);
+    return bindStep(resolved);
+  });
+}
+
+function bindStep(inst: StepObject): StepInstance {
   return {
     self: inst,
     act: inst.act,

@@ -162,7 +162,8 @@ export async function compensateNext(run: SagaRun): Promise<SagaUpdate | undefin
   let failure: unknown;
   try {
     const r = await withLease(run, async () => {
-      const inst = stepInstance(run, step);
+      const got = stepInstance(run, step);
+      const inst = got instanceof Promise ? await got : got;
       const attemptPolicy = {
         retry: step.compensationRetry,
         backoff: policy.backoff,

@@ -114,7 +114,8 @@ export async function forward(run: SagaRun): Promise<SagaUpdate | undefined> {
 
 /** Runs act with retries, timeout, deadline and (primary only) the circuit breaker. */
 async function runAct(run: SagaRun, step: NormalizedStep, primary: boolean): Promise<Attempted<unknown>> {
-  const instance = stepInstance(run, step);
+  const got = stepInstance(run, step);
+  const instance = got instanceof Promise ? await got : got;
   const circuit = primary ? step.circuit : undefined;
   const breaker = circuit === undefined ? undefined : (circuit.breaker ?? run.rt.breaker);
   const policy = { retry: step.retry, backoff: ACT_BACKOFF, timeoutMs: step.timeoutMs, forward: true };

@@ -16,12 +16,15 @@ import { ActiveRuns } from './saga-lease.ts';
 import { health, recover } from './saga-recovery.ts';
 import { execution, type Runtime, SagaRun } from './saga-run.ts';
 
-/** Creates step class instances (a DI container adapter). Called once per step per run. */
+/**
+ * Creates step class instances (a DI container adapter). Called once per step per run; the instance it gives
+ * acts and, if the saga fails later, compensates. Containers that build asynchronously (NestJS) return a promise.
+ */
 export interface StepResolver {
   resolve<TInstance>(
     token: abstract new (...args: never[]) => TInstance,
     info: { readonly sagaId: string; readonly stepId: string },
-  ): TInstance;
+  ): TInstance | Promise<TInstance>;
 }
 
 /** Where a failure reported to `onError` happened. */

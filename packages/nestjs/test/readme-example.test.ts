@@ -1,0 +1,16 @@
+import { expect, it } from 'vitest';
+import { exampleSource, readmeExample } from '../../core/test/support/services.ts';
+import { main } from './readme/orders.ts';
+
+it('the README shows the example verbatim', () => {
+  expect(readmeExample('packages/nestjs/README.md', 'test/readme/orders.ts')).toBe(
+    exampleSource('packages/nestjs', 'test/readme/orders.ts'),
+  );
+});
+
+it('the README example resolves a tenant per dispatch, shared with the nested query', async () => {
+  expect(await main()).toEqual({
+    placed: ['acme-tea (1 for acme)', 'acme-cup (2 for acme)', 'globex-pot (1 for globex)'],
+    receipts: ['acme-tea', 'acme-cup', 'globex-pot'],
+  });
+});
