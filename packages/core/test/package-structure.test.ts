@@ -275,7 +275,10 @@ describe('HTTP framework packages', () => {
     for (const fw of frameworks) {
       const files = readdirSync(join(repo, 'packages', fw, 'src')).sort();
       expect(files, fw).toContain(`${fw}-options.ts`);
-      expect(files.filter((f) => f !== 'index.ts' && !f.startsWith(`${fw}-`)), fw).toEqual([]);
+      expect(
+        files.filter((f) => f !== 'index.ts' && !f.startsWith(`${fw}-`)),
+        fw,
+      ).toEqual([]);
       expect(files, fw).toHaveLength(3);
       expect(readdirSync(join(repo, 'packages', fw, 'examples')), fw).toEqual([`orders-${fw}.ts`]);
       expect(readdirSync(join(repo, 'packages', fw, 'test')).sort(), fw).toEqual([
