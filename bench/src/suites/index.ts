@@ -4,8 +4,9 @@ import { broker } from './broker.ts';
 import { dispatch } from './dispatch.ts';
 import { outbox } from './outbox.ts';
 import { publish } from './publish.ts';
+import { read } from './read.ts';
 import { saga } from './saga.ts';
 import { stream } from './stream.ts';
 import { write } from './write.ts';
 
-export const suites: readonly Suite[] = [dispatch, publish, stream, outbox, broker, saga, write];
+export const suites: readonly Suite[] = [dispatch, publish, stream, outbox, broker, saga, write, read];

@@ -127,6 +127,8 @@ interface Slot<TTx> {
   stopped: boolean;
   /** Recently applied event ids, for waitFor. */
   readonly seen: Set<string>;
+  readonly ring: (string | undefined)[];
+  next: number;
   readonly waiters: Map<string, (() => void)[]>;
   loop: Promise<void> | undefined;
   busy: Promise<unknown>;
@@ -177,6 +179,8 @@ export function createProjectionRunner<TTx>(options: ProjectionRunnerOptions<TTx
       leaseUntil: 0,
       stopped: false,
       seen: new Set(),
+      ring: [],
+      next: 0,
       waiters: new Map(),
       loop: undefined,
       busy: Promise.resolve(),
@@ -273,8 +277,13 @@ export function createProjectionRunner<TTx>(options: ProjectionRunnerOptions<TTx
     );
 
   const seen = (s: Slot<TTx>, id: string) => {
+    // A ring of the last SEEN_MAX ids: the oldest leaves the set as a new one comes in.
+    const old = s.ring[s.next];
+    if (old !== undefined) s.seen.delete(old);
+    s.ring[s.next] = id;
+    s.next = (s.next + 1) % SEEN_MAX;
     s.seen.add(id);
-    if (s.seen.size > SEEN_MAX) s.seen.delete(s.seen.values().next().value as string);
+    if (s.waiters.size === 0) return;
     const w = s.waiters.get(id);
     if (w !== undefined) {
       s.waiters.delete(id);
@@ -537,6 +546,8 @@ export function createProjectionRunner<TTx>(options: ProjectionRunnerOptions<TTx
           s.stopped = false;
           s.leaseUntil = at + leaseMs;
           s.seen.clear();
+          s.ring.length = 0;
+          s.next = 0;
         });
         await runner.catchUp(name);
         return;
