@@ -1,12 +1,5 @@
 import { expect, it, vi } from 'vitest';
-import { exampleSource, readmeExample } from '../../core/test/support/services.ts';
 import { main } from '../examples/orders.ts';
-
-it('the README shows the example verbatim', () => {
-  expect(readmeExample('packages/awilix/README.md', 'examples/orders.ts')).toBe(
-    exampleSource('packages/awilix', 'examples/orders.ts'),
-  );
-});
 
 it('the README example commits each command in its own scope, and the nested query sees the pending write', async () => {
   vi.spyOn(console, 'log').mockImplementation(() => {});

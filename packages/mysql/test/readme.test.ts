@@ -1,17 +1,10 @@
 import mysql from 'mysql2/promise';
 import { expect, it } from 'vitest';
-import {
-  exampleSource,
-  MYSQL_URL,
-  readmeExample,
-  runExample,
-  uniqueSuffix,
-} from '../../core/test/support/services.ts';
+import { MYSQL_URL, runExample, uniqueSuffix } from '../../core/test/support/services.ts';
 import { available } from './support.ts';
 
-it.skipIf(!available)('the README shows the unit-of-work example that runs here', async () => {
+it.skipIf(!available)("the README's unit-of-work example runs", async () => {
   const file = 'test/readme/unit-of-work.ts';
-  expect(readmeExample('packages/mysql/README.md', file)).toBe(exampleSource('packages/mysql', file));
   // A database of its own, so the example's fixed table names meet nobody else's.
   const database = `readme_${uniqueSuffix}`;
   const admin = await mysql.createConnection({ uri: MYSQL_URL });
@@ -33,9 +26,8 @@ it.skipIf(!available)('the README shows the unit-of-work example that runs here'
   }
 });
 
-it.skipIf(!available)('the README shows the event-log example that runs here', async () => {
+it.skipIf(!available)("the README's event-log example runs", async () => {
   const file = 'test/readme/event-log.ts';
-  expect(readmeExample('packages/mysql/README.md', file)).toBe(exampleSource('packages/mysql', file));
   const database = `readme_log_${uniqueSuffix}`;
   const admin = await mysql.createConnection({ uri: MYSQL_URL });
   await admin.query(`CREATE DATABASE ${database}`);

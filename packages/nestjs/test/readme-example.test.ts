@@ -1,12 +1,5 @@
 import { expect, it } from 'vitest';
-import { exampleSource, readmeExample } from '../../core/test/support/services.ts';
 import { main } from './readme/orders.ts';
-
-it('the README shows the example verbatim', () => {
-  expect(readmeExample('packages/nestjs/README.md', 'test/readme/orders.ts')).toBe(
-    exampleSource('packages/nestjs', 'test/readme/orders.ts'),
-  );
-});
 
 it('the README example resolves a tenant per dispatch, shared with the nested query', async () => {
   expect(await main()).toEqual({

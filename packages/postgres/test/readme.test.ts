@@ -1,17 +1,10 @@
 import pg from 'pg';
 import { expect, it } from 'vitest';
-import {
-  exampleSource,
-  PG_URL,
-  readmeExample,
-  runExample,
-  uniqueSuffix,
-} from '../../core/test/support/services.ts';
+import { PG_URL, runExample, uniqueSuffix } from '../../core/test/support/services.ts';
 import { available } from './support.ts';
 
-it.skipIf(!available)('the README shows the unit-of-work example that runs here', async () => {
+it.skipIf(!available)("the README's unit-of-work example runs", async () => {
   const file = 'test/readme/unit-of-work.ts';
-  expect(readmeExample('packages/postgres/README.md', file)).toBe(exampleSource('packages/postgres', file));
   // A database of its own, so the example's fixed table names meet nobody else's.
   const database = `readme_${uniqueSuffix}`;
   const admin = new pg.Client({ connectionString: PG_URL });
@@ -34,9 +27,8 @@ it.skipIf(!available)('the README shows the unit-of-work example that runs here'
   }
 });
 
-it.skipIf(!available)('the README shows the event-log example that runs here', async () => {
+it.skipIf(!available)("the README's event-log example runs", async () => {
   const file = 'test/readme/event-log.ts';
-  expect(readmeExample('packages/postgres/README.md', file)).toBe(exampleSource('packages/postgres', file));
   const database = `readme_log_${uniqueSuffix}`;
   const admin = new pg.Client({ connectionString: PG_URL });
   await admin.connect();

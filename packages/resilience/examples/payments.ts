@@ -4,6 +4,7 @@
  * and both commands are refused at once (with when to retry) instead of waiting on a dead dependency. Run it
  * with `npx node --conditions=@cqrs-ts/source packages/resilience/examples/payments.ts`.
  */
+// #region readme
 import { createMediator, defineCommand, handle, isCqrsError, retry, timeout } from '@cqrs-ts/core';
 import { circuitBreaker } from '@cqrs-ts/resilience';
 
@@ -63,3 +64,4 @@ export async function main() {
 }
 
 if (import.meta.main) await main();
+// #endregion readme

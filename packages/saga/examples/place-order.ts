@@ -4,6 +4,7 @@
  * fallback for the payment guarded by a circuit breaker, and crash recovery. Run it with
  * `npx node --conditions=@cqrs-ts/source packages/saga/examples/place-order.ts`.
  */
+// #region readme
 import { createInMemorySagaStore } from '@cqrs-ts/core';
 import {
   createCircuitBreaker,
@@ -110,3 +111,4 @@ export async function main(): Promise<{ shipped: string[]; failedStatus: string;
 }
 
 if (import.meta.url === `file://${process.argv[1]}`) await main();
+// #endregion readme

@@ -1,7 +1,8 @@
 import { execFile } from 'node:child_process';
-import { readFileSync } from 'node:fs';
-import { dirname, join, resolve } from 'node:path';
+
+import { dirname, join, relative, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
+import { exampleText, readmeBlocks } from './readme.ts';
 
 /**
  * Service availability for integration tests: a test file calls `await service('postgres', probe)` and skips
@@ -30,22 +31,21 @@ export { waitFor } from '@cqrs-ts/testing';
 const repo = resolve(dirname(fileURLToPath(import.meta.url)), '../../../..');
 
 /**
- * The code block a README shows under `<!-- example: <path> -->`: README examples are files the type-check
- * compiles and a test runs, and the README shows them verbatim.
+ * @deprecated readmes.test.ts checks every README block against its `<!-- example: -->` file; a package's README
+ * test only runs the example. Kept for tests written before: the block under that marker.
  */
 export function readmeExample(readme: string, file: string): string {
-  const text = readFileSync(join(repo, readme), 'utf8');
-  const marker = `<!-- example: ${file} -->`;
-  const at = text.indexOf(marker);
-  if (at === -1) throw new Error(`${readme} has no ${marker}`);
-  const block = /```ts\n([\s\S]*?)```/.exec(text.slice(at + marker.length));
-  if (block === null) throw new Error(`${readme}: no ts block after ${marker}`);
-  return block[1]!;
+  const block = readmeBlocks(readme).find(
+    (b) =>
+      b.marker?.kind === 'example' && b.marker.file === relative(repo, resolve(repo, dirname(readme), file)),
+  );
+  if (block === undefined) throw new Error(`${readme} has no <!-- example: ${file} -->`);
+  return block.code;
 }
 
-/** The example file's text, as the README must show it. */
+/** @deprecated see {@link readmeExample}. The example file's text. */
 export function exampleSource(packageDir: string, file: string): string {
-  return readFileSync(join(repo, packageDir, file), 'utf8');
+  return exampleText(join(packageDir, file), undefined);
 }
 
 /** Runs an example file with Node (sources resolved through the `@cqrs-ts/source` condition); resolves to its stdout. */
