@@ -1,4 +1,4 @@
-import { PayloadTooLargeError, SerializationError, ValidationError } from '@cqrs-ts/core';
+import { ConfigurationError, PayloadTooLargeError, SerializationError, ValidationError } from '@cqrs-ts/core';
 
 /**
  * A request body as a framework hands it over: a Fetch `ReadableStream`, a Node stream (any async iterable of
@@ -42,6 +42,7 @@ export async function readBody(
     if (source.byteLength > maxBytes) throw tooLarge('request body', source.byteLength, maxBytes);
     return source;
   }
+  if (isNodeReadable(source)) return readNode(source, maxBytes, declaredLength);
   const chunks: Uint8Array[] = [];
   let total = 0;
   const add = (chunk: Uint8Array | string): void => {
@@ -67,6 +68,62 @@ export async function readBody(
   }
   if (chunks.length === 1) return chunks[0]!;
   return Buffer.concat(chunks, total);
+}
+
+/** The part of a Node `Readable` (an `IncomingMessage`) the body reader uses. */
+interface NodeReadable {
+  readonly readableEnded: boolean;
+  on(event: string, listener: (...args: never[]) => void): unknown;
+  off(event: string, listener: (...args: never[]) => void): unknown;
+  pause(): unknown;
+}
+
+function isNodeReadable(source: object): source is NodeReadable {
+  const s = source as Partial<NodeReadable>;
+  return typeof s.on === 'function' && typeof s.pause === 'function' && typeof s.readableEnded === 'boolean';
+}
+
+/** Reads a Node stream with its events (cheaper than its async iterator); pauses it, unread, past the limit. */
+function readNode(
+  stream: NodeReadable,
+  maxBytes: number,
+  declared: number | undefined,
+): Promise<Uint8Array | string> {
+  if (stream.readableEnded) {
+    if (declared !== undefined && declared > 0)
+      throw new ConfigurationError(
+        'the request body was already read (a body parser before the route?): mount no body parser on cqrs-ts routes',
+      );
+    return Promise.resolve('');
+  }
+  return new Promise((resolve, reject) => {
+    const chunks: Uint8Array[] = [];
+    let total = 0;
+    const done = () => {
+      stream.off('data', onData);
+      stream.off('end', onEnd);
+      stream.off('error', onError);
+    };
+    const onData = (chunk: Uint8Array) => {
+      total += chunk.byteLength;
+      if (total > maxBytes) {
+        done();
+        stream.pause();
+        reject(tooLarge('request body', total, maxBytes));
+      } else chunks.push(chunk);
+    };
+    const onEnd = () => {
+      done();
+      resolve(chunks.length === 1 ? chunks[0]! : Buffer.concat(chunks, total));
+    };
+    const onError = (error: Error) => {
+      done();
+      reject(error);
+    };
+    stream.on('data', onData);
+    stream.on('end', onEnd);
+    stream.on('error', onError);
+  });
 }
 
 const decoder = new TextDecoder('utf-8', { fatal: true });

@@ -228,7 +228,20 @@ export function createHttpHandler(options: HttpHandlerOptions): HttpHandler {
       raw: input.raw,
     };
     const invalid: InvalidHeader[] = [];
-    const ctx = extractContext(input.headers, { onInvalid: (i) => invalid.push(i) });
+    const h = input.headers;
+    // Without any context header the request starts a correlation of its own, named by its request id.
+    const ctx =
+      h.get('x-correlation-id') == null &&
+      h.get('traceparent') == null &&
+      h.get('x-causation-id') == null &&
+      h.get('tracestate') == null
+        ? {
+            correlationId: scope.requestId,
+            causationId: undefined,
+            traceparent: undefined,
+            tracestate: undefined,
+          }
+        : extractContext(h, { onInvalid: (i) => invalid.push(i) });
     let traceparent = ctx.traceparent;
     let tracestate = ctx.tracestate;
     for (const i of invalid) {

@@ -22,17 +22,26 @@ export function nodeRouteInput(
 ): RouteInput {
   const url = request.url ?? '/';
   const q = url.indexOf('?');
-  const controller = new AbortController();
-  response.once('close', () => {
-    if (!response.writableFinished) controller.abort();
-  });
+  let controller: AbortController | undefined;
   const input: { -readonly [K in keyof RouteInput]: RouteInput[K] } = {
     method: request.method ?? 'GET',
     path: q === -1 ? url : url.slice(0, q),
     headers: nodeHeaders(request.headers),
     search: q === -1 ? '' : url.slice(q + 1),
-    body: request.iterator({ destroyOnReturn: false }),
-    signal: controller.signal,
+    body: request,
+    // made when a stream route asks for it: most requests never need one
+    get signal(): AbortSignal {
+      if (controller === undefined) {
+        const c = new AbortController();
+        controller = c;
+        if (response.destroyed && !response.writableFinished) c.abort();
+        else
+          response.once('close', () => {
+            if (!response.writableFinished) c.abort();
+          });
+      }
+      return controller.signal;
+    },
     raw: request,
   };
   if (params !== undefined) input.params = params;
@@ -49,6 +58,8 @@ export async function sendNodeReply(response: ServerResponse, reply: HttpReply):
   const request = (response as { req?: IncomingMessage }).req;
   if (request !== undefined && !request.complete) response.setHeader('connection', 'close');
   if (body === undefined || typeof body === 'string') {
+    // a known length: one write of head and body, no chunked encoding
+    if (body !== undefined) response.setHeader('content-length', Buffer.byteLength(body));
     response.writeHead(reply.status, reply.headers);
     response.end(body);
     return;

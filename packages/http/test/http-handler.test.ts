@@ -1,3 +1,4 @@
+import { Readable } from 'node:stream';
 import type { CqrsErrorCode } from '@cqrs-ts/core';
 import {
   AuthorizationError,
@@ -89,6 +90,17 @@ describe('bodies', () => {
     expect(parseJsonBody('{"constructor":"ok"}')).toEqual({ constructor: 'ok' });
     expect(() => parseJsonBody('['.repeat(100_000))).toThrow(/not valid JSON/);
     expect(parseJsonBody('  ')).toEqual({});
+  });
+
+  it('read a Node stream by its events, and refuse one a body parser already read', async () => {
+    const stream = Readable.from([Buffer.from('{"a":'), Buffer.from('1}')], { objectMode: false });
+    expect(parseJsonBody(await readBody(stream, 100))).toEqual({ a: 1 });
+    await expect(readBody(Readable.from([Buffer.alloc(64)]), 10)).rejects.toMatchObject({
+      code: 'CQRS_PAYLOAD_TOO_LARGE',
+    });
+    const read = Readable.from([Buffer.from('{}')]);
+    for await (const _ of read) void _;
+    await expect(readBody(read, 100, 2)).rejects.toMatchObject({ code: 'CQRS_CONFIGURATION' });
   });
 });
 

@@ -1,0 +1,94 @@
+/**
+ * A server process of the `http` suite: `server.ts <framework> <raw|cqrs>` listens on 127.0.0.1 (port 0) and
+ * sends its port to the parent. Raw routes are hand-written in each framework and do the same work as the
+ * cqrs-ts routes: zod validation, `mediator.send`, a JSON reply (400 with the issues on invalid input), and for
+ * the stream a hand-written SSE loop with back-pressure.
+ */
+import type { Server } from 'node:http';
+import type { AddressInfo } from 'node:net';
+import { mountCqrs as mountExpress } from '@cqrs-ts/express';
+import { cqrsFastify } from '@cqrs-ts/fastify';
+import { mountCqrs as mountHono } from '@cqrs-ts/hono';
+import { serve } from '@hono/node-server';
+import express from 'express';
+import Fastify from 'fastify';
+import { Hono } from 'hono';
+import { stream } from 'hono/streaming';
+import { cqrsOptions, Items, mediator, orderSchema, PlaceOrder, rawFrame, rawIssues } from './app.ts';
+
+const [framework, mode] = process.argv.slice(2) as [string, string];
+
+async function writeSse(res: import('node:http').ServerResponse, count: number): Promise<void> {
+  res.writeHead(200, { 'content-type': 'text/event-stream; charset=utf-8', 'cache-control': 'no-cache' });
+  for await (const item of mediator.stream(Items.create({ count }))) {
+    if (!res.write(rawFrame(item))) await new Promise((resolve) => res.once('drain', resolve));
+  }
+  res.end();
+}
+
+async function start(): Promise<number> {
+  if (framework === 'fastify') {
+    const app = Fastify();
+    if (mode === 'cqrs') await app.register(cqrsFastify, cqrsOptions);
+    else {
+      app.post('/orders', async (request, reply) => {
+        const parsed = orderSchema.safeParse(request.body);
+        if (!parsed.success) return reply.code(400).type('application/json').send(rawIssues(parsed.error));
+        return mediator.send(PlaceOrder.create(parsed.data));
+      });
+      app.get('/items', async (request, reply) => {
+        reply.hijack();
+        await writeSse(reply.raw, Number((request.query as { count: string }).count));
+      });
+    }
+    await app.listen({ port: 0, host: '127.0.0.1' });
+    return (app.server.address() as AddressInfo).port;
+  }
+  if (framework === 'hono') {
+    const app = new Hono();
+    if (mode === 'cqrs') mountHono(app, cqrsOptions);
+    else {
+      app.post('/orders', async (c) => {
+        const parsed = orderSchema.safeParse(await c.req.json());
+        if (!parsed.success)
+          return c.body(rawIssues(parsed.error), 400, { 'content-type': 'application/json' });
+        return c.json(await mediator.send(PlaceOrder.create(parsed.data)));
+      });
+      app.get('/items', (c) => {
+        c.header('content-type', 'text/event-stream; charset=utf-8');
+        return stream(c, async (s) => {
+          for await (const item of mediator.stream(Items.create({ count: Number(c.req.query('count')) })))
+            await s.write(rawFrame(item));
+        });
+      });
+    }
+    const server = await new Promise<ReturnType<typeof serve>>((resolve) => {
+      const s = serve({ fetch: app.fetch, port: 0, hostname: '127.0.0.1' }, () => resolve(s));
+    });
+    return (server.address() as AddressInfo).port;
+  }
+  const app = express();
+  if (mode === 'cqrs') mountExpress(app, cqrsOptions);
+  else {
+    app.post('/orders', express.json(), (req, res, next) => {
+      const parsed = orderSchema.safeParse(req.body);
+      if (!parsed.success) return void res.status(400).type('application/json').send(rawIssues(parsed.error));
+      mediator
+        .send(PlaceOrder.create(parsed.data))
+        .then((result) => res.json(result))
+        .catch(next);
+    });
+    app.get('/items', (req, res, next) => {
+      writeSse(res, Number(req.query.count)).catch(next);
+    });
+  }
+  const server = await new Promise<Server>((resolve) => {
+    const s = app.listen(0, '127.0.0.1', () => resolve(s));
+  });
+  return (server.address() as AddressInfo).port;
+}
+
+const port = await start();
+process.send?.({ port });
+process.on('disconnect', () => process.exit(0));
+process.on('SIGTERM', () => process.exit(0));
