@@ -82,6 +82,17 @@ export function transactionOf(client: PostgresClient): Transact | undefined {
     return async (fn) => {
       const conn = await connect();
       let broken = false;
+      // pg hands out a checked-out client with no 'error' listener: a connection that drops between two queries
+      // (a server restart, a killed backend) would be an uncaught 'error' event and end the process. The next
+      // query fails instead, and the broken client is discarded on release.
+      const onError = () => {
+        broken = true;
+      };
+      const events = conn as {
+        on?(event: 'error', l: () => void): unknown;
+        off?(event: 'error', l: () => void): unknown;
+      };
+      events.on?.('error', onError);
       try {
         await conn.query('BEGIN');
         const result = await fn(executorOf(conn), conn);
@@ -95,6 +106,7 @@ export function transactionOf(client: PostgresClient): Transact | undefined {
         }
         throw error;
       } finally {
+        events.off?.('error', onError);
         conn.release(broken);
       }
     };

@@ -196,4 +196,43 @@ describe('postgres unit of work', () => {
     expect(ran).toBe(false);
     await pool.end();
   });
+
+  it.skipIf(!available)(
+    'a connection that drops while a handler holds it (a server restart, a killed backend) fails the command, not the process',
+    async () => {
+      const sfx = `uow_drop_${uniqueSuffix}`;
+      const tables = { outbox: `ob_${sfx}`, inbox: `ib_${sfx}` };
+      const pool = new pg.Pool({ connectionString: PG_URL, max: 4 });
+      pool.on('error', () => {});
+      await migrate(pool, { tables });
+      const uow = createPostgresUnitOfWork({
+        client: pool,
+        outbox: createPostgresOutboxStore({ client: pool, tables }),
+      });
+      const mediator = createMediator({
+        behaviors: [uow],
+        handlers: [
+          handle(Place, async (cmd, ctx) => {
+            const tx = uow.transaction(ctx) as pg.PoolClient;
+            if (cmd.payload.id !== 'a') return cmd.payload.id;
+            const { rows } = await tx.query('SELECT pg_backend_pid() AS pid');
+            // pg hands out a checked-out client with no 'error' listener: when its connection drops between two
+            // queries, pg emits 'error' on it, which ends the process unless the unit of work listens.
+            const dropped = new Promise<void>((resolve) => tx.once('end', () => resolve()));
+            await pool.query('SELECT pg_terminate_backend($1)', [rows[0].pid]);
+            await dropped;
+            return cmd.payload.id;
+          }),
+        ],
+      });
+      try {
+        const error = await mediator.send(Place.create({ id: 'a' })).catch((e: unknown) => e);
+        expect(isCqrsError(error, 'CQRS_STORAGE')).toBe(true);
+        expect(await mediator.send(Place.create({ id: 'b' }))).toBe('b'); // the pool replaced the connection
+      } finally {
+        await pool.query(`DROP TABLE IF EXISTS ${tables.outbox}, ${tables.inbox}`);
+        await pool.end();
+      }
+    },
+  );
 });
