@@ -40,7 +40,8 @@ export { timeout } from './behaviors/timeout-behavior.ts';
 export type { ValidationOptions } from './behaviors/validation-behavior.ts';
 export { validation } from './behaviors/validation-behavior.ts';
 // broker: in-memory broker and the consumer-side processor
-export { EnvelopeError, jsonPayloadSerializer } from './broker/envelope.ts';
+export type { EnvelopeProblem } from './broker/envelope.ts';
+export { ENVELOPE_PROBLEMS, EnvelopeError, jsonPayloadSerializer } from './broker/envelope.ts';
 export type {
   BrokerHandler,
   DeliveredMessage,

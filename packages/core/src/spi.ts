@@ -13,6 +13,7 @@ export { resolveTransaction } from './aggregates/transaction-source.ts';
 // broker: envelope, publisher port, consumer helpers
 export type {
   CloudEventAttributes,
+  DecodedMessage,
   EnvelopeCompression,
   EnvelopeDecoder,
   EnvelopeDecoderOptions,
@@ -20,6 +21,7 @@ export type {
 } from './broker/envelope.ts';
 export {
   assertEnvelope,
+  CLOUDEVENTS_JSON_CONTENT_TYPE,
   CLOUDEVENTS_SPEC_VERSION,
   compressData,
   createEnvelopeDecoder,
@@ -27,6 +29,11 @@ export {
   eventAttributes,
   eventFromEnvelope,
   fromBindingHeaders,
+  isUriReference,
+  openEnvelope,
+  percentDecodeHeader,
+  percentEncodeHeader,
+  requestIdOf,
   toBindingHeaders,
 } from './broker/envelope.ts';
 export type { KeyedLimiter } from './broker/message-processor.ts';

@@ -11,11 +11,11 @@ import { resolveTables } from './schema.ts';
  */
 export function createMysqlInboxStore(options: MysqlInboxStoreOptions): InboxStore<MysqlTransaction> {
   const t = resolveTables(options.tables).inbox;
-  const insert = `INSERT IGNORE INTO ${t} (message_id, consumer, processed_at) VALUES (?, ?, ?)`;
+  const insert = `INSERT IGNORE INTO ${t} (message_id, consumer, processed_at, source) VALUES (?, ?, ?, ?)`;
   const purgeSql = `DELETE FROM ${t} WHERE processed_at < ?`;
   return createSqlInboxStore({
-    insert: async (tx, messageId, consumer, now) =>
-      (await execOf(tx)(insert, [messageId, consumer, now])).count,
+    insert: async (tx, messageId, consumer, now, source) =>
+      (await execOf(tx)(insert, [messageId, consumer, now, source])).count,
     purge: async (before) => (await execOf(options.client)(purgeSql, [before])).count,
     toStorageError,
   });

@@ -39,7 +39,8 @@ const STREAM_COLUMNS =
  * ) ENGINE=InnoDB DEFAULT CHARSET=utf8mb4 COLLATE=utf8mb4_bin;
  * CREATE TABLE IF NOT EXISTS cqrs_inbox (message_id VARCHAR(255) NOT NULL, consumer VARCHAR(255) NOT NULL,
  *   processed_at BIGINT NOT NULL, fingerprint CHAR(64) NULL, result LONGTEXT NULL,
- *   PRIMARY KEY (message_id, consumer), KEY cqrs_inbox_processed_at (processed_at)
+ *   source VARCHAR(255) CHARACTER SET utf8mb4 COLLATE utf8mb4_bin NOT NULL DEFAULT '',
+ *   PRIMARY KEY (message_id, consumer, source), KEY cqrs_inbox_processed_at (processed_at)
  * ) ENGINE=InnoDB DEFAULT CHARSET=utf8mb4;
  * CREATE TABLE IF NOT EXISTS cqrs_saga (
  *   id VARCHAR(255) NOT NULL PRIMARY KEY, name VARCHAR(255) NOT NULL, definition_version INT NOT NULL,
@@ -118,7 +119,7 @@ export function schemaStatements(tables: MysqlTables = {}): string[] {
 ) ENGINE=InnoDB DEFAULT CHARSET=utf8mb4 COLLATE=utf8mb4_bin`,
     `CREATE TABLE IF NOT EXISTS ${i} (message_id VARCHAR(255) NOT NULL, consumer VARCHAR(255) NOT NULL,
   processed_at BIGINT NOT NULL, fingerprint CHAR(64) NULL, result LONGTEXT NULL,
-  PRIMARY KEY (message_id, consumer), KEY ${ib}_processed_at (processed_at)
+  ${INBOX_SOURCE_COLUMN}, PRIMARY KEY (message_id, consumer, source), KEY ${ib}_processed_at (processed_at)
 ) ENGINE=InnoDB DEFAULT CHARSET=utf8mb4`,
     `CREATE TABLE IF NOT EXISTS ${sg} (
   id VARCHAR(255) NOT NULL PRIMARY KEY, name VARCHAR(255) NOT NULL, definition_version INT NOT NULL,
@@ -154,6 +155,10 @@ export function schemaStatements(tables: MysqlTables = {}): string[] {
   ];
 }
 
+/** The inbox's `source` column: the message's CloudEvents source, compared byte for byte. */
+const INBOX_SOURCE_COLUMN =
+  "source VARCHAR(255) CHARACTER SET utf8mb4 COLLATE utf8mb4_bin NOT NULL DEFAULT ''";
+
 /**
  * Creates the outbox (with its archive and stream tables), inbox and saga tables if missing, and adds the inbox's
  * idempotency columns and the outbox's stream columns to tables made by an older version (idempotent; MySQL has
@@ -165,13 +170,17 @@ export async function migrate(client: MysqlClient, options: { tables?: MysqlTabl
   const inbox = resolveTables(options.tables).inbox;
   const [schema, table] = inbox.includes('.') ? inbox.split('.') : [undefined, inbox];
   const { rows } = await execute(
-    `SELECT column_name AS c FROM information_schema.columns WHERE table_schema = ${schema === undefined ? 'DATABASE()' : '?'} AND table_name = ? AND column_name IN ('fingerprint', 'result')`,
+    `SELECT column_name AS c FROM information_schema.columns WHERE table_schema = ${schema === undefined ? 'DATABASE()' : '?'} AND table_name = ? AND column_name IN ('fingerprint', 'result', 'source')`,
     schema === undefined ? [table] : [schema, table],
   );
   const have = new Set(rows.map((r) => String(r.c ?? r.C ?? r.COLUMN_NAME).toLowerCase()));
   const add = [
     have.has('fingerprint') ? undefined : 'ADD COLUMN fingerprint CHAR(64) NULL',
     have.has('result') ? undefined : 'ADD COLUMN result LONGTEXT NULL',
+    // an inbox made before the source column: add it and key the marks by source, id and consumer
+    have.has('source')
+      ? undefined
+      : `ADD COLUMN ${INBOX_SOURCE_COLUMN}, DROP PRIMARY KEY, ADD PRIMARY KEY (message_id, consumer, source)`,
   ].filter((a) => a !== undefined);
   if (add.length > 0) await execute(`ALTER TABLE ${inbox} ${add.join(', ')}`, []);
   const o = resolveTables(options.tables).outbox;

@@ -1,7 +1,13 @@
 import type { Disposition, IncomingMessage, MessageConsumer, MessageProcessor } from '@cqrs-ts/core';
 import { BrokerError, ConfigurationError, createMessageProcessor, noopLogger } from '@cqrs-ts/core';
 import type { CloudEventAttributes } from '@cqrs-ts/core/spi';
-import { createKeyedLimiter, errorText, fromBindingHeaders } from '@cqrs-ts/core/spi';
+import {
+  createKeyedLimiter,
+  errorText,
+  fromBindingHeaders,
+  percentDecodeHeader,
+  percentEncodeHeader,
+} from '@cqrs-ts/core/spi';
 import type {
   Consumer,
   ConsumerConfig,
@@ -62,7 +68,12 @@ export function attributesFromHeaders(h: MsgHdrs | undefined): CloudEventAttribu
     const v = values[0];
     if (v !== undefined) record[k] = v;
   }
-  return fromBindingHeaders(record, NATS_CE_PREFIX);
+  const attributes = fromBindingHeaders(record, NATS_CE_PREFIX);
+  // the binding percent-encodes `ce-` values; `content-type` is a plain MIME type
+  for (const name in attributes) {
+    if (name !== 'datacontenttype') attributes[name] = percentDecodeHeader(attributes[name]!);
+  }
+  return attributes;
 }
 
 class Waiter implements AckOwner {
@@ -214,7 +225,8 @@ export function createNatsConsumer(options: NatsConsumerOptions): NatsConsumer {
         for (const v of values) h.append(k, v);
       }
     }
-    h.set('Nats-Msg-Id', `dlq-${m.info.stream}-${m.seq}`);
+    // one dead letter per consumer: two consumers that give up on the same message both keep theirs
+    h.set('Nats-Msg-Id', `dlq-${m.info.stream}-${m.seq}-${percentEncodeHeader(name)}`);
     h.set(`${NATS_CE_PREFIX}deadletterreason`, headerSafe(reason));
     h.set(`${NATS_CE_PREFIX}deadlettersource`, headerSafe(m.subject, 512));
     h.set(`${NATS_CE_PREFIX}deadletterattempts`, String(message.deliveryAttempt));

@@ -7,7 +7,13 @@ import type {
   PublisherCapabilities,
   PublishResult,
 } from '@cqrs-ts/core/spi';
-import { compressData, createOutboxEncoder, errorText, toOutboxMessages } from '@cqrs-ts/core/spi';
+import {
+  compressData,
+  createOutboxEncoder,
+  errorText,
+  percentEncodeHeader,
+  toOutboxMessages,
+} from '@cqrs-ts/core/spi';
 import type { MsgHdrs } from '@nats-io/transport-node';
 import { headers as createHeaders } from '@nats-io/transport-node';
 import { type AckedSender, type AckOwner, createAckedSender } from './nats-acked-sender.ts';
@@ -35,8 +41,8 @@ export interface NatsPublisherHealth {
 
 /**
  * A JetStream {@link MessagePublisher}: for the outbox relay (`publish`) and for direct use (`publishEvents`).
- * Every message is persisted and acknowledged by JetStream; `Nats-Msg-Id` is the event id, so the stream's
- * duplicate window drops re-publishes. Declares `preservesKeyOrder`: a message is sent only after the previous
+ * Every message is persisted and acknowledged by JetStream; `Nats-Msg-Id` is the event's source and id, so the
+ * stream's duplicate window drops re-publishes. Declares `preservesKeyOrder`: a message is sent only after the previous
  * message with the same key in the call was acknowledged, and after a failure the rest of that key is reported
  * failed without being sent. Messages of different keys (and keyless ones) are pipelined.
  */
@@ -57,20 +63,35 @@ const OK: PublishResult = Object.freeze({ ok: true });
 const CAPABILITIES: PublisherCapabilities = Object.freeze({ preservesKeyOrder: true });
 const SUBJECT_CACHE_MAX = 4096;
 
-/** Builds the NATS headers of one message: `Nats-Msg-Id`, `content-type` and `ce-<attribute>`. @internal */
+/**
+ * The `Nats-Msg-Id` of an event: `<source> <id>`, each percent-encoded (CloudEvents identity is source and id, so
+ * two producers reusing an id are not dropped as duplicates). `id` alone when there is no source. @internal
+ */
+export function natsMessageId(attributes: Readonly<Record<string, string>>, id: string): string {
+  const source = attributes.source;
+  const eventId = attributes.id ?? id;
+  return source === undefined
+    ? percentEncodeHeader(eventId)
+    : `${percentEncodeHeader(source)} ${percentEncodeHeader(eventId)}`;
+}
+
+/**
+ * Builds the NATS headers of one message: `Nats-Msg-Id`, `content-type` and `ce-<attribute>` (values
+ * percent-encoded as the NATS binding asks). @internal
+ */
 export function natsHeadersFor(
   id: string,
   attributes: Readonly<Record<string, string>>,
   expectStream: string | undefined,
 ): MsgHdrs {
   const h = createHeaders();
-  h.set('Nats-Msg-Id', id);
+  h.set('Nats-Msg-Id', natsMessageId(attributes, id));
   if (expectStream !== undefined) h.set('Nats-Expected-Stream', expectStream);
   for (const name in attributes) {
     const value = attributes[name];
     if (typeof value !== 'string') continue;
     if (name === 'datacontenttype') h.set('content-type', value);
-    else h.set(NATS_CE_PREFIX + name, value);
+    else h.set(NATS_CE_PREFIX + name, percentEncodeHeader(value));
   }
   return h;
 }

@@ -11,11 +11,11 @@ import { resolveTables } from './schema.ts';
  */
 export function createPostgresInboxStore(options: PostgresInboxStoreOptions): InboxStore<PostgresClient> {
   const t = resolveTables(options.tables).inbox;
-  const insert = `INSERT INTO ${t} (message_id, consumer, processed_at) VALUES ($1, $2, $3) ON CONFLICT DO NOTHING`;
+  const insert = `INSERT INTO ${t} (message_id, consumer, processed_at, source) VALUES ($1, $2, $3, $4) ON CONFLICT DO NOTHING`;
   const purgeSql = `DELETE FROM ${t} WHERE processed_at < $1`;
   return createSqlInboxStore({
-    insert: async (tx, messageId, consumer, now) =>
-      (await execOf(tx)(insert, [messageId, consumer, now])).count,
+    insert: async (tx, messageId, consumer, now, source) =>
+      (await execOf(tx)(insert, [messageId, consumer, now, source])).count,
     purge: async (before) => (await execOf(options.client)(purgeSql, [before])).count,
     toStorageError,
   });

@@ -39,8 +39,12 @@ const bare = (name: string) => name.split('.').pop()!;
  * CREATE TABLE IF NOT EXISTS cqrs_outbox_stream (stream_id TEXT PRIMARY KEY, version BIGINT NOT NULL,
  *   snapshot TEXT, snapshot_version BIGINT, created_at BIGINT NOT NULL, updated_at BIGINT NOT NULL);
  * CREATE TABLE IF NOT EXISTS cqrs_inbox (message_id TEXT NOT NULL, consumer TEXT NOT NULL,
- *   processed_at BIGINT NOT NULL, fingerprint TEXT, result TEXT, PRIMARY KEY (message_id, consumer));
+ *   processed_at BIGINT NOT NULL, fingerprint TEXT, result TEXT, source TEXT NOT NULL DEFAULT '',
+ *   PRIMARY KEY (message_id, consumer, source));
  * ALTER TABLE cqrs_inbox ADD COLUMN IF NOT EXISTS fingerprint TEXT, ADD COLUMN IF NOT EXISTS result TEXT;
+ * -- an inbox table made before the source column: add it and put it in the primary key
+ * ALTER TABLE cqrs_inbox ADD COLUMN source TEXT NOT NULL DEFAULT '', DROP CONSTRAINT cqrs_inbox_pkey,
+ *   ADD PRIMARY KEY (message_id, consumer, source);
  * CREATE INDEX IF NOT EXISTS cqrs_inbox_processed_at ON cqrs_inbox (processed_at);
  * CREATE TABLE IF NOT EXISTS cqrs_saga (
  *   id TEXT COLLATE "C" PRIMARY KEY, name TEXT NOT NULL, definition_version INT NOT NULL,
@@ -72,6 +76,8 @@ const bare = (name: string) => name.split('.').pop()!;
  * projections and the events projections parked ({@link createPostgresProjectionStore}).
  * The inbox's `fingerprint` and `result` columns hold the idempotency records of a unit of work
  * ({@link createPostgresIdempotencyStore}); the `ALTER` adds them to an inbox table made by an older version.
+ * An inbox mark is keyed by the message's CloudEvents `source` and `id` (its identity) and the consumer; marks
+ * written before the `source` column have `source` `''`.
  * `tx_id` (PostgreSQL >= 13) orders the event log: readers see a row once every transaction older than its own
  * has ended (see `createPostgresEventStore`). The archive keeps the events `purge` moves out of the outbox (all
  * published ones with `archive: true`, and always those of a stream); the stream table holds each stream's
@@ -123,8 +129,20 @@ export function schemaStatements(tables: PostgresTables = {}): string[] {
     `CREATE TABLE IF NOT EXISTS ${st} (stream_id TEXT PRIMARY KEY, version BIGINT NOT NULL,
   snapshot TEXT, snapshot_version BIGINT, created_at BIGINT NOT NULL, updated_at BIGINT NOT NULL)`,
     `CREATE TABLE IF NOT EXISTS ${i} (message_id TEXT NOT NULL, consumer TEXT NOT NULL,
-  processed_at BIGINT NOT NULL, fingerprint TEXT, result TEXT, PRIMARY KEY (message_id, consumer))`,
+  processed_at BIGINT NOT NULL, fingerprint TEXT, result TEXT, source TEXT NOT NULL DEFAULT '',
+  PRIMARY KEY (message_id, consumer, source))`,
     `ALTER TABLE ${i} ADD COLUMN IF NOT EXISTS fingerprint TEXT, ADD COLUMN IF NOT EXISTS result TEXT`,
+    // An inbox made before the source column: add it to the table and to its primary key, in one statement.
+    `DO $$
+DECLARE pk TEXT;
+BEGIN
+  IF NOT EXISTS (SELECT 1 FROM pg_attribute WHERE attrelid = '${i}'::regclass AND attname = 'source'
+                 AND NOT attisdropped) THEN
+    SELECT conname INTO pk FROM pg_constraint WHERE conrelid = '${i}'::regclass AND contype = 'p';
+    EXECUTE format('ALTER TABLE ${i} ADD COLUMN source TEXT NOT NULL DEFAULT '''', DROP CONSTRAINT %I, '
+      'ADD PRIMARY KEY (message_id, consumer, source)', pk);
+  END IF;
+END $$`,
     `CREATE INDEX IF NOT EXISTS ${ib}_processed_at ON ${i} (processed_at)`,
     `CREATE TABLE IF NOT EXISTS ${s} (
   id TEXT COLLATE "C" PRIMARY KEY, name TEXT NOT NULL, definition_version INT NOT NULL,
@@ -170,8 +188,9 @@ export async function migrate(
     } catch (error) {
       // Two sessions running `CREATE … IF NOT EXISTS` at once: the loser fails on the catalog's unique index;
       // the object exists now, so running the statement again is a no-op.
+      // (42701: the other session added the inbox's source column first.)
       const code = (error as { code?: unknown })?.code;
-      if (code !== '23505' && code !== '42P07' && code !== '42710') throw error;
+      if (code !== '23505' && code !== '42P07' && code !== '42710' && code !== '42701') throw error;
       await execute(sql, []);
     }
   }

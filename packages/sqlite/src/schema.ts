@@ -6,6 +6,11 @@ export function resolveTables(tables?: SqliteTables): Readonly<Required<SqliteTa
   return resolveTableNames(tables, 'sqlite');
 }
 
+/** The inbox table's columns and key: marks are keyed by the message's source and id, and the consumer. */
+const inboxColumns = `message_id TEXT NOT NULL, consumer TEXT NOT NULL,
+  processed_at INTEGER NOT NULL, fingerprint TEXT, result TEXT, source TEXT NOT NULL DEFAULT '',
+  PRIMARY KEY (message_id, consumer, source)) WITHOUT ROWID`;
+
 /**
  * The DDL `migrate` runs; idempotent. Times are epoch milliseconds (UTC).
  *
@@ -32,8 +37,8 @@ export function resolveTables(tables?: SqliteTables): Readonly<Required<SqliteTa
  * CREATE INDEX IF NOT EXISTS cqrs_outbox_key_pending ON cqrs_outbox (key, seq) WHERE status = 'pending';
  * CREATE INDEX IF NOT EXISTS cqrs_outbox_published ON cqrs_outbox (published_at) WHERE status = 'published';
  * CREATE TABLE IF NOT EXISTS cqrs_inbox (message_id TEXT NOT NULL, consumer TEXT NOT NULL,
- *   processed_at INTEGER NOT NULL, fingerprint TEXT, result TEXT, PRIMARY KEY (message_id, consumer))
- *   WITHOUT ROWID;
+ *   processed_at INTEGER NOT NULL, fingerprint TEXT, result TEXT, source TEXT NOT NULL DEFAULT '',
+ *   PRIMARY KEY (message_id, consumer, source)) WITHOUT ROWID;
  * CREATE INDEX IF NOT EXISTS cqrs_inbox_processed_at ON cqrs_inbox (processed_at);
  * CREATE TABLE IF NOT EXISTS cqrs_saga (
  *   id TEXT NOT NULL PRIMARY KEY, name TEXT NOT NULL, definition_version INTEGER NOT NULL,
@@ -66,6 +71,8 @@ export function resolveTables(tables?: SqliteTables): Readonly<Required<SqliteTa
  * document projections and the events projections parked ({@link createSqliteProjectionStore}).
  * The inbox's `fingerprint` and `result` columns hold the idempotency records of a unit of work
  * ({@link createSqliteIdempotencyStore}); `migrate` adds them to an inbox table made by an older version.
+ * An inbox table made before the `source` column is rebuilt with it (SQLite cannot change a primary key in
+ * place): its marks are copied with `source` `''`.
  * The archive keeps the events `purge` moves out of the outbox (all published ones with `archive: true`, and
  * always those of a stream); the stream table holds each stream's version and snapshot (see
  * `createSqliteEventStore`).
@@ -104,9 +111,7 @@ CREATE TABLE IF NOT EXISTS ${st} (stream_id TEXT NOT NULL PRIMARY KEY, version I
 CREATE INDEX IF NOT EXISTS ${ob}_pending ON ${o.split('.').pop()} (seq) WHERE status = 'pending';
 CREATE INDEX IF NOT EXISTS ${ob}_key_pending ON ${o.split('.').pop()} (key, seq) WHERE status = 'pending';
 CREATE INDEX IF NOT EXISTS ${ob}_published ON ${o.split('.').pop()} (published_at) WHERE status = 'published';
-CREATE TABLE IF NOT EXISTS ${i} (message_id TEXT NOT NULL, consumer TEXT NOT NULL,
-  processed_at INTEGER NOT NULL, fingerprint TEXT, result TEXT, PRIMARY KEY (message_id, consumer))
-  WITHOUT ROWID;
+CREATE TABLE IF NOT EXISTS ${i} (${inboxColumns};
 CREATE INDEX IF NOT EXISTS ${ib}_processed_at ON ${i.split('.').pop()} (processed_at);
 CREATE TABLE IF NOT EXISTS ${sg} (
   id TEXT NOT NULL PRIMARY KEY, name TEXT NOT NULL, definition_version INTEGER NOT NULL,
@@ -154,6 +159,7 @@ export function migrate(database: SqliteDatabase, options: { tables?: SqliteTabl
   for (const column of ['fingerprint', 'result']) {
     if (!have.has(column)) database.exec(`ALTER TABLE ${inbox} ADD COLUMN ${column} TEXT`);
   }
+  if (!have.has('source')) rebuildInbox(database, inbox);
   const o = resolveTables(options.tables).outbox;
   const [schema, table] = o.includes('.') ? o.split('.') : ['main', o];
   const columns = database.prepare(`PRAGMA ${schema}.table_info(${table})`).all() as { name: string }[];
@@ -166,4 +172,26 @@ export function migrate(database: SqliteDatabase, options: { tables?: SqliteTabl
     `CREATE UNIQUE INDEX IF NOT EXISTS ${o.replace('.', '_')}_stream_version ON ${table} (stream_id, stream_version)
        WHERE stream_id IS NOT NULL`,
   );
+}
+
+/** Rebuilds an inbox table made before the `source` column, in one savepoint (a failure leaves it as it was). */
+function rebuildInbox(database: SqliteDatabase, inbox: string): void {
+  const dot = inbox.indexOf('.');
+  const schema = dot === -1 ? '' : `${inbox.slice(0, dot)}.`;
+  const table = inbox.slice(dot + 1);
+  const next = `${schema}${table}_with_source`;
+  database.exec('SAVEPOINT cqrs_inbox_source');
+  try {
+    database.exec(`DROP TABLE IF EXISTS ${next};
+CREATE TABLE ${next} (${inboxColumns};
+INSERT INTO ${next} (message_id, consumer, processed_at, fingerprint, result)
+  SELECT message_id, consumer, processed_at, fingerprint, result FROM ${inbox};
+DROP TABLE ${inbox};
+ALTER TABLE ${next} RENAME TO ${table};
+CREATE INDEX IF NOT EXISTS ${schema}${inbox.replace('.', '_')}_processed_at ON ${table} (processed_at);`);
+    database.exec('RELEASE cqrs_inbox_source');
+  } catch (error) {
+    database.exec('ROLLBACK TO cqrs_inbox_source; RELEASE cqrs_inbox_source');
+    throw error;
+  }
 }

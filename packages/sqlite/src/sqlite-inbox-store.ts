@@ -10,11 +10,11 @@ import type { SqliteDatabase, SqliteInboxStoreOptions } from './sqlite-options.t
  */
 export function createSqliteInboxStore(options: SqliteInboxStoreOptions): InboxStore<SqliteDatabase> {
   const t = resolveTables(options.tables).inbox;
-  const insert = `INSERT INTO ${t} (message_id, consumer, processed_at) VALUES (?, ?, ?) ON CONFLICT DO NOTHING`;
+  const insert = `INSERT INTO ${t} (message_id, consumer, processed_at, source) VALUES (?, ?, ?, ?) ON CONFLICT DO NOTHING`;
   const purgeSql = `DELETE FROM ${t} WHERE processed_at < ?`;
   return createSqlInboxStore({
-    insert: (tx, messageId, consumer, now) =>
-      Number(tx.prepare(insert).run(messageId, consumer, now).changes),
+    insert: (tx, messageId, consumer, now, source) =>
+      Number(tx.prepare(insert).run(messageId, consumer, now, source).changes),
     purge: (before) => Number(options.database.prepare(purgeSql).run(before).changes),
     toStorageError,
   });

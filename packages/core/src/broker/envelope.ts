@@ -1,7 +1,10 @@
+import { createHash } from 'node:crypto';
 import { brotliCompressSync, brotliDecompressSync, gunzipSync, gzipSync } from 'node:zlib';
+import { isSafeId, parseTraceparent } from '../context/headers.ts';
 import { CqrsError, SerializationError, UnknownMessageTypeError } from '../errors/cqrs-error.ts';
 import type { AnyEvent, MessageMetadata } from '../messages/message.ts';
 import type { MessageCatalog } from '../messages/message-catalog.ts';
+import { isUuid } from '../shared/uuid.ts';
 
 /**
  * The wire envelope is CloudEvents 1.0 in binary content mode: the context attributes travel as broker
@@ -34,11 +37,40 @@ export interface PayloadSerializer {
   attributes?(event: AnyEvent): Readonly<Record<string, string>> | undefined;
 }
 
-/** A malformed or unacceptable envelope: missing attributes, bad bytes, oversized, unknown encoding. */
+/**
+ * Why an envelope was rejected, a closed list ({@link EnvelopeError.problem}):
+ * - `unsupported-mode`: a content mode cqrs-ts does not read (batched mode, or a structured format other than JSON)
+ * - `unsupported-specversion`: `specversion` is not `1.0`
+ * - `missing-attribute`: a required attribute (`specversion`, `id`, `source`, `type`) is absent or empty
+ * - `invalid-attribute`: an attribute's value breaks the spec (a `source` that is not a URI-reference, a `time`
+ *   that is not a timestamp, a structured event's attribute that is not a string, number or boolean, ...)
+ * - `unsupported-content-type`: no serializer reads the `datacontenttype`
+ * - `unsupported-encoding`: a content encoding other than `gzip`, `br` or `identity`
+ * - `malformed-data`: the data (or a structured event's JSON document) does not parse
+ * - `too-large`: the data is larger than the consumer accepts
+ */
+export const ENVELOPE_PROBLEMS = [
+  'unsupported-mode',
+  'unsupported-specversion',
+  'missing-attribute',
+  'invalid-attribute',
+  'unsupported-content-type',
+  'unsupported-encoding',
+  'malformed-data',
+  'too-large',
+] as const;
+
+/** One of {@link ENVELOPE_PROBLEMS}. */
+export type EnvelopeProblem = (typeof ENVELOPE_PROBLEMS)[number];
+
+/** A malformed or unacceptable envelope; `problem` names the cause from a closed list. */
 export class EnvelopeError extends CqrsError {
-  constructor(message: string, options?: { cause?: unknown }) {
-    super('CQRS_ENVELOPE', message, options);
+  /** What was wrong, one of {@link ENVELOPE_PROBLEMS}. @default 'malformed-data' */
+  readonly problem: EnvelopeProblem;
+  constructor(message: string, options?: { cause?: unknown; problem?: EnvelopeProblem }) {
+    super('CQRS_ENVELOPE', message, options?.cause !== undefined ? { cause: options.cause } : undefined);
     this.name = 'EnvelopeError';
+    this.problem = options?.problem ?? 'malformed-data';
   }
 }
 
@@ -63,6 +95,8 @@ export const jsonPayloadSerializer: PayloadSerializer = Object.freeze({
     return utf8.encode(json);
   },
   deserialize(type: string, data: Uint8Array): unknown {
+    // An event without data (CloudEvents allows it) has an undefined payload; a catalog's schema decides.
+    if (data.byteLength === 0) return undefined;
     try {
       return JSON.parse(utf8Decoder.decode(data));
     } catch (cause) {
@@ -103,7 +137,10 @@ export function eventAttributes(
   if (m.causationId !== undefined) a.causationid = m.causationId;
   if (m.requestedBy !== undefined) a.requestedby = m.requestedBy;
   if (m.tenantId !== undefined) a.tenantid = m.tenantId;
-  if (m.traceparent !== undefined) a.traceparent = m.traceparent;
+  if (m.traceparent !== undefined) {
+    a.traceparent = m.traceparent;
+    if (m.tracestate !== undefined && m.tracestate !== '') a.tracestate = m.tracestate;
+  }
   const attrs = m.attributes;
   if (attrs !== undefined) {
     for (const _ in attrs) {
@@ -161,14 +198,38 @@ export function decompressData(
     if (encoding === 'gzip') return gunzipSync(data, { maxOutputLength: maxBytes });
     if (encoding === 'br') return brotliDecompressSync(data, { maxOutputLength: maxBytes });
   } catch (cause) {
-    throw new EnvelopeError(`${what}: ${encoding} data is corrupt or larger than ${maxBytes} bytes`, {
-      cause,
-    });
+    const tooLarge = (cause as { code?: unknown })?.code === 'ERR_BUFFER_TOO_LARGE';
+    throw new EnvelopeError(
+      `${what}: ${encoding} data is ${tooLarge ? `larger than ${maxBytes} bytes` : 'corrupt'}`,
+      { cause, problem: tooLarge ? 'too-large' : 'malformed-data' },
+    );
   }
-  throw new EnvelopeError(`${what}: unknown content encoding ${JSON.stringify(encoding.slice(0, 40))}`);
+  throw new EnvelopeError(`${what}: unknown content encoding ${JSON.stringify(encoding.slice(0, 40))}`, {
+    problem: 'unsupported-encoding',
+  });
 }
 
 const UNSAFE_NAMES = new Set(['__proto__', 'constructor', 'prototype']);
+const HEX: string[] = [];
+for (let i = 0; i < 256; i++) HEX.push(i.toString(16).padStart(2, '0'));
+
+/**
+ * The request id cqrs-ts uses for an incoming event: its CloudEvents `id` when that is a UUID, else a UUID
+ * (version 8) derived from `source` and `id`, the same for every delivery of the event. The producer's own id
+ * stays readable (see `incomingCloudEvent`) and is what the inbox deduplicates on.
+ */
+export function requestIdOf(source: string, id: string): string {
+  if (isUuid(id)) return id;
+  const h = createHash('sha256').update(source).update('\u0000').update(id).digest();
+  h[6] = (h[6]! & 0x0f) | 0x80;
+  h[8] = (h[8]! & 0x3f) | 0x80;
+  let hex = '';
+  for (let i = 0; i < 16; i++) {
+    hex += HEX[h[i]!]!;
+    if (i === 3 || i === 5 || i === 7 || i === 9) hex += '-';
+  }
+  return hex;
+}
 
 function metadataFrom(a: CloudEventAttributes, what: string): MessageMetadata {
   const attributes: Record<string, string> = {};
@@ -182,40 +243,192 @@ function metadataFrom(a: CloudEventAttributes, what: string): MessageMetadata {
         }
       }
     } catch (cause) {
-      throw new EnvelopeError(`${what}: cqrsattributes is not JSON`, { cause });
+      throw new EnvelopeError(`${what}: cqrsattributes is not JSON`, { cause, problem: 'invalid-attribute' });
     }
   }
+  const requestId = requestIdOf(a.source as string, a.id as string);
+  let requestedAt: string;
+  if (a.time === undefined) requestedAt = new Date().toISOString();
+  else {
+    const t = Date.parse(a.time);
+    if (Number.isNaN(t)) {
+      throw new EnvelopeError(
+        `${what}: time ${JSON.stringify(a.time.slice(0, 40))} is not an RFC 3339 timestamp`,
+        {
+          problem: 'invalid-attribute',
+        },
+      );
+    }
+    requestedAt = new Date(t).toISOString();
+  }
+  // Correlation and causation ids are the producer's strings; ones cqrs-ts cannot carry on (control or non-ASCII
+  // characters, over 256 chars) are left out rather than failing the event. An invalid trace context is ignored,
+  // as W3C trace context asks.
+  const traceparent =
+    a.traceparent !== undefined && parseTraceparent(a.traceparent) !== undefined ? a.traceparent : undefined;
+  const tracestate =
+    traceparent !== undefined && a.tracestate !== undefined && a.tracestate.length <= 512
+      ? a.tracestate
+      : undefined;
   return {
-    requestId: a.id as string,
-    correlationId: a.correlationid ?? (a.id as string),
-    causationId: a.causationid,
+    requestId,
+    correlationId: a.correlationid !== undefined && isSafeId(a.correlationid) ? a.correlationid : requestId,
+    causationId: a.causationid !== undefined && isSafeId(a.causationid) ? a.causationid : undefined,
     requestedBy: a.requestedby,
-    requestedAt: a.time ?? new Date().toISOString(),
+    requestedAt,
     tenantId: a.tenantid,
-    traceparent: a.traceparent,
+    traceparent,
+    ...(tracestate !== undefined ? { tracestate } : {}),
     attributes,
   };
+}
+
+// RFC 3986 URI-reference characters; `%` must start a percent-encoded octet.
+const URI_REFERENCE_RE = /^(?:[A-Za-z0-9\-._~:/?#[\]@!$&'()*+,;=]|%[0-9A-Fa-f]{2})+$/;
+
+/** True when `value` is a non-empty RFC 3986 URI-reference, as CloudEvents requires of `source`. */
+export function isUriReference(value: unknown): value is string {
+  return (
+    typeof value === 'string' && value.length > 0 && value.length <= 4096 && URI_REFERENCE_RE.test(value)
+  );
 }
 
 /** Checks the required CloudEvents attributes. @throws EnvelopeError */
 export function assertEnvelope(attributes: CloudEventAttributes): void {
   if (attributes === null || typeof attributes !== 'object')
-    throw new EnvelopeError('envelope has no attributes');
-  if (attributes.specversion !== CLOUDEVENTS_SPEC_VERSION) {
+    throw new EnvelopeError('envelope has no attributes', { problem: 'missing-attribute' });
+  const version = attributes.specversion;
+  if (version === undefined || version === '') {
+    throw new EnvelopeError('not a CloudEvent: specversion is missing', { problem: 'missing-attribute' });
+  }
+  if (version !== CLOUDEVENTS_SPEC_VERSION) {
     throw new EnvelopeError(
-      `envelope specversion must be ${CLOUDEVENTS_SPEC_VERSION}, got ${JSON.stringify(String(attributes.specversion).slice(0, 20))}`,
+      `envelope specversion must be ${CLOUDEVENTS_SPEC_VERSION}, got ${JSON.stringify(String(version).slice(0, 20))}`,
+      { problem: 'unsupported-specversion' },
     );
   }
   for (const name of ['id', 'source', 'type'] as const) {
     const v = attributes[name];
-    if (typeof v !== 'string' || v.length === 0 || v.length > 1024)
-      throw new EnvelopeError(`envelope attribute ${name} is missing or invalid`);
+    if (typeof v !== 'string' || v.length === 0)
+      throw new EnvelopeError(`envelope attribute ${name} is missing`, { problem: 'missing-attribute' });
+    if (v.length > 1024)
+      throw new EnvelopeError(`envelope attribute ${name} is longer than 1024 chars`, {
+        problem: 'invalid-attribute',
+      });
+  }
+  if (!URI_REFERENCE_RE.test(attributes.source as string)) {
+    throw new EnvelopeError(
+      `envelope source ${JSON.stringify((attributes.source as string).slice(0, 80))} is not a URI-reference`,
+      { problem: 'invalid-attribute' },
+    );
   }
 }
 
+/** The media type of structured content mode in JSON (the whole event as one JSON document). */
+export const CLOUDEVENTS_JSON_CONTENT_TYPE = 'application/cloudevents+json';
+const STRUCTURED_ATTRIBUTE_RE = /^[a-z0-9]{1,64}$/;
+const MAX_STRUCTURED_ATTRIBUTES = 100;
+
+function isJsonContentType(contentType: string | undefined): boolean {
+  if (contentType === undefined) return true;
+  const media = contentType.split(';')[0]!.trim().toLowerCase();
+  return media === 'application/json' || media === 'text/json' || media.endsWith('+json');
+}
+
 /**
- * Rebuilds the event object (`{ kind, type, payload, metadata }`) from an envelope, without validating the
- * payload against a definition (use {@link createEnvelopeDecoder} for that). @throws EnvelopeError
+ * Turns a message in either content mode into binary-mode attributes and data. A message whose content type is
+ * `application/cloudevents+json` is a structured event: its JSON document holds the attributes and `data` (a JSON
+ * value, or text for other content types) or `data_base64`. Binary-mode messages are returned unchanged.
+ * @throws EnvelopeError `unsupported-mode` for batched mode and other structured formats, `malformed-data`,
+ *   `invalid-attribute`, `too-large`
+ */
+export function openEnvelope(
+  attributes: CloudEventAttributes,
+  data: Uint8Array,
+  maxBytes = DEFAULT_MAX_BYTES,
+): { readonly attributes: CloudEventAttributes; readonly data: Uint8Array } {
+  const contentType = attributes?.datacontenttype;
+  if (
+    contentType === undefined ||
+    contentType.length < 23 ||
+    contentType.slice(0, 23).toLowerCase() !== 'application/cloudevents'
+  ) {
+    return { attributes, data };
+  }
+  const media = contentType.split(';')[0]!.trim().toLowerCase();
+  if (media !== CLOUDEVENTS_JSON_CONTENT_TYPE) {
+    throw new EnvelopeError(
+      `unsupported content mode ${JSON.stringify(media.slice(0, 60))}: binary mode and structured mode in JSON (${CLOUDEVENTS_JSON_CONTENT_TYPE}) are accepted`,
+      { problem: 'unsupported-mode' },
+    );
+  }
+  if (!(data instanceof Uint8Array)) throw new EnvelopeError('structured event is not bytes');
+  if (data.byteLength > maxBytes) {
+    throw new EnvelopeError(`structured event is ${data.byteLength} bytes, more than ${maxBytes}`, {
+      problem: 'too-large',
+    });
+  }
+  let doc: unknown;
+  try {
+    doc = JSON.parse(utf8Decoder.decode(data));
+  } catch (cause) {
+    throw new EnvelopeError('structured event is not valid UTF-8 JSON', { cause });
+  }
+  if (doc === null || typeof doc !== 'object' || Array.isArray(doc)) {
+    throw new EnvelopeError('structured event is not a JSON object');
+  }
+  const event = doc as Record<string, unknown>;
+  const out: Record<string, string> = {};
+  let count = 0;
+  for (const name in event) {
+    if (name === 'data' || name === 'data_base64') continue;
+    const v = event[name];
+    if (v === null || v === undefined) continue;
+    if (!STRUCTURED_ATTRIBUTE_RE.test(name) || ++count > MAX_STRUCTURED_ATTRIBUTES) {
+      throw new EnvelopeError(
+        `structured event attribute ${JSON.stringify(name.slice(0, 40))} is not valid`,
+        {
+          problem: 'invalid-attribute',
+        },
+      );
+    }
+    if (typeof v === 'string') out[name] = v;
+    else if ((typeof v === 'number' && Number.isInteger(v)) || typeof v === 'boolean') out[name] = String(v);
+    else {
+      throw new EnvelopeError(`structured event attribute ${name} is not a string, integer or boolean`, {
+        problem: 'invalid-attribute',
+      });
+    }
+  }
+  let bytes: Uint8Array;
+  if (event.data_base64 !== undefined && event.data_base64 !== null) {
+    if (event.data !== undefined)
+      throw new EnvelopeError('structured event has both data and data_base64', {
+        problem: 'invalid-attribute',
+      });
+    const b64 = event.data_base64;
+    if (typeof b64 !== 'string' || !/^[A-Za-z0-9+/\s]*={0,2}\s*$/.test(b64)) {
+      throw new EnvelopeError('structured event data_base64 is not base64', { problem: 'malformed-data' });
+    }
+    bytes = Buffer.from(b64, 'base64');
+  } else if (event.data === undefined) {
+    bytes = new Uint8Array(0);
+  } else if (isJsonContentType(out.datacontenttype)) {
+    bytes = utf8.encode(JSON.stringify(event.data));
+    out.datacontenttype ??= 'application/json';
+  } else if (typeof event.data === 'string') {
+    bytes = utf8.encode(event.data);
+  } else {
+    throw new EnvelopeError(`structured event data is not text for content type ${out.datacontenttype}`, {
+      problem: 'malformed-data',
+    });
+  }
+  return { attributes: out, data: bytes };
+}
+
+/**
+ * Rebuilds the event object (`{ kind, type, payload, metadata }`) from a binary-mode envelope, without validating
+ * the payload against a definition (use {@link createEnvelopeDecoder} for that). @throws EnvelopeError
  */
 export function eventFromEnvelope(
   attributes: CloudEventAttributes,
@@ -225,9 +438,15 @@ export function eventFromEnvelope(
 ): AnyEvent {
   assertEnvelope(attributes);
   const type = attributes.type as string;
-  const bytes = decompressData(data, attributes.contentencoding, maxBytes, type);
+  const bytes = decompressData(data, encodingOf(attributes), maxBytes, type);
   const payload = serializer.deserialize(type, bytes);
   return { kind: 'event', type, payload, metadata: metadataFrom(attributes, type) } as AnyEvent;
+}
+
+/** The content encoding of the data: the `contentencoding` extension (or the AMQP `content-encoding`). */
+function encodingOf(attributes: CloudEventAttributes): string | undefined {
+  const e = attributes.contentencoding;
+  return e === undefined ? undefined : e.trim().toLowerCase();
 }
 
 const DEFAULT_MAX_BYTES = 1024 * 1024;
@@ -242,13 +461,22 @@ export interface EnvelopeDecoderOptions {
   readonly maxBytes?: number;
 }
 
+/** An incoming message decoded: the event and the CloudEvents attributes it came with (binary mode form). */
+export interface DecodedMessage {
+  readonly event: AnyEvent;
+  readonly attributes: CloudEventAttributes;
+}
+
 /** Decodes envelopes into validated events. */
 export interface EnvelopeDecoder {
   /**
+   * Decodes a message in binary or structured (JSON) content mode.
    * @throws EnvelopeError (malformed envelope or data), UnknownMessageTypeError, ValidationError; each is
    *   permanent: retrying the same bytes cannot succeed.
    */
   decode(attributes: CloudEventAttributes, data: Uint8Array): Promise<AnyEvent>;
+  /** {@link decode}, also returning the attributes (read from the JSON document in structured mode). */
+  decodeMessage(attributes: CloudEventAttributes, data: Uint8Array): Promise<DecodedMessage>;
 }
 
 /** Creates a decoder that checks the envelope, decompresses, deserializes and validates with the catalog. */
@@ -257,26 +485,73 @@ export function createEnvelopeDecoder(options: EnvelopeDecoderOptions = {}): Env
   const serializers = new Map<string, PayloadSerializer>([['application/json', jsonPayloadSerializer]]);
   for (const s of options.serializers ?? []) serializers.set(s.contentType, s);
   const catalog = options.catalog;
+  async function decodeMessage(
+    rawAttributes: CloudEventAttributes,
+    rawData: Uint8Array,
+  ): Promise<DecodedMessage> {
+    if (!(rawData instanceof Uint8Array)) throw new EnvelopeError('data is not bytes');
+    const { attributes, data } = openEnvelope(rawAttributes, rawData, maxBytes);
+    assertEnvelope(attributes);
+    const type = attributes.type as string;
+    if (data.byteLength > maxBytes)
+      throw new EnvelopeError(`${type}: data is ${data.byteLength} bytes, more than ${maxBytes}`, {
+        problem: 'too-large',
+      });
+    const contentType = (attributes.datacontenttype ?? 'application/json').split(';')[0]!.trim();
+    const serializer =
+      serializers.get(contentType) ??
+      serializers.get(contentType.toLowerCase()) ??
+      (isJsonContentType(contentType) ? jsonPayloadSerializer : undefined);
+    if (serializer === undefined)
+      throw new EnvelopeError(
+        `${type}: no serializer for content type ${JSON.stringify(contentType.slice(0, 80))}`,
+        {
+          problem: 'unsupported-content-type',
+        },
+      );
+    const event = eventFromEnvelope(attributes, data, serializer, maxBytes);
+    if (catalog === undefined) return { event, attributes };
+    const definition = catalog.get(type);
+    if (definition === undefined || definition.kind !== 'event') {
+      throw new UnknownMessageTypeError(type);
+    }
+    return { event: (await definition.decode(event)) as AnyEvent, attributes };
+  }
   return {
+    decodeMessage,
     async decode(attributes, data) {
-      assertEnvelope(attributes);
-      const type = attributes.type as string;
-      if (!(data instanceof Uint8Array)) throw new EnvelopeError(`${type}: data is not bytes`);
-      if (data.byteLength > maxBytes)
-        throw new EnvelopeError(`${type}: data is ${data.byteLength} bytes, more than ${maxBytes}`);
-      const contentType = (attributes.datacontenttype ?? 'application/json').split(';')[0]!.trim();
-      const serializer = serializers.get(contentType);
-      if (serializer === undefined)
-        throw new EnvelopeError(`${type}: no serializer for content type ${JSON.stringify(contentType)}`);
-      const event = eventFromEnvelope(attributes, data, serializer, maxBytes);
-      if (catalog === undefined) return event;
-      const definition = catalog.get(type);
-      if (definition === undefined || definition.kind !== 'event') {
-        throw new UnknownMessageTypeError(type);
-      }
-      return (await definition.decode(event)) as AnyEvent;
+      return (await decodeMessage(attributes, data)).event;
     },
   };
+}
+
+const NEEDS_PERCENT_RE = /[^\x21\x23-\x24\x26-\x7e]/;
+const PERCENT_RE = /%[0-9A-Fa-f]{2}/;
+
+/**
+ * Percent-encodes a header value as the CloudEvents HTTP and NATS bindings ask: space, `"`, `%` and every
+ * character outside printable ASCII become `%XX` of their UTF-8 bytes. Values without such characters are
+ * returned as they are (no copy).
+ */
+export function percentEncodeHeader(value: string): string {
+  if (!NEEDS_PERCENT_RE.test(value)) return value;
+  let out = '';
+  for (const ch of value) {
+    const c = ch.codePointAt(0)!;
+    if (c >= 0x21 && c <= 0x7e && c !== 0x22 && c !== 0x25) out += ch;
+    else for (const b of utf8.encode(ch)) out += `%${HEX[b]!.toUpperCase()}`;
+  }
+  return out;
+}
+
+/** Reverse of {@link percentEncodeHeader}; a value whose `%` sequences are not valid UTF-8 is kept as it is. */
+export function percentDecodeHeader(value: string): string {
+  if (!PERCENT_RE.test(value)) return value;
+  try {
+    return decodeURIComponent(value.replace(/%(?![0-9A-Fa-f]{2})/g, '%25'));
+  } catch {
+    return value;
+  }
 }
 
 /**

@@ -1,4 +1,5 @@
 import { AsyncLocalStorage } from 'node:async_hooks';
+import { createHash } from 'node:crypto';
 import { runWithContext } from '../context/ambient-context.ts';
 import { ConfigurationError } from '../errors/cqrs-error.ts';
 import { isRetryable as defaultIsRetryable } from '../errors/retryable.ts';
@@ -10,7 +11,7 @@ import type { BackoffOptions } from '../shared/backoff.ts';
 import { backoffDelay } from '../shared/backoff.ts';
 import { errorText } from '../shared/error-text.ts';
 import type { CloudEventAttributes, EnvelopeDecoder, PayloadSerializer } from './envelope.ts';
-import { createEnvelopeDecoder } from './envelope.ts';
+import { createEnvelopeDecoder, EnvelopeError } from './envelope.ts';
 
 /** One message as a broker consumer received it, with the binding prefix already removed from attributes. */
 export interface IncomingMessage {
@@ -127,6 +128,11 @@ export function consumerTransaction<TTx = unknown>(): TTx | undefined {
   return txStorage.getStore()?.tx as TTx | undefined;
 }
 
+/** An id or source as the inbox stores it: itself up to 255 chars, a SHA-256 digest beyond. */
+function inboxKey(value: string): string {
+  return value.length <= 255 ? value : `sha256:${createHash('sha256').update(value).digest('hex')}`;
+}
+
 const ACK_HANDLED: Disposition = Object.freeze({ action: 'ack', outcome: 'handled' });
 const ACK_DUPLICATE: Disposition = Object.freeze({ action: 'ack', outcome: 'duplicate' });
 
@@ -176,9 +182,7 @@ export function createMessageProcessor(options: MessageProcessorOptions): Messag
           ...(m.tenantId !== undefined ? { tenantId: m.tenantId } : {}),
           ...(m.requestedBy !== undefined ? { requestedBy: m.requestedBy } : {}),
           ...(m.traceparent !== undefined ? { traceparent: m.traceparent } : {}),
-          ...(message.attributes.tracestate !== undefined
-            ? { tracestate: message.attributes.tracestate }
-            : {}),
+          ...(m.tracestate !== undefined ? { tracestate: m.tracestate } : {}),
         },
         run,
       );
@@ -202,10 +206,15 @@ export function createMessageProcessor(options: MessageProcessorOptions): Messag
     maxAttempts,
     async process(message, signal) {
       let event: AnyEvent;
+      let attributes: CloudEventAttributes;
       try {
-        event = await decoder.decode(message.attributes, message.data);
+        ({ event, attributes } = await decoder.decodeMessage(message.attributes, message.data));
       } catch (error) {
-        return finish({ action: 'dead-letter', reason: `undecodable: ${errorText(error)}`, error }, message);
+        const problem = error instanceof EnvelopeError ? ` (${error.problem})` : '';
+        return finish(
+          { action: 'dead-letter', reason: `undecodable: ${errorText(error)}${problem}`, error },
+          message,
+        );
       }
       for (;;) {
         let probe = false;
@@ -216,8 +225,12 @@ export function createMessageProcessor(options: MessageProcessorOptions): Messag
         }
         try {
           if (inbox !== undefined) {
-            const ran = await inbox.once(event.metadata.requestId, name, (tx) =>
-              dispatch(event, tx, message),
+            // CloudEvents identity: source + id (two producers may use the same id)
+            const ran = await inbox.once(
+              inboxKey(attributes.id as string),
+              name,
+              (tx) => dispatch(event, tx, message),
+              inboxKey(attributes.source as string),
             );
             pause?.answered(probe);
             return finish(ran ? ACK_HANDLED : ACK_DUPLICATE, message);

@@ -21,7 +21,7 @@ export interface InMemoryInboxStore extends InboxStore<InMemoryInboxTransaction>
   /** Runs `fn` in a new transaction: commits when it resolves, rolls back when it throws. */
   transaction<T>(fn: (tx: InMemoryInboxTransaction) => Promise<T> | T): Promise<T>;
   /** Whether a committed mark exists. */
-  has(messageId: string, consumer: string): boolean;
+  has(messageId: string, consumer: string, source?: string): boolean;
   /** Committed marks. */
   readonly size: number;
 }
@@ -71,12 +71,12 @@ export function createInMemoryInboxStore(): InMemoryInboxStore {
       return tx;
     },
     transaction: (fn) => runInTransaction(store.begin(), fn, (tx) => tx.open),
-    async markProcessed(tx, messageId, consumer, now) {
+    async markProcessed(tx, messageId, consumer, now, source = '') {
       const t = tx as InMemoryInboxTransaction & { keys?: [string, number][]; ended?: Promise<void> };
       if (t === null || typeof t !== 'object' || t.keys === undefined || t.ended === undefined) {
         throw new StorageError('closed-transaction', 'not a transaction of this in-memory inbox');
       }
-      const key = `${consumer}\u0000${messageId}`;
+      const key = `${consumer}\u0000${source}\u0000${messageId}`;
       for (;;) {
         if (!t.open) throw new StorageError('closed-transaction', 'inbox transaction is closed');
         if (committed.has(key)) return false;
@@ -99,8 +99,8 @@ export function createInMemoryInboxStore(): InMemoryInboxStore {
       }
       return n;
     },
-    has(messageId, consumer) {
-      return committed.has(`${consumer}\u0000${messageId}`);
+    has(messageId, consumer, source = '') {
+      return committed.has(`${consumer}\u0000${source}\u0000${messageId}`);
     },
     get size() {
       return committed.size;

@@ -7,8 +7,16 @@ import { processOnce } from './inbox-store.ts';
  * (e.g. `createPostgresInboxGuard`); `createInMemoryInboxGuard` is the in-process one.
  */
 export interface InboxGuard<TTx = unknown> {
-  /** `true` when `work` ran and committed with the mark; `false` for a duplicate. */
-  once(messageId: string, consumer: string, work: (tx: TTx) => Promise<void>): Promise<boolean>;
+  /**
+   * `true` when `work` ran and committed with the mark; `false` for a duplicate. A message is identified by
+   * `source` and `messageId` (CloudEvents identity: two producers may use the same id); `source` defaults to `''`.
+   */
+  once(
+    messageId: string,
+    consumer: string,
+    work: (tx: TTx) => Promise<void>,
+    source?: string,
+  ): Promise<boolean>;
 }
 
 /** What {@link createInboxGuard} needs from a storage adapter. */
@@ -36,12 +44,17 @@ export interface InboxGuardOptions<TTx> {
  */
 export function createInboxGuard<TTx>(options: InboxGuardOptions<TTx>): InboxGuard<TTx> {
   const { store, transaction, toStorageError } = options;
-  async function once(id: string, consumer: string, work: (tx: TTx) => Promise<void>): Promise<boolean> {
+  async function once(
+    id: string,
+    consumer: string,
+    work: (tx: TTx) => Promise<void>,
+    source?: string,
+  ): Promise<boolean> {
     let thrown: { error: unknown } | undefined;
     try {
       return await transaction(async (tx) => {
         try {
-          return (await processOnce(store, tx, id, consumer, work)).status === 'processed';
+          return (await processOnce(store, tx, id, consumer, work, source)).status === 'processed';
         } catch (error) {
           thrown = { error };
           throw error;
@@ -55,8 +68,8 @@ export function createInboxGuard<TTx>(options: InboxGuardOptions<TTx>): InboxGua
   if (options.serial !== true) return { once };
   let tail: Promise<unknown> = Promise.resolve();
   return {
-    once(id, consumer, work) {
-      const run = tail.then(() => once(id, consumer, work));
+    once(id, consumer, work, source) {
+      const run = tail.then(() => once(id, consumer, work, source));
       tail = run.catch(() => undefined);
       return run;
     },

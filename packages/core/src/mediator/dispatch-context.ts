@@ -132,7 +132,7 @@ export function ambientOf(
     tenantId: execution.tenantId ?? metadata.tenantId ?? parent?.tenantId,
     requestedBy: execution.user?.id ?? metadata.requestedBy ?? parent?.requestedBy,
     traceparent: metadata.traceparent ?? parent?.traceparent,
-    tracestate: parent?.tracestate,
+    tracestate: metadata.traceparent !== undefined ? metadata.tracestate : parent?.tracestate,
   };
 }
 

@@ -361,6 +361,7 @@ export function readEnvelope(
     'requestedAt',
     'tenantId',
     'traceparent',
+    'tracestate',
     'attributes',
     'idempotencyKey',
   ]) {

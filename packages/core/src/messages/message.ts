@@ -20,6 +20,8 @@ export interface MessageMetadata {
   readonly tenantId: string | undefined;
   /** W3C trace context of the creator, if any. */
   readonly traceparent: string | undefined;
+  /** W3C `tracestate` that travels with `traceparent` (vendor trace data), if any. */
+  readonly tracestate?: string | undefined;
   /** Free string attributes, e.g. a schema version or a source. */
   readonly attributes: Readonly<Record<string, string>>;
   /**

@@ -15,6 +15,8 @@ export interface MetadataInit {
   readonly requestedAt?: string | Date;
   readonly tenantId?: string;
   readonly traceparent?: string;
+  /** W3C `tracestate`, at most 512 characters; kept only with a `traceparent`. */
+  readonly tracestate?: string;
   readonly attributes?: Readonly<Record<string, string>>;
   /** See {@link MessageMetadata.idempotencyKey}: 1 to 200 characters, no control characters. */
   readonly idempotencyKey?: string;
@@ -155,6 +157,7 @@ export function createMetadata(init?: MetadataInit, inherit = true): MessageMeta
       requestedAt: isoTimestamp(now),
       tenantId: ambient?.tenantId,
       traceparent: ambient?.traceparent,
+      tracestate: ambient?.traceparent !== undefined ? ambient.tracestate : undefined,
       attributes: EMPTY_ATTRIBUTES,
     };
     return FREEZE_MESSAGES ? Object.freeze(metadata) : metadata;
@@ -166,6 +169,7 @@ export function createMetadata(init?: MetadataInit, inherit = true): MessageMeta
   checkId(issues, 'tenantId', init.tenantId, isSafeId);
   checkId(issues, 'requestedBy', init.requestedBy, isPlainText);
   checkId(issues, 'traceparent', init.traceparent, (v) => parseTraceparent(v as string) !== undefined);
+  checkId(issues, 'tracestate', init.tracestate, (v) => typeof v === 'string' && v.length <= 512);
   if (init.idempotencyKey !== undefined && !isIdempotencyKey(init.idempotencyKey)) {
     issues.push({
       path: ['metadata', 'idempotencyKey'],
@@ -185,6 +189,12 @@ export function createMetadata(init?: MetadataInit, inherit = true): MessageMeta
     requestedAt,
     tenantId: init.tenantId ?? ambient?.tenantId,
     traceparent: init.traceparent ?? ambient?.traceparent,
+    tracestate:
+      init.traceparent !== undefined
+        ? init.tracestate
+        : ambient?.traceparent !== undefined
+          ? (init.tracestate ?? ambient.tracestate)
+          : undefined,
     attributes,
     ...(init.idempotencyKey !== undefined ? { idempotencyKey: init.idempotencyKey } : {}),
   };

@@ -3,10 +3,16 @@ import type { InboxStore } from '../inbox/inbox-store.ts';
 /** The statements of an SQL inbox store, run by {@link createSqlInboxStore}. */
 export interface SqlInboxStoreOptions<TTx> {
   /**
-   * Inserts the (message id, consumer) mark in `tx` unless it exists (`ON CONFLICT DO NOTHING`, `INSERT
-   * IGNORE`); resolves to the rows inserted, 0 or 1.
+   * Inserts the (source, message id, consumer) mark in `tx` unless it exists (`ON CONFLICT DO NOTHING`,
+   * `INSERT IGNORE`); resolves to the rows inserted, 0 or 1. `source` is `''` for messages without one.
    */
-  readonly insert: (tx: TTx, messageId: string, consumer: string, now: number) => Promise<number> | number;
+  readonly insert: (
+    tx: TTx,
+    messageId: string,
+    consumer: string,
+    now: number,
+    source: string,
+  ) => Promise<number> | number;
   /** Deletes the marks processed before `processedBefore` on the store's own connection; resolves to the count. */
   readonly purge: (processedBefore: number) => Promise<number> | number;
   /** The adapter's classification of driver errors (see `createStorageErrorMapper`). */
@@ -17,9 +23,9 @@ export interface SqlInboxStoreOptions<TTx> {
 export function createSqlInboxStore<TTx>(options: SqlInboxStoreOptions<TTx>): InboxStore<TTx> {
   const { insert, purge, toStorageError } = options;
   return {
-    async markProcessed(tx, messageId, consumer, now) {
+    async markProcessed(tx, messageId, consumer, now, source = '') {
       try {
-        return (await insert(tx, messageId, consumer, now)) === 1;
+        return (await insert(tx, messageId, consumer, now, source)) === 1;
       } catch (error) {
         throw toStorageError(error, 'inbox markProcessed');
       }

@@ -114,7 +114,37 @@ export function describeInboxContract<TTx>(
       expect(await h.effects()).toBe(0);
     });
 
+    run(
+      'identifies a message by source and id: another source reusing the id is not a duplicate',
+      async (h) => {
+        const id = 'order-42';
+        const mark = (source: string) =>
+          h.tx((tx) =>
+            processOnce(h.inbox, tx, id, 'billing', (t) => h.recordEffect(t, `${source} ${id}`), source),
+          );
+        expect((await mark('urn:shop:eu')).status).toBe('processed');
+        expect((await mark('urn:shop:us')).status).toBe('processed');
+        expect((await mark('urn:shop:eu')).status).toBe('duplicate');
+        // without a source ('' as marks written before sources were kept) it is a third identity
+        expect((await once(h, id, 'billing')).status).toBe('processed');
+        expect(await h.effects()).toBe(3);
+      },
+    );
+
     const hasGuard = (h: InboxHarness<TTx>) => h.guard !== undefined;
+
+    run(
+      'the guard keys a message by its source and id',
+      async (h) => {
+        const guard = h.guard!();
+        const work = (tx: TTx) => h.recordEffect(tx, 'shared-id');
+        expect(await guard.once('shared-id', 'billing', work, 'https://eu.example.com/orders')).toBe(true);
+        expect(await guard.once('shared-id', 'billing', work, 'https://us.example.com/orders')).toBe(true);
+        expect(await guard.once('shared-id', 'billing', work, 'https://eu.example.com/orders')).toBe(false);
+        expect(await h.effects()).toBe(2);
+      },
+      hasGuard,
+    );
 
     run(
       'the guard commits the work with the mark and skips a redelivery',
