@@ -64,15 +64,15 @@ const CAPABILITIES: PublisherCapabilities = Object.freeze({ preservesKeyOrder: t
 const SUBJECT_CACHE_MAX = 4096;
 
 /**
- * The `Nats-Msg-Id` of an event: `<source> <id>`, each percent-encoded (CloudEvents identity is source and id, so
- * two producers reusing an id are not dropped as duplicates). `id` alone when there is no source. @internal
+ * The `Nats-Msg-Id` of a message: `<source> <id>` (the message's id, the CloudEvents id for every event the relay
+ * or `publishEvents` sends), each percent-encoded: CloudEvents identity is source and id, so two producers reusing
+ * an id are not dropped as duplicates. `id` alone when there is no source. @internal
  */
 export function natsMessageId(attributes: Readonly<Record<string, string>>, id: string): string {
   const source = attributes.source;
-  const eventId = attributes.id ?? id;
   return source === undefined
-    ? percentEncodeHeader(eventId)
-    : `${percentEncodeHeader(source)} ${percentEncodeHeader(eventId)}`;
+    ? percentEncodeHeader(id)
+    : `${percentEncodeHeader(source)} ${percentEncodeHeader(id)}`;
 }
 
 /**

@@ -165,7 +165,7 @@ describe('sqlite unit of work', () => {
     const columns = (
       db.prepare("SELECT name FROM pragma_table_info('old_inbox')").all() as { name: string }[]
     ).map((c) => c.name);
-    expect(columns).toEqual(['message_id', 'consumer', 'processed_at', 'fingerprint', 'result']);
+    expect(columns).toEqual(['message_id', 'consumer', 'processed_at', 'fingerprint', 'result', 'source']);
     db.close();
   });
 

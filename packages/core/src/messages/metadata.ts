@@ -157,9 +157,13 @@ export function createMetadata(init?: MetadataInit, inherit = true): MessageMeta
       requestedAt: isoTimestamp(now),
       tenantId: ambient?.tenantId,
       traceparent: ambient?.traceparent,
-      tracestate: ambient?.traceparent !== undefined ? ambient.tracestate : undefined,
       attributes: EMPTY_ATTRIBUTES,
     };
+    // `tracestate` travels with a `traceparent`: the key exists only when there is one to carry
+    if (ambient?.traceparent !== undefined && ambient.tracestate !== undefined) {
+      const traced: MessageMetadata = { ...metadata, tracestate: ambient.tracestate };
+      return FREEZE_MESSAGES ? Object.freeze(traced) : traced;
+    }
     return FREEZE_MESSAGES ? Object.freeze(metadata) : metadata;
   }
   const issues: ValidationIssue[] = [];
@@ -181,6 +185,12 @@ export function createMetadata(init?: MetadataInit, inherit = true): MessageMeta
   const attributes = checkAttributes(init.attributes, issues);
   if (issues.length > 0) throw new ValidationError('metadata', issues);
   const requestId = init.requestId ?? uuidv7At(Date.now());
+  const tracestate =
+    init.traceparent !== undefined
+      ? init.tracestate
+      : ambient?.traceparent !== undefined
+        ? (init.tracestate ?? ambient.tracestate)
+        : undefined;
   const metadata: MessageMetadata = {
     requestId,
     correlationId: init.correlationId ?? ambient?.correlationId ?? requestId,
@@ -189,12 +199,7 @@ export function createMetadata(init?: MetadataInit, inherit = true): MessageMeta
     requestedAt,
     tenantId: init.tenantId ?? ambient?.tenantId,
     traceparent: init.traceparent ?? ambient?.traceparent,
-    tracestate:
-      init.traceparent !== undefined
-        ? init.tracestate
-        : ambient?.traceparent !== undefined
-          ? (init.tracestate ?? ambient.tracestate)
-          : undefined,
+    ...(tracestate !== undefined ? { tracestate } : {}),
     attributes,
     ...(init.idempotencyKey !== undefined ? { idempotencyKey: init.idempotencyKey } : {}),
   };
