@@ -152,6 +152,7 @@ describe('mysql unit of work', () => {
           'processed_at',
           'fingerprint',
           'result',
+          'source',
         ]);
       } finally {
         await pool.query(`DROP TABLE IF EXISTS ${Object.values(tables).join(', ')}`);

@@ -162,6 +162,7 @@ describe('postgres unit of work', () => {
           'processed_at',
           'fingerprint',
           'result',
+          'source',
         ]);
       } finally {
         await pool.query(`DROP TABLE IF EXISTS ${Object.values(tables).join(', ')}`);
