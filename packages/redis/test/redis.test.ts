@@ -213,7 +213,9 @@ describe.skipIf(!available)('redis streams', () => {
     const reasons = dead.map((d) => d.fields.ce_deadletterreason!.toString());
     expect(reasons[0]).toBe('malformed entry: no data field');
     expect(reasons[1]).toMatch(/^undecodable: EnvelopeError: .*not valid UTF-8 JSON/);
-    expect(reasons[2]).toMatch(/^undecodable: EnvelopeError: .*specversion is missing \(missing-attribute\)$/);
+    expect(reasons[2]).toMatch(
+      /^undecodable: EnvelopeError: .*specversion is missing \(missing-attribute\)$/,
+    );
     expect(reasons[3]).toMatch(/^undecodable: EnvelopeError: .*gzip data is corrupt/);
     expect(dead.map((d) => d.fields.ce_deadletterattempts!.toString())).toEqual(['1', '1', '1', '1']);
     expect(dead[1]!.fields.data!.equals(Buffer.from([0xff, 0xfe, 0x00]))).toBe(true);
