@@ -10,6 +10,7 @@ import {
   defineEvent,
   defineQuery,
   defineStreamQuery,
+  EventDispatchError,
   handle,
   handleStream,
   on,
@@ -346,6 +347,36 @@ describe('dependency scope configuration', () => {
     expect(() =>
       createMediator({ container: testContainer(), resolver: { resolve: () => undefined as never } }),
     ).toThrow(/resolver or a container, not both/);
+  });
+
+  it('turns a container that cannot open a scope into a failed dispatch, never a throw from send or publish', async () => {
+    const down = new Error('container is closed');
+    const seen: string[] = [];
+    const mediator = createMediator({
+      container: {
+        createScope: () => {
+          throw down;
+        },
+      },
+      onError: (_error, info) => void seen.push(info.handler),
+      handlers: [
+        handle(Count, (q) => q.payload.n),
+        on(Placed, () => {}),
+        handleStream(Tail, async function* () {
+          yield 1;
+        }),
+      ],
+    });
+    let sent: Promise<unknown> | undefined;
+    expect(() => {
+      sent = mediator.query(Count.create({ n: 1 }));
+    }).not.toThrow();
+    await expect(sent).rejects.toBe(down);
+    const published = await mediator.publish(Placed.create({ n: 1 })).catch((e: unknown) => e);
+    expect(published).toBeInstanceOf(EventDispatchError);
+    expect((published as EventDispatchError).failures[0]!.error).toBe(down);
+    expect(seen).toEqual(['container']);
+    await expect(mediator.stream(Tail.create({ n: 1 })).next()).rejects.toBe(down);
   });
 
   it('refuses a dispatch scope without resolve(), and a container whose createScope returns none', async () => {
