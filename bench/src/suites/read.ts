@@ -4,6 +4,7 @@
  * p99 time from a writer's commit to the read model's commit at 1,000 events/s with LISTEN/NOTIFY (`ms`). An
  * unreachable database reports nothing.
  */
+import { DEFAULT_OP_OPTIONS, OP_NODE_FLAGS, runAsyncOpCase } from '../lib/measure.ts';
 import type { CaseSpec, Metrics, Suite } from '../lib/types.ts';
 import { measureCatchUp, measureCommitToReadModel, measureRebuild, type ReadParts } from './read/common.ts';
 
@@ -46,7 +47,22 @@ const cases: CaseSpec[] = [
     module: moduleUrl('postgres.ts'),
     variant: 'latency',
   },
+  { name: 'query bare', baseline: 'query bare', module: moduleUrl('cache.ts'), variant: 'bare' },
+  {
+    name: 'query cache hit memory',
+    baseline: 'query bare',
+    module: moduleUrl('cache.ts'),
+    variant: 'memory-hit',
+  },
+  { name: 'redis raw get', baseline: 'redis raw get', module: moduleUrl('cache.ts'), variant: 'redis-raw' },
+  {
+    name: 'query cache hit redis',
+    baseline: 'redis raw get',
+    module: moduleUrl('cache.ts'),
+    variant: 'redis-hit',
+  },
 ];
+const CACHE_CASES = new Set(['bare', 'memory-hit', 'redis-raw', 'redis-hit']);
 
 async function open(spec: CaseSpec): Promise<ReadParts<never> | undefined> {
   if (spec.name.startsWith('postgres'))
@@ -57,6 +73,12 @@ async function open(spec: CaseSpec): Promise<ReadParts<never> | undefined> {
 }
 
 async function run(spec: CaseSpec): Promise<Metrics> {
+  if (CACHE_CASES.has(spec.variant)) {
+    const m = await runAsyncOpCase(spec, DEFAULT_OP_OPTIONS);
+    return spec.variant.startsWith('redis')
+      ? { us_per_op: m.ns_per_op! / 1000 }
+      : { ns_per_op: m.ns_per_op!, bytes_per_op: m.bytes_per_op! };
+  }
   const parts = await open(spec);
   if (!parts) return {};
   try {
@@ -83,6 +105,9 @@ export const read: Suite = {
   columns: [
     { field: 'per_s', label: 'events/s', digits: 0 },
     { field: 'ms', label: 'p99 ms', digits: 1 },
+    { field: 'ns_per_op', label: 'ns/op', digits: 1 },
+    { field: 'bytes_per_op', label: 'bytes/op', digits: 0 },
+    { field: 'us_per_op', label: 'us/op', digits: 1 },
   ],
   baseline: { case: 'postgres raw catch-up', field: 'per_s', label: 'x raw' },
   notes: [
@@ -91,7 +116,7 @@ export const read: Suite = {
     `rebuild 1M: rebuild(name, 'in-place') of the same projection over ${REBUILD_EVENTS.toLocaleString('en')} events (seeded by bulk SQL), batches of 5,000. Targets: >= 0.8x raw catch-up and >= 15,000 events/s.`,
     "commit-to-read-model p99: 1,000 events/s for 5 s (10 events per transaction), the runner woken by LISTEN/NOTIFY (poll 1 s); from the writer's COMMIT to the runner's commit of the batch holding the events. Target: <= 100 ms.",
   ],
-  nodeFlags: [],
+  nodeFlags: OP_NODE_FLAGS,
   timeoutMs: 900_000,
   cases,
   run,

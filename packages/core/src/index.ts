@@ -313,6 +313,23 @@ export type {
 } from './projections/projection-runner.ts';
 export { consistencyToken, createProjectionRunner } from './projections/projection-runner.ts';
 export type { ParkedEvent, PoisonReport, ProjectionCheckpoint } from './projections/projection-store.ts';
+// query cache
+export type {
+  AnyQueryCachePolicy,
+  CacheInvalidation,
+  CacheInvalidationRule,
+  QueryCache,
+  QueryCacheOptions,
+  QueryCachePolicy,
+} from './query-cache/query-cache-behavior.ts';
+export { createCacheInvalidation, queryCache } from './query-cache/query-cache-behavior.ts';
+export type {
+  CachedValue,
+  InMemoryQueryCacheStore,
+  InMemoryQueryCacheStoreOptions,
+  QueryCacheStore,
+} from './query-cache/query-cache-store.ts';
+export { createInMemoryQueryCacheStore } from './query-cache/query-cache-store.ts';
 // sagas (storage; the engine lives in @cqrs-ts/saga)
 export type { InMemorySagaStore, InMemorySagaStoreOptions } from './saga/in-memory-saga-store.ts';
 export { createInMemorySagaStore } from './saga/in-memory-saga-store.ts';

@@ -25,6 +25,7 @@ const FOLDER_ORDER = [
   'events',
   'mediator',
   'behaviors',
+  'query-cache',
   'diagrams',
   'inbox',
   'broker',

@@ -15,4 +15,6 @@ export type {
 } from './redis-options.ts';
 export type { RedisStreamsPublisher } from './redis-publisher.ts';
 export { createRedisStreamsPublisher } from './redis-publisher.ts';
+export type { RedisQueryCacheStoreOptions } from './redis-query-cache-store.ts';
+export { createRedisQueryCacheStore } from './redis-query-cache-store.ts';
 export { DATA_FIELD, DEFAULT_FIELD_PREFIX } from './redis-wire.ts';

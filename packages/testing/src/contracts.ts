@@ -35,6 +35,8 @@ export {
   describeProjectionContract,
   runCounterProjectionChild,
 } from './contracts/projection.contract.ts';
+export type { QueryCacheStoreHarness } from './contracts/query-cache-store.contract.ts';
+export { describeQueryCacheStoreContract } from './contracts/query-cache-store.contract.ts';
 export type { SagaStoreHarness } from './contracts/saga-store.contract.ts';
 export { describeSagaStoreContract, SagaStepDone } from './contracts/saga-store.contract.ts';
 export type { SqlSagaStoreHarness } from './contracts/sql-saga-store.contract.ts';

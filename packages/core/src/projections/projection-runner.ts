@@ -35,6 +35,11 @@ export interface ProjectionRunnerOptions<TTx> {
   /** Clock, epoch ms. @default Date.now */
   readonly now?: () => number;
   readonly logger?: Logger;
+  /**
+   * Called after each batch commits, with its events (e.g. a cache invalidation's `onApplied`: cached results
+   * go once the read model has the events). Delivery is at least once; failures are logged, not retried.
+   */
+  readonly onApplied?: (events: readonly AnyEvent[], projection: string) => Promise<void> | void;
 }
 
 /** What {@link ProjectionRunner.status} reports. */
@@ -163,6 +168,9 @@ export function createProjectionRunner<TTx>(options: ProjectionRunnerOptions<TTx
   const now = options.now ?? Date.now;
   const logger = options.logger ?? noopLogger;
   const decoder = options.decoder ?? createLogDecoder();
+  const onApplied = options.onApplied;
+  if (onApplied !== undefined && typeof onApplied !== 'function')
+    throw new ConfigurationError('projection runner: onApplied must be a function');
   if (!Array.isArray(options.projections) || options.projections.length === 0)
     throw new ConfigurationError('projection runner: projections must list at least one projection');
   const slots = new Map<string, Slot<TTx>>();
@@ -261,6 +269,13 @@ export function createProjectionRunner<TTx>(options: ProjectionRunnerOptions<TTx
     s.position = to;
     s.leaseUntil = at + leaseMs;
     for (const e of entries) seen(s, e.id);
+    if (onApplied !== undefined && entries.length > 0) {
+      try {
+        await onApplied(events as readonly AnyEvent[], s.key.name);
+      } catch (error) {
+        logger.warn({ projection: s.key.name, error: errorText(error) }, 'projection onApplied failed');
+      }
+    }
   };
 
   const applyAll = (

@@ -1,0 +1,291 @@
+import { ConfigurationError } from '../errors/cqrs-error.ts';
+import type { Behavior, Middleware } from '../mediator/behavior.ts';
+import type { DispatchContext, HandlerDescriptor } from '../mediator/dispatch-context.ts';
+import type { AnyEvent, AnyMessage } from '../messages/message.ts';
+import { errorText } from '../shared/error-text.ts';
+import { type Logger, noopLogger } from '../shared/logger.ts';
+import type { CachedValue, QueryCacheStore } from './query-cache-store.ts';
+
+/** How one query type is cached. */
+export interface QueryCachePolicy<TQuery extends AnyMessage = AnyMessage> {
+  /** The query definition (or its type name). */
+  readonly query: string | { readonly type: string };
+  /** Time to live of a result, ms. */
+  readonly ttlMs: number;
+  /** Tags of a result (e.g. `order:42`), computed from the query: evicting a tag evicts the result. */
+  readonly tags?: (query: TQuery) => readonly string[];
+  /** The result depends on who asks: the user id is part of the key (a dispatch without a user is not cached). */
+  readonly perUser?: boolean;
+}
+
+/** A policy of any query type (its `tags` receive the query untyped). */
+// biome-ignore lint/suspicious/noExplicitAny: a list of policies of different query types
+export type AnyQueryCachePolicy = QueryCachePolicy<any>;
+
+/** Options of {@link queryCache}. */
+export interface QueryCacheOptions {
+  readonly store: QueryCacheStore;
+  readonly queries: readonly AnyQueryCachePolicy[];
+  /** Prefix of every key, so caches of several applications can share a store. @default 'cqrs:' */
+  readonly keyPrefix?: string;
+  /** Bound of each store call of a remote store, ms; past it the query runs without the cache. @default 250 */
+  readonly timeoutMs?: number;
+  /** Called when the store fails (the query then runs its handler); never thrown to the caller. */
+  readonly onError?: (error: unknown, operation: 'get' | 'set' | 'generations' | 'evict') => void;
+  readonly logger?: Logger;
+}
+
+/** The cache behavior, also the handle to evict by key or by tag. */
+export interface QueryCache extends Behavior {
+  /** The key of a query as asked by `execution`'s tenant (and user, for a per-user query). */
+  keyOf(query: AnyMessage, execution?: DispatchContext['execution']): string;
+  /** Evicts the cached results of these queries (as asked by `execution`). */
+  evict(queries: readonly AnyMessage[], execution?: DispatchContext['execution']): Promise<void>;
+  evictTags(tags: readonly string[]): Promise<void>;
+}
+
+/** Canonical JSON: object keys sorted, so two equal payloads give one text. */
+function canonical(value: unknown): string {
+  if (value === null || typeof value !== 'object') {
+    const text = JSON.stringify(value);
+    return text === undefined ? 'null' : text;
+  }
+  if (Array.isArray(value)) return `[${value.map(canonical).join(',')}]`;
+  const keys = Object.keys(value);
+  // Fast path: keys already in order and every value a primitive: JSON.stringify gives the canonical text.
+  let flat = true;
+  for (let i = 0; i < keys.length; i++) {
+    const v = (value as Record<string, unknown>)[keys[i]!];
+    if ((v !== null && typeof v === 'object') || (i > 0 && keys[i - 1]! > keys[i]!)) {
+      flat = false;
+      break;
+    }
+  }
+  if (flat) return JSON.stringify(value);
+  keys.sort();
+  let out = '{';
+  for (const k of keys) {
+    const v = (value as Record<string, unknown>)[k];
+    if (v === undefined || typeof v === 'function') continue;
+    out += `${out.length > 1 ? ',' : ''}${JSON.stringify(k)}:${canonical(v)}`;
+  }
+  return `${out}}`;
+}
+
+/**
+ * Caches query results. The key is the message type, the tenant, the user for a per-user query, and the
+ * payload in canonical JSON, so two different queries, or two tenants, never share one. Per key, concurrent
+ * misses run the handler once (single flight). `null` and `undefined` results are cached, apart from misses.
+ * A failing or slow store is reported (`onError`) and the query runs its handler: the cache never fails a query.
+ *
+ * Place it after `authorization()` (it refuses a pipeline where an authorization behavior comes after it: a
+ * cached result would skip the check). Evict by key (`evict`), by tag (`evictTags`), or from events with
+ * {@link createCacheInvalidation}.
+ * @throws ConfigurationError for a malformed option
+ */
+export function queryCache(options: QueryCacheOptions): QueryCache {
+  const store = options?.store;
+  if (
+    typeof store?.get !== 'function' ||
+    typeof store.set !== 'function' ||
+    typeof store.evictTags !== 'function'
+  )
+    throw new ConfigurationError('queryCache(): store must be a query cache store');
+  const prefix = options.keyPrefix ?? 'cqrs:';
+  if (typeof prefix !== 'string' || prefix.length > 100)
+    throw new ConfigurationError('queryCache(): keyPrefix must be a short string');
+  const timeoutMs = store.remote === true ? (options.timeoutMs ?? 250) : undefined;
+  if (timeoutMs !== undefined && !(Number.isSafeInteger(timeoutMs) && timeoutMs > 0))
+    throw new ConfigurationError('queryCache(): timeoutMs must be a positive integer');
+  const logger = options.logger ?? noopLogger;
+  const report =
+    options.onError ??
+    ((error: unknown, operation: string) =>
+      logger.warn(
+        { store: store.name, operation, error: errorText(error) },
+        'query cache unavailable; running the handler',
+      ));
+  const policies = new Map<string, QueryCachePolicy<AnyMessage>>();
+  if (!Array.isArray(options.queries) || options.queries.length === 0)
+    throw new ConfigurationError('queryCache(): queries must list at least one query policy');
+  for (const p of options.queries as readonly QueryCachePolicy<AnyMessage>[]) {
+    const type = typeof p?.query === 'string' ? p.query : p?.query?.type;
+    if (typeof type !== 'string' || type.length === 0)
+      throw new ConfigurationError('queryCache(): each policy names its query');
+    if (policies.has(type)) throw new ConfigurationError(`queryCache(): two policies for ${type}`);
+    if (!(Number.isSafeInteger(p.ttlMs) && p.ttlMs > 0))
+      throw new ConfigurationError(`queryCache(): ${type}: ttlMs must be a positive integer`);
+    if (p.tags !== undefined && typeof p.tags !== 'function')
+      throw new ConfigurationError(`queryCache(): ${type}: tags must be a function`);
+    policies.set(type, p);
+  }
+  const flights = new Map<string, Promise<unknown>>();
+
+  const bounded = <T>(promise: Promise<T>): Promise<T> => {
+    if (timeoutMs === undefined) return promise;
+    let timer: ReturnType<typeof setTimeout> | undefined;
+    const timeout = new Promise<never>((_, reject) => {
+      timer = setTimeout(() => reject(new Error(`${store.name}: no answer in ${timeoutMs} ms`)), timeoutMs);
+    });
+    return Promise.race([promise, timeout]).finally(() => clearTimeout(timer));
+  };
+
+  /** `prefix` + the JSON of the type, computed once per policy. */
+  const typePrefixes = new Map<string, string>();
+  const keyOf = (
+    query: AnyMessage,
+    execution: DispatchContext['execution'] | undefined,
+  ): string | undefined => {
+    const policy = policies.get(query.type);
+    const tenant = execution?.tenantId ?? query.metadata?.tenantId;
+    let user = '-';
+    if (policy?.perUser === true) {
+      const id = execution?.user?.id;
+      if (typeof id !== 'string') return undefined;
+      user = JSON.stringify(id);
+    }
+    let head = typePrefixes.get(query.type);
+    if (head === undefined) {
+      head = `${prefix}${JSON.stringify(query.type)}`;
+      if (policy !== undefined) typePrefixes.set(query.type, head);
+    }
+    // JSON strings are quoted, so '-' (none) never equals a tenant or a user.
+    return `${head}|${tenant === undefined ? '-' : JSON.stringify(tenant)}|${user}|${canonical(query.payload)}`;
+  };
+
+  const fill = async (
+    key: string,
+    policy: QueryCachePolicy<AnyMessage>,
+    message: AnyMessage,
+    context: DispatchContext,
+    next: (m: AnyMessage, c: DispatchContext) => Promise<unknown>,
+  ) => {
+    const tags = policy.tags?.(message) ?? [];
+    let generations: readonly number[] | undefined;
+    try {
+      generations = tags.length === 0 ? [] : await bounded(store.generations(tags));
+    } catch (error) {
+      report(error, 'generations');
+    }
+    const result = await next(message, context);
+    if (generations !== undefined) {
+      try {
+        await bounded(store.set(key, result, { ttlMs: policy.ttlMs, tags, generations }));
+      } catch (error) {
+        report(error, 'set');
+      }
+    }
+    return result;
+  };
+
+  const forPolicy =
+    (policy: QueryCachePolicy<AnyMessage>): Middleware =>
+    async (message, context, next) => {
+      const key = keyOf(message, context.execution);
+      if (key === undefined) return next(message, context);
+      let hit: CachedValue | undefined;
+      try {
+        // A store may answer at once (the in-memory one): no promise to wait for then.
+        const answer = store.get(key);
+        hit = answer instanceof Promise ? await (timeoutMs === undefined ? answer : bounded(answer)) : answer;
+      } catch (error) {
+        report(error, 'get');
+        return next(message, context);
+      }
+      if (hit !== undefined) return hit.value;
+      const running = flights.get(key);
+      if (running !== undefined) return running;
+      const flight = fill(key, policy, message, context, next);
+      flights.set(key, flight);
+      try {
+        return await flight;
+      } finally {
+        flights.delete(key);
+      }
+    };
+
+  const checkPipeline = (pipeline: readonly Behavior[], index: number, handler: HandlerDescriptor) => {
+    for (let i = index + 1; i < pipeline.length; i++) {
+      if (pipeline[i]!.enforces?.includes('authorization'))
+        throw new ConfigurationError(
+          `${handler.messageType}: ${pipeline[i]!.name} (authorization) is placed inside the query cache; list it before, so a cached result is never served without the check`,
+        );
+    }
+  };
+
+  const middlewares = new Map<string, Middleware>();
+  for (const [type, p] of policies) middlewares.set(type, forPolicy(p));
+  return Object.freeze({
+    name: 'query cache',
+    target: Object.freeze({ kinds: Object.freeze(['query'] as const) }),
+    checkPipeline,
+    forHandler: (handler: HandlerDescriptor) => middlewares.get(handler.messageType),
+    keyOf(query: AnyMessage, execution?: DispatchContext['execution']) {
+      if (typeof query?.type !== 'string') throw new ConfigurationError('keyOf() takes a query');
+      const key = keyOf(query, execution);
+      if (key === undefined) throw new ConfigurationError(`${query.type} is cached per user: give the user`);
+      return key;
+    },
+    async evict(queries: readonly AnyMessage[], execution?: DispatchContext['execution']) {
+      const keys: string[] = [];
+      for (const q of queries) {
+        const key = keyOf(q, execution);
+        if (key !== undefined) keys.push(key);
+      }
+      await store.delete(keys);
+    },
+    evictTags: (tags: readonly string[]) => store.evictTags(tags),
+  });
+}
+
+/** An event's effect on the cache: the tags it evicts. */
+export interface CacheInvalidationRule<TEvent extends AnyEvent = AnyEvent> {
+  readonly event: string | { readonly type: string };
+  readonly tags: (event: TEvent) => readonly string[];
+}
+
+/** What {@link createCacheInvalidation} returns. */
+export interface CacheInvalidation {
+  /** Evicts the tags of these events; give it to a projection runner as `onApplied`. Failures are reported. */
+  onApplied(events: readonly AnyEvent[]): Promise<void>;
+  /** The event types the rules name (for `on(...)` handlers without projections). */
+  readonly types: readonly string[];
+}
+
+/**
+ * Evicts cached results when events happen. Wire it to a projection runner (`onApplied`: the tags go once the
+ * read model the query reads has the event, not when it was published, which would let a query re-cache the
+ * old rows), or to plain event handlers: `on(OrderShipped, (e) => invalidation.onApplied([e]))`.
+ * @throws ConfigurationError for a malformed rule
+ */
+export function createCacheInvalidation(options: {
+  readonly cache: Pick<QueryCache, 'evictTags'>;
+  readonly rules: readonly CacheInvalidationRule<never>[];
+  readonly onError?: (error: unknown) => void;
+}): CacheInvalidation {
+  const cache = options?.cache;
+  if (typeof cache?.evictTags !== 'function')
+    throw new ConfigurationError('createCacheInvalidation(): cache must be a query cache');
+  const byType = new Map<string, ((e: AnyEvent) => readonly string[])[]>();
+  for (const r of (options.rules ?? []) as readonly CacheInvalidationRule[]) {
+    const type = typeof r?.event === 'string' ? r.event : r?.event?.type;
+    if (typeof type !== 'string' || typeof r.tags !== 'function')
+      throw new ConfigurationError('createCacheInvalidation(): a rule names an event and a tags function');
+    byType.set(type, [...(byType.get(type) ?? []), r.tags]);
+  }
+  if (byType.size === 0) throw new ConfigurationError('createCacheInvalidation(): rules must not be empty');
+  const onError = options.onError ?? (() => {});
+  return Object.freeze({
+    types: Object.freeze([...byType.keys()]),
+    async onApplied(events: readonly AnyEvent[]) {
+      const tags = new Set<string>();
+      for (const e of events) for (const f of byType.get(e.type) ?? []) for (const t of f(e)) tags.add(t);
+      if (tags.size === 0) return;
+      try {
+        await cache.evictTags([...tags]);
+      } catch (error) {
+        onError(error);
+      }
+    },
+  });
+}
