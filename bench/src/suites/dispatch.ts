@@ -13,6 +13,7 @@ const direct = moduleUrl('direct.ts');
 const cqrs = moduleUrl('cqrs-ts.ts');
 const nest = moduleUrl('nestjs.mjs');
 const mediatr = moduleUrl('mediatr-ts.mjs');
+const awilix = moduleUrl('awilix.ts');
 
 const cases: CaseSpec[] = [
   { name: 'direct create and call', module: direct, variant: 'create-and-call' },
@@ -44,6 +45,13 @@ const cases: CaseSpec[] = [
   { name: 'nestjs query', module: nest, variant: 'query' },
   { name: 'nestjs send 100 types', module: nest, variant: 'send-100-types' },
   { name: 'mediatr-ts send 1 behavior', module: mediatr, variant: 'send-1-behavior' },
+  { name: 'awilix scope by hand', module: awilix, variant: 'by-hand' },
+  {
+    name: 'cqrs-ts send awilix scope',
+    module: awilix,
+    variant: 'mediator',
+    baseline: 'awilix scope by hand',
+  },
 ];
 
 export const dispatch: Suite = {

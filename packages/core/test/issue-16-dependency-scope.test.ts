@@ -193,11 +193,10 @@ describe('dependency scope per top-level dispatch', () => {
     expect(logs[0]!.lines).toEqual(['di.place', 'di.count']);
   });
 
-  it('adopts a scope given in the dispatch options (an HTTP request scope) and leaves its disposal to the owner', async () => {
-    const container = testContainer();
-    const seen: Seen = [];
+  /** A mediator whose Place handler queries Count; both record the scope they ran in. */
+  function nestedMediator(container: DependencyContainer | undefined, seen: Seen) {
     const mediator = createMediator({
-      container,
+      ...(container === undefined ? {} : { container }),
       handlers: [
         handle(Count, (q, ctx) => {
           seen.push({ where: 'count', scope: idOf(ctx) });
@@ -209,6 +208,13 @@ describe('dependency scope per top-level dispatch', () => {
         }),
       ],
     });
+    return mediator;
+  }
+
+  it('adopts a scope given in the dispatch options (an HTTP request scope) and leaves its disposal to the owner', async () => {
+    const container = testContainer();
+    const seen: Seen = [];
+    const mediator = nestedMediator(container, seen);
     const request = new TestScope();
     await mediator.send(Place.create({ n: 0 }), { scope: request });
     expect(seen).toEqual([
@@ -221,18 +227,7 @@ describe('dependency scope per top-level dispatch', () => {
 
   it('works without a container when a scope is given, and leaves context.scope undefined otherwise', async () => {
     const seen: Seen = [];
-    const mediator = createMediator({
-      handlers: [
-        handle(Count, (q, ctx) => {
-          seen.push({ where: 'count', scope: idOf(ctx) });
-          return q.payload.n;
-        }),
-        handle(Place, async (_c, ctx) => {
-          seen.push({ where: 'place', scope: idOf(ctx) });
-          return [await mediator.query(Count.create({ n: 1 }))];
-        }),
-      ],
-    });
+    const mediator = nestedMediator(undefined, seen);
     const request = new TestScope();
     await mediator.send(Place.create({ n: 0 }), { scope: request });
     await mediator.query(Count.create({ n: 2 }));
