@@ -48,3 +48,29 @@ it.skipIf(!available)("the README's event-log example runs", async () => {
     await admin.end();
   }
 });
+
+/** Runs a README example in a database of its own (the examples use fixed table names), dropped after. */
+async function runInOwnDatabase(file: string, name: string): Promise<string[]> {
+  const database = `readme_${name}_${uniqueSuffix}`;
+  const admin = await mysql.createConnection({ uri: MYSQL_URL });
+  await admin.query(`CREATE DATABASE ${database}`);
+  try {
+    const url = new URL(MYSQL_URL);
+    url.pathname = `/${database}`;
+    return (await runExample('packages/mysql', file, { DATABASE_URL: url.href })).split('\n');
+  } finally {
+    await admin.query(`DROP DATABASE ${database}`);
+    await admin.end();
+  }
+}
+
+it.skipIf(!available)("the README's outbox example runs", async () => {
+  expect(await runInOwnDatabase('test/readme/outbox.ts', 'outbox')).toEqual([
+    'published orders.order-placed',
+    '',
+  ]);
+});
+
+it.skipIf(!available)("the README's saga store example runs", async () => {
+  expect(await runInOwnDatabase('test/readme/saga.ts', 'saga')).toEqual(['o-1: completed', '']);
+});

@@ -50,3 +50,27 @@ it.skipIf(!available)("the README's event-log example runs", async () => {
     await admin.end();
   }
 });
+
+/** Runs a README example in a database of its own (the examples use fixed table names), dropped after. */
+async function runInOwnDatabase(file: string, name: string): Promise<string[]> {
+  const database = `readme_${name}_${uniqueSuffix}`;
+  const admin = new pg.Client({ connectionString: PG_URL });
+  await admin.connect();
+  await admin.query(`CREATE DATABASE ${database}`);
+  try {
+    const url = new URL(PG_URL);
+    url.pathname = `/${database}`;
+    return (await runExample('packages/postgres', file, { DATABASE_URL: url.href })).split('\n');
+  } finally {
+    await admin.query(`DROP DATABASE ${database} WITH (FORCE)`);
+    await admin.end();
+  }
+}
+
+it.skipIf(!available)("the README's outbox example runs", async () => {
+  expect(await runInOwnDatabase('test/readme/outbox.ts', 'outbox')).toEqual(['published orders', '']);
+});
+
+it.skipIf(!available)("the README's saga store example runs", async () => {
+  expect(await runInOwnDatabase('test/readme/saga.ts', 'saga')).toEqual(['o-1: completed', '']);
+});
