@@ -139,8 +139,11 @@ describe('one retryability rule for the retry behavior and the broker consumers'
     await mediator.send(C.create({})).catch(() => {});
     expect(attempts > 1).toBe(expected);
     const Ev = defineEvent('t.ev');
+    // Without pausing: a processor that pauses holds a message whose dependency is down (no disposition until it
+    // is back), which the consumer contract covers; here each error must get its disposition at once.
     const processor = createMessageProcessor({
       name: 'c',
+      pause: false,
       handle: () => {
         throw error;
       },
