@@ -31,7 +31,10 @@ describe('README code blocks', () => {
   });
 
   it('each say what they are: an example file the tests run, or a fragment with its reason', () => {
-    expect(blocks.filter((b) => b.marker === undefined).map(where)).toEqual([]);
+    expect(
+      blocks.filter((b) => b.marker === undefined).map(where),
+      'put `<!-- example: <file>[#<region>] -->` or `<!-- fragment: <reason> -->` on the line before each block (test/support/readme.ts)',
+    ).toEqual([]);
     expect(
       blocks.filter((b) => b.marker?.kind === 'fragment' && b.marker.reason.trim().length < 8).map(where),
     ).toEqual([]);
