@@ -21,8 +21,10 @@ import {
 import { createNatsConsumer, createNatsPublisher, ensureNatsStream } from '@cqrs-ts/nats';
 import { createPostgresOutboxStore, migrate } from '@cqrs-ts/postgres';
 import { jetstreamManager } from '@nats-io/jetstream';
+import { connect } from '@nats-io/transport-node';
 import pg from 'pg';
 import { describe, expect, it } from 'vitest';
+import { describeOutage, OUTAGE_MS, runOutageFlow } from '../../core/test/support/outage-flow.ts';
 import { PG_URL, service } from '../../core/test/support/services.ts';
 import {
   connectTest,
@@ -35,6 +37,7 @@ import {
   readStream,
   sleep,
   startNats,
+  startPrivateNats,
   unique,
   until,
 } from './support.ts';
@@ -376,5 +379,52 @@ describe.skipIf(!natsAvailable)('nats reliability', () => {
       }
     },
     60_000,
+  );
+
+  it.skipIf(!pgAvailable)(
+    `outage of ${OUTAGE_MS / 1000} s (a private nats-server killed) under 500 events/s through the Postgres outbox: nothing dead or lost, key order kept, the backlog drains at once`,
+    async () => {
+      const server = await startPrivateNats();
+      const stream = unique('OUT');
+      const prefix = stream.toLowerCase();
+      const pool = new pg.Pool({ connectionString: PG_URL, max: 4 });
+      const admin = await connect({ servers: server.url, maxReconnectAttempts: -1, reconnectTimeWait: 250 });
+      const publisher = await createNatsPublisher({
+        servers: server.url,
+        subjectPrefix: prefix,
+        timeoutMs: 2000,
+      });
+      try {
+        await ensureNatsStream({ connection: admin, name: stream, subjects: [`${prefix}.>`] });
+        const result = await runOutageFlow({
+          label: 'nats',
+          pool,
+          topic: 'ticks',
+          publisher,
+          direct: publisher,
+          async consume(handle) {
+            const consumer = createNatsConsumer({ servers: server.url, stream, name: 'outage', handle });
+            await consumer.start();
+            return consumer;
+          },
+          down: () => server.kill(),
+          up: () => server.start(),
+        });
+        console.info(describeOutage('nats', result));
+        expect(result.missing).toBe(0);
+        expect(result.outOfOrder).toBe(0);
+        expect(result.relay.dead).toBe(0);
+        expect(result.relay.quarantined).toBe(0);
+        expect(result.consumer.deadLettered).toBe(0);
+        expect(result.relay.circuit).toBe('closed');
+        expect(result.backlogAtRecovery).toBeGreaterThan(OUTAGE_MS / 4); // the flow went on during the outage
+      } finally {
+        await publisher.close();
+        await admin.close().catch(() => {});
+        await pool.end();
+        await server.dispose();
+      }
+    },
+    OUTAGE_MS + 240_000,
   );
 });

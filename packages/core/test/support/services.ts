@@ -1,5 +1,5 @@
 import { execFile } from 'node:child_process';
-
+import { createServer } from 'node:net';
 import { dirname, join, relative, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { exampleText, readmeBlocks } from './readme.ts';
@@ -27,6 +27,18 @@ export const PG_URL = process.env.CQRS_PG_URL ?? 'postgres://postgres@127.0.0.1:
 export const MYSQL_URL = process.env.CQRS_MYSQL_URL ?? 'mysql://root@127.0.0.1:3306/test';
 
 export { waitFor } from '@cqrs-ts/testing';
+
+/** A loopback port free right now, for a private server a test starts (never the shared services' ports). */
+export function freePort(): Promise<number> {
+  return new Promise<number>((resolve, reject) => {
+    const s = createServer();
+    s.once('error', reject);
+    s.listen(0, '127.0.0.1', () => {
+      const a = s.address();
+      s.close(() => resolve(typeof a === 'object' && a !== null ? a.port : 0));
+    });
+  });
+}
 
 const repo = resolve(dirname(fileURLToPath(import.meta.url)), '../../../..');
 

@@ -8,6 +8,13 @@ export interface TcpProxy {
   readonly connections: number;
   /** Destroys every open connection (both sides); new ones are accepted again at once. */
   cut(): void;
+  /**
+   * An outage: destroys every open connection and stops listening, so connecting is refused (`ECONNREFUSED`) as
+   * if the service were down, until {@link TcpProxy.unblock}.
+   */
+  block(): Promise<void>;
+  /** Listens on the same port again. */
+  unblock(): Promise<void>;
   /** Stops listening and destroys every connection. */
   close(): Promise<void>;
 }
@@ -44,18 +51,40 @@ export async function createTcpProxy(target: {
   });
   const address = server.address();
   if (address === null || typeof address === 'string') throw new Error('tcp proxy: no port');
+  const port = address.port;
+  let blocked = false;
+  const destroyAll = () => {
+    for (const socket of open) socket.destroy();
+    open.clear();
+  };
   return {
-    port: address.port,
+    port,
     get connections() {
       return connections;
     },
-    cut() {
-      for (const socket of open) socket.destroy();
-      open.clear();
+    cut: destroyAll,
+    async block() {
+      if (blocked) return;
+      blocked = true;
+      const closed = new Promise<void>((resolve) => server.close(() => resolve()));
+      destroyAll();
+      await closed;
+    },
+    async unblock() {
+      if (!blocked) return;
+      await new Promise<void>((resolve, reject) => {
+        server.once('error', reject);
+        server.listen(port, '127.0.0.1', () => {
+          server.off('error', reject);
+          blocked = false;
+          resolve();
+        });
+      });
     },
     async close() {
-      for (const socket of open) socket.destroy();
-      open.clear();
+      destroyAll();
+      if (blocked) return;
+      blocked = true;
       await new Promise<void>((resolve) => server.close(() => resolve()));
     },
   };
