@@ -218,7 +218,7 @@ export function createMessageProcessor(options: MessageProcessorOptions): Messag
       }
       for (;;) {
         let probe = false;
-        if (pause !== undefined && pause.paused) {
+        if (pause?.paused) {
           const turn = await pause.turn(signal);
           if (turn === 'abort') return finish({ action: 'release', error: pause.lastError }, message);
           probe = turn === 'probe';
@@ -239,7 +239,7 @@ export function createMessageProcessor(options: MessageProcessorOptions): Messag
           pause?.answered(probe);
           return finish(ACK_HANDLED, message);
         } catch (error) {
-          if (pause !== undefined && pause.isUnavailable(error)) {
+          if (pause?.isUnavailable(error)) {
             pause.down(error, probe); // held: no attempt spent; wait for the next probe or the resume
             continue;
           }
