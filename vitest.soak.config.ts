@@ -1,0 +1,16 @@
+import { defineConfig } from 'vitest/config';
+import reliability from './vitest.reliability.config.ts';
+
+/**
+ * `npm run soak`: the reliability suite's long-outage tests with a 300 s outage (NATS, Redis, RabbitMQ, one after
+ * the other: about 20 minutes), outside CI's time budget.
+ */
+export default defineConfig({
+  ...reliability,
+  test: {
+    ...reliability.test,
+    env: { ...reliability.test?.env, CQRS_OUTAGE_MS: '300000' },
+    testNamePattern: /outage of \d+ s/,
+    testTimeout: 900_000,
+  },
+});
