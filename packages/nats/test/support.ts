@@ -2,13 +2,15 @@
  * Shared helpers of the NATS tests: server availability, unique streams (deleted after the test), reading a
  * stream back with a throwaway ordered consumer.
  */
-import { type ChildProcess, execFileSync, spawn } from 'node:child_process';
-import { mkdtempSync, rmSync } from 'node:fs';
-import { tmpdir } from 'node:os';
-import { join } from 'node:path';
+import { execFileSync } from 'node:child_process';
 import { type JetStreamManager, type JsMsg, jetstreamManager } from '@nats-io/jetstream';
 import { connect, type NatsConnection } from '@nats-io/transport-node';
-import { freePort, service, uniqueSuffix } from '../../core/test/support/services.ts';
+import {
+  type PrivateServer,
+  service,
+  startPrivateServer,
+  uniqueSuffix,
+} from '../../core/test/support/services.ts';
 
 export const NATS_URL = process.env.CQRS_NATS_URL ?? '127.0.0.1:4222';
 
@@ -117,53 +119,20 @@ export async function startNats(): Promise<void> {
   await until(natsReady, 60_000, 'nats-server with JetStream');
 }
 
-/** A nats-server of the test's own (never the shared one), on a free port, with its JetStream store in `dir`. */
-export interface PrivateNats {
-  readonly url: string;
-  /** SIGKILLs it (JetStream keeps what it acknowledged in `dir`). */
-  kill(): Promise<void>;
-  /** Starts it again on the same port and store; resolves once it answers. */
-  start(): Promise<void>;
-  /** Kills it and removes its store. */
-  dispose(): Promise<void>;
-}
-
-export async function startPrivateNats(): Promise<PrivateNats> {
-  const port = await freePort();
-  const dir = mkdtempSync(join(tmpdir(), 'cqrs-nats-'));
-  const url = `127.0.0.1:${port}`;
-  let child: ChildProcess | undefined;
-  const answers = async () => {
-    try {
-      const nc = await connect({ servers: url, timeout: 1000, reconnect: false });
-      await nc.close();
-      return true;
-    } catch {
-      return false;
-    }
-  };
-  const start = async () => {
-    child = spawn('nats-server', ['-a', '127.0.0.1', '-p', String(port), '-js', '-sd', dir], {
-      stdio: 'ignore',
-    });
-    await until(answers, 30_000, `private nats-server on ${port}`);
-  };
-  const kill = async () => {
-    const c = child;
-    child = undefined;
-    if (c === undefined || c.exitCode !== null || c.signalCode !== null) return;
-    const exited = new Promise<void>((resolve) => c.once('exit', () => resolve()));
-    c.kill('SIGKILL');
-    await exited;
-  };
-  await start();
-  return {
-    url,
-    kill,
-    start,
-    async dispose() {
-      await kill();
-      rmSync(dir, { recursive: true, force: true });
+/** A nats-server of the test's own (never the shared one) with JetStream; SIGKILL keeps what it acknowledged. */
+export async function startPrivateNats(): Promise<PrivateServer & { readonly url: string }> {
+  const server = await startPrivateServer(
+    'nats-server',
+    (port, dir) => ['-a', '127.0.0.1', '-p', String(port), '-js', '-sd', dir],
+    async (port) => {
+      try {
+        const nc = await connect({ servers: `127.0.0.1:${port}`, timeout: 1000, reconnect: false });
+        await nc.close();
+        return true;
+      } catch {
+        return false;
+      }
     },
-  };
+  );
+  return Object.assign(server, { url: `127.0.0.1:${server.port}` });
 }

@@ -1,11 +1,12 @@
 /** Shared helpers of the Redis tests. */
-import { type ChildProcess, spawn } from 'node:child_process';
-import { mkdtempSync, rmSync } from 'node:fs';
-import { tmpdir } from 'node:os';
-import { join } from 'node:path';
 import type { RedisClientLike } from '@cqrs-ts/redis';
 import { Redis } from 'ioredis';
-import { freePort, service, uniqueSuffix, waitFor } from '../../core/test/support/services.ts';
+import {
+  type PrivateServer,
+  service,
+  startPrivateServer,
+  uniqueSuffix,
+} from '../../core/test/support/services.ts';
 
 export const REDIS_URL = process.env.CQRS_REDIS_URL ?? 'redis://127.0.0.1:6379';
 
@@ -61,56 +62,30 @@ export async function entries(
 
 export const sleep = (ms: number) => new Promise<void>((r) => setTimeout(r, ms));
 
-/** A redis-server of the test's own (never the shared one) on a free port, persisting every write (AOF, fsync always). */
-export interface PrivateRedis {
-  readonly url: string;
-  /** SIGKILLs it: what it acknowledged is in its append-only file. */
-  kill(): Promise<void>;
-  /** Starts it again on the same port and data; resolves once it answers. */
-  start(): Promise<void>;
-  /** Kills it and removes its data. */
-  dispose(): Promise<void>;
-}
-
-export async function startPrivateRedis(): Promise<PrivateRedis> {
-  const port = await freePort();
-  const dir = mkdtempSync(join(tmpdir(), 'cqrs-redis-'));
-  const url = `redis://127.0.0.1:${port}`;
-  const args = ['--port', String(port), '--bind', '127.0.0.1', '--save', '', '--appendonly', 'yes'];
-  args.push('--appendfsync', 'always', '--dir', dir, '--daemonize', 'no');
-  let child: ChildProcess | undefined;
-  const answers = async () => {
-    const r = new Redis(url, { maxRetriesPerRequest: 0, retryStrategy: () => null, lazyConnect: true });
-    r.on('error', () => {});
-    try {
-      await r.connect();
-      return (await r.ping()) === 'PONG';
-    } catch {
-      return false;
-    } finally {
-      r.disconnect();
-    }
-  };
-  const start = async () => {
-    child = spawn('redis-server', args, { stdio: 'ignore' });
-    await waitFor(answers, 30_000, `private redis-server on ${port}`);
-  };
-  const kill = async () => {
-    const c = child;
-    child = undefined;
-    if (c === undefined || c.exitCode !== null || c.signalCode !== null) return;
-    const exited = new Promise<void>((resolve) => c.once('exit', () => resolve()));
-    c.kill('SIGKILL');
-    await exited;
-  };
-  await start();
-  return {
-    url,
-    kill,
-    start,
-    async dispose() {
-      await kill();
-      rmSync(dir, { recursive: true, force: true });
+/** A redis-server of the test's own (never the shared one) persisting every write (AOF, fsync always). */
+export async function startPrivateRedis(): Promise<PrivateServer & { readonly url: string }> {
+  const server = await startPrivateServer(
+    'redis-server',
+    (port, dir) => [
+      ...['--port', String(port), '--bind', '127.0.0.1', '--save', '', '--appendonly', 'yes'],
+      ...['--appendfsync', 'always', '--dir', dir, '--daemonize', 'no'],
+    ],
+    async (port) => {
+      const r = new Redis(port, '127.0.0.1', {
+        maxRetriesPerRequest: 0,
+        retryStrategy: () => null,
+        lazyConnect: true,
+      });
+      r.on('error', () => {});
+      try {
+        await r.connect();
+        return (await r.ping()) === 'PONG';
+      } catch {
+        return false;
+      } finally {
+        r.disconnect();
+      }
     },
-  };
+  );
+  return Object.assign(server, { url: `redis://127.0.0.1:${server.port}` });
 }

@@ -16,6 +16,7 @@ import {
 import { createOutboxEncoder, type MessagePublisher, toOutboxMessages } from '@cqrs-ts/core/spi';
 import { createPostgresOutboxStore, migrate } from '@cqrs-ts/postgres';
 import type pg from 'pg';
+import { expect } from 'vitest';
 import { uniqueSuffix, waitFor } from './services.ts';
 
 /** The outage length: `CQRS_OUTAGE_MS` (the soak script sets 300000), else 120 s. */
@@ -242,4 +243,15 @@ export function describeOutage(label: string, r: OutageFlowResult): string {
     `returned (the publisher alone publishes as many in ${(r.directMs / 1000).toFixed(1)} s: relay ` +
     `${(r.publishDrainMs / r.directMs).toFixed(2)}x, end to end ${(r.drainMs / r.directMs).toFixed(2)}x)`
   );
+}
+
+/** What every broker's outage test asserts: nothing lost, dead or out of key order, and the flow went on meanwhile. */
+export function expectOutageSurvived(r: OutageFlowResult, outageMs = OUTAGE_MS): void {
+  expect(r.missing).toBe(0);
+  expect(r.outOfOrder).toBe(0);
+  expect(r.relay.dead).toBe(0);
+  expect(r.relay.quarantined).toBe(0);
+  expect(r.consumer.deadLettered).toBe(0);
+  expect(r.relay.circuit).toBe('closed');
+  expect(r.backlogAtRecovery).toBeGreaterThan(outageMs / 4); // events were committed during the outage
 }

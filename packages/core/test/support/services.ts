@@ -1,5 +1,7 @@
-import { execFile } from 'node:child_process';
+import { type ChildProcess, execFile, spawn } from 'node:child_process';
+import { mkdtempSync, rmSync } from 'node:fs';
 import { createServer } from 'node:net';
+import { tmpdir } from 'node:os';
 import { dirname, join, relative, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { exampleText, readmeBlocks } from './readme.ts';
@@ -26,7 +28,57 @@ export const uniqueSuffix = `${process.pid}_${Math.floor(Math.random() * 1e6)}`;
 export const PG_URL = process.env.CQRS_PG_URL ?? 'postgres://postgres@127.0.0.1:5432/test';
 export const MYSQL_URL = process.env.CQRS_MYSQL_URL ?? 'mysql://root@127.0.0.1:3306/test';
 
-export { waitFor } from '@cqrs-ts/testing';
+import { waitFor } from '@cqrs-ts/testing';
+
+export { waitFor };
+
+/** A server process of a test's own (never a shared service), to kill and start again for an outage. */
+export interface PrivateServer {
+  /** The loopback port it listens on. */
+  readonly port: number;
+  /** SIGKILLs it. */
+  kill(): Promise<void>;
+  /** Starts it again on the same port and data directory; resolves once `answers()` says so. */
+  start(): Promise<void>;
+  /** Kills it and removes its data directory. */
+  dispose(): Promise<void>;
+}
+
+/**
+ * Starts `command` with `args(port, dir)` on a free loopback port and a fresh temporary data directory, and
+ * waits until `answers(port)` is true.
+ */
+export async function startPrivateServer(
+  command: string,
+  args: (port: number, dir: string) => string[],
+  answers: (port: number) => Promise<boolean>,
+): Promise<PrivateServer> {
+  const port = await freePort();
+  const dir = mkdtempSync(join(tmpdir(), `cqrs-${command}-`));
+  let child: ChildProcess | undefined;
+  const start = async () => {
+    child = spawn(command, args(port, dir), { stdio: 'ignore' });
+    await waitFor(() => answers(port), 30_000, `private ${command} on ${port}`);
+  };
+  const kill = async () => {
+    const c = child;
+    child = undefined;
+    if (c === undefined || c.exitCode !== null || c.signalCode !== null) return;
+    const exited = new Promise<void>((resolve) => c.once('exit', () => resolve()));
+    c.kill('SIGKILL');
+    await exited;
+  };
+  await start();
+  return {
+    port,
+    kill,
+    start,
+    async dispose() {
+      await kill();
+      rmSync(dir, { recursive: true, force: true });
+    },
+  };
+}
 
 /** A loopback port free right now, for a private server a test starts (never the shared services' ports). */
 export function freePort(): Promise<number> {
