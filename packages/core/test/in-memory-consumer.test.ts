@@ -59,7 +59,16 @@ describe('in-memory consumer', () => {
     const broker = createInMemoryBroker();
     const Ticked = defineEvent('imc.ticked', { topic: 't', key: () => 'k' }).withPayload<{ n: number }>();
     const down = () => Object.assign(new Error('connect ECONNREFUSED'), { code: 'ECONNREFUSED' });
-    const held = createInMemoryConsumer({ broker, topics: ['t'], handle: () => Promise.reject(down()) });
+    let dependencyUp = false;
+    const seen: number[] = [];
+    const held = createInMemoryConsumer({
+      broker,
+      topics: ['t'],
+      handle: async (e) => {
+        if (!dependencyUp) throw down();
+        seen.push((e.payload as { n: number }).n);
+      },
+    });
     const plain = createInMemoryConsumer({
       broker,
       topics: ['t'],
@@ -80,6 +89,12 @@ describe('in-memory consumer', () => {
     await held.stop();
     expect(held.health()).toMatchObject({ paused: true, retried: 0, deadLettered: 0, handled: 0 });
     expect(held.backlog).toBe(2);
+    // started again with the dependency back: both, in their order, on their first attempt
+    dependencyUp = true;
+    await held.start();
+    await waitFor(() => seen.length === 2, 5000, 'the held messages after the restart');
+    expect(seen).toEqual([1, 2]);
+    expect(held.health()).toMatchObject({ paused: false, handled: 2, retried: 0, deadLettered: 0 });
     await held[Symbol.asyncDispose]();
     await plain[Symbol.asyncDispose]();
   });

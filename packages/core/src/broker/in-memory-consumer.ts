@@ -66,6 +66,8 @@ export function createInMemoryConsumer(options: InMemoryConsumerOptions): InMemo
   const processor = createMessageProcessor({ ...options, name: options.name ?? 'in-memory' });
   const limiter = createKeyedLimiter(concurrency);
   const queue: Entry[] = [];
+  /** Given back by a stop, in the order they were taken: they go first on the next start. */
+  const returned: Entry[] = [];
   const retries = new Set<ReturnType<typeof setTimeout>>();
   const dead: InMemoryDeadLetter[] = [];
   const counts = { handled: 0, duplicates: 0, retried: 0, deadLettered: 0 };
@@ -97,7 +99,7 @@ export function createInMemoryConsumer(options: InMemoryConsumerOptions): InMemo
 
   async function handle(entry: Entry): Promise<void> {
     if (!running) {
-      queue.unshift(entry); // taken but not started before stop: back to the queue
+      returned.push(entry); // taken but not started before stop: back to the queue on start
       return;
     }
     const { message } = entry;
@@ -109,7 +111,7 @@ export function createInMemoryConsumer(options: InMemoryConsumerOptions): InMemo
     };
     const d = await processor.process(incoming, stopSignal.signal);
     if (d.action === 'release') {
-      queue.unshift(entry); // held while paused when the consumer stopped: kept for the next start
+      returned.push(entry); // held while paused when the consumer stopped: kept for the next start
       return;
     }
     if (d.action === 'ack') {
@@ -153,6 +155,7 @@ export function createInMemoryConsumer(options: InMemoryConsumerOptions): InMemo
     async start() {
       running = true;
       if (stopSignal.signal.aborted) stopSignal = new AbortController();
+      if (returned.length > 0) queue.unshift(...returned.splice(0));
       pump();
     },
     async stop() {
@@ -170,7 +173,7 @@ export function createInMemoryConsumer(options: InMemoryConsumerOptions): InMemo
     health,
     deadLetters: () => [...dead],
     get backlog() {
-      return queue.length + limiter.size + retries.size;
+      return queue.length + returned.length + limiter.size + retries.size;
     },
     async [Symbol.asyncDispose]() {
       await consumer.stop();
