@@ -28,6 +28,7 @@ import {
   describeOutage,
   expectOutageSurvived,
   OUTAGE_MS,
+  OUTAGE_TEST_TIMEOUT_MS,
   runOutageFlow,
 } from '../../core/test/support/outage-flow.ts';
 import { PG_URL, service } from '../../core/test/support/services.ts';
@@ -424,6 +425,6 @@ describe.skipIf(!natsAvailable)('nats reliability', () => {
         await server.dispose();
       }
     },
-    OUTAGE_MS + 240_000,
+    OUTAGE_TEST_TIMEOUT_MS,
   );
 });

@@ -25,6 +25,7 @@ import {
   describeOutage,
   expectOutageSurvived,
   OUTAGE_MS,
+  OUTAGE_TEST_TIMEOUT_MS,
   runOutageFlow,
 } from '../../core/test/support/outage-flow.ts';
 import { PG_URL, service, uniqueSuffix, waitFor } from '../../core/test/support/services.ts';
@@ -435,7 +436,7 @@ describe.skipIf(!available)('rabbitmq reliability', () => {
           await proxy.close();
         }
       },
-      OUTAGE_MS + 240_000,
+      OUTAGE_TEST_TIMEOUT_MS,
     );
   });
 });

@@ -22,6 +22,9 @@ import { uniqueSuffix, waitFor } from './services.ts';
 /** The outage length: `CQRS_OUTAGE_MS` (the soak script sets 300000), else 120 s. */
 export const OUTAGE_MS = Number(process.env.CQRS_OUTAGE_MS ?? 120_000);
 
+/** A test's time budget: the outage, a drain as long again, and 10 minutes for a slow broker. */
+export const OUTAGE_TEST_TIMEOUT_MS = 2 * OUTAGE_MS + 600_000;
+
 export interface OutageFlowOptions {
   /** For table names and the printed line. */
   readonly label: string;
@@ -187,7 +190,7 @@ export async function runOutageFlow(o: OutageFlowOptions): Promise<OutageFlowRes
     await sleep(2000); // keep the flow running a little after the drain
     producing = false;
     await producer;
-    await waitFor(() => appendedAt.every((id) => consumed.has(id)), 120_000, 'every event consumed');
+    await waitFor(() => appendedAt.every((id) => consumed.has(id)), 600_000, 'every event consumed');
   } finally {
     clearInterval(progress);
     producing = false;
