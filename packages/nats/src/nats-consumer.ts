@@ -297,7 +297,6 @@ export function createNatsConsumer(options: NatsConsumerOptions): NatsConsumer {
         current = messages;
         // close() takes effect through the iterator: the loop below ends and `closed()` resolves
         if (!running) void messages.close();
-        let pausedHere = false;
         for await (const m of messages) {
           failures = 0;
           inFlight.set(m, performance.now());
@@ -307,21 +306,16 @@ export function createNatsConsumer(options: NatsConsumerOptions): NatsConsumer {
             .catch((error: unknown) => {
               lastError = errorText(error);
             });
-          if (!pausedHere && processor.pauseState().paused) {
-            // a handler's dependency is down: stop pulling; what this pull already brought is held
-            pausedHere = true;
-            void messages.close().catch(() => undefined);
+          // While a handler's dependency is down (paused) every message delivered is taken in and held, tracked
+          // for progress acks: none waits untracked in the pull's buffer until its ack wait ends. What the server
+          // delivers is capped by the durable's maxAckPending, so the consumer takes nothing new beyond it.
+          while (limiter.size >= maxBuffered && !processor.pauseState().paused) {
+            await Promise.race([limiter.whenBelow(maxBuffered), sleep(100)]);
           }
-          if (limiter.size >= maxBuffered) await limiter.whenBelow(maxBuffered);
         }
         const closedWith = await messages.closed();
         if (closedWith instanceof Error) throw closedWith;
         if (!running) break;
-        if (pausedHere) {
-          current = undefined;
-          await processor.whenResumed(stopSignal.signal);
-          continue;
-        }
         throw new BrokerError('connection', 'nats: consume ended unexpectedly');
       } catch (error) {
         current = undefined;
