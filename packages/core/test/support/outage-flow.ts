@@ -1,6 +1,6 @@
 /**
  * The long-outage scenario shared by the broker packages' reliability tests and `npm run soak`: a steady flow of
- * events (500/s by default, 50 keys) committed to a Postgres outbox, relayed to the broker and consumed, while the
+ * events (500/s by default, 200 keys) committed to a Postgres outbox, relayed to the broker and consumed, while the
  * broker is unreachable for `outageMs` (a private instance stopped, or a TCP proxy blocked). It returns what the
  * tests assert (nothing dead, nothing lost, per-key order) and the figures they print (how long the backlog took
  * to drain, beside how long the publisher alone needs to publish as many messages).
@@ -21,6 +21,9 @@ import { uniqueSuffix, waitFor } from './services.ts';
 
 /** The outage length: `CQRS_OUTAGE_MS` (the soak script sets 300000), else 120 s. */
 export const OUTAGE_MS = Number(process.env.CQRS_OUTAGE_MS ?? 120_000);
+
+/** Ordering keys of the flow: a relay batch of 500 holds 2 or 3 events per key, each key's sent after the last. */
+const KEYS = 200;
 
 /** A test's time budget: the outage, a drain as long again, and 10 minutes for a slow broker. */
 export const OUTAGE_TEST_TIMEOUT_MS = 2 * OUTAGE_MS + 600_000;
@@ -119,7 +122,7 @@ export async function runOutageFlow(o: OutageFlowOptions): Promise<OutageFlowRes
     const t0 = performance.now();
     for (let tick = 0; producing; tick++) {
       const events = Array.from({ length: perTick }, () => {
-        const k = `k${n++ % 50}`;
+        const k = `k${n++ % KEYS}`;
         const seq = next.get(k) ?? 0;
         next.set(k, seq + 1);
         return Ticked.create({ k, n: seq }) as AnyEvent;
@@ -208,7 +211,7 @@ export async function runOutageFlow(o: OutageFlowOptions): Promise<OutageFlowRes
   const messages = toOutboxMessages(
     encoder.encode(
       Array.from({ length: Math.max(1, backlogAtRecovery) }, (_, i) =>
-        Ticked.create({ k: `b${i % 50}`, n: i }),
+        Ticked.create({ k: `b${i % KEYS}`, n: i }),
       ),
       Date.now(),
     ),
