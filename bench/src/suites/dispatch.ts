@@ -37,6 +37,12 @@ const cases: CaseSpec[] = [
   },
   { name: 'direct', module: direct, variant: 'direct' },
   { name: 'cqrs-ts send bare', module: cqrs, variant: 'send-bare', baseline: 'direct' },
+  {
+    name: 'cqrs-ts send bare, traced',
+    module: cqrs,
+    variant: 'send-bare-traced',
+    baseline: 'cqrs-ts send bare',
+  },
   { name: 'cqrs-ts send 1 behavior', module: cqrs, variant: 'send-1-behavior' },
   { name: 'cqrs-ts send pipeline', module: cqrs, variant: 'send-pipeline' },
   { name: 'cqrs-ts query bare', module: cqrs, variant: 'query-bare' },

@@ -338,6 +338,13 @@ export { SagaConflictError } from './saga/saga-errors.ts';
 export type { BackoffOptions } from './shared/backoff.ts';
 export type { Logger, LogLevel } from './shared/logger.ts';
 export { noopLogger } from './shared/logger.ts';
+export type {
+  ConsumeTraceContext,
+  DispatchTraceContext,
+  RelayPublishTraceContext,
+  RelayTraceMessage,
+} from './shared/tracing.ts';
+export { TRACING_CHANNELS } from './shared/tracing.ts';
 // unit of work
 export { IdempotencyConflictError, IdempotencyInFlightError } from './unit-of-work/idempotency.ts';
 export type {

@@ -1,7 +1,9 @@
 /**
  * cqrs-ts cases. Every case but `send-bare` creates its message in each operation (`Ping.create({ n: 1 })`), as
- * applications do; `send-bare` sends one message created before the loop, to isolate the mediator.
+ * applications do; `send-bare` (and `send-bare-traced`, the same with a tracing subscriber) sends one message
+ * created before the loop, to isolate the mediator.
  */
+import { tracingChannel } from 'node:diagnostics_channel';
 import type { BehaviorInput, HandlerBinding, Middleware } from '@cqrs-ts/core';
 import {
   authorization,
@@ -12,6 +14,7 @@ import {
   logging,
   noopLogger,
   retry,
+  TRACING_CHANNELS,
   timeout,
   validation,
 } from '@cqrs-ts/core';
@@ -43,6 +46,14 @@ function otherHandlers(count: number): HandlerBinding[] {
 export async function setup(variant: string): Promise<AsyncOpCase> {
   switch (variant) {
     case 'send-bare': {
+      const mediator = createMediator({ handlers: [handle(Ping, pingHandler)] });
+      const command = Ping.create({ ...PAYLOAD });
+      return { op: () => mediator.send(command) };
+    }
+    case 'send-bare-traced': {
+      // The same as `send-bare` with a no-op subscriber on every cqrs-ts:dispatch sub-channel: the cost of listening.
+      const noopSubscriber = { start() {}, end() {}, asyncStart() {}, asyncEnd() {}, error() {} };
+      tracingChannel(TRACING_CHANNELS.dispatch).subscribe(noopSubscriber);
       const mediator = createMediator({ handlers: [handle(Ping, pingHandler)] });
       const command = Ping.create({ ...PAYLOAD });
       return { op: () => mediator.send(command) };

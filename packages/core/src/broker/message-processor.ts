@@ -10,6 +10,7 @@ import type { MessageCatalog } from '../messages/message-catalog.ts';
 import type { BackoffOptions } from '../shared/backoff.ts';
 import { backoffDelay } from '../shared/backoff.ts';
 import { errorText } from '../shared/error-text.ts';
+import { consumeChannel } from '../shared/tracing.ts';
 import type { CloudEventAttributes, EnvelopeDecoder, PayloadSerializer } from './envelope.ts';
 import { createEnvelopeDecoder, EnvelopeError } from './envelope.ts';
 
@@ -186,8 +187,21 @@ export function createMessageProcessor(options: MessageProcessorOptions): Messag
         },
         run,
       );
-    if (tx === undefined) await scoped();
-    else await txStorage.run({ tx }, scoped);
+    const traced = consumeChannel.hasSubscribers
+      ? () =>
+          consumeChannel.tracePromise(scoped, {
+            messageType: event.type,
+            messageId: message.attributes.id as string,
+            destination: message.source,
+            consumer: name,
+            deliveryAttempt: message.deliveryAttempt,
+            correlationId: m.correlationId,
+            traceparent: m.traceparent,
+            tracestate: m.tracestate,
+          })
+      : scoped;
+    if (tx === undefined) await traced();
+    else await txStorage.run({ tx }, traced);
   }
 
   function finish(d: Disposition, message: IncomingMessage): Disposition {

@@ -26,6 +26,7 @@ import type {
   InferResult,
   MessageKind,
 } from '../messages/message.ts';
+import { type DispatchTraceContext, dispatchChannel } from '../shared/tracing.ts';
 import type { Behavior, BehaviorInput, Middleware, Next, Policy } from './behavior.ts';
 import { compose, matches, POLICIES, toBehavior } from './behavior.ts';
 import type { ChainInfo } from './chain.ts';
@@ -620,6 +621,19 @@ class MediatorImpl implements Mediator {
       if (options.signal?.aborted)
         return Promise.reject(new CancelledError(message.type, { cause: options.signal.reason }));
     }
+    if (!dispatchChannel.hasSubscribers) return this.#run(entry, message, options);
+    const trace: DispatchTraceContext = {
+      messageType: message.type,
+      kind: kind as DispatchTraceContext['kind'],
+      handler: entry.descriptor.name,
+      requestId: message.metadata.requestId,
+      correlationId: message.metadata.correlationId,
+    };
+    return dispatchChannel.tracePromise(() => this.#run(entry, message, options), trace);
+  }
+
+  /** A checked dispatch: runs the pipeline (in a scope of its own when the mediator has a container). */
+  #run(entry: CompiledHandler, message: AnyMessage, options: DispatchOptions | undefined): Promise<unknown> {
     const context = new Dispatch(entry.descriptor, message, options);
     if (options?.scope !== undefined) context.scope = options.scope;
     else if (context.scope === undefined && this.#container !== undefined)

@@ -7,6 +7,7 @@ import { backoffDelay } from '../shared/backoff.ts';
 import { errorText } from '../shared/error-text.ts';
 import type { Logger } from '../shared/logger.ts';
 import { noopLogger } from '../shared/logger.ts';
+import { relayPublishChannel } from '../shared/tracing.ts';
 import { decodeOutboxRecord } from './outbox-codec.ts';
 import type { OutboxRecord } from './outbox-record.ts';
 import type { OutboxFailure, OutboxStore } from './outbox-store.ts';
@@ -329,7 +330,12 @@ export function createOutboxRelay(options: OutboxRelayOptions): OutboxRelay {
 
   async function callPublisher(messages: readonly OutboxMessage[]): Promise<PublishResult[]> {
     try {
-      const results = await publisher.publish(messages, { signal: publishAbort.signal });
+      const results = await (relayPublishChannel.hasSubscribers
+        ? relayPublishChannel.tracePromise(
+            () => publisher.publish(messages, { signal: publishAbort.signal }),
+            { relayId, messages },
+          )
+        : publisher.publish(messages, { signal: publishAbort.signal }));
       if (results.length !== messages.length) {
         const error = new Error(
           `publisher returned ${results.length} results for ${messages.length} messages`,

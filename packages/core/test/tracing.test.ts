@@ -1,0 +1,139 @@
+/**
+ * Core's tracing events on `diagnostics_channel`: dispatch, consume and relay publish carry their context object,
+ * report success and failure, and nothing is published (no context built) while nobody listens.
+ */
+import { tracingChannel } from 'node:diagnostics_channel';
+import {
+  createInMemoryBroker,
+  createInMemoryConsumer,
+  createInMemoryOutboxStore,
+  createMediator,
+  createOutboxRelay,
+  defineCommand,
+  defineEvent,
+  handle,
+  TRACING_CHANNELS,
+} from '@cqrs-ts/core';
+import { describe, expect, it } from 'vitest';
+import { waitFor } from './support/services.ts';
+
+const Place = defineCommand('trace.place').withPayload<{ fail: boolean }>().returns<string>();
+const Placed = defineEvent('trace.placed', { topic: 'trace-topic', key: () => 'k' }).withPayload<{
+  n: number;
+}>();
+
+/** Subscribes to every sub-channel of `name`; returns what each saw (the context object) and an unsubscribe. */
+function record(name: string) {
+  const seen: { event: string; context: Record<string, unknown> }[] = [];
+  const on = (event: string) => (context: unknown) =>
+    seen.push({ event, context: { ...(context as Record<string, unknown>) } });
+  const handlers = {
+    start: on('start'),
+    end: on('end'),
+    asyncStart: on('asyncStart'),
+    asyncEnd: on('asyncEnd'),
+    error: on('error'),
+  };
+  const channel = tracingChannel(name);
+  channel.subscribe(handlers);
+  return { seen, off: () => channel.unsubscribe(handlers) };
+}
+
+describe('tracing channels', () => {
+  it('cqrs-ts:dispatch carries type, kind, handler and ids, and the result or the error', async () => {
+    const mediator = createMediator({
+      handlers: [
+        handle(Place, async (c) => {
+          if (c.payload.fail) throw new Error('refused');
+          return 'ok';
+        }),
+      ],
+    });
+    const rec = record(TRACING_CHANNELS.dispatch);
+    try {
+      const command = Place.create({ fail: false });
+      expect(await mediator.send(command)).toBe('ok');
+      await expect(mediator.send(Place.create({ fail: true }))).rejects.toThrow('refused');
+      const events = rec.seen.map((s) => s.event);
+      expect(events).toEqual([
+        'start',
+        'end',
+        'asyncStart',
+        'asyncEnd',
+        'start',
+        'end',
+        'error',
+        'asyncStart',
+        'asyncEnd',
+      ]);
+      expect(rec.seen[0]!.context).toMatchObject({
+        messageType: 'trace.place',
+        kind: 'command',
+        requestId: command.metadata.requestId,
+        correlationId: command.metadata.correlationId,
+      });
+      expect(typeof rec.seen[0]!.context.handler).toBe('string');
+      expect(rec.seen[3]!.context.result).toBe('ok');
+      expect((rec.seen[6]!.context.error as Error).message).toBe('refused');
+    } finally {
+      rec.off();
+    }
+    // nobody listening: nothing published
+    expect(await mediator.send(Place.create({ fail: false }))).toBe('ok');
+    expect(rec.seen).toHaveLength(9);
+  });
+
+  it('cqrs-ts:relay.publish carries the batch and cqrs-ts:consume each delivery with its trace context', async () => {
+    const store = createInMemoryOutboxStore();
+    const tx = store.begin();
+    const event = Placed.create(
+      { n: 1 },
+      { traceparent: '00-0af7651916cd43dd8448eb211c80319c-b7ad6b7169203331-01' },
+    );
+    await store.append(tx, [event]);
+    tx.commit();
+    const broker = createInMemoryBroker();
+    const relay = createOutboxRelay({ store, publisher: broker });
+    let handled = 0;
+    const consumer = createInMemoryConsumer({
+      broker,
+      topics: ['trace-topic'],
+      name: 'trace-consumer',
+      handle: () => {
+        handled++;
+      },
+    });
+    const published = record(TRACING_CHANNELS.relayPublish);
+    const consumed = record(TRACING_CHANNELS.consume);
+    try {
+      await consumer.start();
+      await relay.runOnce();
+      await waitFor(
+        () => handled === 1 && consumed.seen.some((s) => s.event === 'asyncEnd'),
+        5000,
+        'the delivery',
+      );
+      const batch = published.seen.find((s) => s.event === 'start')!.context;
+      expect(batch.relayId).toEqual(expect.any(String));
+      const messages = batch.messages as { type: string; topic: string; headers: Record<string, string> }[];
+      expect(messages.map((m) => [m.type, m.topic, m.headers.traceparent])).toEqual([
+        ['trace.placed', 'trace-topic', event.metadata.traceparent],
+      ]);
+      expect(published.seen.map((s) => s.event)).toContain('asyncEnd');
+      const delivery = consumed.seen.find((s) => s.event === 'start')!.context;
+      expect(delivery).toMatchObject({
+        messageType: 'trace.placed',
+        destination: 'trace-topic',
+        consumer: 'trace-consumer',
+        deliveryAttempt: 1,
+        correlationId: event.metadata.correlationId,
+        traceparent: event.metadata.traceparent,
+      });
+      expect(delivery.messageId).toBe((batch.messages as { id: string }[])[0]!.id);
+    } finally {
+      published.off();
+      consumed.off();
+      await consumer[Symbol.asyncDispose]();
+    }
+  });
+});
