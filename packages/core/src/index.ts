@@ -65,7 +65,11 @@ export type {
   MessageProcessorOptions,
   ProcessorPauseState,
 } from './broker/message-processor.ts';
-export { consumerTransaction, createMessageProcessor } from './broker/message-processor.ts';
+export {
+  consumerTransaction,
+  createMessageProcessor,
+  incomingCloudEvent,
+} from './broker/message-processor.ts';
 // context
 export type { AmbientContext, ContextInit } from './context/ambient-context.ts';
 export { currentContext, runWithContext } from './context/ambient-context.ts';

@@ -13,7 +13,7 @@ export type {
   RabbitConsumerOptions,
   RabbitPublisherOptions,
 } from './rabbitmq-options.ts';
-export { CLOUDEVENTS_AMQP_PREFIX } from './rabbitmq-options.ts';
+export { CLOUDEVENTS_AMQP_PREFIX, CLOUDEVENTS_AMQP_UNDERSCORE_PREFIX } from './rabbitmq-options.ts';
 export type { RabbitPublisher } from './rabbitmq-publisher.ts';
 export { createRabbitPublisher } from './rabbitmq-publisher.ts';
 export type { RabbitExchangeType, RabbitTopology, RabbitTopologyOptions } from './rabbitmq-topology.ts';

@@ -1,11 +1,12 @@
 import type { Disposition, MessageConsumer, MessageProcessor } from '@cqrs-ts/core';
 import { BrokerError, ConfigurationError, createMessageProcessor, noopLogger } from '@cqrs-ts/core';
-import { createKeyedLimiter, errorText, fromBindingHeaders } from '@cqrs-ts/core/spi';
+import type { CloudEventAttributes } from '@cqrs-ts/core/spi';
+import { createKeyedLimiter, errorText } from '@cqrs-ts/core/spi';
 import type { ConfirmChannel, ConsumeMessage, Options } from 'amqplib';
 import { checkConnectionOptions, createChannelSource } from './rabbitmq-connection.ts';
 import { rabbitError } from './rabbitmq-errors.ts';
 import type { RabbitConsumerOptions } from './rabbitmq-options.ts';
-import { CLOUDEVENTS_AMQP_PREFIX } from './rabbitmq-options.ts';
+import { CLOUDEVENTS_AMQP_PREFIX, CLOUDEVENTS_AMQP_UNDERSCORE_PREFIX } from './rabbitmq-options.ts';
 import type { RabbitTopology } from './rabbitmq-topology.ts';
 import { declareTopology, resolveRabbitTopology } from './rabbitmq-topology.ts';
 
@@ -225,12 +226,7 @@ export function createRabbitConsumer(options: RabbitConsumerOptions): RabbitCons
       return;
     }
     const headers = msg.properties.headers;
-    const attributes =
-      headers === undefined
-        ? {}
-        : fromBindingHeaders(headers as Record<string, string>, CLOUDEVENTS_AMQP_PREFIX);
-    const ct = msg.properties.contentType;
-    if (typeof ct === 'string' && attributes.datacontenttype === undefined) attributes.datacontenttype = ct;
+    const attributes = amqpAttributes(headers, msg.properties.contentType);
     const prior = Number(headers?.[RABBIT_ATTEMPTS_HEADER]);
     const deliveryCount = headers?.['x-delivery-count'];
     const redeliveries =
@@ -390,4 +386,53 @@ export function createRabbitConsumer(options: RabbitConsumerOptions): RabbitCons
     },
   };
   return consumer;
+}
+
+const UNSAFE_NAMES = new Set(['__proto__', 'constructor', 'prototype']);
+
+/** An AMQP header value as CloudEvents text: typed values (timestamps, numbers, booleans, bytes) in canonical form. */
+function attributeText(value: unknown): string | undefined {
+  if (typeof value === 'string') return value;
+  if (typeof value === 'number' || typeof value === 'boolean') return String(value);
+  if (value instanceof Date) return Number.isNaN(value.getTime()) ? undefined : value.toISOString();
+  if (Buffer.isBuffer(value)) return value.toString('utf8');
+  if (value !== null && typeof value === 'object') {
+    // amqplib decodes an AMQP timestamp (seconds) as { '!': 'timestamp', value }
+    const typed = value as { '!'?: unknown; value?: unknown };
+    if (typed['!'] === 'timestamp' && typeof typed.value === 'number') {
+      const date = new Date(typed.value * 1000);
+      return Number.isNaN(date.getTime()) ? undefined : date.toISOString();
+    }
+  }
+  return undefined;
+}
+
+/**
+ * Reads the CloudEvents attributes of an AMQP message: application properties prefixed `cloudEvents:` (what
+ * cqrs-ts writes) or `cloudEvents_` (the AMQP binding's current draft), names matched case-insensitively, typed
+ * AMQP values (a native timestamp in `time`, ...) in their canonical string form; `content-type` from the
+ * message's `contentType` property unless a header gives it. @internal
+ */
+export function amqpAttributes(
+  headers: Readonly<Record<string, unknown>> | undefined,
+  contentType: unknown,
+): CloudEventAttributes {
+  const a: Record<string, string> = {};
+  if (headers !== undefined && headers !== null) {
+    const colon = CLOUDEVENTS_AMQP_PREFIX.toLowerCase();
+    const underscore = CLOUDEVENTS_AMQP_UNDERSCORE_PREFIX.toLowerCase();
+    for (const name in headers) {
+      const lower = name.toLowerCase();
+      const isColon = lower.startsWith(colon);
+      if (!isColon && !lower.startsWith(underscore)) continue;
+      const attribute = lower.slice(colon.length);
+      if (attribute.length === 0 || UNSAFE_NAMES.has(attribute)) continue;
+      // both spellings present: the one cqrs-ts writes wins
+      if (!isColon && a[attribute] !== undefined) continue;
+      const text = attributeText(headers[name]);
+      if (text !== undefined) a[attribute] = text;
+    }
+  }
+  if (typeof contentType === 'string' && a.datacontenttype === undefined) a.datacontenttype = contentType;
+  return a;
 }

@@ -34,8 +34,13 @@ export interface RabbitConnectionOptions {
   readonly reconnect?: { readonly initialMs?: number; readonly maxMs?: number };
 }
 
-/** The CloudEvents AMQP binding prefix of application properties (headers). */
+/** The CloudEvents AMQP binding prefix of application properties (headers), as cqrs-ts writes it. */
 export const CLOUDEVENTS_AMQP_PREFIX = 'cloudEvents:';
+/**
+ * The other prefix consumers accept: `cloudEvents_`, which the AMQP binding's current draft prefers (`:` is not
+ * valid in some AMQP clients' property names) and which common converters write.
+ */
+export const CLOUDEVENTS_AMQP_UNDERSCORE_PREFIX = 'cloudEvents_';
 
 /** Options of `createRabbitPublisher`. */
 export interface RabbitPublisherOptions extends RabbitConnectionOptions {

@@ -7,6 +7,12 @@
 
 export type { BrokerConsumerOptions, BrokerDeadLetter, BrokerHarness } from './contracts/broker.contract.ts';
 export { describeBrokerContract } from './contracts/broker.contract.ts';
+export type { CloudEventFields, CloudEventsHarness } from './contracts/cloudevents.contract.ts';
+export {
+  CLOUDEVENTS_VECTORS,
+  CONFORMANCE_TYPE,
+  describeCloudEventsConformance,
+} from './contracts/cloudevents.contract.ts';
 export type {
   EventLogGapHarness,
   EventLogGapOptions,

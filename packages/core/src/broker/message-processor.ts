@@ -66,6 +66,11 @@ export interface ProcessorPauseState {
 export interface ConsumerHandlerContext {
   /** The inbox transaction when an inbox guard is configured. */
   readonly tx: unknown;
+  /**
+   * The event's CloudEvents attributes as received (in either content mode): the producer's `id`, `source`,
+   * `subject`, `time` and unknown extensions. Also readable anywhere in the handling with `incomingCloudEvent()`.
+   */
+  readonly cloudEvent: CloudEventAttributes;
   readonly deliveryAttempt: number;
   readonly message: IncomingMessage;
 }
@@ -122,11 +127,20 @@ export interface MessageProcessor {
   whenResumed(signal?: AbortSignal): Promise<void>;
 }
 
-const txStorage = new AsyncLocalStorage<{ tx: unknown }>();
+const txStorage = new AsyncLocalStorage<{ tx: unknown; cloudEvent: CloudEventAttributes }>();
 
 /** Inside a consumer's handler: the inbox transaction the processed mark is written in, if any. */
 export function consumerTransaction<TTx = unknown>(): TTx | undefined {
   return txStorage.getStore()?.tx as TTx | undefined;
+}
+
+/**
+ * Inside the handling of a message a broker consumer received (its `handle` function and the mediator's event
+ * handlers): the CloudEvents attributes the event came with, unprefixed (`id`, `source`, `type`, `subject`,
+ * `time`, `datacontenttype`, extensions such as `traceparent` or a producer's own). `undefined` elsewhere.
+ */
+export function incomingCloudEvent(): CloudEventAttributes | undefined {
+  return txStorage.getStore()?.cloudEvent;
 }
 
 /** An id or source as the inbox stores it: itself up to 255 chars, a SHA-256 digest beyond. */
@@ -167,11 +181,16 @@ export function createMessageProcessor(options: MessageProcessorOptions): Messag
 
   const pause = createPause(name, options.pause);
 
-  async function dispatch(event: AnyEvent, tx: unknown, message: IncomingMessage): Promise<void> {
+  async function dispatch(
+    event: AnyEvent,
+    cloudEvent: CloudEventAttributes,
+    tx: unknown,
+    message: IncomingMessage,
+  ): Promise<void> {
     const m = event.metadata;
     const run = async () => {
       if (handle !== undefined)
-        await handle(event, { tx, deliveryAttempt: message.deliveryAttempt, message });
+        await handle(event, { tx, cloudEvent, deliveryAttempt: message.deliveryAttempt, message });
       if (mediator !== undefined) await mediator.publish(event);
     };
     const scoped = () =>
@@ -191,7 +210,7 @@ export function createMessageProcessor(options: MessageProcessorOptions): Messag
       ? () =>
           consumeChannel.tracePromise(scoped, {
             messageType: event.type,
-            messageId: message.attributes.id as string,
+            messageId: cloudEvent.id as string,
             destination: message.source,
             consumer: name,
             deliveryAttempt: message.deliveryAttempt,
@@ -200,8 +219,7 @@ export function createMessageProcessor(options: MessageProcessorOptions): Messag
             tracestate: m.tracestate,
           })
       : scoped;
-    if (tx === undefined) await traced();
-    else await txStorage.run({ tx }, traced);
+    await txStorage.run({ tx, cloudEvent }, traced);
   }
 
   function finish(d: Disposition, message: IncomingMessage): Disposition {
@@ -243,13 +261,13 @@ export function createMessageProcessor(options: MessageProcessorOptions): Messag
             const ran = await inbox.once(
               inboxKey(attributes.id as string),
               name,
-              (tx) => dispatch(event, tx, message),
+              (tx) => dispatch(event, attributes, tx, message),
               inboxKey(attributes.source as string),
             );
             pause?.answered(probe);
             return finish(ran ? ACK_HANDLED : ACK_DUPLICATE, message);
           }
-          await dispatch(event, undefined, message);
+          await dispatch(event, attributes, undefined, message);
           pause?.answered(probe);
           return finish(ACK_HANDLED, message);
         } catch (error) {

@@ -1,6 +1,6 @@
 import { brotliCompressSync, brotliDecompressSync, gunzipSync, gzipSync } from 'node:zlib';
 import type { PayloadSerializer } from '../broker/envelope.ts';
-import { eventAttributes, jsonPayloadSerializer } from '../broker/envelope.ts';
+import { eventAttributes, isUriReference, jsonPayloadSerializer } from '../broker/envelope.ts';
 import type { OutboxMessage } from '../broker/message-publisher.ts';
 import { ConfigurationError, SerializationError } from '../errors/cqrs-error.ts';
 import { PayloadTooLargeError } from '../errors/storage-error.ts';
@@ -22,7 +22,7 @@ export interface OutboxEncoderOptions {
   readonly compression?: OutboxCompressionOptions;
   /** Largest accepted serialized payload of one event, before compression. @default 1048576 (1 MiB) */
   readonly maxPayloadBytes?: number;
-  /** CloudEvents `source` of the events (the producing service). @default 'cqrs-ts' */
+  /** CloudEvents `source` of the events (the producing service), a URI-reference. @default 'cqrs-ts' */
   readonly source?: string;
   /** Serializes payloads. @default JSON */
   readonly serializer?: PayloadSerializer;
@@ -49,8 +49,10 @@ export function createOutboxEncoder(options: OutboxEncoderOptions = {}): OutboxE
     throw new ConfigurationError(`outbox: unknown compression ${String(compression.algorithm)}`);
   }
   const source = options.source ?? 'cqrs-ts';
-  if (typeof source !== 'string' || source.length === 0 || source.length > 256) {
-    throw new ConfigurationError('outbox: source must be 1..256 chars');
+  if (typeof source !== 'string' || source.length > 256 || !isUriReference(source)) {
+    throw new ConfigurationError(
+      `outbox: source must be a URI-reference of 1..256 chars (CloudEvents), e.g. 'https://shop.example/orders' or 'urn:shop:orders', got ${JSON.stringify(String(source).slice(0, 80))}`,
+    );
   }
   const serializer = options.serializer ?? jsonPayloadSerializer;
   return {
