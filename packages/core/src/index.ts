@@ -345,6 +345,7 @@ export { noopLogger } from './shared/logger.ts';
 export type {
   ConsumeTraceContext,
   DispatchTraceContext,
+  ProjectionBatchTraceContext,
   RelayPublishTraceContext,
   RelayTraceMessage,
 } from './shared/tracing.ts';

@@ -6,10 +6,14 @@ import { tracingChannel } from 'node:diagnostics_channel';
 import {
   createInMemoryBroker,
   createInMemoryConsumer,
+  createInMemoryEventStore,
   createInMemoryOutboxStore,
+  createInMemoryProjectionStore,
   createMediator,
   createOutboxRelay,
+  createProjectionRunner,
   defineCommand,
+  defineDocumentProjection,
   defineEvent,
   handle,
   TRACING_CHANNELS,
@@ -135,5 +139,30 @@ describe('tracing channels', () => {
       consumed.off();
       await consumer[Symbol.asyncDispose]();
     }
+  });
+
+  it('cqrs-ts:projection.batch carries the projection, the checkpoint move and the batch size', async () => {
+    const outbox = createInMemoryOutboxStore();
+    const log = createInMemoryEventStore({ outbox });
+    const store = createInMemoryProjectionStore();
+    const counts = defineDocumentProjection<{ n: number }>({
+      name: 'trace-counts',
+      events: [Placed],
+      documentId: () => 'all',
+      evolve: (doc) => ({ n: (doc?.n ?? 0) + 1 }),
+    });
+    const runner = createProjectionRunner({ log, store, projections: [counts] });
+    await outbox.transaction((tx) => outbox.append(tx, [Placed.create({ n: 1 }), Placed.create({ n: 2 })]));
+    const rec = record(TRACING_CHANNELS.projectionBatch);
+    try {
+      await runner.catchUp();
+    } finally {
+      rec.off();
+      await runner[Symbol.asyncDispose]();
+    }
+    const starts = rec.seen.filter((s) => s.event === 'start').map((s) => s.context);
+    expect(starts.map((c) => [c.projection, c.size])).toEqual([['trace-counts', 2]]);
+    expect(starts[0]!.from).not.toBe(starts[0]!.to);
+    expect(rec.seen.map((s) => s.event)).toContain('asyncEnd');
   });
 });

@@ -6,6 +6,7 @@ import type { OutboxWakeUp } from '../outbox/outbox-relay.ts';
 import { type BackoffOptions, backoffDelay } from '../shared/backoff.ts';
 import { errorText } from '../shared/error-text.ts';
 import { type Logger, noopLogger } from '../shared/logger.ts';
+import { projectionBatchChannel } from '../shared/tracing.ts';
 import { uuidv7 } from '../shared/uuid.ts';
 import { ApplyFailure, applyProjection } from './apply-projection.ts';
 import type { AnyProjection, ProjectionContext } from './projection.ts';
@@ -368,7 +369,10 @@ export function createProjectionRunner<TTx>(options: ProjectionRunnerOptions<TTx
     let to = batch.position;
     for (let tries = 1; ; ) {
       try {
-        await commit(s, entries, events, to);
+        if (projectionBatchChannel.hasSubscribers) {
+          const trace = { projection: s.key.name, from: s.position, to, size: entries.length };
+          await projectionBatchChannel.tracePromise(() => commit(s, entries, events, to), trace);
+        } else await commit(s, entries, events, to);
         return entries.length;
       } catch (error) {
         if (error === LEASE_LOST) {

@@ -9,6 +9,7 @@ export const TRACING_CHANNELS = {
   dispatch: 'cqrs-ts:dispatch',
   consume: 'cqrs-ts:consume',
   relayPublish: 'cqrs-ts:relay.publish',
+  projectionBatch: 'cqrs-ts:projection.batch',
 } as const;
 
 /** Context of `cqrs-ts:dispatch`: one command or query sent through a mediator. */
@@ -65,6 +66,22 @@ export interface RelayPublishTraceContext {
   result?: unknown;
 }
 
+/** Context of `cqrs-ts:projection.batch`: one attempt to apply a batch of events and advance the checkpoint. */
+export interface ProjectionBatchTraceContext {
+  readonly projection: string;
+  /** Checkpoint positions before and after the batch. */
+  readonly from: string;
+  readonly to: string;
+  /** Events in the batch. */
+  readonly size: number;
+  error?: unknown;
+  result?: unknown;
+}
+
+/** @internal */
+export const projectionBatchChannel = tracingChannel<unknown, ProjectionBatchTraceContext>(
+  TRACING_CHANNELS.projectionBatch,
+);
 /** @internal */
 export const dispatchChannel = tracingChannel<unknown, DispatchTraceContext>(TRACING_CHANNELS.dispatch);
 /** @internal */
