@@ -298,6 +298,8 @@ export type { InMemoryProjectionStore } from './projections/in-memory-projection
 export { createInMemoryProjectionStore } from './projections/in-memory-projection-store.ts';
 export type { InlineProjectionsOptions } from './projections/inline-projections.ts';
 export { createInlineProjections } from './projections/inline-projections.ts';
+export type { LiveItem, LiveQueryOptions } from './projections/live-query.ts';
+export { liveQuery } from './projections/live-query.ts';
 export type {
   AnyProjection,
   BatchProjection,
@@ -311,6 +313,7 @@ export type {
 export { defineDocumentProjection, defineProjection, POISON_POLICIES } from './projections/projection.ts';
 export type {
   ConsistencyToken,
+  ProjectionChange,
   ProjectionRunner,
   ProjectionRunnerOptions,
   ProjectionStatus,

@@ -120,6 +120,29 @@ export interface ProjectionRunner extends AsyncDisposable {
   rebuild(name: string, mode: 'in-place' | 'activate'): Promise<void>;
   /** Parked events of a projection (`onPoison: 'park'`). */
   parked(name: string): ReturnType<ProjectionStore<unknown>['parked']>;
+  /**
+   * The change feed of a projection in this process: `listener` gets each batch this runner commits, after
+   * the commit, in order. Returns the unsubscribe function.
+   */
+  subscribe(name: string, listener: (change: ProjectionChange) => void): () => void;
+  /**
+   * Runs `read` while no batch of the projection commits in this runner, and returns its value with the
+   * checkpoint it saw: the known position of a live query's first answer. Needs this runner to hold the lease.
+   * @throws ConfigurationError when another runner holds the lease
+   */
+  readAt<TValue>(
+    name: string,
+    read: () => Promise<TValue> | TValue,
+  ): Promise<{ readonly position: string; readonly value: TValue }>;
+}
+
+/** One committed batch of a projection, as its change feed delivers it. */
+export interface ProjectionChange {
+  readonly projection: string;
+  /** The checkpoint after the batch. */
+  readonly position: string;
+  /** The batch's events, with their log positions. */
+  readonly events: readonly { readonly position: string; readonly event: AnyEvent }[];
 }
 
 const LEASE_LOST = new Error('lease lost');
@@ -136,6 +159,7 @@ interface Slot<TTx> {
   readonly ring: (string | undefined)[];
   next: number;
   readonly waiters: Map<string, (() => void)[]>;
+  readonly listeners: Set<(change: ProjectionChange) => void>;
   loop: Promise<void> | undefined;
   busy: Promise<unknown>;
 }
@@ -191,6 +215,7 @@ export function createProjectionRunner<TTx>(options: ProjectionRunnerOptions<TTx
       ring: [],
       next: 0,
       waiters: new Map(),
+      listeners: new Set(),
       loop: undefined,
       busy: Promise.resolve(),
     });
@@ -270,6 +295,23 @@ export function createProjectionRunner<TTx>(options: ProjectionRunnerOptions<TTx
     s.position = to;
     s.leaseUntil = at + leaseMs;
     for (const e of entries) seen(s, e.id);
+    if (s.listeners.size > 0 && entries.length > 0) {
+      const change: ProjectionChange = {
+        projection: s.key.name,
+        position: to,
+        events: entries.map((e, i) => ({ position: e.position, event: events[i] as AnyEvent })),
+      };
+      for (const l of s.listeners) {
+        try {
+          l(change);
+        } catch (error) {
+          logger.warn(
+            { projection: s.key.name, error: errorText(error) },
+            'projection change listener failed',
+          );
+        }
+      }
+    }
     if (onApplied !== undefined && entries.length > 0) {
       try {
         await onApplied(events as readonly AnyEvent[], s.key.name);
@@ -580,6 +622,26 @@ export function createProjectionRunner<TTx>(options: ProjectionRunnerOptions<TTx
     },
     parked(name) {
       return store.parked(slotOf(name).key);
+    },
+    subscribe(name, listener) {
+      const s = slotOf(name);
+      if (typeof listener !== 'function')
+        throw new ConfigurationError('subscribe() takes a listener function');
+      s.listeners.add(listener);
+      return () => {
+        s.listeners.delete(listener);
+      };
+    },
+    readAt(name, read) {
+      const s = slotOf(name);
+      if (typeof read !== 'function')
+        return Promise.reject(new ConfigurationError('readAt() takes a function'));
+      return exclusive(s, async () => {
+        if (!(await take(s)))
+          throw new ConfigurationError(`${name}: another runner holds the lease; read where it runs`);
+        const position = s.position;
+        return { position, value: await read() };
+      });
     },
   };
   return runner;
