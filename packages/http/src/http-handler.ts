@@ -19,7 +19,7 @@ import {
 } from '@cqrs-ts/core';
 import { uuidv7 } from '@cqrs-ts/core/spi';
 import type { BodySource } from './http-body.ts';
-import { DEFAULT_MAX_BODY_BYTES, parseJsonBody, readBody } from './http-body.ts';
+import { DEFAULT_MAX_BODY_BYTES, isForbiddenKey, parseJsonBody, readBody } from './http-body.ts';
 import type { ProblemReply } from './http-problem.ts';
 import { toProblem } from './http-problem.ts';
 import type { CommandRouteOptions, HttpMethod, HttpRoute, StreamRouteOptions } from './http-routes.ts';
@@ -130,6 +130,14 @@ const JSON_TYPE = 'application/json; charset=utf-8';
 const PROBLEM_TYPE = 'application/problem+json; charset=utf-8';
 const JSON_CONTENT_RE = /^application\/(?:[\w.+-]+\+)?json\s*(?:;|$)/i;
 const PARAM_RE = /^:([A-Za-z_][A-Za-z0-9_]*)$/;
+const IF_MATCH_RE = /^\s*"(0|[1-9]\d{0,14})"\s*$/;
+
+function setEtag(headers: Record<string, string>, value: string | number | undefined): void {
+  if (value === undefined) return;
+  const text = String(value);
+  // an ETag is opaque but must stay a valid header: printable ASCII without quotes
+  if (/^[\x21\x23-\x7e]{1,200}$/.test(text)) headers.etag = `"${text}"`;
+}
 
 function defaultPath(type: string): string {
   return `/${type.replaceAll('.', '/').replaceAll(':', '/')}`.replace(/\/{2,}/g, '/');
@@ -158,6 +166,7 @@ interface RequestScope {
   readonly requestId: string;
   readonly responseHeaders: Record<string, string>;
   anonymous: boolean;
+  precondition: boolean;
 }
 
 /**
@@ -198,6 +207,7 @@ export function createHttpHandler(options: HttpHandlerOptions): HttpHandler {
     const reply: ProblemReply = toProblem(error, scope.requestId, {
       ...problemOptions,
       anonymous: scope.anonymous,
+      precondition: scope.precondition,
     });
     if (reply.unexpected) {
       try {
@@ -315,6 +325,12 @@ export function createHttpHandler(options: HttpHandlerOptions): HttpHandler {
     }
     const plan: CoercionPlan = coercionPlan(payloadSchema, definition.paging !== undefined);
     const timeout = route.options.timeout;
+    const etag = route.options.etag;
+    if (route.kind === 'command') {
+      const field = (route.options as CommandRouteOptions).ifMatch;
+      if (field !== undefined && (typeof field !== 'string' || isForbiddenKey(field)))
+        throw new ConfigurationError(`route for ${definition.type}: ifMatch must name a payload field`);
+    }
     const routeName = `${method} ${path}`;
     // Without the validation policy, the route validates (schema and hook) before it dispatches.
     const build = validates
@@ -378,6 +394,29 @@ export function createHttpHandler(options: HttpHandlerOptions): HttpHandler {
           },
         ]);
       const payload = withParams(parseJsonBody(raw), input);
+      const ifMatch = input.headers.get('if-match');
+      if (ifMatch !== null && ifMatch !== undefined) {
+        const field = (route.options as CommandRouteOptions).ifMatch;
+        const m = IF_MATCH_RE.exec(ifMatch);
+        if (field === undefined || m === null)
+          throw new ValidationError(definition.type, [
+            {
+              path: ['headers', 'if-match'],
+              message:
+                field === undefined
+                  ? 'this route does not take If-Match'
+                  : 'If-Match must be one strong ETag of a version, e.g. "3"',
+              code: 'invalid_header',
+            },
+          ]);
+        const version = Number(m[1]);
+        if (field in payload && payload[field] !== version)
+          throw new ValidationError(definition.type, [
+            { path: [field], message: `${field} differs from If-Match`, code: 'if_match_mismatch' },
+          ]);
+        payload[field] = version;
+        scope.precondition = true;
+      }
       const message = await build(payload, metadata);
       let replayed = false;
       const result = await mediator.send(message as never, {
@@ -398,6 +437,7 @@ export function createHttpHandler(options: HttpHandlerOptions): HttpHandler {
       if (replayed) headers['idempotency-replayed'] = 'true';
       if (result === undefined) return { status: 204, headers, body: undefined };
       headers['content-type'] = JSON_TYPE;
+      if (etag !== undefined) setEtag(headers, etag(result as never));
       return {
         status: (route.options as CommandRouteOptions).status ?? 200,
         headers,
@@ -415,6 +455,7 @@ export function createHttpHandler(options: HttpHandlerOptions): HttpHandler {
       });
       const headers = scope.responseHeaders;
       headers['content-type'] = JSON_TYPE;
+      if (etag !== undefined) setEtag(headers, etag(result as never));
       return { status: 200, headers, body: JSON.stringify(result ?? null) };
     }
 
@@ -513,6 +554,7 @@ export function createHttpHandler(options: HttpHandlerOptions): HttpHandler {
           requestId: uuidv7(),
           responseHeaders: {},
           anonymous: true,
+          precondition: false,
         };
         scope.responseHeaders['x-request-id'] = scope.requestId;
         try {

@@ -103,6 +103,16 @@ function operation(route: MountedRoute): Record<string, unknown> {
       });
       responses['422'] = problem('the Idempotency-Key was used with another request');
     }
+    if ((options as { ifMatch?: string }).ifMatch !== undefined) {
+      parameters.push({
+        name: 'If-Match',
+        in: 'header',
+        required: false,
+        description: 'the ETag of the version the change expects',
+        schema: { type: 'string' },
+      });
+      responses['412'] = problem('the resource changed since the version in If-Match');
+    }
   } else {
     const need = new Set(required(route.payloadSchema));
     for (const [name, schema] of Object.entries(properties(route.payloadSchema))) {

@@ -100,6 +100,8 @@ export interface ToProblemOptions {
   readonly typeBase?: string;
   /** True when the request carried no principal: authorization failures are then 401. */
   readonly anonymous?: boolean;
+  /** True when the request carried `If-Match`: a concurrency failure is then 412 (precondition failed). */
+  readonly precondition?: boolean;
 }
 
 function pointer(path: readonly (string | number)[]): string {
@@ -135,6 +137,10 @@ export function toProblem(error: unknown, requestId: string, options: ToProblemO
       status = 401;
       slug = 'unauthorized';
       title = 'Authentication required';
+    } else if (error.code === 'CQRS_CONCURRENCY' && options.precondition === true) {
+      status = 412;
+      slug = 'precondition-failed';
+      title = 'The resource changed since the version in If-Match';
     }
     const body: Record<string, unknown> = {
       type: base + slug,

@@ -18,6 +18,11 @@ export interface RouteOptions {
   readonly timeout?: number;
   /** OpenAPI summary. @default the definition's description */
   readonly summary?: string;
+  /**
+   * The `ETag` of a result, e.g. `(order) => order.version` for an aggregate's version: sent as `"<value>"`.
+   * Clients send it back in `If-Match` (see {@link CommandRouteOptions.ifMatch}).
+   */
+  readonly etag?: (result: never) => string | number | undefined;
 }
 
 /** Options of {@link commandRoute}. */
@@ -30,6 +35,12 @@ export interface CommandRouteOptions extends RouteOptions {
    * header is refused with 400 (it would be ignored).
    */
   readonly idempotencyKey?: 'required' | 'optional';
+  /**
+   * Payload field that receives the version of an `If-Match: "<version>"` header (optimistic concurrency: the
+   * handler passes it to its repository as the expected version). A `ConcurrencyError` of such a request answers
+   * 412 instead of 409. Routes without it refuse `If-Match` (400) rather than ignore it.
+   */
+  readonly ifMatch?: string;
 }
 
 /** Options of {@link streamRoute}. */

@@ -98,6 +98,8 @@ export interface HttpFixtureState {
   streamsClosed: number;
   invalidHeaders: string[];
   unexpected: { error: unknown; requestId: string }[];
+  /** Version of each order renamed through `shop.rename-order` (1 when never renamed). */
+  versions: Map<string, number>;
 }
 
 export const PlaceOrder = defineCommand('shop.place-order', {
@@ -117,12 +119,19 @@ export const Pay = defineCommand('shop.pay', {
 export const ResetShop = defineCommand('shop.reset', {
   authorize: (_message, { execution }) => execution.user?.roles?.includes('admin') === true,
 }).returns<{ reset: true }>();
+export const RenameOrder = defineCommand('shop.rename-order', {
+  schema: objectSchema<{ id: string; name: string; expectedVersion?: number }>({
+    id: { type: 'string' },
+    name: { type: 'string' },
+    expectedVersion: { type: 'integer', optional: true },
+  }),
+}).returns<{ id: string; version: number }>();
 export const GetOrder = defineQuery('shop.get-order', {
   schema: objectSchema<{ id: string; verbose?: boolean }>({
     id: { type: 'string' },
     verbose: { type: 'boolean', optional: true },
   }),
-}).returns<{ id: string; verbose: boolean | null; tenant: string | null }>();
+}).returns<{ id: string; verbose: boolean | null; tenant: string | null; version: number }>();
 export const ListOrders = definePaginatedQuery('shop.list-orders', {
   schema: objectSchema<{ page: number; pageSize: number; minTotal?: number }>({
     page: { type: 'integer' },
@@ -150,6 +159,7 @@ export function createHttpFixture(): { state: HttpFixtureState; options: HttpHan
     streamsClosed: 0,
     invalidHeaders: [],
     unexpected: [],
+    versions: new Map(),
   };
   const mediator = createMediator({
     behaviors: [
@@ -188,6 +198,14 @@ export function createHttpFixture(): { state: HttpFixtureState; options: HttpHan
         return { paid: command.payload.cents };
       }),
       handle(ResetShop, () => ({ reset: true as const })),
+      handle(RenameOrder, (command) => {
+        const { id, expectedVersion } = command.payload;
+        const current = state.versions.get(id) ?? 1;
+        if (expectedVersion !== undefined && expectedVersion !== current)
+          throw new ConcurrencyError(`order-${id}`, expectedVersion, current);
+        state.versions.set(id, current + 1);
+        return { id, version: current + 1 };
+      }),
       handle(GetOrder, (query, ctx) => {
         state.executions.push(ctx.execution);
         if (query.payload.id === 'missing') throw new NotFoundError('order', 'missing');
@@ -195,6 +213,7 @@ export function createHttpFixture(): { state: HttpFixtureState; options: HttpHan
           id: query.payload.id,
           verbose: query.payload.verbose ?? null,
           tenant: ctx.execution.tenantId ?? null,
+          version: state.versions.get(query.payload.id) ?? 1,
         };
       }),
       handle(ListOrders, (query) => {
@@ -227,7 +246,12 @@ export function createHttpFixture(): { state: HttpFixtureState; options: HttpHan
       commandRoute(PlaceOrder, { path: '/slow-orders', timeout: 50 }),
       commandRoute(Pay, { path: '/payments', idempotencyKey: 'required' }),
       commandRoute(ResetShop, { path: '/reset' }),
-      queryRoute(GetOrder, { path: '/orders/:id' }),
+      queryRoute(GetOrder, { path: '/orders/:id', etag: (order: { version: number }) => order.version }),
+      commandRoute(RenameOrder, {
+        path: '/orders/:id/name',
+        ifMatch: 'expectedVersion',
+        etag: (order: { version: number }) => order.version,
+      }),
       queryRoute(ListOrders, { path: '/orders' }),
       streamRoute(WatchOrders, { path: '/orders/live', resumeField: 'after' }),
     ],

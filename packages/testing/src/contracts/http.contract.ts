@@ -310,7 +310,7 @@ export function describeHttpContract(name: string, harness: HttpServerHarness): 
       it('take path parameters and the query string, coerced as the schema says', async () => {
         const response = await fetch(`${url}/orders/o%2F7?verbose=true`);
         expect(response.status).toBe(200);
-        expect(await json(response)).toEqual({ id: 'o/7', verbose: true, tenant: null });
+        expect(await json(response)).toEqual({ id: 'o/7', verbose: true, tenant: null, version: 1 });
         const wrong = await fetch(`${url}/orders/o-7?verbose=maybe`);
         expect(wrong.status).toBe(400);
         expect(await json(wrong)).toMatchObject({ errors: [{ pointer: '/verbose' }] });
@@ -339,6 +339,32 @@ export function describeHttpContract(name: string, harness: HttpServerHarness): 
         expect(missing.status).toBe(404);
         expect((await json(missing)).code).toBe('CQRS_NOT_FOUND');
         expect((await fetch(`${url}/nowhere`)).status).toBe(404);
+      });
+    });
+
+    describe('optimistic concurrency', () => {
+      it('sends the version as ETag, takes If-Match as the expected version, 412 when it moved on', async () => {
+        const id = `c-${Date.now()}-${Math.random()}`;
+        const read = await fetch(`${url}/orders/${id}`);
+        const etag = read.headers.get('etag');
+        expect(etag).toBe('"1"');
+        const renamed = await post(`/orders/${id}/name`, { name: 'a' }, { 'if-match': etag! });
+        expect(renamed.status).toBe(200);
+        expect(renamed.headers.get('etag')).toBe('"2"');
+        const stale = await post(`/orders/${id}/name`, { name: 'b' }, { 'if-match': etag! });
+        expect(stale.status).toBe(412);
+        expect(await json(stale)).toMatchObject({
+          code: 'CQRS_CONCURRENCY',
+          type: 'urn:cqrs-ts:problem:precondition-failed',
+        });
+        const blind = await post(`/orders/${id}/name`, { name: 'c', expectedVersion: 1 });
+        expect(blind.status).toBe(409);
+        for (const bad of ['W/"2"', '*', '"2", "3"', 'two'])
+          expect((await post(`/orders/${id}/name`, { name: 'd' }, { 'if-match': bad })).status, bad).toBe(
+            400,
+          );
+        expect((await post('/orders', { sku: 'a', qty: 1 }, { 'if-match': '"1"' })).status).toBe(400);
+        expect(state.versions.get(id)).toBe(2);
       });
     });
 
