@@ -346,13 +346,16 @@ export type { BackoffOptions } from './shared/backoff.ts';
 export type { Logger, LogLevel } from './shared/logger.ts';
 export { noopLogger } from './shared/logger.ts';
 export type {
+  ConsumeDispositionContext,
   ConsumeTraceContext,
   DispatchTraceContext,
+  OutboxAppendTraceContext,
   ProjectionBatchTraceContext,
   RelayPublishTraceContext,
   RelayTraceMessage,
+  SagaStepTraceContext,
 } from './shared/tracing.ts';
-export { TRACING_CHANNELS } from './shared/tracing.ts';
+export { DIAGNOSTICS_CHANNELS, TRACING_CHANNELS } from './shared/tracing.ts';
 // unit of work
 export { IdempotencyConflictError, IdempotencyInFlightError } from './unit-of-work/idempotency.ts';
 export type {

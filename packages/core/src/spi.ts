@@ -132,6 +132,7 @@ export { NEVER_ABORTED, sleep } from './shared/abort.ts';
 export { backoffDelay } from './shared/backoff.ts';
 export { errorText } from './shared/error-text.ts';
 export { CONNECTION_ERROR_CODES, connectionErrorCode } from './shared/network-errors.ts';
+export { sagaStepChannel } from './shared/tracing.ts';
 // ids
 export { isUuid, uuidv7, uuidv7Time } from './shared/uuid.ts';
 // unit of work: the transaction behavior over a storage package's transactions, and idempotency records

@@ -2,16 +2,18 @@
  * Core's tracing events on `diagnostics_channel`: dispatch, consume and relay publish carry their context object,
  * report success and failure, and nothing is published (no context built) while nobody listens.
  */
-import { tracingChannel } from 'node:diagnostics_channel';
+import { subscribe, tracingChannel, unsubscribe } from 'node:diagnostics_channel';
 import {
   createInMemoryBroker,
   createInMemoryConsumer,
   createInMemoryEventStore,
   createInMemoryOutboxStore,
   createInMemoryProjectionStore,
+  createInMemoryUnitOfWork,
   createMediator,
   createOutboxRelay,
   createProjectionRunner,
+  DIAGNOSTICS_CHANNELS,
   defineCommand,
   defineDocumentProjection,
   defineEvent,
@@ -164,5 +166,131 @@ describe('tracing channels', () => {
     expect(starts.map((c) => [c.projection, c.size])).toEqual([['trace-counts', 2]]);
     expect(starts[0]!.from).not.toBe(starts[0]!.to);
     expect(rec.seen.map((s) => s.event)).toContain('asyncEnd');
+  });
+
+  it('cqrs-ts:dispatch carries the caller trace context of the message', async () => {
+    const mediator = createMediator({ handlers: [handle(Place, () => 'ok')] });
+    const rec = record(TRACING_CHANNELS.dispatch);
+    try {
+      await mediator.send(
+        Place.create(
+          { fail: false },
+          { traceparent: '00-0af7651916cd43dd8448eb211c80319c-b7ad6b7169203331-01' },
+        ),
+      );
+    } finally {
+      rec.off();
+    }
+    expect(rec.seen[0]!.context).toMatchObject({
+      traceparent: '00-0af7651916cd43dd8448eb211c80319c-b7ad6b7169203331-01',
+      tracestate: undefined,
+    });
+  });
+
+  it('cqrs-ts:outbox.append carries the events a unit of work stages, and the dispatch they come from', async () => {
+    const uow = createInMemoryUnitOfWork();
+    const mediator = createMediator({
+      behaviors: [uow],
+      handlers: [
+        handle(Place, (_c, ctx) => {
+          ctx.emit(Placed, { n: 1 });
+          ctx.emit(Placed, { n: 2 });
+          return 'ok';
+        }),
+      ],
+    });
+    const rec = record(TRACING_CHANNELS.outboxAppend);
+    const command = Place.create({ fail: false });
+    try {
+      await mediator.send(command);
+    } finally {
+      rec.off();
+    }
+    expect(rec.seen.map((s) => s.event)).toEqual(['start', 'end', 'asyncStart', 'asyncEnd']);
+    const c = rec.seen[0]!.context;
+    expect(c.messageType).toBe('trace.place');
+    expect(c.correlationId).toBe(command.metadata.correlationId);
+    expect((c.events as { type: string; payload: unknown }[]).map((e) => e.payload)).toEqual([
+      { n: 1 },
+      { n: 2 },
+    ]);
+    expect(uow.outbox.records()).toHaveLength(2);
+  });
+
+  it('cqrs-ts:relay.publish sends what a subscriber writes into a carrier in that message headers, not the stored row', async () => {
+    const store = createInMemoryOutboxStore();
+    await store.transaction((tx) => store.append(tx, [Placed.create({ n: 1 }), Placed.create({ n: 2 })]));
+    const broker = createInMemoryBroker();
+    const relay = createOutboxRelay({ store, publisher: broker });
+    const seen: (string | undefined)[] = [];
+    const consumer = createInMemoryConsumer({
+      broker,
+      topics: ['trace-topic'],
+      name: 'carrier-consumer',
+      handle: (_e, { cloudEvent }) => {
+        seen.push(cloudEvent.traceparent as string | undefined);
+      },
+    });
+    const injected = '00-11111111111111111111111111111111-2222222222222222-01';
+    const channel = tracingChannel<unknown, { carriers: Record<string, string>[] }>(
+      TRACING_CHANNELS.relayPublish,
+    );
+    const handlers = {
+      start: (c: { carriers: Record<string, string>[] }) => {
+        c.carriers[1]!.traceparent = injected;
+      },
+      end() {},
+      asyncStart() {},
+      asyncEnd() {},
+      error() {},
+    };
+    channel.subscribe(handlers);
+    try {
+      await consumer.start();
+      await relay.runOnce();
+      await waitFor(() => seen.length === 2, 5000, 'both deliveries');
+    } finally {
+      channel.unsubscribe(handlers);
+      await consumer[Symbol.asyncDispose]();
+    }
+    expect(seen).toEqual([undefined, injected]);
+    expect(store.records().map((r) => r.headers.traceparent)).toEqual([undefined, undefined]);
+  });
+
+  it('cqrs-ts:consume.disposition reports how each delivery was settled', async () => {
+    const broker = createInMemoryBroker();
+    const consumer = createInMemoryConsumer({
+      broker,
+      topics: ['trace-topic'],
+      name: 'disposition-consumer',
+      maxAttempts: 1,
+      handle: (e) => {
+        if ((e.payload as { n: number }).n === 2) throw new Error('refused');
+      },
+    });
+    const seen: Record<string, unknown>[] = [];
+    const listener = (m: unknown) => seen.push(m as Record<string, unknown>);
+    subscribe(DIAGNOSTICS_CHANNELS.consumeDisposition, listener);
+    const first = Placed.create({ n: 1 });
+    try {
+      await consumer.start();
+      const store = createInMemoryOutboxStore();
+      await store.transaction((tx) => store.append(tx, [first, Placed.create({ n: 2 })]));
+      await createOutboxRelay({ store, publisher: broker }).runOnce();
+      await waitFor(() => seen.length === 2, 5000, 'both dispositions');
+    } finally {
+      unsubscribe(DIAGNOSTICS_CHANNELS.consumeDisposition, listener);
+      await consumer[Symbol.asyncDispose]();
+    }
+    expect(seen.map((d) => [d.messageType, d.action, d.outcome])).toEqual([
+      ['trace.placed', 'ack', 'handled'],
+      ['trace.placed', 'dead-letter', undefined],
+    ]);
+    expect(seen[0]).toMatchObject({
+      consumer: 'disposition-consumer',
+      destination: 'trace-topic',
+      deliveryAttempt: 1,
+    });
+    expect(typeof seen[0]!.messageId).toBe('string');
   });
 });

@@ -13,7 +13,7 @@ import {
   type Mediator,
   TimeoutError,
 } from '@cqrs-ts/core';
-import { backoffDelay } from '@cqrs-ts/core/spi';
+import { backoffDelay, sagaStepChannel } from '@cqrs-ts/core/spi';
 import type { NormalizedStep, StepRetryOptions, StepTools } from './define-saga.ts';
 import { CircuitOpenError, SagaAbortedError, SagaDeadlineError, SagaLeaseError } from './saga-errors.ts';
 import type { EventSourceLike, Runtime, SagaRun } from './saga-run.ts';
@@ -155,10 +155,28 @@ export interface AttemptPolicy {
   readonly forward: boolean;
   /** No retry waits past this time (epoch ms): the loop ends with the last error instead. */
   readonly until?: number;
+  /** A fallback running after its primary step failed (reported on the `cqrs-ts:saga.step` channel). */
+  readonly fallback?: boolean;
 }
 
 /** The retry loop shared by act and compensate. Errors are {@link AttemptsError}s carrying the attempts. */
-export async function attempt<T>(
+export function attempt<T>(
+  run: SagaRun,
+  step: NormalizedStep,
+  policy: AttemptPolicy,
+  work: (tools: StepTools, signal: AbortSignal) => T | Promise<T>,
+): Promise<Attempted<T>> {
+  if (!sagaStepChannel.hasSubscribers) return attempts(run, step, policy, work);
+  return sagaStepChannel.tracePromise(() => attempts(run, step, policy, work), {
+    saga: run.def!.name,
+    sagaId: run.id,
+    step: step.id,
+    action: policy.forward ? 'act' : 'compensate',
+    fallback: policy.fallback === true,
+  });
+}
+
+async function attempts<T>(
   run: SagaRun,
   step: NormalizedStep,
   policy: AttemptPolicy,

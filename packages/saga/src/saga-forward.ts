@@ -118,7 +118,13 @@ async function runAct(run: SagaRun, step: NormalizedStep, primary: boolean): Pro
   const instance = got instanceof Promise ? await got : got;
   const circuit = primary ? step.circuit : undefined;
   const breaker = circuit === undefined ? undefined : (circuit.breaker ?? run.rt.breaker);
-  const policy = { retry: step.retry, backoff: ACT_BACKOFF, timeoutMs: step.timeoutMs, forward: true };
+  const policy = {
+    retry: step.retry,
+    backoff: ACT_BACKOFF,
+    timeoutMs: step.timeoutMs,
+    forward: true,
+    fallback: !primary,
+  };
   return attempt(run, step, policy, (tools, signal) => {
     if (breaker === undefined) return instance.act.call(instance.self, run.ctx, tools);
     const call = () => Promise.resolve(instance.act.call(instance.self, run.ctx, tools));

@@ -10,7 +10,11 @@ import type { MessageCatalog } from '../messages/message-catalog.ts';
 import type { BackoffOptions } from '../shared/backoff.ts';
 import { backoffDelay } from '../shared/backoff.ts';
 import { errorText } from '../shared/error-text.ts';
-import { consumeChannel } from '../shared/tracing.ts';
+import {
+  type ConsumeDispositionContext,
+  consumeChannel,
+  consumeDispositionChannel,
+} from '../shared/tracing.ts';
 import type { CloudEventAttributes, EnvelopeDecoder, PayloadSerializer } from './envelope.ts';
 import { createEnvelopeDecoder, EnvelopeError } from './envelope.ts';
 
@@ -223,6 +227,18 @@ export function createMessageProcessor(options: MessageProcessorOptions): Messag
   }
 
   function finish(d: Disposition, message: IncomingMessage): Disposition {
+    if (consumeDispositionChannel.hasSubscribers) {
+      const a = message.attributes;
+      consumeDispositionChannel.publish({
+        consumer: name,
+        destination: message.source,
+        messageType: typeof a?.type === 'string' ? a.type : undefined,
+        messageId: typeof a?.id === 'string' ? a.id : undefined,
+        deliveryAttempt: message.deliveryAttempt,
+        action: d.action,
+        outcome: d.action === 'ack' ? d.outcome : undefined,
+      } satisfies ConsumeDispositionContext);
+    }
     if (onDisposition !== undefined) {
       try {
         onDisposition(d, message);

@@ -628,6 +628,8 @@ class MediatorImpl implements Mediator {
       handler: entry.descriptor.name,
       requestId: message.metadata.requestId,
       correlationId: message.metadata.correlationId,
+      traceparent: message.metadata.traceparent,
+      tracestate: message.metadata.tracestate,
     };
     return dispatchChannel.tracePromise(() => this.#run(entry, message, options), trace);
   }

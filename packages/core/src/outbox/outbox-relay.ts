@@ -331,10 +331,7 @@ export function createOutboxRelay(options: OutboxRelayOptions): OutboxRelay {
   async function callPublisher(messages: readonly OutboxMessage[]): Promise<PublishResult[]> {
     try {
       const results = await (relayPublishChannel.hasSubscribers
-        ? relayPublishChannel.tracePromise(
-            () => publisher.publish(messages, { signal: publishAbort.signal }),
-            { relayId, messages },
-          )
+        ? publishTraced(messages)
         : publisher.publish(messages, { signal: publishAbort.signal }));
       if (results.length !== messages.length) {
         const error = new Error(
@@ -346,6 +343,14 @@ export function createOutboxRelay(options: OutboxRelayOptions): OutboxRelay {
     } catch (error) {
       return messages.map(() => ({ ok: false, error }));
     }
+  }
+
+  function publishTraced(messages: readonly OutboxMessage[]): Promise<readonly PublishResult[]> {
+    const carriers: Record<string, string>[] = messages.map(() => ({}));
+    return relayPublishChannel.tracePromise(
+      () => publisher.publish(withCarriers(messages, carriers), { signal: publishAbort.signal }),
+      { relayId, messages, carriers },
+    );
   }
 
   /** Publishes honouring key order; fills `outcome` (undefined = released). */
@@ -666,4 +671,27 @@ export function createOutboxRelay(options: OutboxRelayOptions): OutboxRelay {
     },
   };
   return relay;
+}
+
+/** The messages with what tracing subscribers wrote into their carriers over their headers (new objects). */
+function withCarriers(
+  messages: readonly OutboxMessage[],
+  carriers: readonly Record<string, string>[],
+): readonly OutboxMessage[] {
+  let out: OutboxMessage[] | undefined;
+  for (let i = 0; i < messages.length; i++) {
+    const carrier = carriers[i]!;
+    let extra: Record<string, string> | undefined;
+    for (const name in carrier) {
+      const value = carrier[name];
+      if (typeof value !== 'string') continue;
+      extra ??= {};
+      extra[name] = value;
+    }
+    if (extra === undefined) continue;
+    out ??= messages.slice();
+    const m = messages[i]!;
+    out[i] = { ...m, headers: { ...m.headers, ...extra } };
+  }
+  return out ?? messages;
 }

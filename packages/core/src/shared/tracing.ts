@@ -1,4 +1,4 @@
-import { tracingChannel } from 'node:diagnostics_channel';
+import { channel, tracingChannel } from 'node:diagnostics_channel';
 
 /**
  * Tracing events of core, published on Node's `diagnostics_channel` tracing channels (`start`, `end`,
@@ -10,6 +10,16 @@ export const TRACING_CHANNELS = {
   consume: 'cqrs-ts:consume',
   relayPublish: 'cqrs-ts:relay.publish',
   projectionBatch: 'cqrs-ts:projection.batch',
+  outboxAppend: 'cqrs-ts:outbox.append',
+  sagaStep: 'cqrs-ts:saga.step',
+} as const;
+
+/**
+ * Plain `diagnostics_channel` channels of core (one message per occurrence, no start/end):
+ * `consumeDisposition` carries a {@link ConsumeDispositionContext} each time a consumer settles a delivery.
+ */
+export const DIAGNOSTICS_CHANNELS = {
+  consumeDisposition: 'cqrs-ts:consume.disposition',
 } as const;
 
 /** Context of `cqrs-ts:dispatch`: one command or query sent through a mediator. */
@@ -20,6 +30,9 @@ export interface DispatchTraceContext {
   readonly handler: string;
   readonly requestId: string;
   readonly correlationId: string;
+  /** The message's W3C trace context (its caller's), when it carries one. */
+  readonly traceparent: string | undefined;
+  readonly tracestate: string | undefined;
   /** Set by the channel on failure. */
   error?: unknown;
   /** Set by the channel on success. */
@@ -61,6 +74,12 @@ export interface RelayPublishTraceContext {
   readonly relayId: string;
   /** The batch (the relay's `OutboxMessage`s); `headers` carry `traceparent`/`tracestate` when there is one. */
   readonly messages: readonly RelayTraceMessage[];
+  /**
+   * One empty, writable carrier per message (same index). A subscriber writes `traceparent`/`tracestate`
+   * (e.g. of its producer span) into it on `start`; the relay hands the publisher each message with the carrier's
+   * entries over its headers. The stored outbox row is not changed (a retry starts from the original headers).
+   */
+  readonly carriers: readonly Record<string, string>[];
   error?: unknown;
   /** The publisher's per-message results, on success. */
   result?: unknown;
@@ -78,6 +97,55 @@ export interface ProjectionBatchTraceContext {
   result?: unknown;
 }
 
+/** Context of `cqrs-ts:outbox.append`: a unit of work staging a committed handler's events in its outbox. */
+export interface OutboxAppendTraceContext {
+  /** The dispatch whose events these are. */
+  readonly messageType: string;
+  readonly correlationId: string;
+  /** The events appended (`AnyEvent`s), in order (read only). */
+  readonly events: readonly { readonly type: string; readonly metadata: { readonly requestId: string } }[];
+  error?: unknown;
+  result?: unknown;
+}
+
+/** Context of `cqrs-ts:saga.step`: one run of a saga step's `act` or `compensate` (its retries included). */
+export interface SagaStepTraceContext {
+  /** The saga definition's name. */
+  readonly saga: string;
+  readonly sagaId: string;
+  /** The step's id (a fallback's own id when the fallback runs). */
+  readonly step: string;
+  readonly action: 'act' | 'compensate';
+  /** `true` when this is a fallback running after its primary step failed. */
+  readonly fallback: boolean;
+  error?: unknown;
+  result?: unknown;
+}
+
+/** Message of `cqrs-ts:consume.disposition`: how a consumer settled one delivery. */
+export interface ConsumeDispositionContext {
+  /** The consumer's name. */
+  readonly consumer: string;
+  /** Topic, subject, stream or queue it came from. */
+  readonly destination: string;
+  /** CloudEvents `type` and `id` of the delivery, when it had them. */
+  readonly messageType: string | undefined;
+  readonly messageId: string | undefined;
+  readonly deliveryAttempt: number;
+  /** `ack`, `retry`, `dead-letter` or `release`. */
+  readonly action: string;
+  /** For `ack`: `handled` or `duplicate`. */
+  readonly outcome: string | undefined;
+}
+
+/** @internal */
+export const outboxAppendChannel = tracingChannel<unknown, OutboxAppendTraceContext>(
+  TRACING_CHANNELS.outboxAppend,
+);
+/** Published by `@cqrs-ts/saga` (hence on the SPI); context {@link SagaStepTraceContext}. */
+export const sagaStepChannel = tracingChannel<unknown, SagaStepTraceContext>(TRACING_CHANNELS.sagaStep);
+/** @internal */
+export const consumeDispositionChannel = channel(DIAGNOSTICS_CHANNELS.consumeDisposition);
 /** @internal */
 export const projectionBatchChannel = tracingChannel<unknown, ProjectionBatchTraceContext>(
   TRACING_CHANNELS.projectionBatch,

@@ -8,6 +8,7 @@ import type { DispatchContext, HandlerDescriptor } from '../mediator/dispatch-co
 import { Dispatch } from '../mediator/dispatch-context.ts';
 import type { AnyEvent, AnyMessage } from '../messages/message.ts';
 import type { OutboxStore } from '../outbox/outbox-store.ts';
+import { outboxAppendChannel } from '../shared/tracing.ts';
 import type { IdempotencyRecord, IdempotencyStore } from './idempotency.ts';
 import {
   commandFingerprint,
@@ -442,7 +443,15 @@ export function createUnitOfWork<TTx>(options: UnitOfWorkOptions<TTx>): UnitOfWo
         unit.collect(takeEvents(context));
         if (signal.aborted) throw signal.reason ?? new CancelledError(message.type);
         const pending = unit.toAppend();
-        if (pending.length > 0) await outbox.append(tx, pending);
+        if (pending.length > 0) {
+          if (outboxAppendChannel.hasSubscribers) {
+            await outboxAppendChannel.tracePromise(() => outbox.append(tx, pending), {
+              messageType: message.type,
+              correlationId: message.metadata.correlationId,
+              events: pending,
+            });
+          } else await outbox.append(tx, pending);
+        }
         if (projections !== undefined && unit.events.length > 0) await projections.apply(tx, unit.events);
         if (claim !== undefined)
           await idempotency!.complete(
