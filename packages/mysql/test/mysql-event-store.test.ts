@@ -6,26 +6,15 @@ import {
   migrate,
 } from '@cqrs-ts/mysql';
 import {
+  CONTRACT_ACCOUNT_COLUMNS,
   type ContractAccount,
   describeEventStoreContract,
   describeStateRepositoryContract,
   type EventStoreHarness,
+  rollbackVia,
   type StateRepositoryHarness,
 } from '@cqrs-ts/testing/contracts';
 import { available, connect, FLAVORS, type Flavor } from './support.ts';
-
-const rollbackSignal = new Error('rollback');
-
-function rollbackOf(tx: <T>(fn: (t: MysqlTransaction) => Promise<T>) => Promise<T>) {
-  return async (fn: (t: MysqlTransaction) => Promise<void>) => {
-    await tx(async (t) => {
-      await fn(t);
-      throw rollbackSignal;
-    }).catch((e: unknown) => {
-      if (e !== rollbackSignal) throw e;
-    });
-  };
-}
 
 function eventStoreHarness(flavor: Flavor) {
   return async (): Promise<EventStoreHarness<MysqlTransaction> | undefined> => {
@@ -44,7 +33,7 @@ function eventStoreHarness(flavor: Flavor) {
           gapTimeoutMs: 200,
         }),
       tx: c.tx,
-      rollback: rollbackOf(c.tx),
+      rollback: rollbackVia(c.tx),
       concurrentTransactions: true,
       unitOfWork: (store) =>
         createMysqlUnitOfWork({ client: c.client, outbox: store.outbox, tables }) as never,
@@ -69,22 +58,12 @@ function stateHarness(flavor: Flavor) {
     );
     const repository =
       flavor === 'mysql2'
-        ? createMysqlStateRepository<ContractAccount>({
-            name: 'account',
-            table,
-            columns: ['owner', 'balance', 'tags'],
-            toRow: (s) => ({ owner: s.owner, balance: s.balance, tags: JSON.stringify(s.tags) }),
-            fromRow: (r) => ({
-              owner: r.owner as string,
-              balance: Number(r.balance),
-              tags: typeof r.tags === 'string' ? (JSON.parse(r.tags) as string[]) : (r.tags as string[]),
-            }),
-          })
+        ? createMysqlStateRepository<ContractAccount>({ name: 'account', table, ...CONTRACT_ACCOUNT_COLUMNS })
         : createMysqlStateRepository<ContractAccount>({ name: 'account', table });
     return {
       repository: () => repository,
       tx: c.tx,
-      rollback: rollbackOf(c.tx),
+      rollback: rollbackVia(c.tx),
       reset: () => c.truncate(table),
       close: () => c.end(table),
     };

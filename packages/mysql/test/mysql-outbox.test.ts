@@ -1,6 +1,10 @@
 import type { OutboxEncoderOptions } from '@cqrs-ts/core/spi';
 import { createMysqlOutboxStore, type MysqlTransaction, migrate } from '@cqrs-ts/mysql';
-import { describeOutboxStoreContract, type OutboxStoreHarness } from '@cqrs-ts/testing/contracts';
+import {
+  describeOutboxStoreContract,
+  type OutboxStoreHarness,
+  rollbackVia,
+} from '@cqrs-ts/testing/contracts';
 import mysql from 'mysql2/promise';
 import { MYSQL_URL } from '../../core/test/support/services.ts';
 import { toRecord } from '../src/mysql-outbox-store.ts';
@@ -14,18 +18,10 @@ function harness(flavor: Flavor) {
     const tables = { outbox: `ob_${sfx}`, inbox: `ib_${sfx}` };
     await migrate(client, { tables });
     await migrate(client, { tables });
-    const rollbackSignal = new Error('rollback');
     return {
       store: (options?: OutboxEncoderOptions) => createMysqlOutboxStore({ client, tables, ...options }),
       tx,
-      async rollback(fn) {
-        await tx(async (t) => {
-          await fn(t);
-          throw rollbackSignal;
-        }).catch((e: unknown) => {
-          if (e !== rollbackSignal) throw e;
-        });
-      },
+      rollback: rollbackVia(tx),
       withClosedTx: db
         ? undefined
         : async (fn) => {

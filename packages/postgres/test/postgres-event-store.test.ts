@@ -7,25 +7,14 @@ import {
 } from '@cqrs-ts/postgres';
 import type { ContractAccount } from '@cqrs-ts/testing/contracts';
 import {
+  CONTRACT_ACCOUNT_COLUMNS,
   describeEventStoreContract,
   describeStateRepositoryContract,
   type EventStoreHarness,
+  rollbackVia,
   type StateRepositoryHarness,
 } from '@cqrs-ts/testing/contracts';
 import { available, connect, FLAVORS, type Flavor } from './support.ts';
-
-const rollbackSignal = new Error('rollback');
-
-function rollbackOf(tx: <T>(fn: (t: PostgresClient) => Promise<T>) => Promise<T>) {
-  return async (fn: (t: PostgresClient) => Promise<void>) => {
-    await tx(async (t) => {
-      await fn(t);
-      throw rollbackSignal;
-    }).catch((e: unknown) => {
-      if (e !== rollbackSignal) throw e;
-    });
-  };
-}
 
 function eventStoreHarness(flavor: Flavor) {
   return async (): Promise<EventStoreHarness<PostgresClient> | undefined> => {
@@ -39,7 +28,7 @@ function eventStoreHarness(flavor: Flavor) {
       store: (options) =>
         createPostgresEventStore({ client: c.client, tables, archive: options?.archive ?? false }),
       tx: c.tx,
-      rollback: rollbackOf(c.tx),
+      rollback: rollbackVia(c.tx),
       concurrentTransactions: true,
       unitOfWork: (store) =>
         createPostgresUnitOfWork({ client: c.transactional, outbox: store.outbox, tables }) as never,
@@ -65,19 +54,13 @@ function stateHarness(flavor: Flavor) {
         ? createPostgresStateRepository<ContractAccount>({
             name: 'account',
             table,
-            columns: ['owner', 'balance', 'tags'],
-            toRow: (s) => ({ owner: s.owner, balance: s.balance, tags: JSON.stringify(s.tags) }),
-            fromRow: (r) => ({
-              owner: r.owner as string,
-              balance: Number(r.balance),
-              tags: r.tags as string[],
-            }),
+            ...CONTRACT_ACCOUNT_COLUMNS,
           })
         : createPostgresStateRepository<ContractAccount>({ name: 'account', table });
     return {
       repository: () => repository,
       tx: c.tx,
-      rollback: rollbackOf(c.tx),
+      rollback: rollbackVia(c.tx),
       reset: () => c.truncate(table),
       close: () => c.end(table),
     };

@@ -22,6 +22,7 @@ export type {
 export { describeEventLogGapContract } from './contracts/event-log-gaps.contract.ts';
 export type { ContractEventStore, EventStoreHarness } from './contracts/event-store.contract.ts';
 export { describeEventStoreContract } from './contracts/event-store.contract.ts';
+export { rollbackVia } from './contracts/harness.ts';
 export type { HttpServer, HttpServerHarness } from './contracts/http.contract.ts';
 export { describeHttpContract } from './contracts/http.contract.ts';
 export type { HttpFixtureState } from './contracts/http-fixture.ts';
@@ -48,7 +49,10 @@ export { describeSagaStoreContract, SagaStepDone } from './contracts/saga-store.
 export type { SqlSagaStoreHarness } from './contracts/sql-saga-store.contract.ts';
 export { describeSqlSagaStoreContract } from './contracts/sql-saga-store.contract.ts';
 export type { ContractAccount, StateRepositoryHarness } from './contracts/state-repository.contract.ts';
-export { describeStateRepositoryContract } from './contracts/state-repository.contract.ts';
+export {
+  CONTRACT_ACCOUNT_COLUMNS,
+  describeStateRepositoryContract,
+} from './contracts/state-repository.contract.ts';
 export type { TcpProxy } from './contracts/tcp-proxy.ts';
 export { createTcpProxy } from './contracts/tcp-proxy.ts';
 export type { UnitOfWorkHarness } from './contracts/unit-of-work.contract.ts';

@@ -47,3 +47,22 @@ export function describeHarness<THarness extends HarnessLifecycle>(
     );
   });
 }
+
+const rollbackSignal = new Error('rollback');
+
+/**
+ * A harness's `rollback` from its `tx`: runs `fn` in a transaction of `tx`, then rolls it back by throwing a
+ * private signal out of it. Any other error still fails the test.
+ */
+export function rollbackVia<TTx>(
+  tx: <T>(fn: (t: TTx) => Promise<T>) => Promise<T>,
+): (fn: (t: TTx) => Promise<void>) => Promise<void> {
+  return async (fn) => {
+    await tx(async (t) => {
+      await fn(t);
+      throw rollbackSignal;
+    }).catch((e: unknown) => {
+      if (e !== rollbackSignal) throw e;
+    });
+  };
+}

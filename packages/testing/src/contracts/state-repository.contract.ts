@@ -28,6 +28,24 @@ export interface StateRepositoryHarness<TTx> {
   close(): Promise<void>;
 }
 
+/**
+ * The {@link ContractAccount} as columns of its own (`owner`, `balance`, `tags` as JSON), for a state repository
+ * that maps the state to columns: `tags` is read back whether the driver parses JSON columns or returns text.
+ */
+export const CONTRACT_ACCOUNT_COLUMNS = Object.freeze({
+  columns: Object.freeze(['owner', 'balance', 'tags'] as const),
+  toRow: (s: ContractAccount): Record<string, unknown> => ({
+    owner: s.owner,
+    balance: s.balance,
+    tags: JSON.stringify(s.tags),
+  }),
+  fromRow: (r: Record<string, unknown>): ContractAccount => ({
+    owner: r.owner as string,
+    balance: Number(r.balance),
+    tags: typeof r.tags === 'string' ? (JSON.parse(r.tags) as string[]) : (r.tags as string[]),
+  }),
+});
+
 const rejects = async (promise: Promise<unknown>): Promise<unknown> => {
   try {
     await promise;
