@@ -7,10 +7,11 @@ import {
   type HandlerRegistration,
   type ScopeInit,
 } from '@cqrs-ts/core';
+import { type ContainerAdapterOptions, containerAdapter, handlerClassesOf } from '@cqrs-ts/core/spi';
 import { type AwilixContainer, asClass, type Constructor, type LifetimeType } from 'awilix';
 
 /** Options of {@link awilixContainer}. */
-export interface AwilixContainerOptions {
+export interface AwilixContainerOptions extends ContainerAdapterOptions<AwilixContainer> {
   /**
    * Called with each new scope before the dispatch runs: register per-dispatch values there, e.g.
    * `scope.register({ execution: asValue(init.execution) })`. Must not throw.
@@ -79,18 +80,12 @@ export function awilixContainer(
   options: AwilixContainerOptions = {},
 ): DependencyContainer {
   checkAwilix(container, 'awilixContainer()');
-  if (typeof options !== 'object' || options === null)
-    throw new ConfigurationError('awilixContainer(): options must be an object { onScope? }');
-  const onScope = options.onScope;
-  if (onScope !== undefined && typeof onScope !== 'function')
-    throw new ConfigurationError('awilixContainer(): onScope must be a function (scope, init) => void');
-  return Object.freeze({
-    createScope(init: ScopeInit): DependencyScope {
-      const scope = container.createScope();
-      onScope?.(scope, init);
-      return new AwilixDependencyScope(scope, true);
-    },
-  });
+  return containerAdapter(
+    'awilixContainer()',
+    options,
+    () => container.createScope(),
+    (scope, owned) => new AwilixDependencyScope(scope, owned),
+  );
 }
 
 /**
@@ -140,14 +135,11 @@ export function registerHandlers<TRegistrations extends readonly HandlerRegistra
   options: RegisterHandlersOptions = {},
 ): TRegistrations {
   checkAwilix(container, 'registerHandlers()');
-  if (!Array.isArray(registrations))
-    throw new ConfigurationError(
-      'registerHandlers(container, registrations): registrations must be an array',
-    );
+  const handlers = handlerClassesOf('registerHandlers(container, registrations)', registrations);
   const lifetime = options?.lifetime ?? 'SCOPED';
   if (!LIFETIMES.includes(lifetime))
     throw new ConfigurationError(`registerHandlers(): lifetime must be one of ${LIFETIMES.join(', ')}`);
-  for (const handler of classHandlers(registrations)) {
+  for (const handler of handlers) {
     if (handler.name.length === 0)
       throw new ConfigurationError(
         'registerHandlers(): a handler class has no name; declare it as a named class',
@@ -170,21 +162,6 @@ export function registerHandlers<TRegistrations extends readonly HandlerRegistra
 function registrationName(handler: Function): string {
   const name = handler.name;
   return name[0]!.toLowerCase() + name.slice(1);
-}
-
-/** The handler classes among registrations: classes with `handle` bound by `handle`/`on`, or decorated. */
-function classHandlers(registrations: readonly HandlerRegistration[]): Function[] {
-  const out: Function[] = [];
-  const walk = (items: readonly HandlerRegistration[]) => {
-    for (const item of items) {
-      if (Array.isArray(item)) walk(item);
-      else if (typeof item === 'function') out.push(item);
-      else if (typeof item === 'object' && item !== null && 'isClass' in item && item.isClass)
-        out.push(item.implementation as Function);
-    }
-  };
-  walk(registrations);
-  return [...new Set(out)];
 }
 
 /** What `@cqrs-ts/saga`'s runner asks of a step resolver (structural, so this package needs no saga import). */

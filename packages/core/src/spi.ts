@@ -68,6 +68,9 @@ export {
 export type { InboxGuard, InboxGuardOptions } from './inbox/inbox-guard.ts';
 export { createInboxGuard } from './inbox/inbox-guard.ts';
 export type { InboxStore } from './inbox/inbox-store.ts';
+// container adapters: one scope per top-level dispatch
+export type { ContainerAdapterOptions } from './mediator/dependency-container.ts';
+export { containerAdapter, handlerClassesOf } from './mediator/dependency-container.ts';
 // outbox
 export type { OutboxCompressionOptions, OutboxEncoder, OutboxEncoderOptions } from './outbox/outbox-codec.ts';
 export {

@@ -7,10 +7,11 @@ import {
   type HandlerRegistration,
   type ScopeInit,
 } from '@cqrs-ts/core';
+import { type ContainerAdapterOptions, containerAdapter, handlerClassesOf } from '@cqrs-ts/core/spi';
 import { Lifecycle, type DependencyContainer as TsyringeContainer } from 'tsyringe';
 
 /** Options of {@link tsyringeContainer}. */
-export interface TsyringeContainerOptions {
+export interface TsyringeContainerOptions extends ContainerAdapterOptions<TsyringeContainer> {
   /**
    * Called with each new child container before the dispatch runs: register per-dispatch values there, e.g.
    * `child.register('execution', { useValue: init.execution })`. Must not throw.
@@ -66,18 +67,12 @@ export function tsyringeContainer(
   options: TsyringeContainerOptions = {},
 ): DependencyContainer {
   checkTsyringe(container, 'tsyringeContainer()');
-  if (typeof options !== 'object' || options === null)
-    throw new ConfigurationError('tsyringeContainer(): options must be an object { onScope? }');
-  const onScope = options.onScope;
-  if (onScope !== undefined && typeof onScope !== 'function')
-    throw new ConfigurationError('tsyringeContainer(): onScope must be a function (child, init) => void');
-  return Object.freeze({
-    createScope(init: ScopeInit): DependencyScope {
-      const child = container.createChildContainer();
-      onScope?.(child, init);
-      return new TsyringeDependencyScope(child, true);
-    },
-  });
+  return containerAdapter(
+    'tsyringeContainer()',
+    options,
+    () => container.createChildContainer(),
+    (child, owned) => new TsyringeDependencyScope(child, owned),
+  );
 }
 
 /**
@@ -126,26 +121,13 @@ export function registerHandlers<TRegistrations extends readonly HandlerRegistra
   options: RegisterHandlersOptions = {},
 ): TRegistrations {
   checkTsyringe(container, 'registerHandlers()');
-  if (!Array.isArray(registrations))
-    throw new ConfigurationError(
-      'registerHandlers(container, registrations): registrations must be an array',
-    );
+  const handlers = handlerClassesOf('registerHandlers(container, registrations)', registrations);
   const lifecycle = options?.lifecycle ?? Lifecycle.ContainerScoped;
   if (!LIFECYCLES.includes(lifecycle))
     throw new ConfigurationError(
       'registerHandlers(): lifecycle must be Lifecycle.Transient, ContainerScoped or ResolutionScoped',
     );
-  const seen = new Set<Function>();
-  const walk = (items: readonly HandlerRegistration[]) => {
-    for (const item of items) {
-      if (Array.isArray(item)) walk(item);
-      else if (typeof item === 'function') seen.add(item);
-      else if (typeof item === 'object' && item !== null && 'isClass' in item && item.isClass)
-        seen.add(item.implementation as Function);
-    }
-  };
-  walk(registrations);
-  for (const handler of seen) {
+  for (const handler of handlers) {
     if (container.isRegistered(handler as never, true)) continue;
     container.register(handler as never, { useClass: handler as never }, { lifecycle: lifecycle as never });
   }

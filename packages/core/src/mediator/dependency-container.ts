@@ -2,6 +2,7 @@ import type { DependencyScope } from '../context/dependency-scope.ts';
 import type { ExecutionContext } from '../context/execution-context.ts';
 import { ConfigurationError } from '../errors/cqrs-error.ts';
 import type { AnyMessage } from '../messages/message.ts';
+import type { HandlerRegistration } from './mediator.ts';
 
 /** What a container learns when the mediator opens the scope of a top-level dispatch. */
 export interface ScopeInit {
@@ -60,4 +61,56 @@ function warnDispose(error: unknown): void {
     type: 'CqrsScopeWarning',
     code: 'CQRS_SCOPE_DISPOSE',
   });
+}
+
+/** Options every container adapter takes: a hook that sees each new native scope before the dispatch runs. */
+export interface ContainerAdapterOptions<TNative> {
+  /** Called with each new native scope before the dispatch runs, to register per-dispatch values. Must not throw. */
+  readonly onScope?: (scope: TNative, init: ScopeInit) => void;
+}
+
+/**
+ * For container adapters: a {@link DependencyContainer} that opens a native child scope per top-level dispatch
+ * (`open`), shows it to `options.onScope`, and wraps it (`wrap`, told the mediator owns it). Checks the options.
+ * @param where The adapter's entry point, for error messages (`'awilixContainer()'`).
+ * @throws ConfigurationError when options or `onScope` have the wrong type.
+ */
+export function containerAdapter<TNative>(
+  where: string,
+  options: ContainerAdapterOptions<TNative>,
+  open: () => TNative,
+  wrap: (scope: TNative, owned: true) => DependencyScope,
+): DependencyContainer {
+  if (typeof options !== 'object' || options === null)
+    throw new ConfigurationError(`${where}: options must be an object { onScope? }`);
+  const onScope = options.onScope;
+  if (onScope !== undefined && typeof onScope !== 'function')
+    throw new ConfigurationError(`${where}: onScope must be a function (scope, init) => void`);
+  return Object.freeze({
+    createScope(init: ScopeInit): DependencyScope {
+      const scope = open();
+      onScope?.(scope, init);
+      return wrap(scope, true);
+    },
+  });
+}
+
+/**
+ * For container adapters: the handler classes among `registrations` (classes bound by `handle`/`on`, classes
+ * decorated with `@handles`, nested lists), each once; function handlers are left out.
+ * @throws ConfigurationError when `registrations` is not an array.
+ */
+export function handlerClassesOf(where: string, registrations: readonly HandlerRegistration[]): Function[] {
+  if (!Array.isArray(registrations)) throw new ConfigurationError(`${where}: registrations must be an array`);
+  const out = new Set<Function>();
+  const walk = (items: readonly HandlerRegistration[]) => {
+    for (const item of items) {
+      if (Array.isArray(item)) walk(item);
+      else if (typeof item === 'function') out.add(item);
+      else if (typeof item === 'object' && item !== null && 'isClass' in item && item.isClass)
+        out.add(item.implementation as Function);
+    }
+  };
+  walk(registrations);
+  return [...out];
 }
