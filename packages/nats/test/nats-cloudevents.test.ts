@@ -1,5 +1,9 @@
 import { createNatsConsumer, createNatsPublisher, ensureNatsStream, type NatsPublisher } from '@cqrs-ts/nats';
-import { type CloudEventFields, describeCloudEventsConformance } from '@cqrs-ts/testing/contracts';
+import {
+  type CloudEventFields,
+  describeCloudEventsConformance,
+  readableData,
+} from '@cqrs-ts/testing/contracts';
 import { type JetStreamManager, jetstreamManager } from '@nats-io/jetstream';
 import { headers as natsHeaders } from '@nats-io/transport-node';
 import { CloudEvent, HTTP } from 'cloudevents';
@@ -18,6 +22,10 @@ describeCloudEventsConformance('nats', async () => {
   let stream = '';
   let prefix = '';
   let publisher: NatsPublisher | undefined;
+  const extra: Promise<NatsPublisher>[] = [];
+  const closeExtra = async () => {
+    for (const p of extra.splice(0)) await (await p).close();
+  };
   return {
     topic: 'orders',
     async send(fields: CloudEventFields, mode) {
@@ -27,15 +35,28 @@ describeCloudEventsConformance('nats', async () => {
       for (const [k, v] of Object.entries(message.headers)) {
         if (typeof v === 'string') h.set(k, k.startsWith('ce-') ? encode(v) : v);
       }
-      const body = typeof message.body === 'string' ? message.body : JSON.stringify(message.body);
-      await jsm.jetstream().publish(`${prefix}.orders`, new TextEncoder().encode(body), { headers: h });
+      const body =
+        message.body instanceof Uint8Array
+          ? message.body
+          : new TextEncoder().encode(
+              typeof message.body === 'string' ? message.body : JSON.stringify(message.body),
+            );
+      await jsm.jetstream().publish(`${prefix}.orders`, body, { headers: h });
     },
     consumer(options) {
       const c = createNatsConsumer({ ...options, connection: nc, stream, name: 'conformance' });
       consumers.push(c);
       return c;
     },
-    publisher: () => publisher!,
+    publisher(options) {
+      if (options === undefined) return publisher!;
+      const p = createNatsPublisher({ connection: nc, subjectPrefix: prefix, ...options });
+      extra.push(p);
+      return {
+        capabilities: publisher!.capabilities,
+        publish: async (messages) => (await p).publish(messages),
+      };
+    },
     async published(count) {
       const stored = await readStream(nc, stream);
       return stored.slice(0, count).map((m) => {
@@ -47,7 +68,7 @@ describeCloudEventsConformance('nats', async () => {
         }
         const event = HTTP.toEvent({
           headers,
-          body: new TextDecoder().decode(m.data),
+          body: readableData(m.data, headers['ce-contentencoding']),
         }) as CloudEvent<unknown>;
         event.validate();
         return event.toJSON() as CloudEventFields;
@@ -56,6 +77,7 @@ describeCloudEventsConformance('nats', async () => {
     async reset() {
       for (const c of consumers.splice(0)) await c.stop();
       await publisher?.close();
+      await closeExtra();
       stream = unique('CEC');
       prefix = stream.toLowerCase();
       streams.push(stream, `${stream}_DLQ`);
@@ -65,6 +87,7 @@ describeCloudEventsConformance('nats', async () => {
     async close() {
       for (const c of consumers.splice(0)) await c.stop();
       await publisher?.close();
+      await closeExtra();
       await deleteStreams(jsm, ...streams);
       await nc.close();
     },

@@ -5,7 +5,11 @@ import {
   ensureRabbitTopology,
   type RabbitPublisher,
 } from '@cqrs-ts/rabbitmq';
-import { type CloudEventFields, describeCloudEventsConformance } from '@cqrs-ts/testing/contracts';
+import {
+  type CloudEventFields,
+  describeCloudEventsConformance,
+  readableData,
+} from '@cqrs-ts/testing/contracts';
 import { CloudEvent, HTTP } from 'cloudevents';
 import { describe, expect, it } from 'vitest';
 import { waitFor } from '../../core/test/support/services.ts';
@@ -35,6 +39,7 @@ describeCloudEventsConformance('rabbitmq', async () => {
   let queue = '';
   let tap = '';
   let publisher: RabbitPublisher | undefined;
+  const extra: RabbitPublisher[] = [];
   const topology = () => ({ exchange, queue, bindings: ['orders'] });
   return {
     topic: 'orders',
@@ -48,8 +53,11 @@ describeCloudEventsConformance('rabbitmq', async () => {
         if (k === 'content-type') contentType = v;
         else if (k.startsWith('ce-')) headers[`cloudEvents_${k.slice(3)}`] = v;
       }
-      const body = typeof message.body === 'string' ? message.body : JSON.stringify(message.body);
-      raw.ch.publish(exchange, 'orders', Buffer.from(body), {
+      const body =
+        message.body instanceof Uint8Array
+          ? Buffer.from(message.body)
+          : Buffer.from(typeof message.body === 'string' ? message.body : JSON.stringify(message.body));
+      raw.ch.publish(exchange, 'orders', body, {
         persistent: true,
         headers,
         ...(contentType !== undefined ? { contentType } : {}),
@@ -61,7 +69,12 @@ describeCloudEventsConformance('rabbitmq', async () => {
       consumers.push(c);
       return c;
     },
-    publisher: () => publisher!,
+    publisher(options) {
+      if (options === undefined) return publisher!;
+      const p = createRabbitPublisher({ url: RABBIT_URL, exchange, ...options });
+      extra.push(p);
+      return p;
+    },
     async published(count) {
       return (await drainQueue(raw.ch, tap, count)).map((m) => {
         const headers: Record<string, string> = {};
@@ -69,7 +82,11 @@ describeCloudEventsConformance('rabbitmq', async () => {
           if (k.startsWith('cloudEvents:')) headers[`ce-${k.slice(12)}`] = String(v);
         }
         if (m.properties.contentType !== undefined) headers['content-type'] = m.properties.contentType;
-        const event = HTTP.toEvent({ headers, body: m.content.toString() }) as CloudEvent<unknown>;
+        const encoding = headers['ce-contentencoding'] ?? m.properties.contentEncoding;
+        const event = HTTP.toEvent({
+          headers,
+          body: readableData(m.content, encoding),
+        }) as CloudEvent<unknown>;
         event.validate();
         return event.toJSON() as CloudEventFields;
       });
@@ -77,6 +94,7 @@ describeCloudEventsConformance('rabbitmq', async () => {
     async reset() {
       for (const c of consumers.splice(0)) await c.stop();
       await publisher?.close();
+      for (const p of extra.splice(0)) await p.close();
       exchange = uniqueName('ce.ex');
       queue = uniqueName('ce.q');
       tap = uniqueName('ce.tap');
@@ -90,6 +108,7 @@ describeCloudEventsConformance('rabbitmq', async () => {
     async close() {
       for (const c of consumers.splice(0)) await c.stop();
       await publisher?.close();
+      for (const p of extra.splice(0)) await p.close();
       await raw.close();
       await cleanup({ queues, exchanges });
     },

@@ -3,7 +3,11 @@ import {
   createRedisStreamsPublisher,
   type RedisStreamsPublisher,
 } from '@cqrs-ts/redis';
-import { type CloudEventFields, describeCloudEventsConformance } from '@cqrs-ts/testing/contracts';
+import {
+  type CloudEventFields,
+  describeCloudEventsConformance,
+  readableData,
+} from '@cqrs-ts/testing/contracts';
 import { CloudEvent, Kafka } from 'cloudevents';
 import { deleteKeys, entries, keyPrefix, newRedis, REDIS_URL, redisAvailable } from './support.ts';
 
@@ -19,7 +23,9 @@ describeCloudEventsConformance('redis', async () => {
   const consumers: { stop(): Promise<void> }[] = [];
   let run = 0;
   let stream = '';
+  let prefix = '';
   let publisher: RedisStreamsPublisher | undefined;
+  const extra: RedisStreamsPublisher[] = [];
   return {
     topic: 'orders',
     async send(fields: CloudEventFields, mode) {
@@ -27,8 +33,11 @@ describeCloudEventsConformance('redis', async () => {
       const record = mode === 'binary' ? Kafka.binary(event) : Kafka.structured(event);
       const args: (string | Buffer)[] = [];
       for (const [k, v] of Object.entries(record.headers)) if (typeof v === 'string') args.push(k, v);
-      const value = typeof record.value === 'string' ? record.value : JSON.stringify(record.value);
-      await redis.xadd(stream, '*', ...args, 'data', Buffer.from(value));
+      const value =
+        record.value instanceof Uint8Array
+          ? Buffer.from(record.value)
+          : Buffer.from(typeof record.value === 'string' ? record.value : JSON.stringify(record.value));
+      await redis.xadd(stream, '*', ...args, 'data', value);
     },
     consumer({ concurrency, ...processor }) {
       const c = createRedisStreamsConsumer({
@@ -42,7 +51,12 @@ describeCloudEventsConformance('redis', async () => {
       consumers.push(c);
       return c;
     },
-    publisher: () => publisher!,
+    publisher(options) {
+      if (options === undefined) return publisher!;
+      const p = createRedisStreamsPublisher({ redis, streamPrefix: prefix, ...options });
+      extra.push(p);
+      return p;
+    },
     async published(count) {
       return (await entries(redis, stream)).slice(0, count).map((e) => {
         const headers: Record<string, string> = {};
@@ -50,7 +64,7 @@ describeCloudEventsConformance('redis', async () => {
         const event = Kafka.toEvent({
           headers,
           key: headers.ce_partitionkey ?? '',
-          value: e.fields.data!.toString(),
+          value: readableData(e.fields.data!, headers.ce_contentencoding),
         } as never) as CloudEvent<unknown>;
         event.validate();
         return event.toJSON() as CloudEventFields;
@@ -59,13 +73,15 @@ describeCloudEventsConformance('redis', async () => {
     async reset() {
       for (const c of consumers.splice(0)) await c.stop();
       await publisher?.close();
-      const prefix = `${root}${++run}:`;
+      for (const p of extra.splice(0)) await p.close();
+      prefix = `${root}${++run}:`;
       stream = `${prefix}orders`;
       publisher = createRedisStreamsPublisher({ redis, streamPrefix: prefix });
     },
     async close() {
       for (const c of consumers.splice(0)) await c.stop();
       await publisher?.close();
+      for (const p of extra.splice(0)) await p.close();
       await deleteKeys(redis, root);
       redis.disconnect();
     },

@@ -12,6 +12,7 @@ export {
   CLOUDEVENTS_VECTORS,
   CONFORMANCE_TYPE,
   describeCloudEventsConformance,
+  readableData,
 } from './contracts/cloudevents.contract.ts';
 export type {
   EventLogGapHarness,

@@ -5,6 +5,8 @@
  * The harness does the SDK and client work, so this package does not depend on the SDK.
  * @module
  */
+
+import { gzipSync } from 'node:zlib';
 import {
   type AnyEvent,
   createMessageCatalog,
@@ -16,6 +18,8 @@ import {
 import {
   type CloudEventAttributes,
   createOutboxEncoder,
+  decompressData,
+  type EnvelopeCompression,
   type MessagePublisher,
   toOutboxMessages,
 } from '@cqrs-ts/core/spi';
@@ -45,9 +49,13 @@ export interface CloudEventsHarness {
   send(event: CloudEventFields, mode: 'binary' | 'structured'): Promise<void>;
   /** The adapter's consumer of `topic`. */
   consumer(options: BrokerConsumerOptions): MessageConsumer;
-  /** The adapter's publisher. */
-  publisher(): MessagePublisher;
-  /** The messages published on `topic` so far, read with a plain client and decoded by the SDK (which validates). */
+  /** The adapter's publisher; with `compression`, one that compresses (the harness closes it). */
+  publisher(options?: { readonly compression?: EnvelopeCompression }): MessagePublisher;
+  /**
+   * The messages published on `topic` so far, read with a plain client and decoded by the SDK (which validates).
+   * A body whose `contentencoding` attribute (or the transport's content encoding) names a compression is
+   * decompressed first, as a consumer that honours it would (see {@link readableData}).
+   */
   published(count: number): Promise<readonly CloudEventFields[]>;
   reset?(): Promise<void>;
   close(): Promise<void>;
@@ -95,6 +103,27 @@ export const CLOUDEVENTS_VECTORS: readonly CloudEventFields[] = [
   },
 ];
 
+/** A producer's compressed event: JSON data gzipped, marked by the `contentencoding` extension. */
+const COMPRESSED_PAYLOAD = { orderId: 'gzip', lines: 3 };
+const compressedVector = (): CloudEventFields => ({
+  id: 'gzip-1',
+  source: 'https://shop.example/orders',
+  type: CONFORMANCE_TYPE,
+  datacontenttype: 'application/json',
+  contentencoding: 'gzip',
+  data: gzipSync(JSON.stringify(COMPRESSED_PAYLOAD)),
+});
+
+/**
+ * For harnesses: the bytes of a published body as the SDK should read them, decompressed when `contentEncoding`
+ * (the `contentencoding` attribute, or AMQP's `content-encoding`) names `gzip` or `br`.
+ */
+export function readableData(body: Uint8Array, contentEncoding: string | undefined): string {
+  return Buffer.from(decompressData(body, contentEncoding, 16 * 1024 * 1024, 'published body')).toString(
+    'utf8',
+  );
+}
+
 const SOURCE = 'https://cqrs-ts.example/orders';
 const TRACEPARENT = '00-4bf92f3577b34da6a3ce929d0e0e4736-00f067aa0ba902b7-01';
 const TRACESTATE = 'vendor=opaque,other=1';
@@ -140,6 +169,40 @@ export function describeCloudEventsConformance(
         }
       });
     }
+
+    for (const mode of ['binary', 'structured'] as const) {
+      test(`consumes compressed data another producer sent in ${mode} mode`, async (h) => {
+        const seen: AnyEvent[] = [];
+        const consumer = h.consumer({
+          catalog: createMessageCatalog([Shipped]),
+          handle(event) {
+            seen.push(event);
+          },
+        });
+        await consumer.start();
+        try {
+          await h.send(compressedVector(), mode);
+          await waitFor(() => seen.length === 1 || consumer.health().deadLettered > 0, 15_000, 'the event');
+          expect(consumer.health().deadLettered).toBe(0);
+          expect(seen[0]!.payload).toEqual(COMPRESSED_PAYLOAD);
+        } finally {
+          await consumer.stop();
+        }
+      });
+    }
+
+    test('publishes compressed data marked by contentencoding, with datacontenttype the decoded type', async (h) => {
+      const encoder = createOutboxEncoder({ source: SOURCE });
+      const payload = { orderId: 'z'.repeat(2_000), lines: 9 };
+      const events = [Shipped.create(payload)];
+      const publisher = h.publisher({ compression: { algorithm: 'gzip', thresholdBytes: 1 } });
+      const results = await publisher.publish(toOutboxMessages(encoder.encode(events, Date.now())));
+      expect(results.filter((r) => !r.ok)).toEqual([]);
+      const [e] = await h.published(1);
+      expect(e!.contentencoding).toBe('gzip');
+      expect(e!.datacontenttype).toBe('application/json');
+      expect(e!.data).toEqual(payload);
+    });
 
     test('publishes events the SDK decodes and validates', async (h) => {
       const encoder = createOutboxEncoder({ source: SOURCE });
