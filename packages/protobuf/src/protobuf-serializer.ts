@@ -28,8 +28,10 @@ export interface ProtobufSerializerOptions {
   /** @default 'object' */
   readonly decodeAs?: ProtobufDecodeMode;
   /**
-   * The `dataschema` attribute for a message full name, or `false` for none.
-   * @default (name) => `type.googleapis.com/${name}` (the `google.protobuf.Any` type URL)
+   * The `dataschema` attribute for a message full name, or `false` for none. CloudEvents requires an absolute
+   * URI: a value without a scheme is refused when the serializer is created.
+   * @default (name) => `https://type.googleapis.com/${name}` (the `google.protobuf.Any` type URL, with the
+   *   scheme the URI needs)
    */
   readonly dataschema?: false | ((typeName: string) => string);
   /**
@@ -48,7 +50,10 @@ export interface ProtobufSerializer extends PayloadSerializer {
   schemaOf(type: string): DescMessage | undefined;
 }
 
-const DEFAULT_DATASCHEMA = (name: string): string => `type.googleapis.com/${name}`;
+const DEFAULT_DATASCHEMA = (name: string): string => `https://type.googleapis.com/${name}`;
+
+/** An absolute URI (RFC 3986 `scheme ":" ...`), printable ASCII without spaces, as `dataschema` needs. */
+const ABSOLUTE_URI = /^[A-Za-z][A-Za-z0-9+.-]*:[!-~]+$/u;
 
 function isPlainRecord(v: unknown): v is Record<string, unknown> {
   return v !== null && typeof v === 'object' && !ArrayBuffer.isView(v) && !Array.isArray(v);
@@ -109,8 +114,13 @@ export function createProtobufSerializer(options: ProtobufSerializerOptions): Pr
   // attributes per type, computed once
   const attributes = new Map<string, Readonly<Record<string, string>>>();
   for (const [type, schema] of schemas) {
-    if (dataschema !== false)
-      attributes.set(type, Object.freeze({ dataschema: dataschema(schema.typeName) }));
+    if (dataschema === false) continue;
+    const uri = dataschema(schema.typeName);
+    if (typeof uri !== 'string' || !ABSOLUTE_URI.test(uri))
+      throw new ConfigurationError(
+        `protobuf serializer: dataschema for ${schema.typeName} must be an absolute URI (CloudEvents dataschema), got ${JSON.stringify(uri)?.slice(0, 80)}`,
+      );
+    attributes.set(type, Object.freeze({ dataschema: uri }));
   }
   const readOptions = { readUnknownFields: false, recursionLimit };
 

@@ -17,6 +17,7 @@ import {
 import { createEnvelopeDecoder, eventAttributes } from '@cqrs-ts/core/spi';
 import { createProtobufSerializer, PROTOBUF_CONTENT_TYPE, toPlainObject } from '@cqrs-ts/protobuf';
 import { createSqliteOutboxStore, migrate } from '@cqrs-ts/sqlite';
+import { CloudEvent } from 'cloudevents';
 import { describe, expect, it } from 'vitest';
 import { z } from 'zod';
 import { LineSchema, NestedSchema, OrderPlacedSchema } from './fixtures.ts';
@@ -87,7 +88,7 @@ describe('protobuf serializer', () => {
     expect(pb.contentType).toBe(PROTOBUF_CONTENT_TYPE);
     expect(attributesOf(event)).toMatchObject({
       datacontenttype: 'application/protobuf',
-      dataschema: 'type.googleapis.com/shop.v1.OrderPlaced',
+      dataschema: 'https://type.googleapis.com/shop.v1.OrderPlaced',
     });
     const custom = createProtobufSerializer({
       types: { [OrderPlaced.type]: OrderPlacedSchema },
@@ -100,6 +101,28 @@ describe('protobuf serializer', () => {
     });
     expect(none.attributes?.(event)).toBeUndefined();
     expect(pb.schemaOf(OrderPlaced.type)).toBe(OrderPlacedSchema);
+  });
+
+  it('writes a default dataschema the CloudEvents SDK validates, and refuses one that is not an absolute URI', () => {
+    const event = OrderPlaced.create(payload());
+    const attrs = attributesOf(event);
+    const ce = new CloudEvent({
+      id: event.metadata.requestId,
+      source: '/orders',
+      type: OrderPlaced.type,
+      datacontenttype: attrs.datacontenttype,
+      dataschema: attrs.dataschema,
+      data: pb.serialize(event),
+    });
+    expect(ce.validate()).toBe(true);
+    for (const bad of ['type.googleapis.com/x', '', 'https://a b', 42]) {
+      expect(() =>
+        createProtobufSerializer({
+          types: { [OrderPlaced.type]: OrderPlacedSchema },
+          dataschema: () => bad as string,
+        }),
+      ).toThrowError(/must be an absolute URI/u);
+    }
   });
 
   it('refuses types without a schema: SerializationError when producing, EnvelopeError when consuming', () => {
@@ -202,7 +225,7 @@ describe('protobuf through the outbox, the relay and a consumer', () => {
     const delivered = seen[0]!;
     expect(delivered.headers).toMatchObject({
       datacontenttype: 'application/protobuf',
-      dataschema: 'type.googleapis.com/shop.v1.OrderPlaced',
+      dataschema: 'https://type.googleapis.com/shop.v1.OrderPlaced',
       correlationid: 'corr-pb',
       traceparent: TRACE,
       subject: 'o-1',
