@@ -110,8 +110,8 @@ describe('protobuf serializer', () => {
       id: event.metadata.requestId,
       source: '/orders',
       type: OrderPlaced.type,
-      datacontenttype: attrs.datacontenttype,
-      dataschema: attrs.dataschema,
+      datacontenttype: attrs.datacontenttype!,
+      dataschema: attrs.dataschema!,
       data: pb.serialize(event),
     });
     expect(ce.validate()).toBe(true);
