@@ -151,6 +151,30 @@ export type { EventSource } from './events/aggregate-root.ts';
 export { AggregateRoot, isEventSource } from './events/aggregate-root.ts';
 export type { EventHandlerFailure } from './events/event-errors.ts';
 export { EventDepthExceededError, EventDispatchError } from './events/event-errors.ts';
+export type {
+  Health,
+  HealthCheckEntry,
+  HealthCheckResult,
+  HealthComponent,
+  HealthOptions,
+  HealthReport,
+  HealthStatus,
+} from './health/health.ts';
+export { createHealth, worstStatus } from './health/health.ts';
+// health
+export type {
+  ConsumerHealthOptions,
+  LoopHealthOptions,
+  ProjectionHealthOptions,
+  RelayHealthOptions,
+} from './health/health-checks.ts';
+export {
+  connectionHealth,
+  consumerHealth,
+  loopHealth,
+  projectionHealth,
+  relayHealth,
+} from './health/health-checks.ts';
 // inbox
 export type {
   InMemoryInboxGuardOptions,
@@ -343,6 +367,8 @@ export { createInMemorySagaStore } from './saga/in-memory-saga-store.ts';
 export { SagaConflictError } from './saga/saga-errors.ts';
 // shared
 export type { BackoffOptions } from './shared/backoff.ts';
+export type { Heartbeat } from './shared/heartbeat.ts';
+export { heartbeatLateness } from './shared/heartbeat.ts';
 export type { Logger, LogLevel } from './shared/logger.ts';
 export { noopLogger } from './shared/logger.ts';
 export type {

@@ -134,6 +134,8 @@ export { SAGA_STATUSES } from './saga/saga-store.ts';
 export { NEVER_ABORTED, sleep } from './shared/abort.ts';
 export { backoffDelay } from './shared/backoff.ts';
 export { errorText } from './shared/error-text.ts';
+export type { HeartbeatRecorder } from './shared/heartbeat.ts';
+export { createHeartbeat } from './shared/heartbeat.ts';
 export { CONNECTION_ERROR_CODES, connectionErrorCode } from './shared/network-errors.ts';
 export { sagaStepChannel } from './shared/tracing.ts';
 // ids

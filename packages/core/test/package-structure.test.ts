@@ -35,6 +35,7 @@ const FOLDER_ORDER = [
   'unit-of-work',
   'aggregates',
   'projections',
+  'health',
   'sql',
 ];
 

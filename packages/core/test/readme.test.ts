@@ -45,6 +45,16 @@ it("the README's projections example runs", async () => {
   ]);
 });
 
+it("the README's health example runs", async () => {
+  expect((await runExample('packages/core', 'test/readme/health.ts')).split('\n')).toEqual([
+    'live: pass',
+    'ready: pass',
+    'ready: fail - Error: connect ECONNREFUSED 127.0.0.1:5432',
+    'live: pass',
+    '',
+  ]);
+});
+
 it("the root README's quickstart runs", async () => {
   expect(await runExample('packages/core', 'test/readme/quickstart.ts')).toBe('ord-1 BOOK-1\n');
 });

@@ -33,5 +33,12 @@ export function mountCqrs(
     app.get(openapi.path, (_request: Request, response: Response) => {
       response.type('application/json; charset=utf-8').send(openapi.body);
     });
+  for (const route of mount.plain)
+    app.get(route.path, (_request: Request, response: Response, next: NextFunction) => {
+      route
+        .handle()
+        .then((reply) => sendNodeReply(response, reply))
+        .catch(next);
+    });
   return mount.handler;
 }

@@ -72,6 +72,11 @@ export async function cqrsFastify(fastify: FastifyInstance, options: CqrsFastify
     fastify.get(openapi.path, async (_request, reply) =>
       reply.type('application/json; charset=utf-8').send(openapi.body),
     );
+  for (const route of mount.plain)
+    fastify.get(route.path, async (_request, reply) => {
+      reply.hijack();
+      await sendNodeReply(reply.raw, await route.handle());
+    });
   fastify.decorate('cqrs', mount.handler);
 }
 

@@ -38,5 +38,6 @@ export function mountCqrs(app: Hono, options: CqrsHonoOptions): HttpHandler {
     app.get(openapi.path, (c) =>
       c.body(openapi.body, 200, { 'content-type': 'application/json; charset=utf-8' }),
     );
+  for (const route of mount.plain) app.get(route.path, async () => toResponse(await route.handle()));
   return mount.handler;
 }

@@ -21,6 +21,8 @@ export type {
   RouteInput,
 } from './http-handler.ts';
 export { createHttpHandler, toResponse } from './http-handler.ts';
+export type { HealthMountOptions, PlainRoute } from './http-health.ts';
+export { HEALTH_CONTENT_TYPE, healthReply, healthRoutes } from './http-health.ts';
 export { nodeHeaders, nodeRouteInput, sendNodeReply } from './http-node.ts';
 export type { OpenApiDocument, OpenApiInfo, OpenApiOptions } from './http-openapi.ts';
 export { createOpenApiDocument } from './http-openapi.ts';

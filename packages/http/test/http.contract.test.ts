@@ -1,6 +1,6 @@
 import { createServer } from 'node:http';
 import type { AddressInfo } from 'node:net';
-import { createHttpHandler, nodeRouteInput, sendNodeReply } from '@cqrs-ts/http';
+import { createHttpHandler, healthRoutes, nodeRouteInput, sendNodeReply } from '@cqrs-ts/http';
 import type { HttpServer } from '@cqrs-ts/testing/contracts';
 import { describeHttpContract } from '@cqrs-ts/testing/contracts';
 
@@ -21,8 +21,11 @@ async function listen(serve: Parameters<typeof createServer>[1]): Promise<HttpSe
 describeHttpContract('node:http', {
   start: async (options) => {
     const handler = createHttpHandler(options);
+    const plain = options.health === undefined ? [] : healthRoutes(options.health);
     return listen((req, res) => {
-      void handler.handle(nodeRouteInput(req, res, undefined)).then((reply) => sendNodeReply(res, reply));
+      const own = plain.find((r) => req.method === 'GET' && r.path === req.url?.split('?')[0]);
+      const reply = own !== undefined ? own.handle() : handler.handle(nodeRouteInput(req, res, undefined));
+      void reply.then((r) => sendNodeReply(res, r));
     });
   },
 });

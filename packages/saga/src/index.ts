@@ -48,6 +48,7 @@ export {
 export type {
   CompensationPolicy,
   RecoverOptions,
+  RecoveryAgentOptions,
   RecoveryReport,
   SagaActUpdate,
   SagaCompensateUpdate,
@@ -55,6 +56,7 @@ export type {
   SagaExecution,
   SagaHealth,
   SagaOutcome,
+  SagaRecoveryAgent,
   SagaResults,
   SagaRunner,
   SagaRunnerOptions,

@@ -4,9 +4,16 @@
  * @module
  */
 import { ConfigurationError } from '@cqrs-ts/core';
+import { createHeartbeat, errorText } from '@cqrs-ts/core/spi';
 import { SagaFailedError, SagaLeaseError, UnknownSagaError } from './saga-errors.ts';
 import { execution, type Runtime, SagaRun } from './saga-run.ts';
-import type { RecoverOptions, RecoveryReport, SagaHealth } from './saga-runner.ts';
+import type {
+  RecoverOptions,
+  RecoveryAgentOptions,
+  RecoveryReport,
+  SagaHealth,
+  SagaRecoveryAgent,
+} from './saga-runner.ts';
 
 /** One recovery pass (see {@link RecoverOptions}). */
 export async function recover(rt: Runtime, opts: RecoverOptions = {}): Promise<RecoveryReport> {
@@ -78,4 +85,57 @@ export async function health(rt: Runtime, names: readonly string[]): Promise<Sag
     afterId = page[page.length - 1]!.id;
   }
   return Object.freeze({ needsOperator, retrying, active: rt.inProgress.size });
+}
+
+/** A recovery pass every `intervalMs` until stopped, with a heartbeat per pass. */
+export function startRecovery(rt: Runtime, opts: RecoveryAgentOptions = {}): SagaRecoveryAgent {
+  const intervalMs = opts.intervalMs ?? 5000;
+  if (!Number.isFinite(intervalMs) || intervalMs < 1)
+    throw new ConfigurationError('startRecovery: intervalMs must be >= 1');
+  const limit = opts.limit ?? 100;
+  const beat = createHeartbeat(intervalMs, rt.now);
+  let running = true;
+  let lastReport: RecoveryReport | undefined;
+  let lastError: string | undefined;
+  let timer: ReturnType<typeof setTimeout> | undefined;
+  let wakeUp: (() => void) | undefined;
+  const pause = (ms: number) =>
+    new Promise<void>((resolve) => {
+      wakeUp = resolve;
+      timer = setTimeout(resolve, ms);
+    });
+  beat.running(true);
+  const loop = (async () => {
+    while (running) {
+      let wait = intervalMs;
+      beat.cycle();
+      try {
+        lastReport = await recover(rt, opts);
+        if (lastReport.found >= limit) wait = 0;
+      } catch (error) {
+        lastError = errorText(error);
+        rt.onError(error, { sagaId: '', phase: 'recover' });
+      }
+      beat.beat(wait);
+      if (running && wait > 0) await pause(wait);
+    }
+  })();
+  const agent: SagaRecoveryAgent = {
+    heartbeat: beat.read,
+    get lastReport() {
+      return lastReport;
+    },
+    get lastError() {
+      return lastError;
+    },
+    async stop() {
+      running = false;
+      beat.running(false);
+      clearTimeout(timer);
+      wakeUp?.();
+      await loop;
+    },
+    [Symbol.asyncDispose]: () => agent.stop(),
+  };
+  return agent;
 }

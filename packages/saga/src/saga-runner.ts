@@ -1,4 +1,10 @@
-import { type AnyEvent, type BackoffOptions, ConfigurationError, type Mediator } from '@cqrs-ts/core';
+import {
+  type AnyEvent,
+  type BackoffOptions,
+  ConfigurationError,
+  type Heartbeat,
+  type Mediator,
+} from '@cqrs-ts/core';
 import {
   type SagaListQuery,
   type SagaLogEntry,
@@ -13,7 +19,7 @@ import { unwrapAttempt } from './saga-attempts.ts';
 import { resolveCompensationPolicy } from './saga-compensation.ts';
 import { type CompensationFailure, SagaDefinitionError } from './saga-errors.ts';
 import { ActiveRuns } from './saga-lease.ts';
-import { health, recover } from './saga-recovery.ts';
+import { health, recover, startRecovery } from './saga-recovery.ts';
 import { execution, type Runtime, SagaRun } from './saga-run.ts';
 
 /**
@@ -194,6 +200,27 @@ export interface RecoveryReport {
   readonly errors: readonly { readonly sagaId: string; readonly error: unknown }[];
 }
 
+/** Options of {@link SagaRunner.startRecovery}: those of a pass, and the time between passes. */
+export interface RecoveryAgentOptions extends RecoverOptions {
+  /** Wait between passes (cut short when a pass hit `limit`), in ms. @default 5000 */
+  readonly intervalMs?: number;
+}
+
+/**
+ * Recovery running in the background: a pass every `intervalMs`. Its heartbeat (a beat per pass) shows a
+ * recovery that stopped running, e.g. with `loopHealth('saga-recovery', agent)` of `@cqrs-ts/core`.
+ */
+export interface SagaRecoveryAgent extends AsyncDisposable {
+  /** A beat per finished pass, with the time the next pass is due (`intervalMs`). */
+  heartbeat(): Heartbeat;
+  /** The last pass's report, `undefined` before the first. */
+  readonly lastReport: RecoveryReport | undefined;
+  /** The last pass that failed (e.g. the store was down), as text; kept after recovery. */
+  readonly lastError: string | undefined;
+  /** Stops after the pass in flight. */
+  stop(): Promise<void>;
+}
+
 /** What {@link SagaRunner.health} reports. */
 export interface SagaHealth {
   /** `compensation_failed` sagas recovery no longer retries: their budget is spent or their error is not retried. */
@@ -228,6 +255,8 @@ export interface SagaRunner {
   resume(sagaId: string): SagaExecution;
   /** Finds interrupted sagas and runs each to its end (see {@link RecoverOptions}). */
   recover(options?: RecoverOptions): Promise<RecoveryReport>;
+  /** Runs {@link SagaRunner.recover} in the background, a pass every `intervalMs`, until stopped. */
+  startRecovery(options?: RecoveryAgentOptions): SagaRecoveryAgent;
   /**
    * How many `compensation_failed` sagas need an operator and how many recovery still retries (of the runner's
    * registered saga names, or `names`). Reads every `compensation_failed` row of those names.
@@ -318,6 +347,7 @@ export function createSagaRunner(options: SagaRunnerOptions): SagaRunner {
       return execution(new SagaRun(rt, sagaId, undefined));
     },
     recover: (opts) => recover(rt, opts),
+    startRecovery: (opts) => startRecovery(rt, opts),
     health: (opts) => health(rt, opts?.names ?? [...registry.keys()]),
     list: (query) => store.list(query),
     history: (sagaId) => store.history(sagaId),

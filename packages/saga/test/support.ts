@@ -99,3 +99,16 @@ export function work(ms: number, signal: AbortSignal): Promise<void> {
     );
   });
 }
+
+/** Polls `condition` until it holds (every 5 ms), or fails after `timeoutMs`. */
+export async function waitFor(
+  condition: () => boolean | Promise<boolean>,
+  timeoutMs: number,
+  what: string,
+): Promise<void> {
+  const until = Date.now() + timeoutMs;
+  while (!(await condition())) {
+    if (Date.now() > until) throw new Error(`timed out waiting for ${what}`);
+    await new Promise((resolve) => setTimeout(resolve, 5));
+  }
+}

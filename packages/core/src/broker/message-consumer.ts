@@ -1,3 +1,5 @@
+import type { Heartbeat } from '../shared/heartbeat.ts';
+
 /**
  * What every consumer's `health()` reports, with the same meaning in each broker package. Counters start at 0
  * when the consumer is created.
@@ -30,6 +32,11 @@ export interface MessageConsumerHealth {
   readonly pausedSince: number | undefined;
   /** Times it paused since it was created. */
   readonly pauses: number;
+  /**
+   * The fetch loop's heartbeat, for consumers that pull in a loop (a beat per fetch); absent for push
+   * consumers, whose liveness is their connection.
+   */
+  readonly heartbeat?: Heartbeat;
 }
 
 /**

@@ -5,6 +5,8 @@ import { isUnavailableError } from '../errors/unavailable.ts';
 import type { BackoffOptions } from '../shared/backoff.ts';
 import { backoffDelay } from '../shared/backoff.ts';
 import { errorText } from '../shared/error-text.ts';
+import type { Heartbeat } from '../shared/heartbeat.ts';
+import { createHeartbeat } from '../shared/heartbeat.ts';
 import type { Logger } from '../shared/logger.ts';
 import { noopLogger } from '../shared/logger.ts';
 import { relayPublishChannel } from '../shared/tracing.ts';
@@ -132,6 +134,8 @@ export interface OutboxRelayHealth {
   readonly lastErrorAt: number | undefined;
   /** Backlog but no publish for `stalledAfterMs` (also while the circuit is open). */
   readonly stalled: boolean;
+  /** The loop's heartbeat: one beat per cycle of the background loop (see {@link OutboxRelay.heartbeat}). */
+  readonly heartbeat: Heartbeat;
 }
 
 /** Result of one {@link OutboxRelay.runOnce}. */
@@ -168,6 +172,11 @@ export interface OutboxRelay extends AsyncDisposable {
   /** Applies `retention` now; returns rows deleted. */
   purgeNow(): Promise<number>;
   health(): Promise<OutboxRelayHealth>;
+  /**
+   * The background loop's heartbeat, read without touching the store (so it answers while the store hangs):
+   * a beat per finished cycle, with the time the next cycle is due (`intervalMs` is `pollIntervalMs`).
+   */
+  heartbeat(): Heartbeat;
 }
 
 const EMPTY_RESULT: OutboxRunResult = Object.freeze({
@@ -252,6 +261,7 @@ export function createOutboxRelay(options: OutboxRelayOptions): OutboxRelay {
   let failedProbes = 0;
   let nextProbeAt = 0;
   let quarantined = 0;
+  const beat = createHeartbeat(pollIntervalMs, now);
 
   const noteError = (text: string) => {
     lastError = text;
@@ -590,9 +600,13 @@ export function createOutboxRelay(options: OutboxRelayOptions): OutboxRelay {
   async function run(): Promise<void> {
     let errors = 0;
     while (running) {
+      beat.cycle();
       if (circuit === 'open') {
-        await idle(nextProbeAt - now(), false);
+        const wait = nextProbeAt - now();
+        beat.beat(wait);
+        await idle(wait, false);
         if (!running) break;
+        beat.cycle();
       }
       const probing = circuit !== 'closed';
       let result = EMPTY_RESULT;
@@ -604,14 +618,19 @@ export function createOutboxRelay(options: OutboxRelayOptions): OutboxRelay {
         errors++;
         noteError(errorText(error));
         logger.error({ relayId, error: lastError }, 'outbox relay iteration failed');
-        await idle(Math.min(backoffDelay(errors, { initialMs: 100, maxMs: pollIntervalMs * 5 }), 30_000));
+        const wait = Math.min(backoffDelay(errors, { initialMs: 100, maxMs: pollIntervalMs * 5 }), 30_000);
+        beat.beat(wait);
+        await idle(wait);
         continue;
       }
-      if (circuit === 'open') continue; // wait for the next probe
-      if (probing && circuit === 'closed') continue; // the broker is back: drain at once
-      if (result.claimed < batchSize || result.published + result.quarantined === 0) {
+      if (circuit === 'open') continue; // wait for the next probe (the beat is recorded there)
+      if (
+        !(probing && circuit === 'closed') && // the broker is back: drain at once
+        (result.claimed < batchSize || result.published + result.quarantined === 0)
+      ) {
+        beat.beat(pollIntervalMs);
         await idle(pollIntervalMs);
-      }
+      } else beat.beat(0);
     }
   }
 
@@ -623,6 +642,7 @@ export function createOutboxRelay(options: OutboxRelayOptions): OutboxRelay {
       woken = false;
       publishAbort = new AbortController();
       lastProgressAt = now();
+      beat.running(true);
       const started = options.wakeUp?.start(wake);
       loop = Promise.resolve(started)
         .catch((error: unknown) =>
@@ -633,6 +653,7 @@ export function createOutboxRelay(options: OutboxRelayOptions): OutboxRelay {
     async stop() {
       if (!running) return;
       running = false;
+      beat.running(false);
       stopResolve?.();
       wake();
       const abortTimer = setTimeout(
@@ -649,6 +670,7 @@ export function createOutboxRelay(options: OutboxRelayOptions): OutboxRelay {
     },
     runOnce,
     purgeNow,
+    heartbeat: beat.read,
     async health() {
       const stats = await store.stats(now());
       const t = now();
@@ -664,6 +686,7 @@ export function createOutboxRelay(options: OutboxRelayOptions): OutboxRelay {
         lastError,
         lastErrorAt,
         stalled: stats.backlog > 0 && t - Math.max(lastProgressAt, lastPublishedAt ?? 0) >= stalledAfterMs,
+        heartbeat: beat.read(),
       };
     },
     [Symbol.asyncDispose]() {

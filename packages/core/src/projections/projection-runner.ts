@@ -5,6 +5,7 @@ import type { AnyEvent } from '../messages/message.ts';
 import type { OutboxWakeUp } from '../outbox/outbox-relay.ts';
 import { type BackoffOptions, backoffDelay } from '../shared/backoff.ts';
 import { errorText } from '../shared/error-text.ts';
+import { createHeartbeat, type Heartbeat, type HeartbeatRecorder } from '../shared/heartbeat.ts';
 import { type Logger, noopLogger } from '../shared/logger.ts';
 import { projectionBatchChannel } from '../shared/tracing.ts';
 import { uuidv7 } from '../shared/uuid.ts';
@@ -62,6 +63,8 @@ export interface ProjectionStatus {
   /** `true` for the version that serves reads. */
   readonly active: boolean;
   readonly lastError: PoisonReport | null;
+  /** This runner's loop of the projection: a beat per cycle (see {@link ProjectionRunner.heartbeat}). */
+  readonly heartbeat: Heartbeat;
 }
 
 /** Written events a read can wait for: from {@link consistencyToken}. */
@@ -103,6 +106,12 @@ export interface ProjectionRunner extends AsyncDisposable {
   catchUp(name?: string): Promise<Readonly<Record<string, number>>>;
   /** @throws ConfigurationError for a name this runner does not run */
   status(name: string): Promise<ProjectionStatus>;
+  /**
+   * The heartbeat of this runner's loop of a projection, read without touching the store or log: a beat per
+   * finished cycle (`intervalMs` is `pollMs`). A loop that waits for another runner's lease still beats.
+   * @throws ConfigurationError for a name this runner does not run
+   */
+  heartbeat(name: string): Heartbeat;
   /**
    * Resolves once this runner has applied every event of `token` the projection reads (at once for events of
    * other types). Only the runner that holds the lease sees the events: use it in that process.
@@ -162,6 +171,7 @@ interface Slot<TTx> {
   readonly listeners: Set<(change: ProjectionChange) => void>;
   loop: Promise<void> | undefined;
   busy: Promise<unknown>;
+  readonly beat: HeartbeatRecorder;
 }
 
 const SEEN_MAX = 100_000;
@@ -218,6 +228,7 @@ export function createProjectionRunner<TTx>(options: ProjectionRunnerOptions<TTx
       listeners: new Set(),
       loop: undefined,
       busy: Promise.resolve(),
+      beat: createHeartbeat(pollMs, now),
     });
   }
   const slotOf = (name: string) => {
@@ -443,7 +454,9 @@ export function createProjectionRunner<TTx>(options: ProjectionRunnerOptions<TTx
           },
           'projection event failed; retrying',
         );
-        await sleepOrCancel(backoffDelay(tries, backoff), signal);
+        const wait = backoffDelay(tries, backoff);
+        s.beat.beat(wait); // a retry is a cycle: the loop is working, not stuck
+        await sleepOrCancel(wait, signal);
         tries++;
         entries = entries.slice(0, 1);
         events = events.slice(0, 1);
@@ -468,11 +481,17 @@ export function createProjectionRunner<TTx>(options: ProjectionRunnerOptions<TTx
   const loop = async (s: Slot<TTx>, signal: AbortSignal) => {
     let failures = 0;
     while (!signal.aborted) {
+      s.beat.cycle();
       try {
         const r = await exclusive(s, () => step(s, signal));
         failures = 0;
-        if (typeof r === 'number' && r > 0) continue;
-        await nap(r === 'blocked' ? Math.min(pollMs * 5, leaseMs / 3) : pollMs);
+        if (typeof r === 'number' && r > 0) {
+          s.beat.beat(0);
+          continue;
+        }
+        const wait = r === 'blocked' ? Math.min(pollMs * 5, leaseMs / 3) : pollMs;
+        s.beat.beat(wait);
+        await nap(wait);
       } catch (error) {
         if (signal.aborted) break;
         failures++;
@@ -480,7 +499,9 @@ export function createProjectionRunner<TTx>(options: ProjectionRunnerOptions<TTx
           { projection: s.key.name, error: errorText(error), failures },
           'projection runner step failed',
         );
-        await nap(backoffDelay(failures, backoff));
+        const wait = backoffDelay(failures, backoff);
+        s.beat.beat(wait);
+        await nap(wait);
       }
     }
   };
@@ -498,11 +519,15 @@ export function createProjectionRunner<TTx>(options: ProjectionRunnerOptions<TTx
           logger.warn({ error: errorText(error) }, 'projection runner: wake-up failed to start; polling'),
         );
       }
-      for (const s of slots.values()) s.loop = loop(s, signal);
+      for (const s of slots.values()) {
+        s.beat.running(true);
+        s.loop = loop(s, signal);
+      }
     },
     async stop() {
       if (running) {
         running = false;
+        for (const s of slots.values()) s.beat.running(false);
         abort.abort();
         wake();
         await Promise.all([...slots.values()].map((s) => s.loop));
@@ -557,8 +582,10 @@ export function createProjectionRunner<TTx>(options: ProjectionRunnerOptions<TTx
         owner: live ? row!.leaseOwner : null,
         active: row?.active ?? false,
         lastError: row?.error == null ? null : (JSON.parse(row.error) as PoisonReport),
+        heartbeat: s.beat.read(),
       };
     },
+    heartbeat: (name) => slotOf(name).beat.read(),
     waitFor(name, token, opts) {
       const s = slotOf(name);
       const events = token?.events;

@@ -1,5 +1,6 @@
 import { request as httpRequest } from 'node:http';
-import type { HttpHandlerOptions } from '@cqrs-ts/http';
+import { createHealth, type HealthReport } from '@cqrs-ts/core';
+import type { AdapterOptions } from '@cqrs-ts/http';
 import { afterAll, beforeAll, beforeEach, describe, expect, it } from 'vitest';
 import { waitFor } from '../wait-for.ts';
 import type { HttpFixtureState } from './http-fixture.ts';
@@ -14,10 +15,10 @@ export interface HttpServer {
 
 /**
  * What an HTTP adapter gives the contract: `start` mounts the routes of `options` (as `createHttpHandler` takes
- * them) on the framework's own server, listening on 127.0.0.1 (port 0), and resolves once it listens.
+ * them, with the framework package's `openapi` and `health`) on the framework's own server, listening on 127.0.0.1 (port 0), and resolves once it listens.
  */
 export interface HttpServerHarness {
-  start(options: HttpHandlerOptions): Promise<HttpServer>;
+  start(options: AdapterOptions): Promise<HttpServer>;
 }
 
 interface RawReply {
@@ -457,6 +458,52 @@ export function describeHttpContract(name: string, harness: HttpServerHarness): 
         const text = await readSse(response, (t) => t.includes(': heartbeat'), abort);
         expect(dataOf(text)).toEqual([{ position: 1, n: 1 }]);
         await waitFor(() => state.streamsClosed > closedBefore, 5_000, 'the stream handler to end');
+      });
+    });
+
+    describe('health', () => {
+      it('serves /health/live and /health/ready as application/health+json, 503 with the reason on fail', async () => {
+        const dependency = { up: true };
+        const health = createHealth({
+          serviceId: 'orders',
+          components: [
+            {
+              name: 'postgres',
+              type: 'datastore',
+              check: () =>
+                dependency.up
+                  ? { status: 'pass' }
+                  : { status: 'fail', output: 'connect ECONNREFUSED 127.0.0.1:5432' },
+            },
+          ],
+        });
+        const own = await harness.start({ ...createHttpFixture().options, health: { health } });
+        try {
+          const live = await fetch(`${own.url}/health/live`);
+          expect(live.status).toBe(200);
+          expect(live.headers.get('content-type')).toBe('application/health+json');
+          expect(live.headers.get('cache-control')).toBe('no-store');
+          const liveBody = (await live.json()) as HealthReport;
+          expect(liveBody).toMatchObject({ status: 'pass', serviceId: 'orders' });
+          expect(Object.keys(liveBody.checks).sort()).toEqual(['event-loop', 'process']);
+          const ready = await fetch(`${own.url}/health/ready`);
+          expect(ready.status).toBe(200);
+          expect(((await ready.json()) as HealthReport).checks.postgres?.[0]?.status).toBe('pass');
+          dependency.up = false;
+          const down = await fetch(`${own.url}/health/ready`);
+          expect(down.status).toBe(503);
+          const body = (await down.json()) as HealthReport;
+          expect(body.status).toBe('fail');
+          expect(body.checks.postgres?.[0]).toMatchObject({
+            status: 'fail',
+            componentType: 'datastore',
+            output: 'connect ECONNREFUSED 127.0.0.1:5432',
+          });
+          expect((await fetch(`${own.url}/health/live`)).status).toBe(200); // liveness ignores dependencies
+        } finally {
+          health.close();
+          await own.close();
+        }
       });
     });
   });
