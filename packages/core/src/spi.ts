@@ -95,6 +95,7 @@ export type {
   OutboxPurgeRequest,
   OutboxStats,
   OutboxStore,
+  PublishedCountsRequest,
 } from './outbox/outbox-store.ts';
 // projections: the storage port and its name checks
 export {

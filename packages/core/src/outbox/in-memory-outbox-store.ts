@@ -302,6 +302,15 @@ export function createInMemoryOutboxStore(options: InMemoryOutboxStoreOptions = 
       }
       return { backlog, dead, oldestPendingAgeMs: backlog === 0 ? 0 : Math.max(0, t - oldest) };
     },
+    async publishedCounts({ since, bucketMs, buckets }) {
+      const counts = new Array<number>(buckets).fill(0);
+      for (const r of rows.values()) {
+        if (r.status !== 'published' || r.publishedAt === null || r.publishedAt < since) continue;
+        const i = Math.floor((r.publishedAt - since) / bucketMs);
+        if (i < buckets) counts[i]!++;
+      }
+      return counts;
+    },
     async purge({ publishedBefore, deadBefore }) {
       let n = 0;
       const moved: MutableRecord[] = [];

@@ -47,6 +47,16 @@ export interface OutboxStats {
   readonly dead: number;
 }
 
+/** Arguments of {@link OutboxStore.publishedCounts}: `buckets` consecutive windows of `bucketMs` from `since`. */
+export interface PublishedCountsRequest {
+  /** Start of the first window, epoch ms. */
+  readonly since: number;
+  /** Width of each window in ms (>= 1). */
+  readonly bucketMs: number;
+  /** How many windows (1 to 1000). */
+  readonly buckets: number;
+}
+
 /** Which rows {@link OutboxStore.purge} deletes. */
 export interface OutboxPurgeRequest {
   /** Delete published records published before this time (epoch ms). */
@@ -102,6 +112,11 @@ export interface OutboxStore<TTx = unknown> {
   /** Deletes dead records; returns how many. */
   deleteDeadLetters(ids: readonly string[]): Promise<number>;
   stats(now: number): Promise<OutboxStats>;
+  /**
+   * Optional: how many records were published in each window (`[since + i * bucketMs, since + (i + 1) * bucketMs)`),
+   * for throughput charts; records retention already deleted are not counted. One statement.
+   */
+  publishedCounts?(request: PublishedCountsRequest): Promise<readonly number[]>;
   /** Retention: deletes old published (and optionally dead) records; returns how many. */
   purge(request: OutboxPurgeRequest): Promise<number>;
 }

@@ -41,6 +41,7 @@ export type SqlOutboxOperations = Pick<
   | 'replayDeadLetters'
   | 'deleteDeadLetters'
   | 'stats'
+  | 'publishedCounts'
   | 'purge'
 >;
 
@@ -126,6 +127,27 @@ export function createSqlOutboxOperations(options: SqlOutboxOperationsOptions): 
         dead: Number(row.dead ?? 0),
         oldestPendingAgeMs: Math.max(0, at - oldest),
       };
+    },
+    async publishedCounts({ since, bucketMs, buckets }) {
+      // one pass over the published index from `since`: a conditional sum per window, portable to all three
+      const sums: string[] = [];
+      const params: number[] = [];
+      for (let i = 0; i < buckets; i++) {
+        params.push(since + i * bucketMs, since + (i + 1) * bucketMs);
+        sums.push(
+          `SUM(CASE WHEN published_at >= ${p(2 * i + 1)} AND published_at < ${p(2 * i + 2)} THEN 1 ELSE 0 END) AS b${i}`,
+        );
+      }
+      params.push(since, since + buckets * bucketMs);
+      const row =
+        (
+          await run(
+            'outbox publishedCounts',
+            `SELECT ${sums.join(', ')} FROM ${t} WHERE status = 'published' AND published_at >= ${p(2 * buckets + 1)} AND published_at < ${p(2 * buckets + 2)}`,
+            params,
+          )
+        ).rows[0] ?? {};
+      return Array.from({ length: buckets }, (_, i) => Number(row[`b${i}`] ?? 0));
     },
     async purge({ publishedBefore, deadBefore }) {
       let n = await remove('outbox purge', `status = 'published' AND published_at < ${p(1)}`, [

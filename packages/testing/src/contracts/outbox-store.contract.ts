@@ -221,6 +221,26 @@ function describeMode<TTx>(test: HarnessTest<OutboxStoreHarness<TTx>>, mode: 'le
       },
     );
 
+    if (mode === 'lease')
+      run(
+        'publishedCounts counts published records per window (throughput), when the store has it',
+        async (h) => {
+          const store = h.store();
+          if (store.publishedCounts === undefined) return;
+          await h.tx((tx) => store.append(tx, events(5, 5)));
+          const ids = (await h.rows()).map((r) => r.id);
+          const t = 1_000_000;
+          await store.markPublished(ids.slice(0, 2), t + 10); // window 0
+          await store.markPublished(ids.slice(2, 3), t + 1999); // window 1
+          await store.markPublished(ids.slice(3, 4), t + 3000); // window 3 (outside 3 windows)
+          expect(await store.publishedCounts({ since: t, bucketMs: 1000, buckets: 3 })).toEqual([2, 1, 0]);
+          expect(await store.publishedCounts({ since: t, bucketMs: 1000, buckets: 4 })).toEqual([2, 1, 0, 1]);
+          expect(await store.publishedCounts({ since: t + 5000, bucketMs: 1000, buckets: 2 })).toEqual([
+            0, 0,
+          ]);
+        },
+      );
+
     run('recovers rows whose lease expired (a crashed relay)', async (h) => {
       const store = h.store();
       await h.tx((tx) => store.append(tx, events(3, 3)));

@@ -1,0 +1,137 @@
+import type {
+  HandlerInfo,
+  Logger,
+  OutboxRelayHealth,
+  ProjectionRunner,
+  ProjectionStatus,
+} from '@cqrs-ts/core';
+import type { OutboxStore, SagaRecord, SagaStatus, SagaStore } from '@cqrs-ts/core/spi';
+
+/** A mutating action of the console. */
+export type ConsoleAction = 'outbox.replay' | 'outbox.delete' | 'saga.resume' | 'projection.rebuild';
+
+/** Every {@link ConsoleAction}. */
+export const CONSOLE_ACTIONS: readonly ConsoleAction[] = Object.freeze([
+  'outbox.replay',
+  'outbox.delete',
+  'saga.resume',
+  'projection.rebuild',
+]);
+
+/** Who performs an action, as the {@link ConsoleAuthorize} hook names them (logged with the action). */
+export interface ConsolePrincipal {
+  readonly id: string;
+  readonly [detail: string]: unknown;
+}
+
+/** What {@link ConsoleAuthorize} is asked about. */
+export interface ConsoleActionRequest {
+  readonly action: ConsoleAction;
+  /** The dead letter ids, the saga id or the projection name. */
+  readonly targets: readonly string[];
+  /** The HTTP request (read its session cookie or `Authorization` header). */
+  readonly request: Request;
+}
+
+/**
+ * Decides whether a mutating action may run: return who performs it, or `undefined`/`false` to refuse (403).
+ * A throw is answered as its error (an `AuthorizationError` is 403). Runs after the cross-site checks.
+ */
+export type ConsoleAuthorize = (
+  request: ConsoleActionRequest,
+) => ConsolePrincipal | undefined | false | Promise<ConsolePrincipal | undefined | false>;
+
+/** One line of the console's audit log: an attempted action, who, and how it ended. */
+export interface ConsoleAuditEntry {
+  /** Epoch ms. */
+  readonly at: number;
+  readonly requestId: string;
+  readonly action: ConsoleAction;
+  readonly targets: readonly string[];
+  /** The principal's id, `undefined` when the hook refused. */
+  readonly who: string | undefined;
+  readonly outcome: 'done' | 'refused' | 'failed';
+  /** Rows affected (replay, delete), or the saga's status after a resume. */
+  readonly result?: number | string;
+  readonly error?: string;
+}
+
+/** A component's state for the health panel. */
+export interface ConsoleComponentHealth {
+  /** `up`: ready; `degraded`: working with a problem (stalled, backlog, errors); `down`: not ready. */
+  readonly status: 'up' | 'degraded' | 'down';
+  /** Epoch ms of the component's last sign of life (a publish, a batch), when it reports one. */
+  readonly heartbeatAt?: number | undefined;
+  /** Figures shown as they are (JSON). */
+  readonly detail?: Readonly<Record<string, unknown>>;
+}
+
+/** A health check the console calls for its health panel. */
+export type ConsoleHealthCheck = () => ConsoleComponentHealth | Promise<ConsoleComponentHealth>;
+
+/** The saga store methods the console reads (a full `SagaStore` fits); `count` is used when present. */
+export type ConsoleSagaStore = Pick<SagaStore, 'list' | 'load' | 'history'> & {
+  /** Optional: counts by status in one query; without it the console counts pages of `list`. */
+  count?(query?: { readonly names?: readonly string[] }): Promise<Readonly<Record<SagaStatus, number>>>;
+};
+
+/** Options of {@link createConsole}. */
+export interface ConsoleOptions {
+  /** Where the console is mounted; every path it serves starts with it. @default '/console' */
+  readonly basePath?: string;
+  /** Shown as the page title. @default 'cqrs-ts console' */
+  readonly title?: string;
+  /** The application map comes from `mediator.describe()`. */
+  readonly mediator?: { describe(): readonly HandlerInfo[] };
+  readonly outbox?: {
+    readonly store: OutboxStore;
+    /** Adds the relay's state (running, circuit, last error, stalled) to the outbox and health panels. */
+    readonly relay?: { health(): Promise<OutboxRelayHealth> };
+    /** The throughput chart: `buckets` windows of `bucketMs`. @default { bucketMs: 60_000, buckets: 15 } */
+    readonly throughput?: { readonly bucketMs?: number; readonly buckets?: number };
+  };
+  readonly sagas?: {
+    readonly store: ConsoleSagaStore;
+    /** Enables resume of `compensation_failed` sagas (a `SagaRunner` fits). */
+    readonly runner?: {
+      resume(id: string): { done(): Promise<unknown> };
+      health?(): Promise<{
+        readonly needsOperator: number;
+        readonly retrying: number;
+        readonly active: number;
+      }>;
+    };
+  };
+  readonly projections?: {
+    readonly runner: Pick<ProjectionRunner, 'status' | 'rebuild'>;
+    /** The projections to show (the runner's). */
+    readonly names: readonly string[];
+  };
+  /** More components for the health panel, by name (consumers, caches, the database ...). */
+  readonly health?: Readonly<Record<string, ConsoleHealthCheck>>;
+  /**
+   * Mount without mutating actions (replay, delete, resume, rebuild answer 403 and the page shows no buttons).
+   * @default false
+   */
+  readonly readOnly?: boolean;
+  /** Required unless `readOnly`: who may run an action (see {@link ConsoleAuthorize}). */
+  readonly authorize?: ConsoleAuthorize;
+  /** Receives every attempted action. @default an `info` line on `logger`, or JSON on stderr without one */
+  readonly audit?: (entry: ConsoleAuditEntry) => void;
+  readonly logger?: Logger;
+  /** Origins besides the request's own allowed to post actions (e.g. behind a proxy that rewrites Host). */
+  readonly trustedOrigins?: readonly string[];
+  /** Seconds between the page's refreshes of the live panels. @default 5 */
+  readonly refreshSeconds?: number;
+  /** Clock, epoch ms. @default Date.now */
+  readonly now?: () => number;
+}
+
+/** @internal The JSON of a saga row as the API returns it. */
+export type ConsoleSagaRow = Pick<
+  SagaRecord,
+  'id' | 'name' | 'status' | 'cursor' | 'attempts' | 'error' | 'createdAt' | 'updatedAt' | 'leaseOwner'
+>;
+
+/** @internal The JSON of one projection as the API returns it. */
+export type ConsoleProjectionRow = ProjectionStatus;

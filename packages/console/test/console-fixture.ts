@@ -1,0 +1,122 @@
+/**
+ * An application for the console's tests: a mediator with commands, queries and events; an in-memory outbox
+ * with published records, a backlog and dead letters (one carrying a `<script>` payload); sagas in several
+ * states (one `compensation_failed`); a projection runner.
+ */
+import {
+  type AnyEvent,
+  createInMemoryBroker,
+  createInMemoryOutboxStore,
+  createInMemorySagaStore,
+  createMediator,
+  createOutboxRelay,
+  defineCommand,
+  defineEvent,
+  defineQuery,
+  handle,
+  on,
+} from '@cqrs-ts/core';
+import { createSagaRunner, defineSaga, sagaContext } from '@cqrs-ts/saga';
+
+export const OrderPlaced = defineEvent('orders.order-placed', {
+  topic: 'orders',
+  key: (p: { orderId: string; note?: string }) => p.orderId,
+}).withPayload<{ orderId: string; note?: string }>();
+const OrderCancelled = defineEvent('orders.order-cancelled', { topic: 'orders' }).withPayload<{
+  orderId: string;
+}>();
+const PlaceOrder = defineCommand('orders.place').returns<{ orderId: string }>();
+const CancelOrder = defineCommand('orders.cancel').returns<void>();
+const GetOrder = defineQuery('orders.get').returns<{ orderId: string }>();
+
+export const XSS = '<script>window.__xss = 1</script><img src=x onerror="window.__xss = 2">';
+
+export interface ConsoleFixture {
+  readonly mediator: ReturnType<typeof createMediator>;
+  readonly store: ReturnType<typeof createInMemoryOutboxStore>;
+  readonly broker: ReturnType<typeof createInMemoryBroker>;
+  readonly relay: ReturnType<typeof createOutboxRelay>;
+  readonly sagaStore: ReturnType<typeof createInMemorySagaStore>;
+  readonly sagas: ReturnType<typeof createSagaRunner>;
+  /** Ids of the dead letters: the first one's payload note is {@link XSS}. */
+  readonly deadIds: readonly string[];
+  /** Id of the saga stored `compensation_failed`. */
+  readonly failedSagaId: string;
+  /** Makes the refund of the failed saga work (so a resume compensates it). */
+  readonly repair: () => void;
+}
+
+export async function consoleFixture(): Promise<ConsoleFixture> {
+  const mediator = createMediator({
+    handlers: [
+      handle(PlaceOrder, () => ({ orderId: 'o-1' }), { emits: [OrderPlaced] }),
+      handle(CancelOrder, () => undefined, { emits: [OrderCancelled] }),
+      handle(GetOrder, () => ({ orderId: 'o-1' })),
+      on(OrderPlaced, () => undefined),
+      on(OrderCancelled, () => undefined),
+    ],
+  });
+  const store = createInMemoryOutboxStore();
+  const broker = createInMemoryBroker();
+  const add = (events: AnyEvent[]) => store.transaction((tx) => store.append(tx, events));
+  const relay = createOutboxRelay({ store, publisher: broker, maxAttempts: 1 });
+  // 6 published records
+  await add(Array.from({ length: 6 }, (_, i) => OrderPlaced.create({ orderId: `p${i}` }) as AnyEvent));
+  await relay.runOnce();
+  // 2 dead letters (one with markup in its payload), then 3 pending
+  broker.failWhen(() => true);
+  await add([
+    OrderPlaced.create({ orderId: 'd1', note: XSS }) as AnyEvent,
+    OrderPlaced.create({ orderId: 'd2' }) as AnyEvent,
+  ]);
+  await relay.runOnce();
+  broker.failWhen(undefined);
+  const deadIds = (await store.listDeadLetters()).map((r) => r.id);
+  await add(Array.from({ length: 3 }, (_, i) => OrderPlaced.create({ orderId: `q${i}` }) as AnyEvent));
+
+  let refunds = false;
+  const Order = sagaContext<{ orderId: string }>();
+  const Checkout = defineSaga({
+    name: 'checkout',
+    context: Order,
+    steps: [
+      Order.step({ id: 'reserve', act: () => ({ ok: true }), compensate: () => undefined }),
+      Order.step({
+        id: 'charge',
+        act: () => ({ paid: true }),
+        compensate: () => {
+          if (!refunds) throw new Error('the payment service is down');
+        },
+      }),
+      Order.step({
+        id: 'ship',
+        act: (ctx) => {
+          if (ctx.orderId.startsWith('fail')) throw new Error('the warehouse refused the order');
+          return { shipped: true };
+        },
+      }),
+    ],
+  });
+  const sagaStore = createInMemorySagaStore();
+  const sagas = createSagaRunner({
+    store: sagaStore,
+    sagas: [Checkout],
+    compensation: { backoff: { initialMs: 1 }, retryForMs: 5, coolDownMs: 60_000, budgetMs: 120_000 },
+  });
+  for (const orderId of ['ok-1', 'ok-2', 'ok-3']) await sagas.run(Checkout, { orderId });
+  const failedSagaId = '0190f0aa-0000-7000-8000-00000000fa11';
+  await sagas.run(Checkout, { orderId: 'fail-1' }, { id: failedSagaId }).catch(() => undefined);
+  return {
+    mediator,
+    store,
+    broker,
+    relay,
+    sagaStore,
+    sagas,
+    deadIds,
+    failedSagaId,
+    repair: () => {
+      refunds = true;
+    },
+  };
+}

@@ -1,0 +1,129 @@
+/**
+ * The console in a real browser: Debian's headless Chromium driven by playwright-core (no browser download).
+ * Each panel renders with data, a replayed dead letter is published, a `<script>` payload shows as text, and a
+ * screenshot per panel is kept under `packages/console/artifacts/` (gitignored). Without /usr/bin/chromium the
+ * suite skips, saying so, unless CQRS_REQUIRE_SERVICES=1 (CI), where it fails.
+ */
+import { existsSync, mkdirSync, mkdtempSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { fileURLToPath } from 'node:url';
+import { createConsole } from '@cqrs-ts/console';
+import { type BrowserContext, chromium, type Page } from 'playwright-core';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { type ConsoleFixture, consoleFixture, XSS } from './console-fixture.ts';
+import { FRAMEWORKS, type Served } from './console-servers.ts';
+
+const CHROMIUM = process.env.CHROMIUM_PATH ?? '/usr/bin/chromium';
+const required = process.env.CQRS_REQUIRE_SERVICES === '1';
+const present = existsSync(CHROMIUM);
+if (!present && !required)
+  console.warn(`console browser tests skipped: ${CHROMIUM} is missing (apt-get install -y chromium)`);
+export const ARTIFACTS = fileURLToPath(new URL('../artifacts/', import.meta.url));
+
+describe.skipIf(!present && !required)('console in headless Chromium', () => {
+  let f: ConsoleFixture;
+  let served: Served;
+  let context: BrowserContext;
+  let page: Page;
+  let profile: string;
+  let base: string;
+  const pageErrors: string[] = [];
+
+  beforeAll(async () => {
+    if (!present) throw new Error(`${CHROMIUM} is missing and CQRS_REQUIRE_SERVICES=1: install chromium`);
+    mkdirSync(ARTIFACTS, { recursive: true });
+    f = await consoleFixture();
+    served = await FRAMEWORKS.fastify(
+      createConsole({
+        mediator: f.mediator,
+        outbox: { store: f.store, relay: f.relay },
+        sagas: { store: f.sagaStore, runner: f.sagas },
+        // the operator's session cookie names them
+        authorize: ({ request }) =>
+          /(^|;\s*)session=ops(;|$)/.test(request.headers.get('cookie') ?? '')
+            ? { id: 'browser-operator' }
+            : undefined,
+        audit: () => {},
+        refreshSeconds: 3600,
+      }),
+    );
+    base = `${served.url}/console`;
+    profile = mkdtempSync(join(tmpdir(), 'cqrs-console-chromium-'));
+    context = await chromium.launchPersistentContext(profile, {
+      executablePath: CHROMIUM,
+      headless: true,
+      args: [
+        '--headless',
+        '--no-sandbox',
+        '--disable-gpu',
+        '--disable-quic',
+        '--no-first-run',
+        '--disable-background-networking',
+        '--disable-component-update',
+        '--disable-sync',
+      ],
+      viewport: { width: 1280, height: 900 },
+    });
+    await context.addCookies([{ name: 'session', value: 'ops', url: served.url }]);
+    page = context.pages()[0] ?? (await context.newPage());
+    page.on('pageerror', (e) => pageErrors.push(String(e)));
+    page.on('console', (m) => {
+      if (m.type() === 'error') pageErrors.push(m.text());
+    });
+    page.on('dialog', (d) => void d.accept());
+    await page.goto(base);
+    await page.waitForSelector('body[data-ready="true"]');
+  }, 60_000);
+
+  afterAll(async () => {
+    await context?.close();
+    await served?.close();
+    if (profile !== undefined) rmSync(profile, { recursive: true, force: true });
+  });
+
+  const shot = (panel: string) =>
+    page.locator(`#${panel}`).screenshot({ path: join(ARTIFACTS, `console-${panel}.png`) });
+
+  it('draws the application map from describe()', async () => {
+    const labels = await page.locator('#map svg text').allTextContents();
+    expect(labels).toEqual(expect.arrayContaining(['orders.place', 'orders.order-placed', 'orders.get']));
+    expect(await page.locator('#map [data-slot="mermaid"]').textContent()).toMatch(/^flowchart LR/);
+    await shot('map');
+  });
+
+  it('shows the outbox figures, the throughput chart and the dead letters, markup in a payload as text', async () => {
+    expect(await page.locator('#outbox [data-figure="backlog"]').textContent()).toBe('3');
+    expect(await page.locator('#outbox [data-figure="dead letters"]').textContent()).toBe('2');
+    expect(await page.locator('#outbox svg rect.bar').count()).toBe(15);
+    const rows = page.locator('#outbox [data-slot="dead"] tbody tr');
+    expect(await rows.count()).toBe(2);
+    expect(await rows.first().locator('td.error').textContent()).toContain('injected failure');
+    expect(await rows.first().locator('pre.payload').textContent()).toContain(XSS.replaceAll('"', '\\"'));
+    expect(await page.locator('#outbox script, #outbox img, #outbox [onerror]').count()).toBe(0);
+    expect(await page.evaluate(() => (globalThis as { __xss?: number }).__xss)).toBeUndefined();
+    await shot('outbox');
+  });
+
+  it('replays a dead letter from the page: the relay publishes it', async () => {
+    const delivered = new Promise<void>((resolve) => {
+      const stop = f.broker.subscribe('orders', (m) => {
+        if ((m.event.payload as { orderId: string }).orderId !== 'd2') return;
+        stop();
+        resolve();
+      });
+    });
+    await page.locator(`#outbox tr[data-id="${f.deadIds[1]}"] button[data-action="replay"]`).click();
+    await page.waitForSelector('#flash.ok');
+    expect(await page.locator('#flash').textContent()).toBe('replay: 1 (by browser-operator)');
+    await f.relay.runOnce();
+    await delivered;
+    await page.waitForFunction(
+      `document.querySelectorAll('#outbox [data-slot="dead"] tbody tr').length === 1`,
+    );
+  });
+
+  it('had no script errors and no Content-Security-Policy violations', () => {
+    expect(pageErrors).toEqual([]);
+  });
+});
