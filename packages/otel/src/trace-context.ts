@@ -1,0 +1,71 @@
+/**
+ * W3C trace context to and from OpenTelemetry span contexts, without the global propagator (an app that set
+ * none still gets its messages linked). @internal
+ * @module
+ */
+import { type SpanContext, type TraceState, trace } from '@opentelemetry/api';
+
+const TRACEPARENT = /^00-([0-9a-f]{32})-([0-9a-f]{16})-([0-9a-f]{2})$/;
+const ZERO_TRACE = '00000000000000000000000000000000';
+const ZERO_SPAN = '0000000000000000';
+
+/** The remote span context of a `traceparent` (and `tracestate`), `undefined` when malformed. */
+export function remoteSpanContext(
+  traceparent: string | undefined,
+  tracestate: string | undefined,
+): SpanContext | undefined {
+  if (traceparent === undefined) return undefined;
+  const m = TRACEPARENT.exec(traceparent);
+  if (m === null || m[1] === ZERO_TRACE || m[2] === ZERO_SPAN) return undefined;
+  const sc: { -readonly [K in keyof SpanContext]: SpanContext[K] } = {
+    traceId: m[1]!,
+    spanId: m[2]!,
+    traceFlags: Number.parseInt(m[3]!, 16) & 1,
+    isRemote: true,
+  };
+  if (tracestate !== undefined && tracestate.length > 0) sc.traceState = parseTraceState(tracestate);
+  return trace.isSpanContextValid(sc) ? sc : undefined;
+}
+
+/** Writes the span's `traceparent` (and `tracestate`) into a carrier. */
+export function injectSpanContext(sc: SpanContext, carrier: Record<string, string>): void {
+  if (!trace.isSpanContextValid(sc)) return;
+  carrier.traceparent = `00-${sc.traceId}-${sc.spanId}-0${(sc.traceFlags & 1).toString(16)}`;
+  const state = sc.traceState?.serialize();
+  if (state !== undefined && state.length > 0) carrier.tracestate = state;
+}
+
+/** A read-only `TraceState` of a header value (entries kept in order; this package never changes them). */
+function parseTraceState(header: string): TraceState {
+  const entries = new Map<string, string>();
+  for (const part of header.split(',')) {
+    const i = part.indexOf('=');
+    if (i <= 0) continue;
+    const key = part.slice(0, i).trim();
+    if (key.length > 0 && !entries.has(key)) entries.set(key, part.slice(i + 1).trim());
+  }
+  return new ListTraceState(entries);
+}
+
+class ListTraceState implements TraceState {
+  readonly #entries: Map<string, string>;
+  constructor(entries: Map<string, string>) {
+    this.#entries = entries;
+  }
+  set(key: string, value: string): TraceState {
+    const next = new Map([[key, value]]);
+    for (const [k, v] of this.#entries) if (k !== key) next.set(k, v);
+    return new ListTraceState(next);
+  }
+  unset(key: string): TraceState {
+    const next = new Map(this.#entries);
+    next.delete(key);
+    return new ListTraceState(next);
+  }
+  get(key: string): string | undefined {
+    return this.#entries.get(key);
+  }
+  serialize(): string {
+    return [...this.#entries].map(([k, v]) => `${k}=${v}`).join(',');
+  }
+}
