@@ -51,6 +51,28 @@ function deliveries() {
   };
 }
 
+/** Appends the event to an outbox, relays it through an in-memory broker and waits for the consumer to handle it. */
+async function relayAndConsume(event: ReturnType<typeof Placed.create>) {
+  const store = createInMemoryOutboxStore();
+  await store.transaction((tx) => store.append(tx, [event]));
+  const broker = createInMemoryBroker();
+  const d = deliveries();
+  const consumer = createInMemoryConsumer({
+    broker,
+    topics: ['otel-orders'],
+    name: 'billing',
+    handle: d.handle,
+  });
+  await consumer.start();
+  try {
+    await createOutboxRelay({ store, publisher: broker }).runOnce();
+    await d.until(1);
+  } finally {
+    await consumer[Symbol.asyncDispose]();
+  }
+  return d;
+}
+
 describe('instrumentCqrs', () => {
   it('makes a span per dispatch, parented by the caller trace the message carries and active in the handler', async () => {
     otel = instrumentCqrs({ tracerProvider: t.tracerProvider, meterProvider: t.meterProvider });
@@ -101,24 +123,8 @@ describe('instrumentCqrs', () => {
       meterProvider: t.meterProvider,
       messagingSystem: 'memory',
     });
-    const store = createInMemoryOutboxStore();
     const event = Placed.create({ n: 1 }, { traceparent: CALLER });
-    await store.transaction((tx) => store.append(tx, [event]));
-    const broker = createInMemoryBroker();
-    const d = deliveries();
-    const consumer = createInMemoryConsumer({
-      broker,
-      topics: ['otel-orders'],
-      name: 'billing',
-      handle: d.handle,
-    });
-    await consumer.start();
-    try {
-      await createOutboxRelay({ store, publisher: broker }).runOnce();
-      await d.until(1);
-    } finally {
-      await consumer[Symbol.asyncDispose]();
-    }
+    const d = await relayAndConsume(event);
     const send = t.span('send otel-orders');
     const process = t.span('process otel-orders');
     expect(send.kind).toBe(SpanKind.PRODUCER);
@@ -154,23 +160,7 @@ describe('instrumentCqrs', () => {
 
   it('in link mode starts a new trace per delivery, linked to the producer span', async () => {
     otel = instrumentCqrs({ tracerProvider: t.tracerProvider, consumerTraceMode: 'link' });
-    const store = createInMemoryOutboxStore();
-    await store.transaction((tx) => store.append(tx, [Placed.create({ n: 1 }, { traceparent: CALLER })]));
-    const broker = createInMemoryBroker();
-    const d = deliveries();
-    const consumer = createInMemoryConsumer({
-      broker,
-      topics: ['otel-orders'],
-      name: 'billing',
-      handle: d.handle,
-    });
-    await consumer.start();
-    try {
-      await createOutboxRelay({ store, publisher: broker }).runOnce();
-      await d.until(1);
-    } finally {
-      await consumer[Symbol.asyncDispose]();
-    }
+    await relayAndConsume(Placed.create({ n: 1 }, { traceparent: CALLER }));
     const send = t.span('send otel-orders');
     const process = t.span('process otel-orders');
     expect(process.spanContext().traceId).not.toBe(send.spanContext().traceId);
