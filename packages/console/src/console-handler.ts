@@ -4,6 +4,8 @@ import {
   AuthorizationError,
   applicationMap,
   ConfigurationError,
+  type Heartbeat,
+  heartbeatLateness,
   isCqrsError,
   NotFoundError,
   PayloadTooLargeError,
@@ -395,70 +397,108 @@ export function createConsole(options: ConsoleOptions): Console {
     }
   };
 
-  const healthOf = async (): Promise<
-    Record<string, ConsoleComponentHealth & { readonly error?: string }>
-  > => {
-    const checks: [string, () => Promise<ConsoleComponentHealth>][] = [];
+  const beat = (hb: Heartbeat | undefined): ConsoleComponentHealth['heartbeat'] =>
+    hb === undefined ? undefined : { ...hb, lateMs: heartbeatLateness(hb, now()) };
+  const failed = (name: string, error: unknown): ConsoleComponentHealth => ({
+    name,
+    status: 'fail',
+    output: String(error).slice(0, 500),
+  });
+
+  const healthOf = async (): Promise<ConsoleComponentHealth[]> => {
+    const rows: Promise<ConsoleComponentHealth | ConsoleComponentHealth[]>[] = [];
+    const model = options.health;
+    if (model !== undefined)
+      rows.push(
+        model.ready().then(
+          (report) =>
+            Object.entries(report.checks).map(([name, entries]) => {
+              const e = entries[0];
+              return {
+                name,
+                status: e?.status ?? 'fail',
+                ...(e?.output === undefined ? {} : { output: e.output }),
+                ...(e?.observedValue === undefined
+                  ? {}
+                  : { observed: `${e.observedValue} ${e.observedUnit ?? ''}`.trim() }),
+              };
+            }),
+          (error) => failed('health', error),
+        ),
+      );
     const relay = options.outbox?.relay;
     if (relay !== undefined)
-      checks.push([
-        'outbox relay',
-        async () => {
-          const h = await relay.health();
-          return {
+      rows.push(
+        relay.health().then(
+          (h) => ({
+            name: 'outbox-relay',
             status:
               !h.running || h.circuit === 'open'
-                ? 'down'
+                ? 'fail'
                 : h.stalled || h.circuit === 'half-open'
-                  ? 'degraded'
-                  : 'up',
-            heartbeatAt: h.lastPublishedAt,
-            detail: {
-              running: h.running,
-              circuit: h.circuit,
-              backlog: h.backlog,
-              stalled: h.stalled,
-              lastError: h.lastError ?? null,
-            },
-          };
-        },
-      ]);
+                  ? 'warn'
+                  : 'pass',
+            output: `${h.running ? 'running' : 'stopped'}, circuit ${h.circuit}, backlog ${h.backlog}${h.stalled ? ', stalled' : ''}${h.lastError === undefined ? '' : `; last error: ${h.lastError}`}`,
+            heartbeat: beat(relay.heartbeat?.()),
+          }),
+          (error) => failed('outbox-relay', error),
+        ),
+      );
     const sagaRunner = options.sagas?.runner;
-    if (sagaRunner?.health !== undefined) {
-      const h = sagaRunner.health.bind(sagaRunner);
-      checks.push([
-        'saga runner',
-        async () => {
-          const s = await h();
-          return { status: s.needsOperator > 0 ? 'degraded' : 'up', detail: { ...s } };
-        },
-      ]);
-    }
+    if (sagaRunner?.health !== undefined)
+      rows.push(
+        sagaRunner.health().then(
+          (s) => ({
+            name: 'saga-runner',
+            status: s.needsOperator > 0 || s.retrying > 0 ? 'warn' : 'pass',
+            output: `${s.needsOperator} need an operator, ${s.retrying} retrying, ${s.active} active`,
+          }),
+          (error) => failed('saga-runner', error),
+        ),
+      );
+    const projections = options.projections?.runner;
     for (const name of projectionNames)
-      checks.push([
-        `projection ${name}`,
-        async () => {
-          const s = await options.projections!.runner.status(name);
+      rows.push(
+        projections!.status(name).then(
+          (s) => ({
+            name: `projection:${name}`,
+            status: s.state === 'stopped' ? 'fail' : s.lastError !== null ? 'warn' : 'pass',
+            output: `${s.state}${s.active ? '' : ' (inactive)'}, lag ${s.lagEvents}${s.lagCapped ? '+' : ''} events`,
+            heartbeat: beat(projections!.heartbeat?.(name)),
+          }),
+          (error) => failed(`projection:${name}`, error),
+        ),
+      );
+    for (const [name, read] of Object.entries(options.heartbeats ?? {}))
+      rows.push(
+        (async () => {
+          const hb = beat(read());
+          if (hb === undefined) return { name, status: 'warn', output: 'no heartbeat yet' } as const;
           return {
-            status: s.state === 'stopped' ? 'down' : s.lastError !== null ? 'degraded' : 'up',
-            heartbeatAt: s.lagMs >= 0 ? now() - s.lagMs : undefined,
-            detail: { state: s.state, active: s.active, lagEvents: s.lagEvents, owner: s.owner },
-          };
-        },
-      ]);
-    for (const [name, check] of Object.entries(options.health ?? {}))
-      checks.push([name, async () => check()]);
-    const out: Record<string, ConsoleComponentHealth & { readonly error?: string }> = {};
-    await Promise.all(
-      checks.map(async ([name, check]) => {
-        try {
-          out[name] = await check();
-        } catch (error) {
-          out[name] = { status: 'down', error: String(error).slice(0, 500) };
-        }
-      }),
-    );
-    return out;
+            name,
+            status: !hb.running ? 'warn' : hb.lateMs > 0 ? 'fail' : 'pass',
+            output: !hb.running
+              ? 'stopped'
+              : hb.lateMs > 0
+                ? `no beat for ${hb.lateMs} ms past due`
+                : `${hb.cycles} cycles`,
+            heartbeat: hb,
+          } as const;
+        })().catch((error) => failed(name, error)),
+      );
+    // the model's verdict first; a row of the same name from the parts given adds its heartbeat (and detail)
+    const merged = new Map<string, ConsoleComponentHealth>();
+    for (const row of (await Promise.all(rows)).flat()) {
+      const known = merged.get(row.name);
+      if (known === undefined) merged.set(row.name, row);
+      else
+        merged.set(row.name, {
+          ...known,
+          ...(known.output === undefined && row.output !== undefined ? { output: row.output } : {}),
+          ...(row.heartbeat === undefined ? {} : { heartbeat: row.heartbeat }),
+        });
+    }
+    return [...merged.values()];
   };
 
   const route = async (request: Request, url: URL, rest: string, requestId: string): Promise<Response> => {

@@ -1,5 +1,8 @@
 import type {
   HandlerInfo,
+  HealthReport,
+  HealthStatus,
+  Heartbeat,
   Logger,
   OutboxRelayHealth,
   ProjectionRunner,
@@ -56,18 +59,18 @@ export interface ConsoleAuditEntry {
   readonly error?: string;
 }
 
-/** A component's state for the health panel. */
+/** One row of the health panel: a component's readiness and, for a background loop, its heartbeat. */
 export interface ConsoleComponentHealth {
-  /** `up`: ready; `degraded`: working with a problem (stalled, backlog, errors); `down`: not ready. */
-  readonly status: 'up' | 'degraded' | 'down';
-  /** Epoch ms of the component's last sign of life (a publish, a batch), when it reports one. */
-  readonly heartbeatAt?: number | undefined;
-  /** Figures shown as they are (JSON). */
-  readonly detail?: Readonly<Record<string, unknown>>;
+  readonly name: string;
+  /** `pass` ready, `warn` degraded but serving, `fail` not ready (the health model's verdicts). */
+  readonly status: HealthStatus;
+  /** Why, for `warn` and `fail`. */
+  readonly output?: string;
+  /** The measured value behind the verdict, with its unit (a lag, an age). */
+  readonly observed?: string;
+  /** The loop's last beat, when the component is a background loop. */
+  readonly heartbeat?: (Heartbeat & { readonly lateMs: number }) | undefined;
 }
-
-/** A health check the console calls for its health panel. */
-export type ConsoleHealthCheck = () => ConsoleComponentHealth | Promise<ConsoleComponentHealth>;
 
 /** The saga store methods the console reads (a full `SagaStore` fits); `count` is used when present. */
 export type ConsoleSagaStore = Pick<SagaStore, 'list' | 'load' | 'history'> & {
@@ -86,7 +89,7 @@ export interface ConsoleOptions {
   readonly outbox?: {
     readonly store: OutboxStore;
     /** Adds the relay's state (running, circuit, last error, stalled) to the outbox and health panels. */
-    readonly relay?: { health(): Promise<OutboxRelayHealth> };
+    readonly relay?: { health(): Promise<OutboxRelayHealth>; heartbeat?(): Heartbeat };
     /** The throughput chart: `buckets` windows of `bucketMs`. @default { bucketMs: 60_000, buckets: 15 } */
     readonly throughput?: { readonly bucketMs?: number; readonly buckets?: number };
   };
@@ -103,12 +106,18 @@ export interface ConsoleOptions {
     };
   };
   readonly projections?: {
-    readonly runner: Pick<ProjectionRunner, 'status' | 'rebuild'>;
+    readonly runner: Pick<ProjectionRunner, 'status' | 'rebuild'> &
+      Partial<Pick<ProjectionRunner, 'heartbeat'>>;
     /** The projections to show (the runner's). */
     readonly names: readonly string[];
   };
-  /** More components for the health panel, by name (consumers, caches, the database ...). */
-  readonly health?: Readonly<Record<string, ConsoleHealthCheck>>;
+  /**
+   * The service's health model (`createHealth({ components })` of `@cqrs-ts/core`): its readiness checks head
+   * the health panel. The relay, saga runner and projections given above are added with their heartbeats.
+   */
+  readonly health?: { ready(): Promise<HealthReport> };
+  /** More background loops whose heartbeats to show, by name (a consumer's fetch loop, a saga recovery agent). */
+  readonly heartbeats?: Readonly<Record<string, () => Heartbeat | undefined>>;
   /**
    * Mount without mutating actions (replay, delete, resume, rebuild answer 403 and the page shows no buttons).
    * @default false

@@ -169,10 +169,10 @@ async function loadProjections() {
 async function loadHealth() {
   if (!document.getElementById('health')) return;
   const [h, audit] = await Promise.all([api('/health'), api('/audit')]);
-  slot('health', 'list').tBodies[0].replaceChildren(...Object.entries(h.components).map(([name, c]) => el('tr', { 'data-component': name },
-    el('td', {}, name), el('td', { class: c.status }, c.status),
-    el('td', {}, c.heartbeatAt ? age(Math.max(0, h.at - c.heartbeatAt)) + ' ago' : '–'),
-    el('td', {}, el('code', {}, c.error ?? JSON.stringify(c.detail ?? {}))))));
+  slot('health', 'list').tBodies[0].replaceChildren(...h.components.map((c) => el('tr', { 'data-component': c.name },
+    el('td', {}, c.name), el('td', { class: c.status }, c.status),
+    el('td', {}, c.heartbeat && c.heartbeat.at ? age(Math.max(0, h.at - c.heartbeat.at)) + ' ago' + (c.heartbeat.lateMs > 0 ? ', late ' + age(c.heartbeat.lateMs) : '') + (c.heartbeat.running ? '' : ' (stopped)') : '–'),
+    el('td', {}, (c.output ?? '') + (c.observed ? ' [' + c.observed + ']' : '')))));
   slot('health', 'audit').replaceChildren(...audit.items.slice().reverse().map((a) => el('li', {}, when(a.at) + ' ' + (a.who ?? '(refused)') + ' ' + a.action + ' ' + a.targets.join(', ') + ' → ' + a.outcome)));
 }
 
@@ -220,7 +220,7 @@ dl.figures{display:grid;grid-template-columns:max-content 1fr;gap:2px 12px}dl.fi
 dl.figures dd{margin:0;font-weight:600}
 ul.counts{display:flex;flex-wrap:wrap;gap:8px;list-style:none;padding:0}
 ul.counts li{background:#eceff1;border-radius:12px;padding:2px 10px}
-.compensation_failed,.failed,.down{color:#b71c1c}.degraded{color:#e65100}.up,.completed{color:#1b5e20}
+.compensation_failed,.failed,.fail{color:#b71c1c}.warn{color:#e65100}.pass,.completed{color:#1b5e20}
 button{font:inherit;margin-right:4px;cursor:pointer}button.danger{color:#b71c1c}
 button.link{background:none;border:none;color:#1565c0;text-decoration:underline;padding:0;font-family:monospace}
 .diagram-box{overflow:auto;max-height:560px}

@@ -29,7 +29,6 @@ export type {
   ConsoleAuditEntry,
   ConsoleAuthorize,
   ConsoleComponentHealth,
-  ConsoleHealthCheck,
   ConsoleOptions,
   ConsolePrincipal,
   ConsoleSagaStore,

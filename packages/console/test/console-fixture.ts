@@ -6,11 +6,15 @@
 import {
   type AnyEvent,
   createInMemoryBroker,
+  createInMemoryEventStore,
   createInMemoryOutboxStore,
+  createInMemoryProjectionStore,
   createInMemorySagaStore,
   createMediator,
   createOutboxRelay,
+  createProjectionRunner,
   defineCommand,
+  defineDocumentProjection,
   defineEvent,
   defineQuery,
   handle,
@@ -38,6 +42,9 @@ export interface ConsoleFixture {
   readonly relay: ReturnType<typeof createOutboxRelay>;
   readonly sagaStore: ReturnType<typeof createInMemorySagaStore>;
   readonly sagas: ReturnType<typeof createSagaRunner>;
+  readonly projections: ReturnType<typeof createProjectionRunner>;
+  /** `order-list` is caught up to the dead letters, `order-notes` has not run. */
+  readonly projectionNames: readonly string[];
   /** Ids of the dead letters: the first one's payload note is {@link XSS}. */
   readonly deadIds: readonly string[];
   /** Id of the saga stored `compensation_failed`. */
@@ -72,6 +79,19 @@ export async function consoleFixture(): Promise<ConsoleFixture> {
   await relay.runOnce();
   broker.failWhen(undefined);
   const deadIds = (await store.listDeadLetters()).map((r) => r.id);
+  const orderDoc = (name: string) =>
+    defineDocumentProjection<{ orderId: string }>({
+      name,
+      events: [OrderPlaced],
+      documentId: (e) => (e.payload as { orderId: string }).orderId,
+      evolve: (_doc, e) => ({ orderId: (e.payload as { orderId: string }).orderId }),
+    });
+  const projections = createProjectionRunner({
+    log: createInMemoryEventStore({ outbox: store }),
+    store: createInMemoryProjectionStore(),
+    projections: [orderDoc('order-list'), orderDoc('order-notes')],
+  });
+  await projections.catchUp('order-list');
   await add(Array.from({ length: 3 }, (_, i) => OrderPlaced.create({ orderId: `q${i}` }) as AnyEvent));
 
   let refunds = false;
@@ -113,6 +133,8 @@ export async function consoleFixture(): Promise<ConsoleFixture> {
     relay,
     sagaStore,
     sagas,
+    projections,
+    projectionNames: ['order-list', 'order-notes'],
     deadIds,
     failedSagaId,
     repair: () => {

@@ -9,6 +9,8 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { createConsole } from '@cqrs-ts/console';
+import { createHealth, type Health, relayHealth } from '@cqrs-ts/core';
+import { waitFor } from '@cqrs-ts/testing';
 import { type BrowserContext, chromium, type Page } from 'playwright-core';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { type ConsoleFixture, consoleFixture, XSS } from './console-fixture.ts';
@@ -28,17 +30,21 @@ describe.skipIf(!present && !required)('console in headless Chromium', () => {
   let page: Page;
   let profile: string;
   let base: string;
+  let health: Health;
   const pageErrors: string[] = [];
 
   beforeAll(async () => {
     if (!present) throw new Error(`${CHROMIUM} is missing and CQRS_REQUIRE_SERVICES=1: install chromium`);
     mkdirSync(ARTIFACTS, { recursive: true });
     f = await consoleFixture();
+    health = createHealth({ components: [relayHealth(f.relay)] });
     served = await FRAMEWORKS.fastify(
       createConsole({
         mediator: f.mediator,
         outbox: { store: f.store, relay: f.relay },
         sagas: { store: f.sagaStore, runner: f.sagas },
+        projections: { runner: f.projections, names: f.projectionNames },
+        health,
         // the operator's session cookie names them
         authorize: ({ request }) =>
           /(^|;\s*)session=ops(;|$)/.test(request.headers.get('cookie') ?? '')
@@ -77,11 +83,25 @@ describe.skipIf(!present && !required)('console in headless Chromium', () => {
   }, 60_000);
 
   afterAll(async () => {
+    await f?.relay.stop();
     await context?.close();
     await served?.close();
+    health?.close();
     if (profile !== undefined) rmSync(profile, { recursive: true, force: true });
   });
 
+  /** Waits for `count` elements matching `selector` (a function, not a string: the page's CSP forbids eval). */
+  const untilCount = (selector: string, count: number) =>
+    page.waitForFunction(([sel, n]) => (globalThis as any).document.querySelectorAll(sel).length === n, [
+      selector,
+      count,
+    ] as const);
+  /** Waits until the text of `selector` starts with `prefix`. */
+  const untilText = (selector: string, prefix: string) =>
+    page.waitForFunction(
+      ([sel, p]) => ((globalThis as any).document.querySelector(sel)?.textContent ?? '').startsWith(p),
+      [selector, prefix] as const,
+    );
   const shot = (panel: string) =>
     page.locator(`#${panel}`).screenshot({ path: join(ARTIFACTS, `console-${panel}.png`) });
 
@@ -118,9 +138,70 @@ describe.skipIf(!present && !required)('console in headless Chromium', () => {
     expect(await page.locator('#flash').textContent()).toBe('replay: 1 (by browser-operator)');
     await f.relay.runOnce();
     await delivered;
-    await page.waitForFunction(
-      `document.querySelectorAll('#outbox [data-slot="dead"] tbody tr').length === 1`,
+    await untilCount('#outbox [data-slot="dead"] tbody tr', 1);
+  });
+
+  it('shows saga counts, filters the list, draws one saga from its log and resumes its compensation', async () => {
+    expect(await page.locator('#sagas li[data-status="completed"]').textContent()).toBe('completed: 3');
+    expect(await page.locator('#sagas li[data-status="compensation_failed"]').textContent()).toBe(
+      'compensation_failed: 1',
     );
+    await page.locator('#sagas select[name="status"]').selectOption('compensation_failed');
+    await page.locator('#sagas form button[type="submit"]').click();
+    await untilCount('#sagas [data-slot="list"] tbody tr', 1);
+    await page.locator(`#sagas button[data-open="${f.failedSagaId}"]`).click();
+    await page.waitForSelector('#sagas [data-slot="sequence"] svg');
+    const labels = await page.locator('#sagas [data-slot="sequence"] svg text').allTextContents();
+    expect(labels).toEqual(expect.arrayContaining(['checkout', 'reserve', 'charge', 'ship', 'failed']));
+    await shot('sagas');
+    f.repair();
+    await page.locator('#sagas button[data-action="resume"]').click();
+    await untilText('#flash', 'resume:');
+    expect(await page.locator('#flash').textContent()).toBe('resume: compensated (by browser-operator)');
+    expect((await f.sagaStore.load(f.failedSagaId))!.status).toBe('compensated');
+  });
+
+  it('shows each projection with position, lag and state, and rebuilds one', async () => {
+    const rows = page.locator('#projections tbody tr');
+    expect(await rows.count()).toBe(2);
+    expect(await page.locator('#projections tr[data-name="order-notes"] td').nth(5).textContent()).toBe(
+      'idle (inactive)',
+    );
+    await shot('projections');
+    await page.locator('#projections tr[data-name="order-notes"] button[data-action="rebuild"]').click();
+    await untilText('#flash', 'rebuild:');
+    expect(await page.locator('#flash').textContent()).toBe('rebuild: in-place (by browser-operator)');
+    await untilText('#projections tr[data-name="order-notes"] td:nth-child(5)', '0 events');
+  });
+
+  it('shows each component with its readiness and heartbeat, and the actions with who did them', async () => {
+    f.relay.start(); // its loop beats once per cycle
+    await waitFor(() => f.relay.heartbeat().cycles > 0);
+    await page.reload();
+    await page.waitForSelector('body[data-ready="true"]');
+    expect(await page.locator('#health tr[data-component="outbox-relay"] td').nth(1).textContent()).toBe(
+      'pass',
+    );
+    expect(await page.locator('#health tr[data-component="outbox-relay"] td').nth(2).textContent()).toMatch(
+      / ago$/,
+    );
+    const components = await page
+      .locator('#health tbody tr')
+      .evaluateAll((rows) => rows.map((r) => r.getAttribute('data-component')));
+    expect(components).toEqual(
+      expect.arrayContaining([
+        'process',
+        'event-loop',
+        'outbox-relay',
+        'saga-runner',
+        'projection:order-list',
+      ]),
+    );
+    expect(await page.locator('#health tr[data-component="process"] td').nth(1).textContent()).toBe('pass');
+    const audit = await page.locator('#health [data-slot="audit"] li').allTextContents();
+    expect(audit.join('\n')).toMatch(/browser-operator projection\.rebuild order-notes → done/);
+    expect(audit.join('\n')).toMatch(/browser-operator outbox\.replay .* → done/);
+    await shot('health');
   });
 
   it('had no script errors and no Content-Security-Policy violations', () => {

@@ -1,5 +1,5 @@
 import { type ConsoleAuditEntry, type ConsoleOptions, createConsole } from '@cqrs-ts/console';
-import { isCqrsError } from '@cqrs-ts/core';
+import { createHealth, isCqrsError, relayHealth } from '@cqrs-ts/core';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { type ConsoleFixture, consoleFixture, XSS } from './console-fixture.ts';
 import { FRAMEWORKS, type Served } from './console-servers.ts';
@@ -8,6 +8,9 @@ const optionsOf = (f: ConsoleFixture, audit: ConsoleAuditEntry[]): ConsoleOption
   mediator: f.mediator,
   outbox: { store: f.store, relay: f.relay },
   sagas: { store: f.sagaStore, runner: f.sagas },
+  projections: { runner: f.projections, names: f.projectionNames },
+  health: createHealth({ components: [relayHealth(f.relay)] }),
+  heartbeats: { 'order-list loop': () => f.projections.heartbeat('order-list') },
   authorize: ({ request }) =>
     request.headers.get('authorization') === 'Bearer ops' ? { id: 'alice@ops' } : undefined,
   audit: (e) => audit.push(e),
@@ -146,6 +149,80 @@ for (const [framework, start] of Object.entries(FRAMEWORKS)) {
       expect(audit.slice(-2).map((e) => [e.action, e.who, e.outcome, e.result])).toEqual([
         ['outbox.replay', 'alice@ops', 'done', 1],
         ['outbox.delete', 'alice@ops', 'done', 1],
+      ]);
+    });
+
+    it('answers saga counts by state, a filtered list, one saga with its log and its sequence diagram', async () => {
+      const all = (await (await fetch(`${base}/api/sagas`)).json()) as {
+        counts: Record<string, number>;
+        items: { id: string; status: string }[];
+      };
+      expect(all.counts).toMatchObject({ completed: 3, compensation_failed: 1, running: 0 });
+      expect(all.items).toHaveLength(4);
+      const failed = (await (
+        await fetch(`${base}/api/sagas?status=compensation_failed&name=checkout`)
+      ).json()) as {
+        items: { id: string }[];
+      };
+      expect(failed.items.map((i) => i.id)).toEqual([f.failedSagaId]);
+      const one = (await (await fetch(`${base}/api/sagas/${f.failedSagaId}`)).json()) as {
+        saga: { status: string };
+        log: { stepId: string; action: string; status: string }[];
+      };
+      expect(one.saga.status).toBe('compensation_failed');
+      expect(one.log.map((e) => `${e.stepId} ${e.action} ${e.status}`)).toContain('ship act failed');
+      const svg = await (await fetch(`${base}/api/sagas/${f.failedSagaId}/log.svg`)).text();
+      expect(svg).toContain('>charge<');
+      expect(svg).toContain('>checkout<');
+    });
+
+    it('answers each projection with position, head, lag and state, and health with heartbeats', async () => {
+      const p = (await (await fetch(`${base}/api/projections`)).json()) as {
+        items: { name: string; lagEvents: number; state: string; position: string; head: string }[];
+      };
+      expect(p.items.map((i) => i.name)).toEqual(['order-list', 'order-notes']);
+      const [list, notes] = p.items;
+      expect(list!.lagEvents).toBeGreaterThan(0); // the events appended after its catch-up
+      expect(notes!.lagEvents).toBeGreaterThan(list!.lagEvents); // never ran
+      expect([list!.state, notes!.state, notes!.position]).toEqual(['running', 'idle', '0']);
+      expect(list!.head).toBe(notes!.head);
+      const h = (await (await fetch(`${base}/api/health`)).json()) as {
+        components: { name: string; status: string; heartbeat?: { cycles: number } }[];
+      };
+      const names = h.components.map((c) => c.name);
+      expect(names).toEqual(
+        expect.arrayContaining([
+          'process',
+          'event-loop',
+          'outbox-relay',
+          'saga-runner',
+          'projection:order-list',
+          'order-list loop',
+        ]),
+      );
+      expect(names.filter((n) => n === 'outbox-relay')).toHaveLength(1); // the model's row, with the relay's heartbeat
+      expect(h.components.find((c) => c.name === 'outbox-relay')!.heartbeat).toMatchObject({
+        running: false,
+      });
+      expect(h.components.find((c) => c.name === 'saga-runner')!.status).toBe('warn'); // a compensation keeps failing
+      expect(h.components.find((c) => c.name === 'order-list loop')!.heartbeat).toMatchObject({ cycles: 0 });
+    });
+
+    it('resumes a compensation_failed saga and rebuilds a projection, as the hook allows', async () => {
+      expect((await action(`/sagas/${f.failedSagaId}/resume`, {}, { authorization: '' })).status).toBe(403);
+      f.repair();
+      const r = await action(`/sagas/${f.failedSagaId}/resume`, {});
+      expect(await r.json()).toEqual({ action: 'saga.resume', result: 'compensated', by: 'alice@ops' });
+      const again = await action(`/sagas/${f.failedSagaId}/resume`, {});
+      expect(again.status).toBe(400); // no longer compensation_failed
+      const b = await action('/projections/order-notes/rebuild', { mode: 'in-place' });
+      expect(await b.json()).toEqual({ action: 'projection.rebuild', result: 'in-place', by: 'alice@ops' });
+      expect((await f.projections.status('order-notes')).lagEvents).toBe(0);
+      expect((await action('/projections/nope/rebuild', {})).status).toBe(404);
+      expect((await action('/projections/order-notes/rebuild', { mode: 'drop' })).status).toBe(400);
+      expect(audit.slice(-2).map((e) => `${e.who} ${e.action} ${e.outcome}`)).toEqual([
+        'alice@ops saga.resume failed',
+        'alice@ops projection.rebuild done',
       ]);
     });
 
