@@ -1,0 +1,205 @@
+/**
+ * The orders service on PostgreSQL (pg Pool): the same tables and projection as the SQLite storage, with the
+ * outbox relay and projection runner woken by LISTEN/NOTIFY, so several processes share one database.
+ */
+import { type AnyEvent, type DispatchContext, defineProjection } from '@cqrs-ts/core';
+import {
+  createPostgresEventStore,
+  createPostgresProjectionStore,
+  createPostgresSagaStore,
+  createPostgresUnitOfWork,
+  createPostgresWakeUp,
+  migrate,
+} from '@cqrs-ts/postgres';
+import pg from 'pg';
+import {
+  CheckoutProgressed,
+  CheckoutRefused,
+  OrderCancelled,
+  OrderPlaced,
+  type OrderStatus,
+} from './messages.ts';
+import { INITIAL_STOCK } from './sqlite-storage.ts';
+import { evolveView, type OrdersStorage, toView } from './storage.ts';
+
+const SCHEMA = `
+CREATE TABLE IF NOT EXISTS orders (id TEXT PRIMARY KEY, customer_id TEXT NOT NULL, lines TEXT NOT NULL,
+  total_cents BIGINT NOT NULL, address TEXT NOT NULL, status TEXT NOT NULL, placed_at BIGINT NOT NULL);
+CREATE TABLE IF NOT EXISTS stock (sku TEXT PRIMARY KEY, on_hand BIGINT NOT NULL);
+CREATE TABLE IF NOT EXISTS reservations (order_id TEXT NOT NULL, sku TEXT NOT NULL, quantity BIGINT NOT NULL,
+  PRIMARY KEY (order_id, sku));
+CREATE TABLE IF NOT EXISTS payments (order_id TEXT PRIMARY KEY, amount_cents BIGINT NOT NULL, status TEXT NOT NULL);
+CREATE TABLE IF NOT EXISTS order_view (id TEXT PRIMARY KEY, customer_id TEXT NOT NULL, lines TEXT NOT NULL,
+  total_cents BIGINT NOT NULL, status TEXT NOT NULL, steps TEXT NOT NULL, position TEXT NOT NULL,
+  seq NUMERIC NOT NULL);
+CREATE INDEX IF NOT EXISTS order_view_customer ON order_view (customer_id, seq);
+CREATE INDEX IF NOT EXISTS order_view_seq ON order_view (seq);
+`;
+
+type Row = Record<string, unknown>;
+
+/** Connects a pool to `url` and migrates the tables (idempotent: every process may run it). */
+export async function createPostgresStorage(options: {
+  url: string;
+  poolSize: number;
+}): Promise<OrdersStorage> {
+  const pool = new pg.Pool({ connectionString: options.url, max: options.poolSize });
+  try {
+    await pool.query('SELECT pg_advisory_lock(727001)'); // one migration at a time across processes
+    try {
+      await migrate(pool);
+      await pool.query(SCHEMA);
+      for (const [sku, n] of Object.entries(INITIAL_STOCK))
+        await pool.query('INSERT INTO stock (sku, on_hand) VALUES ($1, $2) ON CONFLICT (sku) DO NOTHING', [
+          sku,
+          n,
+        ]);
+    } finally {
+      await pool.query('SELECT pg_advisory_unlock(727001)');
+    }
+  } catch (error) {
+    await pool.end();
+    throw error;
+  }
+  const eventStore = createPostgresEventStore({ client: pool, source: 'orders-service' });
+  const unitOfWork = createPostgresUnitOfWork({ client: pool, outbox: eventStore.outbox });
+  const tx = (ctx: DispatchContext) => unitOfWork.transaction(ctx);
+
+  const orderView = defineProjection<pg.PoolClient>({
+    name: 'order-view',
+    events: [OrderPlaced, OrderCancelled, CheckoutProgressed],
+    async apply(event: AnyEvent, db, context) {
+      const position = context.position ?? '0';
+      if (OrderPlaced.is(event)) {
+        const p = event.payload;
+        await db.query(
+          `INSERT INTO order_view (id, customer_id, lines, total_cents, status, steps, position, seq)
+           VALUES ($1, $2, $3, $4, 'placed', '[]', $5, $6) ON CONFLICT (id) DO NOTHING`,
+          [p.orderId, p.customerId, JSON.stringify(p.lines), p.totalCents, position, position],
+        );
+        return;
+      }
+      const orderId = (event.payload as { orderId: string }).orderId;
+      const { rows } = await db.query('SELECT status, steps FROM order_view WHERE id = $1', [orderId]);
+      const row = rows[0] as Row | undefined;
+      if (row === undefined) return;
+      const next = evolveView(row, event);
+      await db.query('UPDATE order_view SET status = $1, steps = $2, position = $3 WHERE id = $4', [
+        next.status,
+        next.steps,
+        position,
+        orderId,
+      ]);
+    },
+    async reset(db) {
+      await db.query('DELETE FROM order_view');
+    },
+  });
+
+  const one = async (sql: string) => Number((await pool.query(sql)).rows[0].n);
+  const group = async (sql: string) =>
+    Object.fromEntries((await pool.query(sql)).rows.map((r: Row) => [String(r.k), Number(r.n)]));
+
+  return {
+    kind: 'postgres',
+    unitOfWork: unitOfWork as OrdersStorage['unitOfWork'],
+    log: eventStore,
+    outbox: eventStore.outbox,
+    projections: createPostgresProjectionStore({ client: pool }) as OrdersStorage['projections'],
+    orderView,
+    sagas: createPostgresSagaStore({ client: pool }),
+    wakeUp: () =>
+      createPostgresWakeUp({ connect: async () => new pg.Client({ connectionString: options.url }) }),
+    async insertOrder(ctx, o) {
+      await tx(ctx).query(
+        'INSERT INTO orders (id, customer_id, lines, total_cents, address, status, placed_at) VALUES ($1, $2, $3, $4, $5, $6, $7)',
+        [o.id, o.customerId, JSON.stringify(o.lines), o.totalCents, o.address, 'placed', Date.now()],
+      );
+    },
+    async cancelOrder(ctx, orderId) {
+      const db = tx(ctx);
+      const { rows } = await db.query('SELECT status FROM orders WHERE id = $1 FOR UPDATE', [orderId]);
+      if (rows.length === 0) return 'missing';
+      if (rows[0].status === 'placed')
+        await db.query("UPDATE orders SET status = 'cancelled' WHERE id = $1", [orderId]);
+      return String(rows[0].status) as OrderStatus;
+    },
+    async runStep(ctx, { orderId, step, action, lines, totalCents }, limit) {
+      const db = tx(ctx);
+      if (step === 'open') {
+        if (action === 'compensate')
+          await db.query("UPDATE orders SET status = 'rejected' WHERE id = $1 AND status = 'placed'", [
+            orderId,
+          ]);
+      } else if (step === 'reserve-stock') {
+        if (action === 'act') {
+          // one lock order for every transaction: no deadlock between two orders of the same SKUs
+          for (const line of [...lines].sort((a, b) => a.sku.localeCompare(b.sku))) {
+            const taken = await db.query(
+              'UPDATE stock SET on_hand = on_hand - $1 WHERE sku = $2 AND on_hand >= $1',
+              [line.quantity, line.sku],
+            );
+            if (taken.rowCount === 0) throw new CheckoutRefused(`${line.sku} is out of stock`);
+            await db.query(
+              `INSERT INTO reservations (order_id, sku, quantity) VALUES ($1, $2, $3)
+               ON CONFLICT (order_id, sku) DO UPDATE SET quantity = reservations.quantity + excluded.quantity`,
+              [orderId, line.sku, line.quantity],
+            );
+          }
+        } else {
+          const { rows } = await db.query(
+            'DELETE FROM reservations WHERE order_id = $1 RETURNING sku, quantity',
+            [orderId],
+          );
+          for (const r of (rows as Row[]).sort((a, b) => String(a.sku).localeCompare(String(b.sku))))
+            await db.query('UPDATE stock SET on_hand = on_hand + $1 WHERE sku = $2', [r.quantity, r.sku]);
+        }
+      } else if (step === 'charge') {
+        if (action === 'act') {
+          if (totalCents > limit) throw new CheckoutRefused('card declined');
+          await db.query(
+            "INSERT INTO payments (order_id, amount_cents, status) VALUES ($1, $2, 'charged') ON CONFLICT DO NOTHING",
+            [orderId, totalCents],
+          );
+        } else await db.query("UPDATE payments SET status = 'refunded' WHERE order_id = $1", [orderId]);
+      } else if (step === 'ship' && action === 'act') {
+        const shipped = await db.query(
+          "UPDATE orders SET status = 'shipped' WHERE id = $1 AND status = 'placed'",
+          [orderId],
+        );
+        if (shipped.rowCount === 0) throw new CheckoutRefused('the order was cancelled');
+      }
+    },
+    async getOrder(id) {
+      const { rows } = await pool.query('SELECT * FROM order_view WHERE id = $1', [id]);
+      return rows.length === 0 ? undefined : toView(rows[0]);
+    },
+    async listOrders(filter, offset, limit) {
+      const where: string[] = [];
+      const params: unknown[] = [];
+      if (filter.customerId !== undefined)
+        params.push(filter.customerId) && where.push(`customer_id = $${params.length}`);
+      if (filter.status !== undefined) params.push(filter.status) && where.push(`status = $${params.length}`);
+      const w = where.length > 0 ? `WHERE ${where.join(' AND ')}` : '';
+      const total = Number((await pool.query(`SELECT count(*) AS n FROM order_view ${w}`, params)).rows[0].n);
+      const { rows } = await pool.query(
+        `SELECT * FROM order_view ${w} ORDER BY seq DESC LIMIT $${params.length + 1} OFFSET $${params.length + 2}`,
+        [...params, limit, offset],
+      );
+      return { items: rows.map(toView), total };
+    },
+    async stats() {
+      return {
+        orders: await one('SELECT count(*) AS n FROM orders'),
+        projected: await group('SELECT status AS k, count(*) AS n FROM order_view GROUP BY status'),
+        sagas: await group('SELECT status AS k, count(*) AS n FROM cqrs_saga GROUP BY status'),
+        pending: await one("SELECT count(*) AS n FROM cqrs_outbox WHERE status = 'pending'"),
+        payments: await one("SELECT count(*) AS n FROM payments WHERE status = 'charged'"),
+        refunds: await one("SELECT count(*) AS n FROM payments WHERE status = 'refunded'"),
+      };
+    },
+    async close() {
+      await pool.end();
+    },
+  };
+}
