@@ -8,7 +8,7 @@ import type {
   ProjectionRunner,
   ProjectionStatus,
 } from '@cqrs-ts/core';
-import type { OutboxStore, SagaRecord, SagaStatus, SagaStore } from '@cqrs-ts/core/spi';
+import type { OutboxStore, SagaRecord, SagaStore } from '@cqrs-ts/core/spi';
 
 /** A mutating action of the console. */
 export type ConsoleAction = 'outbox.replay' | 'outbox.delete' | 'saga.resume' | 'projection.rebuild';
@@ -72,11 +72,11 @@ export interface ConsoleComponentHealth {
   readonly heartbeat?: (Heartbeat & { readonly lateMs: number }) | undefined;
 }
 
-/** The saga store methods the console reads (a full `SagaStore` fits); `count` is used when present. */
-export type ConsoleSagaStore = Pick<SagaStore, 'list' | 'load' | 'history'> & {
-  /** Optional: counts by status in one query; without it the console counts pages of `list`. */
-  count?(query?: { readonly names?: readonly string[] }): Promise<Readonly<Record<SagaStatus, number>>>;
-};
+/**
+ * The saga store methods the console reads (a full `SagaStore` fits); `count` (the in-memory and SQL stores have
+ * it) gives the counts in one query, without it the console counts pages of `list` (up to 20,000 sagas).
+ */
+export type ConsoleSagaStore = Pick<SagaStore, 'list' | 'load' | 'history' | 'count'>;
 
 /** Options of {@link createConsole}. */
 export interface ConsoleOptions {

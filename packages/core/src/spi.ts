@@ -116,6 +116,7 @@ export type {
 export type {
   SagaAcquire,
   SagaCommit,
+  SagaCountQuery,
   SagaCreate,
   SagaListQuery,
   SagaLogAction,

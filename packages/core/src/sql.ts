@@ -39,6 +39,7 @@ export {
   SAGA_MAX_KEY_LENGTH,
   sagaAcquireParams,
   sagaCommitLease,
+  sagaCountQuery,
   sagaInsertParams,
   sagaListQuery,
   sagaLogEntryFromRow,

@@ -3,6 +3,7 @@ import {
   createSqlSagaStore,
   sagaAcquireParams,
   sagaCommitLease,
+  sagaCountQuery,
   sagaInsertParams,
   sagaListQuery,
   sagaPositionalStatements,
@@ -115,6 +116,10 @@ export function createMysqlSagaStore(options: MysqlSagaStoreOptions): SagaStore 
       },
       list(q) {
         const { sql, params } = sagaListQuery(t, COLUMNS, q);
+        return rowsOf(sql, params);
+      },
+      count(q) {
+        const { sql, params } = sagaCountQuery(t, q);
         return rowsOf(sql, params);
       },
     },

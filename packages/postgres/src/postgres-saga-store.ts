@@ -105,6 +105,8 @@ SELECT count(*)::int AS n FROM u`;
       AND ($3::text IS NULL OR id > $3::text)
     ORDER BY id LIMIT $4::int`;
 
+  const countSql = `SELECT status, count(*) AS n FROM ${t} WHERE ($1::text[] IS NULL OR name = ANY($1::text[])) GROUP BY status`;
+
   const query = async (sql: string, params: readonly unknown[]) => (await exec(sql, params, true)).rows;
   const changed = async (sql: string, params: readonly unknown[]) =>
     (await exec(sql, params, true)).count === 1;
@@ -159,6 +161,7 @@ SELECT count(*)::int AS n FROM u`;
           q.limit,
         ]),
       list: (q) => query(listSql, [q.statuses ?? null, q.names ?? null, q.afterId ?? null, q.limit]),
+      count: (q) => query(countSql, [q.names ?? null]),
     },
   });
 }

@@ -3,6 +3,7 @@ import {
   createSqlSagaStore,
   sagaAcquireParams,
   sagaCommitLease,
+  sagaCountQuery,
   sagaInsertParams,
   sagaListQuery,
   sagaPositionalStatements,
@@ -184,6 +185,10 @@ export function createSqliteSagaStore(options: SqliteSagaStoreOptions): SagaStor
       },
       list(q) {
         const { sql, params } = sagaListQuery(t, COLUMNS, q);
+        return rows(sql, params as SqliteValue[]);
+      },
+      count(q) {
+        const { sql, params } = sagaCountQuery(t, q);
         return rows(sql, params as SqliteValue[]);
       },
     },

@@ -4,6 +4,7 @@ import { SagaConflictError } from './saga-errors.ts';
 import type {
   SagaAcquire,
   SagaCommit,
+  SagaCountQuery,
   SagaCreate,
   SagaListQuery,
   SagaLogEntry,
@@ -11,8 +12,10 @@ import type {
   SagaRecoveryQuery,
   SagaRelease,
   SagaRenew,
+  SagaStatus,
   SagaStore,
 } from './saga-store.ts';
+import { SAGA_STATUSES } from './saga-store.ts';
 
 /** Options of {@link createInMemorySagaStore}. */
 export interface InMemorySagaStoreOptions {
@@ -180,6 +183,12 @@ export function createInMemorySagaStore(options: InMemorySagaStoreOptions = {}):
       }
       out.sort((a, b) => a.updatedAt - b.updatedAt || (a.id < b.id ? -1 : a.id > b.id ? 1 : 0));
       return out.slice(0, query.limit).map(snapshot);
+    },
+    async count(query: SagaCountQuery = {}) {
+      const named = nameFilter(query.names);
+      const counts = Object.fromEntries(SAGA_STATUSES.map((s) => [s, 0])) as Record<SagaStatus, number>;
+      for (const r of rows.values()) if (named(r)) counts[r.status]++;
+      return counts;
     },
     async list(query: SagaListQuery) {
       const named = nameFilter(query.names);

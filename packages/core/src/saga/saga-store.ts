@@ -243,6 +243,12 @@ export interface SagaListQuery {
   readonly afterId?: string;
 }
 
+/** Arguments of {@link SagaStore.count}. */
+export interface SagaCountQuery {
+  /** Only these names; `undefined` means any, an empty list matches nothing. */
+  readonly names?: readonly string[];
+}
+
 /** What a store supports beyond the required methods. */
 export interface SagaStoreCapabilities {
   /** `commit` accepts `events` and stages them in a transactional outbox in the same transaction. */
@@ -310,4 +316,9 @@ export interface SagaStore {
   findRecoverable(query: SagaRecoveryQuery): Promise<readonly SagaRecord[]>;
   /** Saga rows for operators (e.g. every `compensation_failed` saga), ordered by `id` ascending. */
   list(query: SagaListQuery): Promise<readonly SagaRecord[]>;
+  /**
+   * Optional: how many sagas are in each status (every status a key, 0 when none), for operators' counts. One
+   * grouped statement; reads no context.
+   */
+  count?(query?: SagaCountQuery): Promise<Readonly<Record<SagaStatus, number>>>;
 }

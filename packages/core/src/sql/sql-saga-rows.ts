@@ -162,7 +162,10 @@ export function sagaCommitLease(w: SagaCommit): {
 }
 
 /** Checks a recovery or list query (limit >= 1, lists are arrays). */
-export function checkSagaQuery(kind: 'findRecoverable' | 'list', q: SagaRecoveryQuery | SagaListQuery): void {
+export function checkSagaQuery(
+  kind: 'findRecoverable' | 'list' | 'count',
+  q: SagaRecoveryQuery | SagaListQuery,
+): void {
   const issues: ValidationIssue[] = [];
   const o = q as unknown as Record<string, unknown>;
   if (!Number.isSafeInteger(o.limit) || (o.limit as number) < 1) {
@@ -356,6 +359,15 @@ export function sagaListQuery(table: string, columns: string, q: SagaListQuery):
   return {
     sql: `SELECT ${columns} FROM ${table}${where.length > 0 ? ` WHERE ${where.join(' AND ')}` : ''} ORDER BY id LIMIT ?`,
     params,
+  };
+}
+
+/** The grouped count of `SagaStore.count` with `?` placeholders (MariaDB, SQLite): rows of `status` and `n`. */
+export function sagaCountQuery(table: string, q: { readonly names?: readonly string[] }): PositionalQuery {
+  const names = q.names ?? [];
+  return {
+    sql: `SELECT status, COUNT(*) AS n FROM ${table}${q.names === undefined ? '' : ` WHERE name IN (${marks(names.length)})`} GROUP BY status`,
+    params: [...names],
   };
 }
 

@@ -4,13 +4,16 @@ import { SagaConflictError } from '../saga/saga-errors.ts';
 import type {
   SagaAcquire,
   SagaCommit,
+  SagaCountQuery,
   SagaCreate,
   SagaListQuery,
   SagaRecoveryQuery,
   SagaRelease,
   SagaRenew,
+  SagaStatus,
   SagaStore,
 } from '../saga/saga-store.ts';
+import { SAGA_STATUSES } from '../saga/saga-store.ts';
 import {
   checkSagaQuery,
   checkSagaWrite,
@@ -45,6 +48,8 @@ export interface SqlSagaStatements {
   history(id: string): Promise<readonly Row[]>;
   recoverable(query: SagaRecoveryQuery): Promise<readonly Row[]>;
   list(query: SagaListQuery): Promise<readonly Row[]>;
+  /** Optional: `status` and `n` (the count) per status present, of the sagas with one of `names` (any when undefined). */
+  count?(query: SagaCountQuery): Promise<readonly Row[]>;
 }
 
 /** What {@link createSqlSagaStore} needs from an SQL adapter. */
@@ -84,7 +89,7 @@ export function createSqlSagaStore(spec: SqlSagaStoreSpec): SagaStore {
   };
   const record = (row: Row | undefined) => (row === undefined ? undefined : sagaRecordFromRow(row));
 
-  return {
+  const store: SagaStore = {
     capabilities: Object.freeze({ outbox: spec.outbox }),
     async create(input) {
       checkSagaWrite('create', input, maxTextBytes);
@@ -127,4 +132,18 @@ export function createSqlSagaStore(spec: SqlSagaStoreSpec): SagaStore {
       return mapSagaRows(await run('list', () => s.list(query)), sagaRecordFromRow, onCorruptRow);
     },
   };
+  const countRows = s.count?.bind(s);
+  if (countRows !== undefined)
+    store.count = async (query: SagaCountQuery = {}) => {
+      checkSagaQuery('count', { limit: 1, ...(query.names === undefined ? {} : { names: query.names }) });
+      const counts = Object.fromEntries(SAGA_STATUSES.map((st) => [st, 0])) as Record<SagaStatus, number>;
+      if (query.names?.length === 0) return counts;
+      for (const row of await run('count', () => countRows(query))) {
+        const status = row.status as SagaStatus;
+        // a status no record can hold is a corrupted row: it is not counted (list reports it)
+        if (SAGA_STATUSES.includes(status)) counts[status] += Number(row.n);
+      }
+      return counts;
+    };
+  return store;
 }

@@ -374,6 +374,36 @@ export function describeSagaStoreContract(
       ).toEqual(sorted);
     });
 
+    run('count counts sagas by status and name, when the store has it', async (h) => {
+      const s = h.store();
+      if (s.count === undefined) return;
+      const zero = {
+        running: 0,
+        paused: 0,
+        compensating: 0,
+        completed: 0,
+        compensated: 0,
+        compensation_failed: 0,
+        failed: 0,
+      };
+      expect(await s.count()).toEqual(zero);
+      for (let i = 0; i < 5; i++) {
+        const id = await create(s, { name: i % 2 ? 'refunds' : 'orders' });
+        if (i < 4)
+          await s.commit(
+            commitOf(id, { status: i < 3 ? 'compensation_failed' : 'completed', lease: 'release' }),
+          );
+      }
+      expect(await s.count()).toEqual({ ...zero, running: 1, compensation_failed: 3, completed: 1 });
+      expect(await s.count({ names: ['refunds'] })).toEqual({
+        ...zero,
+        compensation_failed: 1,
+        completed: 1,
+      });
+      expect(await s.count({ names: ['orders', 'refunds'] })).toEqual(await s.count());
+      expect(await s.count({ names: [] })).toEqual(zero);
+    });
+
     run('history keeps each saga separate and ordered by seq across commits', async (h) => {
       const s = h.store();
       const x = await create(s);
