@@ -1,6 +1,7 @@
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { loadConfig } from '../src/service/config.ts';
+import { mountOperatorConsole } from '../src/service/console.ts';
 import type { OrderUpdate, OrderView } from '../src/service/messages.ts';
 import { type RunningService, startOrdersService } from '../src/service/service.ts';
 import { json, placeOrder, readEvents, tempDir } from './support.ts';
@@ -17,7 +18,10 @@ describe('the orders service on its embedded defaults (SQLite, in-memory broker)
       ORDERS_SQLITE_FILE: join(tmp.dir, 'orders.db'),
       ORDERS_SQLITE_SAGA_FILE: join(tmp.dir, 'sagas.db'),
     });
-    service = await startOrdersService(config, { roles: new Set(['all']) });
+    service = await startOrdersService(config, {
+      roles: new Set(['all']),
+      mountConsole: (parts) => mountOperatorConsole(parts, undefined),
+    });
     url = service.url!;
   });
   afterAll(async () => {
@@ -135,6 +139,25 @@ describe('the orders service on its embedded defaults (SQLite, in-memory broker)
       '/orders/{orderId}/cancel',
       '/orders/{orderId}/watch',
     ]);
+  });
+
+  it('serves readiness of every component and the operator console (read-only without a token)', async () => {
+    const ready = await fetch(`${url}/health/ready`);
+    expect(ready.status).toBe(200);
+    const report = (await ready.json()) as { checks: Record<string, unknown> };
+    expect(Object.keys(report.checks).sort()).toEqual([
+      'checkout',
+      'event-loop',
+      'outbox-relay',
+      'process',
+      'projection:order-view',
+      'sqlite',
+    ]);
+    const page = await fetch(`${url}/console`);
+    expect(page.status).toBe(200);
+    expect(await page.text()).toContain('orders console');
+    const outbox = (await (await fetch(`${url}/console/api/outbox`)).json()) as { dead: number };
+    expect(outbox.dead).toBe(0);
   });
 });
 

@@ -34,6 +34,8 @@ export interface ServiceConfig {
   readonly shutdownTimeoutMs: number;
   /** Print what the service does (`info`) or only errors (`error`). */
   readonly logLevel: 'info' | 'error';
+  /** Bearer token for the console's actions (replay, delete, resume, rebuild); without one it is read-only. */
+  readonly consoleToken?: string | undefined;
 }
 
 /** Roles a process can run: `all` runs every loop in one process. */
@@ -88,6 +90,7 @@ export const CONFIG_ENV = {
   ORDERS_PAYMENT_LIMIT_CENTS: 'largest card payment, cents',
   ORDERS_SHUTDOWN_TIMEOUT_MS: 'how long shutdown waits for in-flight work, ms',
   ORDERS_LOG_LEVEL: '`info` or `error`',
+  ORDERS_CONSOLE_TOKEN: 'bearer token for the console actions (16 characters or more); read-only without',
 } as const;
 
 type Env = Readonly<Record<string, string | undefined>>;
@@ -196,7 +199,13 @@ export function loadConfig(env: Env = process.env, overrides: Partial<ServiceCon
     paymentLimitCents: int('ORDERS_PAYMENT_LIMIT_CENTS', base.paymentLimitCents, 0, 1_000_000_000),
     shutdownTimeoutMs: int('ORDERS_SHUTDOWN_TIMEOUT_MS', base.shutdownTimeoutMs, 0, 600_000),
     logLevel: oneOf('ORDERS_LOG_LEVEL', ['info', 'error'], base.logLevel),
+    consoleToken: str('ORDERS_CONSOLE_TOKEN') ?? base.consoleToken,
   };
+  if (config.consoleToken !== undefined && !/^[\x21-\x7e]{16,200}$/.test(config.consoleToken))
+    issues.push({
+      key: 'ORDERS_CONSOLE_TOKEN',
+      message: 'must be 16 to 200 printable characters without spaces',
+    });
   if (issues.length > 0) throw new ServiceConfigError(issues);
   return config;
 }

@@ -5,34 +5,18 @@
  */
 import { isCqrsError } from '@cqrs-ts/core';
 import { loadConfig, parseRoles, ServiceConfigError } from './config.ts';
-import { type ServiceParts, startOrdersService } from './service.ts';
+import { mountOperatorConsole } from './console.ts';
+import { startOrdersService } from './service.ts';
 
 const print = (line: string) => console.log(line);
-
-/** Mounts `@cqrs-ts/console` under `/console` when it is installed (its own package; optional). */
-async function mountConsole(parts: ServiceParts): Promise<boolean> {
-  const name = '@cqrs-ts/console';
-  let mod: { mountConsoleFastify?: (parts: ServiceParts) => Promise<void> | void };
-  try {
-    mod = (await import(name)) as typeof mod;
-  } catch {
-    return false;
-  }
-  if (typeof mod.mountConsoleFastify !== 'function') return false;
-  await mod.mountConsoleFastify(parts);
-  return true;
-}
 
 try {
   const config = loadConfig(process.env);
   const roles = parseRoles(process.argv.slice(2), config);
-  let consoleMounted = false;
   const service = await startOrdersService(config, {
     roles,
     log: config.logLevel === 'info' ? print : () => {},
-    mountConsole: async (parts) => {
-      consoleMounted = await mountConsole(parts);
-    },
+    mountConsole: (parts) => mountOperatorConsole(parts, config.consoleToken),
   });
   const where =
     config.storage.kind === 'sqlite'
@@ -43,9 +27,10 @@ try {
   if (service.url !== undefined) {
     print(`API:     ${service.url}/orders`);
     print(`OpenAPI: ${service.url}/openapi.json`);
-    print(
-      `console: ${service.url}/console${consoleMounted ? '' : ' (not mounted: @cqrs-ts/console is not installed)'}`,
-    );
+    print(`health:  ${service.url}/health/ready`);
+    const readOnly =
+      config.consoleToken === undefined ? ' (read-only: set ORDERS_CONSOLE_TOKEN for actions)' : '';
+    print(`console: ${service.url}/console${readOnly}`);
   }
   print('ready');
   let signalled = false;

@@ -198,6 +198,9 @@ export async function createPostgresStorage(options: {
         refunds: await one("SELECT count(*) AS n FROM payments WHERE status = 'refunded'"),
       };
     },
+    async ping() {
+      await pool.query('SELECT 1');
+    },
     async close() {
       await pool.end();
     },

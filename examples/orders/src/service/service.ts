@@ -8,12 +8,16 @@ import { randomUUID } from 'node:crypto';
 import type { ServerResponse } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import {
+  connectionHealth,
+  consumerHealth,
   createCacheInvalidation,
+  createHealth,
   createInMemoryQueryCacheStore,
   createMediator,
   createMessageCatalog,
   createOutboxRelay,
   createProjectionRunner,
+  type Health,
   handle,
   handleStream,
   isCqrsError,
@@ -24,7 +28,9 @@ import {
   type OutboxRelay,
   type ProjectionRunner,
   pagination,
+  projectionHealth,
   queryCache,
+  relayHealth,
   toPage,
   validation,
 } from '@cqrs-ts/core';
@@ -61,6 +67,7 @@ export interface ServiceParts {
   readonly runner: ProjectionRunner | undefined;
   readonly sagas: SagaRunner;
   readonly consumer: MessageConsumer | undefined;
+  readonly health: Health;
 }
 
 export interface ServiceOptions {
@@ -258,8 +265,17 @@ export async function startOrdersService(
       }, config.saga.recoverEveryMs)
     : undefined;
 
+  const health = createHealth({
+    serviceId: 'orders',
+    components: [
+      connectionHealth(storage.kind, () => storage.ping()),
+      ...(relay === undefined ? [] : [relayHealth(relay)]),
+      ...(consumer === undefined ? [] : [consumerHealth('checkout', consumer)]),
+      ...(runner === undefined ? [] : [projectionHealth(runner, storage.orderView.name)]),
+    ],
+  });
   const app = Fastify({ forceCloseConnections: 'idle', return503OnClosing: true });
-  const parts: ServiceParts = { app, mediator, storage, relay, runner, sagas, consumer };
+  const parts: ServiceParts = { app, mediator, storage, relay, runner, sagas, consumer, health };
   let url: string | undefined;
   const inFlight = requestCounter();
   const liveStreams = requestCounter();
@@ -277,6 +293,7 @@ export async function startOrdersService(
         streamRoute(WatchOrder, { path: '/orders/:orderId/watch', resumeField: 'after' }),
       ],
       openapi: { path: '/openapi.json', info: { title: 'orders', version: '1.0.0' } },
+      health: { health },
       onError: (error) => log(`http: ${(error as Error).message}`),
     });
     if (options.mountConsole !== undefined) await options.mountConsole(parts);
@@ -317,6 +334,7 @@ export async function startOrdersService(
     await recovering;
     await runner?.stop();
     // 3. connections
+    health.close();
     await broker?.close();
     await storage.close();
   };

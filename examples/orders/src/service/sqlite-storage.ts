@@ -190,6 +190,9 @@ export function createSqliteStorage(options: { file: string; sagaFile: string })
         refunds: one("SELECT count(*) AS n FROM payments WHERE status = 'refunded'"),
       };
     },
+    async ping() {
+      reader.prepare('SELECT 1').get();
+    },
     async close() {
       reader.close();
       writer.close();

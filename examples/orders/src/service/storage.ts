@@ -54,6 +54,8 @@ export interface OrdersStorage {
     payments: number;
     refunds: number;
   }>;
+  /** A round trip to the database (for the readiness check). */
+  ping(): Promise<void>;
   close(): Promise<void>;
 }
 
