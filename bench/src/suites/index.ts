@@ -3,6 +3,7 @@ import type { Suite } from '../lib/types.ts';
 import { broker } from './broker.ts';
 import { dispatch } from './dispatch.ts';
 import { http } from './http.ts';
+import { observe } from './observe.ts';
 import { outbox } from './outbox.ts';
 import { publish } from './publish.ts';
 import { read } from './read.ts';
@@ -10,4 +11,15 @@ import { saga } from './saga.ts';
 import { stream } from './stream.ts';
 import { write } from './write.ts';
 
-export const suites: readonly Suite[] = [dispatch, publish, stream, outbox, broker, saga, write, read, http];
+export const suites: readonly Suite[] = [
+  dispatch,
+  publish,
+  stream,
+  outbox,
+  broker,
+  saga,
+  write,
+  read,
+  http,
+  observe,
+];

@@ -1,0 +1,62 @@
+/**
+ * `observe` suite: the cost of core's tracing events and of `@cqrs-ts/otel`.
+ *
+ * - `cqrs-ts send no subscriber` against `cqrs-ts send diagnostics off`: core with its `diagnostics_channel`
+ *   guards (nobody listening) against a copy of core with them compiled out (see `observe/core-copy-hooks.mjs`).
+ * - `cqrs-ts send otel` against `hand-written span`: `instrumentCqrs()` against a `tracer.startActiveSpan` around
+ *   the same send (the SDK with a batch span processor and an in-memory exporter in both).
+ * - `nats relay traced` / `nats consume traced` against the same without instrumentation (tracing and metrics on);
+ *   `ns/op` is nanoseconds per message there (1e9 / msgs/s), so the ratio is untraced throughput / traced.
+ */
+import { DEFAULT_OP_OPTIONS, OP_NODE_FLAGS, opColumns, runAsyncOpCase } from '../lib/measure.ts';
+import type { CaseSpec, Metrics, Suite } from '../lib/types.ts';
+import { checkPing } from './dispatch/ping.ts';
+
+const send = new URL('./observe/send.ts', import.meta.url).href;
+const nats = new URL('./observe/nats.ts', import.meta.url).href;
+
+const cases: CaseSpec[] = [
+  { name: 'cqrs-ts send diagnostics off', module: send, variant: 'diagnostics-off' },
+  { name: 'cqrs-ts send no subscriber', module: send, variant: 'no-subscriber' },
+  { name: 'hand-written span', module: send, variant: 'hand-written' },
+  { name: 'cqrs-ts send otel', module: send, variant: 'otel', baseline: 'hand-written span' },
+  { name: 'nats relay untraced', module: nats, variant: 'relay-untraced' },
+  { name: 'nats relay traced', module: nats, variant: 'relay-traced', baseline: 'nats relay untraced' },
+  { name: 'nats consume untraced', module: nats, variant: 'consume-untraced' },
+  { name: 'nats consume traced', module: nats, variant: 'consume-traced', baseline: 'nats consume untraced' },
+];
+
+interface NatsModule {
+  skipReason(): Promise<string | undefined>;
+  relay(traced: boolean): Promise<Metrics>;
+  consume(traced: boolean): Promise<Metrics>;
+}
+
+async function run(spec: CaseSpec): Promise<Metrics> {
+  if (spec.module === send) return runAsyncOpCase(spec, { ...DEFAULT_OP_OPTIONS, check: checkPing });
+  const mod = (await import(spec.module)) as NatsModule;
+  const reason = await mod.skipReason();
+  if (reason !== undefined) {
+    console.log(`note: ${spec.name}: skipped, ${reason}`);
+    return {};
+  }
+  const [what, tracing] = spec.variant.split('-') as ['relay' | 'consume', string];
+  return mod[what](tracing === 'traced');
+}
+
+export const observe: Suite = {
+  name: 'observe',
+  description:
+    'tracing cost: core diagnostics with nobody listening, @cqrs-ts/otel against a hand-written span, traced NATS relay and consumer',
+  columns: [...opColumns(), { field: 'per_s', label: 'msgs/s', digits: 0 }],
+  baseline: { case: 'cqrs-ts send diagnostics off', field: 'ns_per_op', label: 'vs baseline' },
+  notes: [
+    'diagnostics off: a copy of core with every `hasSubscribers` guard replaced by `false` at load (the channel code compiled out).',
+    'otel / hand-written span: same SDK (AsyncLocalStorage context manager, BatchSpanProcessor, in-memory exporter), no metrics.',
+    'nats relay / consume: ns/op is per message (1e9 / msgs/s); traced runs tracing and metrics (a MeterProvider with an idle reader).',
+  ],
+  nodeFlags: OP_NODE_FLAGS,
+  timeoutMs: 180_000,
+  cases,
+  run,
+};
