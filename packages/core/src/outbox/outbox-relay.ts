@@ -1,5 +1,6 @@
 import { randomUUID } from 'node:crypto';
 import type { MessagePublisher, OutboxMessage, PublishResult } from '../broker/message-publisher.ts';
+import { BrokerError } from '../errors/broker-error.ts';
 import { ConfigurationError, isCqrsError } from '../errors/cqrs-error.ts';
 import { isUnavailableError } from '../errors/unavailable.ts';
 import type { BackoffOptions } from '../shared/backoff.ts';
@@ -100,6 +101,13 @@ export interface OutboxRelayOptions {
   readonly stalledAfterMs?: number;
   /** Graceful stop waits this long for the in-flight batch, then aborts the publish. @default 10000 */
   readonly stopTimeoutMs?: number;
+  /**
+   * Longest wait for one `publisher.publish` call to settle. Past it the call's signal is aborted and its messages
+   * count as a broker timeout (`BrokerError` reason `timeout`, the destination is down): the rows are handed back
+   * untouched and the circuit opens, so a publish that never settles (a client stuck across a reconnect) cannot
+   * stall the relay, or hold its transaction, for ever. @default 60000
+   */
+  readonly publishTimeoutMs?: number;
   readonly logger?: Logger;
   /** Clock, epoch ms. @default Date.now */
   readonly now?: () => number;
@@ -213,6 +221,7 @@ export function createOutboxRelay(options: OutboxRelayOptions): OutboxRelay {
   const backoff: BackoffOptions = options.backoff ?? { initialMs: 500, maxMs: 60_000, factor: 2 };
   const stalledAfterMs = options.stalledAfterMs ?? 60_000;
   const stopTimeoutMs = options.stopTimeoutMs ?? 10_000;
+  const publishTimeoutMs = positive('publishTimeoutMs', options.publishTimeoutMs ?? 60_000);
   const retention = options.retention;
   const logger = options.logger ?? noopLogger;
   const now = options.now ?? Date.now;
@@ -339,10 +348,30 @@ export function createOutboxRelay(options: OutboxRelayOptions): OutboxRelay {
   }
 
   async function callPublisher(messages: readonly OutboxMessage[]): Promise<PublishResult[]> {
+    // One controller per call: aborted by a stop (publishAbort) or when the call outlives publishTimeoutMs.
+    const call = new AbortController();
+    const stopping = publishAbort.signal;
+    const onStop = () => call.abort(stopping.reason);
+    if (stopping.aborted) onStop();
+    else stopping.addEventListener('abort', onStop, { once: true });
+    let timer: ReturnType<typeof setTimeout> | undefined;
+    const expired = new Promise<'timeout'>((resolve) => {
+      timer = setTimeout(() => resolve('timeout'), publishTimeoutMs);
+    });
     try {
-      const results = await (relayPublishChannel.hasSubscribers
-        ? publishTraced(messages)
-        : publisher.publish(messages, { signal: publishAbort.signal }));
+      const pending = relayPublishChannel.hasSubscribers
+        ? publishTraced(messages, call.signal)
+        : publisher.publish(messages, { signal: call.signal });
+      const results = await Promise.race([pending, expired]);
+      if (results === 'timeout') {
+        pending.then(undefined, () => undefined); // settles (or not) after the relay moved on
+        const error = new BrokerError(
+          'timeout',
+          `outbox relay: publish of ${messages.length} messages did not settle within ${publishTimeoutMs} ms`,
+        );
+        call.abort(error);
+        return messages.map(() => ({ ok: false, error, retryable: true }));
+      }
       if (results.length !== messages.length) {
         const error = new Error(
           `publisher returned ${results.length} results for ${messages.length} messages`,
@@ -352,13 +381,19 @@ export function createOutboxRelay(options: OutboxRelayOptions): OutboxRelay {
       return results as PublishResult[];
     } catch (error) {
       return messages.map(() => ({ ok: false, error }));
+    } finally {
+      clearTimeout(timer);
+      stopping.removeEventListener('abort', onStop);
     }
   }
 
-  function publishTraced(messages: readonly OutboxMessage[]): Promise<readonly PublishResult[]> {
+  function publishTraced(
+    messages: readonly OutboxMessage[],
+    signal: AbortSignal,
+  ): Promise<readonly PublishResult[]> {
     const carriers: Record<string, string>[] = messages.map(() => ({}));
     return relayPublishChannel.tracePromise(
-      () => publisher.publish(withCarriers(messages, carriers), { signal: publishAbort.signal }),
+      () => publisher.publish(withCarriers(messages, carriers), { signal }),
       { relayId, messages, carriers },
     );
   }

@@ -53,14 +53,21 @@ function switchableBroker() {
   inner.subscribe('ticks', (m) => {
     received.push(JSON.parse(new TextDecoder().decode(m.body)) as { k: string; n: number });
   });
-  const state = { down: false, acceptFirst: -1 };
+  /** `hang`: the next calls that never settle (a client stuck across a reconnect); their signals are kept. */
+  const state = { down: false, acceptFirst: -1, hang: 0 };
+  const hungSignals: (AbortSignal | undefined)[] = [];
   const unreachable = (): PublishResult => ({
     ok: false,
     error: new BrokerError('connection', 'connection lost'),
   });
   const publisher: MessagePublisher = {
     capabilities: { preservesKeyOrder: true },
-    async publish(batch: readonly OutboxMessage[]) {
+    async publish(batch: readonly OutboxMessage[], options?: { readonly signal?: AbortSignal }) {
+      if (state.hang > 0) {
+        state.hang--;
+        hungSignals.push(options?.signal);
+        return new Promise<never>(() => {});
+      }
       if (state.acceptFirst >= 0) {
         const n = state.acceptFirst;
         state.acceptFirst = -1;
@@ -70,7 +77,7 @@ function switchableBroker() {
       return state.down ? batch.map(unreachable) : inner.publish(batch);
     },
   };
-  return { publisher, received, state };
+  return { publisher, received, state, hungSignals };
 }
 
 /** Every key's `n` values arrive increasing. */
@@ -135,6 +142,42 @@ export function describeOutboxOutageCases<TTx>(
         expect(await relay.health()).toMatchObject({ backlog: 0, dead: 0, circuit: 'closed' });
       },
       { when, timeout: 60_000 },
+    );
+
+    test(
+      'a publish that never settles is given up after publishTimeoutMs: its signal is aborted, the rows are handed back untouched, the circuit opens, and the relay drains once the broker answers',
+      async (h) => {
+        const store = h.store();
+        await h.tx((tx) => store.append(tx, ticks(100, 10)));
+        const broker = switchableBroker();
+        let clock = Date.now();
+        const relay = createOutboxRelay({
+          store,
+          publisher: broker.publisher,
+          mode,
+          batchSize: 50,
+          publishTimeoutMs: 100,
+          now: () => clock,
+        });
+        broker.state.hang = 2; // the batch and the first probe
+        expect(await relay.runOnce()).toMatchObject({ claimed: 50, published: 0, failed: 0, released: 50 });
+        let health = await relay.health();
+        expect(health).toMatchObject({ circuit: 'open', backlog: 100, dead: 0 });
+        expect(health.lastError).toMatch(/did not settle within 100 ms/);
+        clock += 1000;
+        expect(await relay.runOnce()).toMatchObject({ claimed: 1, published: 0, released: 1 });
+        expect(broker.hungSignals.map((s) => s?.aborted)).toEqual([true, true]);
+        clock += 1000;
+        await drain(relay, () => {
+          clock += 10;
+        });
+        expect(broker.received).toHaveLength(100);
+        expectKeyOrder(broker.received);
+        health = await relay.health();
+        expect(health).toMatchObject({ backlog: 0, dead: 0, circuit: 'closed' });
+        expect((await store.listDeadLetters()).length).toBe(0);
+      },
+      { when, timeout: 30_000 },
     );
 
     test(
