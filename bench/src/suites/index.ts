@@ -1,6 +1,7 @@
 /** Every suite, in run order.  */
 import type { Suite } from '../lib/types.ts';
 import { broker } from './broker.ts';
+import { console } from './console.ts';
 import { dispatch } from './dispatch.ts';
 import { http } from './http.ts';
 import { observe } from './observe.ts';
@@ -22,4 +23,5 @@ export const suites: readonly Suite[] = [
   read,
   http,
   observe,
+  console,
 ];

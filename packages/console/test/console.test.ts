@@ -32,6 +32,42 @@ describe('createConsole', () => {
   });
 });
 
+describe('outbox throughput', () => {
+  it('counts each settled minute once, then only the windows not yet known', async () => {
+    const f = await consoleFixture();
+    const requests: [number, number][] = [];
+    const store = {
+      ...f.store,
+      publishedCounts: (r: { since: number; bucketMs: number; buckets: number }) => {
+        requests.push([r.since, r.buckets]);
+        return f.store.publishedCounts!(r);
+      },
+    };
+    const minute = Math.floor((await f.relay.health()).lastPublishedAt! / 60_000) * 60_000;
+    let t = minute + 30_000; // the fixture published its 6 records in this minute, before now
+    const c = createConsole({ outbox: { store }, readOnly: true, now: () => t });
+    const counts = async () =>
+      (
+        (await (await c.fetch(new Request('http://x/console/api/outbox'))).json()) as {
+          throughput: { counts: number[] };
+        }
+      ).throughput.counts;
+    const first = await counts();
+    expect(first.at(-1)).toBe(6);
+    expect(first.reduce((a, b) => a + b, 0)).toBe(6);
+    t += 60_000; // a minute later: the previous window has settled, the new one is queried
+    const second = await counts();
+    expect(second.slice(-2)).toEqual([6, 0]);
+    t += 1_000;
+    await counts();
+    expect(requests).toEqual([
+      [minute - 14 * 60_000, 15],
+      [minute, 2], // the window of the first call had not settled
+      [minute + 60_000, 1], // only the current one
+    ]);
+  });
+});
+
 for (const [framework, start] of Object.entries(FRAMEWORKS)) {
   describe(`console on ${framework} over loopback`, () => {
     let f: ConsoleFixture;
