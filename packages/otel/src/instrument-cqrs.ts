@@ -229,11 +229,11 @@ export function instrumentCqrs(options: CqrsInstrumentationOptions = {}): CqrsIn
         {
           kind: SpanKind.INTERNAL,
           attributes: {
-            [sc.ATTR_CQRS_MESSAGE_TYPE]: ctx.messageType,
-            [sc.ATTR_CQRS_MESSAGE_KIND]: ctx.kind,
-            [sc.ATTR_CQRS_HANDLER]: ctx.handler,
-            [sc.ATTR_CQRS_REQUEST_ID]: ctx.requestId,
-            [sc.ATTR_MESSAGING_MESSAGE_CONVERSATION_ID]: ctx.correlationId,
+            'cqrs.message.type': ctx.messageType,
+            'cqrs.message.kind': ctx.kind,
+            'cqrs.handler': ctx.handler,
+            'cqrs.request_id': ctx.requestId,
+            'messaging.message.conversation_id': ctx.correlationId,
           },
         },
         parentOf(active, ctx.traceparent, ctx.tracestate),
@@ -243,11 +243,11 @@ export function instrumentCqrs(options: CqrsInstrumentationOptions = {}): CqrsIn
         const seconds = finish(ctx);
         if (seconds === undefined) return;
         const attrs: Attributes = {
-          [sc.ATTR_CQRS_MESSAGE_TYPE]: ctx.messageType,
-          [sc.ATTR_CQRS_MESSAGE_KIND]: ctx.kind,
+          'cqrs.message.type': ctx.messageType,
+          'cqrs.message.kind': ctx.kind,
         };
         if (ctx.error !== undefined) {
-          attrs[sc.ATTR_ERROR_TYPE] = errorType(ctx.error);
+          attrs['error.type'] = errorType(ctx.error);
           dispatchFailures.add(1, attrs);
         }
         dispatchDuration.record(seconds, attrs);
@@ -263,9 +263,9 @@ export function instrumentCqrs(options: CqrsInstrumentationOptions = {}): CqrsIn
         {
           kind: SpanKind.INTERNAL,
           attributes: {
-            [sc.ATTR_CQRS_MESSAGE_TYPE]: ctx.messageType,
-            [sc.ATTR_MESSAGING_BATCH_MESSAGE_COUNT]: ctx.events.length,
-            [sc.ATTR_MESSAGING_MESSAGE_CONVERSATION_ID]: ctx.correlationId,
+            'cqrs.message.type': ctx.messageType,
+            'messaging.batch.message_count': ctx.events.length,
+            'messaging.message.conversation_id': ctx.correlationId,
           },
         },
         active,
@@ -274,7 +274,7 @@ export function instrumentCqrs(options: CqrsInstrumentationOptions = {}): CqrsIn
       asyncEnd(ctx) {
         finish(ctx);
         if (ctx.error !== undefined) return;
-        for (const e of ctx.events) appended.add(1, { [sc.ATTR_CQRS_MESSAGE_TYPE]: e.type });
+        for (const e of ctx.events) appended.add(1, { 'cqrs.message.type': e.type });
       },
     },
   );
@@ -289,17 +289,17 @@ export function instrumentCqrs(options: CqrsInstrumentationOptions = {}): CqrsIn
         const remote = remoteSpanContext(m.headers.traceparent, m.headers.tracestate);
         const parent = remote === undefined ? ROOT_CONTEXT : trace.setSpanContext(ROOT_CONTEXT, remote);
         const attributes: Attributes = {
-          [sc.ATTR_MESSAGING_SYSTEM]: system,
-          [sc.ATTR_MESSAGING_OPERATION_NAME]: 'send',
-          [sc.ATTR_MESSAGING_OPERATION_TYPE]: 'send',
-          [sc.ATTR_MESSAGING_DESTINATION_NAME]: m.topic,
-          [sc.ATTR_MESSAGING_MESSAGE_ID]: m.id,
-          [sc.ATTR_CQRS_MESSAGE_TYPE]: m.type,
-          [sc.ATTR_CQRS_RELAY_ID]: ctx.relayId,
-          [sc.ATTR_CQRS_DELIVERY_ATTEMPT]: m.attempts + 1,
+          'messaging.system': system,
+          'messaging.operation.name': 'send',
+          'messaging.operation.type': 'send',
+          'messaging.destination.name': m.topic,
+          'messaging.message.id': m.id,
+          'cqrs.message.type': m.type,
+          'cqrs.relay.id': ctx.relayId,
+          'cqrs.delivery_attempt': m.attempts + 1,
         };
         const correlation = m.headers.correlationid;
-        if (correlation !== undefined) attributes[sc.ATTR_MESSAGING_MESSAGE_CONVERSATION_ID] = correlation;
+        if (correlation !== undefined) attributes['messaging.message.conversation_id'] = correlation;
         const span = tracer.startSpan(`send ${m.topic}`, { kind: SpanKind.PRODUCER, attributes }, parent);
         spans.push(span);
         const carrier = ctx.carriers[i];
@@ -312,6 +312,7 @@ export function instrumentCqrs(options: CqrsInstrumentationOptions = {}): CqrsIn
       if (r === undefined) return;
       relaySpans.delete(ctx);
       const results = Array.isArray(ctx.result) ? (ctx.result as { ok?: boolean; error?: unknown }[]) : [];
+      const counts = new Map<string, { attrs: Attributes; n: number }>();
       for (let i = 0; i < r.spans.length; i++) {
         const span = r.spans[i]!;
         const m = ctx.messages[i]!;
@@ -319,22 +320,27 @@ export function instrumentCqrs(options: CqrsInstrumentationOptions = {}): CqrsIn
         const error =
           ctx.error ?? (outcome !== undefined && outcome.ok === false ? outcome.error : undefined);
         const attrs: Attributes = {
-          [sc.ATTR_MESSAGING_SYSTEM]: system,
-          [sc.ATTR_MESSAGING_OPERATION_NAME]: 'send',
-          [sc.ATTR_MESSAGING_DESTINATION_NAME]: m.topic,
+          'messaging.system': system,
+          'messaging.operation.name': 'send',
+          'messaging.destination.name': m.topic,
         };
         if (error !== undefined || (outcome === undefined && results.length > 0)) {
           failed(span, error ?? new Error('not published'));
-          attrs[sc.ATTR_ERROR_TYPE] = errorType(error);
+          attrs['error.type'] = errorType(error);
         }
         span.end();
-        sent.add(1, attrs);
+        // one add per destination and outcome of the batch, not one per message
+        const key = `${m.topic}\n${attrs['error.type'] ?? ''}`;
+        const count = counts.get(key);
+        if (count === undefined) counts.set(key, { attrs, n: 1 });
+        else count.n++;
       }
+      for (const { attrs, n } of counts.values()) sent.add(n, attrs);
       const batch: Attributes = {
-        [sc.ATTR_MESSAGING_SYSTEM]: system,
-        [sc.ATTR_MESSAGING_OPERATION_NAME]: 'send',
+        'messaging.system': system,
+        'messaging.operation.name': 'send',
       };
-      if (ctx.error !== undefined) batch[sc.ATTR_ERROR_TYPE] = errorType(ctx.error);
+      if (ctx.error !== undefined) batch['error.type'] = errorType(ctx.error);
       relayDuration.record((performance.now() - r.start) / 1000, batch);
     },
   });
@@ -346,15 +352,15 @@ export function instrumentCqrs(options: CqrsInstrumentationOptions = {}): CqrsIn
     TRACING_CHANNELS.consume,
     (ctx, active) => {
       const attributes: Attributes = {
-        [sc.ATTR_MESSAGING_SYSTEM]: system,
-        [sc.ATTR_MESSAGING_OPERATION_NAME]: 'process',
-        [sc.ATTR_MESSAGING_OPERATION_TYPE]: 'process',
-        [sc.ATTR_MESSAGING_DESTINATION_NAME]: ctx.destination,
-        [sc.ATTR_MESSAGING_CONSUMER_GROUP_NAME]: ctx.consumer,
-        [sc.ATTR_MESSAGING_MESSAGE_ID]: ctx.messageId,
-        [sc.ATTR_MESSAGING_MESSAGE_CONVERSATION_ID]: ctx.correlationId,
-        [sc.ATTR_CQRS_MESSAGE_TYPE]: ctx.messageType,
-        [sc.ATTR_CQRS_DELIVERY_ATTEMPT]: ctx.deliveryAttempt,
+        'messaging.system': system,
+        'messaging.operation.name': 'process',
+        'messaging.operation.type': 'process',
+        'messaging.destination.name': ctx.destination,
+        'messaging.consumer.group.name': ctx.consumer,
+        'messaging.message.id': ctx.messageId,
+        'messaging.message.conversation_id': ctx.correlationId,
+        'cqrs.message.type': ctx.messageType,
+        'cqrs.delivery_attempt': ctx.deliveryAttempt,
       };
       const remote = remoteSpanContext(ctx.traceparent, ctx.tracestate);
       const name = `process ${ctx.destination}`;
@@ -364,7 +370,7 @@ export function instrumentCqrs(options: CqrsInstrumentationOptions = {}): CqrsIn
         return tracer.startSpan(
           name,
           { kind: SpanKind.CONSUMER, attributes },
-          trace.setSpanContext(active, remote),
+          trace.setSpanContext(ROOT_CONTEXT, remote), // the parent only: cheaper than a copy of the active context
         );
       }
       const links: Link[] = [{ context: remote }];
@@ -377,13 +383,13 @@ export function instrumentCqrs(options: CqrsInstrumentationOptions = {}): CqrsIn
         started.delete(ctx);
         if (ctx.error !== undefined) failed(s.span, ctx.error);
         const attrs: Attributes = {
-          [sc.ATTR_MESSAGING_SYSTEM]: system,
-          [sc.ATTR_MESSAGING_OPERATION_NAME]: 'process',
-          [sc.ATTR_MESSAGING_DESTINATION_NAME]: ctx.destination,
-          [sc.ATTR_MESSAGING_CONSUMER_GROUP_NAME]: ctx.consumer,
-          [sc.ATTR_CQRS_MESSAGE_TYPE]: ctx.messageType,
+          'messaging.system': system,
+          'messaging.operation.name': 'process',
+          'messaging.destination.name': ctx.destination,
+          'messaging.consumer.group.name': ctx.consumer,
+          'cqrs.message.type': ctx.messageType,
         };
-        if (ctx.error !== undefined) attrs[sc.ATTR_ERROR_TYPE] = errorType(ctx.error);
+        if (ctx.error !== undefined) attrs['error.type'] = errorType(ctx.error);
         processDuration.record((performance.now() - s.start) / 1000, attrs);
         const key = consumeKey(ctx.consumer, ctx.messageId);
         pendingConsume.get(key)?.end();
@@ -401,23 +407,24 @@ export function instrumentCqrs(options: CqrsInstrumentationOptions = {}): CqrsIn
 
   const onDisposition = guard((message: unknown) => {
     const d = message as ConsumeDispositionContext;
-    const disposition = d.outcome === undefined ? d.action : `${d.action}:${d.outcome}`;
+    const disposition =
+      d.outcome === 'handled' ? 'ack:handled' : d.outcome === 'duplicate' ? 'ack:duplicate' : d.action;
     if (d.messageId !== undefined) {
       const key = consumeKey(d.consumer, d.messageId);
       const span = pendingConsume.get(key);
       if (span !== undefined) {
         pendingConsume.delete(key);
-        span.setAttribute(sc.ATTR_CQRS_DISPOSITION, disposition);
+        span.setAttribute('cqrs.disposition', disposition);
         span.end();
       }
     }
     const attrs: Attributes = {
-      [sc.ATTR_MESSAGING_SYSTEM]: system,
-      [sc.ATTR_MESSAGING_DESTINATION_NAME]: d.destination,
-      [sc.ATTR_MESSAGING_CONSUMER_GROUP_NAME]: d.consumer,
-      [sc.ATTR_CQRS_DISPOSITION]: disposition,
+      'messaging.system': system,
+      'messaging.destination.name': d.destination,
+      'messaging.consumer.group.name': d.consumer,
+      'cqrs.disposition': disposition,
     };
-    if (d.messageType !== undefined) attrs[sc.ATTR_CQRS_MESSAGE_TYPE] = d.messageType;
+    if (d.messageType !== undefined) attrs['cqrs.message.type'] = d.messageType;
     consumed.add(1, attrs);
     if (d.action === 'dead-letter') deadLetters.add(1, attrs);
     else if (d.outcome === 'duplicate') duplicates.add(1, attrs);
@@ -433,11 +440,11 @@ export function instrumentCqrs(options: CqrsInstrumentationOptions = {}): CqrsIn
         {
           kind: SpanKind.INTERNAL,
           attributes: {
-            [sc.ATTR_CQRS_SAGA_NAME]: ctx.saga,
-            [sc.ATTR_CQRS_SAGA_ID]: ctx.sagaId,
-            [sc.ATTR_CQRS_SAGA_STEP]: ctx.step,
-            [sc.ATTR_CQRS_SAGA_ACTION]: ctx.action,
-            [sc.ATTR_CQRS_SAGA_FALLBACK]: ctx.fallback,
+            'cqrs.saga.name': ctx.saga,
+            'cqrs.saga.id': ctx.sagaId,
+            'cqrs.saga.step': ctx.step,
+            'cqrs.saga.action': ctx.action,
+            'cqrs.saga.fallback': ctx.fallback,
           },
         },
         active,
@@ -447,9 +454,9 @@ export function instrumentCqrs(options: CqrsInstrumentationOptions = {}): CqrsIn
         const seconds = finish(ctx);
         if (seconds === undefined) return;
         const attrs: Attributes = {
-          [sc.ATTR_CQRS_SAGA_NAME]: ctx.saga,
-          [sc.ATTR_CQRS_SAGA_ACTION]: ctx.action,
-          [sc.ATTR_CQRS_OUTCOME]: ctx.error === undefined ? 'ok' : 'error',
+          'cqrs.saga.name': ctx.saga,
+          'cqrs.saga.action': ctx.action,
+          'cqrs.outcome': ctx.error === undefined ? 'ok' : 'error',
         };
         sagaSteps.add(1, attrs);
         sagaStepDuration.record(seconds, attrs);
@@ -466,8 +473,8 @@ export function instrumentCqrs(options: CqrsInstrumentationOptions = {}): CqrsIn
         {
           kind: SpanKind.INTERNAL,
           attributes: {
-            [sc.ATTR_CQRS_PROJECTION]: ctx.projection,
-            [sc.ATTR_MESSAGING_BATCH_MESSAGE_COUNT]: ctx.size,
+            'cqrs.projection': ctx.projection,
+            'messaging.batch.message_count': ctx.size,
             'cqrs.projection.from': ctx.from,
             'cqrs.projection.to': ctx.to,
           },
@@ -479,12 +486,11 @@ export function instrumentCqrs(options: CqrsInstrumentationOptions = {}): CqrsIn
         const seconds = finish(ctx);
         if (seconds === undefined) return;
         const attrs: Attributes = {
-          [sc.ATTR_CQRS_PROJECTION]: ctx.projection,
-          [sc.ATTR_CQRS_OUTCOME]: ctx.error === undefined ? 'ok' : 'error',
+          'cqrs.projection': ctx.projection,
+          'cqrs.outcome': ctx.error === undefined ? 'ok' : 'error',
         };
         projectionDuration.record(seconds, attrs);
-        if (ctx.error === undefined)
-          projectionEvents.add(ctx.size, { [sc.ATTR_CQRS_PROJECTION]: ctx.projection });
+        if (ctx.error === undefined) projectionEvents.add(ctx.size, { 'cqrs.projection': ctx.projection });
       },
     },
   );
@@ -506,7 +512,7 @@ export function instrumentCqrs(options: CqrsInstrumentationOptions = {}): CqrsIn
         relays.map(async ([name, relay]) => {
           try {
             const h = await relay.health();
-            const attrs = { [sc.ATTR_CQRS_RELAY]: name };
+            const attrs = { 'cqrs.relay': name };
             result.observe(backlog, h.backlog, attrs);
             result.observe(oldest, h.oldestPendingAgeMs / 1000, attrs);
             result.observe(dead, h.dead, attrs);
@@ -537,7 +543,7 @@ export function instrumentCqrs(options: CqrsInstrumentationOptions = {}): CqrsIn
         asks.map(async ({ runner, name }) => {
           try {
             const s = await runner.status(name);
-            const attrs = { [sc.ATTR_CQRS_PROJECTION]: name };
+            const attrs = { 'cqrs.projection': name };
             result.observe(lagEvents, s.lagEvents, attrs);
             result.observe(lagSeconds, s.lagMs / 1000, attrs);
           } catch (error) {
@@ -574,7 +580,7 @@ function failed(span: Span, error: unknown): void {
     code: SpanStatusCode.ERROR,
     message: error instanceof Error ? error.message : String(error),
   });
-  span.setAttribute(sc.ATTR_ERROR_TYPE, errorType(error));
+  span.setAttribute('error.type', errorType(error));
 }
 
 /** A low-cardinality error type: the CqrsError code, else the error's class name. */

@@ -3,7 +3,7 @@
  * none still gets its messages linked). @internal
  * @module
  */
-import { type SpanContext, type TraceState, trace } from '@opentelemetry/api';
+import type { SpanContext, TraceState } from '@opentelemetry/api';
 
 const TRACEPARENT = /^00-([0-9a-f]{32})-([0-9a-f]{16})-([0-9a-f]{2})$/;
 const ZERO_TRACE = '00000000000000000000000000000000';
@@ -24,12 +24,12 @@ export function remoteSpanContext(
     isRemote: true,
   };
   if (tracestate !== undefined && tracestate.length > 0) sc.traceState = parseTraceState(tracestate);
-  return trace.isSpanContextValid(sc) ? sc : undefined;
+  return sc; // the pattern and the zero checks are the whole of W3C validity
 }
 
 /** Writes the span's `traceparent` (and `tracestate`) into a carrier. */
 export function injectSpanContext(sc: SpanContext, carrier: Record<string, string>): void {
-  if (!trace.isSpanContextValid(sc)) return;
+  if (sc.traceId === ZERO_TRACE || sc.spanId === ZERO_SPAN) return; // a non-recording span of no trace
   carrier.traceparent = `00-${sc.traceId}-${sc.spanId}-0${(sc.traceFlags & 1).toString(16)}`;
   const state = sc.traceState?.serialize();
   if (state !== undefined && state.length > 0) carrier.tracestate = state;

@@ -6,12 +6,13 @@
  * - `consume`: 20,000 events published with `publishEvents` (each with a traceparent, as relayed events carry),
  *   then drained by `createNatsConsumer` (concurrency 32): messages handled per second.
  */
+import type { AnyEvent } from '@cqrs-ts/core';
 import { createNatsConsumer, createNatsPublisher, ensureNatsStream } from '@cqrs-ts/nats';
 import { instrumentCqrs } from '@cqrs-ts/otel';
 import { jetstreamManager } from '@nats-io/jetstream';
 import { connect } from '@nats-io/transport-node';
 import type { Metrics } from '../../lib/types.ts';
-import { Ticked } from '../broker/common.ts';
+import { PAD, Ticked } from '../broker/common.ts';
 import { cases as natsCases } from '../broker/nats.ts';
 import { createSdk } from './telemetry.ts';
 
@@ -55,10 +56,13 @@ export const consume = (traced: boolean): Promise<Metrics> =>
       await ensureNatsStream({ connection: nc, name: stream, subjects: [`${prefix}.>`], storage: 'file' });
       const publisher = await createNatsPublisher({ connection: nc, subjectPrefix: prefix });
       const traceparent = '00-4bf92f3577b34da6a3ce929d0e0e4736-00f067aa0ba902b7-01';
-      const events = Array.from({ length: WARM + COUNT }, (_, n) =>
-        Object.assign(Ticked.create({ k: `k${n % 100}`, n, t: 0, pad: 'x'.repeat(200) }, { traceparent }), {
-          topic: 'bench',
-        }),
+      const events = Array.from(
+        { length: WARM + COUNT },
+        (_, n) =>
+          ({
+            ...Ticked.create({ k: `k${n % 100}`, n, t: 0, pad: PAD }, { traceparent }),
+            topic: 'bench',
+          }) as AnyEvent,
       );
       for (let i = 0; i < events.length; i += 1000) await publisher.publishEvents(events.slice(i, i + 1000));
       await publisher.close();
