@@ -6,7 +6,7 @@ export default defineConfig({
   ...base,
   test: {
     ...base.test,
-    include: ['packages/*/test/**/*.reliability.test.ts'],
+    include: ['packages/*/test/**/*.reliability.test.ts', 'examples/*/test/**/*.reliability.test.ts'],
     exclude: ['**/node_modules/**'],
     fileParallelism: false,
     testTimeout: 240_000,

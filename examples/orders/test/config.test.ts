@@ -23,6 +23,7 @@ describe('service configuration', () => {
       servers: 'n1:4222,n2:4222',
       stream: 'ORDERS',
       subjectPrefix: 'orders',
+      ackWaitMs: 30_000,
     });
     expect(config.saga.leaseMs).toBe(5000);
   });

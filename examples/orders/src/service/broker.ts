@@ -33,6 +33,7 @@ export async function createOrdersBroker(config: BrokerConfig): Promise<OrdersBr
         connection,
         stream: config.stream,
         name,
+        ackWaitMs: config.ackWaitMs,
         filterSubjects: topics.map((t) => `${config.subjectPrefix}.${t}`),
       }),
     async close() {

@@ -17,6 +17,8 @@ export type BrokerConfig =
       readonly servers: string;
       readonly stream: string;
       readonly subjectPrefix: string;
+      /** How long a delivery waits for its ack before NATS redelivers it (a consumer that died). */
+      readonly ackWaitMs: number;
     };
 
 /** Everything the service reads at start. */
@@ -83,6 +85,7 @@ export const CONFIG_ENV = {
   NATS_SERVERS: 'NATS servers (with ORDERS_BROKER=nats)',
   ORDERS_NATS_STREAM: 'JetStream stream name',
   ORDERS_NATS_SUBJECT_PREFIX: 'subject prefix of the events',
+  ORDERS_NATS_ACK_WAIT_MS: 'how long NATS waits for an ack before redelivering, ms',
   ORDERS_SAGA_LEASE_MS: 'saga lease, ms',
   ORDERS_SAGA_RECOVER_EVERY_MS: 'interval of saga recovery, ms',
   ORDERS_CACHE_TTL_MS: 'time to live of a cached order, ms',
@@ -174,6 +177,7 @@ export function loadConfig(env: Env = process.env, overrides: Partial<ServiceCon
       servers: str('NATS_SERVERS') ?? prev?.servers ?? '127.0.0.1:4222',
       stream: str('ORDERS_NATS_STREAM') ?? prev?.stream ?? 'ORDERS',
       subjectPrefix: str('ORDERS_NATS_SUBJECT_PREFIX') ?? prev?.subjectPrefix ?? 'orders',
+      ackWaitMs: int('ORDERS_NATS_ACK_WAIT_MS', prev?.ackWaitMs ?? 30_000, 1_000, 3_600_000),
     };
     if (!/^[A-Za-z0-9_-]{1,64}$/.test(broker.stream))
       issues.push({ key: 'ORDERS_NATS_STREAM', message: `"${broker.stream}" is not a stream name` });

@@ -90,7 +90,7 @@ export const WatchOrder = defineStreamQuery('orders.watch-order', {
     orderId: z.string().min(1).max(64),
     after: z
       .string()
-      .regex(/^\d{1,40}$/)
+      .regex(/^\d{1,40}(\.\d{1,40})?$/)
       .optional(),
   }),
   description: 'The order now, then again each time its checkout moves on (Server-Sent Events)',

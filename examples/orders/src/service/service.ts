@@ -8,6 +8,7 @@ import { randomUUID } from 'node:crypto';
 import type { ServerResponse } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import {
+  compareLogPositions,
   connectionHealth,
   consumerHealth,
   createCacheInvalidation,
@@ -160,7 +161,7 @@ export async function startOrdersService(
     let last = after;
     while (!stop.aborted) {
       const order = await storage.getOrder(orderId);
-      if (order !== undefined && (last === undefined || BigInt(order.position) > BigInt(last))) {
+      if (order !== undefined && (last === undefined || compareLogPositions(order.position, last) > 0)) {
         last = order.position;
         yield { position: order.position, order } satisfies OrderUpdate;
       }
