@@ -43,7 +43,11 @@ export function consolePage(o: ConsolePageOptions): string {
 <header><h1>${a(o.title)}</h1><nav>${(['map', 'outbox', 'sagas', 'projections', 'health'] as const)
     .filter((p) => o.panels[p])
     .map((p) => `<a href="#${p}">${p}</a>`)
-    .join(' ')}</nav><p id="flash" role="status"></p></header>
+    .join(' ')}</nav>${
+    o.actions
+      ? '<label class="token">operator token <input type="password" id="operator-token" autocomplete="off" placeholder="sent as Authorization: Bearer, with actions only"></label>'
+      : ''
+  }<p id="flash" role="status"></p></header>
 <main>
 ${section('map', 'Application map', '<div class="diagram-box" data-slot="diagram"></div><details><summary>Mermaid text</summary><pre data-slot="mermaid"></pre></details><table data-slot="handlers"><thead><tr><th>message</th><th>kind</th><th>handler</th><th>behaviors</th><th>emits</th></tr></thead><tbody></tbody></table>')}
 ${section('outbox', 'Outbox', '<dl class="figures" data-slot="figures"></dl><div class="chart-box" data-slot="chart"></div><h3>Dead letters</h3><table data-slot="dead"><thead><tr><th>seq</th><th>type</th><th>topic / key</th><th>attempts</th><th>last error</th><th>payload</th><th></th></tr></thead><tbody></tbody></table>')}
@@ -85,7 +89,18 @@ async function api(path, init) {
   if (!r.ok) throw new Error((body && body.title ? body.title : 'HTTP ' + r.status) + (body && body.detail ? ': ' + body.detail : ''));
   return body;
 }
-const post = (path, body) => api(path, { method: 'POST', headers: { 'content-type': 'application/json', 'x-csrf-token': csrf }, body: JSON.stringify(body ?? {}) });
+// An operator token, when the authorize hook reads Authorization: kept for this tab only, sent with actions only.
+const tokenInput = document.getElementById('operator-token');
+if (tokenInput) {
+  tokenInput.value = sessionStorage.getItem('cqrs-console-token') ?? '';
+  tokenInput.addEventListener('change', () => sessionStorage.setItem('cqrs-console-token', tokenInput.value));
+}
+function post(path, body) {
+  const headers = { 'content-type': 'application/json', 'x-csrf-token': csrf };
+  const token = tokenInput ? tokenInput.value.trim() : '';
+  if (token) headers.authorization = 'Bearer ' + token;
+  return api(path, { method: 'POST', headers, body: JSON.stringify(body ?? {}) });
+}
 
 function putSvg(container, text) {
   const doc = new DOMParser().parseFromString(text, 'image/svg+xml');
@@ -207,6 +222,7 @@ const STYLE = `body{font:14px/1.4 system-ui,sans-serif;margin:0;color:#222;backg
 header{background:#263238;color:#fff;padding:8px 16px;position:sticky;top:0;z-index:1}
 header h1{font-size:18px;margin:0;display:inline-block;margin-right:16px}
 header nav{display:inline-block}header nav a{color:#b3e5fc;margin-right:10px}
+label.token{float:right;font-size:12px}label.token input{width:220px}
 #flash{margin:4px 0 0;min-height:1.2em}#flash.bad{color:#ff8a80}#flash.ok{color:#b9f6ca}
 main{padding:8px 16px}
 .panel{background:#fff;border:1px solid #ddd;border-radius:6px;padding:8px 16px 16px;margin:12px 0;overflow-x:auto}
