@@ -66,7 +66,10 @@ export interface RabbitPublisherOptions extends RabbitConnectionOptions {
   readonly maxInFlight?: number;
   /** Largest accepted body (after compression); bigger messages fail as `too-large`. @default 16777216 (16 MiB) */
   readonly maxMessageBytes?: number;
-  /** A message without a confirm after this long fails as `timeout`. @default 30000 */
+  /**
+   * A message without a confirm after this long fails as `timeout`; the bound covers the whole `publish` call,
+   * its wait for a channel included. @default 30000
+   */
   readonly confirmTimeoutMs?: number;
   /** `publishEvents`: CloudEvents `source`. @default 'cqrs-ts' */
   readonly source?: string;

@@ -328,6 +328,7 @@ export function createRabbitPublisher(options: RabbitPublisherOptions): RabbitPu
       }
     }
     if (!batch.done) finish(batch);
+    wakeSlots(); // the batch's loop may be waiting for a slot or a drain that will not come
   }
 
   async function publish(
@@ -339,14 +340,6 @@ export function createRabbitPublisher(options: RabbitPublisherOptions): RabbitPu
     const n = messages.length;
     if (n === 0) return [];
     if (closed) return messages.map(() => fail(rabbitError('closed', 'publisher is closed')));
-    let ch: ConfirmChannel;
-    try {
-      ch = await source.channel();
-    } catch (error) {
-      const e =
-        error instanceof BrokerError ? error : rabbitError('connection', errorText(error), { cause: error });
-      return messages.map(() => fail(e));
-    }
     // Chain messages that share a key with an earlier message of this batch.
     let next: Int32Array | undefined;
     let deferred: Uint8Array | undefined;
@@ -369,6 +362,8 @@ export function createRabbitPublisher(options: RabbitPublisherOptions): RabbitPu
       resolve = r;
     });
     const batch: Batch = { messages, results: new Array(n), next, remaining: n, done: false, resolve };
+    // The whole call is bounded, the wait for a channel included: a broker that accepts the connection and then
+    // says nothing (hung, black-holed) gets `timeout`, never a publish that does not settle.
     const timer = setTimeout(
       () => failRest(batch, rabbitError('timeout', `no confirm within ${confirmTimeoutMs} ms`)),
       confirmTimeoutMs,
@@ -380,20 +375,33 @@ export function createRabbitPublisher(options: RabbitPublisherOptions): RabbitPu
       if (signal.aborted) onAbort();
       else signal.addEventListener('abort', onAbort, { once: true });
     }
-    for (let i = 0; i < n && !batch.done; i++) {
-      if (deferred !== undefined && deferred[i] === 1) continue;
-      while (inFlight >= maxInFlight && !batch.done && source.current === ch) await waitSlot();
-      if (batch.done) break;
-      if (source.current !== ch) {
-        failRest(batch, rabbitError('connection', 'channel closed while publishing'));
-        break;
-      }
-      if (!sendOne(batch, i, ch)) {
-        // socket buffer full: let it drain (or the channel close) before writing more
-        if (i + 1 < n && source.current === ch) await waitSlot();
-      }
-    }
     try {
+      let ch: ConfirmChannel;
+      try {
+        const opened = await Promise.race([source.channel(), promise]);
+        if (batch.done) return await promise;
+        ch = opened as ConfirmChannel;
+      } catch (error) {
+        const e =
+          error instanceof BrokerError
+            ? error
+            : rabbitError('connection', errorText(error), { cause: error });
+        failRest(batch, e);
+        return await promise;
+      }
+      for (let i = 0; i < n && !batch.done; i++) {
+        if (deferred !== undefined && deferred[i] === 1) continue;
+        while (inFlight >= maxInFlight && !batch.done && source.current === ch) await waitSlot();
+        if (batch.done) break;
+        if (source.current !== ch) {
+          failRest(batch, rabbitError('connection', 'channel closed while publishing'));
+          break;
+        }
+        if (!sendOne(batch, i, ch)) {
+          // socket buffer full: let it drain (or the channel close, or the batch end) before writing more
+          if (i + 1 < n && source.current === ch) await waitSlot();
+        }
+      }
       return await promise;
     } finally {
       clearTimeout(timer);

@@ -5,6 +5,7 @@ import {
   createMessageCatalog,
   defineEvent,
   isCqrsError,
+  isUnavailableError,
   runWithContext,
 } from '@cqrs-ts/core';
 import type { OutboxMessage } from '@cqrs-ts/core/spi';
@@ -442,6 +443,56 @@ describe.skipIf(!available)('rabbitmq publisher and consumer', () => {
     } finally {
       await first.stop();
       await publisher.close();
+    }
+  });
+
+  it('a hung broker (connections open, nothing answers): every publish settles with a timeout after confirmTimeoutMs, on the open channel and while waiting for a new one, and publishing resumes when it answers again', async () => {
+    const { exchange, queue } = names();
+    await ensureRabbitTopology({
+      url: RABBIT_URL,
+      exchange,
+      queue,
+      bindings: ['orders.#'],
+      retry: { delaysMs: [50, 200] },
+    });
+    const target = new URL(RABBIT_URL);
+    const proxy = await createTcpProxy({ host: target.hostname, port: Number(target.port || 5672) });
+    const viaProxy = new URL(RABBIT_URL);
+    viaProxy.host = `127.0.0.1:${proxy.port}`;
+    const publisher = createRabbitPublisher({
+      url: viaProxy.href,
+      exchange,
+      maxInFlight: 4,
+      confirmTimeoutMs: 300,
+    });
+    try {
+      expect(await publisher.publish([message('orders.hung', 'k', 0)])).toEqual([{ ok: true }]);
+      proxy.stall();
+      // more messages than maxInFlight: the call waits for slots that no confirm will free
+      let t0 = performance.now();
+      const stuck = await publisher.publish(
+        Array.from({ length: 20 }, (_, i) => message('orders.hung', `k${i}`, i)),
+      );
+      expect(performance.now() - t0).toBeLessThan(5000);
+      expect(
+        stuck.every((r) => !r.ok && r.error instanceof BrokerError && r.error.reason === 'timeout'),
+      ).toBe(true);
+      // the connection lost while the broker is hung: the next channel waits for a handshake that never comes
+      proxy.cut();
+      t0 = performance.now();
+      const [waiting] = await publisher.publish([message('orders.hung', 'k', 1)]);
+      expect(performance.now() - t0).toBeLessThan(5000);
+      expect(waiting).toMatchObject({ ok: false, retryable: true });
+      expect(isUnavailableError(waiting!.ok ? undefined : waiting!.error)).toBe(true);
+      proxy.resume();
+      await waitFor(
+        async () => (await publisher.publish([message('orders.hung', 'k', 2)]))[0]!.ok,
+        20_000,
+        'publishing once the broker answers',
+      );
+    } finally {
+      await publisher.close();
+      await proxy.close();
     }
   });
 

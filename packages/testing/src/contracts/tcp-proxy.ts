@@ -15,6 +15,13 @@ export interface TcpProxy {
   block(): Promise<void>;
   /** Listens on the same port again. */
   unblock(): Promise<void>;
+  /**
+   * A hung service: connections stay open but nothing passes either way (new ones are accepted and hang too), so
+   * a client sees no error, only silence, until {@link TcpProxy.resume} forwards what was held.
+   */
+  stall(): void;
+  /** Forwards again after {@link TcpProxy.stall}. */
+  resume(): void;
   /** Stops listening and destroys every connection. */
   close(): Promise<void>;
 }
@@ -28,22 +35,32 @@ export async function createTcpProxy(target: {
   readonly port: number;
 }): Promise<TcpProxy> {
   const open = new Set<Socket>();
+  const pairs = new Set<readonly [Socket, Socket]>();
   let connections = 0;
+  let stalled = false;
   const server: Server = createServer((client) => {
     connections++;
     const upstream = tcpConnect(target.port, target.host);
+    const pair = [client, upstream] as const;
     open.add(client);
     open.add(upstream);
+    pairs.add(pair);
     const drop = () => {
       client.destroy();
       upstream.destroy();
       open.delete(client);
       open.delete(upstream);
+      pairs.delete(pair);
     };
     client.on('error', drop).on('close', drop);
     upstream.on('error', drop).on('close', drop);
-    client.pipe(upstream);
-    upstream.pipe(client);
+    if (stalled) {
+      client.pause();
+      upstream.pause();
+    } else {
+      client.pipe(upstream);
+      upstream.pipe(client);
+    }
   });
   await new Promise<void>((resolve, reject) => {
     server.once('error', reject);
@@ -63,6 +80,24 @@ export async function createTcpProxy(target: {
       return connections;
     },
     cut: destroyAll,
+    stall() {
+      if (stalled) return;
+      stalled = true;
+      for (const [client, upstream] of pairs) {
+        client.unpipe(upstream);
+        upstream.unpipe(client);
+        client.pause();
+        upstream.pause();
+      }
+    },
+    resume() {
+      if (!stalled) return;
+      stalled = false;
+      for (const [client, upstream] of pairs) {
+        client.pipe(upstream);
+        upstream.pipe(client);
+      }
+    },
     async block() {
       if (blocked) return;
       blocked = true;
