@@ -50,8 +50,8 @@ export function consolePage(o: ConsolePageOptions): string {
   }<p id="flash" role="status"></p></header>
 <main>
 ${section('map', 'Application map', '<div class="diagram-box" data-slot="diagram"></div><details><summary>Mermaid text</summary><pre data-slot="mermaid"></pre></details><table data-slot="handlers"><thead><tr><th>message</th><th>kind</th><th>handler</th><th>behaviors</th><th>emits</th></tr></thead><tbody></tbody></table>')}
-${section('outbox', 'Outbox', '<dl class="figures" data-slot="figures"></dl><div class="chart-box" data-slot="chart"></div><h3>Dead letters</h3><table data-slot="dead"><thead><tr><th>seq</th><th>type</th><th>topic / key</th><th>attempts</th><th>last error</th><th>payload</th><th></th></tr></thead><tbody></tbody></table>')}
-${section('sagas', 'Sagas', '<ul class="counts" data-slot="counts"></ul><form data-slot="filter"><label>status <select name="status"><option value="">any</option></select></label> <label>name <input name="name" maxlength="255"></label> <button type="submit">Filter</button></form><table data-slot="list"><thead><tr><th>id</th><th>name</th><th>status</th><th>step</th><th>updated</th></tr></thead><tbody></tbody></table><div data-slot="detail" class="detail"></div>')}
+${section('outbox', 'Outbox', '<dl class="figures" data-slot="figures"></dl><div class="chart-box" data-slot="chart"></div><h3>Dead letters</h3><p data-slot="bulk"></p><table data-slot="dead"><thead><tr><th>seq</th><th>type</th><th>topic / key</th><th>attempts</th><th>last error</th><th>payload</th><th></th></tr></thead><tbody></tbody></table>')}
+${section('sagas', 'Sagas', '<ul class="counts" data-slot="counts"></ul><form data-slot="filter"><label>status <select name="status"><option value="">any</option></select></label> <label>name <input name="name" maxlength="255"></label> <button type="submit">Filter</button></form><table data-slot="list"><thead><tr><th>id</th><th>name</th><th>status</th><th>step</th><th>updated</th></tr></thead><tbody></tbody></table><p data-slot="pages"></p><div data-slot="detail" class="detail"></div>')}
 ${section('projections', 'Projections', '<table data-slot="list"><thead><tr><th>name</th><th>version</th><th>position</th><th>head</th><th>lag</th><th>state</th><th>last error</th><th></th></tr></thead><tbody></tbody></table>')}
 ${section('health', 'Consumers and health', '<table data-slot="list"><thead><tr><th>component</th><th>status</th><th>heartbeat</th><th>detail</th></tr></thead><tbody></tbody></table><h3>Recent actions</h3><ul data-slot="audit" class="audit"></ul>')}
 </main>
@@ -137,6 +137,11 @@ async function loadOutbox() {
   if (o.relay && o.relay.lastError) fig.push(['relay last error', o.relay.lastError]);
   slot('outbox', 'figures').replaceChildren(...fig.flatMap(([k, v]) => [el('dt', {}, k), el('dd', { 'data-figure': k }, v)]));
   if (o.throughput) putSvg(slot('outbox', 'chart'), chart); else slot('outbox', 'chart').textContent = 'This outbox store does not report throughput.';
+  const ids = dead.items.map((d) => d.id);
+  slot('outbox', 'bulk').replaceChildren(...(actions && ids.length > 1 ? [
+    el('button', { type: 'button', 'data-action': 'replay-all', onclick: () => runAction('replay', '/outbox/dead-letters/replay', { ids }) }, 'Replay all ' + ids.length + ' shown'),
+    el('button', { type: 'button', 'data-action': 'delete-all', class: 'danger', onclick: () => { if (confirm('Delete ' + ids.length + ' dead letters?')) runAction('delete', '/outbox/dead-letters/delete', { ids }); } }, 'Delete all ' + ids.length + ' shown'),
+  ] : []));
   slot('outbox', 'dead').tBodies[0].replaceChildren(...dead.items.map((d) => el('tr', { 'data-id': d.id },
     el('td', {}, d.seq), el('td', {}, d.type), el('td', {}, d.topic + (d.key === null ? '' : ' / ' + d.key)), el('td', {}, d.attempts),
     el('td', { class: 'error' }, d.lastError ?? ''),
@@ -148,13 +153,20 @@ async function loadOutbox() {
 }
 
 let sagaFilter = '';
+let sagaAfter = '';
 async function loadSagas() {
   if (!document.getElementById('sagas')) return;
-  const s = await api('/sagas' + sagaFilter);
+  const q = new URLSearchParams(sagaFilter);
+  if (sagaAfter) q.set('afterId', sagaAfter);
+  const s = await api('/sagas' + (q.size ? '?' + q : ''));
   slot('sagas', 'counts').replaceChildren(...STATUSES.map((st) => el('li', { 'data-status': st, class: st }, st + ': ' + (s.counts[st] ?? 0))), ...(s.capped ? [el('li', {}, '(counted the first 20,000)')] : []));
   slot('sagas', 'list').tBodies[0].replaceChildren(...s.items.map((r) => el('tr', { 'data-id': r.id },
     el('td', {}, el('button', { type: 'button', class: 'link', 'data-open': r.id, onclick: () => openSaga(r.id, s.resume) }, r.id)),
     el('td', {}, r.name), el('td', { class: r.status }, r.status), el('td', {}, r.cursor), el('td', {}, when(r.updatedAt)))));
+  const last = s.items.length === 50 ? s.items[49].id : '';
+  slot('sagas', 'pages').replaceChildren(
+    ...(sagaAfter ? [el('button', { type: 'button', 'data-page': 'first', onclick: () => { sagaAfter = ''; loadSagas(); } }, 'First page')] : []),
+    ...(last ? [el('button', { type: 'button', 'data-page': 'next', onclick: () => { sagaAfter = last; loadSagas(); } }, 'Next page')] : []));
 }
 
 async function openSaga(id, canResume) {
@@ -202,7 +214,8 @@ function setupFilter() {
     if (select.value) q.set('status', select.value);
     const name = form.querySelector('input').value.trim();
     if (name) q.set('name', name);
-    sagaFilter = q.size ? '?' + q : '';
+    sagaFilter = q.toString();
+    sagaAfter = '';
     loadSagas().catch((error) => flash(error.message, true));
   });
 }

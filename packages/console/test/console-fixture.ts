@@ -51,6 +51,10 @@ export interface ConsoleFixture {
   readonly failedSagaId: string;
   /** Makes the refund of the failed saga work (so a resume compensates it). */
   readonly repair: () => void;
+  /** Runs `n` more sagas to completion. */
+  readonly moreSagas: (n: number) => Promise<void>;
+  /** Makes `n` more dead letters (the broker refuses them once). */
+  readonly moreDeadLetters: (n: number) => Promise<void>;
 }
 
 export async function consoleFixture(): Promise<ConsoleFixture> {
@@ -139,6 +143,15 @@ export async function consoleFixture(): Promise<ConsoleFixture> {
     failedSagaId,
     repair: () => {
       refunds = true;
+    },
+    moreSagas: async (n) => {
+      for (let i = 0; i < n; i++) await sagas.run(Checkout, { orderId: `more-${i}` });
+    },
+    moreDeadLetters: async (n) => {
+      broker.failWhen(() => true);
+      await add(Array.from({ length: n }, (_, i) => OrderPlaced.create({ orderId: `x${i}` }) as AnyEvent));
+      await relay.runOnce();
+      broker.failWhen(undefined);
     },
   };
 }

@@ -179,6 +179,23 @@ describe.skipIf(!present && !required)('console in headless Chromium', () => {
     await untilText('#projections tr[data-name="order-notes"] td:nth-child(5)', '0 events');
   });
 
+  it('replays every dead letter shown at once, and pages through the sagas', async () => {
+    await f.moreDeadLetters(2);
+    await f.moreSagas(50);
+    await page.reload();
+    await page.waitForSelector('body[data-ready="true"]');
+    await untilCount('#outbox [data-slot="dead"] tbody tr', 3);
+    await page.locator('#outbox button[data-action="replay-all"]').click();
+    await untilText('#flash', 'replay:');
+    expect(await page.locator('#flash').textContent()).toBe('replay: 3 (by browser-operator)');
+    await untilCount('#outbox [data-slot="dead"] tbody tr', 0);
+    expect(await page.locator('#sagas [data-slot="list"] tbody tr').count()).toBe(50);
+    await page.locator('#sagas button[data-page="next"]').click();
+    await untilCount('#sagas [data-slot="list"] tbody tr', 4);
+    await page.locator('#sagas button[data-page="first"]').click();
+    await untilCount('#sagas [data-slot="list"] tbody tr', 50);
+  });
+
   it('shows each component with its readiness and heartbeat, and the actions with who did them', async () => {
     f.relay.start(); // its loop beats once per cycle
     await waitFor(() => f.relay.heartbeat().cycles > 0);
