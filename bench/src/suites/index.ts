@@ -9,6 +9,7 @@ import { outbox } from './outbox.ts';
 import { publish } from './publish.ts';
 import { read } from './read.ts';
 import { saga } from './saga.ts';
+import { service } from './service.ts';
 import { stream } from './stream.ts';
 import { write } from './write.ts';
 
@@ -24,4 +25,5 @@ export const suites: readonly Suite[] = [
   http,
   observe,
   console,
+  service,
 ];

@@ -1,0 +1,212 @@
+/**
+ * Case runner of the `service` suite, on Postgres (a schema of its own per case, dropped after):
+ * - `raw`: the hand-written Fastify + pg route (`raw-server.ts`, its own process);
+ * - `service`: the orders service's `api` process (`examples/orders`, `--role=api`): validation, the unit of work
+ *   with the order row, the outbox append and the `Idempotency-Key` record (a new key per request);
+ * both loaded by autocannon over loopback (16 connections, 1 s warm-up, `SERVICE_BENCH_S` = 5 s measured);
+ * - `projected`: the whole service in this process (`--role=all` on Postgres + NATS), fed at a fixed 500 orders/s
+ *   for `SERVICE_BENCH_S`: the time from sending each order to the projection runner applying its
+ *   `orders.order-placed` event (the order is in the projected list), its p99 in ms; `per_s` is the rate reached.
+ */
+import { fork, spawn } from 'node:child_process';
+import http from 'node:http';
+import { createRequire } from 'node:module';
+import { fileURLToPath } from 'node:url';
+import pg from 'pg';
+import type { Metrics } from '../../lib/types.ts';
+
+interface AutocannonResult {
+  readonly requests: { readonly average: number };
+  readonly latency: { readonly p99: number };
+  readonly non2xx: number;
+  readonly errors: number;
+}
+type Autocannon = (options: Record<string, unknown>) => Promise<AutocannonResult>;
+const autocannon = createRequire(import.meta.url)('autocannon') as Autocannon;
+
+const PG_URL = process.env.CQRS_PG_URL ?? 'postgres://postgres@127.0.0.1:5432/test';
+const NATS_URL = process.env.CQRS_NATS_URL ?? '127.0.0.1:4222';
+const DURATION_S = Number(process.env.SERVICE_BENCH_S ?? 5);
+const RATE = 500;
+const RAW = fileURLToPath(new URL('./raw-server.ts', import.meta.url));
+const MAIN = fileURLToPath(new URL('../../../../examples/orders/src/service/main.ts', import.meta.url));
+const ORDER = JSON.stringify({
+  customerId: 'c-1',
+  lines: [{ sku: 'BOOK-1', quantity: 2 }],
+  address: 'Main St 1',
+});
+
+async function withSchema<T>(fn: (url: string, name: string) => Promise<T>): Promise<T> {
+  const name = `bench_service_${process.pid}`;
+  const admin = new pg.Pool({ connectionString: PG_URL, max: 1 });
+  await admin.query(`DROP SCHEMA IF EXISTS ${name} CASCADE`);
+  await admin.query(`CREATE SCHEMA ${name}`);
+  try {
+    return await fn(`${PG_URL}?options=${encodeURIComponent(`-c search_path=${name}`)}`, name);
+  } finally {
+    await admin.query(`DROP SCHEMA ${name} CASCADE`).catch(() => {});
+    await admin.end();
+  }
+}
+
+async function load(url: string, keyed: boolean): Promise<Metrics> {
+  let n = 0;
+  const request = {
+    method: 'POST',
+    headers: { 'content-type': 'application/json' },
+    body: ORDER,
+    ...(keyed
+      ? {
+          setupRequest: (r: { headers: Record<string, string> }) => {
+            r.headers = { ...r.headers, 'idempotency-key': `k-${process.pid}-${++n}` };
+            return r;
+          },
+        }
+      : {}),
+  };
+  const result = await autocannon({
+    url: `${url}/orders`,
+    connections: 16,
+    duration: DURATION_S,
+    warmup: { connections: 16, duration: 1 },
+    requests: [request],
+  });
+  if (result.errors > 0 || result.non2xx > 0)
+    throw new Error(`service bench: ${result.errors} errors, ${result.non2xx} non-2xx answers`);
+  return { per_s: result.requests.average, p99_ms: result.latency.p99 };
+}
+
+async function raw(): Promise<Metrics> {
+  return withSchema(async (url) => {
+    const child = fork(RAW, [url], {
+      execArgv: ['--conditions=@cqrs-ts/source'],
+      stdio: ['ignore', 'inherit', 'inherit', 'ipc'],
+    });
+    try {
+      const port = await new Promise<number>((resolve, reject) => {
+        child.once('message', (m) => resolve((m as { port: number }).port));
+        child.once('exit', (code) => reject(new Error(`raw server exited with ${code}`)));
+      });
+      return await load(`http://127.0.0.1:${port}`, false);
+    } finally {
+      child.kill();
+    }
+  });
+}
+
+const serviceEnv = (url: string, name: string) => ({
+  ...process.env,
+  ORDERS_STORAGE: 'postgres',
+  DATABASE_URL: url,
+  ORDERS_PG_POOL_SIZE: '10',
+  ORDERS_BROKER: 'nats',
+  NATS_SERVERS: NATS_URL,
+  ORDERS_NATS_STREAM: name.toUpperCase(),
+  ORDERS_NATS_SUBJECT_PREFIX: name.replace(/_/g, '-'),
+  ORDERS_PORT: '0',
+  ORDERS_LOG_LEVEL: 'error',
+});
+
+async function service(): Promise<Metrics> {
+  return withSchema(async (url, name) => {
+    const child = spawn(process.execPath, ['--conditions=@cqrs-ts/source', MAIN, '--role=api'], {
+      env: serviceEnv(url, name),
+      stdio: ['ignore', 'pipe', 'inherit'],
+    });
+    try {
+      const api = await new Promise<string>((resolve, reject) => {
+        let out = '';
+        child.stdout!.on('data', (chunk: Buffer) => {
+          out += chunk.toString();
+          const m = /^API: +(\S+)\/orders$/m.exec(out);
+          if (m !== null && /^ready$/m.test(out)) resolve(m[1]!);
+        });
+        child.once('exit', (code) => reject(new Error(`orders service exited with ${code}: ${out}`)));
+      });
+      return await load(api, true);
+    } finally {
+      child.kill('SIGTERM');
+    }
+  });
+}
+
+/** POSTs an order on a keep-alive agent of at most 64 sockets (queued beyond: the latency counts the wait). */
+const agent = new http.Agent({ keepAlive: true, maxSockets: 64 });
+function post(url: string): Promise<{ orderId: string }> {
+  return new Promise((resolve, reject) => {
+    const req = http.request(
+      url,
+      { method: 'POST', agent, headers: { 'content-type': 'application/json' } },
+      (res) => {
+        let body = '';
+        res.setEncoding('utf8');
+        res.on('data', (chunk: string) => {
+          body += chunk;
+        });
+        res.on('end', () =>
+          res.statusCode === 201 ? resolve(JSON.parse(body)) : reject(new Error(`${res.statusCode} ${body}`)),
+        );
+      },
+    );
+    req.on('error', reject);
+    req.end(ORDER);
+  });
+}
+
+async function projected(): Promise<Metrics> {
+  return withSchema(async (url, name) => {
+    Object.assign(process.env, serviceEnv(url, name));
+    const { loadConfig } = await import('../../../../examples/orders/src/service/config.ts');
+    const { startOrdersService } = await import('../../../../examples/orders/src/service/service.ts');
+    const running = await startOrdersService(loadConfig(process.env), { roles: new Set(['all']) });
+    const projectedAt = new Map<string, number>();
+    const sentAt = new Map<string, number>();
+    const unsubscribe = running.parts.runner!.subscribe('order-view', (change) => {
+      const now = performance.now();
+      for (const { event } of change.events)
+        if (event.type === 'orders.order-placed')
+          projectedAt.set((event.payload as { orderId: string }).orderId, now);
+    });
+    try {
+      const total = RATE * DURATION_S;
+      const started = performance.now();
+      const inFlight: Promise<void>[] = [];
+      for (let i = 0; i < total; i++) {
+        const due = started + (i * 1000) / RATE;
+        const wait = due - performance.now();
+        if (wait > 1) await new Promise((resolve) => setTimeout(resolve, wait));
+        const t0 = performance.now();
+        inFlight.push(
+          fetch(`${running.url}/orders`, {
+            method: 'POST',
+            headers: { 'content-type': 'application/json' },
+            body: ORDER,
+          })
+            .then((r) => r.json() as Promise<{ orderId: string }>)
+            .then(({ orderId }) => void sentAt.set(orderId, t0)),
+        );
+      }
+      await Promise.all(inFlight);
+      const elapsed = (performance.now() - started) / 1000;
+      const deadline = performance.now() + 60_000;
+      while ([...sentAt.keys()].some((id) => !projectedAt.has(id))) {
+        if (performance.now() > deadline) throw new Error('service bench: orders not projected within 60 s');
+        await new Promise((resolve) => setTimeout(resolve, 20));
+      }
+      const latencies = [...sentAt].map(([id, t0]) => projectedAt.get(id)! - t0).sort((a, b) => a - b);
+      return { per_s: total / elapsed, ms: latencies[Math.ceil(latencies.length * 0.99) - 1]! };
+    } finally {
+      unsubscribe();
+      agent.destroy();
+      await running.stop();
+    }
+  });
+}
+
+/** Runs one case: `raw`, `service` or `projected`. */
+export async function run(variant: string): Promise<Metrics> {
+  if (variant === 'raw') return raw();
+  if (variant === 'service') return service();
+  if (variant === 'projected') return projected();
+  throw new Error(`service bench: unknown case ${variant}`);
+}
