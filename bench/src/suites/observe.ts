@@ -5,6 +5,8 @@
  *   guards (nobody listening) against a copy of core with them compiled out (see `observe/core-copy-hooks.mjs`).
  * - `cqrs-ts send otel` against `hand-written span`: `instrumentCqrs()` against a `tracer.startActiveSpan` around
  *   the same send (the SDK with a batch span processor and an in-memory exporter in both).
+ * - `cqrs-ts send prometheus` (`@cqrs-ts/prometheus` subscribed) against `hand-written histogram` (a prom-client
+ *   histogram with the same labels timed around the same send); `cqrs-ts send prometheus off` is the send alone.
  * - `nats relay traced` / `nats consume traced` against the same without instrumentation (tracing and metrics on);
  *   `ns/op` is nanoseconds per message there (1e9 / msgs/s), so the ratio is untraced throughput / traced.
  */
@@ -20,6 +22,15 @@ const cases: CaseSpec[] = [
   { name: 'cqrs-ts send no subscriber', module: send, variant: 'no-subscriber' },
   { name: 'hand-written span', module: send, variant: 'hand-written' },
   { name: 'cqrs-ts send otel', module: send, variant: 'otel', baseline: 'hand-written span' },
+  { name: 'cqrs-ts send prometheus off', module: send, variant: 'prometheus-off' },
+  { name: 'cqrs-ts send empty subscriber', module: send, variant: 'empty-subscriber' },
+  { name: 'hand-written histogram', module: send, variant: 'hand-written-histogram' },
+  {
+    name: 'cqrs-ts send prometheus',
+    module: send,
+    variant: 'prometheus',
+    baseline: 'hand-written histogram',
+  },
   { name: 'nats relay untraced', module: nats, variant: 'relay-untraced' },
   { name: 'nats relay traced', module: nats, variant: 'relay-traced', baseline: 'nats relay untraced' },
   { name: 'nats consume untraced', module: nats, variant: 'consume-untraced' },
@@ -53,6 +64,7 @@ export const observe: Suite = {
   notes: [
     'diagnostics off: a copy of core with every `hasSubscribers` guard replaced by `false` at load (the channel code compiled out).',
     'otel / hand-written span: same SDK (AsyncLocalStorage context manager, BatchSpanProcessor, in-memory exporter), no metrics.',
+    'prometheus / hand-written histogram: the same histogram (labels message_type, kind, outcome; 13 buckets) in a registry of its own.',
     'nats relay / consume: ns/op is per message (1e9 / msgs/s); traced runs tracing and metrics (a MeterProvider with an idle reader).',
   ],
   nodeFlags: OP_NODE_FLAGS,

@@ -14,7 +14,8 @@ import type {
   SagaStepTraceContext,
 } from '@cqrs-ts/core';
 import { ConfigurationError, DIAGNOSTICS_CHANNELS, TRACING_CHANNELS } from '@cqrs-ts/core';
-import { Counter, Gauge, Histogram, type Registry } from 'prom-client';
+import { Counter, Gauge, type Registry } from 'prom-client';
+import { SeriesHistogram } from './prometheus-histogram.ts';
 
 /** What {@link createPrometheusMetrics} reads of a saga runner (`SagaRunner` of `@cqrs-ts/saga` fits). */
 export interface SagaHealthSource {
@@ -127,12 +128,11 @@ export function createPrometheusMetrics(options: PrometheusMetricsOptions): Prom
     return type;
   };
 
-  const dispatchDuration = new Histogram({
+  const dispatchDuration = new SeriesHistogram({
     name: 'cqrs_dispatch_duration_seconds',
     help: 'Commands and queries sent through a mediator: duration by message type, kind and outcome.',
-    labelNames: ['message_type', 'kind', 'outcome'],
     buckets,
-    registers,
+    registry,
   });
   const published = new Counter({
     name: 'cqrs_messages_published_total',
@@ -146,12 +146,11 @@ export function createPrometheusMetrics(options: PrometheusMetricsOptions): Prom
     labelNames: ['consumer', 'message_type', 'disposition'],
     registers,
   });
-  const consumeDuration = new Histogram({
+  const consumeDuration = new SeriesHistogram({
     name: 'cqrs_consume_duration_seconds',
     help: 'Event handling of one delivery attempt by a consumer, by outcome.',
-    labelNames: ['consumer', 'message_type', 'outcome'],
     buckets,
-    registers,
+    registry,
   });
   const deadLetters = new Counter({
     name: 'cqrs_dead_letters_total',
@@ -309,12 +308,15 @@ export function createPrometheusMetrics(options: PrometheusMetricsOptions): Prom
     asyncEnd(ctx: DispatchTraceContext) {
       const s = elapsed(ctx);
       if (s === undefined) return;
+      const outcome = ctx.error === undefined ? 'ok' : 'error';
+      const type = typeLabel(ctx.messageType);
       dispatchDuration.observe(
-        {
-          message_type: typeLabel(ctx.messageType),
+        `${type}\u0000${ctx.kind}\u0000${outcome}`,
+        () => ({
+          message_type: type,
           kind: ctx.kind,
-          outcome: ctx.error === undefined ? 'ok' : 'error',
-        },
+          outcome,
+        }),
         s,
       );
     },
@@ -325,12 +327,15 @@ export function createPrometheusMetrics(options: PrometheusMetricsOptions): Prom
     asyncEnd(ctx: ConsumeTraceContext) {
       const s = elapsed(ctx);
       if (s === undefined) return;
+      const outcome = ctx.error === undefined ? 'ok' : 'error';
+      const type = typeLabel(ctx.messageType);
       consumeDuration.observe(
-        {
+        `${ctx.consumer}\u0000${type}\u0000${outcome}`,
+        () => ({
           consumer: ctx.consumer,
-          message_type: typeLabel(ctx.messageType),
-          outcome: ctx.error === undefined ? 'ok' : 'error',
-        },
+          message_type: type,
+          outcome,
+        }),
         s,
       );
     },
