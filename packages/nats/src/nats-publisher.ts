@@ -14,7 +14,7 @@ import {
   percentEncodeHeader,
   toOutboxMessages,
 } from '@cqrs-ts/core/spi';
-import type { MsgHdrs } from '@nats-io/transport-node';
+import type { MsgHdrs, NatsConnection } from '@nats-io/transport-node';
 import { headers as createHeaders } from '@nats-io/transport-node';
 import { type AckedSender, type AckOwner, createAckedSender } from './nats-acked-sender.ts';
 import {
@@ -62,6 +62,7 @@ export interface NatsPublisher extends MessagePublisher, AsyncDisposable {
 const OK: PublishResult = Object.freeze({ ok: true });
 const CAPABILITIES: PublisherCapabilities = Object.freeze({ preservesKeyOrder: true });
 const SUBJECT_CACHE_MAX = 4096;
+const NAME = 'cqrs-ts nats publisher';
 
 /**
  * The `Nats-Msg-Id` of a message: `<source> <id>` (the message's id, the CloudEvents id for every event the relay
@@ -97,7 +98,8 @@ export function natsHeadersFor(
 }
 
 interface Shared {
-  readonly sender: AckedSender;
+  /** Replaced when cqrs-ts reopens a connection it owns that closed. */
+  sender: AckedSender;
   readonly maxInFlight: number;
   readonly waiting: Set<PublishCall>;
   subjectOf(message: OutboxMessage): string;
@@ -266,8 +268,9 @@ export async function createNatsPublisher(options: NatsPublisherOptions = {}): P
     ...(options.maxPayloadBytes !== undefined ? { maxPayloadBytes: options.maxPayloadBytes } : {}),
   });
 
-  const { nc, owned } = await openConnection(options, 'cqrs-ts nats publisher');
-  const sender = createAckedSender(nc, { timeoutMs, inboxPrefix });
+  const opened = await openConnection(options, NAME);
+  const owned = opened.owned;
+  let nc = opened.nc;
   let published = 0;
   let failed = 0;
   let lastError: string | undefined;
@@ -299,8 +302,22 @@ export async function createNatsPublisher(options: NatsPublisherOptions = {}): P
     return s;
   };
 
+  const onSettled = () => {
+    const sender = shared.sender;
+    if (shared.waiting.size === 0 || sender.inFlight >= maxInFlight) return;
+    for (const call of [...shared.waiting]) {
+      call.pump();
+      if (sender.inFlight >= maxInFlight) break;
+    }
+  };
+  const attach = (connection: NatsConnection): AckedSender => {
+    const sender = createAckedSender(connection, { timeoutMs, inboxPrefix });
+    sender.onSettled = onSettled;
+    return sender;
+  };
+
   const shared: Shared = {
-    sender,
+    sender: attach(nc),
     maxInFlight,
     waiting: new Set(),
     subjectOf,
@@ -322,13 +339,31 @@ export async function createNatsPublisher(options: NatsPublisherOptions = {}): P
       }
     },
   };
-  sender.onSettled = () => {
-    if (shared.waiting.size === 0 || sender.inFlight >= maxInFlight) return;
-    for (const call of [...shared.waiting]) {
-      call.pump();
-      if (sender.inFlight >= maxInFlight) break;
-    }
-  };
+  // A connection cqrs-ts opened reconnects for ever by default, but it can still close (its
+  // connectionOptions.maxReconnectAttempts spent, an authorization error): then the next publish opens a new one
+  // (one attempt, no wait while the server is down), so the publisher comes back with the server instead of
+  // failing every message as `closed` for good.
+  let reopening: Promise<void> | undefined;
+  const reopen = (): Promise<void> =>
+    (reopening ??= (async () => {
+      try {
+        const next = await openConnection(
+          { ...options, connectionOptions: { ...options.connectionOptions, waitOnFirstConnect: false } },
+          NAME,
+        );
+        if (closed) {
+          await next.nc.close().catch(() => undefined);
+          return;
+        }
+        shared.sender.close();
+        nc = next.nc;
+        shared.sender = attach(nc);
+      } catch {
+        // still unreachable: this call's messages fail as `closed` (the destination is down); the next call retries
+      } finally {
+        reopening = undefined;
+      }
+    })());
 
   const publish = async (
     batch: readonly OutboxMessage[],
@@ -337,6 +372,7 @@ export async function createNatsPublisher(options: NatsPublisherOptions = {}): P
     if (!Array.isArray(batch)) throw new ConfigurationError('nats publisher: publish expects an array');
     if (closed) throw new BrokerError('closed', 'nats: publisher is closed');
     if (batch.length === 0) return [];
+    if (owned && nc.isClosed()) await reopen();
     const call = new PublishCall(batch, shared);
     const signal = opts?.signal;
     if (signal?.aborted) call.cancel(signal.reason);
@@ -365,12 +401,13 @@ export async function createNatsPublisher(options: NatsPublisherOptions = {}): P
     },
     subjectOf,
     health() {
+      const sender = shared.sender;
       return { connected: sender.connected, inFlight: sender.inFlight, published, failed, lastError };
     },
     async close() {
       if (closed) return;
       closed = true;
-      sender.close();
+      shared.sender.close();
       if (owned) await nc.close().catch(() => undefined);
     },
     [Symbol.asyncDispose]() {

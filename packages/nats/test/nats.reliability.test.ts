@@ -387,6 +387,47 @@ describe.skipIf(!natsAvailable)('nats reliability', () => {
     60_000,
   );
 
+  it('a connection the publisher opened that gave up reconnecting (maxReconnectAttempts spent) is replaced once the server is back: publishing resumes instead of failing as closed for good', async () => {
+    const server = await startPrivateNats();
+    const stream = unique('REOPEN');
+    const prefix = stream.toLowerCase();
+    const admin = await connect({ servers: server.url, maxReconnectAttempts: -1, reconnectTimeWait: 100 });
+    const publisher = await createNatsPublisher({
+      servers: server.url,
+      subjectPrefix: prefix,
+      timeoutMs: 1000,
+      connectionOptions: { maxReconnectAttempts: 2, reconnectTimeWait: 100, reconnectJitter: 0 },
+    });
+    const one = async () => {
+      const [r] = await publisher.publishEvents([Ticked.create({ k: 'a', n: 0 }) as AnyEvent]);
+      return r!;
+    };
+    try {
+      await ensureNatsStream({ connection: admin, name: stream, subjects: [`${prefix}.>`] });
+      expect(await one()).toEqual({ ok: true });
+      await server.kill();
+      // the client spends its two attempts and closes its connection
+      await until(
+        async () => {
+          const r = await one();
+          return !r.ok && (r.error as { reason?: string }).reason === 'closed';
+        },
+        20_000,
+        'the connection to close',
+      );
+      await server.start();
+      await until(async () => (await one()).ok, 20_000, 'publishing on a new connection');
+      expect(publisher.health().connected).toBe(true);
+    } finally {
+      await publisher.close();
+      await jetstreamManager(admin)
+        .then((jsm) => deleteStreams(jsm, stream))
+        .catch(() => {});
+      await admin.close().catch(() => {});
+      await server.dispose();
+    }
+  }, 60_000);
+
   it.skipIf(!pgAvailable)(
     `outage of ${OUTAGE_MS / 1000} s (a private nats-server killed) under 500 events/s through the Postgres outbox: nothing dead or lost, key order kept, the backlog drains at once`,
     async () => {
