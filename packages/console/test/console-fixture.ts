@@ -43,7 +43,7 @@ export interface ConsoleFixture {
   readonly sagaStore: ReturnType<typeof createInMemorySagaStore>;
   readonly sagas: ReturnType<typeof createSagaRunner>;
   readonly projections: ReturnType<typeof createProjectionRunner>;
-  /** `order-list` is caught up to the dead letters, `order-notes` has not run. */
+  /** `order-list` is caught up to the dead letters, `order-notes` has not run, `order-audit` skipped the {@link XSS} one. */
   readonly projectionNames: readonly string[];
   /** Ids of the dead letters: the first one's payload note is {@link XSS}. */
   readonly deadIds: readonly string[];
@@ -90,12 +90,26 @@ export async function consoleFixture(): Promise<ConsoleFixture> {
       documentId: (e) => (e.payload as { orderId: string }).orderId,
       evolve: (_doc, e) => ({ orderId: (e.payload as { orderId: string }).orderId }),
     });
+  // skips the event whose note is markup, reporting it as its last error (with the markup in the message)
+  const audit = defineDocumentProjection<{ orderId: string }>({
+    name: 'order-audit',
+    events: [OrderPlaced],
+    onPoison: 'skip',
+    documentId: (e) => (e.payload as { orderId: string }).orderId,
+    evolve: (_doc, e) => {
+      const p = e.payload as { orderId: string; note?: string };
+      if (p.note !== undefined) throw new Error(`cannot audit ${p.note}`);
+      return { orderId: p.orderId };
+    },
+  });
   const projections = createProjectionRunner({
     log: createInMemoryEventStore({ outbox: store }),
     store: createInMemoryProjectionStore(),
-    projections: [orderDoc('order-list'), orderDoc('order-notes')],
+    projections: [orderDoc('order-list'), orderDoc('order-notes'), audit],
+    retry: { attempts: 1 },
   });
   await projections.catchUp('order-list');
+  await projections.catchUp('order-audit');
   await add(Array.from({ length: 3 }, (_, i) => OrderPlaced.create({ orderId: `q${i}` }) as AnyEvent));
 
   let refunds = false;
@@ -138,7 +152,7 @@ export async function consoleFixture(): Promise<ConsoleFixture> {
     sagaStore,
     sagas,
     projections,
-    projectionNames: ['order-list', 'order-notes'],
+    projectionNames: ['order-list', 'order-notes', 'order-audit'],
     deadIds,
     failedSagaId,
     repair: () => {

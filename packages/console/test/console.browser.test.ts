@@ -168,7 +168,12 @@ describe.skipIf(!present && !required)('console in headless Chromium', () => {
 
   it('shows each projection with position, lag and state, and rebuilds one', async () => {
     const rows = page.locator('#projections tbody tr');
-    expect(await rows.count()).toBe(2);
+    expect(await rows.count()).toBe(3);
+    // the skipped event's error carries markup: shown as text
+    expect(await page.locator('#projections tr[data-name="order-audit"] td.error').textContent()).toContain(
+      XSS,
+    );
+    expect(await page.locator('#projections script, #projections img').count()).toBe(0);
     expect(await page.locator('#projections tr[data-name="order-notes"] td').nth(5).textContent()).toBe(
       'idle (inactive)',
     );

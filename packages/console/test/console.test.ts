@@ -216,8 +216,14 @@ for (const [framework, start] of Object.entries(FRAMEWORKS)) {
       const p = (await (await fetch(`${base}/api/projections`)).json()) as {
         items: { name: string; lagEvents: number; state: string; position: string; head: string }[];
       };
-      expect(p.items.map((i) => i.name)).toEqual(['order-list', 'order-notes']);
-      const [list, notes] = p.items;
+      expect(p.items.map((i) => i.name)).toEqual(['order-list', 'order-notes', 'order-audit']);
+      const [list, notes, audited] = p.items as unknown as [
+        (typeof p.items)[0],
+        (typeof p.items)[0],
+        { lastError: { eventType: string; error: string; outcome: string } },
+      ];
+      expect(audited.lastError).toMatchObject({ eventType: 'orders.order-placed', outcome: 'skipped' });
+      expect(audited.lastError.error).toContain(XSS);
       expect(list!.lagEvents).toBeGreaterThan(0); // the events appended after its catch-up
       expect(notes!.lagEvents).toBeGreaterThan(list!.lagEvents); // never ran
       expect([list!.state, notes!.state, notes!.position]).toEqual(['running', 'idle', '0']);
