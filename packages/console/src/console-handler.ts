@@ -261,6 +261,10 @@ export function createConsole(options: ConsoleOptions): Console {
       'the console mounts replay, delete, resume and rebuild only with an authorize hook: pass authorize, or readOnly: true',
     );
   const now = options.now ?? Date.now;
+  const hosts =
+    options.allowedHosts === undefined
+      ? undefined
+      : new Set(options.allowedHosts.map((h) => h.toLowerCase()));
   const audit = options.audit ?? defaultAudit(options);
   const recent: ConsoleAuditEntry[] = [];
   const bucketMs = options.outbox?.throughput?.bucketMs ?? 60_000;
@@ -709,6 +713,12 @@ export function createConsole(options: ConsoleOptions): Console {
         } catch {
           throw invalid('console request', 'bad URL');
         }
+        if (
+          hosts !== undefined &&
+          !hosts.has(url.host.toLowerCase()) &&
+          !hosts.has(url.hostname.toLowerCase())
+        )
+          throw new AuthorizationError('console request', `host ${url.host.slice(0, 100)} is not allowed`);
         const path = url.pathname;
         if (path !== basePath && !path.startsWith(`${basePath}/`))
           throw new NotFoundError('console resource', path.slice(0, 100));

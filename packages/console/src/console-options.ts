@@ -128,6 +128,12 @@ export interface ConsoleOptions {
   /** Receives every attempted action. @default an `info` line on `logger`, or JSON on stderr without one */
   readonly audit?: (entry: ConsoleAuditEntry) => void;
   readonly logger?: Logger;
+  /**
+   * Host names (or `host:port`) the console answers for; any other `Host` is refused (403), every request. Set it
+   * when the console is reachable on loopback or a private address: a DNS-rebinding page names its own host.
+   * @default any host
+   */
+  readonly allowedHosts?: readonly string[];
   /** Origins besides the request's own allowed to post actions (e.g. behind a proxy that rewrites Host). */
   readonly trustedOrigins?: readonly string[];
   /** Seconds between the page's refreshes of the live panels. @default 5 */

@@ -198,6 +198,15 @@ describe('console security', () => {
     ).toContain("default-src 'none'");
   });
 
+  it('answers only the allowed hosts when given (a DNS-rebinding page names its own)', async () => {
+    const c = createConsole(base({ readOnly: true, allowedHosts: ['127.0.0.1', 'ops.example:8443'] }));
+    const status = async (url: string) => (await c.fetch(new Request(url))).status;
+    expect(await status('http://127.0.0.1:3000/console/api/outbox')).toBe(200);
+    expect(await status('https://OPS.example:8443/console/api/outbox')).toBe(200);
+    expect(await status('http://evil.example/console/api/outbox')).toBe(403);
+    expect(await status('https://ops.example/console/api/outbox')).toBe(403);
+  });
+
   it('answers outside its base path with a 404 problem, never throws', async () => {
     const c = createConsole(base({ readOnly: true }));
     const r = await c.fetch(new Request(`${ORIGIN}/elsewhere`));
