@@ -2,7 +2,8 @@
  * Case runner of the `service` suite, on Postgres (a schema of its own per case, dropped after):
  * - `raw`: the hand-written Fastify + pg route (`raw-server.ts`, its own process);
  * - `service`: the orders service's `api` process (`examples/orders`, `--role=api`): validation, the unit of work
- *   with the order row, the outbox append and the `Idempotency-Key` record (a new key per request);
+ *   with the order row, the outbox append and the `Idempotency-Key` record (a new key per request;
+ *   `SERVICE_BENCH_NOKEY=1` sends none, to see what the key costs);
  * both loaded by autocannon over loopback (16 connections, 1 s warm-up, `SERVICE_BENCH_S` = 5 s measured);
  * - `projected`: the whole service in this process (`--role=all` on Postgres + NATS), fed at a fixed 500 orders/s
  *   for `SERVICE_BENCH_S`: the time from sending each order to the projection runner applying its
@@ -123,7 +124,7 @@ async function service(): Promise<Metrics> {
         });
         child.once('exit', (code) => reject(new Error(`orders service exited with ${code}: ${out}`)));
       });
-      return await load(api, true);
+      return await load(api, process.env.SERVICE_BENCH_NOKEY !== '1');
     } finally {
       child.kill('SIGTERM');
     }
@@ -176,15 +177,7 @@ async function projected(): Promise<Metrics> {
         const wait = due - performance.now();
         if (wait > 1) await new Promise((resolve) => setTimeout(resolve, wait));
         const t0 = performance.now();
-        inFlight.push(
-          fetch(`${running.url}/orders`, {
-            method: 'POST',
-            headers: { 'content-type': 'application/json' },
-            body: ORDER,
-          })
-            .then((r) => r.json() as Promise<{ orderId: string }>)
-            .then(({ orderId }) => void sentAt.set(orderId, t0)),
-        );
+        inFlight.push(post(`${running.url}/orders`).then(({ orderId }) => void sentAt.set(orderId, t0)));
       }
       await Promise.all(inFlight);
       const elapsed = (performance.now() - started) / 1000;

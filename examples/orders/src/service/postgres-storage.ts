@@ -1,6 +1,6 @@
 /**
- * The orders service on PostgreSQL (pg Pool): the same tables and projection as the SQLite storage, with the
- * outbox relay and projection runner woken by LISTEN/NOTIFY, so several processes share one database.
+ * The orders service on PostgreSQL (pg Pool): the same tables and projection as the SQLite storage; several
+ * processes share one database.
  */
 import { type AnyEvent, type DispatchContext, defineProjection } from '@cqrs-ts/core';
 import {
@@ -8,7 +8,6 @@ import {
   createPostgresProjectionStore,
   createPostgresSagaStore,
   createPostgresUnitOfWork,
-  createPostgresWakeUp,
   migrate,
 } from '@cqrs-ts/postgres';
 import pg from 'pg';
@@ -61,7 +60,14 @@ export async function createPostgresStorage(options: {
     await pool.end();
     throw error;
   }
-  const eventStore = createPostgresEventStore({ client: pool, source: 'orders-service' });
+  // No pg_notify per append: NOTIFY takes a database-wide lock at commit, which serializes the commits of every
+  // order: the service bench's place order measured 0.33x the hand-written route with it and 0.58x without, on a
+  // shared 2-core machine. The relay and the projection runner poll every 20 ms instead.
+  const eventStore = createPostgresEventStore({
+    client: pool,
+    source: 'orders-service',
+    notifyChannel: false,
+  });
   const unitOfWork = createPostgresUnitOfWork({ client: pool, outbox: eventStore.outbox });
   const tx = (ctx: DispatchContext) => unitOfWork.transaction(ctx);
 
@@ -108,8 +114,7 @@ export async function createPostgresStorage(options: {
     projections: createPostgresProjectionStore({ client: pool }) as OrdersStorage['projections'],
     orderView,
     sagas: createPostgresSagaStore({ client: pool }),
-    wakeUp: () =>
-      createPostgresWakeUp({ connect: async () => new pg.Client({ connectionString: options.url }) }),
+    wakeUp: () => undefined,
     async insertOrder(ctx, o) {
       await tx(ctx).query(
         'INSERT INTO orders (id, customer_id, lines, total_cents, address, status, placed_at) VALUES ($1, $2, $3, $4, $5, $6, $7)',
