@@ -21,8 +21,10 @@ import {
   diag,
   type Histogram,
   type Link,
+  type Meter,
   type MeterProvider,
   metrics,
+  type ObservableResult,
   ROOT_CONTEXT,
   type Span,
   SpanKind,
@@ -144,18 +146,21 @@ export function instrumentCqrs(options: CqrsInstrumentationOptions = {}): CqrsIn
     unit: 's',
     description: 'Duration of one outbox relay publish call (a batch)',
   });
-  const consumed = meter.createCounter(sc.METRIC_MESSAGING_CLIENT_CONSUMED_MESSAGES, {
+  // Per-delivery counts are kept here and reported by observable counters: a map lookup per delivery instead of
+  // the SDK hashing an attribute set on every add.
+  const consumed = tally(meter, sc.METRIC_MESSAGING_CLIENT_CONSUMED_MESSAGES, {
     description: 'Deliveries consumers settled, by destination, consumer and disposition',
   });
+  const deadLetters = tally(meter, 'cqrs.consumer.dead_letters', {
+    description: 'Deliveries a consumer dead-lettered',
+  });
+  const duplicates = tally(meter, 'cqrs.consumer.duplicates', {
+    description: 'Deliveries the inbox recognised as already handled',
+  });
+  undo.push(consumed.stop, deadLetters.stop, duplicates.stop);
   const processDuration = meter.createHistogram(sc.METRIC_MESSAGING_PROCESS_DURATION, {
     unit: 's',
     description: 'Duration of one delivery attempt dispatched to the event handlers',
-  });
-  const deadLetters = meter.createCounter('cqrs.consumer.dead_letters', {
-    description: 'Deliveries a consumer dead-lettered',
-  });
-  const duplicates = meter.createCounter('cqrs.consumer.duplicates', {
-    description: 'Deliveries the inbox recognised as already handled',
   });
   const sagaSteps = meter.createCounter('cqrs.saga.steps', {
     description: 'Saga step runs (act or compensate, retries included), by saga, action and outcome',
@@ -418,16 +423,20 @@ export function instrumentCqrs(options: CqrsInstrumentationOptions = {}): CqrsIn
         span.end();
       }
     }
-    const attrs: Attributes = {
-      'messaging.system': system,
-      'messaging.destination.name': d.destination,
-      'messaging.consumer.group.name': d.consumer,
-      'cqrs.disposition': disposition,
+    const key = `${d.destination}\n${d.consumer}\n${d.messageType ?? ''}\n${disposition}`;
+    const attrs = () => {
+      const a: Attributes = {
+        'messaging.system': system,
+        'messaging.destination.name': d.destination,
+        'messaging.consumer.group.name': d.consumer,
+        'cqrs.disposition': disposition,
+      };
+      if (d.messageType !== undefined) a['cqrs.message.type'] = d.messageType;
+      return a;
     };
-    if (d.messageType !== undefined) attrs['cqrs.message.type'] = d.messageType;
-    consumed.add(1, attrs);
-    if (d.action === 'dead-letter') deadLetters.add(1, attrs);
-    else if (d.outcome === 'duplicate') duplicates.add(1, attrs);
+    consumed.add(key, attrs);
+    if (d.action === 'dead-letter') deadLetters.add(key, attrs);
+    else if (d.outcome === 'duplicate') duplicates.add(key, attrs);
   });
   subscribe(DIAGNOSTICS_CHANNELS.consumeDisposition, onDisposition);
   undo.push(() => unsubscribe(DIAGNOSTICS_CHANNELS.consumeDisposition, onDisposition));
@@ -565,6 +574,24 @@ export function instrumentCqrs(options: CqrsInstrumentationOptions = {}): CqrsIn
     pendingConsume.clear();
   };
   return { dispose, [Symbol.dispose]: dispose, activatesSpans: storage !== undefined };
+}
+
+/** A monotonic count per low-cardinality key, reported by an observable counter of `name`. */
+function tally(meter: Meter, name: string, options: { description: string }) {
+  const counts = new Map<string, { attributes: Attributes; n: number }>();
+  const instrument = meter.createObservableCounter(name, options);
+  const report = (result: ObservableResult) => {
+    for (const c of counts.values()) result.observe(c.n, c.attributes);
+  };
+  instrument.addCallback(report);
+  return {
+    add(key: string, attributes: () => Attributes): void {
+      const c = counts.get(key);
+      if (c === undefined) counts.set(key, { attributes: attributes(), n: 1 });
+      else c.n++;
+    },
+    stop: () => instrument.removeCallback(report),
+  };
 }
 
 /** The active span's context, else the trace context the message carries, else a root. */
