@@ -5,7 +5,8 @@ import { errors as natsErrors } from '@nats-io/transport-node';
 /**
  * How this package classifies NATS failures into `BrokerError` reasons:
  *
- * - PubAck `503` (no stream captures the subject, no responders) → `unavailable`
+ * - PubAck `503` (no stream captures the subject, no responders), or a JetStream error of code `503` (the
+ *   JetStream system temporarily unavailable, e.g. while a restarted server recovers) → `unavailable`
  * - PubAck JetStream error `10054` / "message size exceeds" → `too-large` (`nativeCode` is the `err_code`)
  * - any other PubAck error or unreadable PubAck → `rejected`
  * - no PubAck within `timeoutMs` → `timeout`; connection lost before it → `connection`
@@ -60,6 +61,11 @@ export function classifyPubAck(
     // 10054: message size exceeds the stream's max_msg_size; the same message can never be stored.
     if (apiCode === 10054 || /message size exceeds/i.test(description)) {
       return new BrokerError('too-large', `nats: publish to ${subject} rejected: ${description}`, native);
+    }
+    // 503 in the body: JetStream itself cannot take messages now (10008 "temporarily unavailable" while a
+    // restarted server recovers its streams, not enabled, no leader); any message would fail alike.
+    if (error.code === 503 || apiCode === 10008) {
+      return new BrokerError('unavailable', `nats: publish to ${subject}: ${description}`, native);
     }
     return new BrokerError('rejected', `nats: publish to ${subject} rejected: ${description}`, native);
   }

@@ -25,6 +25,14 @@ describe('nats error classification', () => {
       'a.b',
     );
     expect(rejected).toMatchObject({ reason: 'rejected', retryable: true, scope: 'message' });
+    // a restarted server's JetStream before it recovered: the destination is down, not the message
+    const recovering = classifyPubAck(
+      ack({ error: { code: 503, err_code: 10008, description: 'JetStream system temporarily unavailable' } }),
+      undefined,
+      'a.b',
+    );
+    expect(recovering).toMatchObject({ reason: 'unavailable', retryable: true, nativeCode: 10008 });
+    expect(isDestinationFailure(recovering)).toBe(true);
     expect(classifyPubAck(utf8.encode('{oops'), undefined, 'a.b')).toMatchObject({ reason: 'rejected' });
     expect(classifyPubAck(ack({}), undefined, 'a.b')).toMatchObject({ reason: 'rejected' });
   });
