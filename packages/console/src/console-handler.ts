@@ -168,9 +168,12 @@ function sameToken(a: string, b: string): boolean {
   return x.length === y.length && timingSafeEqual(x, y);
 }
 
-const decoder = new TextDecoder('utf-8');
+const decoder = new TextDecoder('utf-8', { fatal: true });
 
-/** The payload of an outbox record as text (decompressed within a limit), cut to {@link CONSOLE_MAX_PAYLOAD_CHARS}. */
+/**
+ * The payload of an outbox record as text (decompressed within a limit; `base64:...` when it is not UTF-8), cut to
+ * {@link CONSOLE_MAX_PAYLOAD_CHARS}.
+ */
 function payloadText(record: OutboxRecord): { text: string; truncated: boolean } {
   let bytes: Uint8Array;
   try {
@@ -187,7 +190,13 @@ function payloadText(record: OutboxRecord): { text: string; truncated: boolean }
       truncated: false,
     };
   }
-  const text = decoder.decode(bytes);
+  let text: string;
+  try {
+    text = decoder.decode(bytes);
+  } catch {
+    // a binary payload (protobuf, Avro): shown as base64, marked
+    text = `base64:${Buffer.from(bytes).toString('base64')}`;
+  }
   return text.length > CONSOLE_MAX_PAYLOAD_CHARS
     ? { text: text.slice(0, CONSOLE_MAX_PAYLOAD_CHARS), truncated: true }
     : { text, truncated: false };

@@ -6,6 +6,7 @@ import {
   sequenceSvg,
 } from '@cqrs-ts/console';
 import { AuthorizationError, createInMemorySagaStore, type HandlerInfo } from '@cqrs-ts/core';
+import type { OutboxRecord } from '@cqrs-ts/core/spi';
 import { beforeAll, describe, expect, it } from 'vitest';
 import { type ConsoleFixture, consoleFixture } from './console-fixture.ts';
 
@@ -205,6 +206,28 @@ describe('console security', () => {
     expect(await status('https://OPS.example:8443/console/api/outbox')).toBe(200);
     expect(await status('http://evil.example/console/api/outbox')).toBe(403);
     expect(await status('https://ops.example/console/api/outbox')).toBe(403);
+  });
+
+  it('shows a binary payload as base64 and a gzip bomb as an error, not expanded past its limit', async () => {
+    const { gzipSync } = await import('node:zlib');
+    const [dead0] = await f.store.listDeadLetters({ limit: 1 });
+    const record = (payload: Uint8Array, contentEncoding: 'identity' | 'gzip'): OutboxRecord => ({
+      ...dead0!,
+      payload,
+      contentEncoding,
+    });
+    const rows = [
+      record(new Uint8Array([0xff, 0xfe, 0x00, 0x01]), 'identity'),
+      record(gzipSync(Buffer.alloc(64 * 1024 * 1024)), 'gzip'),
+    ];
+    const c = createConsole(
+      base({ readOnly: true, outbox: { store: { ...f.store, listDeadLetters: async () => rows } } }),
+    );
+    const r = (await (await c.fetch(new Request(`${ORIGIN}/console/api/outbox/dead-letters`))).json()) as {
+      items: { payload: string }[];
+    };
+    expect(r.items[0]!.payload).toBe('base64://4AAQ==');
+    expect(r.items[1]!.payload).toMatch(/^\(cannot decode the gzip payload: /);
   });
 
   it('answers outside its base path with a 404 problem, never throws', async () => {
