@@ -5,7 +5,7 @@
  *   with the order row, the outbox append and the `Idempotency-Key` record (a new key per request;
  *   `SERVICE_BENCH_NOKEY=1` sends none, to see what the key costs);
  * both loaded by autocannon over loopback (16 connections, 1 s warm-up, `SERVICE_BENCH_S` = 5 s measured);
- * - `projected`: the whole service in this process (`--role=all` on Postgres + NATS), fed at a fixed 500 orders/s
+ * - `projected:<rate>`: the whole service in this process (`--role=all` on Postgres + NATS), fed at a fixed rate
  *   for `SERVICE_BENCH_S`: the time from sending each order to the projection runner applying its
  *   `orders.order-placed` event (the order is in the projected list), its p99 in ms; `per_s` is the rate reached.
  */
@@ -28,7 +28,6 @@ const autocannon = createRequire(import.meta.url)('autocannon') as Autocannon;
 const PG_URL = process.env.CQRS_PG_URL ?? 'postgres://postgres@127.0.0.1:5432/test';
 const NATS_URL = process.env.CQRS_NATS_URL ?? '127.0.0.1:4222';
 const DURATION_S = Number(process.env.SERVICE_BENCH_S ?? 5);
-const RATE = 500;
 const RAW = fileURLToPath(new URL('./raw-server.ts', import.meta.url));
 const MAIN = fileURLToPath(new URL('../../../../examples/orders/src/service/main.ts', import.meta.url));
 const ORDER = JSON.stringify({
@@ -154,7 +153,7 @@ function post(url: string): Promise<{ orderId: string }> {
   });
 }
 
-async function projected(): Promise<Metrics> {
+async function projected(rate: number): Promise<Metrics> {
   return withSchema(async (url, name) => {
     Object.assign(process.env, serviceEnv(url, name));
     const { loadConfig } = await import('../../../../examples/orders/src/service/config.ts');
@@ -169,11 +168,11 @@ async function projected(): Promise<Metrics> {
           projectedAt.set((event.payload as { orderId: string }).orderId, now);
     });
     try {
-      const total = RATE * DURATION_S;
+      const total = rate * DURATION_S;
       const started = performance.now();
       const inFlight: Promise<void>[] = [];
       for (let i = 0; i < total; i++) {
-        const due = started + (i * 1000) / RATE;
+        const due = started + (i * 1000) / rate;
         const wait = due - performance.now();
         if (wait > 1) await new Promise((resolve) => setTimeout(resolve, wait));
         const t0 = performance.now();
@@ -196,10 +195,10 @@ async function projected(): Promise<Metrics> {
   });
 }
 
-/** Runs one case: `raw`, `service` or `projected`. */
+/** Runs one case: `raw`, `service` or `projected:<orders per second>`. */
 export async function run(variant: string): Promise<Metrics> {
   if (variant === 'raw') return raw();
   if (variant === 'service') return service();
-  if (variant === 'projected') return projected();
+  if (variant.startsWith('projected:')) return projected(Number(variant.slice('projected:'.length)));
   throw new Error(`service bench: unknown case ${variant}`);
 }
