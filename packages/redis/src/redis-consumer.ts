@@ -9,7 +9,7 @@ import {
   type MessageProcessorOptions,
   noopLogger,
 } from '@cqrs-ts/core';
-import { createKeyedLimiter, errorText, type KeyedLimiter } from '@cqrs-ts/core/spi';
+import { createHeartbeat, createKeyedLimiter, errorText, type KeyedLimiter } from '@cqrs-ts/core/spi';
 import { errorMessage, isNoGroup } from './redis-errors.ts';
 import {
   close,
@@ -142,6 +142,8 @@ export function createRedisStreamsConsumer(options: RedisStreamsConsumerOptions)
   const limiter: KeyedLimiter = createKeyedLimiter(concurrency);
   const inFlight = new Set<string>();
   let running = false;
+  /** A beat per `XREADGROUP` answered: a read that never returns (a hung server) stops it. */
+  const beat = createHeartbeat(blockMs);
   let stopped = false;
   let readLoop: Promise<void> | undefined;
   let reclaimLoop: Promise<void> | undefined;
@@ -362,13 +364,17 @@ export function createRedisStreamsConsumer(options: RedisStreamsConsumerOptions)
     while (running) {
       await limiter.whenBelow(Math.max(1, maxInFlight - batch + 1));
       // a handler's dependency is down: read nothing new until it is back
-      if (processor.pauseState().paused) await processor.whenResumed(stopSignal.signal);
+      if (processor.pauseState().paused) {
+        await processor.whenResumed(stopSignal.signal);
+        beat.running(running); // parked on purpose: due again from now
+      }
       if (!running) break;
       args[4] = Math.max(1, Math.min(batch, maxInFlight - limiter.size));
       let reply: unknown;
       try {
         reply = await (reader as RedisClientLike).callBuffer('XREADGROUP', ...args);
         failures = 0;
+        beat.beat(0);
       } catch (error) {
         if (!running) break;
         failures++;
@@ -380,7 +386,9 @@ export function createRedisStreamsConsumer(options: RedisStreamsConsumerOptions)
             reportError(e, 'XGROUP CREATE');
           }
         } else reportError(error, 'XREADGROUP');
-        await sleep(Math.min(2000, 50 * 2 ** Math.min(failures, 6)));
+        const wait = Math.min(2000, 50 * 2 ** Math.min(failures, 6));
+        beat.beat(wait);
+        await sleep(wait);
         continue;
       }
       for (const [stream, entries] of streamsOf(reply)) {
@@ -522,6 +530,7 @@ export function createRedisStreamsConsumer(options: RedisStreamsConsumerOptions)
       });
       refreshId();
       running = true;
+      beat.running(true);
       readLoop = read();
       reclaimLoop = reclaim();
     },
@@ -533,6 +542,7 @@ export function createRedisStreamsConsumer(options: RedisStreamsConsumerOptions)
         return;
       }
       running = false;
+      beat.running(false);
       stopSignal.abort();
       clearTimeout(reclaimTimer);
       reclaimWake?.();
@@ -557,6 +567,7 @@ export function createRedisStreamsConsumer(options: RedisStreamsConsumerOptions)
         ...counters,
         lastError,
         ...processor.pauseState(),
+        heartbeat: beat.read(),
       };
     },
     async [Symbol.asyncDispose]() {

@@ -3,7 +3,14 @@
  * contract, then what is Redis's own: the entry format, compression, malformed entries, lost consumer groups,
  * an interrupted blocking read, publisher-side deduplication, RESP2/RESP3 clients and bad input.
  */
-import { type AnyEvent, ConfigurationError, defineEvent, isCqrsError } from '@cqrs-ts/core';
+import {
+  type AnyEvent,
+  ConfigurationError,
+  consumerHealth,
+  createHealth,
+  defineEvent,
+  isCqrsError,
+} from '@cqrs-ts/core';
 import type { OutboxMessage } from '@cqrs-ts/core/spi';
 import {
   createRedisStreamsConsumer,
@@ -292,6 +299,48 @@ describe.skipIf(!available)('redis streams', () => {
     expect(info.pending).toBe(0);
     expect(await redis.xlen(stream)).toBe(2);
     expect(started).toBe(1);
+  });
+
+  it('a hung server (a stalled TCP proxy) turns readiness red within two blockMs; it recovers once resumed', async () => {
+    const target = new URL(REDIS_URL);
+    const proxy = await createTcpProxy({ host: target.hostname, port: Number(target.port || 6379) });
+    const BLOCK = 200;
+    const c = createRedisStreamsConsumer({
+      url: `redis://127.0.0.1:${proxy.port}`,
+      streams: [`${ROOT}hung:s`],
+      group: 'g',
+      blockMs: BLOCK,
+      processor: { name: 'hung', handle: () => {} },
+    });
+    const health = createHealth({ components: [consumerHealth('consumer:hung', c)] });
+    const ready = async () => (await health.ready()).checks['consumer:hung']![0]!;
+    try {
+      await c.start();
+      await waitFor(() => (c.health().heartbeat?.cycles ?? 0) >= 2, 5000, 'two reads');
+      expect((await ready()).status).toBe('pass');
+      proxy.stall(); // the connection stays open, the blocking read never answers
+      const stalledAt = Date.now();
+      let output: string | undefined;
+      await waitFor(
+        async () => {
+          const r = await ready();
+          output = r.output;
+          return r.status === 'fail';
+        },
+        5000,
+        'readiness red',
+      );
+      expect(Date.now() - stalledAt).toBeLessThanOrEqual(2 * BLOCK + 100);
+      expect(output).toContain('no heartbeat');
+      expect(c.health().connected).toBe(true); // alive but not cycling: only the heartbeat tells
+      proxy.resume();
+      await waitFor(async () => (await ready()).status === 'pass', 5000, 'readiness green again');
+    } finally {
+      proxy.resume();
+      health.close();
+      await c.stop();
+      await proxy.close();
+    }
   });
 
   it('appends in order and stops at the first failure, reporting the rest failed (preservesKeyOrder)', async () => {

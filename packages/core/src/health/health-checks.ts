@@ -177,11 +177,12 @@ export function consumerHealth(
           output: `not connected to the broker: ${h.lastError ?? 'reconnecting'}`,
           ...base,
         };
+      // paused on purpose (its fetch loop is parked): not stuck
+      if (h.paused) return { status: 'warn', output: "paused: a handler's dependency is down", ...base };
       if (h.heartbeat !== undefined) {
         const stuck = heartbeatVerdict(h.heartbeat, t, intervals);
         if (stuck !== undefined) return stuck;
       }
-      if (h.paused) return { status: 'warn', output: "paused: a handler's dependency is down", ...base };
       return { status: 'pass', ...base };
     },
   };
