@@ -13,6 +13,7 @@ import {
   createInMemoryInboxGuard,
   createInMemoryOutboxStore,
   createInMemoryProjectionStore,
+  createInMemoryUnitOfWork,
   createMediator,
   createOutboxRelay,
   createProjectionRunner,
@@ -220,6 +221,30 @@ describe('@cqrs-ts/prometheus', () => {
     await mediator.send(PlaceOrder.create({ id: 'o-1' }));
     expect(await registry.metrics()).not.toContain('cqrs_');
     expect(() => createPrometheusMetrics({} as never)).toThrow(/Registry/);
+  });
+
+  it('counts events a unit of work stages in its outbox, by type', async () => {
+    const registry = new Registry();
+    const metrics = createPrometheusMetrics({ registry });
+    const unitOfWork = createInMemoryUnitOfWork();
+    const mediator = createMediator({
+      behaviors: [unitOfWork],
+      handlers: [
+        handle(PlaceOrder, async (c, ctx) => {
+          ctx.emit(Placed, { id: c.payload.id });
+          ctx.emit(Placed, { id: `${c.payload.id}-again` });
+          return c.payload.id;
+        }),
+      ],
+    });
+    try {
+      await mediator.send(PlaceOrder.create({ id: 'o-1' }));
+      const text = await registry.metrics();
+      expect(parse(text).find((f) => f.name === 'cqrs_outbox_appended_total')?.type).toBe('COUNTER');
+      expect(sampleOf(text, 'cqrs_outbox_appended_total', { message_type: 'shop.order-placed' })).toBe(2);
+    } finally {
+      metrics.close();
+    }
   });
 
   it('counts message types past maxMessageTypes as other', async () => {
