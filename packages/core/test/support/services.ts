@@ -130,3 +130,23 @@ export function runExample(
     );
   });
 }
+
+/**
+ * Runs `fn` with the URL of a PostgreSQL database of its own (created, then dropped with its connections), for
+ * README examples that use fixed table names.
+ */
+export async function inOwnPostgresDatabase<T>(name: string, fn: (url: string) => Promise<T>): Promise<T> {
+  const { default: pg } = await import('pg');
+  const database = `readme_${name}_${uniqueSuffix}`;
+  const admin = new pg.Client({ connectionString: PG_URL });
+  await admin.connect();
+  await admin.query(`CREATE DATABASE ${database}`);
+  try {
+    const url = new URL(PG_URL);
+    url.pathname = `/${database}`;
+    return await fn(url.href);
+  } finally {
+    await admin.query(`DROP DATABASE ${database} WITH (FORCE)`);
+    await admin.end();
+  }
+}

@@ -1,0 +1,23 @@
+import { jetstreamManager } from '@nats-io/jetstream';
+import { expect, it } from 'vitest';
+import { inOwnPostgresDatabase, runExample } from '../../core/test/support/services.ts';
+import { available as pgAvailable } from '../../postgres/test/support.ts';
+import { connectTest, natsAvailable, unique } from './support.ts';
+
+it.skipIf(!natsAvailable || !pgAvailable)(
+  "the README's example runs: outbox, relay, JetStream, consumer with inbox",
+  async () => {
+    const stream = unique('README');
+    try {
+      const out = await inOwnPostgresDatabase('nats', (url) =>
+        runExample('packages/nats', 'test/readme/quick-start.ts', { DATABASE_URL: url, NATS_STREAM: stream }),
+      );
+      expect(out.split('\n')).toEqual(['placed o-1', '']);
+    } finally {
+      const nc = await connectTest();
+      const jsm = await jetstreamManager(nc);
+      for (const s of [stream, `${stream}_DLQ`]) await jsm.streams.delete(s).catch(() => undefined);
+      await nc.close();
+    }
+  },
+);
