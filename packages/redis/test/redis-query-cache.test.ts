@@ -1,10 +1,4 @@
-import {
-  createInMemoryQueryCacheStore,
-  createMediator,
-  defineQuery,
-  handle,
-  queryCache,
-} from '@cqrs-ts/core';
+import { createMediator, defineQuery, handle, queryCache } from '@cqrs-ts/core';
 import { createRedisQueryCacheStore } from '@cqrs-ts/redis';
 import { createTcpProxy, describeQueryCacheStoreContract } from '@cqrs-ts/testing/contracts';
 import { Redis } from 'ioredis';
