@@ -1,6 +1,6 @@
 import type { Disposition, IncomingMessage, MessageConsumer, MessageProcessor } from '@cqrs-ts/core';
 import { BrokerError, ConfigurationError, createMessageProcessor, noopLogger } from '@cqrs-ts/core';
-import type { CloudEventAttributes } from '@cqrs-ts/core/spi';
+import { type CloudEventAttributes, createHeartbeat } from '@cqrs-ts/core/spi';
 import {
   createKeyedLimiter,
   errorText,
@@ -108,6 +108,10 @@ export function createNatsConsumer(options: NatsConsumerOptions): NatsConsumer {
     1000,
     300_000,
   );
+  // the pull's idle heartbeat, as the client asks for it (half of expires, 500 ms to 30 s)
+  const idleHeartbeatMs = Math.min(30_000, Math.max(500, Math.floor(pullExpiresMs / 2)));
+  /** A beat per message delivered and per server heartbeat of the pull: a server that hangs stops both. */
+  const beat = createHeartbeat(idleHeartbeatMs);
   const publishTimeoutMs = assertInt(options.publishTimeoutMs ?? 5000, 'nats consumer: publishTimeoutMs', 1);
   const deliverPolicy = options.deliverPolicy ?? 'all';
   if (deliverPolicy !== 'all' && deliverPolicy !== 'new') {
@@ -297,8 +301,14 @@ export function createNatsConsumer(options: NatsConsumerOptions): NatsConsumer {
         current = messages;
         // close() takes effect through the iterator: the loop below ends and `closed()` resolves
         if (!running) void messages.close();
+        const pull = messages;
+        void (async () => {
+          for await (const n of pull.status()) if (n.type === 'heartbeat') beat.beat(idleHeartbeatMs);
+        })().catch(() => undefined);
+        beat.beat(idleHeartbeatMs);
         for await (const m of messages) {
           failures = 0;
+          beat.beat(idleHeartbeatMs);
           inFlight.set(m, performance.now());
           const key = m.headers?.get(`${NATS_CE_PREFIX}partitionkey`) || null;
           void limiter
@@ -336,7 +346,9 @@ export function createNatsConsumer(options: NatsConsumerOptions): NatsConsumer {
             lastError = errorText(e);
           }
         }
-        await sleep(Math.min(5000, 100 * 2 ** Math.min(failures, 6)));
+        const wait = Math.min(5000, 100 * 2 ** Math.min(failures, 6));
+        beat.beat(wait);
+        await sleep(wait);
       }
     }
   }
@@ -363,6 +375,7 @@ export function createNatsConsumer(options: NatsConsumerOptions): NatsConsumer {
         })().catch(() => undefined);
       }
       running = true;
+      beat.running(true);
       if (stopSignal.signal.aborted) stopSignal = new AbortController();
       // Every third of ackWait, messages held for longer than that (running or queued behind their key) get a
       // progress ack, so the first one goes out by 2/3 of ackWait and JetStream does not redeliver them meanwhile.
@@ -380,6 +393,7 @@ export function createNatsConsumer(options: NatsConsumerOptions): NatsConsumer {
         return;
       }
       running = false;
+      beat.running(false);
       stopSignal.abort();
       wake?.();
       void current?.close().catch(() => undefined);
@@ -409,6 +423,7 @@ export function createNatsConsumer(options: NatsConsumerOptions): NatsConsumer {
         ...stats,
         lastError,
         ...processor.pauseState(),
+        heartbeat: beat.read(),
       };
     },
     [Symbol.asyncDispose]() {

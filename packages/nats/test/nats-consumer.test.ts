@@ -1,10 +1,10 @@
-import { ConfigurationError } from '@cqrs-ts/core';
+import { ConfigurationError, consumerHealth, createHealth } from '@cqrs-ts/core';
 import { createNatsConsumer, createNatsPublisher, ensureNatsStream, type NatsPublisher } from '@cqrs-ts/nats';
 import { type BrokerHarness, createTcpProxy, describeBrokerContract } from '@cqrs-ts/testing/contracts';
 import { type JetStreamManager, jetstreamManager } from '@nats-io/jetstream';
 import { type NatsConnection, headers as natsHeaders } from '@nats-io/transport-node';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { connectTest, deleteStreams, NATS_URL, natsAvailable, readStream, unique } from './support.ts';
+import { connectTest, deleteStreams, NATS_URL, natsAvailable, readStream, unique, until } from './support.ts';
 
 /** The broker contract over a fresh stream per test; consumers connect through a TCP proxy the test can cut. */
 describeBrokerContract('nats', async (): Promise<BrokerHarness | undefined> => {
@@ -94,6 +94,49 @@ describe.skipIf(!natsAvailable)('nats consumer', () => {
     closers.push(c);
     return c;
   };
+
+  it('a hung server (a stalled TCP proxy) turns readiness red within two idle heartbeats past the one due', async () => {
+    const { stream } = await setup();
+    const [host, port] = NATS_URL.split(':') as [string, string];
+    const proxy = await createTcpProxy({ host, port: Number(port) });
+    const HEARTBEAT = 500; // the pull's idle heartbeat: half of pullExpiresMs
+    const c = createNatsConsumer({
+      servers: `127.0.0.1:${proxy.port}`,
+      stream,
+      name: 'hung',
+      pullExpiresMs: 2 * HEARTBEAT,
+      handle: () => {},
+    });
+    const health = createHealth({ components: [consumerHealth('consumer:hung', c)] });
+    const ready = async () => (await health.ready()).checks['consumer:hung']![0]!;
+    try {
+      await c.start();
+      // a server heartbeat arrived: the beat after the first pull
+      await until(() => (c.health().heartbeat?.cycles ?? 0) >= 3, 10_000, 'server heartbeats');
+      expect(c.health().heartbeat?.intervalMs).toBe(HEARTBEAT);
+      expect((await ready()).status).toBe('pass');
+      proxy.stall(); // the connection stays open, nothing comes back
+      const stalledAt = Date.now();
+      let output: string | undefined;
+      await until(
+        async () => {
+          const r = await ready();
+          output = r.output;
+          return r.status === 'fail';
+        },
+        10_000,
+        'readiness red',
+      );
+      // the next heartbeat was due at most one interval after the stall; red two intervals after that
+      expect(Date.now() - stalledAt).toBeLessThanOrEqual(3 * HEARTBEAT + 200);
+      expect(output).toContain('no heartbeat');
+    } finally {
+      proxy.resume();
+      health.close();
+      await c.stop();
+      await proxy.close();
+    }
+  });
 
   it('rejects bad configuration with ConfigurationError', async () => {
     const handle = () => {};
