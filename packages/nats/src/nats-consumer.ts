@@ -1,7 +1,8 @@
 import type { Disposition, IncomingMessage, MessageConsumer, MessageProcessor } from '@cqrs-ts/core';
 import { BrokerError, ConfigurationError, createMessageProcessor, noopLogger } from '@cqrs-ts/core';
-import { type CloudEventAttributes, createHeartbeat } from '@cqrs-ts/core/spi';
 import {
+  type CloudEventAttributes,
+  createHeartbeat,
   createKeyedLimiter,
   errorText,
   fromBindingHeaders,
