@@ -187,6 +187,58 @@ describe('tracing channels', () => {
     });
   });
 
+  it('cqrs-ts:dispatch: what a subscriber writes into the carrier is the trace context of the events the handler makes', async () => {
+    const Made = defineEvent('trace.made').withPayload<{ n: number }>();
+    const events: { traceparent: string | undefined; tracestate: string | undefined }[] = [];
+    const uow = createInMemoryUnitOfWork();
+    const mediator = createMediator({
+      behaviors: [uow],
+      handlers: [
+        handle(Place, (_c, ctx) => {
+          ctx.emit(Placed, { n: 1 });
+          const made = Made.create({ n: 2 });
+          events.push({ traceparent: made.metadata.traceparent, tracestate: made.metadata.tracestate });
+          return 'ok';
+        }),
+      ],
+    });
+    const span = '00-0af7651916cd43dd8448eb211c80319c-00f067aa0ba902b7-01';
+    const channel = tracingChannel<unknown, { carrier: Record<string, string> }>(TRACING_CHANNELS.dispatch);
+    const handlers = {
+      start: (c: { carrier: Record<string, string> }) => {
+        c.carrier.traceparent = span;
+        c.carrier.tracestate = 'vendor=1';
+      },
+      end() {},
+      asyncStart() {},
+      asyncEnd() {},
+      error() {},
+    };
+    channel.subscribe(handlers);
+    try {
+      await mediator.send(
+        Place.create(
+          { fail: false },
+          { traceparent: '00-0af7651916cd43dd8448eb211c80319c-b7ad6b7169203331-01' },
+        ),
+      );
+    } finally {
+      channel.unsubscribe(handlers);
+    }
+    expect(events).toEqual([{ traceparent: span, tracestate: 'vendor=1' }]);
+    expect(uow.outbox.records().map((r) => [r.headers.traceparent, r.headers.tracestate])).toEqual([
+      [span, 'vendor=1'],
+    ]);
+    // nobody listening: the handler's events carry the command's own trace context
+    await mediator.send(
+      Place.create(
+        { fail: false },
+        { traceparent: '00-0af7651916cd43dd8448eb211c80319c-b7ad6b7169203331-01' },
+      ),
+    );
+    expect(events[1]!.traceparent).toBe('00-0af7651916cd43dd8448eb211c80319c-b7ad6b7169203331-01');
+  });
+
   it('cqrs-ts:outbox.append carries the events a unit of work stages, and the dispatch they come from', async () => {
     const uow = createInMemoryUnitOfWork();
     const mediator = createMediator({

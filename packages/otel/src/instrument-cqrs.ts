@@ -228,8 +228,8 @@ export function instrumentCqrs(options: CqrsInstrumentationOptions = {}): CqrsIn
 
   traced<DispatchTraceContext>(
     TRACING_CHANNELS.dispatch,
-    (ctx, active) =>
-      tracer.startSpan(
+    (ctx, active) => {
+      const span = tracer.startSpan(
         `cqrs.${ctx.kind} ${ctx.messageType}`,
         {
           kind: SpanKind.INTERNAL,
@@ -242,7 +242,11 @@ export function instrumentCqrs(options: CqrsInstrumentationOptions = {}): CqrsIn
           },
         },
         parentOf(active, ctx.traceparent, ctx.tracestate),
-      ),
+      );
+      // the events the handler emits carry this span's context: the relay's send spans become its children
+      if (ctx.carrier !== undefined) injectSpanContext(span.spanContext(), ctx.carrier);
+      return span;
+    },
     {
       asyncEnd(ctx) {
         const seconds = finish(ctx);

@@ -200,7 +200,7 @@ async function provesOneTrace(
       expect(traceId).toBe(CLIENT_TRACE);
     expect(command.parentSpanContext?.spanId).toBe(CLIENT_SPAN);
     expect(append.parentSpanContext?.spanId).toBe(command.spanContext().spanId);
-    expect(send.parentSpanContext?.spanId).toBe(CLIENT_SPAN);
+    expect(send.parentSpanContext?.spanId).toBe(command.spanContext().spanId); // the event carries the command's span
     expect(send.name).toMatch(/^send /);
     expect(processSpan.parentSpanId).toBe(send.spanContext().spanId);
     expect(processSpan.name).toMatch(/^process /);

@@ -159,6 +159,8 @@ export class Dispatch implements DispatchContext, AmbientSource {
   #parent: AmbientSource | undefined;
   #execution: ExecutionContext | undefined;
   #ambient: AmbientContext | undefined;
+  /** The trace context a tracing subscriber gave this dispatch (its span), carried by the messages it creates. */
+  #trace: { readonly traceparent: string; readonly tracestate: string | undefined } | undefined;
   /** Typed values and recorded events, made on first use: most dispatches need neither. */
   #extra: Extra | undefined;
 
@@ -179,6 +181,7 @@ export class Dispatch implements DispatchContext, AmbientSource {
     this.#deadline = undefined;
     this.#parent = parent;
     this.#ambient = undefined;
+    this.#trace = undefined;
     this.#extra = undefined;
     if (options === undefined) {
       this.#signal = NEVER_ABORTED;
@@ -227,8 +230,14 @@ export class Dispatch implements DispatchContext, AmbientSource {
 
   /** @internal The ambient context inside this dispatch (see {@link ambientOf}), built when first read. */
   get ambient(): AmbientContext {
-    if (this.#ambient === undefined)
-      this.#ambient = ambientOf(this.message, this.execution, this.#parent?.ambient);
+    if (this.#ambient === undefined) {
+      const ambient = ambientOf(this.message, this.execution, this.#parent?.ambient);
+      const trace = this.#trace;
+      this.#ambient =
+        trace === undefined
+          ? ambient
+          : { ...ambient, traceparent: trace.traceparent, tracestate: trace.tracestate };
+    }
     return this.#ambient;
   }
 
@@ -281,10 +290,22 @@ export class Dispatch implements DispatchContext, AmbientSource {
     };
     if (m.tenantId !== undefined) init.tenantId = m.tenantId;
     if (m.requestedBy !== undefined) init.requestedBy = m.requestedBy;
-    if (m.traceparent !== undefined) init.traceparent = m.traceparent;
+    const traceparent = this.#trace?.traceparent ?? m.traceparent;
+    if (traceparent !== undefined) init.traceparent = traceparent;
+    const tracestate = this.#trace === undefined ? undefined : this.#trace.tracestate;
+    if (tracestate !== undefined) init.tracestate = tracestate;
     const event = definition.create(payload as never, init) as InferMessage<TDefinition>;
     this.record(event);
     return event;
+  }
+
+  /**
+   * @internal Sets the trace context of what this dispatch creates or emits (from a `cqrs-ts:dispatch` subscriber's
+   * carrier); read before the pipeline runs.
+   */
+  traceWith(traceparent: string, tracestate: string | undefined): void {
+    this.#trace = { traceparent, tracestate };
+    this.#ambient = undefined;
   }
 
   track(source: EventSource): void {

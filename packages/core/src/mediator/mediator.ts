@@ -2,6 +2,7 @@ import type { AmbientContext, AmbientSource } from '../context/ambient-context.t
 import { currentSource, runInSource } from '../context/ambient-context.ts';
 import type { DependencyScope } from '../context/dependency-scope.ts';
 import { EMPTY_EXECUTION_CONTEXT } from '../context/execution-context.ts';
+import { parseTraceparent } from '../context/headers.ts';
 import {
   CancelledError,
   ConfigurationError,
@@ -630,13 +631,27 @@ class MediatorImpl implements Mediator {
       correlationId: message.metadata.correlationId,
       traceparent: message.metadata.traceparent,
       tracestate: message.metadata.tracestate,
+      carrier: {},
     };
-    return dispatchChannel.tracePromise(() => this.#run(entry, message, options), trace);
+    return dispatchChannel.tracePromise(() => this.#run(entry, message, options, trace.carrier), trace);
   }
 
   /** A checked dispatch: runs the pipeline (in a scope of its own when the mediator has a container). */
-  #run(entry: CompiledHandler, message: AnyMessage, options: DispatchOptions | undefined): Promise<unknown> {
+  #run(
+    entry: CompiledHandler,
+    message: AnyMessage,
+    options: DispatchOptions | undefined,
+    carrier?: Readonly<Record<string, string>>,
+  ): Promise<unknown> {
     const context = new Dispatch(entry.descriptor, message, options);
+    const traceparent = carrier?.traceparent;
+    if (traceparent !== undefined && parseTraceparent(traceparent) !== undefined) {
+      const tracestate = carrier!.tracestate;
+      context.traceWith(
+        traceparent,
+        tracestate !== undefined && tracestate.length <= 512 ? tracestate : undefined,
+      );
+    }
     if (options?.scope !== undefined) context.scope = options.scope;
     else if (context.scope === undefined && this.#container !== undefined)
       return this.#dispatchScoped(entry, message, context, options);

@@ -33,6 +33,11 @@ export interface DispatchTraceContext {
   /** The message's W3C trace context (its caller's), when it carries one. */
   readonly traceparent: string | undefined;
   readonly tracestate: string | undefined;
+  /**
+   * Empty and writable: a `traceparent` (and `tracestate`) a subscriber writes here on `start` (its span's) becomes
+   * the trace context of the messages the handler creates or emits, so the events it stages continue that span.
+   */
+  readonly carrier: Record<string, string>;
   /** Set by the channel on failure. */
   error?: unknown;
   /** Set by the channel on success. */
