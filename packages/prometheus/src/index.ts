@@ -3,5 +3,10 @@
  * health of relays, projections and saga runners.
  * @module
  */
-export type { PrometheusMetrics, PrometheusMetricsOptions, SagaHealthSource } from './prometheus-metrics.ts';
+export type {
+  PrometheusMetrics,
+  PrometheusMetricsOptions,
+  SagaCountSource,
+  SagaHealthSource,
+} from './prometheus-metrics.ts';
 export { createPrometheusMetrics } from './prometheus-metrics.ts';

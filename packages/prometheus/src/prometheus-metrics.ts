@@ -22,6 +22,11 @@ export interface SagaHealthSource {
   health(): Promise<{ readonly needsOperator: number; readonly retrying: number; readonly active: number }>;
 }
 
+/** What {@link createPrometheusMetrics} reads of a saga store: its optional `count` by status (`SagaStore` fits). */
+export interface SagaCountSource {
+  count?(): Promise<Readonly<Record<string, number>>>;
+}
+
 /** Options of {@link createPrometheusMetrics}. */
 export interface PrometheusMetricsOptions {
   /** Where the metrics are registered; never the global registry unless you pass it. */
@@ -32,6 +37,8 @@ export interface PrometheusMetricsOptions {
   readonly projections?: readonly { readonly runner: ProjectionRunner; readonly names: readonly string[] }[];
   /** Saga runners by a name of yours (the `runner` label): sagas needing an operator, retrying, active. */
   readonly sagas?: Readonly<Record<string, SagaHealthSource>>;
+  /** Saga stores by a name of yours (the `store` label): sagas per status, from the store's `count()`. */
+  readonly sagaStores?: Readonly<Record<string, SagaCountSource>>;
   /** A health model: `cqrs_health_status` per readiness component (1 pass, 0.5 warn, 0 fail). */
   readonly health?: Health;
   /** Buckets of the duration histograms, in seconds. @default 1 ms to 10 s */
@@ -102,9 +109,10 @@ async function within<T>(ms: number, read: () => Promise<T>): Promise<T | undefi
  * | `cqrs_projection_batches_total` | counter | `projection`, `outcome` |
  * | `cqrs_saga_steps_total` | counter | `saga`, `step`, `action`, `outcome` |
  * | `cqrs_sagas` | gauge | `runner`, `state` (`needs_operator`, `retrying`, `active`) |
+ * | `cqrs_saga_states` | gauge | `store`, `status` |
  * | `cqrs_health_status` | gauge | `component` |
  *
- * @throws ConfigurationError for a missing registry or malformed options
+ * @throws ConfigurationError for a missing registry, a saga store without `count()`, or malformed options
  */
 export function createPrometheusMetrics(options: PrometheusMetricsOptions): PrometheusMetrics {
   const registry = options?.registry;
@@ -276,6 +284,29 @@ export function createPrometheusMetrics(options: PrometheusMetricsOptions): Prom
       },
     });
 
+  const sagaStores = Object.entries(options.sagaStores ?? {});
+  for (const [name, store] of sagaStores)
+    if (typeof store?.count !== 'function')
+      throw new ConfigurationError(`createPrometheusMetrics: saga store ${name} has no count()`);
+  if (sagaStores.length > 0)
+    new Gauge({
+      name: 'cqrs_saga_states',
+      help: 'Stored sagas per status (running, paused, completed, compensating, compensated, compensation_failed, ...).',
+      labelNames: ['store', 'status'],
+      registers,
+      async collect() {
+        this.reset();
+        const reads = await Promise.all(
+          sagaStores.map(async ([store, s]) => ({
+            store,
+            counts: await within(timeoutMs, () => s.count!()),
+          })),
+        );
+        for (const { store, counts } of reads)
+          for (const [status, n] of Object.entries(counts ?? {})) this.set({ store, status }, n);
+      },
+    });
+
   const health = options.health;
   if (health !== undefined)
     new Gauge({
@@ -424,6 +455,7 @@ export function createPrometheusMetrics(options: PrometheusMetricsOptions): Prom
         'cqrs_projection_lag_events',
         'cqrs_projection_lag_seconds',
         'cqrs_sagas',
+        'cqrs_saga_states',
         'cqrs_health_status',
       ])
         registry.removeSingleMetric(name);

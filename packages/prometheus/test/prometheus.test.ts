@@ -13,6 +13,7 @@ import {
   createInMemoryInboxGuard,
   createInMemoryOutboxStore,
   createInMemoryProjectionStore,
+  createInMemorySagaStore,
   createInMemoryUnitOfWork,
   createMediator,
   createOutboxRelay,
@@ -245,6 +246,43 @@ describe('@cqrs-ts/prometheus', () => {
     } finally {
       metrics.close();
     }
+  });
+
+  it('reports stored sagas per status from the saga store, and sagas the runner reports', async () => {
+    const registry = new Registry();
+    const store = createInMemorySagaStore();
+    const at = Date.now();
+    const record = (id: string) => ({
+      id,
+      name: 'checkout',
+      definitionVersion: 1,
+      context: '{}',
+      owner: 'w-1',
+      leaseMs: 1000,
+      now: at,
+      deadlineAt: null,
+    });
+    await store.create(record('s-1'));
+    await store.create(record('s-2'));
+    const sagas = { health: async () => ({ needsOperator: 1, retrying: 2, active: 0 }) };
+    const metrics = createPrometheusMetrics({
+      registry,
+      sagaStores: { main: store },
+      sagas: { main: sagas },
+    });
+    try {
+      const text = await registry.metrics();
+      expect(parse(text).find((f) => f.name === 'cqrs_saga_states')?.type).toBe('GAUGE');
+      const states = await store.count!();
+      for (const [status, n] of Object.entries(states))
+        expect(sampleOf(text, 'cqrs_saga_states', { store: 'main', status }), status).toBe(n);
+      expect(Object.values(states).reduce((a, b) => a + b, 0)).toBe(2);
+      expect(sampleOf(text, 'cqrs_sagas', { runner: 'main', state: 'needs_operator' })).toBe(1);
+      expect(sampleOf(text, 'cqrs_sagas', { runner: 'main', state: 'retrying' })).toBe(2);
+    } finally {
+      metrics.close();
+    }
+    expect(() => createPrometheusMetrics({ registry, sagaStores: { bare: {} } })).toThrow(/count/);
   });
 
   it('counts message types past maxMessageTypes as other', async () => {
