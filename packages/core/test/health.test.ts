@@ -28,6 +28,8 @@ import { waitFor } from './support/services.ts';
 
 const Pinged = defineEvent('health.pinged', { topic: 'pings' }).withPayload<{ n: number }>();
 const POLL = 100;
+/** Latency of noticing: the probe polls every 5 ms, and timers run late on a loaded machine. */
+const SLACK_MS = 150;
 const opened: Health[] = [];
 const open = (h: Health) => {
   opened.push(h);
@@ -129,7 +131,7 @@ describe('readiness: alive but not cycling turns red within two poll intervals',
       await waitFor(() => freeze.state.at > 0, 5000, 'publish entered');
       const red = await untilRed(health);
       const elapsed = red.at - freeze.state.at;
-      expect(elapsed).toBeLessThanOrEqual(2 * POLL + 60);
+      expect(elapsed).toBeLessThanOrEqual(2 * POLL + SLACK_MS);
       expect(red.report.checks['outbox-relay']![0]!.output).toContain('no heartbeat');
     } finally {
       freeze.state.frozen = false;
@@ -153,7 +155,7 @@ describe('readiness: alive but not cycling turns red within two poll intervals',
       freeze.state.frozen = true;
       await waitFor(() => freeze.state.at > 0, 5000, 'claim entered');
       const red = await untilRed(health);
-      expect(red.at - freeze.state.at).toBeLessThanOrEqual(2 * POLL + 60);
+      expect(red.at - freeze.state.at).toBeLessThanOrEqual(2 * POLL + SLACK_MS);
       expect(red.report.checks['outbox-relay']![0]!.output).toContain('no heartbeat');
     } finally {
       void relay.stop();
@@ -188,7 +190,7 @@ describe('readiness: alive but not cycling turns red within two poll intervals',
       freeze.state.frozen = true;
       await waitFor(() => freeze.state.at > 0, 5000, 'read entered');
       const red = await untilRed(health);
-      expect(red.at - freeze.state.at).toBeLessThanOrEqual(2 * POLL + 60);
+      expect(red.at - freeze.state.at).toBeLessThanOrEqual(2 * POLL + SLACK_MS);
       expect(red.report.checks['projection:pings']![0]!.output).toContain('no heartbeat');
     } finally {
       void runner.stop();
