@@ -332,6 +332,7 @@ export type {
   DocumentProjectionDefinition,
   EventTypeRef,
   PoisonPolicy,
+  ProjectionBatchItem,
   ProjectionContext,
 } from './projections/projection.ts';
 export { defineDocumentProjection, defineProjection, POISON_POLICIES } from './projections/projection.ts';

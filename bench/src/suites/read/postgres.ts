@@ -40,6 +40,9 @@ export async function openPostgres(): Promise<ReadParts<pg.PoolClient> | undefin
   await pool.query(`INSERT INTO ${checkpoints} VALUES ('raw', '0')`);
   const upsert = `INSERT INTO ${model} AS m (order_id, total, n) VALUES ($1, $2, 1)
     ON CONFLICT (order_id) DO UPDATE SET total = m.total + EXCLUDED.total, n = m.n + 1`;
+  const upsertMany = `INSERT INTO ${model} AS m (order_id, total, n)
+    SELECT * FROM unnest($1::text[], $2::bigint[], $3::int[])
+    ON CONFLICT (order_id) DO UPDATE SET total = m.total + EXCLUDED.total, n = m.n + EXCLUDED.n`;
   const template = createOutboxEncoder().encode(
     [OrderPlaced.create({ orderId: 'o', total: 0 })],
     Date.now(),
@@ -63,6 +66,17 @@ export async function openPostgres(): Promise<ReadParts<pg.PoolClient> | undefin
     },
     upsert: async (c, orderId, total) => {
       await c.query({ name: 'bench_read_upsert', text: upsert, values: [orderId, total] });
+    },
+    upsertMany: async (c, rows) => {
+      const ids: string[] = [];
+      const totals: number[] = [];
+      const ns: number[] = [];
+      for (const [id, r] of rows) {
+        ids.push(id);
+        totals.push(r.total);
+        ns.push(r.n);
+      }
+      await c.query({ name: 'bench_read_upsert_many', text: upsertMany, values: [ids, totals, ns] });
     },
     checkpoint: async (c, position) => {
       await c.query({

@@ -24,6 +24,8 @@ export async function openSqlite(): Promise<ReadParts<DatabaseSync>> {
   );
   const upsert = db.prepare(`INSERT INTO bench_model (order_id, total, n) VALUES (?, ?, 1)
     ON CONFLICT (order_id) DO UPDATE SET total = total + excluded.total, n = n + 1`);
+  const upsertOne = db.prepare(`INSERT INTO bench_model (order_id, total, n) VALUES (?, ?, ?)
+    ON CONFLICT (order_id) DO UPDATE SET total = total + excluded.total, n = n + excluded.n`);
   const checkpoint = db.prepare("UPDATE bench_cp SET position = ? WHERE name = 'raw'");
   const template = createOutboxEncoder().encode(
     [OrderPlaced.create({ orderId: 'o', total: 0 })],
@@ -45,6 +47,10 @@ export async function openSqlite(): Promise<ReadParts<DatabaseSync>> {
     },
     upsert: async (_db, orderId, total) => {
       upsert.run(orderId, total);
+    },
+    // SQLite runs in process: one prepared statement per row, with no await between them.
+    upsertMany: async (_db, rows) => {
+      for (const [id, r] of rows) upsertOne.run(id, r.total, r.n);
     },
     checkpoint: async (_db, position) => {
       checkpoint.run(position);

@@ -1,14 +1,17 @@
 import { ConfigurationError } from '../errors/cqrs-error.ts';
 import type { AnyEvent } from '../messages/message.ts';
-import type { AnyProjection, ProjectionContext } from './projection.ts';
+import type { AnyProjection, ProjectionBatchItem, ProjectionContext } from './projection.ts';
 import type { DocumentWrite, ProjectionStore } from './projection-store.ts';
 
 /** The event at `index` of a batch failed to apply (or to decode). @internal */
 export class ApplyFailure extends Error {
   readonly index: number;
-  constructor(index: number, cause: unknown) {
+  /** `false`: `applyBatch` failed for events `0..index`; applying them one per call names the failing one. */
+  readonly located: boolean;
+  constructor(index: number, cause: unknown, located = true) {
     super('projection apply failed', { cause });
     this.index = index;
+    this.located = located;
   }
 }
 
@@ -28,7 +31,27 @@ export async function applyProjection<TTx>(
   store: Pick<ProjectionStore<TTx>, 'readDocuments' | 'writeDocuments'>,
   tx: TTx,
   items: readonly ProjectionItem[],
+  oneByOne = false,
 ): Promise<void> {
+  if (def.style === 'batch' && def.applyBatch !== undefined && !oneByOne) {
+    // One call for the events before the first that could not be decoded (that one fails on its own).
+    let end = items.findIndex((item) => 'failed' in item.event);
+    if (end === -1) end = items.length;
+    if (end > 0) {
+      try {
+        await def.applyBatch(
+          end === items.length
+            ? (items as readonly ProjectionBatchItem[])
+            : (items.slice(0, end) as ProjectionBatchItem[]),
+          tx,
+        );
+      } catch (error) {
+        throw end === 1 ? new ApplyFailure(0, error) : new ApplyFailure(end - 1, error, false);
+      }
+    }
+    if (end < items.length) throw new ApplyFailure(end, (items[end]!.event as { failed: unknown }).failed);
+    return;
+  }
   if (def.style === 'batch') {
     for (let i = 0; i < items.length; i++) {
       const { event, context } = items[i]!;

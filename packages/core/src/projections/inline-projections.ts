@@ -61,11 +61,12 @@ export function createInlineProjections<TTx>(options: InlineProjectionsOptions<T
           );
         } catch (error) {
           if (!(error instanceof ApplyFailure)) throw error;
-          const event = mine[error.index]!;
+          const event = mine[error.located ? error.index : 0]!;
+          const what = error.located ? event.type : `a batch of ${error.index + 1} events`;
           throw new ProcessingError(
             event.type,
             error.cause,
-            `inline projection ${p.name} failed on ${event.type}; the command rolled back`,
+            `inline projection ${p.name} failed on ${what}; the command rolled back`,
           );
         }
       }

@@ -295,13 +295,14 @@ export function createProjectionRunner<TTx>(options: ProjectionRunnerOptions<TTx
     events: readonly (AnyEvent | { readonly failed: unknown })[],
     to: string,
     extra?: (tx: TTx) => Promise<void>,
+    oneByOne = false,
   ) => {
     const from = s.position;
     const at = now();
     await store.transaction(async (tx) => {
       if (!(await store.advance(tx, { ...s.key, owner, now: at, leaseMs, from, to }))) throw LEASE_LOST;
       if (extra !== undefined) await extra(tx);
-      await applyAll(s, tx, entries, events);
+      await applyAll(s, tx, entries, events, oneByOne);
     });
     s.position = to;
     s.leaseUntil = at + leaseMs;
@@ -337,12 +338,14 @@ export function createProjectionRunner<TTx>(options: ProjectionRunnerOptions<TTx
     tx: TTx,
     entries: readonly EventLogEntry[],
     events: readonly (AnyEvent | { readonly failed: unknown })[],
+    oneByOne: boolean,
   ) =>
     applyProjection(
       s.def,
       store,
       tx,
       entries.map((e, i) => ({ event: events[i]!, context: contextOf(s, e) })),
+      oneByOne,
     );
 
   const seen = (s: Slot<TTx>, id: string) => {
@@ -420,12 +423,16 @@ export function createProjectionRunner<TTx>(options: ProjectionRunnerOptions<TTx
     let entries = batch.entries;
     let events = await decode(entries);
     let to = batch.position;
+    let oneByOne = false;
     for (let tries = 1; ; ) {
       try {
         if (projectionBatchChannel.hasSubscribers) {
           const trace = { projection: s.key.name, from: s.position, to, size: entries.length };
-          await projectionBatchChannel.tracePromise(() => commit(s, entries, events, to), trace);
-        } else await commit(s, entries, events, to);
+          await projectionBatchChannel.tracePromise(
+            () => commit(s, entries, events, to, undefined, oneByOne),
+            trace,
+          );
+        } else await commit(s, entries, events, to, undefined, oneByOne);
         return entries.length;
       } catch (error) {
         if (error === LEASE_LOST) {
@@ -433,6 +440,11 @@ export function createProjectionRunner<TTx>(options: ProjectionRunnerOptions<TTx
           return 'blocked';
         }
         if (!(error instanceof ApplyFailure)) throw error;
+        if (!error.located) {
+          // applyBatch failed: the same events again, one per call, to find the failing one (no retry spent).
+          oneByOne = true;
+          continue;
+        }
         if (error.index > 0) {
           // Commit what precedes the failing event; the next step starts at it.
           entries = entries.slice(0, error.index);

@@ -47,10 +47,18 @@ interface ProjectionBase {
 export const POISON_POLICIES = ['stop', 'skip', 'park'] as const;
 export type PoisonPolicy = (typeof POISON_POLICIES)[number];
 
+/** One event of a batch handed to `applyBatch`, with where it sits. */
+export interface ProjectionBatchItem {
+  readonly event: AnyEvent;
+  readonly context: ProjectionContext;
+}
+
 /** A batch-style projection: `apply` writes the read model itself, in the transaction it is handed. */
 export interface BatchProjection<TTx> extends ProjectionBase {
   readonly style: 'batch';
   apply(event: AnyEvent, tx: TTx, context: ProjectionContext): Promise<void> | void;
+  /** Writes a whole batch at once (e.g. one multi-row upsert); runners use it instead of `apply` when given. */
+  applyBatch?(items: readonly ProjectionBatchItem[], tx: TTx): Promise<void> | void;
   /** Empties the read model of `version` (in-place rebuild). */
   reset?(tx: TTx, version: number): Promise<void> | void;
 }
@@ -76,10 +84,16 @@ interface CommonDefinition {
   readonly onPoison?: PoisonPolicy;
 }
 
-/** Arguments of {@link defineProjection}. */
+/** Arguments of {@link defineProjection}: `apply`, `applyBatch` or both. */
 export interface BatchProjectionDefinition<TTx> extends CommonDefinition {
   /** Writes what one event changes, in `tx`, idempotently (an upsert keyed by the event's data). */
-  apply(event: AnyEvent, tx: TTx, context: ProjectionContext): Promise<void> | void;
+  apply?(event: AnyEvent, tx: TTx, context: ProjectionContext): Promise<void> | void;
+  /**
+   * Writes what a batch of events changes, in log order, in `tx` (fast rebuilds: one multi-row upsert per
+   * batch instead of a statement per event). When it throws for a batch of several events, the runner applies
+   * them again one per call, in a new transaction, to find the failing event (its retries and poison policy).
+   */
+  applyBatch?(items: readonly ProjectionBatchItem[], tx: TTx): Promise<void> | void;
   reset?(tx: TTx, version: number): Promise<void> | void;
 }
 
@@ -146,16 +160,25 @@ export function checkProjectionVersion(version: unknown, what: string): number {
  */
 export function defineProjection<TTx>(definition: BatchProjectionDefinition<TTx>): BatchProjection<TTx> {
   const base = common(definition, 'defineProjection()');
-  if (typeof definition.apply !== 'function')
+  const { apply, applyBatch, reset } = definition;
+  if (apply !== undefined && typeof apply !== 'function')
     throw new ConfigurationError(`defineProjection() ${base.name}: apply must be a function`);
-  if (definition.reset !== undefined && typeof definition.reset !== 'function')
+  if (applyBatch !== undefined && typeof applyBatch !== 'function')
+    throw new ConfigurationError(`defineProjection() ${base.name}: applyBatch must be a function`);
+  if (apply === undefined && applyBatch === undefined)
+    throw new ConfigurationError(`defineProjection() ${base.name}: give apply, applyBatch or both`);
+  if (reset !== undefined && typeof reset !== 'function')
     throw new ConfigurationError(`defineProjection() ${base.name}: reset must be a function`);
-  const apply = definition.apply;
-  const reset = definition.reset;
   return Object.freeze({
     ...base,
     style: 'batch' as const,
-    apply: (event: AnyEvent, tx: TTx, context: ProjectionContext) => apply(event, tx, context),
+    apply:
+      apply !== undefined
+        ? (event: AnyEvent, tx: TTx, context: ProjectionContext) => apply(event, tx, context)
+        : (event: AnyEvent, tx: TTx, context: ProjectionContext) => applyBatch!([{ event, context }], tx),
+    ...(applyBatch !== undefined
+      ? { applyBatch: (items: readonly ProjectionBatchItem[], tx: TTx) => applyBatch(items, tx) }
+      : {}),
     ...(reset !== undefined ? { reset: (tx: TTx, version: number) => reset(tx, version) } : {}),
   });
 }

@@ -307,6 +307,36 @@ export function describeProjectionContract<TTx>(
       expect([...rows.values()]).toEqual([2, 2]);
     });
 
+    test('applyBatch writes a batch in one call; a failing batch is applied again one event per call to name the poison event', async (h) => {
+      const log = h.eventStore();
+      const store = h.projectionStore();
+      await h.counters.create('pc_many');
+      const calls: number[] = [];
+      const p = defineProjection<TTx>({
+        name: 'counter-many',
+        events: [Added],
+        async applyBatch(items, tx) {
+          calls.push(items.length);
+          for (const { event } of items) {
+            if ((event.payload as { id: string }).id === 'bad') throw new Error('refused bad');
+            await h.counters.bump(tx, 'pc_many', event.metadata.requestId!);
+          }
+        },
+      });
+      const bad = added('bad', 0);
+      const good = [added('ok1', 1), added('ok2', 2), added('ok3', 3)];
+      await append(h, log, [good[0]!, good[1]!, bad, good[2]!]);
+      const runner = runnerOf(log, store, [p], { retry: { attempts: 1 } });
+      await runner.catchUp();
+      const status = await runner.status('counter-many');
+      expect(status.state).toBe('stopped');
+      expect(status.lastError).toMatchObject({ eventId: bad.metadata.requestId, attempts: 1 });
+      const rows = await h.counters.read('pc_many');
+      expect([...rows.keys()].sort()).toEqual([good[0]!, good[1]!].map((e) => e.metadata.requestId).sort());
+      expect([...rows.values()]).toEqual([1, 1]);
+      expect(calls[0]).toBe(4);
+    });
+
     test('one runner per projection: another is refused while the lease is live, then continues from the checkpoint', async (h) => {
       const log = h.eventStore();
       const store = h.projectionStore();
