@@ -357,11 +357,39 @@ export function createRedisStreamsConsumer(options: RedisStreamsConsumerOptions)
       .finally(() => inFlight.delete(slot));
   }
 
+  /** Counts the blocking reader's lost connections. */
+  let readerGeneration = 0;
+
   async function read(): Promise<void> {
     const args: RedisArgument[] = ['GROUP', group, name, 'COUNT', 0, 'BLOCK', blockMs, 'STREAMS', ...streams];
     for (let i = 0; i < streams.length; i++) args.push('>');
     let failures = 0;
+    let ownPending = true; // at start, and after every failed read or lost connection
     while (running) {
+      if (ownPending) {
+        try {
+          const generation = readerGeneration;
+          await readOwnPending();
+          ownPending = readerGeneration !== generation;
+        } catch (error) {
+          if (!running) break;
+          failures++;
+          if (isNoGroup(error)) {
+            ownPending = false; // a new group has no pending entries
+            try {
+              await recreateGroups();
+            } catch (e) {
+              reportError(e, 'XGROUP CREATE');
+            }
+            continue;
+          }
+          reportError(error, 'XREADGROUP');
+          const wait = Math.min(2000, 50 * 2 ** Math.min(failures, 6));
+          beat.beat(wait);
+          await sleep(wait);
+          continue;
+        }
+      }
       await limiter.whenBelow(Math.max(1, maxInFlight - batch + 1));
       // a handler's dependency is down: read nothing new until it is back
       if (processor.pauseState().paused) {
@@ -371,8 +399,14 @@ export function createRedisStreamsConsumer(options: RedisStreamsConsumerOptions)
       if (!running) break;
       args[4] = Math.max(1, Math.min(batch, maxInFlight - limiter.size));
       let reply: unknown;
+      const generation = readerGeneration;
       try {
         reply = await (reader as RedisClientLike).callBuffer('XREADGROUP', ...args);
+        if (readerGeneration !== generation) {
+          // answered across a lost connection: what it delivered is pending here, read it in order with the rest
+          ownPending = true;
+          continue;
+        }
         failures = 0;
         beat.beat(0);
       } catch (error) {
@@ -386,6 +420,7 @@ export function createRedisStreamsConsumer(options: RedisStreamsConsumerOptions)
             reportError(e, 'XGROUP CREATE');
           }
         } else reportError(error, 'XREADGROUP');
+        ownPending = true;
         const wait = Math.min(2000, 50 * 2 ** Math.min(failures, 6));
         beat.beat(wait);
         await sleep(wait);
@@ -428,20 +463,59 @@ export function createRedisStreamsConsumer(options: RedisStreamsConsumerOptions)
       )) as [unknown, Entry[] | null, unknown?];
       cursor = text(reply[0]);
       const entries = (reply[1] ?? []).filter((e) => e !== null);
-      if (entries.length === 0) continue;
-      // Delivery counts after the claim: the attempt number of each entry.
-      const pipeline = commands.pipeline();
-      for (const e of entries) {
-        const id = text(e[0]);
-        pipeline.call('XPENDING', stream, group, id, id, 1);
-      }
-      const counts = (await pipeline.exec()) ?? [];
-      for (let i = 0; i < entries.length; i++) {
-        const row = (counts[i]?.[1] as unknown[][] | undefined)?.[0];
-        const attempt = Number(row?.[3] ?? 2);
-        dispatch(stream, entries[i]!, Number.isFinite(attempt) && attempt > 0 ? attempt : 2);
-      }
+      if (entries.length > 0) await dispatchCounted(stream, entries);
     } while (cursor !== '0-0');
+  }
+
+  /** Dispatches entries taken from the pending list, each with its delivery count as attempt number. */
+  async function dispatchCounted(stream: string, entries: readonly Entry[]): Promise<void> {
+    const pipeline = commands.pipeline();
+    for (const e of entries) {
+      const id = text(e[0]);
+      pipeline.call('XPENDING', stream, group, id, id, 1);
+    }
+    const counts = (await pipeline.exec()) ?? [];
+    for (let i = 0; i < entries.length; i++) {
+      const row = (counts[i]?.[1] as unknown[][] | undefined)?.[0];
+      const attempt = Number(row?.[3] ?? 2);
+      dispatch(stream, entries[i]!, Number.isFinite(attempt) && attempt > 0 ? attempt : 2);
+    }
+  }
+
+  /**
+   * Reads this consumer's own pending entries (`XREADGROUP ... 0`) and dispatches those not running here, in id
+   * order, before any new entry is read. Run at start and after every failed read: an entry the server delivered
+   * by a read whose reply was lost (a restart, a dropped connection) is pending for this consumer although it
+   * never arrived; reading `>` first would hand newer entries of its key to the handlers before it, and
+   * `XAUTOCLAIM` would bring it back only after `claimIdleMs`. Entries waiting out a retry backoff come too:
+   * after an outage they are due anyway.
+   */
+  async function readOwnPending(): Promise<void> {
+    const cursors = streams.map(() => '0');
+    let open = streams.length;
+    while (running && open > 0) {
+      await limiter.whenBelow(Math.max(1, maxInFlight - batch + 1));
+      const count = Math.max(1, Math.min(batch, maxInFlight - limiter.size));
+      const reply = await (reader as RedisClientLike).callBuffer(
+        'XREADGROUP',
+        'GROUP',
+        group,
+        name,
+        'COUNT',
+        count,
+        'STREAMS',
+        ...streams,
+        ...cursors,
+      );
+      open = 0;
+      for (const [stream, entries] of streamsOf(reply)) {
+        const i = streams.indexOf(stream);
+        if (entries.length === 0 || i < 0) continue;
+        cursors[i] = text(entries[entries.length - 1]![0]);
+        if (entries.length === count) open++;
+        await dispatchCounted(stream, entries);
+      }
+    }
   }
 
   /**
@@ -523,6 +597,11 @@ export function createRedisStreamsConsumer(options: RedisStreamsConsumerOptions)
           })
           .catch(() => {});
       };
+      // A read in flight when the connection closes may be sent again after the reconnection (ioredis resends
+      // unanswered commands): its reply is discarded and the own pending entries are read first (see read()).
+      reader.on('close', () => {
+        readerGeneration++;
+      });
       reader.on('ready', () => {
         // every ready after the first is a reconnection of the blocking reader
         if (++readerReady > 1) counters.reconnects++;

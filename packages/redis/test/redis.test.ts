@@ -258,6 +258,64 @@ describe.skipIf(!available)('redis streams', () => {
     expect(c.health().reconnects).toBeGreaterThanOrEqual(1); // the group created again
   });
 
+  it('handles entries delivered to it but never received (a lost reply) before newer ones of their key, at start', async () => {
+    const prefix = `${ROOT}lost-reply:`;
+    const stream = `${prefix}s`;
+    const Happened = event('s');
+    const publisher = createRedisStreamsPublisher({ redis, streamPrefix: prefix });
+    await redis.call('XGROUP', 'CREATE', stream, 'g', '0', 'MKSTREAM');
+    await publisher.publishEvents([Happened.create({ k: 'a', n: 1 })]);
+    // Delivered to consumer `c1` by a read whose reply never reached it (a restart, a lost connection).
+    await redis.call('XREADGROUP', 'GROUP', 'g', 'c1', 'COUNT', 1, 'STREAMS', stream, '>');
+    await publisher.publishEvents([Happened.create({ k: 'a', n: 2 })]);
+    const got: number[] = [];
+    const c = consumer({
+      streams: [stream],
+      group: 'g',
+      consumer: 'c1',
+      claimIdleMs: 60_000, // reclaiming would come far too late to keep the key's order
+      processor: { name: 'lost-reply', handle: (e) => void got.push((e.payload as Payload).n) },
+    });
+    await c.start();
+    await waitFor(() => got.length === 2, 5000, 'both entries');
+    expect(got).toEqual([1, 2]);
+  });
+
+  it('after a reconnection, handles its own pending entries before reading new ones (key order across a lost reply)', async () => {
+    const prefix = `${ROOT}lost-reply-reconnect:`;
+    const stream = `${prefix}s`;
+    const Happened = event('s');
+    const publisher = createRedisStreamsPublisher({ redis, streamPrefix: prefix });
+    const target = new URL(REDIS_URL);
+    const proxy = await createTcpProxy({ host: target.hostname, port: Number(target.port || 6379) });
+    const got: number[] = [];
+    const c = createRedisStreamsConsumer({
+      url: `redis://127.0.0.1:${proxy.port}`,
+      streams: [stream],
+      group: 'g',
+      consumer: 'c2',
+      blockMs: 200,
+      claimIdleMs: 60_000,
+      processor: { name: 'lost-reply-reconnect', handle: (e) => void got.push((e.payload as Payload).n) },
+    });
+    try {
+      await c.start();
+      await publisher.publishEvents([Happened.create({ k: 'a', n: 1 })]);
+      await waitFor(() => got.length === 1, 5000, 'the first entry');
+      await proxy.block(); // the consumer's connections drop
+      await publisher.publishEvents([Happened.create({ k: 'a', n: 2 })]);
+      // What the server did before the reply was lost: n=2 delivered to c2.
+      await redis.call('XREADGROUP', 'GROUP', 'g', 'c2', 'COUNT', 1, 'STREAMS', stream, '>');
+      await publisher.publishEvents([Happened.create({ k: 'a', n: 3 })]);
+      await proxy.unblock();
+      await waitFor(() => got.length === 3, 10_000, 'every entry');
+      expect(got).toEqual([1, 2, 3]);
+    } finally {
+      await c.stop();
+      await proxy.close();
+    }
+  });
+
   it('a stop interrupts the blocking read instead of waiting it out, and stops reading', async () => {
     const prefix = `${ROOT}stop:`;
     const stream = `${prefix}s`;
