@@ -1,8 +1,9 @@
 import { jetstreamManager } from '@nats-io/jetstream';
 import { expect, it } from 'vitest';
-import { inOwnPostgresDatabase, runExample } from '../../core/test/support/services.ts';
-import { available as pgAvailable } from '../../postgres/test/support.ts';
+import { inOwnPostgresDatabase, postgresReachable, runExample } from '../../core/test/support/services.ts';
 import { connectTest, natsAvailable, unique } from './support.ts';
+
+const pgAvailable = await postgresReachable();
 
 it.skipIf(!natsAvailable || !pgAvailable)(
   "the README's example runs: outbox, relay, JetStream, consumer with inbox",

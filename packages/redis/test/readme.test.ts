@@ -1,7 +1,8 @@
 import { expect, it } from 'vitest';
-import { inOwnPostgresDatabase, runExample } from '../../core/test/support/services.ts';
-import { available as pgAvailable } from '../../postgres/test/support.ts';
+import { inOwnPostgresDatabase, postgresReachable, runExample } from '../../core/test/support/services.ts';
 import { deleteKeys, keyPrefix, newRedis, REDIS_URL, redisAvailable } from './support.ts';
+
+const pgAvailable = await postgresReachable();
 
 const available = await redisAvailable();
 

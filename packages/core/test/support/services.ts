@@ -150,3 +150,13 @@ export async function inOwnPostgresDatabase<T>(name: string, fn: (url: string) =
     await admin.end();
   }
 }
+
+/** Whether PostgreSQL answers at {@link PG_URL} (see {@link service}), for tests outside the postgres package. */
+export async function postgresReachable(): Promise<boolean> {
+  const { default: pg } = await import('pg');
+  return service('postgres', async () => {
+    const c = new pg.Client({ connectionString: PG_URL, connectionTimeoutMillis: 2000 });
+    await c.connect();
+    await c.end();
+  });
+}
