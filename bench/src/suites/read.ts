@@ -37,6 +37,12 @@ const cases: CaseSpec[] = [
     variant: 'rebuild',
   },
   {
+    name: 'mariadb rebuild 1M',
+    baseline: 'mariadb raw catch-up',
+    module: moduleUrl('mariadb.ts'),
+    variant: 'rebuild',
+  },
+  {
     name: 'sqlite rebuild 1M',
     baseline: 'sqlite raw catch-up',
     module: moduleUrl('sqlite.ts'),
@@ -113,7 +119,7 @@ export const read: Suite = {
   notes: [
     `raw catch-up: a hand-written loop over ${CATCH_UP_EVENTS.toLocaleString('en')} events: the store's read() of 500 events of one type (its gap guard: snapshot, high-water mark or single writer), JSON.parse of each payload, BEGIN, one upsert per event (the same statement as the projection), UPDATE of a checkpoint row, COMMIT. Median of 3 runs after one warm-up run, each from an empty read model.`,
     'projection catch-up: the same through a batch projection and createProjectionRunner().catchUp() (lease, guarded checkpoint move in the batch transaction, envelope decode). Target: >= 0.7x raw.',
-    `rebuild 1M: rebuild(name, 'in-place') of the same projection over ${REBUILD_EVENTS.toLocaleString('en')} events (seeded by bulk SQL), batches of 5,000. Targets: >= 0.8x raw catch-up and >= 15,000 events/s.`,
+    `rebuild 1M: rebuild(name, 'in-place') of the same projection over ${REBUILD_EVENTS.toLocaleString('en')} events (seeded by bulk SQL), batches of 5,000, written by the projection's applyBatch with one multi-row upsert per batch (per-event apply before: postgres 2,671/s, sqlite 8,881/s). Targets: >= 0.8x raw catch-up and >= 15,000 events/s.`,
     "commit-to-read-model p99: 1,000 events/s for 5 s (10 events per transaction), the runner woken by LISTEN/NOTIFY (poll 1 s); from the writer's COMMIT to the runner's commit of the batch holding the events. Target: <= 100 ms.",
   ],
   nodeFlags: OP_NODE_FLAGS,
