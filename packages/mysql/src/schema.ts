@@ -37,7 +37,7 @@ const STREAM_COLUMNS =
  *   stream_id VARCHAR(255) NOT NULL PRIMARY KEY, version BIGINT NOT NULL, snapshot LONGTEXT NULL,
  *   snapshot_version BIGINT NULL, created_at BIGINT NOT NULL, updated_at BIGINT NOT NULL
  * ) ENGINE=InnoDB DEFAULT CHARSET=utf8mb4 COLLATE=utf8mb4_bin;
- * CREATE TABLE IF NOT EXISTS cqrs_inbox (message_id VARCHAR(255) NOT NULL, consumer VARCHAR(255) NOT NULL,
+ * CREATE TABLE IF NOT EXISTS cqrs_inbox (message_id VARBINARY(1020) NOT NULL, consumer VARBINARY(1020) NOT NULL,
  *   processed_at BIGINT NOT NULL, fingerprint CHAR(64) NULL, result LONGTEXT NULL,
  *   source VARCHAR(255) CHARACTER SET utf8mb4 COLLATE utf8mb4_bin NOT NULL DEFAULT '',
  *   PRIMARY KEY (message_id, consumer, source), KEY cqrs_inbox_processed_at (processed_at)
@@ -117,7 +117,7 @@ export function schemaStatements(tables: MysqlTables = {}): string[] {
   stream_id VARCHAR(255) NOT NULL PRIMARY KEY, version BIGINT NOT NULL, snapshot LONGTEXT NULL,
   snapshot_version BIGINT NULL, created_at BIGINT NOT NULL, updated_at BIGINT NOT NULL
 ) ENGINE=InnoDB DEFAULT CHARSET=utf8mb4 COLLATE=utf8mb4_bin`,
-    `CREATE TABLE IF NOT EXISTS ${i} (message_id VARCHAR(255) NOT NULL, consumer VARCHAR(255) NOT NULL,
+    `CREATE TABLE IF NOT EXISTS ${i} (${INBOX_KEY_COLUMNS},
   processed_at BIGINT NOT NULL, fingerprint CHAR(64) NULL, result LONGTEXT NULL,
   ${INBOX_SOURCE_COLUMN}, PRIMARY KEY (message_id, consumer, source), KEY ${ib}_processed_at (processed_at)
 ) ENGINE=InnoDB DEFAULT CHARSET=utf8mb4`,
@@ -155,6 +155,13 @@ export function schemaStatements(tables: MysqlTables = {}): string[] {
   ];
 }
 
+/**
+ * The inbox's message id and consumer name, compared byte for byte: a text collation would take `Order-1` and
+ * `order-1` (case-insensitive collations) or `order-1 ` and `order-1` (PAD SPACE, even `utf8mb4_bin`) for one
+ * message and ack the second as a duplicate without handling it. 1020 bytes hold 255 four-byte characters.
+ */
+const INBOX_KEY_COLUMNS = 'message_id VARBINARY(1020) NOT NULL, consumer VARBINARY(1020) NOT NULL';
+
 /** The inbox's `source` column: the message's CloudEvents source, compared byte for byte. */
 const INBOX_SOURCE_COLUMN =
   "source VARCHAR(255) CHARACTER SET utf8mb4 COLLATE utf8mb4_bin NOT NULL DEFAULT ''";
@@ -170,11 +177,18 @@ export async function migrate(client: MysqlClient, options: { tables?: MysqlTabl
   const inbox = resolveTables(options.tables).inbox;
   const [schema, table] = inbox.includes('.') ? inbox.split('.') : [undefined, inbox];
   const { rows } = await execute(
-    `SELECT column_name AS c FROM information_schema.columns WHERE table_schema = ${schema === undefined ? 'DATABASE()' : '?'} AND table_name = ? AND column_name IN ('fingerprint', 'result', 'source')`,
+    `SELECT column_name AS c, data_type AS t FROM information_schema.columns WHERE table_schema = ${schema === undefined ? 'DATABASE()' : '?'} AND table_name = ? AND column_name IN ('fingerprint', 'result', 'source', 'message_id')`,
     schema === undefined ? [table] : [schema, table],
   );
   const have = new Set(rows.map((r) => String(r.c ?? r.C ?? r.COLUMN_NAME).toLowerCase()));
+  const idType = rows.find((r) => String(r.c ?? r.C ?? r.COLUMN_NAME).toLowerCase() === 'message_id');
+  const textKeys =
+    String(idType?.t ?? idType?.T ?? idType?.DATA_TYPE ?? 'varbinary').toLowerCase() !== 'varbinary';
   const add = [
+    // an inbox made before ids compared byte for byte: the same bytes, now compared as bytes
+    textKeys
+      ? `MODIFY message_id VARBINARY(1020) NOT NULL, MODIFY consumer VARBINARY(1020) NOT NULL`
+      : undefined,
     have.has('fingerprint') ? undefined : 'ADD COLUMN fingerprint CHAR(64) NULL',
     have.has('result') ? undefined : 'ADD COLUMN result LONGTEXT NULL',
     // an inbox made before the source column: add it and key the marks by source, id and consumer

@@ -67,6 +67,18 @@ export function describeInboxContract<TTx>(
       expect(await h.effects()).toBe(3);
     });
 
+    run(
+      'ids and consumer names compare byte for byte: case, accents and trailing spaces make them differ',
+      async (h) => {
+        for (const id of ['Order-1', 'order-1', 'ORDER-1', 'order-1 ', 'ordér-1'])
+          expect((await once(h, id, 'billing')).status, JSON.stringify(id)).toBe('processed');
+        expect((await once(h, 'order-1', 'Billing')).status).toBe('processed');
+        expect((await once(h, 'order-1', 'billing ')).status).toBe('processed');
+        expect((await once(h, 'order-1', 'billing')).status).toBe('duplicate');
+        expect(await h.effects()).toBe(7);
+      },
+    );
+
     run('a rolled-back transaction leaves neither the mark nor the effect', async (h) => {
       const id = uuidv7();
       const failed = await h
