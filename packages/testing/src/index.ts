@@ -124,4 +124,10 @@ export type {
   SpecWorld,
 } from './specifications/handler-spec.ts';
 export { handlerSpec } from './specifications/handler-spec.ts';
+export type {
+  ProjectionSpecification,
+  ProjectionSpecOptions,
+  ProjectionThen,
+} from './specifications/projection-spec.ts';
+export { projectionSpec, projectionsCaughtUp } from './specifications/projection-spec.ts';
 export { waitFor } from './wait-for.ts';
