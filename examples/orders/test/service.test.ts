@@ -1,8 +1,9 @@
 import { join } from 'node:path';
+import type { SagaProgress } from '@cqrs-ts/saga';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { loadConfig } from '../src/service/config.ts';
 import { mountOperatorConsole } from '../src/service/console.ts';
-import type { OrderUpdate, OrderView } from '../src/service/messages.ts';
+import type { CheckoutStatus, OrderUpdate, OrderView } from '../src/service/messages.ts';
 import { type RunningService, startOrdersService } from '../src/service/service.ts';
 import { json, placeOrder, readEvents, tempDir } from './support.ts';
 
@@ -61,6 +62,41 @@ describe('the orders service on its embedded defaults (SQLite, in-memory broker)
       signal: AbortSignal.timeout(300),
     });
     await expect(readEvents(resumed, () => true)).rejects.toThrow();
+  });
+
+  it("serves the checkout saga's progress: JSON status, SSE of steps and states that ends when it is final, resume by Last-Event-ID", async () => {
+    const placed = await placeOrder(url, { customerId: 'c-9', lines: [{ sku: 'LAMP-9', quantity: 1 }] });
+    const { orderId } = (await placed.json()) as { orderId: string };
+    await watchUntilFinal(orderId);
+    const status = (await (await fetch(`${url}/orders/${orderId}/checkout`)).json()) as CheckoutStatus;
+    expect(status).toMatchObject({ orderId, status: 'compensated', cursor: 2 });
+    const steps = status.steps.map((s) => `${s.action}:${s.stepId}:${s.status}`);
+    expect(steps).toEqual([
+      'act:open:completed',
+      'act:reserve-stock:completed',
+      'act:charge:failed',
+      'compensate:reserve-stock:completed',
+      'compensate:open:completed',
+    ]);
+    // the stream ends by itself once the saga is final: `done` never stops it early here
+    const res = await fetch(`${url}/orders/${orderId}/checkout/watch`);
+    expect(res.headers.get('content-type')).toMatch(/^text\/event-stream/);
+    const events = await readEvents<SagaProgress>(res, () => false);
+    expect(events.filter((e) => e.data.kind === 'step').map((e) => e.id)).toEqual(
+      status.steps.map((s) => String(s.seq)),
+    );
+    expect(events.at(-1)!.data).toMatchObject({ kind: 'state', status: 'compensated' });
+    const resumed = await readEvents<SagaProgress>(
+      await fetch(`${url}/orders/${orderId}/checkout/watch`, {
+        headers: { 'last-event-id': events[2]!.id! },
+      }),
+      () => false,
+    );
+    expect(resumed.map((e) => e.id)).toEqual(events.slice(3).map((e) => e.id));
+    const missing = await fetch(`${url}/orders/o-none/checkout`);
+    expect(missing.status).toBe(404);
+    expect(missing.headers.get('content-type')).toMatch(/^application\/problem\+json/);
+    expect((await fetch(`${url}/orders/o-none/checkout/watch`)).status).toBe(404);
   });
 
   it('a declined payment compensates the checkout in reverse order, visible step by step on the stream', async () => {
@@ -137,6 +173,8 @@ describe('the orders service on its embedded defaults (SQLite, in-memory broker)
       '/orders',
       '/orders/{orderId}',
       '/orders/{orderId}/cancel',
+      '/orders/{orderId}/checkout',
+      '/orders/{orderId}/checkout/watch',
       '/orders/{orderId}/watch',
     ]);
   });

@@ -64,3 +64,9 @@ export type {
   StepResolver,
 } from './saga-runner.ts';
 export { createSagaRunner } from './saga-runner.ts';
+export type {
+  SagaProgress,
+  SagaStateProgress,
+  SagaStepProgress,
+  SagaWatchOptions,
+} from './saga-watch.ts';

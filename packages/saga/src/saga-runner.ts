@@ -21,6 +21,7 @@ import { type CompensationFailure, SagaDefinitionError } from './saga-errors.ts'
 import { ActiveRuns } from './saga-lease.ts';
 import { health, recover, startRecovery } from './saga-recovery.ts';
 import { execution, type Runtime, SagaRun } from './saga-run.ts';
+import { SagaChanges, type SagaProgress, type SagaWatchOptions, watchSaga } from './saga-watch.ts';
 
 /**
  * Creates step class instances (a DI container adapter). Called once per step per run; the instance it gives
@@ -267,6 +268,15 @@ export interface SagaRunner {
   list(query: SagaListQuery): Promise<readonly SagaRecord[]>;
   /** The log of a saga, by sequence. */
   history(sagaId: string): Promise<readonly SagaLogEntry[]>;
+  /**
+   * The progress feed of one saga: its log rows after `after` (`kind: 'step'`), then its row (`kind: 'state'`)
+   * each time it changed, until it is `completed`, `compensated` or `failed`, or `signal` aborts. Commits of this
+   * runner wake the feed at once (no polling); for sagas other processes drive, set `recheckMs`. Nothing is
+   * buffered while the consumer does not read: it reads the store again when it pulls.
+   * @throws SagaNotFoundError (on iteration) for an unknown saga id; ConfigurationError for a bad `after` or
+   *   `recheckMs`.
+   */
+  watch(sagaId: string, options?: SagaWatchOptions): AsyncIterable<SagaProgress>;
 }
 
 function unwrapError<T>(fn: () => Promise<T>): Promise<T> {
@@ -297,6 +307,7 @@ export function createSagaRunner(options: SagaRunnerOptions): SagaRunner {
   if (options.outbox === true && !store.capabilities.outbox) {
     throw new ConfigurationError('outbox: true needs a saga store created with an outbox');
   }
+  const changes = new SagaChanges();
   const leaseMs = options.leaseMs ?? 30_000;
   if (!(leaseMs >= 10)) throw new ConfigurationError('leaseMs must be at least 10');
   const registry = new Map<string, AnySagaDefinition>();
@@ -313,7 +324,7 @@ export function createSagaRunner(options: SagaRunnerOptions): SagaRunner {
   };
   for (const def of options.sagas ?? []) register(def);
   const rt: Runtime = {
-    store,
+    store: changes.wrap(store),
     registry,
     mediator: options.mediator,
     outbox: options.outbox,
@@ -351,6 +362,7 @@ export function createSagaRunner(options: SagaRunnerOptions): SagaRunner {
     health: (opts) => health(rt, opts?.names ?? [...registry.keys()]),
     list: (query) => store.list(query),
     history: (sagaId) => store.history(sagaId),
+    watch: (sagaId, opts) => watchSaga(store, changes, sagaId, opts),
   };
   return runner;
 }

@@ -10,6 +10,7 @@ import {
   defineStreamQuery,
   type Page,
 } from '@cqrs-ts/core';
+import type { SagaProgress, SagaStepProgress } from '@cqrs-ts/saga';
 import { z } from 'zod';
 
 /** The catalogue: unit prices in cents. `RARE-1` has little stock; `LAMP-9` costs more than a card may pay. */
@@ -95,6 +96,29 @@ export const WatchOrder = defineStreamQuery('orders.watch-order', {
   }),
   description: 'The order now, then again each time its checkout moves on (Server-Sent Events)',
 }).yields<OrderUpdate>();
+
+/** Where an order's checkout saga is: its status and the steps logged so far. */
+export interface CheckoutStatus {
+  readonly orderId: string;
+  readonly status: string;
+  /** Forward steps completed. */
+  readonly cursor: number;
+  readonly steps: readonly SagaStepProgress[];
+}
+
+export const GetCheckout = defineQuery('orders.get-checkout', {
+  schema: z.object({ orderId: z.string().min(1).max(64) }),
+  description: "The order's checkout saga now: status and logged steps (404 before the checkout started)",
+}).returns<CheckoutStatus>();
+
+export const WatchCheckout = defineStreamQuery('orders.watch-checkout', {
+  schema: z.object({
+    orderId: z.string().min(1).max(64),
+    /** The last seen event id (a saga log sequence): resume after it. */
+    after: z.number().int().min(0).optional(),
+  }),
+  description: "The order's checkout saga as it runs: each logged step and each state (Server-Sent Events)",
+}).yields<SagaProgress>();
 
 export const OrderPlaced = defineEvent('orders.order-placed', {
   topic: 'orders',
