@@ -18,10 +18,16 @@ export function mountCqrs(
   options: CqrsExpressOptions,
 ): HttpHandler {
   const mount = prepareMount(options);
+  const scopeOf = options.scope;
   for (const route of mount.routes) {
     const method = route.method.toLowerCase() as 'get' | 'post' | 'put' | 'patch' | 'delete';
     app[method](route.path, (request: Request, response: Response, next: NextFunction) => {
-      const input = nodeRouteInput(request, response, request.params as Record<string, string>);
+      const input = nodeRouteInput(
+        request,
+        response,
+        request.params as Record<string, string>,
+        scopeOf?.(request),
+      );
       route
         .handle(input)
         .then((reply) => sendNodeReply(response, reply))

@@ -50,6 +50,7 @@ const serialize = () => (data: unknown) => JSON.stringify(data);
  */
 export async function cqrsFastify(fastify: FastifyInstance, options: CqrsFastifyOptions): Promise<void> {
   const mount = prepareMount(options);
+  const scopeOf = options.scope;
   // The route reads the raw body itself, within maxBodyBytes, whatever its content type.
   fastify.removeAllContentTypeParsers();
   fastify.addContentTypeParser('*', (_request, _payload, done) => done(null, undefined));
@@ -62,7 +63,12 @@ export async function cqrsFastify(fastify: FastifyInstance, options: CqrsFastify
       serializerCompiler: serialize,
       handler: async (request, reply) => {
         reply.hijack();
-        const input = nodeRouteInput(request.raw, reply.raw, request.params as Record<string, string>);
+        const input = nodeRouteInput(
+          request.raw,
+          reply.raw,
+          request.params as Record<string, string>,
+          scopeOf?.(request),
+        );
         await sendNodeReply(reply.raw, await route.handle(input));
       },
     });

@@ -15,11 +15,13 @@ import type { CqrsHonoOptions } from './hono-options.ts';
  */
 export function mountCqrs(app: Hono, options: CqrsHonoOptions): HttpHandler {
   const mount = prepareMount(options);
+  const scopeOf = options.scope;
   for (const route of mount.routes) {
     app.on(route.method, route.path, async (c) => {
       const request = c.req.raw;
       const url = c.req.url;
       const q = url.indexOf('?');
+      const scope = scopeOf?.(c);
       const reply = await route.handle({
         method: request.method,
         path: c.req.path,
@@ -29,6 +31,7 @@ export function mountCqrs(app: Hono, options: CqrsHonoOptions): HttpHandler {
         body: request.body,
         signal: request.signal,
         raw: request,
+        ...(scope === undefined ? {} : { scope }),
       });
       return toResponse(reply);
     });

@@ -1,5 +1,6 @@
 import type {
   AnyMessage,
+  DependencyScope,
   ExecutionContext,
   InvalidHeader,
   Logger,
@@ -55,6 +56,12 @@ export interface RouteInput {
   /** Aborted when the client goes away; a stream's handler then sees its signal aborted. */
   readonly signal?: AbortSignal;
   readonly raw?: unknown;
+  /**
+   * The request's dependency scope (e.g. a request-scoped container): every dispatch of the request runs in it
+   * (dispatch option `scope`), so handlers, behaviors and nested dispatches share its instances. Its owner (the
+   * framework integration) disposes it; the mediator never does.
+   */
+  readonly scope?: DependencyScope;
 }
 
 /** An answer for the adapter to write. A stream's `body` is pulled one event at a time. */
@@ -421,6 +428,7 @@ export function createHttpHandler(options: HttpHandlerOptions): HttpHandler {
       let replayed = false;
       const result = await mediator.send(message as never, {
         context: execution,
+        ...(input.scope === undefined ? {} : { scope: input.scope }),
         ...(timeout === undefined ? {} : { timeout }),
         ...(key === null || key === undefined
           ? {}
@@ -451,6 +459,7 @@ export function createHttpHandler(options: HttpHandlerOptions): HttpHandler {
       const message = await build(payload, metadata);
       const result = await mediator.query(message as never, {
         context: execution,
+        ...(input.scope === undefined ? {} : { scope: input.scope }),
         ...(timeout === undefined ? {} : { timeout }),
       });
       const headers = scope.responseHeaders;
@@ -483,6 +492,7 @@ export function createHttpHandler(options: HttpHandlerOptions): HttpHandler {
       const message = await build(payload, metadata);
       const items = mediator.stream(message as never, {
         context: execution,
+        ...(input.scope === undefined ? {} : { scope: input.scope }),
         ...(input.signal === undefined ? {} : { signal: input.signal }),
         ...(timeout === undefined ? {} : { timeout }),
       });

@@ -1,4 +1,5 @@
 import type { IncomingHttpHeaders, IncomingMessage, ServerResponse } from 'node:http';
+import type { DependencyScope } from '@cqrs-ts/core';
 import type { HeaderReader, HttpReply, RouteInput } from './http-handler.ts';
 
 /** A {@link HeaderReader} over Node's lower-cased headers (a repeated header reads as its first value). */
@@ -19,6 +20,7 @@ export function nodeRouteInput(
   request: IncomingMessage,
   response: ServerResponse,
   params: Readonly<Record<string, string>> | undefined,
+  scope?: DependencyScope,
 ): RouteInput {
   const url = request.url ?? '/';
   const q = url.indexOf('?');
@@ -45,6 +47,7 @@ export function nodeRouteInput(
     raw: request,
   };
   if (params !== undefined) input.params = params;
+  if (scope !== undefined) input.scope = scope;
   return input;
 }
 
