@@ -50,6 +50,39 @@ export function executorOf(client: PostgresClient): Execute {
   };
 }
 
+/** Statements a pg transaction of {@link transactionOf} sends with its COMMIT, by connection. */
+const commitTails = new WeakMap<object, string[]>();
+
+/**
+ * Queues `sql` (a statement with its values inlined, see {@link pgLiteral}) to run in the same round trip as
+ * the COMMIT of the pg transaction `tx`, and is `true`; is `false` when `tx` is no such transaction, so the
+ * caller runs the statement itself. A failing statement fails the commit: the transaction rolls back. @internal
+ */
+export function sendWithCommit(tx: PostgresClient, sql: string): boolean {
+  const tail = commitTails.get(tx as object);
+  if (tail === undefined) return false;
+  tail.push(sql);
+  return true;
+}
+
+/** Runs now the statements queued by {@link sendWithCommit} on `tx`, so a read in `tx` sees them. @internal */
+export async function flushCommitTail(tx: PostgresClient): Promise<void> {
+  const tail = commitTails.get(tx as object);
+  if (tail === undefined || tail.length === 0) return;
+  const text = tail.join('; ');
+  tail.length = 0;
+  await (tx as PgQueryable).query(text);
+}
+
+/**
+ * `value` as a PostgreSQL string literal, safe whatever `standard_conforming_strings` is (the rule of pg's
+ * `escapeLiteral`). @internal
+ */
+export function pgLiteral(value: string): string {
+  const quoted = value.replaceAll("'", "''");
+  return value.includes('\\') ? `E'${quoted.replaceAll('\\', '\\\\')}'` : `'${quoted}'`;
+}
+
 /**
  * Runs `fn` in a transaction on a connection of its own, or is `undefined` when the client cannot. `fn` also
  * gets the transaction as a client (a pg `PoolClient`, a postgres.js transaction `sql` or a Kysely
@@ -93,12 +126,17 @@ export function transactionOf(client: PostgresClient): Transact | undefined {
         off?(event: 'error', l: () => void): unknown;
       };
       events.on?.('error', onError);
+      const tail: string[] = [];
       try {
         await conn.query('BEGIN');
+        commitTails.set(conn, tail);
         const result = await fn(executorOf(conn), conn);
-        await conn.query('COMMIT');
+        commitTails.delete(conn);
+        // Writes queued by sendWithCommit (an idempotency result) go in the COMMIT's round trip.
+        await conn.query(tail.length === 0 ? 'COMMIT' : `${tail.join('; ')}; COMMIT`);
         return result;
       } catch (error) {
+        commitTails.delete(conn);
         try {
           await conn.query('ROLLBACK');
         } catch {

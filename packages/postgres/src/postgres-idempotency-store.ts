@@ -1,6 +1,7 @@
 import type { IdempotencyStore } from '@cqrs-ts/core/spi';
 import { createSqlIdempotencyStore } from '@cqrs-ts/core/sql';
 import { toStorageError } from './postgres-errors.ts';
+import { flushCommitTail, pgLiteral, sendWithCommit } from './postgres-executor.ts';
 import type { PostgresClient, PostgresTables } from './postgres-options.ts';
 import { execOf } from './postgres-outbox-store.ts';
 import { resolveTables } from './schema.ts';
@@ -16,7 +17,8 @@ export interface PostgresIdempotencyStoreOptions {
 /**
  * The PostgreSQL {@link IdempotencyStore} of a unit of work: records are rows of the inbox table (consumer
  * `cqrs:idempotency`). A claim is `INSERT … ON CONFLICT DO NOTHING` in the command's transaction, so a second
- * claim of the same key waits for the first transaction, then reads what it committed (read committed).
+ * claim of the same key waits for the first transaction, then reads what it committed (read committed). In a
+ * pg transaction of the unit of work, the result's UPDATE goes in the COMMIT's round trip.
  */
 export function createPostgresIdempotencyStore(
   options: PostgresIdempotencyStoreOptions,
@@ -27,10 +29,17 @@ export function createPostgresIdempotencyStore(
   const completeSql = `UPDATE ${t} SET result = $3 WHERE message_id = $1 AND consumer = $2`;
   return createSqlIdempotencyStore<PostgresClient>({
     find: async (id, consumer) => (await execOf(options.client)(findSql, [id, consumer], true)).rows[0],
-    insert: async (tx, id, consumer, now, fingerprint) =>
-      (await execOf(tx)(claimSql, [id, consumer, now, fingerprint], true)).count,
+    insert: async (tx, id, consumer, now, fingerprint) => {
+      // A result queued for the commit is written first: a nested send of its key then replays it.
+      await flushCommitTail(tx);
+      return (await execOf(tx)(claimSql, [id, consumer, now, fingerprint], true)).count;
+    },
     read: async (tx, id, consumer) => (await execOf(tx)(findSql, [id, consumer], true)).rows[0],
-    complete: (tx, id, consumer, result) => execOf(tx)(completeSql, [id, consumer, result], true),
+    complete: (tx, id, consumer, result) =>
+      sendWithCommit(
+        tx,
+        `UPDATE ${t} SET result = ${pgLiteral(result)} WHERE message_id = ${pgLiteral(id)} AND consumer = ${pgLiteral(consumer)}`,
+      ) || execOf(tx)(completeSql, [id, consumer, result], true),
     toStorageError,
   });
 }

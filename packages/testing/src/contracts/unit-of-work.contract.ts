@@ -583,6 +583,16 @@ export function describeUnitOfWorkContract<TTx>(
         expect(calls.n).toBe(2);
       });
 
+      run('a result with quotes, backslashes and any Unicode replays exactly', async (h) => {
+        const calls = { n: 0 };
+        const { mediator } = build(h, (uow) => [addItem(uow, h, calls)]);
+        const id = `it's \\ a \\' "quote" \\\\n ü 😀 \u0001; COMMIT; --`;
+        const first = await mediator.send(keyed(id, 'odd'));
+        expect(first).toEqual({ id, n: 1 });
+        expect(await mediator.send(keyed(id, 'odd'))).toEqual(first);
+        expect(calls.n).toBe(1);
+      });
+
       run('a key sent to a unit of work without an idempotency store is refused', async (h) => {
         const calls = { n: 0 };
         const uow = h.unitOfWork({ idempotency: false });
