@@ -46,6 +46,7 @@ export function createPostgresProjectionStore(
     insertIgnore: (table, rest) => `INSERT INTO ${table} ${rest} ON CONFLICT DO NOTHING`,
     upsertDocs:
       'ON CONFLICT (name, version, id) DO UPDATE SET doc = EXCLUDED.doc, doc_version = EXCLUDED.doc_version, updated_at = EXCLUDED.updated_at',
+    idArray: (n) => `id = ANY($${n}::text[])`,
     toStorageError,
   });
 }

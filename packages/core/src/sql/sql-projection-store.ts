@@ -35,6 +35,12 @@ export interface SqlProjectionStoreSpec<TTx> {
   insertIgnore(table: string, rest: string): string;
   /** The tail of a multi-row document insert that updates `doc`, `doc_version`, `updated_at` on a duplicate. */
   readonly upsertDocs: string;
+  /**
+   * A condition matching `id` against one array parameter, the `n`-th (e.g. `id = ANY($3::text[])`): document
+   * reads and deletes then send a batch's ids as one parameter in one statement, instead of `IN` lists of up to
+   * 500 placeholders (which PostgreSQL plans as a scan of the version's documents).
+   */
+  idArray?(n: number): string;
   readonly toStorageError: (error: unknown, what: string) => Error;
 }
 
@@ -136,10 +142,17 @@ export function createSqlProjectionStore<TTx>(spec: SqlProjectionStoreSpec<TTx>)
   };
   const inList = (n: number, start: number, type: SqlParamType) =>
     Array.from({ length: n }, (_, i) => param(start + i, type)).join(', ');
+  const idArray = spec.idArray;
+  const idMatch = (n: number) => (idArray !== undefined ? idArray(3) : `id IN (${inList(n, 3, 'text')})`);
   const readDocsSql = (n: number) =>
-    `SELECT id, ${docText} AS doc, doc_version FROM ${D} WHERE name = ${param(1, 'text')} AND version = ${param(2, 'int')} AND id IN (${inList(n, 3, 'text')})`;
+    `SELECT id, ${docText} AS doc, doc_version FROM ${D} WHERE name = ${param(1, 'text')} AND version = ${param(2, 'int')} AND ${idMatch(n)}`;
   const deleteDocsSql = (n: number) =>
-    `DELETE FROM ${D} WHERE name = ${param(1, 'text')} AND version = ${param(2, 'int')} AND id IN (${inList(n, 3, 'text')})`;
+    `DELETE FROM ${D} WHERE name = ${param(1, 'text')} AND version = ${param(2, 'int')} AND ${idMatch(n)}`;
+  /** The ids in statements' parameters: one array, or chunks of placeholders. */
+  const idParts = (list: readonly string[]): (readonly string[])[] =>
+    idArray !== undefined ? (list.length === 0 ? [] : [list]) : chunks(list);
+  const idParams = (k: ProjectionKey, part: readonly string[]) =>
+    idArray !== undefined ? [k.name, k.version, part] : [k.name, k.version, ...part];
   const upsertDocsSql = (n: number) => {
     const rows: string[] = [];
     for (let i = 0; i < n; i++) {
@@ -233,8 +246,8 @@ export function createSqlProjectionStore<TTx>(spec: SqlProjectionStoreSpec<TTx>)
     },
     async readDocuments(tx, k, ids) {
       const out = new Map<string, StoredDocument>();
-      for (const part of chunks(ids)) {
-        const r = await run('read documents', tx, readDocsSql(part.length), [k.name, k.version, ...part]);
+      for (const part of idParts(ids)) {
+        const r = await run('read documents', tx, readDocsSql(part.length), idParams(k, part));
         for (const row of r.rows) {
           const doc = typeof row.doc === 'string' ? row.doc : JSON.stringify(row.doc);
           out.set(String(row.id), { doc, version: Number(row.doc_version) });
@@ -252,8 +265,8 @@ export function createSqlProjectionStore<TTx>(spec: SqlProjectionStoreSpec<TTx>)
         for (const w of part) params.push(k.name, k.version, w.id, w.doc, w.version, at);
         await run('write documents', tx, upsertDocsSql(part.length), params);
       }
-      for (const part of chunks(gone))
-        await run('delete documents', tx, deleteDocsSql(part.length), [k.name, k.version, ...part]);
+      for (const part of idParts(gone))
+        await run('delete documents', tx, deleteDocsSql(part.length), idParams(k, part));
     },
     async clear(tx, k) {
       await run('clear', tx, sql.clearDocs, [k.name, k.version]);
