@@ -357,7 +357,7 @@ export function createRedisStreamsConsumer(options: RedisStreamsConsumerOptions)
       .finally(() => inFlight.delete(slot));
   }
 
-  /** Counts the blocking reader's lost connections. */
+  /** Counts the blocking reader's closed connections and reconnections. */
   let readerGeneration = 0;
 
   async function read(): Promise<void> {
@@ -598,13 +598,18 @@ export function createRedisStreamsConsumer(options: RedisStreamsConsumerOptions)
           .catch(() => {});
       };
       // A read in flight when the connection closes may be sent again after the reconnection (ioredis resends
-      // unanswered commands): its reply is discarded and the own pending entries are read first (see read()).
+      // unanswered commands), and one made while it is down waits for it: a reply that crosses a close or a
+      // reconnection is discarded and the own pending entries are read first (see read()).
       reader.on('close', () => {
         readerGeneration++;
       });
       reader.on('ready', () => {
         // every ready after the first is a reconnection of the blocking reader
-        if (++readerReady > 1) counters.reconnects++;
+        if (++readerReady > 1) {
+          counters.reconnects++;
+          // a read queued while the connection was down is answered after this: read own pending entries first
+          readerGeneration++;
+        }
         refreshId();
       });
       refreshId();

@@ -303,18 +303,21 @@ describe.skipIf(!available)('redis streams', () => {
       await publisher.publishEvents([Happened.create({ k: 'a', n: 1 })]);
       await waitFor(() => got.length === 1, 5000, 'the first entry');
       await proxy.block(); // the consumer's connections drop
+      await waitFor(() => !c.health().connected, 5000, 'the consumer to see the connection lost');
       await publisher.publishEvents([Happened.create({ k: 'a', n: 2 })]);
       // What the server did before the reply was lost: n=2 delivered to c2.
       await redis.call('XREADGROUP', 'GROUP', 'g', 'c2', 'COUNT', 1, 'STREAMS', stream, '>');
       await publisher.publishEvents([Happened.create({ k: 'a', n: 3 })]);
       await proxy.unblock();
-      await waitFor(() => got.length === 3, 10_000, 'every entry');
+      await waitFor(() => got.length === 3, 20_000, 'every entry').catch((e: unknown) => {
+        throw new Error(`${String(e)}: got ${JSON.stringify(got)}, health ${JSON.stringify(c.health())}`);
+      });
       expect(got).toEqual([1, 2, 3]);
     } finally {
       await c.stop();
       await proxy.close();
     }
-  });
+  }, 40_000);
 
   it('a stop interrupts the blocking read instead of waiting it out, and stops reading', async () => {
     const prefix = `${ROOT}stop:`;
