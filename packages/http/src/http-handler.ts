@@ -331,6 +331,8 @@ export function createHttpHandler(options: HttpHandlerOptions): HttpHandler {
       idempotencyKey = idempotent ? (rule ?? 'optional') : undefined;
     }
     const plan: CoercionPlan = coercionPlan(payloadSchema, definition.paging !== undefined);
+    const paging =
+      definition.paging === undefined ? undefined : { defaultPageSize: defaultPageSize(definition.paging) };
     const timeout = route.options.timeout;
     const etag = route.options.etag;
     if (route.kind === 'command') {
@@ -456,6 +458,11 @@ export function createHttpHandler(options: HttpHandlerOptions): HttpHandler {
     async function query(input: RouteInput, scope: RequestScope): Promise<HttpReply> {
       const { metadata, execution } = await begin(input, scope);
       const payload = queryPayload(input.params, new URLSearchParams(input.search), plan);
+      if (paging !== undefined) {
+        // a list without page parameters is its first page, in the default size
+        payload.page ??= 1;
+        payload.pageSize ??= paging.defaultPageSize;
+      }
       const message = await build(payload, metadata);
       const result = await mediator.query(message as never, {
         context: execution,
@@ -704,3 +711,10 @@ export function toResponse(reply: HttpReply): Response {
   );
   return new Response(stream, { status: reply.status, headers: reply.headers });
 }
+
+/** The page size of a paginated query's route when the request names none: 20, or the query's maximum if smaller. */
+export function defaultPageSize(paging: { readonly maxPageSize: number }): number {
+  return Math.min(DEFAULT_PAGE_SIZE, paging.maxPageSize);
+}
+
+const DEFAULT_PAGE_SIZE = 20;

@@ -1,4 +1,4 @@
-import type { HttpHandler, MountedRoute } from './http-handler.ts';
+import { defaultPageSize, type HttpHandler, type MountedRoute } from './http-handler.ts';
 import type { JsonSchema } from './http-schema.ts';
 
 /** The `info` object of an OpenAPI document. */
@@ -121,12 +121,22 @@ function operation(route: MountedRoute): Record<string, unknown> {
       parameters.push({ name, in: 'query', required: need.has(name), schema });
     }
     if (definition.paging !== undefined) {
-      parameters.push({ name: 'page', in: 'query', required: true, schema: { type: 'integer', minimum: 1 } });
+      parameters.push({
+        name: 'page',
+        in: 'query',
+        required: false,
+        schema: { type: 'integer', minimum: 1, default: 1 },
+      });
       parameters.push({
         name: 'pageSize',
         in: 'query',
-        required: true,
-        schema: { type: 'integer', minimum: 1, maximum: definition.paging.maxPageSize },
+        required: false,
+        schema: {
+          type: 'integer',
+          minimum: 1,
+          maximum: definition.paging.maxPageSize,
+          default: defaultPageSize(definition.paging),
+        },
       });
     }
     if (kind === 'query')

@@ -333,6 +333,16 @@ export function describeHttpContract(name: string, harness: HttpServerHarness): 
         expect(notNumber.status).toBe(400);
       });
 
+      it('answers a list without page parameters with its first page in the default size', async () => {
+        const first = await fetch(`${url}/orders`);
+        expect(first.status).toBe(200);
+        expect(await json(first)).toMatchObject({ page: 1, pageSize: 20, total: 120 });
+        const second = await fetch(`${url}/orders?page=2`);
+        expect(await json(second)).toMatchObject({ page: 2, pageSize: 20 });
+        const zero = await fetch(`${url}/orders?page=0`);
+        expect(zero.status).toBe(400); // a page given is checked, never clamped
+      });
+
       it('refuse prototype-polluting query keys and answer unknown routes and missing things with 404', async () => {
         expect((await fetch(`${url}/orders?page=1&pageSize=1&__proto__=x`)).status).toBe(400);
         expect((await fetch(`${url}/orders?page=1&pageSize=1&constructor=x`)).status).toBe(400);
