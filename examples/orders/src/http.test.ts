@@ -1,56 +1,12 @@
-import type { Server } from 'node:http';
-import type { AddressInfo } from 'node:net';
 import { noopLogger } from '@cqrs-ts/core';
-import { mountCqrs as mountExpress } from '@cqrs-ts/express';
-import { cqrsFastify } from '@cqrs-ts/fastify';
-import { mountCqrs as mountHono } from '@cqrs-ts/hono';
-import { serve } from '@hono/node-server';
-import express from 'express';
-import Fastify from 'fastify';
-import { Hono } from 'hono';
 import { describe, expect, it } from 'vitest';
+import { frameworks } from '../test/support.ts';
 import { ordersHttp } from './http.ts';
 import { createOrdersService } from './orders.ts';
 
-type Start = () => Promise<{ url: string; close(): Promise<void> }>;
-
-const listening = (server: Server) => ({
-  url: `http://127.0.0.1:${(server.address() as AddressInfo).port}`,
-  close: () =>
-    new Promise<void>((resolve) => {
-      server.closeAllConnections();
-      server.close(() => resolve());
-    }),
-});
-
-const frameworks: Record<string, Start> = {
-  fastify: async () => {
-    const app = Fastify();
-    await app.register(cqrsFastify, ordersHttp(createOrdersService(noopLogger)));
-    await app.listen({ port: 0, host: '127.0.0.1' });
-    return listening(app.server);
-  },
-  hono: async () => {
-    const app = new Hono();
-    mountHono(app, ordersHttp(createOrdersService(noopLogger)));
-    const server = await new Promise<Server>((resolve) => {
-      const s = serve({ fetch: app.fetch, port: 0, hostname: '127.0.0.1' }, () => resolve(s as Server));
-    });
-    return listening(server);
-  },
-  express: async () => {
-    const app = express();
-    mountExpress(app, ordersHttp(createOrdersService(noopLogger)));
-    const server = await new Promise<Server>((resolve) => {
-      const s = app.listen(0, '127.0.0.1', () => resolve(s));
-    });
-    return listening(server);
-  },
-};
-
 describe.each(Object.keys(frameworks))('the orders service over HTTP on %s', (framework) => {
   it('places, reads, lists, exports (SSE) and cancels orders, with problem details and the OpenAPI document', async () => {
-    const server = await frameworks[framework]!();
+    const server = await frameworks[framework]!(ordersHttp(createOrdersService(noopLogger)));
     const { url } = server;
     try {
       const json = { 'content-type': 'application/json' };

@@ -1,8 +1,18 @@
 import { type ChildProcess, spawn } from 'node:child_process';
 import { mkdtempSync, rmSync } from 'node:fs';
+import type { Server } from 'node:http';
+import type { AddressInfo } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
+import { mountCqrs as mountExpress } from '@cqrs-ts/express';
+import { cqrsFastify } from '@cqrs-ts/fastify';
+import { mountCqrs as mountHono } from '@cqrs-ts/hono';
+import type { AdapterOptions } from '@cqrs-ts/http';
+import { serve } from '@hono/node-server';
+import express from 'express';
+import Fastify from 'fastify';
+import { Hono } from 'hono';
 
 export const MAIN = fileURLToPath(new URL('../src/service/main.ts', import.meta.url));
 
@@ -101,3 +111,46 @@ export function startProcess(args: readonly string[], env: Record<string, string
       }),
   };
 }
+
+/** A server listening on loopback, closed with its connections. */
+export interface Listening {
+  readonly url: string;
+  close(): Promise<void>;
+}
+
+const listening = (server: Server): Listening => ({
+  url: `http://127.0.0.1:${(server.address() as AddressInfo).port}`,
+  close: () =>
+    new Promise<void>((resolve) => {
+      server.closeAllConnections();
+      server.close(() => resolve());
+    }),
+});
+
+/** The same routes served by each framework package over real loopback HTTP. */
+export const frameworks: Record<string, (options: AdapterOptions) => Promise<Listening>> = {
+  fastify: async (options) => {
+    const app = Fastify();
+    await app.register(cqrsFastify, options);
+    await app.listen({ port: 0, host: '127.0.0.1' });
+    return listening(app.server);
+  },
+  hono: async (options) => {
+    const app = new Hono();
+    mountHono(app, options);
+    return listening(
+      await new Promise<Server>((resolve) => {
+        const s = serve({ fetch: app.fetch, port: 0, hostname: '127.0.0.1' }, () => resolve(s as Server));
+      }),
+    );
+  },
+  express: async (options) => {
+    const app = express();
+    mountExpress(app, options);
+    return listening(
+      await new Promise<Server>((resolve) => {
+        const s = app.listen(0, '127.0.0.1', () => resolve(s));
+      }),
+    );
+  },
+};

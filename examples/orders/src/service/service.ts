@@ -37,23 +37,15 @@ import {
 } from '@cqrs-ts/core';
 import { cqrsFastify } from '@cqrs-ts/fastify';
 import { commandRoute, queryRoute, streamRoute } from '@cqrs-ts/http';
-import {
-  createSagaRunner,
-  SagaFailedError,
-  SagaNotFoundError,
-  type SagaProgress,
-  type SagaRunner,
-  type SagaStepProgress,
-} from '@cqrs-ts/saga';
+import { createSagaRunner, SagaFailedError, type SagaRunner } from '@cqrs-ts/saga';
 import Fastify, { type FastifyInstance } from 'fastify';
 import { createOrdersBroker, type OrdersBroker } from './broker.ts';
 import { Checkout } from './checkout.ts';
+import { checkoutProgress } from './checkout-http.ts';
 import type { ServiceConfig, ServiceRole } from './config.ts';
 import {
   CancelOrder,
   CheckoutProgressed,
-  type CheckoutStatus,
-  GetCheckout,
   GetOrder,
   ListOrders,
   OrderCancelled,
@@ -63,7 +55,6 @@ import {
   PlaceOrder,
   RunCheckoutStep,
   totalOf,
-  WatchCheckout,
   WatchOrder,
 } from './messages.ts';
 import { createSqliteStorage } from './sqlite-storage.ts';
@@ -180,32 +171,12 @@ export async function startOrdersService(
   }
 
   // checkouts this process does not drive (another process consumes the orders) are read again every 500 ms
-  const recheck = has('consumer') && has('saga-recovery') ? {} : { recheckMs: 500 };
-
-  /** The checkout saga's log and state (saga id = order id), without waiting for it to move on. */
-  async function checkoutStatus(orderId: string): Promise<CheckoutStatus> {
-    const steps: SagaStepProgress[] = [];
-    try {
-      for await (const p of sagas.watch(orderId)) {
-        if (p.kind === 'step') steps.push(p);
-        else return { orderId, status: p.status, cursor: p.cursor, steps };
-      }
-    } catch (error) {
-      if (error instanceof SagaNotFoundError) throw new NotFoundError('checkout', orderId);
-      throw error;
-    }
-    throw new NotFoundError('checkout', orderId);
-  }
-
-  async function* watchCheckout(orderId: string, after: number | undefined, signal: AbortSignal) {
-    const stop = AbortSignal.any([signal, closing.signal]);
-    try {
-      yield* sagas.watch(orderId, { ...(after === undefined ? {} : { after }), signal: stop, ...recheck });
-    } catch (error) {
-      if (error instanceof SagaNotFoundError) throw new NotFoundError('checkout', orderId);
-      throw error;
-    }
-  }
+  const checkout = checkoutProgress(
+    (id, o) => sagas.watch(id, o),
+    has('consumer') && has('saga-recovery')
+      ? { closing: closing.signal }
+      : { closing: closing.signal, recheckMs: 500 },
+  );
 
   const mediator: Mediator = createMediator({
     behaviors: [validation(), cache, storage.unitOfWork],
@@ -252,8 +223,7 @@ export async function startOrdersService(
         return toPage(items, total, q.payload);
       }),
       handleStream(WatchOrder, (q, ctx) => watch(q.payload.orderId, q.payload.after, ctx.signal)),
-      handle(GetCheckout, async (q) => checkoutStatus(q.payload.orderId)),
-      handleStream(WatchCheckout, (q, ctx) => watchCheckout(q.payload.orderId, q.payload.after, ctx.signal)),
+      ...checkout.handlers,
     ],
   });
 
@@ -332,12 +302,7 @@ export async function startOrdersService(
         queryRoute(GetOrder, { path: '/orders/:orderId' }),
         queryRoute(ListOrders, { path: '/orders' }),
         streamRoute(WatchOrder, { path: '/orders/:orderId/watch', resumeField: 'after' }),
-        queryRoute(GetCheckout, { path: '/orders/:orderId/checkout' }),
-        streamRoute<SagaProgress>(WatchCheckout, {
-          path: '/orders/:orderId/checkout/watch',
-          resumeField: 'after',
-          eventId: (p) => String(p.seq),
-        }),
+        ...checkout.routes,
       ],
       openapi: { path: '/openapi.json', info: { title: 'orders', version: '1.0.0' } },
       health: { health },
