@@ -114,6 +114,12 @@ export interface HttpHandlerOptions {
   readonly streamOpenMs?: number;
   /** Prefix of the `type` of the problems of the closed table. @default 'urn:cqrs-ts:problem:' */
   readonly problemTypeBase?: string;
+  /**
+   * Carry the request's W3C `baggage` header with the messages it creates, through the outbox and the brokers to
+   * every consumer (opt-in: baggage is data the client chose). An invalid one is reported and left out.
+   * @default false
+   */
+  readonly baggage?: boolean;
   /** Reports an inbound correlation or trace header that was invalid and replaced. */
   readonly onInvalidHeader?: (invalid: InvalidHeader, request: HttpRequestInfo) => void;
   /** Reports an unexpected error (answered 500 without details), with the request id it was answered with. */
@@ -205,6 +211,9 @@ export function createHttpHandler(options: HttpHandlerOptions): HttpHandler {
   const handlers = new Map(mediator.describe().map((h) => [h.messageType, h]));
 
   const onInvalid = options.onInvalidHeader;
+  if (options.baggage !== undefined && typeof options.baggage !== 'boolean')
+    throw new ConfigurationError('baggage must be true or false');
+  const baggage = options.baggage === true;
   const onError =
     options.onError ??
     ((error: unknown, info: { requestId: string; route: string }) =>
@@ -251,14 +260,16 @@ export function createHttpHandler(options: HttpHandlerOptions): HttpHandler {
       h.get('x-correlation-id') == null &&
       h.get('traceparent') == null &&
       h.get('x-causation-id') == null &&
-      h.get('tracestate') == null
+      h.get('tracestate') == null &&
+      (!baggage || h.get('baggage') == null)
         ? {
             correlationId: scope.requestId,
             causationId: undefined,
             traceparent: undefined,
             tracestate: undefined,
+            baggage: undefined,
           }
-        : extractContext(h, { onInvalid: (i) => invalid.push(i) });
+        : extractContext(h, { onInvalid: (i) => invalid.push(i), baggage });
     let traceparent = ctx.traceparent;
     let tracestate = ctx.tracestate;
     for (const i of invalid) {
@@ -291,6 +302,7 @@ export function createHttpHandler(options: HttpHandlerOptions): HttpHandler {
     };
     if (ctx.causationId !== undefined) metadata.causationId = ctx.causationId;
     if (traceparent !== undefined) metadata.traceparent = traceparent;
+    if (ctx.baggage !== undefined) metadata.baggage = ctx.baggage;
     if (tenantId !== undefined) metadata.tenantId = tenantId;
     if (user !== undefined) metadata.requestedBy = user.id;
     return { metadata, execution };

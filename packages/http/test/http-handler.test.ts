@@ -144,6 +144,38 @@ describe('createHttpHandler', () => {
     );
     expect(await ok.json()).toBe('ok');
   });
+
+  it('carries the baggage header with the command only when baggage is true (opt-in), and echoes it', async () => {
+    const Tell = defineCommand('t.tell', { schema: z.object({ id: z.string() }) }).returns<string>();
+    const tell = createMediator({
+      handlers: [handle(Tell, (command) => command.metadata.baggage ?? 'none')],
+      unenforced: ['validation'],
+    });
+    const send = (handler: ReturnType<typeof createHttpHandler>, baggage: string) =>
+      handler.fetch(
+        new Request('http://h/t/tell', {
+          method: 'POST',
+          body: '{"id":"a"}',
+          headers: { 'content-type': 'application/json', baggage },
+        }),
+      );
+    const off = createHttpHandler({ mediator: tell, routes: [commandRoute(Tell)] });
+    expect(await (await send(off, 'user=alice')).json()).toBe('none');
+    const on = createHttpHandler({ mediator: tell, routes: [commandRoute(Tell)], baggage: true });
+    expect(await (await send(on, 'user=alice')).json()).toBe('user=alice');
+    const invalid: string[] = [];
+    const reporting = createHttpHandler({
+      mediator: tell,
+      routes: [commandRoute(Tell)],
+      baggage: true,
+      onInvalidHeader: (i) => invalid.push(i.header),
+    });
+    expect(await (await send(reporting, 'x'.repeat(9000))).json()).toBe('none');
+    expect(invalid).toEqual(['baggage']);
+    expect(() => createHttpHandler({ mediator: tell, routes: [], baggage: 'yes' as never })).toThrow(
+      /baggage/,
+    );
+  });
 });
 
 describe('OpenAPI', () => {

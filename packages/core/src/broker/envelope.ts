@@ -1,6 +1,6 @@
 import { createHash } from 'node:crypto';
 import { brotliCompressSync, brotliDecompressSync, gunzipSync, gzipSync } from 'node:zlib';
-import { isSafeId, parseTraceparent } from '../context/headers.ts';
+import { isBaggage, isSafeId, parseTraceparent } from '../context/headers.ts';
 import { CqrsError, SerializationError, UnknownMessageTypeError } from '../errors/cqrs-error.ts';
 import type { AnyEvent, MessageMetadata } from '../messages/message.ts';
 import type { MessageCatalog } from '../messages/message-catalog.ts';
@@ -141,6 +141,7 @@ export function eventAttributes(
     a.traceparent = m.traceparent;
     if (m.tracestate !== undefined && m.tracestate !== '') a.tracestate = m.tracestate;
   }
+  if (m.baggage !== undefined && m.baggage !== '') a.baggage = m.baggage;
   const attrs = m.attributes;
   if (attrs !== undefined) {
     for (const _ in attrs) {
@@ -279,6 +280,8 @@ function metadataFrom(a: CloudEventAttributes, what: string): MessageMetadata {
     tenantId: a.tenantid,
     traceparent,
     ...(tracestate !== undefined ? { tracestate } : {}),
+    // W3C baggage a producer carried; one cqrs-ts cannot carry on is left out rather than failing the event
+    ...(a.baggage !== undefined && isBaggage(a.baggage) ? { baggage: a.baggage } : {}),
     attributes,
   };
 }

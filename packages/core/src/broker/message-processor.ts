@@ -207,6 +207,7 @@ export function createMessageProcessor(options: MessageProcessorOptions): Messag
           ...(m.requestedBy !== undefined ? { requestedBy: m.requestedBy } : {}),
           ...(m.traceparent !== undefined ? { traceparent: m.traceparent } : {}),
           ...(m.tracestate !== undefined ? { tracestate: m.tracestate } : {}),
+          ...(m.baggage !== undefined ? { baggage: m.baggage } : {}),
         },
         run,
       );

@@ -21,6 +21,8 @@ export interface AmbientContext {
   /** W3C trace context of the current operation, if any. */
   readonly traceparent: string | undefined;
   readonly tracestate: string | undefined;
+  /** W3C `baggage` the application opted into carrying, if any. */
+  readonly baggage?: string | undefined;
 }
 
 /**
@@ -100,6 +102,11 @@ export interface ContextInit {
   readonly requestedBy?: string;
   readonly traceparent?: string;
   readonly tracestate?: string;
+  /**
+   * W3C `baggage` to carry with the messages created inside (opt-in: only what is given here, or by an HTTP edge
+   * with `baggage: true`, travels): 1 to 8192 printable ASCII characters.
+   */
+  readonly baggage?: string;
 }
 
 /**
@@ -134,6 +141,7 @@ export function runWithContext<TResult>(init: ContextInit, fn: () => TResult): T
     requestedBy: init.requestedBy ?? execution.user?.id ?? parent?.requestedBy,
     traceparent: init.traceparent ?? parent?.traceparent,
     tracestate: init.tracestate ?? parent?.tracestate,
+    baggage: init.baggage ?? parent?.baggage,
   };
   return storage.run({ ambient }, fn);
 }
@@ -164,6 +172,18 @@ function checkInit(init: ContextInit): void {
     !(typeof init.tracestate === 'string' && init.tracestate.length <= 512)
   )
     throw new ConfigurationError('runWithContext: tracestate must be a string of at most 512 characters');
+  if (
+    init.baggage !== undefined &&
+    !(
+      typeof init.baggage === 'string' &&
+      init.baggage.length > 0 &&
+      init.baggage.length <= 8192 &&
+      /^[\x20-\x7e]+$/.test(init.baggage)
+    )
+  )
+    throw new ConfigurationError(
+      'runWithContext: baggage must be a W3C baggage value of 1 to 8192 printable ASCII characters',
+    );
   const e = init.execution;
   if (e !== undefined && (typeof e !== 'object' || e === null || Array.isArray(e)))
     throw new ConfigurationError(

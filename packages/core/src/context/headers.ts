@@ -10,7 +10,22 @@ export const CORRELATION_HEADERS = Object.freeze({
   requestId: 'x-request-id',
   traceparent: 'traceparent',
   tracestate: 'tracestate',
+  baggage: 'baggage',
 });
+
+/** Longest W3C `baggage` value cqrs-ts carries, in characters (the W3C limit for the whole header). */
+export const MAX_BAGGAGE_LENGTH = 8192;
+const BAGGAGE_RE = /^[\x20-\x7e]+$/;
+
+/** True for a W3C `baggage` value cqrs-ts carries: 1 to 8192 printable ASCII characters (spaces allowed). */
+export function isBaggage(value: unknown): value is string {
+  return (
+    typeof value === 'string' &&
+    value.length > 0 &&
+    value.length <= MAX_BAGGAGE_LENGTH &&
+    BAGGAGE_RE.test(value)
+  );
+}
 
 /** Anything headers come in: a Fetch `Headers`, a Node `IncomingHttpHeaders`, or a plain record. */
 export type HeaderSource =
@@ -95,6 +110,11 @@ export interface ExtractContextOptions {
   readonly invalid?: 'warn' | 'throw';
   /** Receives each invalid header in `warn` mode. @default a process warning (`CqrsHeaderWarning`) naming it */
   readonly onInvalid?: (invalid: InvalidHeader) => void;
+  /**
+   * Read the W3C `baggage` header too, so its key-value pairs travel with the messages created in the request
+   * (opt-in: baggage is application data a client chose, and goes on to every consumer). @default false
+   */
+  readonly baggage?: boolean;
 }
 
 function warnInvalid(invalid: InvalidHeader): void {
@@ -159,6 +179,11 @@ export function extractContext(
     )
       out.tracestate = tracestate as string;
   }
+  if (options.baggage === true) {
+    const baggage = readHeader(headers, H.baggage);
+    if (check(H.baggage, baggage, isBaggage(baggage), 'not 1 to 8192 printable ASCII characters'))
+      out.baggage = baggage as string;
+  }
   if (invalid.length > 0) {
     if (options.invalid === 'throw') {
       throw new ValidationError(
@@ -196,5 +221,6 @@ export function injectContext<THeaders extends Record<string, string> | Headers 
   if (context.requestId) set(CORRELATION_HEADERS.causationId, context.requestId);
   if (context.traceparent) set(CORRELATION_HEADERS.traceparent, context.traceparent);
   if (context.tracestate) set(CORRELATION_HEADERS.tracestate, context.tracestate);
+  if (context.baggage) set(CORRELATION_HEADERS.baggage, context.baggage);
   return target;
 }

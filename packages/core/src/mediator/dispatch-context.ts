@@ -133,6 +133,7 @@ export function ambientOf(
     requestedBy: execution.user?.id ?? metadata.requestedBy ?? parent?.requestedBy,
     traceparent: metadata.traceparent ?? parent?.traceparent,
     tracestate: metadata.traceparent !== undefined ? metadata.tracestate : parent?.tracestate,
+    baggage: metadata.baggage ?? parent?.baggage,
   };
 }
 

@@ -362,6 +362,7 @@ export function readEnvelope(
     'tenantId',
     'traceparent',
     'tracestate',
+    'baggage',
     'attributes',
     'idempotencyKey',
   ]) {

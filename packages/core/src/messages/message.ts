@@ -22,6 +22,11 @@ export interface MessageMetadata {
   readonly traceparent: string | undefined;
   /** W3C `tracestate` that travels with `traceparent` (vendor trace data), if any. */
   readonly tracestate?: string | undefined;
+  /**
+   * W3C `baggage` (application key-value pairs) the application opted into carrying: present only when the
+   * ambient context has it (`runWithContext({ baggage })`, or an HTTP edge with `baggage: true`).
+   */
+  readonly baggage?: string | undefined;
   /** Free string attributes, e.g. a schema version or a source. */
   readonly attributes: Readonly<Record<string, string>>;
   /**

@@ -1,5 +1,5 @@
 import { currentContext } from '../context/ambient-context.ts';
-import { isSafeId, parseTraceparent } from '../context/headers.ts';
+import { isBaggage, isSafeId, parseTraceparent } from '../context/headers.ts';
 import type { ValidationIssue } from '../errors/cqrs-error.ts';
 import { ValidationError } from '../errors/cqrs-error.ts';
 import { FREEZE_MESSAGES } from '../internal/freeze.ts';
@@ -17,6 +17,8 @@ export interface MetadataInit {
   readonly traceparent?: string;
   /** W3C `tracestate`, at most 512 characters; kept only with a `traceparent`. */
   readonly tracestate?: string;
+  /** W3C `baggage` (see {@link isBaggage}). */
+  readonly baggage?: string;
   readonly attributes?: Readonly<Record<string, string>>;
   /** See {@link MessageMetadata.idempotencyKey}: 1 to 200 characters, no control characters. */
   readonly idempotencyKey?: string;
@@ -159,9 +161,20 @@ export function createMetadata(init?: MetadataInit, inherit = true): MessageMeta
       traceparent: ambient?.traceparent,
       attributes: EMPTY_ATTRIBUTES,
     };
-    // `tracestate` travels with a `traceparent`: the key exists only when there is one to carry
-    if (ambient?.traceparent !== undefined && ambient.tracestate !== undefined) {
-      const traced: MessageMetadata = { ...metadata, tracestate: ambient.tracestate };
+    // `tracestate` travels with a `traceparent`, `baggage` when the application opted in: the keys exist only
+    // when there is something to carry
+    if (
+      ambient !== undefined &&
+      (ambient.baggage !== undefined ||
+        (ambient.traceparent !== undefined && ambient.tracestate !== undefined))
+    ) {
+      const traced: MessageMetadata = {
+        ...metadata,
+        ...(ambient.traceparent !== undefined && ambient.tracestate !== undefined
+          ? { tracestate: ambient.tracestate }
+          : {}),
+        ...(ambient.baggage !== undefined ? { baggage: ambient.baggage } : {}),
+      };
       return FREEZE_MESSAGES ? Object.freeze(traced) : traced;
     }
     return FREEZE_MESSAGES ? Object.freeze(metadata) : metadata;
@@ -174,6 +187,7 @@ export function createMetadata(init?: MetadataInit, inherit = true): MessageMeta
   checkId(issues, 'requestedBy', init.requestedBy, isPlainText);
   checkId(issues, 'traceparent', init.traceparent, (v) => parseTraceparent(v as string) !== undefined);
   checkId(issues, 'tracestate', init.tracestate, (v) => typeof v === 'string' && v.length <= 512);
+  checkId(issues, 'baggage', init.baggage, isBaggage);
   if (init.idempotencyKey !== undefined && !isIdempotencyKey(init.idempotencyKey)) {
     issues.push({
       path: ['metadata', 'idempotencyKey'],
@@ -200,6 +214,9 @@ export function createMetadata(init?: MetadataInit, inherit = true): MessageMeta
     tenantId: init.tenantId ?? ambient?.tenantId,
     traceparent: init.traceparent ?? ambient?.traceparent,
     ...(tracestate !== undefined ? { tracestate } : {}),
+    ...((init.baggage ?? ambient?.baggage) !== undefined
+      ? { baggage: init.baggage ?? ambient?.baggage }
+      : {}),
     attributes,
     ...(init.idempotencyKey !== undefined ? { idempotencyKey: init.idempotencyKey } : {}),
   };

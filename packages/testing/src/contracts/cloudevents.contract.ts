@@ -127,6 +127,7 @@ export function readableData(body: Uint8Array, contentEncoding: string | undefin
 const SOURCE = 'https://cqrs-ts.example/orders';
 const TRACEPARENT = '00-4bf92f3577b34da6a3ce929d0e0e4736-00f067aa0ba902b7-01';
 const TRACESTATE = 'vendor=opaque,other=1';
+const BAGGAGE = 'userId=alice,region=eu%20west;ttl=3';
 
 /** Registers the conformance suite for one broker adapter. */
 export function describeCloudEventsConformance(
@@ -207,7 +208,7 @@ export function describeCloudEventsConformance(
     test('publishes events the SDK decodes and validates', async (h) => {
       const encoder = createOutboxEncoder({ source: SOURCE });
       const events = runWithContext(
-        { correlationId: 'checkout-1', traceparent: TRACEPARENT, tracestate: TRACESTATE },
+        { correlationId: 'checkout-1', traceparent: TRACEPARENT, tracestate: TRACESTATE, baggage: BAGGAGE },
         () => [
           Shipped.create({ orderId: 'a', lines: 1 }),
           Shipped.create({ orderId: 'Zoë 🚚' }, { correlationId: 'checkout-7' }),
@@ -227,6 +228,7 @@ export function describeCloudEventsConformance(
         expect(e.data).toEqual(event.payload);
         expect(e.traceparent).toBe(TRACEPARENT);
         expect(e.tracestate).toBe(TRACESTATE);
+        expect(e.baggage).toBe(BAGGAGE);
         expect(e.correlationid).toBe(event.metadata.correlationId);
       }
     });
