@@ -299,7 +299,14 @@ describe('HTTP framework packages', () => {
     for (const fw of frameworks) {
       const readme = readFileSync(join(repo, 'packages', fw, 'README.md'), 'utf8');
       const headings = [...readme.matchAll(/^## (.+)$/gm)].map((m) => m[1]!);
-      expect(headings, fw).toEqual(['Example', 'Mounting', 'Bodies and limits', 'Streams', 'Tests']);
+      expect(headings, fw).toEqual([
+        'Example',
+        'Mounting',
+        'Request scope (DI)',
+        'Bodies and limits',
+        'Streams',
+        'Tests',
+      ]);
     }
   });
 });
