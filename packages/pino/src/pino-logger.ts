@@ -71,7 +71,7 @@ export function createRedactor(options: PinoLoggerOptions = {}): (value: unknown
   }
   const pattern = options.secretPattern === undefined ? SECRET_PATTERN : options.secretPattern;
   const censor = options.censor ?? '[redacted]';
-  const secret = (key: string) => names.has(key.toLowerCase()) || (pattern !== null && pattern.test(key));
+  const secret = (key: string) => names.has(key.toLowerCase()) || (pattern?.test(key) ?? false);
   const entries = (pairs: Iterable<[string, unknown]>, depth: number) => {
     const out: Record<string, unknown> = {};
     for (const [k, v] of pairs) out[k] = secret(k) ? censor : walk(v, depth + 1);
