@@ -12,6 +12,14 @@ export { createStateRepository, MAX_STATE_ID_LENGTH } from './aggregates/state-r
 export { resolveTransaction } from './aggregates/transaction-source.ts';
 // broker: envelope, publisher port, consumer helpers
 export type {
+  BroadcastConsumer,
+  BroadcastConsumerOptions,
+  BroadcastOpenContext,
+  BroadcastSource,
+  BroadcastSubscription,
+} from './broker/broadcast-consumer.ts';
+export { createBroadcastConsumer } from './broker/broadcast-consumer.ts';
+export type {
   CloudEventAttributes,
   DecodedMessage,
   EnvelopeCompression,

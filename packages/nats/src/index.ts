@@ -4,6 +4,8 @@
  * of `@cqrs-ts/core` (see `nats-errors.ts` for the classification).
  * @module
  */
+export type { NatsBroadcastConsumerOptions } from './nats-broadcast-consumer.ts';
+export { createNatsBroadcastConsumer } from './nats-broadcast-consumer.ts';
 export type { NatsConsumer } from './nats-consumer.ts';
 export { attributesFromHeaders, createNatsConsumer } from './nats-consumer.ts';
 export type {

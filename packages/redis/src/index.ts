@@ -3,6 +3,8 @@
  * Failures are `BrokerError`s of `@cqrs-ts/core` (see `redis-errors.ts` for the classification).
  * @module
  */
+export type { RedisBroadcastConsumerOptions } from './redis-broadcast-consumer.ts';
+export { createRedisBroadcastConsumer } from './redis-broadcast-consumer.ts';
 export type { RedisStreamsConsumer } from './redis-consumer.ts';
 export { createRedisStreamsConsumer } from './redis-consumer.ts';
 export type {

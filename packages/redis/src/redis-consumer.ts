@@ -41,8 +41,8 @@ function positiveInt(what: string, name: string, value: number, min = 1): number
   return value;
 }
 
-/** `[stream, entries]` pairs of an XREADGROUP reply, whatever the protocol (RESP2, RESP3 legacy or mapped). */
-function streamsOf(reply: unknown): [string, readonly Entry[]][] {
+/** `[stream, entries]` pairs of an XREAD(GROUP) reply, whatever the protocol (RESP2, RESP3 legacy or mapped). @internal */
+export function streamsOf(reply: unknown): [string, readonly Entry[]][] {
   if (reply === null || reply === undefined) return [];
   const out: [string, readonly Entry[]][] = [];
   if (Array.isArray(reply)) {

@@ -5,6 +5,8 @@
  * @module
  */
 
+export type { BroadcastHarness } from './contracts/broadcast.contract.ts';
+export { describeBroadcastContract } from './contracts/broadcast.contract.ts';
 export type { BrokerConsumerOptions, BrokerDeadLetter, BrokerHarness } from './contracts/broker.contract.ts';
 export { describeBrokerContract } from './contracts/broker.contract.ts';
 export type { CloudEventFields, CloudEventsHarness } from './contracts/cloudevents.contract.ts';

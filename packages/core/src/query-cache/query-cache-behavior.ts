@@ -248,6 +248,11 @@ export interface CacheInvalidationRule<TEvent extends AnyEvent = AnyEvent> {
 export interface CacheInvalidation {
   /** Evicts the tags of these events; give it to a projection runner as `onApplied`. Failures are reported. */
   onApplied(events: readonly AnyEvent[]): Promise<void>;
+  /**
+   * Evicts the tags of one event: the `handle` of a broadcast consumer (`createNatsBroadcastConsumer` and its
+   * siblings), so every process evicts from its own cache when the event reaches it. Failures are reported.
+   */
+  handle(event: AnyEvent): Promise<void>;
   /** The event types the rules name (for `on(...)` handlers without projections). */
   readonly types: readonly string[];
 }
@@ -255,7 +260,8 @@ export interface CacheInvalidation {
 /**
  * Evicts cached results when events happen. Wire it to a projection runner (`onApplied`: the tags go once the
  * read model the query reads has the event, not when it was published, which would let a query re-cache the
- * old rows), or to plain event handlers: `on(OrderShipped, (e) => invalidation.onApplied([e]))`.
+ * old rows), or to plain event handlers: `on(OrderShipped, (e) => invalidation.onApplied([e]))`. With several
+ * processes, each with its own cache, give `handle` to a broadcast consumer in each process.
  * @throws ConfigurationError for a malformed rule
  */
 export function createCacheInvalidation(options: {
@@ -275,17 +281,19 @@ export function createCacheInvalidation(options: {
   }
   if (byType.size === 0) throw new ConfigurationError('createCacheInvalidation(): rules must not be empty');
   const onError = options.onError ?? (() => {});
+  async function onApplied(events: readonly AnyEvent[]) {
+    const tags = new Set<string>();
+    for (const e of events) for (const f of byType.get(e.type) ?? []) for (const t of f(e)) tags.add(t);
+    if (tags.size === 0) return;
+    try {
+      await cache.evictTags([...tags]);
+    } catch (error) {
+      onError(error);
+    }
+  }
   return Object.freeze({
     types: Object.freeze([...byType.keys()]),
-    async onApplied(events: readonly AnyEvent[]) {
-      const tags = new Set<string>();
-      for (const e of events) for (const f of byType.get(e.type) ?? []) for (const t of f(e)) tags.add(t);
-      if (tags.size === 0) return;
-      try {
-        await cache.evictTags([...tags]);
-      } catch (error) {
-        onError(error);
-      }
-    },
+    onApplied,
+    handle: (event: AnyEvent) => onApplied([event]),
   });
 }
