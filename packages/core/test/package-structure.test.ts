@@ -248,10 +248,10 @@ describe('other packages', () => {
 describe('broker packages', () => {
   const brokers = ['nats', 'rabbitmq', 'redis', 'kafka'];
 
-  it('share a file set: options, publisher, consumer, errors and index', () => {
+  it('share a file set: options, publisher, consumer, broadcast consumer, errors and index', () => {
     for (const broker of brokers) {
       const files = readdirSync(join(repo, 'packages', broker, 'src'));
-      for (const role of ['options', 'publisher', 'consumer', 'errors']) {
+      for (const role of ['options', 'publisher', 'consumer', 'broadcast-consumer', 'errors']) {
         expect(files, broker).toContain(`${broker}-${role}.ts`);
       }
       expect(files, broker).toContain('index.ts');
@@ -267,7 +267,7 @@ describe('broker packages', () => {
     for (const broker of brokers) {
       const readme = readFileSync(join(repo, 'packages', broker, 'README.md'), 'utf8');
       const headings = [...readme.matchAll(/^## (.+)$/gm)].map((m) => m[1]!);
-      const common = ['Example', 'Wire format', 'Publisher', 'Consumer', 'Errors'];
+      const common = ['Example', 'Wire format', 'Publisher', 'Consumer', 'Broadcast consumer', 'Errors'];
       expect(headings.slice(0, common.length), broker).toEqual(common);
       expect(headings.at(-1), broker).toBe('Tests');
       expect(headings.length - common.length - 1, broker).toBeLessThanOrEqual(1);

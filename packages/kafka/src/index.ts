@@ -6,6 +6,8 @@
  */
 export type { EnsureKafkaTopicsOptions, KafkaTopicSpec } from './kafka-admin.ts';
 export { ensureKafkaTopics } from './kafka-admin.ts';
+export type { KafkaBroadcastConsumerOptions } from './kafka-broadcast-consumer.ts';
+export { createKafkaBroadcastConsumer } from './kafka-broadcast-consumer.ts';
 export type { KafkaConsumer } from './kafka-consumer.ts';
 export { createKafkaConsumer, laneOf } from './kafka-consumer.ts';
 export { hasKafkaErrorCode } from './kafka-errors.ts';

@@ -22,3 +22,18 @@ it.skipIf(!natsAvailable || !pgAvailable)(
     }
   },
 );
+
+it.skipIf(!natsAvailable)(
+  "the README's broadcast example runs: one event evicts the caches of two processes",
+  async () => {
+    const stream = unique('BCAST');
+    try {
+      const out = await runExample('packages/nats', 'test/readme/broadcast.ts', { NATS_STREAM: stream });
+      expect(out.split('\n')).toEqual(['a placed b placed', 'a shipped b shipped', '']);
+    } finally {
+      const nc = await connectTest();
+      await (await jetstreamManager(nc)).streams.delete(stream).catch(() => undefined);
+      await nc.close();
+    }
+  },
+);

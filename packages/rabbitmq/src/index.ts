@@ -5,6 +5,8 @@
  * `@cqrs-ts/core` (see `rabbitmq-errors.ts` for the classification).
  * @module
  */
+export type { RabbitBroadcastConsumerOptions } from './rabbitmq-broadcast-consumer.ts';
+export { createRabbitBroadcastConsumer } from './rabbitmq-broadcast-consumer.ts';
 export type { RabbitConsumer } from './rabbitmq-consumer.ts';
 export { createRabbitConsumer, RABBIT_ATTEMPTS_HEADER } from './rabbitmq-consumer.ts';
 export type {
