@@ -7,12 +7,16 @@
 import { DEFAULT_OP_OPTIONS, OP_NODE_FLAGS, runAsyncOpCase } from '../lib/measure.ts';
 import type { CaseSpec, Metrics, Suite } from '../lib/types.ts';
 import { measureCatchUp, measureCommitToReadModel, measureRebuild, type ReadParts } from './read/common.ts';
+import { measureFanOut } from './read/live.ts';
 
 const moduleUrl = (file: string): string => new URL(`./read/${file}`, import.meta.url).href;
 
 const CATCH_UP_EVENTS = 10_000;
 /** Events of the rebuild case (`BENCH_REBUILD_EVENTS` to try a smaller log). */
 const REBUILD_EVENTS = Number(process.env.BENCH_REBUILD_EVENTS ?? 1_000_000);
+
+const LIVE_SUBSCRIBERS = 1000;
+const LIVE_UPDATES = 200;
 
 const DBS = [
   ['postgres', 'postgres.ts'],
@@ -67,6 +71,13 @@ const cases: CaseSpec[] = [
     module: moduleUrl('cache.ts'),
     variant: 'redis-hit',
   },
+  {
+    name: 'live fan-out callbacks',
+    baseline: 'live fan-out callbacks',
+    module: moduleUrl('live.ts'),
+    variant: 'callbacks',
+  },
+  { name: 'live fan-out', baseline: 'live fan-out callbacks', module: moduleUrl('live.ts'), variant: 'live' },
 ];
 const CACHE_CASES = new Set(['bare', 'memory-hit', 'redis-raw', 'redis-hit']);
 
@@ -84,6 +95,9 @@ async function run(spec: CaseSpec): Promise<Metrics> {
     return spec.variant.startsWith('redis')
       ? { us_per_op: m.ns_per_op! / 1000 }
       : { ns_per_op: m.ns_per_op!, bytes_per_op: m.bytes_per_op! };
+  }
+  if (spec.variant === 'live' || spec.variant === 'callbacks') {
+    return { per_s: await measureFanOut(spec.variant, LIVE_SUBSCRIBERS, LIVE_UPDATES, 20) };
   }
   const parts = await open(spec);
   if (!parts) return {};
@@ -120,6 +134,7 @@ export const read: Suite = {
     `raw catch-up: a hand-written loop over ${CATCH_UP_EVENTS.toLocaleString('en')} events: the store's read() of 500 events of one type (its gap guard: snapshot, high-water mark or single writer), JSON.parse of each payload, BEGIN, one upsert per event (the same statement as the projection), UPDATE of a checkpoint row, COMMIT. Median of 3 runs after one warm-up run, each from an empty read model.`,
     'projection catch-up: the same through a batch projection and createProjectionRunner().catchUp() (lease, guarded checkpoint move in the batch transaction, envelope decode). Target: >= 0.7x raw.',
     `rebuild 1M: rebuild(name, 'in-place') of the same projection over ${REBUILD_EVENTS.toLocaleString('en')} events (seeded by bulk SQL), batches of 5,000, written by the projection's applyBatch with one multi-row upsert per batch (per-event apply before: postgres 2,671/s, sqlite 8,881/s). Targets: >= 0.8x raw catch-up and >= 15,000 events/s.`,
+    `live fan-out: ${LIVE_SUBSCRIBERS.toLocaleString('en')} liveQuery() subscribers of one document in one process (in-memory log, store and runner); per update one event appended and applied (runner.catchUp()), then every subscriber answered again (readAt + the query); per_s = updates delivered (${LIVE_UPDATES} updates x subscribers) per second, after 20 warm-up updates. Baseline "live fan-out callbacks": the same appends and applies, one runner.subscribe() listener calling a Set of ${LIVE_SUBSCRIBERS.toLocaleString('en')} callbacks that each run the same query.`,
     "commit-to-read-model p99: 1,000 events/s for 5 s (10 events per transaction), the runner woken by LISTEN/NOTIFY (poll 1 s); from the writer's COMMIT to the runner's commit of the batch holding the events. Target: <= 100 ms.",
   ],
   nodeFlags: OP_NODE_FLAGS,
