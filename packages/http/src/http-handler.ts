@@ -49,19 +49,19 @@ export interface RouteInput {
   readonly path: string;
   readonly headers: HeaderReader;
   /** Path parameters, by name. */
-  readonly params?: Readonly<Record<string, string>>;
+  readonly params?: Readonly<Record<string, string>> | undefined;
   /** The query string, without `?`. */
   readonly search: string;
   readonly body: BodySource;
   /** Aborted when the client goes away; a stream's handler then sees its signal aborted. */
-  readonly signal?: AbortSignal;
+  readonly signal?: AbortSignal | undefined;
   readonly raw?: unknown;
   /**
    * The request's dependency scope (e.g. a request-scoped container): every dispatch of the request runs in it
    * (dispatch option `scope`), so handlers, behaviors and nested dispatches share its instances. Its owner (the
    * framework integration) disposes it; the mediator never does.
    */
-  readonly scope?: DependencyScope;
+  readonly scope?: DependencyScope | undefined;
 }
 
 /** An answer for the adapter to write. A stream's `body` is pulled one event at a time. */
@@ -177,6 +177,8 @@ function contentLengthOf(headers: HeaderReader): number | undefined {
 
 interface RequestScope {
   readonly requestId: string;
+  /** The path parameters the route was matched with. */
+  readonly params: Readonly<Record<string, string>> | undefined;
   readonly responseHeaders: Record<string, string>;
   anonymous: boolean;
   precondition: boolean;
@@ -366,9 +368,12 @@ export function createHttpHandler(options: HttpHandlerOptions): HttpHandler {
             metadata,
           );
 
-    function withParams(payload: Record<string, unknown>, input: RouteInput): Record<string, unknown> {
-      if (params.length === 0 || input.params === undefined) return payload;
-      const fromPath = queryPayload(input.params, new URLSearchParams(), plan);
+    function withParams(
+      payload: Record<string, unknown>,
+      input: Readonly<Record<string, string>> | undefined,
+    ): Record<string, unknown> {
+      if (params.length === 0 || input === undefined) return payload;
+      const fromPath = queryPayload(input, new URLSearchParams(), plan);
       for (const [key, value] of Object.entries(fromPath)) {
         if (key in payload && payload[key] !== value)
           throw new ValidationError(definition.type, [
@@ -414,7 +419,7 @@ export function createHttpHandler(options: HttpHandlerOptions): HttpHandler {
             code: 'unsupported_media_type',
           },
         ]);
-      const payload = withParams(parseJsonBody(raw), input);
+      const payload = withParams(parseJsonBody(raw), scope.params);
       const ifMatch = input.headers.get('if-match');
       if (ifMatch !== null && ifMatch !== undefined) {
         const field = (route.options as CommandRouteOptions).ifMatch;
@@ -469,7 +474,7 @@ export function createHttpHandler(options: HttpHandlerOptions): HttpHandler {
 
     async function query(input: RouteInput, scope: RequestScope): Promise<HttpReply> {
       const { metadata, execution } = await begin(input, scope);
-      const payload = queryPayload(input.params, new URLSearchParams(input.search), plan);
+      const payload = queryPayload(scope.params, new URLSearchParams(input.search), plan);
       if (paging !== undefined) {
         // a list without page parameters is its first page, in the default size
         payload.page ??= 1;
@@ -492,7 +497,7 @@ export function createHttpHandler(options: HttpHandlerOptions): HttpHandler {
 
     async function stream(input: RouteInput, scope: RequestScope): Promise<HttpReply> {
       const { metadata, execution } = await begin(input, scope);
-      const payload = queryPayload(input.params, new URLSearchParams(input.search), plan);
+      const payload = queryPayload(scope.params, new URLSearchParams(input.search), plan);
       const last = input.headers.get('last-event-id');
       if (streamOptions.resumeField !== undefined && typeof last === 'string' && last.length > 0) {
         if (last.length > 256 || !isSafeId(last))
@@ -570,7 +575,23 @@ export function createHttpHandler(options: HttpHandlerOptions): HttpHandler {
 
     const run = route.kind === 'command' ? command : route.kind === 'query' ? query : stream;
 
-    return Object.freeze({
+    async function answer(input: RouteInput, params: RouteInput['params']): Promise<HttpReply> {
+      const requestId = uuidv7();
+      const scope: RequestScope = {
+        requestId,
+        params,
+        responseHeaders: { 'x-request-id': requestId },
+        anonymous: true,
+        precondition: false,
+      };
+      try {
+        return await run(input, scope);
+      } catch (error) {
+        return problemReply(error, scope, routeName);
+      }
+    }
+
+    const mountedRoute: MountedRoute = Object.freeze({
       route,
       method,
       path,
@@ -578,22 +599,16 @@ export function createHttpHandler(options: HttpHandlerOptions): HttpHandler {
       payloadSchema,
       resultSchema,
       idempotencyKey,
-      async handle(input: RouteInput): Promise<HttpReply> {
-        const scope: RequestScope = {
-          requestId: uuidv7(),
-          responseHeaders: {},
-          anonymous: true,
-          precondition: false,
-        };
-        scope.responseHeaders['x-request-id'] = scope.requestId;
-        try {
-          return await run(input, scope);
-        } catch (error) {
-          return problemReply(error, scope, routeName);
-        }
-      },
+      handle: (input: RouteInput) => answer(input, input.params),
     });
+    answers.set(mountedRoute, answer);
+    return mountedRoute;
   }
+
+  const answers = new Map<
+    MountedRoute,
+    (input: RouteInput, params: RouteInput['params']) => Promise<HttpReply>
+  >();
 
   const rank = (path: string) =>
     path
@@ -605,7 +620,14 @@ export function createHttpHandler(options: HttpHandlerOptions): HttpHandler {
   const mounted = options.routes
     .map(mount)
     .sort((a, b) => (rank(a.path) < rank(b.path) ? -1 : rank(a.path) > rank(b.path) ? 1 : 0));
-  const table = new Map<string, { segments: string[]; route: MountedRoute }[]>();
+  const table = new Map<
+    string,
+    {
+      segments: string[];
+      route: MountedRoute;
+      answer: (input: RouteInput, params: RouteInput['params']) => Promise<HttpReply>;
+    }[]
+  >();
   for (const m of mounted) {
     const list = table.get(m.method) ?? [];
     const segments = m.path.split('/');
@@ -618,7 +640,7 @@ export function createHttpHandler(options: HttpHandlerOptions): HttpHandler {
       throw new ConfigurationError(
         `two routes answer ${m.method} ${m.path}: ${clash.route.route.definition.type} and ${m.route.definition.type}`,
       );
-    list.push({ segments, route: m });
+    list.push({ segments, route: m, answer: answers.get(m)! });
     // a literal segment wins over a parameter at the same place: /orders/live before /orders/:id
     const rank = (segments: readonly string[]) =>
       segments.map((x) => (x.startsWith(':') ? '1' : '0')).join('');
@@ -631,11 +653,16 @@ export function createHttpHandler(options: HttpHandlerOptions): HttpHandler {
   function match(
     method: string,
     path: string,
-  ): { route: MountedRoute; params: Record<string, string> } | undefined {
+  ):
+    | {
+        answer: (input: RouteInput, params: RouteInput['params']) => Promise<HttpReply>;
+        params: Record<string, string>;
+      }
+    | undefined {
     const list = table.get(method);
     if (list === undefined) return undefined;
     const parts = path.split('/');
-    for (const { segments, route } of list) {
+    for (const { segments, answer } of list) {
       if (segments.length !== parts.length) continue;
       let params: Record<string, string> | undefined;
       let ok = true;
@@ -660,7 +687,7 @@ export function createHttpHandler(options: HttpHandlerOptions): HttpHandler {
           break;
         }
       }
-      if (ok) return { route, params: params ?? {} };
+      if (ok) return { answer, params: params ?? {} };
     }
     return undefined;
   }
@@ -680,7 +707,8 @@ export function createHttpHandler(options: HttpHandlerOptions): HttpHandler {
         body: JSON.stringify(reply.problem),
       };
     }
-    return found.route.handle({ ...input, params: found.params });
+    // not a spread: an input's lazy getters (signal) stay unread
+    return found.answer(input, found.params);
   }
 
   return Object.freeze({

@@ -2,14 +2,69 @@ import type { IncomingHttpHeaders, IncomingMessage, ServerResponse } from 'node:
 import type { DependencyScope } from '@cqrs-ts/core';
 import type { HeaderReader, HttpReply, RouteInput } from './http-handler.ts';
 
+class NodeHeaderReader implements HeaderReader {
+  readonly #headers: IncomingHttpHeaders;
+  constructor(headers: IncomingHttpHeaders) {
+    this.#headers = headers;
+  }
+  get(name: string): string | undefined {
+    const v = this.#headers[name];
+    return Array.isArray(v) ? v[0] : v;
+  }
+}
+
 /** A {@link HeaderReader} over Node's lower-cased headers (a repeated header reads as its first value). */
 export function nodeHeaders(headers: IncomingHttpHeaders): HeaderReader {
-  return {
-    get(name) {
-      const v = headers[name];
-      return Array.isArray(v) ? v[0] : v;
-    },
-  };
+  return new NodeHeaderReader(headers);
+}
+
+// A class, not an object literal with a getter: one shape for every request, and no closure per request.
+class NodeRouteInput implements RouteInput {
+  readonly method: string;
+  readonly path: string;
+  readonly headers: HeaderReader;
+  readonly params: Readonly<Record<string, string>> | undefined;
+  readonly search: string;
+  readonly body: IncomingMessage;
+  readonly raw: IncomingMessage;
+  readonly scope: DependencyScope | undefined;
+  readonly #response: ServerResponse;
+  #controller: AbortController | undefined;
+
+  constructor(
+    request: IncomingMessage,
+    response: ServerResponse,
+    params: Readonly<Record<string, string>> | undefined,
+    scope: DependencyScope | undefined,
+  ) {
+    const url = request.url ?? '/';
+    const q = url.indexOf('?');
+    this.method = request.method ?? 'GET';
+    this.path = q === -1 ? url : url.slice(0, q);
+    this.headers = new NodeHeaderReader(request.headers);
+    this.params = params;
+    this.search = q === -1 ? '' : url.slice(q + 1);
+    this.body = request;
+    this.raw = request;
+    this.scope = scope;
+    this.#response = response;
+    this.#controller = undefined;
+  }
+
+  // made when a stream route asks for it: most requests never need one
+  get signal(): AbortSignal {
+    if (this.#controller === undefined) {
+      const c = new AbortController();
+      this.#controller = c;
+      const response = this.#response;
+      if (response.destroyed && !response.writableFinished) c.abort();
+      else
+        response.once('close', () => {
+          if (!response.writableFinished) c.abort();
+        });
+    }
+    return this.#controller.signal;
+  }
 }
 
 /**
@@ -22,33 +77,7 @@ export function nodeRouteInput(
   params: Readonly<Record<string, string>> | undefined,
   scope?: DependencyScope,
 ): RouteInput {
-  const url = request.url ?? '/';
-  const q = url.indexOf('?');
-  let controller: AbortController | undefined;
-  const input: { -readonly [K in keyof RouteInput]: RouteInput[K] } = {
-    method: request.method ?? 'GET',
-    path: q === -1 ? url : url.slice(0, q),
-    headers: nodeHeaders(request.headers),
-    search: q === -1 ? '' : url.slice(q + 1),
-    body: request,
-    // made when a stream route asks for it: most requests never need one
-    get signal(): AbortSignal {
-      if (controller === undefined) {
-        const c = new AbortController();
-        controller = c;
-        if (response.destroyed && !response.writableFinished) c.abort();
-        else
-          response.once('close', () => {
-            if (!response.writableFinished) c.abort();
-          });
-      }
-      return controller.signal;
-    },
-    raw: request,
-  };
-  if (params !== undefined) input.params = params;
-  if (scope !== undefined) input.scope = scope;
-  return input;
+  return new NodeRouteInput(request, response, params, scope);
 }
 
 /**
@@ -59,14 +88,17 @@ export async function sendNodeReply(response: ServerResponse, reply: HttpReply):
   const body = reply.body;
   // A body the route did not read whole (refused as too large) is not drained: the connection closes instead.
   const request = (response as { req?: IncomingMessage }).req;
-  if (request !== undefined && !request.complete) response.setHeader('connection', 'close');
+  const close = request !== undefined && !request.complete;
   if (body === undefined || typeof body === 'string') {
     // a known length: one write of head and body, no chunked encoding
-    if (body !== undefined) response.setHeader('content-length', Buffer.byteLength(body));
-    response.writeHead(reply.status, reply.headers);
+    const headers: Record<string, string | number> = { ...reply.headers };
+    if (body !== undefined) headers['content-length'] = Buffer.byteLength(body);
+    if (close) headers.connection = 'close';
+    response.writeHead(reply.status, headers);
     response.end(body);
     return;
   }
+  if (close) response.setHeader('connection', 'close');
   response.writeHead(reply.status, reply.headers);
   response.flushHeaders();
   let closed = false;

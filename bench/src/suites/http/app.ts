@@ -3,6 +3,8 @@
  * of {@link SSE_ITEMS} items, and an idempotent command behind the in-memory unit of work. The hand-written
  * routes and the cqrs-ts routes share this mediator, so both do the same work per request.
  */
+import { randomUUID } from 'node:crypto';
+import type { ExecutionContext } from '@cqrs-ts/core';
 import {
   createInMemoryUnitOfWork,
   createMediator,
@@ -52,11 +54,39 @@ export const cqrsOptions: AdapterOptions = {
   ],
 };
 
-/** The raw routes' validation failure body: the issues, as a hand-written catch would answer them. */
-export function rawIssues(error: z.ZodError): string {
+/**
+ * What a raw route does per request because the cqrs-ts route does it by contract: a request id, the correlation
+ * id (the inbound `x-correlation-id`, else the request id) in the message's metadata, both echoed as response
+ * headers, and the execution context (`source`, user agent) of the dispatch.
+ */
+export function rawRequest(header: (name: string) => string | undefined): {
+  readonly requestId: string;
+  readonly metadata: { readonly requestId: string; readonly correlationId: string };
+  readonly options: { readonly context: ExecutionContext };
+  readonly headers: Record<string, string>;
+} {
+  const requestId = randomUUID();
+  const correlationId = header('x-correlation-id') ?? requestId;
+  const ua = header('user-agent');
+  const context: ExecutionContext =
+    ua === undefined ? { source: 'http' } : { source: 'http', userAgent: ua.slice(0, 256) };
+  return {
+    requestId,
+    metadata: { requestId, correlationId },
+    options: { context },
+    headers: { 'x-request-id': requestId, 'x-correlation-id': correlationId },
+  };
+}
+
+/** The raw routes' validation failure body: a hand-written RFC 9457 problem with every field issue. */
+export function rawProblem(error: z.ZodError, requestId: string): string {
   return JSON.stringify({
-    error: 'invalid',
-    issues: error.issues.map((i) => ({ path: i.path, message: i.message })),
+    type: 'urn:example:problem:validation',
+    title: 'The request is invalid',
+    status: 400,
+    instance: requestId,
+    detail: error.issues[0]?.message,
+    errors: error.issues.map((i) => ({ pointer: `/${i.path.join('/')}`, message: i.message, code: i.code })),
   });
 }
 

@@ -1,8 +1,9 @@
 /**
  * A server process of the `http` suite: `server.ts <framework> <raw|cqrs>` listens on 127.0.0.1 (port 0) and
  * sends its port to the parent. Raw routes are hand-written in each framework and do the same work as the
- * cqrs-ts routes: zod validation, `mediator.send`, a JSON reply (400 with the issues on invalid input), and for
- * the stream a hand-written SSE loop with back-pressure.
+ * cqrs-ts routes: the request's context as the contract asks for it (request id, correlation id in the metadata
+ * and both as response headers, see `rawRequest`), zod validation, `mediator.send`, a JSON reply (a 400 problem
+ * with every issue on invalid input), and for the stream a hand-written SSE loop with back-pressure.
  */
 import type { Server } from 'node:http';
 import type { AddressInfo } from 'node:net';
@@ -14,12 +15,35 @@ import express from 'express';
 import Fastify from 'fastify';
 import { Hono } from 'hono';
 import { stream } from 'hono/streaming';
-import { cqrsOptions, Items, mediator, orderSchema, PlaceOrder, rawFrame, rawIssues } from './app.ts';
+import {
+  cqrsOptions,
+  Items,
+  mediator,
+  orderSchema,
+  PlaceOrder,
+  rawFrame,
+  rawProblem,
+  rawRequest,
+} from './app.ts';
 
 const [framework, mode] = process.argv.slice(2) as [string, string];
 
-async function writeSse(res: import('node:http').ServerResponse, count: number): Promise<void> {
-  res.writeHead(200, { 'content-type': 'text/event-stream; charset=utf-8', 'cache-control': 'no-cache' });
+const PROBLEM = 'application/problem+json; charset=utf-8';
+const nodeHeader = (headers: import('node:http').IncomingHttpHeaders) => (name: string) => {
+  const v = headers[name];
+  return Array.isArray(v) ? v[0] : v;
+};
+
+async function writeSse(
+  res: import('node:http').ServerResponse,
+  count: number,
+  headers: Record<string, string>,
+): Promise<void> {
+  res.writeHead(200, {
+    ...headers,
+    'content-type': 'text/event-stream; charset=utf-8',
+    'cache-control': 'no-cache',
+  });
   for await (const item of mediator.stream(Items.create({ count }))) {
     if (!res.write(rawFrame(item))) await new Promise((resolve) => res.once('drain', resolve));
   }
@@ -32,13 +56,16 @@ async function start(): Promise<number> {
     if (mode === 'cqrs') await app.register(cqrsFastify, cqrsOptions);
     else {
       app.post('/orders', async (request, reply) => {
+        const r = rawRequest(nodeHeader(request.headers));
+        reply.headers(r.headers);
         const parsed = orderSchema.safeParse(request.body);
-        if (!parsed.success) return reply.code(400).type('application/json').send(rawIssues(parsed.error));
-        return mediator.send(PlaceOrder.create(parsed.data));
+        if (!parsed.success) return reply.code(400).type(PROBLEM).send(rawProblem(parsed.error, r.requestId));
+        return mediator.send(PlaceOrder.create(parsed.data, r.metadata), r.options);
       });
       app.get('/items', async (request, reply) => {
+        const r = rawRequest(nodeHeader(request.headers));
         reply.hijack();
-        await writeSse(reply.raw, Number((request.query as { count: string }).count));
+        await writeSse(reply.raw, Number((request.query as { count: string }).count), r.headers);
       });
     }
     await app.listen({ port: 0, host: '127.0.0.1' });
@@ -49,12 +76,22 @@ async function start(): Promise<number> {
     if (mode === 'cqrs') mountHono(app, cqrsOptions);
     else {
       app.post('/orders', async (c) => {
+        const r = rawRequest((name) => c.req.header(name));
         const parsed = orderSchema.safeParse(await c.req.json());
         if (!parsed.success)
-          return c.body(rawIssues(parsed.error), 400, { 'content-type': 'application/json' });
-        return c.json(await mediator.send(PlaceOrder.create(parsed.data)));
+          return c.body(rawProblem(parsed.error, r.requestId), 400, {
+            ...r.headers,
+            'content-type': PROBLEM,
+          });
+        return c.json(
+          await mediator.send(PlaceOrder.create(parsed.data, r.metadata), r.options),
+          200,
+          r.headers,
+        );
       });
       app.get('/items', (c) => {
+        const r = rawRequest((name) => c.req.header(name));
+        for (const [name, value] of Object.entries(r.headers)) c.header(name, value);
         c.header('content-type', 'text/event-stream; charset=utf-8');
         return stream(c, async (s) => {
           for await (const item of mediator.stream(Items.create({ count: Number(c.req.query('count')) })))
@@ -71,15 +108,18 @@ async function start(): Promise<number> {
   if (mode === 'cqrs') mountExpress(app, cqrsOptions);
   else {
     app.post('/orders', express.json(), (req, res, next) => {
+      const r = rawRequest(nodeHeader(req.headers));
+      res.set(r.headers);
       const parsed = orderSchema.safeParse(req.body);
-      if (!parsed.success) return void res.status(400).type('application/json').send(rawIssues(parsed.error));
+      if (!parsed.success)
+        return void res.status(400).type(PROBLEM).send(rawProblem(parsed.error, r.requestId));
       mediator
-        .send(PlaceOrder.create(parsed.data))
+        .send(PlaceOrder.create(parsed.data, r.metadata), r.options)
         .then((result) => res.json(result))
         .catch(next);
     });
     app.get('/items', (req, res, next) => {
-      writeSse(res, Number(req.query.count)).catch(next);
+      writeSse(res, Number(req.query.count), rawRequest(nodeHeader(req.headers)).headers).catch(next);
     });
   }
   const server = await new Promise<Server>((resolve) => {
