@@ -314,6 +314,59 @@ describe('idempotency keys', () => {
 });
 
 describe('claiming an idempotency key', () => {
+  /** An in-memory store that counts reads before the transaction, claims and transactions. */
+  const counting = () => {
+    const inner = createInMemoryIdempotencyStore();
+    const calls = { find: 0, claim: 0 };
+    const store = {
+      ...inner,
+      async find(...args: Parameters<typeof inner.find>) {
+        calls.find++;
+        return inner.find(...args);
+      },
+      async claim(...args: Parameters<typeof inner.claim>) {
+        calls.claim++;
+        return inner.claim(...args);
+      },
+      complete: inner.complete,
+    };
+    return { store, calls };
+  };
+
+  it('claims the key in the transaction without reading it first; a replay is found by the claim', async () => {
+    const { store, calls } = counting();
+    let runs = 0;
+    const mediator = createMediator({
+      behaviors: [createInMemoryUnitOfWork({ idempotency: store as never })],
+      handlers: [handle(Place, (cmd) => ({ id: `${cmd.payload.id}${++runs}` }))],
+    });
+    expect(await mediator.send(Place.create({ id: 'a' }, { idempotencyKey: 'k' }))).toEqual({ id: 'a1' });
+    expect(calls).toEqual({ find: 0, claim: 1 });
+    expect(await mediator.send(Place.create({ id: 'a' }, { idempotencyKey: 'k' }))).toEqual({ id: 'a1' });
+    expect(calls).toEqual({ find: 0, claim: 2 });
+    expect(runs).toBe(1);
+  });
+
+  it('with readBeforeClaim reads the key first, so a replay opens no transaction', async () => {
+    const { store, calls } = counting();
+    let runs = 0;
+    const mediator = createMediator({
+      behaviors: [createInMemoryUnitOfWork({ idempotency: store as never, readBeforeClaim: true })],
+      handlers: [handle(Place, (cmd) => ({ id: `${cmd.payload.id}${++runs}` }))],
+    });
+    await mediator.send(Place.create({ id: 'a' }, { idempotencyKey: 'k' }));
+    expect(calls).toEqual({ find: 1, claim: 1 });
+    expect(await mediator.send(Place.create({ id: 'a' }, { idempotencyKey: 'k' }))).toEqual({ id: 'a1' });
+    expect(calls).toEqual({ find: 2, claim: 1 });
+    expect(runs).toBe(1);
+  });
+
+  it('refuses a readBeforeClaim that is not a boolean', () => {
+    expect(() => createInMemoryUnitOfWork({ readBeforeClaim: 'yes' as never })).toThrow(
+      /readBeforeClaim must be true or false/,
+    );
+  });
+
   it('retries a claim that lost a deadlock, before the handler ran', async () => {
     const inner = createInMemoryIdempotencyStore();
     let claims = 0;

@@ -107,6 +107,8 @@ export interface InMemoryUnitOfWorkOptions {
   readonly maxResultBytes?: number;
   /** Inline projections applied in each unit's transaction (see `createInlineProjections`). */
   readonly projections?: InlineProjector<InMemoryTransaction>;
+  /** Reads an idempotency record before the transaction (see `UnitOfWorkStoreOptions`). @default false */
+  readonly readBeforeClaim?: boolean;
 }
 
 /** An in-memory unit of work, with its stores. */
@@ -169,6 +171,7 @@ export function createInMemoryUnitOfWork(options: InMemoryUnitOfWorkOptions = {}
     ...(idempotency !== undefined ? { idempotency } : {}),
     ...(options.maxResultBytes !== undefined ? { maxResultBytes: options.maxResultBytes } : {}),
     ...(options.projections !== undefined ? { projections: options.projections } : {}),
+    ...(options.readBeforeClaim !== undefined ? { readBeforeClaim: options.readBeforeClaim } : {}),
   });
   return Object.freeze({ ...behavior, outbox, idempotency });
 }

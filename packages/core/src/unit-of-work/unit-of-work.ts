@@ -51,6 +51,12 @@ export interface UnitOfWorkStoreOptions<TTx> {
   /** Largest serialized result kept for replay, in UTF-8 bytes. @default 1 MiB */
   readonly maxResultBytes?: number;
   /**
+   * Reads a command's idempotency record before opening its transaction, so a replay needs no transaction, at
+   * the price of one more round trip for every first send. Without it the key is claimed first thing in the
+   * transaction and a replay is found by that claim (first sends are the common case). @default false
+   */
+  readonly readBeforeClaim?: boolean;
+  /**
    * Inline projections: applied to the unit's events in its transaction, after they are appended and before
    * the commit, so a failing projection rolls the command back.
    */
@@ -267,6 +273,9 @@ export function createUnitOfWork<TTx>(options: UnitOfWorkOptions<TTx>): UnitOfWo
     throw new ConfigurationError(`${name}: projections must come from createInlineProjections()`);
   if (toStorageError !== undefined && typeof toStorageError !== 'function')
     throw new ConfigurationError(`${name}: toStorageError must be a function`);
+  const readBeforeClaim = options.readBeforeClaim ?? false;
+  if (typeof readBeforeClaim !== 'boolean')
+    throw new ConfigurationError(`${name}: readBeforeClaim must be true or false`);
   const maxResultBytes = options.maxResultBytes ?? DEFAULT_MAX_RESULT_BYTES;
   if (!(Number.isInteger(maxResultBytes) && maxResultBytes > 0))
     throw new ConfigurationError(`${name}: maxResultBytes must be a positive integer`);
@@ -474,6 +483,8 @@ export function createUnitOfWork<TTx>(options: UnitOfWorkOptions<TTx>): UnitOfWo
   const run = async (message: AnyMessage, context: DispatchContext, next: Next) => {
     const claim = claimOf(message, context);
     if (claim === undefined) return attempts(message, context, next, undefined);
+    if (!readBeforeClaim)
+      return counted(message, context, claim, () => attempts(message, context, next, claim));
     return counted(message, context, claim, async () => {
       const found = await idempotency!.find(claim.id);
       // A record without a result is not finished: the claim below waits for its transaction.
