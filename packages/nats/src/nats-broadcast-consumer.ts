@@ -105,6 +105,17 @@ export function createNatsBroadcastConsumer(options: NatsBroadcastConsumerOption
               }
             }
           })().catch(() => undefined);
+          // the client reconnects by itself; the ordered consumer resumes after its last sequence
+          const statuses = opened.nc.status();
+          void (async () => {
+            for await (const s of statuses) {
+              if (s.type === 'disconnect') connected = false;
+              else if (s.type === 'reconnect') {
+                connected = true;
+                reconnected();
+              }
+            }
+          })().catch(() => undefined);
           const loop = (async () => {
             for await (const m of messages) {
               await deliver({
@@ -118,6 +129,7 @@ export function createNatsBroadcastConsumer(options: NatsBroadcastConsumerOption
           return {
             connected: () => connected && !opened.nc.isClosed(),
             async close() {
+              (statuses as { stop?: () => void }).stop?.();
               await messages.close().catch(() => undefined);
               await loop;
               const names = serverName === undefined ? [] : [serverName];

@@ -5,7 +5,7 @@ import {
   ensureNatsStream,
   type NatsPublisher,
 } from '@cqrs-ts/nats';
-import { type BroadcastHarness, describeBroadcastContract } from '@cqrs-ts/testing/contracts';
+import { type BroadcastHarness, createTcpProxy, describeBroadcastContract } from '@cqrs-ts/testing/contracts';
 import { jetstreamManager } from '@nats-io/jetstream';
 import { connectTest, deleteStreams, NATS_URL, natsAvailable, unique } from './support.ts';
 
@@ -14,19 +14,28 @@ describeBroadcastContract('nats', async (): Promise<BroadcastHarness | undefined
   if (!natsAvailable) return undefined;
   const nc = await connectTest();
   const jsm = await jetstreamManager(nc);
+  const [host, port] = NATS_URL.split(':') as [string, string];
+  const proxy = await createTcpProxy({ host, port: Number(port) });
   const streams: string[] = [];
   let stream = '';
   let publisher: NatsPublisher | undefined;
   return {
     topic: 'ticks',
     publisher: () => publisher!,
-    broadcast: (options) => createNatsBroadcastConsumer({ ...options, servers: NATS_URL, stream }),
+    broadcast: (options) =>
+      createNatsBroadcastConsumer({
+        ...options,
+        servers: `127.0.0.1:${proxy.port}`,
+        connectionOptions: { reconnectTimeWait: 100 },
+        stream,
+      }),
     competing: (options) =>
       createNatsConsumer({ ...options, connection: nc, stream, name: 'group', pullExpiresMs: 1000 }),
     async exists(instance) {
       for await (const c of jsm.consumers.list(stream)) if (c.name.startsWith(`${instance}_`)) return true;
       return false;
     },
+    interrupt: async () => proxy.cut(),
     async reset() {
       await publisher?.close();
       stream = unique('BC');
@@ -37,6 +46,7 @@ describeBroadcastContract('nats', async (): Promise<BroadcastHarness | undefined
     async close() {
       await publisher?.close();
       await deleteStreams(jsm, ...streams);
+      await proxy.close();
       await nc.close();
     },
   };

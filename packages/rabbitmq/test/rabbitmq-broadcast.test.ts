@@ -4,7 +4,7 @@ import {
   createRabbitPublisher,
   type RabbitPublisher,
 } from '@cqrs-ts/rabbitmq';
-import { type BroadcastHarness, describeBroadcastContract } from '@cqrs-ts/testing/contracts';
+import { type BroadcastHarness, createTcpProxy, describeBroadcastContract } from '@cqrs-ts/testing/contracts';
 import { cleanup, RABBIT_URL, rabbitAvailable, rawChannel, uniqueName } from './support.ts';
 
 const available = await rabbitAvailable();
@@ -13,6 +13,10 @@ const available = await rabbitAvailable();
 describeBroadcastContract('rabbitmq', async (): Promise<BroadcastHarness | undefined> => {
   if (!available) return undefined;
   const raw = await rawChannel();
+  const target = new URL(RABBIT_URL);
+  const proxy = await createTcpProxy({ host: target.hostname, port: Number(target.port || 5672) });
+  const viaProxy = new URL(RABBIT_URL);
+  viaProxy.host = `127.0.0.1:${proxy.port}`;
   const exchanges: string[] = [];
   const queues: string[] = [];
   let exchange = '';
@@ -21,7 +25,13 @@ describeBroadcastContract('rabbitmq', async (): Promise<BroadcastHarness | undef
   return {
     topic: 'ticks',
     publisher: () => publisher!,
-    broadcast: (options) => createRabbitBroadcastConsumer({ ...options, url: RABBIT_URL, exchange }),
+    broadcast: (options) =>
+      createRabbitBroadcastConsumer({
+        ...options,
+        url: viaProxy.href,
+        reconnect: { initialMs: 50, maxMs: 200 },
+        exchange,
+      }),
     competing: (options) =>
       createRabbitConsumer({
         ...options,
@@ -45,6 +55,7 @@ describeBroadcastContract('rabbitmq', async (): Promise<BroadcastHarness | undef
         await ch.close().catch(() => {});
       }
     },
+    interrupt: async () => proxy.cut(),
     async reset() {
       await publisher?.close();
       exchange = uniqueName('bx');
@@ -56,6 +67,7 @@ describeBroadcastContract('rabbitmq', async (): Promise<BroadcastHarness | undef
     async close() {
       await publisher?.close();
       await raw.close();
+      await proxy.close();
       await cleanup({ queues, exchanges });
     },
   };

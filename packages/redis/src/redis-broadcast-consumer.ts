@@ -82,6 +82,17 @@ export function createRedisBroadcastConsumer(options: RedisBroadcastConsumerOpti
         reader.on('error', () => {});
         let closed = false;
         let connected = false;
+        // ioredis reconnects by itself: name the new connection again, and count it
+        let ready = 0;
+        reader.on('close', () => {
+          connected = false;
+        });
+        reader.on('ready', () => {
+          if (++ready === 1 || closed) return;
+          reader.call('CLIENT', 'SETNAME', instance).catch(() => undefined);
+          connected = true;
+          reconnected();
+        });
         let ids: string[];
         try {
           await reader.call('CLIENT', 'SETNAME', instance);

@@ -4,7 +4,7 @@ import {
   createRedisStreamsPublisher,
   type RedisStreamsPublisher,
 } from '@cqrs-ts/redis';
-import { type BroadcastHarness, describeBroadcastContract } from '@cqrs-ts/testing/contracts';
+import { type BroadcastHarness, createTcpProxy, describeBroadcastContract } from '@cqrs-ts/testing/contracts';
 import { deleteKeys, keyPrefix, newRedis, REDIS_URL, redisAvailable } from './support.ts';
 
 const available = await redisAvailable();
@@ -13,6 +13,8 @@ const available = await redisAvailable();
 describeBroadcastContract('redis', async (): Promise<BroadcastHarness | undefined> => {
   if (!available) return undefined;
   const redis = newRedis();
+  const target = new URL(REDIS_URL);
+  const proxy = await createTcpProxy({ host: target.hostname, port: Number(target.port || 6379) });
   const root = keyPrefix('broadcast');
   let run = 0;
   let stream = '';
@@ -21,7 +23,12 @@ describeBroadcastContract('redis', async (): Promise<BroadcastHarness | undefine
     topic: 'ticks',
     publisher: () => publisher!,
     broadcast: (options) =>
-      createRedisBroadcastConsumer({ ...options, url: REDIS_URL, streams: [stream], blockMs: 200 }),
+      createRedisBroadcastConsumer({
+        ...options,
+        url: `redis://127.0.0.1:${proxy.port}`,
+        streams: [stream],
+        blockMs: 200,
+      }),
     competing: ({ concurrency, ...processor }) =>
       createRedisStreamsConsumer({
         redis,
@@ -35,6 +42,7 @@ describeBroadcastContract('redis', async (): Promise<BroadcastHarness | undefine
       const clients = String(await redis.call('CLIENT', 'LIST'));
       return clients.split('\n').some((line) => line.includes(` name=${instance} `));
     },
+    interrupt: async () => proxy.cut(),
     async reset() {
       await publisher?.close();
       const prefix = `${root}${++run}:`;
@@ -44,6 +52,7 @@ describeBroadcastContract('redis', async (): Promise<BroadcastHarness | undefine
     async close() {
       await publisher?.close();
       await deleteKeys(redis, root);
+      await proxy.close();
       redis.disconnect();
     },
   };

@@ -36,6 +36,11 @@ export interface BroadcastHarness {
   competing(options: BrokerConsumerOptions): MessageConsumer;
   /** Whether what `instance` created on the broker (consumer, queue, group member) is still there. */
   exists(instance: string): Promise<boolean>;
+  /**
+   * Cuts the broadcast consumers' connections to the broker (e.g. through a TCP proxy, see `createTcpProxy`) and
+   * lets them connect again. Without it the reconnection test is skipped.
+   */
+  interrupt?(): Promise<void>;
   /** A fresh topic (and competing group) for the next test. */
   reset(): Promise<void>;
   close(): Promise<void>;
@@ -132,6 +137,33 @@ export function describeBroadcastContract(
         await stopAll();
       }
     });
+
+    test(
+      'after a lost connection it subscribes again: what is published then arrives, nothing twice',
+      async (h) => {
+        const Tick = ticks(h.topic);
+        try {
+          const seen: number[] = [];
+          const c = await started(
+            h.broadcast({ name: 'contract', handle: (e) => void seen.push((e.payload as Tick).n) }),
+          );
+          await publish(h, [Tick.create({ n: 0 })]);
+          await waitFor(() => seen.length === 1, 20_000, 'the first event');
+          await h.interrupt!();
+          await waitFor(
+            () => c.health().reconnects >= 1 && c.health().connected,
+            30_000,
+            'the consumer to reconnect',
+          );
+          await publish(h, [Tick.create({ n: 1 })]);
+          await waitFor(() => seen.includes(1), 30_000, 'the event published after the reconnection');
+          expect(seen).toEqual([0, 1]);
+        } finally {
+          await stopAll();
+        }
+      },
+      { when: (h) => h.interrupt !== undefined, timeout: 90_000 },
+    );
 
     test('stop() removes what start() created on the broker', async (h) => {
       const c = h.broadcast({ name: 'contract', handle: () => {} });
