@@ -1,5 +1,5 @@
 import type { HttpHandler } from '@cqrs-ts/http';
-import { prepareMount, toResponse } from '@cqrs-ts/http';
+import { fetchRouteInput, prepareMount, toResponse } from '@cqrs-ts/http';
 import type { Hono } from 'hono';
 import type { CqrsHonoOptions } from './hono-options.ts';
 
@@ -17,23 +17,17 @@ export function mountCqrs(app: Hono, options: CqrsHonoOptions): HttpHandler {
   const mount = prepareMount(options);
   const scopeOf = options.scope;
   for (const route of mount.routes) {
+    const withParams = route.params.length > 0;
     app.on(route.method, route.path, async (c) => {
-      const request = c.req.raw;
       const url = c.req.url;
       const q = url.indexOf('?');
-      const scope = scopeOf?.(c);
-      const reply = await route.handle({
-        method: request.method,
+      const input = fetchRouteInput(c.req.raw, {
         path: c.req.path,
-        headers: request.headers,
-        params: c.req.param() as Record<string, string>,
         search: q === -1 ? '' : url.slice(q + 1),
-        body: request.body,
-        signal: request.signal,
-        raw: request,
-        ...(scope === undefined ? {} : { scope }),
+        params: withParams ? (c.req.param() as Record<string, string>) : undefined,
+        scope: scopeOf?.(c),
       });
-      return toResponse(reply);
+      return toResponse(await route.handle(input));
     });
   }
   const openapi = mount.openapi;

@@ -1,10 +1,18 @@
 import { ConfigurationError, PayloadTooLargeError, SerializationError, ValidationError } from '@cqrs-ts/core';
 
+/** The part of a Fetch `Request` the body reader uses. */
+export interface FetchBody {
+  readonly body: ReadableStream<Uint8Array> | null;
+  arrayBuffer(): Promise<ArrayBuffer>;
+}
+
 /**
- * A request body as a framework hands it over: a Fetch `ReadableStream`, a Node stream (any async iterable of
- * byte chunks), text or bytes already read, or nothing.
+ * A request body as a framework hands it over: a Fetch `Request` (read whole in one call when its length is
+ * declared, else as a stream), a Fetch `ReadableStream`, a Node stream (any async iterable of byte chunks), text
+ * or bytes already read, or nothing.
  */
 export type BodySource =
+  | FetchBody
   | ReadableStream<Uint8Array>
   | AsyncIterable<Uint8Array | string>
   | Uint8Array
@@ -43,6 +51,14 @@ export async function readBody(
     return source;
   }
   if (isNodeReadable(source)) return readNode(source, maxBytes, declaredLength);
+  if (isFetchBody(source)) {
+    // A declared length within the limit bounds what the server's parser hands over: read it in one call
+    // (runtimes read it without a stream, e.g. @hono/node-server); an unknown length is read as a stream.
+    if (declaredLength === undefined) return readBody(source.body, maxBytes);
+    const bytes = new Uint8Array(await source.arrayBuffer());
+    if (bytes.byteLength > maxBytes) throw tooLarge('request body', bytes.byteLength, maxBytes);
+    return bytes;
+  }
   const chunks: Uint8Array[] = [];
   let total = 0;
   const add = (chunk: Uint8Array | string): void => {
@@ -76,6 +92,10 @@ interface NodeReadable {
   on(event: string, listener: (...args: never[]) => void): unknown;
   off(event: string, listener: (...args: never[]) => void): unknown;
   pause(): unknown;
+}
+
+function isFetchBody(source: object): source is FetchBody {
+  return typeof (source as Partial<FetchBody>).arrayBuffer === 'function' && 'body' in source;
 }
 
 function isNodeReadable(source: object): source is NodeReadable {

@@ -715,19 +715,69 @@ export function createHttpHandler(options: HttpHandlerOptions): HttpHandler {
     routes: Object.freeze(mounted),
     handle,
     async fetch(request: Request): Promise<Response> {
-      const url = new URL(request.url);
-      const reply = await handle({
-        method: request.method,
-        path: url.pathname,
-        headers: request.headers,
-        search: url.search.length > 1 ? url.search.slice(1) : '',
-        body: request.body,
-        signal: request.signal,
-        raw: request,
-      });
-      return toResponse(reply);
+      return toResponse(await handle(fetchRouteInput(request)));
     },
   });
+}
+
+/** Options of {@link fetchRouteInput}. */
+export interface FetchRouteInputOptions {
+  /** The path the framework matched, without the query string. @default the pathname of the request's URL */
+  readonly path?: string;
+  /** The query string, without `?`. @default that of the request's URL */
+  readonly search?: string;
+  /** Path parameters, by name. */
+  readonly params?: Readonly<Record<string, string>> | undefined;
+  /** The request's dependency scope (see {@link RouteInput.scope}). */
+  readonly scope?: DependencyScope | undefined;
+}
+
+// One class for every request: one shape, and the signal read only when a stream route asks for it.
+class FetchRouteInput implements RouteInput {
+  readonly method: string;
+  readonly path: string;
+  readonly headers: HeaderReader;
+  readonly params: Readonly<Record<string, string>> | undefined;
+  readonly search: string;
+  readonly body: Request;
+  readonly raw: Request;
+  readonly scope: DependencyScope | undefined;
+
+  constructor(request: Request, path: string, search: string, options: FetchRouteInputOptions) {
+    this.method = request.method;
+    this.path = path;
+    this.headers = request.headers;
+    this.params = options.params;
+    this.search = search;
+    this.body = request;
+    this.raw = request;
+    this.scope = options.scope;
+  }
+
+  get signal(): AbortSignal {
+    return this.raw.signal;
+  }
+}
+
+/**
+ * The input of a mounted route from a Fetch `Request`: its body is read whole in one call when its length is
+ * declared (within the route's limit), else as a stream; its `signal` is read only by stream routes.
+ * @throws ConfigurationError when `request` is not a Fetch `Request`.
+ */
+export function fetchRouteInput(request: Request, options: FetchRouteInputOptions = {}): RouteInput {
+  if (
+    typeof request?.method !== 'string' ||
+    typeof request.url !== 'string' ||
+    typeof request.headers?.get !== 'function'
+  )
+    throw new ConfigurationError('fetchRouteInput needs a Fetch Request');
+  let { path, search } = options;
+  if (path === undefined || search === undefined) {
+    const url = new URL(request.url);
+    path ??= url.pathname;
+    search ??= url.search.length > 1 ? url.search.slice(1) : '';
+  }
+  return new FetchRouteInput(request, path, search, options);
 }
 
 /** Turns a reply into a Fetch `Response`; a stream becomes a `ReadableStream` pulled one event at a time. */

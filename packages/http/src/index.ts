@@ -9,9 +9,10 @@
 
 export type { AdapterMount, AdapterOptions } from './http-adapter.ts';
 export { prepareMount } from './http-adapter.ts';
-export type { BodySource } from './http-body.ts';
+export type { BodySource, FetchBody } from './http-body.ts';
 export { DEFAULT_MAX_BODY_BYTES, parseJsonBody, readBody } from './http-body.ts';
 export type {
+  FetchRouteInputOptions,
   HeaderReader,
   HttpHandler,
   HttpHandlerOptions,
@@ -20,7 +21,7 @@ export type {
   MountedRoute,
   RouteInput,
 } from './http-handler.ts';
-export { createHttpHandler, toResponse } from './http-handler.ts';
+export { createHttpHandler, fetchRouteInput, toResponse } from './http-handler.ts';
 export type { HealthMountOptions, PlainRoute } from './http-health.ts';
 export { HEALTH_CONTENT_TYPE, healthReply, healthRoutes } from './http-health.ts';
 export { nodeHeaders, nodeRouteInput, sendNodeReply } from './http-node.ts';

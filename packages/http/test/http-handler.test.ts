@@ -3,6 +3,7 @@ import type { CqrsErrorCode } from '@cqrs-ts/core';
 import {
   AuthorizationError,
   CircuitOpenError,
+  ConfigurationError,
   CQRS_ERROR_CODES,
   CqrsError,
   createMediator,
@@ -17,6 +18,7 @@ import {
   commandRoute,
   createHttpHandler,
   createOpenApiDocument,
+  fetchRouteInput,
   HTTP_PROBLEMS,
   parseJsonBody,
   queryRoute,
@@ -101,6 +103,28 @@ describe('bodies', () => {
     const read = Readable.from([Buffer.from('{}')]);
     for await (const _ of read) void _;
     await expect(readBody(read, 100, 2)).rejects.toMatchObject({ code: 'CQRS_CONFIGURATION' });
+  });
+
+  it('read a Fetch Request whole when its length is declared, as a stream when not, within the limit', async () => {
+    const post = (body: string) => new Request('http://localhost/x', { method: 'POST', body });
+    expect(parseJsonBody(await readBody(post('{"a":1}'), 100, 7))).toEqual({ a: 1 });
+    expect(parseJsonBody(await readBody(post('{"a":2}'), 100))).toEqual({ a: 2 });
+    // a declared length that lies is still held to the limit
+    await expect(readBody(post('x'.repeat(64)), 10, 5)).rejects.toMatchObject({
+      code: 'CQRS_PAYLOAD_TOO_LARGE',
+    });
+    await expect(readBody(post('x'.repeat(64)), 10)).rejects.toMatchObject({
+      code: 'CQRS_PAYLOAD_TOO_LARGE',
+    });
+    expect(await readBody(new Request('http://localhost/x'), 10)).toBe('');
+  });
+
+  it('fetchRouteInput refuses what is not a Fetch Request, and takes path and query from its URL', () => {
+    expect(() => fetchRouteInput({} as Request)).toThrow(ConfigurationError);
+    expect(() => fetchRouteInput(undefined as unknown as Request)).toThrow(ConfigurationError);
+    const input = fetchRouteInput(new Request('http://localhost/orders/7?x=1'));
+    expect([input.method, input.path, input.search]).toEqual(['GET', '/orders/7', 'x=1']);
+    expect(input.signal).toBeInstanceOf(AbortSignal);
   });
 });
 
