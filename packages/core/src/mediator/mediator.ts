@@ -477,6 +477,19 @@ function toFailed(error: unknown): HandlerFailed {
   return new HandlerFailed(error);
 }
 
+/**
+ * Runs the pipeline of the handler awaited first: its promise as it is (it rejects when the handler fails), else
+ * as {@link settle} does. Resolves to a {@link HandlerFailed} when the pipeline throws at once.
+ */
+function start(entry: CompiledHandler, context: Dispatch): Promise<unknown> {
+  try {
+    const pending = entry.pipeline(context.message, context);
+    return pending instanceof Promise ? pending : (pending as Promise<unknown>).then(undefined, toFailed);
+  } catch (error) {
+    return Promise.resolve(new HandlerFailed(error));
+  }
+}
+
 /** Runs one handler's pipeline; resolves to its result, or to a {@link HandlerFailed}. Never rejects. */
 function settle(entry: CompiledHandler, context: Dispatch): Promise<unknown> {
   try {
@@ -898,19 +911,30 @@ class MediatorImpl implements Mediator {
           }
         }
       } else if (n <= settings.concurrency) {
-        // Handlers start at once; each outcome is collected in order (a failure never rejects, so none is left
-        // unhandled while an earlier one is awaited).
+        // Handlers start at once; each outcome is collected in order. The first is awaited before anything else
+        // runs, so its promise is awaited as it is; every later one is wrapped so that it never rejects (none is
+        // left unhandled while an earlier one is awaited).
         const contexts: (Dispatch | undefined)[] = new Array(n);
         const running: Promise<unknown>[] = new Array(n);
         for (let i = 0; i < n; i++) {
           const context = this.#eventContext(entries[i]!, event, settings, depth, scope);
           contexts[i] = context;
-          running[i] = context === undefined ? RESOLVED : settle(entries[i]!, context);
+          running[i] =
+            context === undefined
+              ? RESOLVED
+              : i === 0
+                ? start(entries[0]!, context)
+                : settle(entries[i]!, context);
         }
         for (let i = 0; i < n; i++) {
           const context = contexts[i];
           if (context === undefined) continue;
-          const outcome = await running[i];
+          let outcome: unknown;
+          try {
+            outcome = await running[i];
+          } catch (error) {
+            outcome = new HandlerFailed(error);
+          }
           let found = this.#after(outcome, entries[i]!, event, context, settings, depth, scope.scope);
           if (found instanceof Promise) found = await found;
           if (found !== undefined) {

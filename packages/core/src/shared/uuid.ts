@@ -12,6 +12,9 @@ let lastMs = -1;
 let seq = 0;
 /** `tttttttt-tttt-7` for `lastMs`. */
 let head = '';
+/** `head` and the counter's first hex digit (`headDigit`): an id is then two concatenations, not three. */
+let headSeq = '';
+let headDigit = -1;
 /** `-vrrr-rrrrrrrrrrrr`: the variant and 62 random bits, drawn again for every millisecond. */
 let tail = '';
 
@@ -26,6 +29,7 @@ function startMillisecond(ms: number): void {
   const r = poolOffset;
   poolOffset += 8;
   const p = pool;
+  headDigit = -1;
   tail = `-${HEX[0x80 | (p[r]! & 0x3f)]!}${HEX[p[r + 1]!]!}-${HEX[p[r + 2]!]!}${HEX[p[r + 3]!]!}${HEX[p[r + 4]!]!}${HEX[p[r + 5]!]!}${HEX[p[r + 6]!]!}${HEX[p[r + 7]!]!}`;
 }
 
@@ -52,7 +56,12 @@ export function uuidv7At(now: number): string {
     seq = 0;
     startMillisecond(lastMs);
   }
-  return head + HEX1[seq >>> 8]! + HEX[seq & 0xff]! + tail;
+  const digit = seq >>> 8;
+  if (digit !== headDigit) {
+    headDigit = digit;
+    headSeq = head + HEX1[digit]!;
+  }
+  return headSeq + (HEX[seq & 0xff]! + tail);
 }
 
 const UUID_RE = /^[0-9a-f]{8}-[0-9a-f]{4}-[1-8][0-9a-f]{3}-[89ab][0-9a-f]{3}-[0-9a-f]{12}$/i;
