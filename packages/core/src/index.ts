@@ -322,8 +322,13 @@ export type { InMemoryProjectionStore } from './projections/in-memory-projection
 export { createInMemoryProjectionStore } from './projections/in-memory-projection-store.ts';
 export type { InlineProjectionsOptions } from './projections/inline-projections.ts';
 export { createInlineProjections } from './projections/inline-projections.ts';
-export type { LiveItem, LiveQueryOptions } from './projections/live-query.ts';
-export { liveQuery } from './projections/live-query.ts';
+export type {
+  LiveItem,
+  LiveQueryOptions,
+  ProjectionFollower,
+  ProjectionFollowerOptions,
+} from './projections/live-query.ts';
+export { createProjectionFollower, liveQuery } from './projections/live-query.ts';
 export type {
   AnyProjection,
   BatchProjection,

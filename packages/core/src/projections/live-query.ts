@@ -2,6 +2,7 @@ import { ConfigurationError } from '../errors/cqrs-error.ts';
 import { compareLogPositions } from '../event-log/event-log.ts';
 import type { AnyEvent } from '../messages/message.ts';
 import type { ProjectionChange, ProjectionRunner } from './projection-runner.ts';
+import type { ProjectionStore } from './projection-store.ts';
 
 /** One answer of a live query: the value, and the projection position it reflects (an SSE event id). */
 export interface LiveItem<TValue> {
@@ -74,4 +75,78 @@ export async function* liveQuery<TValue>(
     unsubscribe();
     signal?.removeEventListener('abort', onAbort);
   }
+}
+
+/** Options of {@link createProjectionFollower}. */
+export interface ProjectionFollowerOptions {
+  /** The projection store of the database the runner writes (only its `load` is used). */
+  readonly store: Pick<ProjectionStore<unknown>, 'load'>;
+  /** The projection's name. */
+  readonly projection: string;
+  /** Attempts of `readAt` when batches keep committing while it reads. @default 100 */
+  readonly maxReadAttempts?: number;
+}
+
+/**
+ * A projection's change feed in a process that does not run it: a `runner` for {@link liveQuery} there. Give
+ * `handle` every event the runner applied (the runner's `onApplied` publishes them; a broadcast consumer of
+ * that destination in this process calls `handle`, one event at a time).
+ */
+export interface ProjectionFollower extends Pick<ProjectionRunner, 'subscribe' | 'readAt'> {
+  /** Tells the subscribers that `event` was applied, at the projection's checkpoint as read now. */
+  handle(event: AnyEvent): Promise<void>;
+}
+
+/**
+ * Follows a projection that another process runs. `readAt` reads the checkpoint, runs the read, and reads the
+ * checkpoint again: the same position both times means no batch committed in between (the checkpoint moves in
+ * each batch's transaction), so the answer is at that position; otherwise it reads again. With `liveQuery`, an
+ * update that commits while a client subscribes is neither lost nor sent twice here either, provided `handle`
+ * gets every applied event (a broadcast consumer: everything published after its `start()`).
+ * @throws ConfigurationError for malformed options
+ */
+export function createProjectionFollower(options: ProjectionFollowerOptions): ProjectionFollower {
+  const { store, projection } = options ?? ({} as ProjectionFollowerOptions);
+  if (typeof store?.load !== 'function')
+    throw new ConfigurationError('createProjectionFollower(): store must be a projection store');
+  if (typeof projection !== 'string' || projection.length === 0)
+    throw new ConfigurationError('createProjectionFollower(): projection must name a projection');
+  const maxAttempts = options.maxReadAttempts ?? 100;
+  if (!(Number.isSafeInteger(maxAttempts) && maxAttempts >= 1))
+    throw new ConfigurationError('createProjectionFollower(): maxReadAttempts must be a positive integer');
+  const listeners = new Set<(change: ProjectionChange) => void>();
+  const checked = (name: string) => {
+    if (name !== projection)
+      throw new ConfigurationError(`projection follower: follows ${projection}, not ${String(name)}`);
+  };
+  const position = async () => (await store.load(projection))?.position ?? '0';
+  return {
+    subscribe(name, listener) {
+      checked(name);
+      if (typeof listener !== 'function')
+        throw new ConfigurationError('subscribe() takes a listener function');
+      listeners.add(listener);
+      return () => {
+        listeners.delete(listener);
+      };
+    },
+    async readAt(name, read) {
+      checked(name);
+      if (typeof read !== 'function') throw new ConfigurationError('readAt() takes a function');
+      for (let attempt = 1; ; attempt++) {
+        const before = await position();
+        const value = await read();
+        const after = await position();
+        if (before === after) return { position: before, value };
+        if (attempt >= maxAttempts)
+          throw new Error(`${projection}: batches kept committing during ${maxAttempts} reads`);
+      }
+    },
+    async handle(event) {
+      if (listeners.size === 0) return;
+      const at = await position();
+      const change: ProjectionChange = { projection, position: at, events: [{ position: at, event }] };
+      for (const l of listeners) l(change);
+    },
+  };
 }
