@@ -2,6 +2,7 @@
 export const DEFAULT_HEARTBEAT_MS = 15_000;
 
 const HEARTBEAT = ': heartbeat\n\n';
+const CUT_RE = /[\r\n\0].*$/s;
 
 /** The SSE `id:` of an item: its `position` when it is a string or a finite number. */
 export function positionOf(item: unknown): string | undefined {
@@ -17,7 +18,8 @@ export function positionOf(item: unknown): string | undefined {
 export function sseEvent(item: unknown, id: string | undefined): string {
   const data = `data: ${JSON.stringify(item) ?? 'null'}\n\n`;
   if (id === undefined) return data;
-  return `id: ${id.replace(/[\r\n\0].*$/s, '')}\n${data}`;
+  const safe = id.includes('\n') || id.includes('\r') || id.includes('\0') ? id.replace(CUT_RE, '') : id;
+  return `id: ${safe}\n${data}`;
 }
 
 /**
@@ -35,14 +37,16 @@ export async function* sseBody(
   },
 ): AsyncGenerator<string, void, undefined> {
   let pending: Promise<IteratorResult<unknown>> | undefined;
-  let tick: Promise<undefined> | undefined;
   let timer: NodeJS.Timeout | undefined;
-  let wake: (() => void) | undefined;
+  // Resolves the wait for the current item with `undefined`: a heartbeat is due. One settle function per wait,
+  // and no promise shared across items (a race per item against one long-lived tick piles reactions on it).
+  let wake: ((result: IteratorResult<unknown> | undefined) => void) | undefined;
+  // true when no item came since the last beat: an item resets it, so a heartbeat follows at most 2 intervals
+  // after the last item
+  let idle = true;
   const beat = () => {
-    const w = wake;
-    wake = undefined;
-    tick = undefined;
-    w?.();
+    if (idle) wake?.(undefined);
+    idle = true;
   };
   try {
     if (first !== undefined) {
@@ -53,15 +57,18 @@ export async function* sseBody(
     timer.unref();
     while (true) {
       pending ??= items.next();
-      tick ??= new Promise<undefined>((resolve) => {
-        wake = () => resolve(undefined);
+      const step = pending;
+      const result = await new Promise<IteratorResult<unknown> | undefined>((resolve, reject) => {
+        wake = resolve;
+        step.then(resolve, reject);
       });
-      const result = await Promise.race([pending, tick]);
+      wake = undefined;
       if (result === undefined) {
         yield HEARTBEAT;
         continue;
       }
       pending = undefined;
+      idle = false;
       if (result.done) return;
       yield sseEvent(result.value, options.eventId(result.value));
     }

@@ -34,20 +34,50 @@ const nodeHeader = (headers: import('node:http').IncomingHttpHeaders) => (name: 
   return Array.isArray(v) ? v[0] : v;
 };
 
+/**
+ * The hand-written SSE loop, with what the stream route does by contract: a heartbeat comment every 15 s, and a
+ * client disconnect aborting the stream's signal (the handler's `finally` runs).
+ */
 async function writeSse(
   res: import('node:http').ServerResponse,
   count: number,
-  headers: Record<string, string>,
+  r: ReturnType<typeof rawRequest>,
 ): Promise<void> {
   res.writeHead(200, {
-    ...headers,
+    ...r.headers,
     'content-type': 'text/event-stream; charset=utf-8',
     'cache-control': 'no-cache',
   });
-  for await (const item of mediator.stream(Items.create({ count }))) {
-    if (!res.write(rawFrame(item))) await new Promise((resolve) => res.once('drain', resolve));
+  const controller = new AbortController();
+  const onClose = () => {
+    if (!res.writableFinished) controller.abort();
+  };
+  res.once('close', onClose);
+  const beat = setInterval(() => res.write(': heartbeat\n\n'), 15_000);
+  beat.unref();
+  try {
+    const items = mediator.stream(Items.create({ count }, r.metadata), {
+      ...r.options,
+      signal: controller.signal,
+    });
+    for await (const item of items) {
+      if (!res.write(rawFrame(item)))
+        await new Promise<void>((resolve) => {
+          const done = () => {
+            res.off('drain', done);
+            res.off('close', done);
+            resolve();
+          };
+          res.on('drain', done);
+          res.on('close', done);
+        });
+      if (controller.signal.aborted) break;
+    }
+  } finally {
+    clearInterval(beat);
+    res.off('close', onClose);
+    res.end();
   }
-  res.end();
 }
 
 async function start(): Promise<number> {
@@ -65,7 +95,7 @@ async function start(): Promise<number> {
       app.get('/items', async (request, reply) => {
         const r = rawRequest(nodeHeader(request.headers));
         reply.hijack();
-        await writeSse(reply.raw, Number((request.query as { count: string }).count), r.headers);
+        await writeSse(reply.raw, Number((request.query as { count: string }).count), r);
       });
     }
     await app.listen({ port: 0, host: '127.0.0.1' });
@@ -94,8 +124,14 @@ async function start(): Promise<number> {
         for (const [name, value] of Object.entries(r.headers)) c.header(name, value);
         c.header('content-type', 'text/event-stream; charset=utf-8');
         return stream(c, async (s) => {
-          for await (const item of mediator.stream(Items.create({ count: Number(c.req.query('count')) })))
-            await s.write(rawFrame(item));
+          const query = Items.create({ count: Number(c.req.query('count')) }, r.metadata);
+          const beat = setInterval(() => void s.write(': heartbeat\n\n'), 15_000);
+          try {
+            for await (const item of mediator.stream(query, { ...r.options, signal: c.req.raw.signal }))
+              await s.write(rawFrame(item));
+          } finally {
+            clearInterval(beat);
+          }
         });
       });
     }
@@ -119,7 +155,7 @@ async function start(): Promise<number> {
         .catch(next);
     });
     app.get('/items', (req, res, next) => {
-      writeSse(res, Number(req.query.count), rawRequest(nodeHeader(req.headers)).headers).catch(next);
+      writeSse(res, Number(req.query.count), rawRequest(nodeHeader(req.headers))).catch(next);
     });
   }
   const server = await new Promise<Server>((resolve) => {

@@ -1057,7 +1057,22 @@ class MediatorImpl implements Mediator {
     const outer = options?.signal;
     if (outer?.aborted) throw new CancelledError(query.type, { cause: outer.reason });
     const controller = new AbortController();
-    const onAbort = () => controller.abort(new CancelledError(query.type, { cause: outer?.reason }));
+    // One abort listener for the whole stream: it rejects the step being awaited (no listener per step).
+    let rejectStep: ((reason: unknown) => void) | undefined;
+    const onAbort = () => {
+      controller.abort(new CancelledError(query.type, { cause: outer?.reason }));
+      rejectStep?.(controller.signal.reason);
+    };
+    const untilAborted = (next: Promise<IteratorResult<unknown>>): Promise<IteratorResult<unknown>> => {
+      if (controller.signal.aborted) {
+        next.catch(() => {});
+        return Promise.reject(controller.signal.reason);
+      }
+      return new Promise<IteratorResult<unknown>>((resolve, reject) => {
+        rejectStep = reject;
+        next.then(resolve, reject);
+      });
+    };
     outer?.addEventListener('abort', onAbort, { once: true });
     const context = new Dispatch(entry.descriptor, query, options);
     context.signal = controller.signal;
@@ -1083,7 +1098,8 @@ class MediatorImpl implements Mediator {
       while (true) {
         stepping = true;
         const next = runInSource(context, step, iterator, undefined);
-        const result = await (outer === undefined ? next : raceAbort(next, controller.signal));
+        const result = await (outer === undefined ? next : untilAborted(next));
+        rejectStep = undefined;
         stepping = false;
         if (result.done) {
           finished = true;
@@ -1153,27 +1169,6 @@ function step(iterator: AsyncIterator<unknown>): Promise<IteratorResult<unknown>
 
 function close(iterator: AsyncIterator<unknown>): Promise<IteratorResult<unknown>> | undefined {
   return iterator.return?.();
-}
-
-function raceAbort<TValue>(pending: Promise<TValue>, signal: AbortSignal): Promise<TValue> {
-  if (signal.aborted) {
-    pending.catch(() => {});
-    return Promise.reject(signal.reason);
-  }
-  return new Promise<TValue>((resolve, reject) => {
-    const onAbort = () => reject(signal.reason);
-    signal.addEventListener('abort', onAbort, { once: true });
-    pending.then(
-      (value) => {
-        signal.removeEventListener('abort', onAbort);
-        resolve(value);
-      },
-      (error: unknown) => {
-        signal.removeEventListener('abort', onAbort);
-        reject(error);
-      },
-    );
-  });
 }
 
 /**
