@@ -58,28 +58,34 @@ function world(follow = false) {
 }
 
 describe('live queries', () => {
-  it('answers at once, then after each relevant change, with increasing positions; resumes after a position', async () => {
-    const w = world();
-    await w.bump('a');
-    await w.runner.catchUp();
-    const it = w.watch('a')[Symbol.asyncIterator]();
-    const first = (await it.next()).value as LiveItem<number>;
-    expect(first.value).toBe(1);
-    await w.bump('b');
-    await w.bump('a');
-    await w.runner.catchUp();
-    const second = (await it.next()).value as LiveItem<number>;
-    expect(second.value).toBe(2);
-    expect(second.position > first.position).toBe(true);
-    await it.return(undefined);
-    // Resuming after the last position sent: nothing again until a newer change.
-    const resumed = w.watch('a', second.position)[Symbol.asyncIterator]();
-    const next = resumed.next();
-    await w.bump('a');
-    await w.runner.catchUp();
-    expect(((await next).value as LiveItem<number>).value).toBe(3);
-    await resumed.return(undefined);
-  });
+  it.each([
+    ['the runner', false],
+    ['a follower in another process', true],
+  ])(
+    'through %s: answers at once, then after each relevant change, with increasing positions; resumes after a position',
+    async (_, follow) => {
+      const w = world(follow);
+      await w.bump('a');
+      await w.runner.catchUp();
+      const it = w.watch('a')[Symbol.asyncIterator]();
+      const first = (await it.next()).value as LiveItem<number>;
+      expect(first.value).toBe(1);
+      await w.bump('b');
+      await w.bump('a');
+      await w.runner.catchUp();
+      const second = (await it.next()).value as LiveItem<number>;
+      expect(second.value).toBe(2);
+      expect(second.position > first.position).toBe(true);
+      await it.return(undefined);
+      // Resuming after the last position sent: nothing again until a newer change.
+      const resumed = w.watch('a', second.position)[Symbol.asyncIterator]();
+      const next = resumed.next();
+      await w.bump('a');
+      await w.runner.catchUp();
+      expect(((await next).value as LiveItem<number>).value).toBe(3);
+      await resumed.return(undefined);
+    },
+  );
 
   it.each([
     ['the runner', false],
@@ -146,21 +152,6 @@ describe('live queries', () => {
     },
     120_000,
   );
-
-  it('a follower answers where the runner is not, at the checkpoint it read twice', async () => {
-    const w = world(true);
-    await w.bump('a');
-    await w.runner.catchUp();
-    const it = w.watch('a')[Symbol.asyncIterator]();
-    const first = (await it.next()).value as LiveItem<number>;
-    expect(first.value).toBe(1);
-    await w.bump('a');
-    await w.runner.catchUp();
-    const second = (await it.next()).value as LiveItem<number>;
-    expect(second.value).toBe(2);
-    expect(second.position > first.position).toBe(true);
-    await it.return(undefined);
-  });
 
   it('a follower reads again when a batch commits during its read, up to maxReadAttempts', async () => {
     let checkpoint = '1';

@@ -1,5 +1,6 @@
 import { randomBytes } from 'node:crypto';
 import { ConfigurationError } from '../errors/cqrs-error.ts';
+import { sleep } from '../shared/abort.ts';
 import { errorText } from '../shared/error-text.ts';
 import { type Logger, noopLogger } from '../shared/logger.ts';
 import type { MessageConsumer, MessageConsumerHealth } from './message-consumer.ts';
@@ -101,20 +102,6 @@ export function createBroadcastConsumer(
   let subscription: BroadcastSubscription | undefined;
   let stopping = new AbortController();
 
-  const wait = (ms: number, signal: AbortSignal) =>
-    new Promise<boolean>((resolve) => {
-      if (signal.aborted) return resolve(false);
-      const onAbort = () => {
-        clearTimeout(timer);
-        resolve(false);
-      };
-      const timer = setTimeout(() => {
-        signal.removeEventListener('abort', onAbort);
-        resolve(true);
-      }, ms);
-      signal.addEventListener('abort', onAbort, { once: true });
-    });
-
   async function process(message: IncomingMessage, signal: AbortSignal): Promise<void> {
     for (let attempt = message.deliveryAttempt; running; attempt++) {
       const d = await processor.process({ ...message, deliveryAttempt: attempt }, signal);
@@ -127,7 +114,11 @@ export function createBroadcastConsumer(
           return;
         case 'retry':
           stats.retried++;
-          if (!(await wait(d.delayMs, signal))) return;
+          try {
+            await sleep(d.delayMs, signal);
+          } catch {
+            return; // stopped
+          }
           continue;
         case 'dead-letter':
           stats.deadLettered++;
