@@ -50,11 +50,12 @@ export type {
 } from './broker/in-memory-broker.ts';
 export { createInMemoryBroker } from './broker/in-memory-broker.ts';
 export type {
+  InMemoryBroadcastConsumerOptions,
   InMemoryConsumer,
   InMemoryConsumerOptions,
   InMemoryDeadLetter,
 } from './broker/in-memory-consumer.ts';
-export { createInMemoryConsumer } from './broker/in-memory-consumer.ts';
+export { createInMemoryBroadcastConsumer, createInMemoryConsumer } from './broker/in-memory-consumer.ts';
 export type { MessageConsumer, MessageConsumerHealth } from './broker/message-consumer.ts';
 export type {
   ConsumerHandlerContext,

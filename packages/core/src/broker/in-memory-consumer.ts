@@ -1,5 +1,10 @@
 import { ConfigurationError } from '../errors/cqrs-error.ts';
 import { errorText } from '../shared/error-text.ts';
+import {
+  type BroadcastConsumer,
+  type BroadcastConsumerOptions,
+  createBroadcastConsumer,
+} from './broadcast-consumer.ts';
 import type { InMemoryBroker } from './in-memory-broker.ts';
 import type { MessageConsumer, MessageConsumerHealth } from './message-consumer.ts';
 import type { IncomingMessage, MessageProcessorOptions } from './message-processor.ts';
@@ -182,4 +187,56 @@ export function createInMemoryConsumer(options: InMemoryConsumerOptions): InMemo
     },
   };
   return consumer;
+}
+
+/** Options of {@link createInMemoryBroadcastConsumer}. */
+export interface InMemoryBroadcastConsumerOptions extends BroadcastConsumerOptions {
+  readonly broker: InMemoryBroker;
+  /** Topics to read; `*` for all. */
+  readonly topics: readonly string[];
+}
+
+/**
+ * The in-memory double of the broker packages' broadcast consumers (`BroadcastConsumer` of `@cqrs-ts/core/spi`):
+ * each instance subscribes to the broker on `start()` and unsubscribes on `stop()`, and handles what it receives
+ * one at a time in publish order; failures are retried in process, then dropped.
+ * @throws ConfigurationError for malformed options
+ */
+export function createInMemoryBroadcastConsumer(
+  options: InMemoryBroadcastConsumerOptions,
+): BroadcastConsumer {
+  const { broker, topics } = options ?? ({} as InMemoryBroadcastConsumerOptions);
+  if (broker === null || typeof broker?.subscribe !== 'function')
+    throw new ConfigurationError('in-memory broadcast consumer: broker must be an in-memory broker');
+  if (!Array.isArray(topics) || topics.length === 0 || topics.some((t) => typeof t !== 'string' || t === ''))
+    throw new ConfigurationError('in-memory broadcast consumer: topics must list 1 or more topic names');
+  return createBroadcastConsumer({
+    ...options,
+    what: 'in-memory broadcast consumer',
+    source: {
+      async open({ deliver }) {
+        let chain = Promise.resolve();
+        const unsubscribe = topics.map((topic) =>
+          broker.subscribe(topic, (m) => {
+            const incoming: IncomingMessage = {
+              attributes: m.headers,
+              data: m.body,
+              deliveryAttempt: 1,
+              source: m.topic,
+            };
+            chain = chain.then(() => deliver(incoming));
+          }),
+        );
+        let open = true;
+        return {
+          connected: () => open,
+          async close() {
+            open = false;
+            for (const u of unsubscribe) u();
+            await chain;
+          },
+        };
+      },
+    },
+  });
 }
