@@ -79,9 +79,13 @@ export function createPostgresEventStore(options: PostgresEventStoreOptions): Po
   const after = '(tx_id, seq) > ($1::text::xid8, $2::bigint)';
   // One statement: the horizon, then up to $3 rows of the archive and of the outbox below it, merged.
   const readSql = (filtered: boolean) => {
-    const where = `${after} AND ${below}${filtered ? ' AND type = ANY($4::text[])' : ''}`;
+    const typed = filtered ? ' AND type = ANY($4::text[])' : '';
+    const where = `${after} AND ${below}${typed}`;
+    // held: committed rows at or past the horizon (an older transaction still open keeps them unreadable)
     return `WITH h AS (SELECT pg_snapshot_xmin(pg_current_snapshot()) AS x)
-  SELECT (SELECT x::text FROM h) AS horizon, u.*, u.tx_id::text AS tx FROM (SELECT 1) one
+  SELECT (SELECT x::text FROM h) AS horizon,
+    EXISTS (SELECT 1 FROM ${t} WHERE tx_id >= (SELECT x FROM h)${typed}) AS held,
+    u.*, u.tx_id::text AS tx FROM (SELECT 1) one
   LEFT JOIN LATERAL (SELECT * FROM (${both(where, 'tx_id, seq', '$3')}) m ORDER BY tx_id, seq LIMIT $3) u ON true`;
   };
   const readAll = readSql(false);
@@ -122,7 +126,9 @@ export function createPostgresEventStore(options: PostgresEventStoreOptions): Po
         const horizon = formatLogPosition(rows[0]!.horizon as string, 0);
         if (horizon > position) position = horizon;
       }
-      return { entries, position };
+      return entries.length < limit && rows[0]?.held === true
+        ? { entries, position, held: true }
+        : { entries, position };
     },
     async readStream(streamId, opts) {
       const { fromVersion, limit } = checkStreamRead(streamId, opts);

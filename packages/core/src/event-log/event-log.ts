@@ -90,6 +90,12 @@ export interface LogBatch {
    * past events it left out. Equal to the request's `after` when nothing more is readable yet.
    */
   readonly position: string;
+  /**
+   * Events are committed past what this read could return, held back by an older transaction still open (the
+   * `snapshot` guarantee): they become readable when it ends, which no append announces, so read again soon.
+   * Logs that never hold events back leave it out.
+   */
+  readonly held?: boolean;
 }
 
 /** Arguments of {@link EventLog.readStream}. */

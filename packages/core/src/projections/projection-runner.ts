@@ -155,6 +155,8 @@ export interface ProjectionChange {
 }
 
 const LEASE_LOST = new Error('lease lost');
+/** First wait before reading a log again that held events back (doubling up to `pollMs`). */
+const HELD_RECHECK_MS = 5;
 
 interface Slot<TTx> {
   readonly def: AnyProjection<TTx>;
@@ -241,7 +243,10 @@ export function createProjectionRunner<TTx>(options: ProjectionRunnerOptions<TTx
   let running = false;
   let abort = new AbortController();
   const sleepers = new Set<() => void>();
+  /** Wake-ups so far: a loop that was busy when one came reads again instead of sleeping. */
+  let wakes = 0;
   const wake = () => {
+    wakes++;
     for (const s of sleepers) s();
   };
   const nap = (ms: number) =>
@@ -411,12 +416,12 @@ export function createProjectionRunner<TTx>(options: ProjectionRunnerOptions<TTx
   const step = async (
     s: Slot<TTx>,
     signal: AbortSignal,
-  ): Promise<number | 'blocked' | 'idle' | 'stopped'> => {
+  ): Promise<number | 'blocked' | 'idle' | 'held' | 'stopped'> => {
     if (!(await take(s))) return 'blocked';
     if (s.stopped) return 'stopped';
     const batch = await log.read({ after: s.position, limit: batchSize, types: s.def.types });
     if (batch.entries.length === 0) {
-      if (batch.position === s.position) return 'idle';
+      if (batch.position === s.position) return batch.held === true ? 'held' : 'idle';
       await commit(s, [], [], batch.position);
       return 0;
     }
@@ -492,16 +497,22 @@ export function createProjectionRunner<TTx>(options: ProjectionRunnerOptions<TTx
 
   const loop = async (s: Slot<TTx>, signal: AbortSignal) => {
     let failures = 0;
+    let heldWait = 0;
     while (!signal.aborted) {
       s.beat.cycle();
+      const seen = wakes;
       try {
         const r = await exclusive(s, () => step(s, signal));
         failures = 0;
-        if (typeof r === 'number' && r > 0) {
+        if (r !== 'held') heldWait = 0;
+        const waiting = r === 'idle' || r === 'held' || r === 0;
+        if ((typeof r === 'number' && r > 0) || (waiting && wakes !== seen)) {
           s.beat.beat(0);
           continue;
         }
-        const wait = r === 'blocked' ? Math.min(pollMs * 5, leaseMs / 3) : pollMs;
+        // Events held back by an open transaction come free with no wake-up: look again soon, then less often.
+        if (r === 'held') heldWait = Math.min(heldWait === 0 ? HELD_RECHECK_MS : heldWait * 2, pollMs);
+        const wait = r === 'blocked' ? Math.min(pollMs * 5, leaseMs / 3) : r === 'held' ? heldWait : pollMs;
         s.beat.beat(wait);
         await nap(wait);
       } catch (error) {

@@ -1,0 +1,101 @@
+import {
+  type AnyEvent,
+  consistencyToken,
+  createProjectionRunner,
+  defineEvent,
+  defineProjection,
+} from '@cqrs-ts/core';
+import {
+  createPostgresEventStore,
+  createPostgresProjectionStore,
+  createPostgresWakeUp,
+  migrate,
+} from '@cqrs-ts/postgres';
+import pg from 'pg';
+import { describe, expect, it } from 'vitest';
+import { PG_URL, uniqueSuffix } from '../../core/test/support/services.ts';
+import { available } from './support.ts';
+
+const Noted = defineEvent('test.horizon-noted').withPayload<{ n: number }>();
+
+describe.skipIf(!available)('postgres projection runner and the snapshot horizon', () => {
+  it('applies events an older open transaction held back as soon as it ends, with no wake-up and no poll', async () => {
+    const pool = new pg.Pool({ connectionString: PG_URL, max: 6 });
+    pool.on('error', () => {});
+    const tables = { outbox: `hz_${uniqueSuffix}`, inbox: `hzi_${uniqueSuffix}` };
+    const projectionTables = {
+      projection: `hzp_${uniqueSuffix}`,
+      projectionDocument: `hzd_${uniqueSuffix}`,
+      projectionParked: `hzk_${uniqueSuffix}`,
+    };
+    const channel = `hz_${uniqueSuffix}`;
+    await migrate(pool, { tables: { ...tables, ...projectionTables } });
+    const store = createPostgresEventStore({ client: pool, tables, notifyChannel: channel });
+    const seen: number[] = [];
+    let heldReads = 0;
+    let sawHeld!: () => void;
+    const held = new Promise<void>((resolve) => {
+      sawHeld = resolve;
+    });
+    const runner = createProjectionRunner({
+      log: {
+        ...store,
+        read: async (request) => {
+          const batch = await store.read(request);
+          // three reads found them held back: more than the start and the commit's wake-up account for
+          if (batch.held && ++heldReads === 3) sawHeld();
+          return batch;
+        },
+      },
+      store: createPostgresProjectionStore({ client: pool, tables: projectionTables }),
+      projections: [
+        defineProjection<unknown>({
+          name: 'horizon',
+          events: [Noted],
+          apply: (e) => {
+            seen.push((e.payload as { n: number }).n);
+          },
+        }),
+      ],
+      pollMs: 3_600_000, // never: only the wake-up and the horizon re-check move it
+      wakeUp: createPostgresWakeUp({
+        channel,
+        connect: async () => {
+          const c = new pg.Client({ connectionString: PG_URL });
+          await c.connect();
+          return c;
+        },
+      }),
+    });
+    const holder = await pool.connect();
+    try {
+      // An older transaction with an id of its own, open across the append: the append's rows are past the horizon.
+      await holder.query('BEGIN');
+      await holder.query('SELECT pg_current_xact_id()');
+      runner.start();
+      const events = [Noted.create({ n: 1 }) as AnyEvent];
+      const writer = await pool.connect();
+      try {
+        await writer.query('BEGIN');
+        await store.outbox.append(writer, events);
+        await writer.query('COMMIT'); // notifies: the runner reads, finds them held back
+      } finally {
+        writer.release();
+      }
+      expect(await store.read({})).toMatchObject({ entries: [], held: true });
+      await held; // the runner keeps looking while they are held back
+      await holder.query('COMMIT'); // announces nothing
+      await runner.waitFor('horizon', consistencyToken(events));
+      expect(seen).toEqual([1]);
+      expect((await store.read({})).held).toBeUndefined();
+    } finally {
+      await holder.query('ROLLBACK').catch(() => {});
+      holder.release();
+      await runner.stop();
+      await pool.query(
+        `DROP TABLE IF EXISTS ${[tables.outbox, `${tables.outbox}_archive`, `${tables.outbox}_stream`, tables.inbox, ...Object.values(projectionTables)].join(', ')}`,
+      );
+      await pool.end();
+    }
+  });
+});
