@@ -1,5 +1,6 @@
+import type { IncomingHttpHeaders } from 'node:http';
 import type { HttpHandler } from '@cqrs-ts/http';
-import { fetchRouteInput, prepareMount, toResponse } from '@cqrs-ts/http';
+import { fetchRouteInput, nodeHeaders, prepareMount, toResponse } from '@cqrs-ts/http';
 import type { Hono } from 'hono';
 import type { CqrsHonoOptions } from './hono-options.ts';
 
@@ -21,7 +22,10 @@ export function mountCqrs(app: Hono, options: CqrsHonoOptions): HttpHandler {
     app.on(route.method, route.path, async (c) => {
       const url = c.req.url;
       const q = url.indexOf('?');
+      // Under @hono/node-server, Node's own header object: reading it builds no Fetch Headers.
+      const incoming = (c.env as { incoming?: { headers?: IncomingHttpHeaders } } | undefined)?.incoming;
       const input = fetchRouteInput(c.req.raw, {
+        headers: typeof incoming?.headers === 'object' ? nodeHeaders(incoming.headers) : undefined,
         path: c.req.path,
         search: q === -1 ? '' : url.slice(q + 1),
         params: withParams ? (c.req.param() as Record<string, string>) : undefined,

@@ -746,6 +746,11 @@ export interface FetchRouteInputOptions {
   readonly search?: string;
   /** Path parameters, by name. */
   readonly params?: Readonly<Record<string, string>> | undefined;
+  /**
+   * A cheaper reader of the same headers, e.g. `nodeHeaders(incoming.headers)` where the runtime hands over the
+   * Node request too. @default the request's `headers`
+   */
+  readonly headers?: HeaderReader | undefined;
   /** The request's dependency scope (see {@link RouteInput.scope}). */
   readonly scope?: DependencyScope | undefined;
 }
@@ -764,7 +769,7 @@ class FetchRouteInput implements RouteInput {
   constructor(request: Request, path: string, search: string, options: FetchRouteInputOptions) {
     this.method = request.method;
     this.path = path;
-    this.headers = request.headers;
+    this.headers = options.headers ?? request.headers;
     this.params = options.params;
     this.search = search;
     this.body = request;

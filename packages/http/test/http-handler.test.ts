@@ -125,6 +125,10 @@ describe('bodies', () => {
     const input = fetchRouteInput(new Request('http://localhost/orders/7?x=1'));
     expect([input.method, input.path, input.search]).toEqual(['GET', '/orders/7', 'x=1']);
     expect(input.signal).toBeInstanceOf(AbortSignal);
+    const reader = { get: (name: string) => (name === 'x-correlation-id' ? 'c-1' : undefined) };
+    expect(
+      fetchRouteInput(new Request('http://localhost/'), { headers: reader }).headers.get('x-correlation-id'),
+    ).toBe('c-1');
   });
 });
 
