@@ -11,12 +11,25 @@ export type Execute = (
 
 const names = new Map<string, string>();
 const MAX_NAMES = 512;
+const plannedEachTime = new Set<string>();
+
+/**
+ * Marks `sql` to run unnamed, so PostgreSQL plans it with its values on every execution instead of reusing a
+ * generic plan made when the table was small (the plan of a claim must follow the backlog). Returns `sql`.
+ * @internal
+ */
+export function planEachTime(sql: string): string {
+  plannedEachTime.add(sql);
+  return sql;
+}
 
 /**
  * A stable prepared-statement name per SQL text, so node-postgres parses and plans each statement once per
- * connection. Bounded: past {@link MAX_NAMES} distinct texts, new ones run unnamed. @internal
+ * connection (none for a statement of {@link planEachTime}). Bounded: past {@link MAX_NAMES} distinct texts, new
+ * ones run unnamed. @internal
  */
 export function statementName(sql: string): string | undefined {
+  if (plannedEachTime.has(sql)) return undefined;
   let name = names.get(sql);
   if (name === undefined) {
     if (names.size >= MAX_NAMES) return undefined;

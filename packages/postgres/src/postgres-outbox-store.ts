@@ -7,7 +7,7 @@ import {
 } from '@cqrs-ts/core/spi';
 import { createSqlOutboxOperations, outboxRecordFromRow } from '@cqrs-ts/core/sql';
 import { toStorageError } from './postgres-errors.ts';
-import { type Execute, executorOf, transactionOf } from './postgres-executor.ts';
+import { type Execute, executorOf, planEachTime, transactionOf } from './postgres-executor.ts';
 import type { PostgresClient, PostgresOutboxStoreOptions } from './postgres-options.ts';
 import { resolveTables } from './schema.ts';
 
@@ -94,29 +94,42 @@ export function createPostgresOutboxStore(options: PostgresOutboxStoreOptions): 
   // Every other pending row before the last candidate (backing off, leased, or locked by another relay) blocks
   // its key from its seq on; one range scan of the pending index finds the first blocker per key, and a
   // candidate is eligible when its key has no blocker before it.
-  const candidates = `c AS MATERIALIZED (
-    SELECT seq, key FROM ${t}
-    WHERE status = 'pending' AND next_attempt_at <= $1 AND (claimed_until IS NULL OR claimed_until < $1)
-    ORDER BY seq LIMIT $2 FOR UPDATE SKIP LOCKED),
-  b AS (SELECT p.key, min(p.seq) AS s FROM ${t} p
+  //
+  // The candidates come from `w`, a walk of the pending index one probe at a time (each the next pending row
+  // after the previous one, counting the due ones, until twice the batch is due), so a claim reads about as many
+  // rows as it takes, whatever the backlog and whatever the planner believes: each probe is an ordered scan of
+  // the pending index stopped at its first row. (A plain `ORDER BY seq LIMIT n FOR UPDATE` is planned from the
+  // table's statistics: when they predate the backlog, as after an outage or on a table never analyzed, the plan
+  // reads and sorts every pending row for each batch, spilling whole rows to disk, and the drain slows to
+  // seconds per batch.) Due-ness is computed, not filtered, in the probe so that the planner's estimate of the
+  // pending rows past a seq, not of the due ones, chooses the ordered scan. Both statements run unnamed: planned
+  // with the table as it is at each claim, never a generic plan cached while it was small.
+  const isDue = (a: string) =>
+    `${a}next_attempt_at <= $1 AND (${a}claimed_until IS NULL OR ${a}claimed_until < $1)`;
+  const due = (a: string) => `${a}status = 'pending' AND ${isDue(a)}`;
+  const walk = `w(seq, found) AS (
+    (SELECT s.seq, (${isDue('s.')})::int FROM ${t} s WHERE s.status = 'pending' ORDER BY s.seq LIMIT 1)
+    UNION ALL
+    SELECT x.seq, w.found + x.due::int FROM w CROSS JOIN LATERAL (
+      SELECT s.seq, ${isDue('s.')} AS due FROM ${t} s WHERE s.status = 'pending' AND s.seq > w.seq
+      ORDER BY s.seq LIMIT 1) x
+    WHERE w.found < 2 * $2::int)`;
+  const picked = (columns: string) => `c AS MATERIALIZED (
+    SELECT ${columns} FROM ${t}
+    WHERE seq = ANY (ARRAY(SELECT seq FROM w)) AND ${due('')}
+    ORDER BY seq LIMIT $2 FOR UPDATE SKIP LOCKED)`;
+  const blockers = `b AS (SELECT p.key, min(p.seq) AS s FROM ${t} p
     WHERE p.status = 'pending' AND p.key IS NOT NULL AND p.seq < (SELECT max(seq) FROM c)
       AND NOT EXISTS (SELECT 1 FROM c WHERE c.seq = p.seq)
-    GROUP BY p.key),
-  e AS (SELECT c.seq FROM c LEFT JOIN b ON b.key = c.key WHERE b.s IS NULL OR c.seq < b.s)`;
-  const claimSql = `WITH ${candidates}
+    GROUP BY p.key)`;
+  const claimSql = planEachTime(`WITH RECURSIVE ${walk}, ${picked('seq, key')}, ${blockers},
+  e AS (SELECT c.seq FROM c LEFT JOIN b ON b.key = c.key WHERE b.s IS NULL OR c.seq < b.s)
   UPDATE ${t} o SET claimed_by = $3, claimed_until = $4 FROM e WHERE o.seq = e.seq
-  RETURNING o.*`;
+  RETURNING o.*`);
 
-  // Same selection as `candidates`, but the locked CTE carries whole rows, so no second lookup per row.
-  const lockSql = `WITH c AS MATERIALIZED (
-    SELECT * FROM ${t}
-    WHERE status = 'pending' AND next_attempt_at <= $1 AND (claimed_until IS NULL OR claimed_until < $1)
-    ORDER BY seq LIMIT $2 FOR UPDATE SKIP LOCKED),
-  b AS (SELECT p.key, min(p.seq) AS s FROM ${t} p
-    WHERE p.status = 'pending' AND p.key IS NOT NULL AND p.seq < (SELECT max(seq) FROM c)
-      AND NOT EXISTS (SELECT 1 FROM c WHERE c.seq = p.seq)
-    GROUP BY p.key)
-  SELECT c.* FROM c LEFT JOIN b ON b.key = c.key WHERE b.s IS NULL OR c.seq < b.s ORDER BY c.seq`;
+  // Same selection, but the locked CTE carries whole rows, so no second lookup per row.
+  const lockSql = planEachTime(`WITH RECURSIVE ${walk}, ${picked('*')}, ${blockers}
+  SELECT c.* FROM c LEFT JOIN b ON b.key = c.key WHERE b.s IS NULL OR c.seq < b.s ORDER BY c.seq`);
   const publishedBySeqSql = `UPDATE ${t} SET status = 'published', published_at = $1, claimed_by = NULL, claimed_until = NULL WHERE seq = ANY($2::bigint[])`;
   const publishedSql = `UPDATE ${t} SET status = 'published', published_at = $1, claimed_by = NULL, claimed_until = NULL WHERE status = 'pending' AND id = ANY($2::uuid[])`;
   const failSql = (
