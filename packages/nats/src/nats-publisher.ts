@@ -36,6 +36,7 @@ export interface NatsPublisherHealth {
   /** Messages JetStream acknowledged (duplicates included). */
   readonly published: number;
   readonly failed: number;
+  /** The most recent failure, cleared once a message is published again. */
   readonly lastError: string | undefined;
 }
 
@@ -332,8 +333,10 @@ export async function createNatsPublisher(options: NatsPublisherOptions = {}): P
       return { data: compressData(body, attributes, compression), attributes };
     },
     count(ok, error) {
-      if (ok) published++;
-      else {
+      if (ok) {
+        published++;
+        lastError = undefined; // publishing works again: health shows no stale failure
+      } else {
         failed++;
         if (error !== undefined) lastError = errorText(error);
       }

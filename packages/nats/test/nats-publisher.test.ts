@@ -183,6 +183,21 @@ describe.skipIf(!natsAvailable)('nats publisher', () => {
     expect(mute.health().inFlight).toBe(0);
   });
 
+  it('health().lastError names the failure while publishing fails and is cleared once a message is published again', async () => {
+    const name = unique('LASTERR');
+    const prefix = name.toLowerCase();
+    const publisher = await createNatsPublisher({ connection: nc, subjectPrefix: prefix });
+    publishers.push(publisher);
+    const [down] = await publisher.publish([message('ticks', 'a', {})]);
+    expect(down).toMatchObject({ ok: false });
+    expect(publisher.health().lastError).toMatch(/no responders/);
+
+    streams.push(name);
+    await ensureNatsStream({ connection: nc, name, subjects: [`${prefix}.>`] });
+    expect(await publisher.publish([message('ticks', 'a', {})])).toEqual([{ ok: true }]);
+    expect(publisher.health()).toMatchObject({ published: 1, failed: 1, lastError: undefined });
+  });
+
   it('oversized messages fail permanently with typed errors; publishEvents rejects bad input before sending', async () => {
     const { name, publisher } = await setup({ maxMsgSize: 2000 });
     const results = await publisher.publish([
