@@ -85,11 +85,19 @@ export async function runOutageFlow(o: OutageFlowOptions): Promise<OutageFlowRes
   await migrate(o.pool, { tables });
   const store = createPostgresOutboxStore({ client: o.pool, tables, notifyChannel: false });
   const published = new Set<string>();
+  // the relay's publish calls since the last progress line: how many, how long the slowest took, rows not ok
+  const calls = { count: 0, maxMs: 0, notOk: 0 };
   const publisher: MessagePublisher = {
     capabilities: o.publisher.capabilities,
     async publish(messages, options) {
+      const t0 = performance.now();
       const results = await o.publisher.publish(messages, options);
-      for (let i = 0; i < results.length; i++) if (results[i]!.ok) published.add(messages[i]!.headers.id!);
+      calls.count++;
+      calls.maxMs = Math.max(calls.maxMs, performance.now() - t0);
+      for (let i = 0; i < results.length; i++) {
+        if (results[i]!.ok) published.add(messages[i]!.headers.id!);
+        else calls.notOk++;
+      }
       return results;
     },
   };
@@ -151,10 +159,15 @@ export async function runOutageFlow(o: OutageFlowOptions): Promise<OutageFlowRes
   relay.start();
   // progress on stderr every 10 s: where a stuck drain stands
   const progress = setInterval(() => {
+    const window = { ...calls };
+    Object.assign(calls, { count: 0, maxMs: 0, notOk: 0 });
     void relay.health().then((h) => {
       const c = consumer.health();
+      const errorAge =
+        h.lastErrorAt === undefined ? '' : ` (${((Date.now() - h.lastErrorAt) / 1000).toFixed(0)} s ago)`;
+      const own = (o.publisher as { health?: () => unknown }).health?.();
       console.error(
-        `[${o.label}] appended ${appendedAt.length} published ${published.size} consumed ${consumed.size}; relay circuit ${h.circuit} backlog ${h.backlog} dead ${h.dead} lastError ${h.lastError}; consumer connected ${c.connected} paused ${c.paused} inFlight ${c.inFlight} reconnects ${c.reconnects} lastError ${c.lastError}`,
+        `[${o.label}] appended ${appendedAt.length} published ${published.size} consumed ${consumed.size}; relay circuit ${h.circuit} backlog ${h.backlog} dead ${h.dead} lastError ${h.lastError}${errorAge}; publish calls ${window.count} (slowest ${window.maxMs.toFixed(0)} ms, ${window.notOk} rows not ok)${own === undefined ? '' : ` publisher ${JSON.stringify(own)}`}; consumer connected ${c.connected} paused ${c.paused} inFlight ${c.inFlight} reconnects ${c.reconnects} lastError ${c.lastError}`,
       );
     });
   }, 10_000);
@@ -204,7 +217,9 @@ export async function runOutageFlow(o: OutageFlowOptions): Promise<OutageFlowRes
   }
   const relayHealth = await relay.health();
   const consumerHealth = consumer.health();
-  await o.pool.query(`DROP TABLE IF EXISTS ${tables.outbox}, ${tables.inbox}`);
+  await o.pool.query(
+    `DROP TABLE IF EXISTS ${tables.outbox}, ${tables.outbox}_archive, ${tables.outbox}_stream, ${tables.inbox}`,
+  );
 
   // Baseline: the same number of messages through the publisher alone, in the relay's batch size.
   const encoder = createOutboxEncoder({ source: 'outage-baseline' });
