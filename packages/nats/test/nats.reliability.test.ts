@@ -428,11 +428,7 @@ describe.skipIf(!natsAvailable)('nats reliability', () => {
     }
   }, 60_000);
 
-  // Known defect, open: in fresh-clone CI runs (the reliability suite's files running side by side under load)
-  // the relay, after the private server came back, published one 500-row batch about every 10 s with its circuit
-  // closed and its last error still "connection is down (reconnecting)"; never reproduced alone (5 runs here).
-  // Until it is found this runs in `npm run soak` only (CQRS_OUTAGE_MS set), not in CI's reliability suite.
-  it.skipIf(!pgAvailable || process.env.CQRS_OUTAGE_MS === undefined)(
+  it.skipIf(!pgAvailable)(
     `outage of ${OUTAGE_MS / 1000} s (a private nats-server killed) under 500 events/s through the Postgres outbox: nothing dead or lost, key order kept, the backlog drains at once`,
     async () => {
       const server = await startPrivateNats();
