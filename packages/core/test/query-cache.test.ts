@@ -183,6 +183,55 @@ describe('query cache', () => {
     expect(String(errors.at(-1))).toContain('no answer in 20 ms');
   });
 
+  it('keeps one key format with and without a tenant, so processes of two versions share a remote store', () => {
+    const w = world();
+    const q = GetOrder.create({ id: '1' });
+    expect(w.cache.keyOf(q)).toBe('cqrs:"qc.get-order"|-|-|{"id":"1"}');
+    expect(w.cache.keyOf(q, { tenantId: 't1' })).toBe('cqrs:"qc.get-order"|"t1"|-|{"id":"1"}');
+    expect(w.cache.keyOf(MyOrders.create({ page: 2 }), { user: { id: 'al' } })).toBe(
+      'cqrs:"qc.my-orders"|-|"al"|{"page":2}',
+    );
+  });
+
+  it('runs the handler when a local store throws at once, and reports it', async () => {
+    const errors: unknown[] = [];
+    const store: QueryCacheStore = {
+      ...createInMemoryQueryCacheStore(),
+      name: 'throwing',
+      get: () => {
+        throw new Error('corrupt');
+      },
+    };
+    const w = world(store, { onError: (e) => errors.push(e) });
+    expect(await w.mediator.query(GetOrder.create({ id: '1' }))).toEqual({ id: '1', status: 'placed' });
+    expect(String(errors[0])).toContain('corrupt');
+  });
+
+  it('fails the dispatch with a rejected promise, never a throw, when the key cannot be built', async () => {
+    const seen: string[] = [];
+    const outer = (m: never, c: never, next: (m: never, c: never) => Promise<unknown>) => {
+      try {
+        return next(m, c).catch((error: unknown) => {
+          seen.push('rejected');
+          throw error;
+        });
+      } catch (error) {
+        seen.push('thrown');
+        throw error;
+      }
+    };
+    const cache = queryCache({
+      store: createInMemoryQueryCacheStore(),
+      queries: [{ query: GetOrder, ttlMs: 1000 }],
+    });
+    const mediator = createMediator({
+      behaviors: [outer as never, cache],
+      handlers: [handle(GetOrder, () => null)],
+    });
+    await expect(mediator.query(GetOrder.create({ id: 1n } as never))).rejects.toThrow(/BigInt/);
+    expect(seen).toEqual(['rejected']);
+  });
+
   it('refuses an authorization behavior placed inside the cache', () => {
     const cache = queryCache({
       store: createInMemoryQueryCacheStore(),

@@ -130,14 +130,25 @@ export function queryCache(options: QueryCacheOptions): QueryCache {
     return Promise.race([promise, timeout]).finally(() => clearTimeout(timer));
   };
 
-  /** `prefix` + the JSON of the type, computed once per policy. */
+  /** `prefix` + the JSON of the type + `|`, computed once per policy. */
   const typePrefixes = new Map<string, string>();
+  /** The head of a key without tenant and user (`…|-|-|`), computed once per policy. */
+  const anonymousHeads = new Map<string, string>();
   const keyOf = (
     query: AnyMessage,
     execution: DispatchContext['execution'] | undefined,
   ): string | undefined => {
     const policy = policies.get(query.type);
     const tenant = execution?.tenantId ?? query.metadata?.tenantId;
+    // JSON strings are quoted, so '-' (none) never equals a tenant or a user.
+    if (tenant === undefined && policy !== undefined && policy.perUser !== true) {
+      let anonymous = anonymousHeads.get(query.type);
+      if (anonymous === undefined) {
+        anonymous = `${prefix}${JSON.stringify(query.type)}|-|-|`;
+        anonymousHeads.set(query.type, anonymous);
+      }
+      return anonymous + canonical(query.payload);
+    }
     let user = '-';
     if (policy?.perUser === true) {
       const id = execution?.user?.id;
@@ -146,11 +157,10 @@ export function queryCache(options: QueryCacheOptions): QueryCache {
     }
     let head = typePrefixes.get(query.type);
     if (head === undefined) {
-      head = `${prefix}${JSON.stringify(query.type)}`;
+      head = `${prefix}${JSON.stringify(query.type)}|`;
       if (policy !== undefined) typePrefixes.set(query.type, head);
     }
-    // JSON strings are quoted, so '-' (none) never equals a tenant or a user.
-    return `${head}|${tenant === undefined ? '-' : JSON.stringify(tenant)}|${user}|${canonical(query.payload)}`;
+    return `${head}${tenant === undefined ? '-' : JSON.stringify(tenant)}|${user}|${canonical(query.payload)}`;
   };
 
   const fill = async (
@@ -178,29 +188,62 @@ export function queryCache(options: QueryCacheOptions): QueryCache {
     return result;
   };
 
+  const miss = async (
+    key: string,
+    policy: QueryCachePolicy<AnyMessage>,
+    message: AnyMessage,
+    context: DispatchContext,
+    next: (m: AnyMessage, c: DispatchContext) => Promise<unknown>,
+  ) => {
+    const running = flights.get(key);
+    if (running !== undefined) return running;
+    const flight = fill(key, policy, message, context, next);
+    flights.set(key, flight);
+    try {
+      return await flight;
+    } finally {
+      flights.delete(key);
+    }
+  };
+
+  const remoteGet = async (
+    answer: Promise<CachedValue | undefined>,
+    key: string,
+    policy: QueryCachePolicy<AnyMessage>,
+    message: AnyMessage,
+    context: DispatchContext,
+    next: (m: AnyMessage, c: DispatchContext) => Promise<unknown>,
+  ) => {
+    let hit: CachedValue | undefined;
+    try {
+      hit = await (timeoutMs === undefined ? answer : bounded(answer));
+    } catch (error) {
+      report(error, 'get');
+      return next(message, context);
+    }
+    if (hit !== undefined) return hit.value;
+    return miss(key, policy, message, context, next);
+  };
+
+  // Not async: a store that answers at once (the in-memory one) serves a hit without an async frame.
   const forPolicy =
     (policy: QueryCachePolicy<AnyMessage>): Middleware =>
-    async (message, context, next) => {
-      const key = keyOf(message, context.execution);
-      if (key === undefined) return next(message, context);
-      let hit: CachedValue | undefined;
+    (message, context, next) => {
       try {
-        // A store may answer at once (the in-memory one): no promise to wait for then.
-        const answer = store.get(key);
-        hit = answer instanceof Promise ? await (timeoutMs === undefined ? answer : bounded(answer)) : answer;
+        const key = keyOf(message, context.execution);
+        if (key === undefined) return next(message, context);
+        let answer: ReturnType<QueryCacheStore['get']>;
+        try {
+          answer = store.get(key);
+        } catch (error) {
+          report(error, 'get');
+          return next(message, context);
+        }
+        if (answer instanceof Promise) return remoteGet(answer, key, policy, message, context, next);
+        if (answer !== undefined) return Promise.resolve(answer.value);
+        return miss(key, policy, message, context, next);
       } catch (error) {
-        report(error, 'get');
-        return next(message, context);
-      }
-      if (hit !== undefined) return hit.value;
-      const running = flights.get(key);
-      if (running !== undefined) return running;
-      const flight = fill(key, policy, message, context, next);
-      flights.set(key, flight);
-      try {
-        return await flight;
-      } finally {
-        flights.delete(key);
+        return Promise.reject(error);
       }
     };
 
