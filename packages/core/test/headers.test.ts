@@ -13,6 +13,7 @@ import {
   runWithContext,
 } from '@cqrs-ts/core';
 import { describe, expect, it } from 'vitest';
+import { isTraceparent } from '../src/context/headers.ts';
 
 const TP = '00-4bf92f3577b34da6a3ce929d0e0e4736-00f067aa0ba902b7-01';
 
@@ -40,6 +41,27 @@ describe('W3C traceparent', () => {
     expect(formatTraceparent({ traceId: 'a'.repeat(32), parentId: 'b'.repeat(16), flags: 1 })).toBe(
       `00-${'a'.repeat(32)}-${'b'.repeat(16)}-01`,
     );
+  });
+
+  it('checks validity without parsing exactly as parseTraceparent decides it', () => {
+    for (const value of [
+      TP,
+      TP.toUpperCase(),
+      ` ${TP} `,
+      '01-4bf92f3577b34da6a3ce929d0e0e4736-00f067aa0ba902b7-01-future',
+      '00-00000000000000000000000000000000-00f067aa0ba902b7-01',
+      '00-4bf92f3577b34da6a3ce929d0e0e4736-0000000000000000-01',
+      'ff-4bf92f3577b34da6a3ce929d0e0e4736-00f067aa0ba902b7-01',
+      `${TP}-extra`,
+      '00-4bf92f3577b34da6a3ce929d0e0e473x-00f067aa0ba902b7-01',
+      '00_4bf92f3577b34da6a3ce929d0e0e4736-00f067aa0ba902b7-01',
+      '',
+      'x'.repeat(10_000),
+      undefined,
+      null,
+    ]) {
+      expect(isTraceparent(value), String(value)).toBe(parseTraceparent(value) !== undefined);
+    }
   });
 });
 

@@ -1,5 +1,10 @@
 import type { AsyncLocalStorage } from 'node:async_hooks';
-import { subscribe, tracingChannel, unsubscribe } from 'node:diagnostics_channel';
+import {
+  subscribe,
+  type TracingChannelSubscribers,
+  tracingChannel,
+  unsubscribe,
+} from 'node:diagnostics_channel';
 import { performance } from 'node:perf_hooks';
 import {
   ConfigurationError,
@@ -93,6 +98,7 @@ interface Handlers<TContext> {
 }
 
 const CONSUMER_PENDING_MAX = 10_000;
+const TRACE_EVENTS = ['start', 'end', 'asyncStart', 'asyncEnd', 'error'] as const;
 
 /**
  * Turns core's `diagnostics_channel` events into OpenTelemetry spans and metrics. Spans: `cqrs.<kind> <type>` per
@@ -181,13 +187,12 @@ export function instrumentCqrs(options: CqrsInstrumentationOptions = {}): CqrsIn
     handlers: Handlers<TContext>,
   ): void {
     const channel = tracingChannel<unknown, TContext>(name);
-    const all: Required<Handlers<TContext>> = {
-      start: guard(handlers.start),
-      end: guard(handlers.end),
-      asyncStart: guard(handlers.asyncStart),
-      asyncEnd: guard(handlers.asyncEnd),
-      error: guard(handlers.error),
-    };
+    // only the events handled are subscribed: each one subscribed costs a publish per traced call
+    const all: Handlers<TContext> = {};
+    for (const event of TRACE_EVENTS) {
+      const handler = handlers[event];
+      if (handler !== undefined) all[event] = guard(handler);
+    }
     if (open !== undefined) {
       const begin = (ctx: TContext): Context => {
         const parent = context.active();
@@ -207,12 +212,14 @@ export function instrumentCqrs(options: CqrsInstrumentationOptions = {}): CqrsIn
         const inner = all.start;
         all.start = (ctx) => {
           begin(ctx);
-          inner(ctx);
+          inner?.(ctx);
         };
       }
     }
-    channel.subscribe(all);
-    undo.push(() => channel.unsubscribe(all));
+    // Node skips the events a subscriber object leaves out (its types ask for all five)
+    const subscriber = all as TracingChannelSubscribers<TContext>;
+    channel.subscribe(subscriber);
+    undo.push(() => channel.unsubscribe(subscriber));
   }
 
   /** Ends the span of `ctx` with its outcome; returns its duration in seconds (and whether it failed). */
@@ -626,8 +633,7 @@ function errorType(error: unknown): string {
 }
 
 /** Instrumentation never throws into the code it observes. */
-function guard<TArg>(fn: ((arg: TArg) => void) | undefined): (arg: TArg) => void {
-  if (fn === undefined) return () => {};
+function guard<TArg>(fn: (arg: TArg) => void): (arg: TArg) => void {
   return (arg) => {
     try {
       fn(arg);

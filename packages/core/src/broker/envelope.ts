@@ -1,6 +1,6 @@
 import { createHash } from 'node:crypto';
 import { brotliCompressSync, brotliDecompressSync, gunzipSync, gzipSync } from 'node:zlib';
-import { isBaggage, isSafeId, parseTraceparent } from '../context/headers.ts';
+import { isBaggage, isSafeId, isTraceparent } from '../context/headers.ts';
 import { CqrsError, SerializationError, UnknownMessageTypeError } from '../errors/cqrs-error.ts';
 import type { AnyEvent, MessageMetadata } from '../messages/message.ts';
 import type { MessageCatalog } from '../messages/message-catalog.ts';
@@ -265,8 +265,7 @@ function metadataFrom(a: CloudEventAttributes, what: string): MessageMetadata {
   // Correlation and causation ids are the producer's strings; ones cqrs-ts cannot carry on (control or non-ASCII
   // characters, over 256 chars) are left out rather than failing the event. An invalid trace context is ignored,
   // as W3C trace context asks.
-  const traceparent =
-    a.traceparent !== undefined && parseTraceparent(a.traceparent) !== undefined ? a.traceparent : undefined;
+  const traceparent = a.traceparent !== undefined && isTraceparent(a.traceparent) ? a.traceparent : undefined;
   const tracestate =
     traceparent !== undefined && a.tracestate !== undefined && a.tracestate.length <= 512
       ? a.tracestate

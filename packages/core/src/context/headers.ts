@@ -63,6 +63,20 @@ export function parseTraceparent(value: string | undefined | null): TraceParent 
   return { version, traceId, parentId, flags: Number.parseInt(flags, 16) };
 }
 
+const CANONICAL_TRACEPARENT_RE = /^00-[0-9a-f]{32}-[0-9a-f]{16}-[0-9a-f]{2}$/;
+const ZERO_TRACE_ID = '00000000000000000000000000000000';
+const ZERO_PARENT_ID = '0000000000000000';
+
+/**
+ * `parseTraceparent(value) !== undefined` without the parse: the canonical form (version 00, lower case, 55 chars)
+ * is checked in place, anything else goes through {@link parseTraceparent}. @internal
+ */
+export function isTraceparent(value: string | undefined | null): boolean {
+  if (typeof value === 'string' && value.length === 55 && CANONICAL_TRACEPARENT_RE.test(value))
+    return value.slice(3, 35) !== ZERO_TRACE_ID && value.slice(36, 52) !== ZERO_PARENT_ID;
+  return parseTraceparent(value) !== undefined;
+}
+
 /** Formats a W3C `traceparent` header. */
 export function formatTraceparent(trace: Pick<TraceParent, 'traceId' | 'parentId' | 'flags'>): string {
   return `00-${trace.traceId}-${trace.parentId}-${(trace.flags & 0xff).toString(16).padStart(2, '0')}`;

@@ -3,6 +3,7 @@ import { currentSource } from '../context/ambient-context.ts';
 import type { DependencyScope } from '../context/dependency-scope.ts';
 import type { ExecutionContext } from '../context/execution-context.ts';
 import { EMPTY_EXECUTION_CONTEXT } from '../context/execution-context.ts';
+import { isTraceparent } from '../context/headers.ts';
 import { ConfigurationError } from '../errors/cqrs-error.ts';
 import type { EventSource } from '../events/aggregate-root.ts';
 import type { AnyMessageDefinition, InferMessage } from '../messages/define-message.ts';
@@ -162,6 +163,8 @@ export class Dispatch implements DispatchContext, AmbientSource {
   #ambient: AmbientContext | undefined;
   /** The trace context a tracing subscriber gave this dispatch (its span), carried by the messages it creates. */
   #trace: { readonly traceparent: string; readonly tracestate: string | undefined } | undefined;
+  /** A `cqrs-ts:dispatch` subscriber's carrier, checked into `#trace` when first needed. */
+  #carrier: Readonly<Record<string, string>> | undefined;
   /** Typed values and recorded events, made on first use: most dispatches need neither. */
   #extra: Extra | undefined;
 
@@ -183,6 +186,7 @@ export class Dispatch implements DispatchContext, AmbientSource {
     this.#parent = parent;
     this.#ambient = undefined;
     this.#trace = undefined;
+    this.#carrier = undefined;
     this.#extra = undefined;
     if (options === undefined) {
       this.#signal = NEVER_ABORTED;
@@ -233,7 +237,7 @@ export class Dispatch implements DispatchContext, AmbientSource {
   get ambient(): AmbientContext {
     if (this.#ambient === undefined) {
       const ambient = ambientOf(this.message, this.execution, this.#parent?.ambient);
-      const trace = this.#trace;
+      const trace = this.#traceContext();
       this.#ambient =
         trace === undefined
           ? ambient
@@ -291,9 +295,10 @@ export class Dispatch implements DispatchContext, AmbientSource {
     };
     if (m.tenantId !== undefined) init.tenantId = m.tenantId;
     if (m.requestedBy !== undefined) init.requestedBy = m.requestedBy;
-    const traceparent = this.#trace?.traceparent ?? m.traceparent;
+    const trace = this.#traceContext();
+    const traceparent = trace?.traceparent ?? m.traceparent;
     if (traceparent !== undefined) init.traceparent = traceparent;
-    const tracestate = this.#trace === undefined ? undefined : this.#trace.tracestate;
+    const tracestate = trace === undefined ? undefined : trace.tracestate;
     if (tracestate !== undefined) init.tracestate = tracestate;
     const event = definition.create(payload as never, init) as InferMessage<TDefinition>;
     this.record(event);
@@ -301,12 +306,30 @@ export class Dispatch implements DispatchContext, AmbientSource {
   }
 
   /**
-   * @internal Sets the trace context of what this dispatch creates or emits (from a `cqrs-ts:dispatch` subscriber's
-   * carrier); read before the pipeline runs.
+   * @internal Sets the trace context of what this dispatch creates or emits: the `traceparent` (and `tracestate`) a
+   * `cqrs-ts:dispatch` subscriber wrote into its carrier on `start`, checked when first needed (a malformed one is
+   * ignored), so a dispatch that creates nothing pays no check.
    */
-  traceWith(traceparent: string, tracestate: string | undefined): void {
-    this.#trace = { traceparent, tracestate };
+  traceWith(carrier: Readonly<Record<string, string>>): void {
+    this.#carrier = carrier;
+    this.#trace = undefined;
     this.#ambient = undefined;
+  }
+
+  #traceContext(): { readonly traceparent: string; readonly tracestate: string | undefined } | undefined {
+    const carrier = this.#carrier;
+    if (carrier !== undefined) {
+      this.#carrier = undefined;
+      const traceparent = carrier.traceparent;
+      if (traceparent !== undefined && isTraceparent(traceparent)) {
+        const tracestate = carrier.tracestate;
+        this.#trace = {
+          traceparent,
+          tracestate: tracestate !== undefined && tracestate.length <= 512 ? tracestate : undefined,
+        };
+      }
+    }
+    return this.#trace;
   }
 
   track(source: EventSource): void {

@@ -2,7 +2,6 @@ import type { AmbientContext, AmbientSource } from '../context/ambient-context.t
 import { currentSource, runInSource } from '../context/ambient-context.ts';
 import type { DependencyScope } from '../context/dependency-scope.ts';
 import { EMPTY_EXECUTION_CONTEXT } from '../context/execution-context.ts';
-import { parseTraceparent } from '../context/headers.ts';
 import {
   CancelledError,
   ConfigurationError,
@@ -657,14 +656,7 @@ class MediatorImpl implements Mediator {
     carrier?: Readonly<Record<string, string>>,
   ): Promise<unknown> {
     const context = new Dispatch(entry.descriptor, message, options);
-    const traceparent = carrier?.traceparent;
-    if (traceparent !== undefined && parseTraceparent(traceparent) !== undefined) {
-      const tracestate = carrier!.tracestate;
-      context.traceWith(
-        traceparent,
-        tracestate !== undefined && tracestate.length <= 512 ? tracestate : undefined,
-      );
-    }
+    if (carrier !== undefined) context.traceWith(carrier);
     if (options?.scope !== undefined) context.scope = options.scope;
     else if (context.scope === undefined && this.#container !== undefined)
       return this.#dispatchScoped(entry, message, context, options);

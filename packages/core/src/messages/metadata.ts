@@ -1,5 +1,5 @@
 import { currentContext } from '../context/ambient-context.ts';
-import { isBaggage, isSafeId, parseTraceparent } from '../context/headers.ts';
+import { isBaggage, isSafeId, isTraceparent } from '../context/headers.ts';
 import type { ValidationIssue } from '../errors/cqrs-error.ts';
 import { ValidationError } from '../errors/cqrs-error.ts';
 import { FREEZE_MESSAGES } from '../internal/freeze.ts';
@@ -185,7 +185,7 @@ export function createMetadata(init?: MetadataInit, inherit = true): MessageMeta
   checkId(issues, 'causationId', init.causationId, isSafeId);
   checkId(issues, 'tenantId', init.tenantId, isSafeId);
   checkId(issues, 'requestedBy', init.requestedBy, isPlainText);
-  checkId(issues, 'traceparent', init.traceparent, (v) => parseTraceparent(v as string) !== undefined);
+  checkId(issues, 'traceparent', init.traceparent, (v) => isTraceparent(v as string));
   checkId(issues, 'tracestate', init.tracestate, (v) => typeof v === 'string' && v.length <= 512);
   checkId(issues, 'baggage', init.baggage, isBaggage);
   if (init.idempotencyKey !== undefined && !isIdempotencyKey(init.idempotencyKey)) {
