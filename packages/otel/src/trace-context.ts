@@ -5,7 +5,7 @@
  */
 import type { SpanContext, TraceState } from '@opentelemetry/api';
 
-const TRACEPARENT = /^00-([0-9a-f]{32})-([0-9a-f]{16})-([0-9a-f]{2})$/;
+const TRACEPARENT = /^00-[0-9a-f]{32}-[0-9a-f]{16}-[0-9a-f]{2}$/;
 const ZERO_TRACE = '00000000000000000000000000000000';
 const ZERO_SPAN = '0000000000000000';
 
@@ -15,12 +15,15 @@ export function remoteSpanContext(
   tracestate: string | undefined,
 ): SpanContext | undefined {
   if (traceparent === undefined) return undefined;
-  const m = TRACEPARENT.exec(traceparent);
-  if (m === null || m[1] === ZERO_TRACE || m[2] === ZERO_SPAN) return undefined;
+  // fixed positions once the pattern matched: cheaper than capture groups, once per message
+  if (!TRACEPARENT.test(traceparent)) return undefined;
+  const traceId = traceparent.slice(3, 35);
+  const spanId = traceparent.slice(36, 52);
+  if (traceId === ZERO_TRACE || spanId === ZERO_SPAN) return undefined;
   const sc: { -readonly [K in keyof SpanContext]: SpanContext[K] } = {
-    traceId: m[1]!,
-    spanId: m[2]!,
-    traceFlags: Number.parseInt(m[3]!, 16) & 1,
+    traceId,
+    spanId,
+    traceFlags: Number.parseInt(traceparent.slice(53), 16) & 1,
     isRemote: true,
   };
   if (tracestate !== undefined && tracestate.length > 0) sc.traceState = parseTraceState(tracestate);
