@@ -70,6 +70,10 @@ export async function rawCatchUp<TTx>(parts: ReadParts<TTx>, batch: number): Pro
     });
     n += b.entries.length;
     after = b.position;
+    // Like the runner's catchUp(): an empty batch that only moved the position ends the run. A filtered read
+    // moves to the snapshot horizon, which this loop's own checkpoint commit advances: without this stop it
+    // could go on reading empty batches for as long as no other transaction holds the horizon back.
+    if (b.entries.length === 0) return n;
   }
 }
 
