@@ -130,37 +130,32 @@ export function queryCache(options: QueryCacheOptions): QueryCache {
     return Promise.race([promise, timeout]).finally(() => clearTimeout(timer));
   };
 
-  /** `prefix` + the JSON of the type + `|`, computed once per policy. */
-  const typePrefixes = new Map<string, string>();
-  /** The head of a key without tenant and user (`…|-|-|`), computed once per policy. */
-  const anonymousHeads = new Map<string, string>();
+  /** The constant heads of a type's keys: `prefix` + the JSON of the type + `|`, and the same + `-|-|`. */
+  const headsOf = (type: string) => {
+    const typed = `${prefix}${JSON.stringify(type)}|`;
+    return { typed, anonymous: `${typed}-|-|` };
+  };
+  type Heads = ReturnType<typeof headsOf>;
+  /** Computed once per policy. */
+  const heads = new Map<string, Heads>();
+  for (const type of policies.keys()) heads.set(type, headsOf(type));
   const keyOf = (
     query: AnyMessage,
     execution: DispatchContext['execution'] | undefined,
+    policy = policies.get(query.type),
+    head = heads.get(query.type) ?? headsOf(query.type),
   ): string | undefined => {
-    const policy = policies.get(query.type);
     const tenant = execution?.tenantId ?? query.metadata?.tenantId;
+    const perUser = policy?.perUser === true;
     // JSON strings are quoted, so '-' (none) never equals a tenant or a user.
-    if (tenant === undefined && policy !== undefined && policy.perUser !== true) {
-      let anonymous = anonymousHeads.get(query.type);
-      if (anonymous === undefined) {
-        anonymous = `${prefix}${JSON.stringify(query.type)}|-|-|`;
-        anonymousHeads.set(query.type, anonymous);
-      }
-      return anonymous + canonical(query.payload);
-    }
+    if (tenant === undefined && !perUser) return head.anonymous + canonical(query.payload);
     let user = '-';
-    if (policy?.perUser === true) {
+    if (perUser) {
       const id = execution?.user?.id;
       if (typeof id !== 'string') return undefined;
       user = JSON.stringify(id);
     }
-    let head = typePrefixes.get(query.type);
-    if (head === undefined) {
-      head = `${prefix}${JSON.stringify(query.type)}|`;
-      if (policy !== undefined) typePrefixes.set(query.type, head);
-    }
-    return `${head}${tenant === undefined ? '-' : JSON.stringify(tenant)}|${user}|${canonical(query.payload)}`;
+    return `${head.typed}${tenant === undefined ? '-' : JSON.stringify(tenant)}|${user}|${canonical(query.payload)}`;
   };
 
   const fill = async (
@@ -227,10 +222,10 @@ export function queryCache(options: QueryCacheOptions): QueryCache {
 
   // Not async: a store that answers at once (the in-memory one) serves a hit without an async frame.
   const forPolicy =
-    (policy: QueryCachePolicy<AnyMessage>): Middleware =>
+    (policy: QueryCachePolicy<AnyMessage>, head: Heads): Middleware =>
     (message, context, next) => {
       try {
-        const key = keyOf(message, context.execution);
+        const key = keyOf(message, context.execution, policy, head);
         if (key === undefined) return next(message, context);
         let answer: ReturnType<QueryCacheStore['get']>;
         try {
@@ -257,7 +252,7 @@ export function queryCache(options: QueryCacheOptions): QueryCache {
   };
 
   const middlewares = new Map<string, Middleware>();
-  for (const [type, p] of policies) middlewares.set(type, forPolicy(p));
+  for (const [type, p] of policies) middlewares.set(type, forPolicy(p, heads.get(type)!));
   return Object.freeze({
     name: 'query cache',
     target: Object.freeze({ kinds: Object.freeze(['query'] as const) }),
