@@ -1,6 +1,6 @@
 import type { AddressInfo } from 'node:net';
 import { awilixScope } from '@cqrs-ts/awilix';
-import { createMediator, defineCommand, defineQuery, handle } from '@cqrs-ts/core';
+import { createMediator, type DependencyScope, defineCommand, defineQuery, handle } from '@cqrs-ts/core';
 import { cqrsFastify } from '@cqrs-ts/fastify';
 import { commandRoute } from '@cqrs-ts/http';
 import { describeHttpContract } from '@cqrs-ts/testing/contracts';
@@ -8,18 +8,32 @@ import { type AwilixContainer, asClass, createContainer, InjectionMode } from 'a
 import Fastify from 'fastify';
 import { afterAll, beforeAll, expect, it } from 'vitest';
 
+/** Registers the plugin with `options` on `app` and listens on 127.0.0.1 (port 0). */
+async function listen(app: ReturnType<typeof Fastify>, options: Parameters<typeof cqrsFastify>[1]) {
+  await app.register(cqrsFastify, options);
+  await app.listen({ port: 0, host: '127.0.0.1' });
+  return {
+    url: `http://127.0.0.1:${(app.server.address() as AddressInfo).port}`,
+    close: async () => {
+      app.server.closeAllConnections();
+      await app.close();
+    },
+  };
+}
+
 describeHttpContract('fastify', {
-  start: async (options) => {
+  start: (options) => listen(Fastify(), options),
+  // hooks open the request's scope and dispose it once the response is sent
+  startWithRequestScope: (options, open) => {
     const app = Fastify();
-    await app.register(cqrsFastify, options);
-    await app.listen({ port: 0, host: '127.0.0.1' });
-    return {
-      url: `http://127.0.0.1:${(app.server.address() as AddressInfo).port}`,
-      close: async () => {
-        app.server.closeAllConnections();
-        await app.close();
-      },
-    };
+    const scopes = new WeakMap<object, DependencyScope>();
+    app.addHook('onRequest', async (request) => {
+      scopes.set(request, open());
+    });
+    app.addHook('onResponse', async (request) => {
+      await scopes.get(request)?.dispose?.();
+    });
+    return listen(app, { ...options, scope: (request) => scopes.get(request) });
   },
 });
 

@@ -1,6 +1,14 @@
 import { request as httpRequest } from 'node:http';
-import { createHealth, type HealthReport } from '@cqrs-ts/core';
-import type { AdapterOptions } from '@cqrs-ts/http';
+import {
+  createHealth,
+  createMediator,
+  type DependencyScope,
+  defineCommand,
+  defineQuery,
+  type HealthReport,
+  handle,
+} from '@cqrs-ts/core';
+import { type AdapterOptions, commandRoute } from '@cqrs-ts/http';
 import { afterAll, beforeAll, beforeEach, describe, expect, it } from 'vitest';
 import { waitFor } from '../wait-for.ts';
 import type { HttpFixtureState } from './http-fixture.ts';
@@ -19,6 +27,12 @@ export interface HttpServer {
  */
 export interface HttpServerHarness {
   start(options: AdapterOptions): Promise<HttpServer>;
+  /**
+   * Like `start`, with the framework's own per-request hook (middleware) calling `open()` for each request, handing
+   * that scope to the adapter's `scope` option, and disposing it once the response is sent, as a DI container's
+   * request scope would. Without it the request-scope case is skipped.
+   */
+  startWithRequestScope?(options: AdapterOptions, open: () => DependencyScope): Promise<HttpServer>;
 }
 
 interface RawReply {
@@ -515,6 +529,68 @@ export function describeHttpContract(name: string, harness: HttpServerHarness): 
           await own.close();
         }
       });
+    });
+
+    describe('request scope', () => {
+      it.skipIf(harness.startWithRequestScope === undefined)(
+        'runs each request in the scope its hook opened: nested dispatches share it, its owner disposes it',
+        async () => {
+          interface Scope extends DependencyScope {
+            readonly id: number;
+            closed: boolean;
+          }
+          const opened: Scope[] = [];
+          const open = (): Scope => {
+            const scope: Scope = {
+              id: opened.length + 1,
+              closed: false,
+              resolve: () => scope as never,
+              dispose() {
+                scope.closed = true;
+              },
+            };
+            opened.push(scope);
+            return scope;
+          };
+          const Place = defineCommand('scope.place')
+            .withPayload<{ sku: string }>()
+            .returns<{ outer: number; inner: number; closed: boolean }>();
+          const Peek = defineQuery('scope.peek').withPayload<Record<string, never>>().returns<number>();
+          const idOf = async (scope: DependencyScope | undefined) =>
+            ((await scope!.resolve('scope')) as Scope).id;
+          const mediator = createMediator({
+            handlers: [
+              handle(Place, async (_cmd, ctx) => ({
+                outer: await idOf(ctx.scope),
+                inner: await mediator.query(Peek.create({})),
+                closed: ((await ctx.scope!.resolve('scope')) as Scope).closed,
+              })),
+              handle(Peek, (_q, ctx) => idOf(ctx.scope)),
+            ],
+          });
+          const scoped = await harness.startWithRequestScope!(
+            { mediator, routes: [commandRoute(Place, { path: '/place' })] },
+            open,
+          );
+          try {
+            const answers: unknown[] = [];
+            for (let i = 0; i < 3; i++) {
+              const res = await fetch(`${scoped.url}/place`, {
+                method: 'POST',
+                headers: { 'content-type': 'application/json' },
+                body: '{"sku":"a"}',
+              });
+              expect(res.status).toBe(200);
+              answers.push(await res.json());
+            }
+            expect(answers).toEqual([1, 2, 3].map((id) => ({ outer: id, inner: id, closed: false })));
+            await waitFor(() => opened.every((s) => s.closed));
+            expect(opened).toHaveLength(3);
+          } finally {
+            await scoped.close();
+          }
+        },
+      );
     });
   });
 }
