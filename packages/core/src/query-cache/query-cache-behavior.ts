@@ -183,41 +183,13 @@ export function queryCache(options: QueryCacheOptions): QueryCache {
     return result;
   };
 
-  const miss = async (
-    key: string,
-    policy: QueryCachePolicy<AnyMessage>,
-    message: AnyMessage,
-    context: DispatchContext,
-    next: (m: AnyMessage, c: DispatchContext) => Promise<unknown>,
-  ) => {
+  /** Per key, one flight: concurrent misses wait for the first one's result. */
+  const single = (key: string, start: () => Promise<unknown>): Promise<unknown> => {
     const running = flights.get(key);
     if (running !== undefined) return running;
-    const flight = fill(key, policy, message, context, next);
+    const flight = start();
     flights.set(key, flight);
-    try {
-      return await flight;
-    } finally {
-      flights.delete(key);
-    }
-  };
-
-  const remoteGet = async (
-    answer: Promise<CachedValue | undefined>,
-    key: string,
-    policy: QueryCachePolicy<AnyMessage>,
-    message: AnyMessage,
-    context: DispatchContext,
-    next: (m: AnyMessage, c: DispatchContext) => Promise<unknown>,
-  ) => {
-    let hit: CachedValue | undefined;
-    try {
-      hit = await (timeoutMs === undefined ? answer : bounded(answer));
-    } catch (error) {
-      report(error, 'get');
-      return next(message, context);
-    }
-    if (hit !== undefined) return hit.value;
-    return miss(key, policy, message, context, next);
+    return flight.finally(() => flights.delete(key));
   };
 
   // Not async: a store that answers at once (the in-memory one) serves a hit without an async frame.
@@ -234,9 +206,21 @@ export function queryCache(options: QueryCacheOptions): QueryCache {
           report(error, 'get');
           return next(message, context);
         }
-        if (answer instanceof Promise) return remoteGet(answer, key, policy, message, context, next);
-        if (answer !== undefined) return Promise.resolve(answer.value);
-        return miss(key, policy, message, context, next);
+        if (!(answer instanceof Promise)) {
+          if (answer !== undefined) return Promise.resolve(answer.value);
+          return single(key, () => fill(key, policy, message, context, next));
+        }
+        return (async () => {
+          let hit: CachedValue | undefined;
+          try {
+            hit = await (timeoutMs === undefined ? answer : bounded(answer));
+          } catch (error) {
+            report(error, 'get');
+            return next(message, context);
+          }
+          if (hit !== undefined) return hit.value;
+          return single(key, () => fill(key, policy, message, context, next));
+        })();
       } catch (error) {
         return Promise.reject(error);
       }
