@@ -8,12 +8,7 @@ import {
 import { DeliverPolicy, jetstreamManager } from '@nats-io/jetstream';
 import { nanos } from '@nats-io/transport-node';
 import { attributesFromHeaders } from './nats-consumer.ts';
-import {
-  assertName,
-  isValidSubjectFilter,
-  type NatsConnectionSource,
-  openConnection,
-} from './nats-options.ts';
+import { assertName, type NatsConnectionSource, openConnection, subjectFilters } from './nats-options.ts';
 
 /** Options of {@link createNatsBroadcastConsumer}. */
 export interface NatsBroadcastConsumerOptions extends NatsConnectionSource, BroadcastConsumerOptions {
@@ -42,16 +37,7 @@ export function createNatsBroadcastConsumer(options: NatsBroadcastConsumerOption
     throw new ConfigurationError(`${what}: options required`);
   const stream = assertName(options.stream, `${what}: stream`);
   assertName(options.name, `${what}: name`);
-  const filters =
-    options.filterSubjects === undefined
-      ? []
-      : typeof options.filterSubjects === 'string'
-        ? [options.filterSubjects]
-        : [...options.filterSubjects];
-  for (const f of filters) {
-    if (!isValidSubjectFilter(f))
-      throw new ConfigurationError(`${what}: invalid filter subject ${JSON.stringify(String(f))}`);
-  }
+  const filters = subjectFilters(options.filterSubjects, what);
   const from = options.from ?? 'new';
   if (
     from !== 'new' &&

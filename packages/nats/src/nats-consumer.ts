@@ -33,10 +33,10 @@ import {
   assertInt,
   assertName,
   isValidSubject,
-  isValidSubjectFilter,
   type NatsConsumerOptions,
   type OpenedConnection,
   openConnection,
+  subjectFilters,
 } from './nats-options.ts';
 import { NATS_CE_PREFIX } from './nats-publisher.ts';
 import { ensureNatsStream } from './nats-stream.ts';
@@ -118,17 +118,7 @@ export function createNatsConsumer(options: NatsConsumerOptions): NatsConsumer {
   if (deliverPolicy !== 'all' && deliverPolicy !== 'new') {
     throw new ConfigurationError("nats consumer: deliverPolicy must be 'all' or 'new'");
   }
-  const filters =
-    options.filterSubjects === undefined
-      ? []
-      : typeof options.filterSubjects === 'string'
-        ? [options.filterSubjects]
-        : [...options.filterSubjects];
-  for (const f of filters) {
-    if (!isValidSubjectFilter(f)) {
-      throw new ConfigurationError(`nats consumer: invalid filter subject ${JSON.stringify(String(f))}`);
-    }
-  }
+  const filters = subjectFilters(options.filterSubjects, 'nats consumer');
   const dlSubject = options.deadLetter?.subject ?? `cqrs-dlq.${stream}.${name}`;
   if (!isValidSubject(dlSubject)) {
     throw new ConfigurationError(`nats consumer: invalid dead-letter subject ${JSON.stringify(dlSubject)}`);

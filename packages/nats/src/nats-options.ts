@@ -135,6 +135,19 @@ export function isValidSubjectFilter(filter: unknown): filter is string {
   return true;
 }
 
+/**
+ * The `filterSubjects` option as a list (none: every subject), each one checked. @internal
+ * @throws ConfigurationError naming `what` for an invalid filter
+ */
+export function subjectFilters(value: string | readonly string[] | undefined, what: string): string[] {
+  const filters = value === undefined ? [] : typeof value === 'string' ? [value] : [...value];
+  for (const f of filters) {
+    if (!isValidSubjectFilter(f))
+      throw new ConfigurationError(`${what}: invalid filter subject ${JSON.stringify(String(f))}`);
+  }
+  return filters;
+}
+
 const STREAM_NAME = /^[^\s.*>/\\]{1,255}$/;
 
 /** Throws a ConfigurationError unless `name` is a valid JetStream stream or consumer name. @internal */
