@@ -212,6 +212,22 @@ export function createNatsConsumer(options: NatsConsumerOptions): NatsConsumer {
     }
   };
 
+  // Acks of one event-loop turn go out together: the client writes to its socket once per microtask checkpoint
+  // in which something was sent, and handlers finish in checkpoints of their own, so an ack each would cost a
+  // socket write each. They are sent at the end of the turn (`setImmediate`), and before the connection closes.
+  let acks: JsMsg[] = [];
+  let acksDue: ReturnType<typeof setImmediate> | undefined;
+  const sendAcks = () => {
+    acksDue = undefined;
+    const due = acks;
+    acks = [];
+    for (const m of due) safely('ack', () => m.ack());
+  };
+  const ack = (m: JsMsg) => {
+    acks.push(m);
+    acksDue ??= setImmediate(sendAcks);
+  };
+
   async function deadLetter(m: JsMsg, message: IncomingMessage, reason: string): Promise<void> {
     const h = createHeaders();
     if (m.headers !== undefined) {
@@ -255,7 +271,7 @@ export function createNatsConsumer(options: NatsConsumerOptions): NatsConsumer {
         case 'ack':
           if (d.outcome === 'duplicate') stats.duplicates++;
           else stats.handled++;
-          safely('ack', () => m.ack());
+          ack(m);
           return;
         case 'retry':
           stats.retried++;
@@ -423,6 +439,10 @@ export function createNatsConsumer(options: NatsConsumerOptions): NatsConsumer {
   };
 
   async function close(): Promise<void> {
+    if (acksDue !== undefined) {
+      clearImmediate(acksDue);
+      sendAcks();
+    }
     clearInterval(progressTimer);
     progressTimer = undefined;
     (statuses as { stop?: () => void } | undefined)?.stop?.();

@@ -1,4 +1,5 @@
-import { ConfigurationError, consumerHealth, createHealth } from '@cqrs-ts/core';
+import net from 'node:net';
+import { ConfigurationError, consumerHealth, createHealth, defineEvent } from '@cqrs-ts/core';
 import { createNatsConsumer, createNatsPublisher, ensureNatsStream, type NatsPublisher } from '@cqrs-ts/nats';
 import { type BrokerHarness, createTcpProxy, describeBrokerContract } from '@cqrs-ts/testing/contracts';
 import { type JetStreamManager, jetstreamManager } from '@nats-io/jetstream';
@@ -133,6 +134,52 @@ describe.skipIf(!natsAvailable)('nats consumer', () => {
     } finally {
       proxy.resume();
       health.close();
+      await c.stop();
+      await proxy.close();
+    }
+  });
+
+  it('acks of one event-loop turn leave in one socket write; a stop right after the last handler leaves nothing unacked', async () => {
+    const { stream, prefix } = await setup();
+    const Ticked = defineEvent('nats.acks-ticked', { topic: 'ticks' }).withPayload<{ n: number }>();
+    const N = 400;
+    const publisher = await createNatsPublisher({ connection: nc, subjectPrefix: prefix });
+    const sent = await publisher.publishEvents(Array.from({ length: N }, (_, n) => Ticked.create({ n })));
+    expect(sent.every((r) => r.ok)).toBe(true);
+    await publisher.close();
+    // the consumer has a connection of its own, through a proxy: every write to the proxy's port is the consumer's
+    const [host, port] = NATS_URL.split(':') as [string, string];
+    const proxy = await createTcpProxy({ host, port: Number(port) });
+    const write = net.Socket.prototype.write;
+    let writes = 0;
+    net.Socket.prototype.write = function (this: net.Socket, ...args: unknown[]) {
+      if (this.remotePort === proxy.port) writes++;
+      return (write as (...a: unknown[]) => boolean).apply(this, args);
+    } as typeof write;
+    let handled = 0;
+    let stopping: Promise<void> | undefined;
+    const c = createNatsConsumer({
+      servers: `127.0.0.1:${proxy.port}`,
+      stream,
+      name: 'batched-acks',
+      concurrency: 64,
+      handle: () => {
+        // the last handler stops the consumer at once: its ack and those of its turn are still waiting then
+        if (++handled === N) stopping = c.stop();
+      },
+    });
+    try {
+      await c.start();
+      await until(() => stopping !== undefined, 20_000, 'every message handled');
+      await stopping;
+      expect(c.health().handled).toBe(N);
+      // one write per ack would be N writes; pulls and connection chatter are a handful
+      expect(writes).toBeGreaterThan(0);
+      expect(writes).toBeLessThan(N / 4);
+      const info = await jsm.consumers.info(stream, 'batched-acks');
+      expect(info.num_ack_pending + info.num_pending).toBe(0);
+    } finally {
+      net.Socket.prototype.write = write;
       await c.stop();
       await proxy.close();
     }
