@@ -439,9 +439,14 @@ export function createNatsConsumer(options: NatsConsumerOptions): NatsConsumer {
   };
 
   async function close(): Promise<void> {
+    // Acks still waiting for the end of the turn go out now, each confirmed by the server (JetStream applies acks
+    // after it answered the connection's flush), so a stopped consumer leaves what it handled acknowledged.
+    let confirming: Promise<unknown>[] = [];
     if (acksDue !== undefined) {
       clearImmediate(acksDue);
-      sendAcks();
+      acksDue = undefined;
+      confirming = acks.map((m) => m.ackAck().catch(() => false));
+      acks = [];
     }
     clearInterval(progressTimer);
     progressTimer = undefined;
@@ -453,7 +458,7 @@ export function createNatsConsumer(options: NatsConsumerOptions): NatsConsumer {
       // acks and naks reach the server; a down server never answers the flush: unacked messages come back
       let t: ReturnType<typeof setTimeout> | undefined;
       await Promise.race([
-        o.nc.flush().catch(() => undefined),
+        Promise.all([o.nc.flush().catch(() => undefined), ...confirming]),
         new Promise<void>((resolve) => {
           t = setTimeout(resolve, 2000);
         }),
