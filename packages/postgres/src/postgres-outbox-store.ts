@@ -95,33 +95,41 @@ export function createPostgresOutboxStore(options: PostgresOutboxStoreOptions): 
   // its key from its seq on; one range scan of the pending index finds the first blocker per key, and a
   // candidate is eligible when its key has no blocker before it.
   //
-  // The candidates come from `w`, a walk of the pending index one probe at a time (each the next pending row
-  // after the previous one, counting the due ones, until twice the batch is due), so a claim reads about as many
-  // rows as it takes, whatever the backlog and whatever the planner believes: each probe is an ordered scan of
-  // the pending index stopped at its first row. (A plain `ORDER BY seq LIMIT n FOR UPDATE` is planned from the
-  // table's statistics: when they predate the backlog, as after an outage or on a table never analyzed, the plan
-  // reads and sorts every pending row for each batch, spilling whole rows to disk, and the drain slows to
-  // seconds per batch.) Due-ness is computed, not filtered, in the probe so that the planner's estimate of the
-  // pending rows past a seq, not of the due ones, chooses the ordered scan. Both statements run unnamed: planned
-  // with the table as it is at each claim, never a generic plan cached while it was small.
+  // Every scan is bounded by what the claim reads, whatever the backlog and whatever the planner believes, so
+  // no plan can read the whole backlog (a plain `ORDER BY seq LIMIT n FOR UPDATE` is planned from the table's
+  // statistics: when they predate the backlog, as after an outage or on a table never analyzed, the plan reads
+  // and sorts every pending row for each batch, spilling whole rows to disk, and the drain slows to seconds per
+  // batch). `w` walks the pending index in windows of `$2` seqs: the first pending row at or after the end of
+  // the previous window (an ordered probe stopped at its first row), then a count of the due rows in the
+  // window (a range scan that holds at most `$2` rows), until twice the batch is due. The candidates and the
+  // blockers are then range scans between the first pending row and the end of the last window. Blockers are
+  // the pending rows of that range less the candidates, found by counting (an aggregate, never a join whose
+  // plan depends on an estimate). Both statements run unnamed: planned with the table as it is at each claim,
+  // never a generic plan cached while it was small.
   const isDue = (a: string) =>
     `${a}next_attempt_at <= $1 AND (${a}claimed_until IS NULL OR ${a}claimed_until < $1)`;
-  const due = (a: string) => `${a}status = 'pending' AND ${isDue(a)}`;
-  const walk = `w(seq, found) AS (
-    (SELECT s.seq, (${isDue('s.')})::int FROM ${t} s WHERE s.status = 'pending' ORDER BY s.seq LIMIT 1)
+  const walk = `w(lo, found) AS (
+    (SELECT s.seq, 0::bigint FROM ${t} s WHERE s.status = 'pending' ORDER BY s.seq LIMIT 1)
     UNION ALL
-    SELECT x.seq, w.found + x.due::int FROM w CROSS JOIN LATERAL (
-      SELECT s.seq, ${isDue('s.')} AS due FROM ${t} s WHERE s.status = 'pending' AND s.seq > w.seq
-      ORDER BY s.seq LIMIT 1) x
+    SELECT n.seq, w.found + r.due FROM w
+    CROSS JOIN LATERAL (SELECT count(*) FILTER (WHERE ${isDue('s.')}) AS due FROM ${t} s
+      WHERE s.status = 'pending' AND s.seq >= w.lo AND s.seq < w.lo + $2::int) r
+    CROSS JOIN LATERAL (SELECT s.seq FROM ${t} s WHERE s.status = 'pending' AND s.seq >= w.lo + $2::int
+      ORDER BY s.seq LIMIT 1) n
     WHERE w.found < 2 * $2::int)`;
   const picked = (columns: string) => `c AS MATERIALIZED (
     SELECT ${columns} FROM ${t}
-    WHERE seq = ANY (ARRAY(SELECT seq FROM w)) AND ${due('')}
+    WHERE status = 'pending' AND seq >= (SELECT min(lo) FROM w) AND seq < (SELECT max(lo) FROM w) + $2::int
+      AND ${isDue('')}
     ORDER BY seq LIMIT $2 FOR UPDATE SKIP LOCKED)`;
-  const blockers = `b AS (SELECT p.key, min(p.seq) AS s FROM ${t} p
-    WHERE p.status = 'pending' AND p.key IS NOT NULL AND p.seq < (SELECT max(seq) FROM c)
-      AND NOT EXISTS (SELECT 1 FROM c WHERE c.seq = p.seq)
-    GROUP BY p.key)`;
+  const blockers = `b AS (SELECT u.key, min(u.seq) AS s FROM (
+      SELECT seq, key FROM (
+        SELECT p.seq, p.key, 1 AS v FROM ${t} p
+        WHERE p.status = 'pending' AND p.key IS NOT NULL
+          AND p.seq >= (SELECT min(lo) FROM w) AND p.seq < (SELECT max(seq) FROM c)
+        UNION ALL SELECT c.seq, c.key, -1 FROM c) a
+      GROUP BY seq, key HAVING sum(v) > 0) u
+    GROUP BY u.key)`;
   const claimSql = planEachTime(`WITH RECURSIVE ${walk}, ${picked('seq, key')}, ${blockers},
   e AS (SELECT c.seq FROM c LEFT JOIN b ON b.key = c.key WHERE b.s IS NULL OR c.seq < b.s)
   UPDATE ${t} o SET claimed_by = $3, claimed_until = $4 FROM e WHERE o.seq = e.seq
