@@ -96,8 +96,17 @@ export function createMysqlOutboxStore(options: MysqlOutboxStoreOptions): Outbox
     const inBatch = new Set(candidates.map((r) => r.seq));
     const keys = [...new Set(candidates.map((r) => r.key).filter((k) => k !== null))];
     const firstOutside = new Map<string, number>();
-    if (keys.length > 0) {
-      const maxSeq = candidates[candidates.length - 1]!.seq;
+    const maxSeq = candidates[candidates.length - 1]!.seq;
+    // The candidates are pending rows up to maxSeq; when no other pending row comes before maxSeq (one count on
+    // the (status, seq) index, the usual case) nothing blocks a key, and the per-key look-up is skipped.
+    const before =
+      keys.length === 0
+        ? candidates.length
+        : Number(
+            (await execute(`SELECT COUNT(*) AS n FROM ${t} WHERE status = 'pending' AND seq <= ?`, [maxSeq]))
+              .rows[0]!.n,
+          );
+    if (before > candidates.length) {
       const earlier = await execute(
         `SELECT seq, \`key\` FROM ${t} WHERE status = 'pending' AND \`key\` IN (${marks(keys.length)}) AND seq < ?`,
         [...keys, maxSeq],
