@@ -1,6 +1,7 @@
 /**
  * Query cache cases of the `read` suite: a query dispatched with no cache against a hit of the in-memory cache
- * (same mediator shape), and a raw Redis GET against a hit of the Redis cache (same client).
+ * (same mediator shape), and a raw Redis GET against a hit of the Redis cache (same client). The query cases create
+ * their message in each operation, as applications do.
  */
 import {
   createInMemoryQueryCacheStore,
@@ -18,13 +19,12 @@ const GetOrder = defineQuery('bench.get-order')
   .withPayload<{ id: string }>()
   .returns<{ id: string; total: number }>();
 const row = { id: 'o-42', total: 42 };
-const query = GetOrder.create({ id: 'o-42' });
 
 export async function setup(variant: string): Promise<AsyncOpCase> {
   const handler = handle(GetOrder, () => row);
   if (variant === 'bare') {
     const mediator = createMediator({ handlers: [handler] });
-    return { op: () => mediator.query(query) };
+    return { op: () => mediator.query(GetOrder.create({ id: 'o-42' })) };
   }
   if (variant === 'memory-hit') {
     const cache = queryCache({
@@ -32,7 +32,7 @@ export async function setup(variant: string): Promise<AsyncOpCase> {
       queries: [{ query: GetOrder, ttlMs: 3_600_000, tags: (q) => [`order:${q.payload.id}`] }],
     });
     const mediator = createMediator({ behaviors: [cache], handlers: [handler] });
-    return { op: () => mediator.query(query) };
+    return { op: () => mediator.query(GetOrder.create({ id: 'o-42' })) };
   }
   const redis = new Redis(process.env.CQRS_REDIS_URL ?? 'redis://127.0.0.1:6379');
   redis.on('error', () => {});
@@ -62,8 +62,8 @@ export async function setup(variant: string): Promise<AsyncOpCase> {
       }),
     ],
   });
-  await counted.query(query);
-  await counted.query(query);
+  await counted.query(GetOrder.create({ id: 'o-42' }));
+  await counted.query(GetOrder.create({ id: 'o-42' }));
   if (calls !== 1) throw new Error('the Redis cache did not hit');
-  return { op: () => mediator.query(query), close };
+  return { op: () => mediator.query(GetOrder.create({ id: 'o-42' })), close };
 }
