@@ -16,7 +16,7 @@ import {
   type QueryCacheStore,
   queryCache,
 } from '@cqrs-ts/core';
-import { describe, expect, it } from 'vitest';
+import { afterEach, describe, expect, it, vi } from 'vitest';
 
 const GetOrder = defineQuery('qc.get-order')
   .withPayload<{ id: string; fields?: string[] }>()
@@ -71,6 +71,10 @@ function world(
 }
 
 describe('query cache', () => {
+  afterEach(() => {
+    vi.restoreAllMocks();
+  });
+
   it('answers a repeated query from the cache; the payload key order does not matter', async () => {
     const w = world();
     const a = await w.mediator.query(GetOrder.create({ id: '1', fields: ['status'] }));
@@ -191,6 +195,42 @@ describe('query cache', () => {
     expect(w.cache.keyOf(MyOrders.create({ page: 2 }), { user: { id: 'al' } })).toBe(
       'cqrs:"qc.my-orders"|-|"al"|{"page":2}',
     );
+  });
+
+  it('finds the key of a repeated flat payload without serializing it, and keeps different payloads apart', async () => {
+    const w = world();
+    const Search = defineQuery('qc.search').withPayload<Record<string, unknown>>().returns<number>();
+    const cache = queryCache({
+      store: createInMemoryQueryCacheStore(),
+      queries: [{ query: Search, ttlMs: 1000 }],
+    });
+    await w.mediator.query(GetOrder.create({ id: '1' }));
+    const stringify = vi.spyOn(JSON, 'stringify');
+    await w.mediator.query(GetOrder.create({ id: '1' }));
+    expect(w.cache.keyOf(GetOrder.create({ id: '1' }))).toBe('cqrs:"qc.get-order"|-|-|{"id":"1"}');
+    expect(stringify).not.toHaveBeenCalled();
+    expect(w.calls.get).toBe(1);
+    stringify.mockRestore();
+    const keys = [
+      { n: 2 },
+      { n: '2' },
+      { n: true },
+      { n: null },
+      { n: 2, m: 1 },
+      { m: 1, n: 2 },
+      { n: [2] },
+    ].map((payload) => cache.keyOf(Search.create(payload)));
+    expect(keys).toEqual([
+      'cqrs:"qc.search"|-|-|{"n":2}',
+      'cqrs:"qc.search"|-|-|{"n":"2"}',
+      'cqrs:"qc.search"|-|-|{"n":true}',
+      'cqrs:"qc.search"|-|-|{"n":null}',
+      'cqrs:"qc.search"|-|-|{"m":1,"n":2}',
+      'cqrs:"qc.search"|-|-|{"m":1,"n":2}',
+      'cqrs:"qc.search"|-|-|{"n":[2]}',
+    ]);
+    expect(cache.keyOf(Search.create({ n: 2 }), { tenantId: 't1' })).toBe('cqrs:"qc.search"|"t1"|-|{"n":2}');
+    expect(cache.keyOf(Search.create({ n: 2 }))).toBe('cqrs:"qc.search"|-|-|{"n":2}');
   });
 
   it('runs the handler when a local store throws at once, and reports it', async () => {

@@ -1,9 +1,10 @@
 import { ConfigurationError } from '../errors/cqrs-error.ts';
-import type { Behavior, Middleware } from '../mediator/behavior.ts';
+import type { Behavior, Middleware, Next } from '../mediator/behavior.ts';
 import type { DispatchContext, HandlerDescriptor } from '../mediator/dispatch-context.ts';
 import type { AnyEvent, AnyMessage } from '../messages/message.ts';
 import { errorText } from '../shared/error-text.ts';
 import { type Logger, noopLogger } from '../shared/logger.ts';
+import { canonical, KeyMemo } from './query-cache-keys.ts';
 import type { CachedValue, QueryCacheStore } from './query-cache-store.ts';
 
 /** How one query type is cached. */
@@ -44,33 +45,8 @@ export interface QueryCache extends Behavior {
   evictTags(tags: readonly string[]): Promise<void>;
 }
 
-/** Canonical JSON: object keys sorted, so two equal payloads give one text. */
-function canonical(value: unknown): string {
-  if (value === null || typeof value !== 'object') {
-    const text = JSON.stringify(value);
-    return text === undefined ? 'null' : text;
-  }
-  if (Array.isArray(value)) return `[${value.map(canonical).join(',')}]`;
-  const keys = Object.keys(value);
-  // Fast path: keys already in order and every value a primitive: JSON.stringify gives the canonical text.
-  let flat = true;
-  for (let i = 0; i < keys.length; i++) {
-    const v = (value as Record<string, unknown>)[keys[i]!];
-    if ((v !== null && typeof v === 'object') || (i > 0 && keys[i - 1]! > keys[i]!)) {
-      flat = false;
-      break;
-    }
-  }
-  if (flat) return JSON.stringify(value);
-  keys.sort();
-  let out = '{';
-  for (const k of keys) {
-    const v = (value as Record<string, unknown>)[k];
-    if (v === undefined || typeof v === 'function') continue;
-    out += `${out.length > 1 ? ',' : ''}${JSON.stringify(k)}:${canonical(v)}`;
-  }
-  return `${out}}`;
-}
+/** What `lookup` returns when the store threw. */
+const FAILED = Symbol('failed');
 
 /**
  * Caches query results. The key is the message type, the tenant, the user for a per-user query, and the
@@ -131,14 +107,14 @@ export function queryCache(options: QueryCacheOptions): QueryCache {
   };
 
   /** The constant heads of a type's keys: `prefix` + the JSON of the type + `|`, and the same + `-|-|`. */
-  const headsOf = (type: string) => {
+  const headsOf = (type: string, memo?: KeyMemo) => {
     const typed = `${prefix}${JSON.stringify(type)}|`;
-    return { typed, anonymous: `${typed}-|-|` };
+    return { typed, anonymous: `${typed}-|-|`, memo };
   };
   type Heads = ReturnType<typeof headsOf>;
-  /** Computed once per policy. */
+  /** Computed once per policy, with the memo of its keys. */
   const heads = new Map<string, Heads>();
-  for (const type of policies.keys()) heads.set(type, headsOf(type));
+  for (const type of policies.keys()) heads.set(type, headsOf(type, new KeyMemo()));
   const keyOf = (
     query: AnyMessage,
     execution: DispatchContext['execution'] | undefined,
@@ -146,16 +122,23 @@ export function queryCache(options: QueryCacheOptions): QueryCache {
     head = heads.get(query.type) ?? headsOf(query.type),
   ): string | undefined => {
     const tenant = execution?.tenantId ?? query.metadata?.tenantId;
-    const perUser = policy?.perUser === true;
-    // JSON strings are quoted, so '-' (none) never equals a tenant or a user.
-    if (tenant === undefined && !perUser) return head.anonymous + canonical(query.payload);
-    let user = '-';
-    if (perUser) {
-      const id = execution?.user?.id;
-      if (typeof id !== 'string') return undefined;
-      user = JSON.stringify(id);
+    let user: string | undefined;
+    if (policy?.perUser === true) {
+      user = execution?.user?.id;
+      if (typeof user !== 'string') return undefined;
     }
-    return `${head.typed}${tenant === undefined ? '-' : JSON.stringify(tenant)}|${user}|${canonical(query.payload)}`;
+    const node = head.memo?.nodeOf(tenant, user, query.payload);
+    if (node !== undefined) {
+      const known = KeyMemo.keyAt(node);
+      if (known !== undefined) return known;
+    }
+    // JSON strings are quoted, so '-' (none) never equals a tenant or a user.
+    const key =
+      tenant === undefined && user === undefined
+        ? head.anonymous + canonical(query.payload)
+        : `${head.typed}${tenant === undefined ? '-' : JSON.stringify(tenant)}|${user === undefined ? '-' : JSON.stringify(user)}|${canonical(query.payload)}`;
+    if (node !== undefined) KeyMemo.remember(node, key);
+    return key;
   };
 
   const fill = async (
@@ -192,35 +175,58 @@ export function queryCache(options: QueryCacheOptions): QueryCache {
     return flight.finally(() => flights.delete(key));
   };
 
-  // Not async: a store that answers at once (the in-memory one) serves a hit without an async frame.
+  /** A miss: the handler runs once per key for concurrent misses, and its result is stored. */
+  const miss = (
+    key: string,
+    policy: QueryCachePolicy<AnyMessage>,
+    message: AnyMessage,
+    context: DispatchContext,
+    next: Next,
+  ): Promise<unknown> => single(key, () => fill(key, policy, message, context, next));
+
+  /** A store's promised answer: its hit, else a miss. */
+  const settle = async (
+    answer: Promise<CachedValue | undefined>,
+    key: string,
+    policy: QueryCachePolicy<AnyMessage>,
+    message: AnyMessage,
+    context: DispatchContext,
+    next: Next,
+  ): Promise<unknown> => {
+    let hit: CachedValue | undefined;
+    try {
+      hit = await (timeoutMs === undefined ? answer : bounded(answer));
+    } catch (error) {
+      report(error, 'get');
+      return next(message, context);
+    }
+    if (hit !== undefined) return hit.value;
+    return miss(key, policy, message, context, next);
+  };
+
+  /** The store's answer for `key`, or `FAILED` when it threw (reported). */
+  const lookup = (key: string): ReturnType<QueryCacheStore['get']> | typeof FAILED => {
+    try {
+      return store.get(key);
+    } catch (error) {
+      report(error, 'get');
+      return FAILED;
+    }
+  };
+
+  // Not async, and no closure over a dispatch's values (V8 would allocate their context on every call): a hit of
+  // a store that answers at once (the in-memory one) allocates nothing but its promise.
   const forPolicy =
     (policy: QueryCachePolicy<AnyMessage>, head: Heads): Middleware =>
     (message, context, next) => {
       try {
         const key = keyOf(message, context.execution, policy, head);
         if (key === undefined) return next(message, context);
-        let answer: ReturnType<QueryCacheStore['get']>;
-        try {
-          answer = store.get(key);
-        } catch (error) {
-          report(error, 'get');
-          return next(message, context);
-        }
-        if (!(answer instanceof Promise)) {
-          if (answer !== undefined) return Promise.resolve(answer.value);
-          return single(key, () => fill(key, policy, message, context, next));
-        }
-        return (async () => {
-          let hit: CachedValue | undefined;
-          try {
-            hit = await (timeoutMs === undefined ? answer : bounded(answer));
-          } catch (error) {
-            report(error, 'get');
-            return next(message, context);
-          }
-          if (hit !== undefined) return hit.value;
-          return single(key, () => fill(key, policy, message, context, next));
-        })();
+        const answer = lookup(key);
+        if (answer === FAILED) return next(message, context);
+        if (answer instanceof Promise) return settle(answer, key, policy, message, context, next);
+        if (answer !== undefined) return Promise.resolve(answer.value);
+        return miss(key, policy, message, context, next);
       } catch (error) {
         return Promise.reject(error);
       }
