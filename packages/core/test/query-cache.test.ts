@@ -73,6 +73,7 @@ function world(
 describe('query cache', () => {
   afterEach(() => {
     vi.restoreAllMocks();
+    vi.useRealTimers();
   });
 
   it('answers a repeated query from the cache; the payload key order does not matter', async () => {
@@ -231,6 +232,26 @@ describe('query cache', () => {
     ]);
     expect(cache.keyOf(Search.create({ n: 2 }), { tenantId: 't1' })).toBe('cqrs:"qc.search"|"t1"|-|{"n":2}');
     expect(cache.keyOf(Search.create({ n: 2 }))).toBe('cqrs:"qc.search"|-|-|{"n":2}');
+  });
+
+  it('reads the clock once per event-loop turn for hits by default, and still expires results across turns', async () => {
+    vi.useFakeTimers({ now: 1_000 });
+    const now = vi.spyOn(Date, 'now');
+    const store = createInMemoryQueryCacheStore();
+    await store.set('k', 'v', { ttlMs: 60_000, tags: [], generations: [] });
+    vi.advanceTimersByTime(10);
+    const before = now.mock.calls.length;
+    for (let i = 0; i < 100; i++) expect(store.get('k')?.value).toBe('v');
+    expect(now.mock.calls.length - before).toBeLessThanOrEqual(1);
+    vi.advanceTimersByTime(59_989);
+    expect(store.get('k')?.value).toBe('v');
+    vi.advanceTimersByTime(1);
+    expect(store.get('k')).toBeUndefined();
+    // A turn of awaited dispatches without I/O does not end: the clock is read again every 256 reads of it.
+    await store.set('j', 'v', { ttlMs: 60_000, tags: [], generations: [] });
+    vi.setSystemTime(Date.now() + 60_000);
+    const reads = Array.from({ length: 256 }, () => store.get('j'));
+    expect(reads.at(-1)).toBeUndefined();
   });
 
   it('runs the handler when a local store throws at once, and reports it', async () => {

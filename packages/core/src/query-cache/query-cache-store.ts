@@ -43,8 +43,42 @@ export interface QueryCacheStore {
 export interface InMemoryQueryCacheStoreOptions {
   /** Most entries kept; the least recently used goes first. @default 10000 */
   readonly maxEntries?: number;
-  /** Clock, epoch ms. @default Date.now */
+  /**
+   * Clock, epoch ms, called on every read and write. By default `Date.now()` is read once per event-loop turn
+   * (and again every 256 reads within one turn), so a hit costs no clock read: an entry can outlive its TTL by
+   * the rest of the turn that saw it expire.
+   * @default the turn clock described above
+   */
   readonly now?: () => number;
+}
+
+/** Reads of a turn clock between two reads of `Date.now()` within one event-loop turn. */
+const TURN_READS = 256;
+
+/**
+ * A clock that reads `Date.now()` at its first read of an event-loop turn and then every 256 reads (a turn of
+ * awaited dispatches without I/O can be long), and answers the other reads from that value.
+ */
+function createTurnClock(): () => number {
+  let now = 0;
+  let left = 0;
+  let scheduled = false;
+  const endTurn = () => {
+    scheduled = false;
+    left = 0;
+  };
+  return () => {
+    if (left === 0) {
+      now = Date.now();
+      left = TURN_READS;
+      if (!scheduled) {
+        scheduled = true;
+        setImmediate(endTurn);
+      }
+    }
+    left--;
+    return now;
+  };
 }
 
 interface Entry extends CachedValue {
@@ -69,7 +103,7 @@ export function createInMemoryQueryCacheStore(
   const max = options.maxEntries ?? 10_000;
   if (!Number.isSafeInteger(max) || max < 1)
     throw new ConfigurationError('in-memory query cache: maxEntries must be a positive integer');
-  const now = options.now ?? Date.now;
+  const now = options.now ?? createTurnClock();
   const entries = new Map<string, Entry>();
   const byTag = new Map<string, Set<string>>();
   const gens = new Map<string, number>();
