@@ -254,6 +254,24 @@ describe('query cache', () => {
     expect(reads.at(-1)).toBeUndefined();
   });
 
+  it("takes a store's answer that is a thenable but not a native promise as an answer, not as a hit", async () => {
+    const inner = createInMemoryQueryCacheStore();
+    const store: QueryCacheStore = {
+      ...inner,
+      name: 'thenable',
+      get: (key) =>
+        ({
+          // biome-ignore lint/suspicious/noThenProperty: a promise-like answer of another promise library
+          then: (resolve: (v: unknown) => unknown, reject: (e: unknown) => unknown) =>
+            Promise.resolve(inner.get(key)).then(resolve, reject),
+        }) as never,
+    };
+    const w = world(store);
+    expect(await w.mediator.query(GetOrder.create({ id: '1' }))).toEqual({ id: '1', status: 'placed' });
+    expect(await w.mediator.query(GetOrder.create({ id: '1' }))).toEqual({ id: '1', status: 'placed' });
+    expect(w.calls.get).toBe(1);
+  });
+
   it('runs the handler when a local store throws at once, and reports it', async () => {
     const errors: unknown[] = [];
     const store: QueryCacheStore = {

@@ -48,6 +48,10 @@ export interface QueryCache extends Behavior {
 /** What `lookup` returns when the store threw. */
 const FAILED = Symbol('failed');
 
+/** A promise, or the promise-like answer of another promise library. */
+const isThenable = <T>(value: T | PromiseLike<T>): value is PromiseLike<T> =>
+  typeof (value as PromiseLike<T> | undefined)?.then === 'function';
+
 /**
  * Caches query results. The key is the message type, the tenant, the user for a per-user query, and the
  * payload in canonical JSON, so two different queries, or two tenants, never share one. Per key, concurrent
@@ -186,7 +190,7 @@ export function queryCache(options: QueryCacheOptions): QueryCache {
 
   /** A store's promised answer: its hit, else a miss. */
   const settle = async (
-    answer: Promise<CachedValue | undefined>,
+    answer: PromiseLike<CachedValue | undefined>,
     key: string,
     policy: QueryCachePolicy<AnyMessage>,
     message: AnyMessage,
@@ -195,7 +199,7 @@ export function queryCache(options: QueryCacheOptions): QueryCache {
   ): Promise<unknown> => {
     let hit: CachedValue | undefined;
     try {
-      hit = await (timeoutMs === undefined ? answer : bounded(answer));
+      hit = await (timeoutMs === undefined ? answer : bounded(Promise.resolve(answer)));
     } catch (error) {
       report(error, 'get');
       return next(message, context);
@@ -224,7 +228,7 @@ export function queryCache(options: QueryCacheOptions): QueryCache {
         if (key === undefined) return next(message, context);
         const answer = lookup(key);
         if (answer === FAILED) return next(message, context);
-        if (answer instanceof Promise) return settle(answer, key, policy, message, context, next);
+        if (isThenable(answer)) return settle(answer, key, policy, message, context, next);
         if (answer !== undefined) return Promise.resolve(answer.value);
         return miss(key, policy, message, context, next);
       } catch (error) {
