@@ -114,6 +114,10 @@ export function createRabbitConsumer(options: RabbitConsumerOptions): RabbitCons
   let lastError: string | undefined;
   /** Per channel: aborted when it closes or the consumer stops, which releases the messages held while paused. */
   const channelAborts = new WeakMap<ConfirmChannel, AbortController>();
+  /** Per channel: the acks still to send (see {@link sendAcks}). */
+  const channelAcks = new WeakMap<ConfirmChannel, ChannelAcks>();
+  const dueChannels = new Set<ConfirmChannel>();
+  let acksDue: ReturnType<typeof setImmediate> | undefined;
 
   const source = createChannelSource(options, async (channel) => {
     channel.on('return', (msg: ConsumeMessage) => {
@@ -125,6 +129,7 @@ export function createRabbitConsumer(options: RabbitConsumerOptions): RabbitCons
     // set before consume(): deliveries can be dispatched before its reply resolves
     consuming = channel;
     channelAborts.set(channel, new AbortController());
+    channelAcks.set(channel, { order: [], head: 0, settled: new Map() });
     try {
       const reply = await channel.consume(queue, (msg) => onMessage(channel, msg), { noAck: false });
       consumerTag = reply.consumerTag;
@@ -154,6 +159,7 @@ export function createRabbitConsumer(options: RabbitConsumerOptions): RabbitCons
       channel.close().catch(noop);
       return;
     }
+    channelAcks.get(channel)?.order.push(msg.fields.deliveryTag);
     let key: string | null = null;
     try {
       key = orderingKey(msg);
@@ -169,12 +175,62 @@ export function createRabbitConsumer(options: RabbitConsumerOptions): RabbitCons
   }
 
   function settle(channel: ConfirmChannel, msg: ConsumeMessage, how: 'ack' | 'requeue' | 'drop'): void {
+    const acks = channelAcks.get(channel);
+    if (acks !== undefined) {
+      // an ack waits for the end of the turn; a nack goes out now and only lets the acked prefix advance
+      acks.settled.set(msg.fields.deliveryTag, how === 'ack' ? msg : null);
+      dueChannels.add(channel);
+      acksDue ??= setImmediate(sendAcks);
+      if (how === 'ack') return;
+    }
     try {
       if (how === 'ack') channel.ack(msg);
       else channel.nack(msg, false, how === 'requeue');
     } catch {
       // channel gone: the broker redelivers the message
     }
+  }
+
+  /**
+   * Sends the acks of one event-loop turn: amqplib writes each frame to the socket on its own, so an ack each would
+   * cost a socket write each. The deliveries of a channel settled from its oldest unsettled one on are acked with
+   * one `multiple` ack up to the last of them (the nacked ones among them are no longer outstanding); an ack
+   * behind a message still running goes out alone.
+   */
+  function sendAcks(): void {
+    acksDue = undefined;
+    for (const channel of dueChannels) {
+      const acks = channelAcks.get(channel);
+      if (acks === undefined) continue;
+      const { order, settled } = acks;
+      let upTo = -1;
+      while (acks.head < order.length) {
+        const tag = order[acks.head]!;
+        const msg = settled.get(tag);
+        if (msg === undefined) break;
+        if (msg !== null) upTo = tag;
+        settled.delete(tag);
+        acks.head++;
+      }
+      if (acks.head === order.length) {
+        order.length = 0;
+        acks.head = 0;
+      } else if (acks.head > 1024) {
+        order.splice(0, acks.head);
+        acks.head = 0;
+      }
+      try {
+        if (upTo >= 0) channel.ack({ fields: { deliveryTag: upTo } } as ConsumeMessage, true);
+        for (const [tag, msg] of settled) {
+          if (msg === null) continue;
+          settled.set(tag, null);
+          channel.ack(msg);
+        }
+      } catch {
+        // channel gone: the broker redelivers what it did not get an ack for
+      }
+    }
+    dueChannels.clear();
   }
 
   /** Publishes a copy to `target` (a queue) and waits for its confirm. */
@@ -366,6 +422,10 @@ export function createRabbitConsumer(options: RabbitConsumerOptions): RabbitCons
         }),
       ]);
       clearTimeout(timer);
+      if (acksDue !== undefined) {
+        clearImmediate(acksDue);
+        sendAcks();
+      }
       running = false;
       await reconnecting;
       await source.close();
@@ -386,6 +446,14 @@ export function createRabbitConsumer(options: RabbitConsumerOptions): RabbitCons
     },
   };
   return consumer;
+}
+
+/** A channel's deliveries not yet acked on the wire (tags in delivery order from `head`) and those settled meanwhile. */
+interface ChannelAcks {
+  readonly order: number[];
+  head: number;
+  /** A settled delivery: its message while its ack waits, `null` once settled on the wire (a nack, a lone ack). */
+  readonly settled: Map<number, ConsumeMessage | null>;
 }
 
 const UNSAFE_NAMES = new Set(['__proto__', 'constructor', 'prototype']);

@@ -1,3 +1,4 @@
+import net from 'node:net';
 import {
   type AnyEvent,
   BrokerError,
@@ -396,6 +397,79 @@ describe.skipIf(!available)('rabbitmq publisher and consumer', () => {
       await publisher.close();
       await raw.close();
     }
+  });
+
+  /** A backlog of `n` events consumed through a proxy; `slow` holds one message: the writes of the consumer and what is left. */
+  async function consumeBacklog(n: number, slow?: number) {
+    const { exchange, queue } = names();
+    const publisher = createRabbitPublisher({ url: RABBIT_URL, exchange });
+    // the consumer connects through a proxy: every write to the proxy's port is the consumer's
+    const target = new URL(RABBIT_URL);
+    const proxy = await createTcpProxy({ host: target.hostname, port: Number(target.port || 5672) });
+    const write = net.Socket.prototype.write;
+    let writes = 0;
+    const seen: number[] = [];
+    const consumer = createRabbitConsumer({
+      url: `amqp://guest:guest@127.0.0.1:${proxy.port}`,
+      exchange,
+      queue,
+      retry: { delaysMs: [50, 200] },
+      concurrency: 16,
+      prefetch: 64,
+      catalog,
+      handle: async (event) => {
+        const i = (event.payload as { items: number }).items;
+        if (i === slow) await new Promise((r) => setTimeout(r, 200));
+        seen.push(i);
+      },
+    });
+    const raw = await rawChannel();
+    try {
+      // a backlog, as after a pause or a deploy: the broker delivers it as fast as acks free the prefetch window
+      await ensureRabbitTopology({ url: RABBIT_URL, exchange, queue, retry: { delaysMs: [50, 200] } });
+      const events = Array.from(
+        { length: n },
+        (_, i) => Shipped.create({ orderId: `w${i}`, items: i }) as AnyEvent,
+      );
+      expect((await publisher.publishEvents(events)).every((r) => r.ok)).toBe(true);
+      net.Socket.prototype.write = function (this: net.Socket, ...args: unknown[]) {
+        if (this.remotePort === proxy.port) writes++;
+        return (write as (...a: unknown[]) => boolean).apply(this, args);
+      } as typeof write;
+      await consumer.start();
+      await waitFor(() => seen.length >= n, 20_000, 'every message handled');
+      await consumer.stop(); // unacked deliveries would go back to the queue here
+      net.Socket.prototype.write = write;
+      return {
+        writes,
+        seen,
+        handled: consumer.health().handled,
+        left: (await raw.ch.checkQueue(queue)).messageCount,
+      };
+    } finally {
+      net.Socket.prototype.write = write;
+      await consumer.stop();
+      await publisher.close();
+      await raw.close();
+      await proxy.close();
+    }
+  }
+
+  it('acks of one turn leave in one multiple ack for the settled run of deliveries, not a socket write each', async () => {
+    const N = 400;
+    const r = await consumeBacklog(N);
+    expect(r.handled).toBe(N);
+    expect(r.writes).toBeGreaterThan(0);
+    expect(r.writes).toBeLessThan(N / 4); // an ack each would be N writes
+    expect(r.left).toBe(0);
+  });
+
+  it('acks behind a message still running go out alone, and the multiple ack after it covers nothing unhandled', async () => {
+    const N = 200;
+    const r = await consumeBacklog(N, 3);
+    expect(r.handled).toBe(N);
+    expect(new Set(r.seen).size).toBe(N); // nothing handled twice
+    expect(r.left).toBe(0); // nothing left unacked (requeued by the stop)
   });
 
   it('a stop releases the prefetched messages that did not start to the next consumer', async () => {
