@@ -102,9 +102,9 @@ const TRACE_EVENTS = ['start', 'end', 'asyncStart', 'asyncEnd', 'error'] as cons
 
 /**
  * Turns core's `diagnostics_channel` events into OpenTelemetry spans and metrics. Spans: `cqrs.<kind> <type>` per
- * dispatch, `cqrs.outbox append`, `send <destination>` (PRODUCER) per message the outbox relay publishes, whose
- * `traceparent` goes out in the message's headers, `process <destination>` (CONSUMER) per delivery attempt,
- * continuing the producer's trace (or linked to it, see `consumerTraceMode`), `cqrs.saga <action> <saga>/<step>`
+ * dispatch, `cqrs.outbox append`, `send <destination>` per batch the outbox relay publishes (linked to each
+ * message's creation context, which goes out unchanged), `process <destination>` (CONSUMER) per delivery attempt,
+ * continuing the message's creation context (or linked to it, see `consumerTraceMode`), `cqrs.saga <action> <saga>/<step>`
  * and `cqrs.projection <name>`. Attributes follow the OpenTelemetry messaging conventions (`messaging.*`, copied
  * from semantic-conventions {@link SEMCONV_VERSION}) and `cqrs.*` where they have none.
  *
@@ -295,63 +295,106 @@ export function instrumentCqrs(options: CqrsInstrumentationOptions = {}): CqrsIn
     },
   );
 
-  // One PRODUCER span per message of the batch, child of the trace the message carries; its own context goes out.
-  const relaySpans = new WeakMap<object, { spans: Span[]; start: number }>();
+  // One `send` span per publish call (a batch), linked to each message's creation context (the trace context it
+  // carries, e.g. the dispatch that emitted it), which goes out unchanged; a message without one carries the span's.
+  const relaySpans = new WeakMap<object, { span: Span; start: number }>();
   traced<RelayPublishTraceContext>(TRACING_CHANNELS.relayPublish, undefined, {
     start(ctx) {
-      const spans: Span[] = [];
-      for (let i = 0; i < ctx.messages.length; i++) {
-        const m = ctx.messages[i]!;
-        const remote = remoteSpanContext(m.headers.traceparent, m.headers.tracestate);
-        const parent = remote === undefined ? ROOT_CONTEXT : trace.setSpanContext(ROOT_CONTEXT, remote);
-        const attributes: Attributes = {
-          'messaging.system': system,
-          'messaging.operation.name': 'send',
-          'messaging.operation.type': 'send',
-          'messaging.destination.name': m.topic,
-          'messaging.message.id': m.id,
-          'cqrs.message.type': m.type,
-          'cqrs.relay.id': ctx.relayId,
-          'cqrs.delivery_attempt': m.attempts + 1,
-        };
+      const messages = ctx.messages;
+      const count = messages.length;
+      let destination = count > 0 ? messages[0]!.topic : undefined;
+      const links: Link[] = [];
+      const linked = new Set<string>();
+      const bare: number[] = []; // messages with no creation context of their own
+      for (let i = 0; i < count; i++) {
+        const m = messages[i]!;
+        if (destination !== undefined && m.topic !== destination) destination = undefined;
+        const traceparent = m.headers.traceparent;
+        const remote =
+          traceparent === undefined || linked.has(traceparent)
+            ? undefined
+            : remoteSpanContext(traceparent, m.headers.tracestate);
+        if (remote !== undefined) {
+          linked.add(traceparent!);
+          links.push({ context: remote });
+        } else if (traceparent === undefined || !linked.has(traceparent)) bare.push(i);
+      }
+      const attributes: Attributes = {
+        'messaging.system': system,
+        'messaging.operation.name': 'send',
+        'messaging.operation.type': 'send',
+        'messaging.batch.message_count': count,
+        'cqrs.relay.id': ctx.relayId,
+      };
+      if (destination !== undefined) attributes['messaging.destination.name'] = destination;
+      if (count === 1) {
+        const m = messages[0]!;
+        attributes['messaging.message.id'] = m.id;
+        attributes['cqrs.message.type'] = m.type;
+        attributes['cqrs.delivery_attempt'] = m.attempts + 1;
         const correlation = m.headers.correlationid;
         if (correlation !== undefined) attributes['messaging.message.conversation_id'] = correlation;
-        const span = tracer.startSpan(`send ${m.topic}`, { kind: SpanKind.PRODUCER, attributes }, parent);
-        spans.push(span);
-        const carrier = ctx.carriers[i];
-        if (carrier !== undefined) injectSpanContext(span.spanContext(), carrier);
       }
-      relaySpans.set(ctx, { spans, start: performance.now() });
+      // a batch from one trace (a batch of one, or the events of one dispatch) stays in it
+      const parent =
+        links.length === 1 && bare.length === 0
+          ? trace.setSpanContext(ROOT_CONTEXT, links[0]!.context)
+          : context.active();
+      const span = tracer.startSpan(
+        destination === undefined ? 'send' : `send ${destination}`,
+        // PRODUCER when its context is the creation context of a message, else CLIENT (semconv)
+        { kind: bare.length === 0 ? SpanKind.CLIENT : SpanKind.PRODUCER, attributes, links },
+        parent,
+      );
+      if (bare.length > 0) {
+        const sc = span.spanContext();
+        for (const i of bare) {
+          const carrier = ctx.carriers[i];
+          if (carrier !== undefined) injectSpanContext(sc, carrier);
+        }
+      }
+      relaySpans.set(ctx, { span, start: performance.now() });
     },
     asyncEnd(ctx) {
       const r = relaySpans.get(ctx);
       if (r === undefined) return;
       relaySpans.delete(ctx);
       const results = Array.isArray(ctx.result) ? (ctx.result as { ok?: boolean; error?: unknown }[]) : [];
+      // one add per destination and outcome of the batch, not one per message
       const counts = new Map<string, { attrs: Attributes; n: number }>();
-      for (let i = 0; i < r.spans.length; i++) {
-        const span = r.spans[i]!;
-        const m = ctx.messages[i]!;
+      let firstError: unknown;
+      let failures = 0;
+      for (let i = 0; i < ctx.messages.length; i++) {
+        const topic = ctx.messages[i]!.topic;
         const outcome = results[i];
         const error =
           ctx.error ?? (outcome !== undefined && outcome.ok === false ? outcome.error : undefined);
+        const notSent = error !== undefined || (outcome === undefined && results.length > 0);
+        const type = notSent ? errorType(error) : '';
+        if (notSent) {
+          failures++;
+          firstError ??= error ?? new Error('not published');
+        }
+        const key = `${topic}\n${type}`;
+        const c = counts.get(key);
+        if (c !== undefined) {
+          c.n++;
+          continue;
+        }
         const attrs: Attributes = {
           'messaging.system': system,
           'messaging.operation.name': 'send',
-          'messaging.destination.name': m.topic,
+          'messaging.destination.name': topic,
         };
-        if (error !== undefined || (outcome === undefined && results.length > 0)) {
-          failed(span, error ?? new Error('not published'));
-          attrs['error.type'] = errorType(error);
-        }
-        span.end();
-        // one add per destination and outcome of the batch, not one per message
-        const key = `${m.topic}\n${attrs['error.type'] ?? ''}`;
-        const count = counts.get(key);
-        if (count === undefined) counts.set(key, { attrs, n: 1 });
-        else count.n++;
+        if (notSent) attrs['error.type'] = type;
+        counts.set(key, { attrs, n: 1 });
       }
       for (const { attrs, n } of counts.values()) sent.add(n, attrs);
+      if (failures > 0) {
+        failed(r.span, firstError);
+        r.span.setAttribute('cqrs.failed_count', failures);
+      }
+      r.span.end();
       const batch: Attributes = {
         'messaging.system': system,
         'messaging.operation.name': 'send',

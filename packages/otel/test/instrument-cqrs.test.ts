@@ -117,7 +117,7 @@ describe('instrumentCqrs', () => {
     ]);
   });
 
-  it('continues the producer trace: send span per relayed message, its traceparent in the headers, process span its child', async () => {
+  it('continues the producer trace: the process span is a child of the creation context the event carries, the send span its sibling', async () => {
     otel = instrumentCqrs({
       tracerProvider: t.tracerProvider,
       meterProvider: t.meterProvider,
@@ -127,12 +127,13 @@ describe('instrumentCqrs', () => {
     const d = await relayAndConsume(event);
     const send = t.span('send otel-orders');
     const process = t.span('process otel-orders');
-    expect(send.kind).toBe(SpanKind.PRODUCER);
+    expect(send.kind).toBe(SpanKind.CLIENT); // the event keeps its own creation context
     expect(process.kind).toBe(SpanKind.CONSUMER);
     expect(send.spanContext().traceId).toBe('0af7651916cd43dd8448eb211c80319c');
     expect(send.parentSpanContext?.spanId).toBe('b7ad6b7169203331');
+    expect(send.links.map((l) => l.context.spanId)).toEqual(['b7ad6b7169203331']);
     expect(process.spanContext().traceId).toBe('0af7651916cd43dd8448eb211c80319c');
-    expect(process.parentSpanContext?.spanId).toBe(send.spanContext().spanId);
+    expect(process.parentSpanContext?.spanId).toBe('b7ad6b7169203331');
     expect(d.seen[0]).toEqual({
       traceId: '0af7651916cd43dd8448eb211c80319c',
       spanId: process.spanContext().spanId,
@@ -142,6 +143,7 @@ describe('instrumentCqrs', () => {
       'messaging.operation.name': 'send',
       'messaging.operation.type': 'send',
       'messaging.destination.name': 'otel-orders',
+      'messaging.batch.message_count': 1,
       'messaging.message.id': event.metadata.requestId,
       'cqrs.message.type': 'otel.placed',
       'messaging.message.conversation_id': event.metadata.correlationId,
@@ -158,14 +160,57 @@ describe('instrumentCqrs', () => {
     ).toEqual(['ack:handled']);
   });
 
-  it('in link mode starts a new trace per delivery, linked to the producer span', async () => {
+  it('makes one send span per relayed batch, linked to each creation context; an event without one carries the span', async () => {
+    otel = instrumentCqrs({ tracerProvider: t.tracerProvider, meterProvider: t.meterProvider });
+    const OTHER = '00-1af7651916cd43dd8448eb211c80319c-c7ad6b7169203331-01';
+    const store = createInMemoryOutboxStore();
+    const events = [
+      Placed.create({ n: 1 }, { traceparent: CALLER }),
+      Placed.create({ n: 2 }, { traceparent: CALLER }),
+      Placed.create({ n: 3 }, { traceparent: OTHER }),
+      Placed.create({ n: 4 }),
+    ];
+    await store.transaction((tx) => store.append(tx, events));
+    const broker = createInMemoryBroker();
+    const d = deliveries();
+    const consumer = createInMemoryConsumer({
+      broker,
+      topics: ['otel-orders'],
+      name: 'billing',
+      handle: d.handle,
+    });
+    await consumer.start();
+    try {
+      await createOutboxRelay({ store, publisher: broker }).runOnce();
+      await d.until(4);
+    } finally {
+      await consumer[Symbol.asyncDispose]();
+    }
+    const sends = t.spans().filter((s) => s.name.startsWith('send'));
+    expect(sends.map((s) => s.name)).toEqual(['send otel-orders']);
+    const send = sends[0]!;
+    expect(send.kind).toBe(SpanKind.PRODUCER); // the creation context of the event that had none
+    expect(send.attributes['messaging.batch.message_count']).toBe(4);
+    expect(send.attributes['messaging.message.id']).toBeUndefined();
+    expect(send.links.map((l) => l.context.spanId)).toEqual(['b7ad6b7169203331', 'c7ad6b7169203331']);
+    expect(d.seen.map((s) => s.traceId)).toEqual([
+      '0af7651916cd43dd8448eb211c80319c',
+      '0af7651916cd43dd8448eb211c80319c',
+      '1af7651916cd43dd8448eb211c80319c',
+      send.spanContext().traceId,
+    ]);
+    const last = t.spans().filter((s) => s.name === 'process otel-orders')[3]!;
+    expect(last.parentSpanContext?.spanId).toBe(send.spanContext().spanId);
+    expect((await t.points('messaging.client.sent.messages')).map((p) => p.value)).toEqual([4]);
+  });
+
+  it('in link mode starts a new trace per delivery, linked to the creation context', async () => {
     otel = instrumentCqrs({ tracerProvider: t.tracerProvider, consumerTraceMode: 'link' });
     await relayAndConsume(Placed.create({ n: 1 }, { traceparent: CALLER }));
-    const send = t.span('send otel-orders');
     const process = t.span('process otel-orders');
-    expect(process.spanContext().traceId).not.toBe(send.spanContext().traceId);
+    expect(process.spanContext().traceId).not.toBe('0af7651916cd43dd8448eb211c80319c');
     expect(process.parentSpanContext).toBeUndefined();
-    expect(process.links.map((l) => l.context.spanId)).toEqual([send.spanContext().spanId]);
+    expect(process.links.map((l) => l.context.spanId)).toEqual(['b7ad6b7169203331']);
   });
 
   it('counts dead letters and reports the outbox backlog of the relays it is given', async () => {
