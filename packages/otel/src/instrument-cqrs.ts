@@ -347,10 +347,11 @@ export function instrumentCqrs(options: CqrsInstrumentationOptions = {}): CqrsIn
         parent,
       );
       if (bare.length > 0) {
-        const sc = span.spanContext();
+        const own: Record<string, string> = {}; // formatted once for the batch
+        injectSpanContext(span.spanContext(), own);
         for (const i of bare) {
           const carrier = ctx.carriers[i];
-          if (carrier !== undefined) injectSpanContext(sc, carrier);
+          if (carrier !== undefined) Object.assign(carrier, own);
         }
       }
       relaySpans.set(ctx, { span, start: performance.now() });
