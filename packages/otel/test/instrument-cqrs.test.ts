@@ -51,10 +51,10 @@ function deliveries() {
   };
 }
 
-/** Appends the event to an outbox, relays it through an in-memory broker and waits for the consumer to handle it. */
-async function relayAndConsume(event: ReturnType<typeof Placed.create>) {
+/** Appends the events to an outbox, relays them (one batch) through an in-memory broker, waits for the consumer. */
+async function relayAndConsume(...events: ReturnType<typeof Placed.create>[]) {
   const store = createInMemoryOutboxStore();
-  await store.transaction((tx) => store.append(tx, [event]));
+  await store.transaction((tx) => store.append(tx, events));
   const broker = createInMemoryBroker();
   const d = deliveries();
   const consumer = createInMemoryConsumer({
@@ -66,7 +66,7 @@ async function relayAndConsume(event: ReturnType<typeof Placed.create>) {
   await consumer.start();
   try {
     await createOutboxRelay({ store, publisher: broker }).runOnce();
-    await d.until(1);
+    await d.until(events.length);
   } finally {
     await consumer[Symbol.asyncDispose]();
   }
@@ -163,29 +163,12 @@ describe('instrumentCqrs', () => {
   it('makes one send span per relayed batch, linked to each creation context; an event without one carries the span', async () => {
     otel = instrumentCqrs({ tracerProvider: t.tracerProvider, meterProvider: t.meterProvider });
     const OTHER = '00-1af7651916cd43dd8448eb211c80319c-c7ad6b7169203331-01';
-    const store = createInMemoryOutboxStore();
-    const events = [
+    const d = await relayAndConsume(
       Placed.create({ n: 1 }, { traceparent: CALLER }),
       Placed.create({ n: 2 }, { traceparent: CALLER }),
       Placed.create({ n: 3 }, { traceparent: OTHER }),
       Placed.create({ n: 4 }),
-    ];
-    await store.transaction((tx) => store.append(tx, events));
-    const broker = createInMemoryBroker();
-    const d = deliveries();
-    const consumer = createInMemoryConsumer({
-      broker,
-      topics: ['otel-orders'],
-      name: 'billing',
-      handle: d.handle,
-    });
-    await consumer.start();
-    try {
-      await createOutboxRelay({ store, publisher: broker }).runOnce();
-      await d.until(4);
-    } finally {
-      await consumer[Symbol.asyncDispose]();
-    }
+    );
     const sends = t.spans().filter((s) => s.name.startsWith('send'));
     expect(sends.map((s) => s.name)).toEqual(['send otel-orders']);
     const send = sends[0]!;
