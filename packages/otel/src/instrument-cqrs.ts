@@ -310,14 +310,15 @@ export function instrumentCqrs(options: CqrsInstrumentationOptions = {}): CqrsIn
         const m = messages[i]!;
         if (destination !== undefined && m.topic !== destination) destination = undefined;
         const traceparent = m.headers.traceparent;
+        if (traceparent !== undefined && linked.has(traceparent)) continue; // its trace is linked already
         const remote =
-          traceparent === undefined || linked.has(traceparent)
-            ? undefined
-            : remoteSpanContext(traceparent, m.headers.tracestate);
-        if (remote !== undefined) {
+          traceparent === undefined ? undefined : remoteSpanContext(traceparent, m.headers.tracestate);
+        if (remote === undefined) {
+          bare.push(i); // none, or not a valid one
+        } else {
           linked.add(traceparent!);
           links.push({ context: remote });
-        } else if (traceparent === undefined || !linked.has(traceparent)) bare.push(i);
+        }
       }
       const attributes: Attributes = {
         'messaging.system': system,
