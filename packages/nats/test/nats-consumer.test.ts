@@ -29,6 +29,9 @@ describeBrokerContract('nats', async (): Promise<BrokerHarness | undefined> => {
         stream,
         name: 'contract',
         pullExpiresMs: 1000,
+        // A message the server delivers into a cut connection before it sees the cut comes back after the ack
+        // wait (see the half-open test below): short here, so the reconnection test does not wait 30 s for it.
+        ackWaitMs: 3000,
       });
     },
     async publishRaw(data, attributes = {}) {
@@ -181,6 +184,53 @@ describe.skipIf(!natsAvailable)('nats consumer', () => {
     } finally {
       net.Socket.prototype.write = write;
       await c.stop();
+      await proxy.close();
+    }
+  });
+
+  it('a message delivered into a connection that died unseen (half open) comes back after the ack wait', async () => {
+    const { stream, prefix } = await setup();
+    const Ticked = defineEvent('nats.half-open', { topic: 'ticks' }).withPayload<{ n: number }>();
+    const publisher = await createNatsPublisher({ connection: nc, subjectPrefix: prefix });
+    const [host, port] = NATS_URL.split(':') as [string, string];
+    const proxy = await createTcpProxy({ host, port: Number(port) });
+    const ACK_WAIT = 2000;
+    const seen: number[] = [];
+    const c = createNatsConsumer({
+      servers: `127.0.0.1:${proxy.port}`,
+      connectionOptions: { reconnectTimeWait: 100 },
+      stream,
+      name: 'half-open',
+      ackWaitMs: ACK_WAIT,
+      pullExpiresMs: 1000,
+      handle: (event) => {
+        seen.push((event.payload as { n: number }).n);
+      },
+    });
+    try {
+      await c.start();
+      expect((await publisher.publishEvents([Ticked.create({ n: 1 })]))[0]!.ok).toBe(true);
+      await until(() => seen.includes(1), 10_000, 'the message before the cut');
+      // the server still holds the old connection and its waiting pull: the next message goes into it and is lost
+      proxy.halfOpen();
+      const cutAt = Date.now();
+      expect((await publisher.publishEvents([Ticked.create({ n: 2 })]))[0]!.ok).toBe(true);
+      await until(() => seen.includes(2), 15_000, 'the message delivered into the dead connection');
+      // not before the ack wait: it was delivered once, to the connection nobody reads any more
+      expect(Date.now() - cutAt).toBeGreaterThanOrEqual(ACK_WAIT - 100);
+      expect(c.health().reconnects).toBeGreaterThanOrEqual(1);
+      await until(
+        async () => {
+          const info = await jsm.consumers.info(stream, 'half-open');
+          return info.num_ack_pending + info.num_pending === 0;
+        },
+        10_000,
+        'nothing left unacked',
+      );
+      expect(seen).toEqual([1, 2]);
+    } finally {
+      await c.stop();
+      await publisher.close();
       await proxy.close();
     }
   });

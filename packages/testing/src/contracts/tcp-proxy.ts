@@ -9,6 +9,13 @@ export interface TcpProxy {
   /** Destroys every open connection (both sides); new ones are accepted again at once. */
   cut(): void;
   /**
+   * A connection that dies where the service cannot see it (a NAT or firewall timeout, a lost client host):
+   * destroys the clients' side of every open connection and keeps the service's side open, discarding what the
+   * service still sends into it. The service notices only through its own keepalive, or at {@link TcpProxy.close}.
+   * New connections are accepted again at once.
+   */
+  halfOpen(): void;
+  /**
    * An outage: destroys every open connection and stops listening, so connecting is refused (`ECONNREFUSED`) as
    * if the service were down, until {@link TcpProxy.unblock}.
    */
@@ -36,6 +43,8 @@ export async function createTcpProxy(target: {
 }): Promise<TcpProxy> {
   const open = new Set<Socket>();
   const pairs = new Set<readonly [Socket, Socket]>();
+  /** Service-side sockets of half-open connections, kept open until close(). */
+  const orphans = new Set<Socket>();
   let connections = 0;
   let stalled = false;
   const server: Server = createServer((client) => {
@@ -80,6 +89,22 @@ export async function createTcpProxy(target: {
       return connections;
     },
     cut: destroyAll,
+    halfOpen() {
+      for (const pair of pairs) {
+        const [client, upstream] = pair;
+        pairs.delete(pair);
+        open.delete(client);
+        open.delete(upstream);
+        client.unpipe(upstream);
+        upstream.unpipe(client);
+        upstream.removeAllListeners('close').removeAllListeners('error');
+        upstream.on('error', () => orphans.delete(upstream)).on('close', () => orphans.delete(upstream));
+        upstream.resume(); // read and discard: the service's writes succeed, nobody receives them
+        orphans.add(upstream);
+        client.removeAllListeners('close').removeAllListeners('error');
+        client.on('error', () => undefined).destroy();
+      }
+    },
     stall() {
       if (stalled) return;
       stalled = true;
@@ -118,6 +143,8 @@ export async function createTcpProxy(target: {
     },
     async close() {
       destroyAll();
+      for (const socket of orphans) socket.destroy();
+      orphans.clear();
       if (blocked) return;
       blocked = true;
       await new Promise<void>((resolve) => server.close(() => resolve()));
