@@ -164,6 +164,7 @@ export type {
   ActiveUnitOfWork,
   InlineProjector,
   TransactionRunner,
+  TransactionRunOptions,
   UnitOfWorkOptions,
   UnitOfWorkStoreOptions,
 } from './unit-of-work/unit-of-work.ts';

@@ -78,6 +78,17 @@ export function sendWithCommit(tx: PostgresClient, sql: string): boolean {
   return true;
 }
 
+/** pg transactions of {@link transactionOf} whose BEGIN was left to their first statement. */
+const pendingBegins = new WeakSet<object>();
+
+/**
+ * `true` once for a pg transaction of {@link transactionOf} opened with `beginWithFirst` and no statement yet:
+ * the caller then sends `BEGIN` in front of its statement, in the same round trip. @internal
+ */
+export function takeBegin(tx: PostgresClient): boolean {
+  return pendingBegins.delete(tx as object);
+}
+
 /** Runs now the statements queued by {@link sendWithCommit} on `tx`, so a read in `tx` sees them. @internal */
 export async function flushCommitTail(tx: PostgresClient): Promise<void> {
   const tail = commitTails.get(tx as object);
@@ -101,7 +112,14 @@ export function pgLiteral(value: string): string {
  * gets the transaction as a client (a pg `PoolClient`, a postgres.js transaction `sql` or a Kysely
  * `Transaction`), e.g. to hand it to an outbox store's `append`. @internal
  */
-export type Transact = <T>(fn: (execute: Execute, tx: PostgresClient) => Promise<T>) => Promise<T>;
+export type Transact = <T>(
+  fn: (execute: Execute, tx: PostgresClient) => Promise<T>,
+  /**
+   * The first statement of `fn` goes through {@link takeBegin} (an idempotency claim): on a pg pool, `BEGIN`
+   * is sent with it instead of in a round trip of its own. @default false
+   */
+  beginWithFirst?: boolean,
+) => Promise<T>;
 
 /** A transaction runner for a pg `Pool`, a postgres.js `sql` or a Kysely instance; `undefined` otherwise. @internal */
 export function transactionOf(client: PostgresClient): Transact | undefined {
@@ -125,7 +143,7 @@ export function transactionOf(client: PostgresClient): Transact | undefined {
   // A pg Pool has connect() and no release(); a checked-out PoolClient or a Client is not a pool.
   if (typeof c.connect === 'function' && typeof c.release !== 'function' && !('connection' in c)) {
     const connect = c.connect.bind(c);
-    return async (fn) => {
+    return async (fn, beginWithFirst) => {
       const conn = await connect();
       let broken = false;
       // pg hands out a checked-out client with no 'error' listener: a connection that drops between two queries
@@ -141,17 +159,20 @@ export function transactionOf(client: PostgresClient): Transact | undefined {
       events.on?.('error', onError);
       const tail: string[] = [];
       try {
-        await conn.query('BEGIN');
+        if (beginWithFirst === true) pendingBegins.add(conn);
+        else await conn.query('BEGIN');
         commitTails.set(conn, tail);
         const result = await fn(executorOf(conn), conn);
         commitTails.delete(conn);
+        if (takeBegin(conn)) throw new Error('a pg transaction ended before its first statement sent BEGIN');
         // Writes queued by sendWithCommit (an idempotency result) go in the COMMIT's round trip.
         await conn.query(tail.length === 0 ? 'COMMIT' : `${tail.join('; ')}; COMMIT`);
         return result;
       } catch (error) {
         commitTails.delete(conn);
         try {
-          await conn.query('ROLLBACK');
+          // Not begun (its first statement never ran): nothing to roll back.
+          if (!takeBegin(conn)) await conn.query('ROLLBACK');
         } catch {
           broken = true;
         }

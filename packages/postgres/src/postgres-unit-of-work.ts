@@ -59,11 +59,15 @@ export function createPostgresUnitOfWork<TClient extends PostgresTransactional>(
     );
   }
   const tables = options.tables;
+  // Its own store sends a pg pool transaction's BEGIN with the claim of a keyed command, in one round trip.
+  const own = options.idempotency === undefined;
   return createUnitOfWork<PostgresClient>({
     ...options,
     name: 'postgres unit of work',
     resource: client as object,
-    transactions: { run: (work) => transact((_execute, tx) => work(tx)) },
+    transactions: {
+      run: (work, run) => transact((_execute, tx) => work(tx), own && run?.claimFirst === true),
+    },
     idempotency:
       options.idempotency ??
       createPostgresIdempotencyStore({ client, ...(tables !== undefined ? { tables } : {}) }),

@@ -26,7 +26,7 @@ interface Db {
 type Flavor = 'pg' | 'postgres.js' | 'kysely';
 
 function harness(flavor: Flavor) {
-  return async (): Promise<UnitOfWorkHarness<PostgresClient> | undefined> => {
+  return async (): Promise<(UnitOfWorkHarness<PostgresClient> & { pool: pg.Pool }) | undefined> => {
     if (!available) return undefined;
     const sfx = `uow_${flavor.replace(/\W/g, '')}_${uniqueSuffix}`;
     const tables = { outbox: `ob_${sfx}`, inbox: `ib_${sfx}` };
@@ -40,6 +40,7 @@ function harness(flavor: Flavor) {
     await pool.query(`CREATE TABLE IF NOT EXISTS ${items} (id TEXT NOT NULL)`);
     const outbox = createPostgresOutboxStore({ client: client as PostgresClient, tables });
     return {
+      pool,
       unitOfWork: (options) =>
         createPostgresUnitOfWork({
           client,
@@ -199,6 +200,54 @@ describe('postgres unit of work', () => {
         expect(calls).toBe(1);
         expect(await mediator.send(Place.create({ id: 'o' }, { idempotencyKey: 'twice' }))).toBe('placed o');
         expect(calls).toBe(1);
+      } finally {
+        await h.close();
+      }
+    },
+  );
+
+  it.skipIf(!available)(
+    'on a pg pool, a first keyed send takes the round trips of the same send without a key, a replay two',
+    async () => {
+      const h = (await harness('pg')())!;
+      const uow = h.unitOfWork();
+      const mediator = createMediator({
+        behaviors: [uow],
+        handlers: [
+          handle(Place, async (cmd, ctx) => {
+            await h.insertRow(uow.transaction(ctx), cmd.payload.id);
+            return `placed ${cmd.payload.id}`;
+          }),
+        ],
+      });
+      const sent: string[] = [];
+      const counted = new WeakSet<object>();
+      h.pool.on('acquire', (client) => {
+        if (counted.has(client)) return;
+        counted.add(client);
+        const query = client.query.bind(client) as (...args: unknown[]) => unknown;
+        (client as unknown as { query: unknown }).query = (...args: unknown[]) => {
+          const q = args[0] as string | { text: string };
+          sent.push(typeof q === 'string' ? q : q.text);
+          return query(...args);
+        };
+      });
+      const roundTrips = async (send: () => Promise<unknown>) => {
+        sent.length = 0;
+        await send();
+        return sent.length;
+      };
+      try {
+        const plain = await roundTrips(() => mediator.send(Place.create({ id: 'a' })));
+        expect(plain).toBe(3); // BEGIN, the row, COMMIT
+        expect(
+          await roundTrips(() => mediator.send(Place.create({ id: 'b' }, { idempotencyKey: 'k' }))),
+        ).toBe(plain);
+        expect(
+          await roundTrips(() => mediator.send(Place.create({ id: 'b' }, { idempotencyKey: 'k' }))),
+        ).toBe(2);
+        expect(await h.rows()).toEqual(['a', 'b']);
+        expect(await h.idempotencyRecords()).toBe(1);
       } finally {
         await h.close();
       }

@@ -16,7 +16,8 @@ export interface SqlIdempotencyStoreOptions<TTx> {
   ) => Promise<IdempotencyRow | undefined> | IdempotencyRow | undefined;
   /**
    * Inserts the claim (`message_id`, `consumer`, `processed_at`, `fingerprint`) in `tx` unless the row exists,
-   * waiting for a transaction that holds it; resolves to the rows inserted, 0 or 1.
+   * waiting for a transaction that holds it; resolves to the rows inserted, 0 or 1, or, when it read the row
+   * it did not insert in the same round trip (as `read` does), to that row.
    */
   readonly insert: (
     tx: TTx,
@@ -24,7 +25,7 @@ export interface SqlIdempotencyStoreOptions<TTx> {
     consumer: string,
     now: number,
     fingerprint: string,
-  ) => Promise<number> | number;
+  ) => Promise<number | IdempotencyRow> | number | IdempotencyRow;
   /** Reads the committed row in `tx` (with a locking read where the isolation level needs one). */
   readonly read: (
     tx: TTx,
@@ -60,9 +61,10 @@ export function createSqlIdempotencyStore<TTx>(
     async claim(tx, id, fingerprint, now) {
       try {
         for (;;) {
-          if ((await insert(tx, id, c, now, fingerprint)) === 1) return undefined;
+          const inserted = await insert(tx, id, c, now, fingerprint);
+          if (inserted === 1) return undefined;
           // The conflicting row is committed now; a purge may have removed it meanwhile: then claim again.
-          const found = recordOf(await read(tx, id, c));
+          const found = recordOf(typeof inserted === 'number' ? await read(tx, id, c) : inserted);
           if (found !== undefined) return found;
         }
       } catch (error) {

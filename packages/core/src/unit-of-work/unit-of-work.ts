@@ -23,13 +23,25 @@ import {
 /** Opens the database transactions of a unit of work. Each storage package provides one. */
 export interface TransactionRunner<TTx> {
   /** Runs `work` in one transaction: commits when it resolves, rolls back and rethrows when it rejects. */
-  run<TResult>(work: (tx: TTx) => Promise<TResult>): Promise<TResult>;
+  run<TResult>(work: (tx: TTx) => Promise<TResult>, options?: TransactionRunOptions): Promise<TResult>;
   /**
    * `true` when every transaction runs on one connection, one at a time (SQLite): a unit that must not join an
    * open one on it (see {@link outsideUnitOfWork}) would wait for that one forever, so it is refused.
    */
   readonly exclusive?: boolean;
 }
+
+/** What a unit of work tells its {@link TransactionRunner} about one transaction. */
+export interface TransactionRunOptions {
+  /**
+   * The first statement `work` runs is the claim of an idempotency key by the unit's idempotency store. A runner
+   * whose own store can open the transaction in the claim's round trip may leave `BEGIN` to that claim; any
+   * other runner ignores this.
+   */
+  readonly claimFirst?: boolean;
+}
+
+const CLAIM_FIRST: TransactionRunOptions = Object.freeze({ claimFirst: true });
 
 /**
  * Applies inline projections to a unit's events in its transaction, before the commit (from
@@ -393,8 +405,11 @@ export function createUnitOfWork<TTx>(options: UnitOfWorkOptions<TTx>): UnitOfWo
     );
 
   /** Runs `work` in a transaction; failures of the transaction itself go through `toStorageError`. */
-  const runTransaction = async <TResult>(work: (tx: TTx) => Promise<TResult>): Promise<TResult> => {
-    if (toStorageError === undefined) return transactions.run(work);
+  const runTransaction = async <TResult>(
+    work: (tx: TTx) => Promise<TResult>,
+    runOptions: TransactionRunOptions | undefined,
+  ): Promise<TResult> => {
+    if (toStorageError === undefined) return transactions.run(work, runOptions);
     let thrown: { error: unknown } | undefined;
     try {
       return await transactions.run(async (tx) => {
@@ -404,7 +419,7 @@ export function createUnitOfWork<TTx>(options: UnitOfWorkOptions<TTx>): UnitOfWo
           thrown = { error };
           throw error;
         }
-      });
+      }, runOptions);
     } catch (error) {
       if (thrown !== undefined && thrown.error === error) throw error;
       throw toStorageError(error, 'unit of work transaction');
@@ -421,59 +436,62 @@ export function createUnitOfWork<TTx>(options: UnitOfWorkOptions<TTx>): UnitOfWo
     // The signal of the attempt (a timeout() outside restores its own signal when it fires).
     const signal = context.signal;
     let events: AnyEvent[] = [];
-    const result = await runTransaction(async (tx) => {
-      const unit = new Unit(resource, tx, context);
-      context.set(key, tx);
-      context.set(UNIT_KEY, unit);
-      try {
-        if (claim !== undefined) {
-          const found = await idempotency!.claim(tx, claim.id, claim.fingerprint, now());
-          if (found !== undefined) return { replayed: found };
-        }
-        let value: unknown;
-        let thrown: { error: unknown } | undefined;
+    const result = await runTransaction(
+      async (tx) => {
+        const unit = new Unit(resource, tx, context);
+        context.set(key, tx);
+        context.set(UNIT_KEY, unit);
         try {
-          value = await frames.run({ unit, parent: frames.getStore() }, next, message, context);
-        } catch (error) {
-          thrown = { error };
+          if (claim !== undefined) {
+            const found = await idempotency!.claim(tx, claim.id, claim.fingerprint, now());
+            if (found !== undefined) return { replayed: found };
+          }
+          let value: unknown;
+          let thrown: { error: unknown } | undefined;
+          try {
+            value = await frames.run({ unit, parent: frames.getStore() }, next, message, context);
+          } catch (error) {
+            thrown = { error };
+          }
+          unit.accepting = false;
+          if (unit.running > 0) {
+            // A nested command still writing with this transaction: let it end before rolling back.
+            await unit.idle();
+            thrown ??= {
+              error: new ConfigurationError(
+                `${message.type}: a nested command was still running when the handler returned; await every send()`,
+              ),
+            };
+          }
+          if (thrown !== undefined) throw thrown.error;
+          if (unit.failure !== undefined) throw rollbackOnly(unit);
+          unit.collect(takeEvents(context));
+          if (signal.aborted) throw signal.reason ?? new CancelledError(message.type);
+          const pending = unit.toAppend();
+          if (pending.length > 0) {
+            if (outboxAppendChannel.hasSubscribers) {
+              await outboxAppendChannel.tracePromise(() => outbox.append(tx, pending), {
+                messageType: message.type,
+                correlationId: message.metadata.correlationId,
+                events: pending,
+              });
+            } else await outbox.append(tx, pending);
+          }
+          if (projections !== undefined && unit.events.length > 0) await projections.apply(tx, unit.events);
+          if (claim !== undefined)
+            await idempotency!.complete(
+              tx,
+              claim.id,
+              encodeIdempotentResult(message.type, value, maxResultBytes),
+            );
+          events = unit.events;
+          return { value };
+        } finally {
+          unit.accepting = false;
         }
-        unit.accepting = false;
-        if (unit.running > 0) {
-          // A nested command still writing with this transaction: let it end before rolling back.
-          await unit.idle();
-          thrown ??= {
-            error: new ConfigurationError(
-              `${message.type}: a nested command was still running when the handler returned; await every send()`,
-            ),
-          };
-        }
-        if (thrown !== undefined) throw thrown.error;
-        if (unit.failure !== undefined) throw rollbackOnly(unit);
-        unit.collect(takeEvents(context));
-        if (signal.aborted) throw signal.reason ?? new CancelledError(message.type);
-        const pending = unit.toAppend();
-        if (pending.length > 0) {
-          if (outboxAppendChannel.hasSubscribers) {
-            await outboxAppendChannel.tracePromise(() => outbox.append(tx, pending), {
-              messageType: message.type,
-              correlationId: message.metadata.correlationId,
-              events: pending,
-            });
-          } else await outbox.append(tx, pending);
-        }
-        if (projections !== undefined && unit.events.length > 0) await projections.apply(tx, unit.events);
-        if (claim !== undefined)
-          await idempotency!.complete(
-            tx,
-            claim.id,
-            encodeIdempotentResult(message.type, value, maxResultBytes),
-          );
-        events = unit.events;
-        return { value };
-      } finally {
-        unit.accepting = false;
-      }
-    });
+      },
+      claim === undefined ? undefined : CLAIM_FIRST,
+    );
     if ('replayed' in result) return replay(message, context, claim!, result.replayed);
     // Committed: the mediator dispatches these to in-process handlers once the pipeline has returned.
     if (events.length > 0) context.record(...events);
