@@ -56,11 +56,15 @@ export function createMysqlUnitOfWork<TClient extends MysqlClient>(
     );
   }
   const tables = options.tables;
+  // Its own store starts a mysql2 transaction with the claim of a keyed command, in one round trip.
+  const own = options.idempotency === undefined;
   return createUnitOfWork<MysqlTransaction>({
     ...options,
     name: 'mysql unit of work',
     resource: client as object,
-    transactions: { run: (work) => inTransaction(client, (_execute, tx) => work(tx)) },
+    transactions: {
+      run: (work, run) => inTransaction(client, (_execute, tx) => work(tx), own && run?.claimFirst === true),
+    },
     idempotency:
       options.idempotency ??
       createMysqlIdempotencyStore({ client, ...(tables !== undefined ? { tables } : {}) }),

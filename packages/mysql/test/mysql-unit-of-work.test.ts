@@ -1,4 +1,4 @@
-import { isCqrsError, type UnitOfWork } from '@cqrs-ts/core';
+import { createMediator, defineCommand, handle, isCqrsError, type UnitOfWork } from '@cqrs-ts/core';
 import { IDEMPOTENCY_CONSUMER } from '@cqrs-ts/core/spi';
 import {
   createMysqlOutboxStore,
@@ -24,7 +24,7 @@ interface Db {
 }
 
 function harness(flavor: 'mysql2' | 'kysely') {
-  return async (): Promise<UnitOfWorkHarness<MysqlTransaction> | undefined> => {
+  return async (): Promise<(UnitOfWorkHarness<MysqlTransaction> & { pool: mysql.Pool }) | undefined> => {
     if (!available) return undefined;
     const sfx = `uow_${flavor}_${uniqueSuffix}`;
     const tables = { outbox: `ob_${sfx}`, inbox: `ib_${sfx}` };
@@ -41,6 +41,7 @@ function harness(flavor: 'mysql2' | 'kysely') {
     await pool.query(`CREATE TABLE IF NOT EXISTS ${items} (id VARCHAR(64) NOT NULL)`);
     const outbox = createMysqlOutboxStore({ client: client as MysqlClient, tables });
     return {
+      pool,
       unitOfWork: (options) =>
         createMysqlUnitOfWork({
           client,
@@ -127,6 +128,129 @@ describe('mysql unit of work', () => {
     }
     await pool.end();
   });
+
+  const Place = defineCommand('mysql-uow.place').withPayload<{ id: string }>().returns<string>();
+
+  /** A mediator whose Place handler inserts a row with the unit's transaction; counts the handler's runs. */
+  const placing = (h: UnitOfWorkHarness<MysqlTransaction>, calls = { n: 0 }) => {
+    const uow = h.unitOfWork();
+    return createMediator({
+      behaviors: [uow],
+      handlers: [
+        handle(Place, async (cmd, ctx) => {
+          calls.n++;
+          await h.insertRow(uow.transaction(ctx), cmd.payload.id);
+          return `placed ${cmd.payload.id}`;
+        }),
+      ],
+    });
+  };
+
+  it.skipIf(!available)(
+    'on a mysql2 pool, a first keyed send takes the round trips of the same send without a key, a replay one',
+    async () => {
+      const h = (await harness('mysql2')())!;
+      const mediator = placing(h);
+      const sent: string[] = [];
+      const counted = new WeakSet<object>();
+      h.pool.pool.on('acquire', (connection) => {
+        if (counted.has(connection)) return;
+        counted.add(connection);
+        const query = connection.query.bind(connection) as (...args: unknown[]) => unknown;
+        (connection as unknown as { query: unknown }).query = (...args: unknown[]) => {
+          sent.push(String(args[0]));
+          return query(...args);
+        };
+      });
+      const roundTrips = async (send: () => Promise<unknown>) => {
+        sent.length = 0;
+        await send();
+        return sent.length;
+      };
+      try {
+        const plain = await roundTrips(() => mediator.send(Place.create({ id: 'a' })));
+        expect(plain).toBe(3); // START TRANSACTION, the row, COMMIT
+        expect(
+          await roundTrips(() => mediator.send(Place.create({ id: 'b' }, { idempotencyKey: 'k' }))),
+        ).toBe(plain);
+        expect(
+          await roundTrips(() => mediator.send(Place.create({ id: 'b' }, { idempotencyKey: 'k' }))),
+        ).toBe(1);
+        expect(await h.rows()).toEqual(['a', 'b']);
+        expect(await h.idempotencyRecords()).toBe(1);
+      } finally {
+        await h.close();
+      }
+    },
+  );
+
+  it.skipIf(!available)(
+    'on a server without compound statements (MySQL), keyed commands start, claim and commit in statements of their own',
+    async () => {
+      const h = (await harness('mysql2')())!;
+      const calls = { n: 0 };
+      const mediator = placing(h, calls);
+      const sent: string[] = [];
+      const seen = new WeakSet<object>();
+      h.pool.pool.on('acquire', (connection) => {
+        if (seen.has(connection)) return;
+        seen.add(connection);
+        const query = connection.query.bind(connection) as (...args: unknown[]) => unknown;
+        (connection as unknown as { query: unknown }).query = (sql: unknown, ...rest: unknown[]) => {
+          if (typeof sql !== 'string') return query(sql, ...rest);
+          sent.push(sql);
+          // MySQL has no anonymous blocks: the server answers a syntax error (1064), as MySQL does.
+          return query(sql.replace(/^BEGIN NOT ATOMIC/, 'BEGIN_NOT_ATOMIC'), ...rest);
+        };
+      });
+      try {
+        expect(await mediator.send(Place.create({ id: 'a' }, { idempotencyKey: 'k-a' }))).toBe('placed a');
+        sent.length = 0;
+        expect(await mediator.send(Place.create({ id: 'b' }, { idempotencyKey: 'k-b' }))).toBe('placed b');
+        expect(sent.filter((q) => q.startsWith('BEGIN NOT ATOMIC'))).toEqual([]);
+        expect(await mediator.send(Place.create({ id: 'a' }, { idempotencyKey: 'k-a' }))).toBe('placed a');
+        expect(calls.n).toBe(2);
+        expect(await h.rows()).toEqual(['a', 'b']);
+        expect(await h.idempotencyRecords()).toBe(2);
+      } finally {
+        await h.close();
+      }
+    },
+  );
+
+  it.skipIf(!available)(
+    'a key sent twice inside one mysql2 unit replays the first result, whose write waits for the commit',
+    async () => {
+      const h = (await harness('mysql2')())!;
+      const Outer = defineCommand('mysql-uow.outer').withPayload<{ id: string }>();
+      const calls = { n: 0 };
+      const results: string[] = [];
+      const uow = h.unitOfWork();
+      const mediator = createMediator({
+        behaviors: [uow],
+        handlers: [
+          handle(Place, async (cmd, ctx) => {
+            calls.n++;
+            await h.insertRow(uow.transaction(ctx), cmd.payload.id);
+            return `placed ${cmd.payload.id}`;
+          }),
+          handle(Outer, async (cmd) => {
+            results.push(await mediator.send(Place.create(cmd.payload, { idempotencyKey: 'twice' })));
+            results.push(await mediator.send(Place.create(cmd.payload, { idempotencyKey: 'twice' })));
+          }),
+        ],
+      });
+      try {
+        await mediator.send(Outer.create({ id: 'o' }));
+        expect(results).toEqual(['placed o', 'placed o']);
+        expect(calls.n).toBe(1);
+        expect(await mediator.send(Place.create({ id: 'o' }, { idempotencyKey: 'twice' }))).toBe('placed o');
+        expect(calls.n).toBe(1);
+      } finally {
+        await h.close();
+      }
+    },
+  );
 
   it.skipIf(!available)(
     'adds the idempotency columns to an inbox table made by an older version',
