@@ -173,40 +173,6 @@ describe('postgres unit of work', () => {
   );
 
   it.skipIf(!available)(
-    'a key sent twice inside one pg unit replays the first result, whose write waits for the commit',
-    async () => {
-      const h = (await harness('pg')())!;
-      const Outer = defineCommand('pg-uow.outer').withPayload<{ id: string }>();
-      let calls = 0;
-      const results: string[] = [];
-      const uow = h.unitOfWork();
-      const mediator = createMediator({
-        behaviors: [uow],
-        handlers: [
-          handle(Place, async (cmd, ctx) => {
-            calls++;
-            await h.insertRow(uow.transaction(ctx), cmd.payload.id);
-            return `placed ${cmd.payload.id}`;
-          }),
-          handle(Outer, async (cmd) => {
-            results.push(await mediator.send(Place.create(cmd.payload, { idempotencyKey: 'twice' })));
-            results.push(await mediator.send(Place.create(cmd.payload, { idempotencyKey: 'twice' })));
-          }),
-        ],
-      });
-      try {
-        await mediator.send(Outer.create({ id: 'o' }));
-        expect(results).toEqual(['placed o', 'placed o']);
-        expect(calls).toBe(1);
-        expect(await mediator.send(Place.create({ id: 'o' }, { idempotencyKey: 'twice' }))).toBe('placed o');
-        expect(calls).toBe(1);
-      } finally {
-        await h.close();
-      }
-    },
-  );
-
-  it.skipIf(!available)(
     'on a pg pool, a first keyed send takes the round trips of the same send without a key, a replay two',
     async () => {
       const h = (await harness('pg')())!;

@@ -42,11 +42,15 @@ export interface InMemoryIdempotencyStore extends IdempotencyStore<InMemoryTrans
 
 /**
  * Idempotency records in process memory: a claim holds its key until its transaction ends, and a second claim
- * of the key waits for it, as a database row lock would.
+ * of the key waits for it, as a database row lock would. A claim of a key the same transaction holds gets the
+ * record it wrote so far (a replay once its result is stored), as a database read in the transaction would.
  */
 export function createInMemoryIdempotencyStore(): InMemoryIdempotencyStore {
   const committed = new Map<string, IdempotencyRecord>();
-  const claims = new Map<string, { readonly tx: InMemoryTransaction; readonly ended: Promise<void> }>();
+  const claims = new Map<
+    string,
+    { readonly tx: InMemoryTransaction; readonly fingerprint: string; readonly ended: Promise<void> }
+  >();
   return {
     get size() {
       return committed.size;
@@ -66,7 +70,7 @@ export function createInMemoryIdempotencyStore(): InMemoryIdempotencyStore {
         if (held === undefined) {
           let release!: () => void;
           const ended = new Promise<void>((resolve) => (release = resolve));
-          claims.set(id, { tx, ended });
+          claims.set(id, { tx, fingerprint, ended });
           state.ends.push(() => {
             claims.delete(id);
             release();
@@ -77,7 +81,9 @@ export function createInMemoryIdempotencyStore(): InMemoryIdempotencyStore {
           });
           return undefined;
         }
-        if (held.tx === tx) return undefined;
+        // Claimed earlier in this transaction: its record as the transaction sees it, like a database row.
+        if (held.tx === tx)
+          return { fingerprint: held.fingerprint, result: pending.get(tx)?.get(id) ?? null };
         await held.ended;
       }
     },

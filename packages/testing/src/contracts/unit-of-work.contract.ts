@@ -583,6 +583,31 @@ export function describeUnitOfWorkContract<TTx>(
         expect(calls.n).toBe(2);
       });
 
+      run(
+        'a key sent twice inside one unit replays the first result there and after the commit',
+        async (h) => {
+          const calls = { n: 0 };
+          const results: unknown[] = [];
+          let mediator!: Mediator;
+          const built = build(h, (uow) => [
+            addItem(uow, h, calls),
+            handle(AddTwo, async (cmd) => {
+              results.push(await mediator.send(keyed(cmd.payload.id, 'twice')));
+              results.push(await mediator.send(keyed(cmd.payload.id, 'twice')));
+            }),
+          ]);
+          mediator = built.mediator;
+          await mediator.send(AddTwo.create({ id: 'o' }));
+          expect(results).toEqual([
+            { id: 'o', n: 1 },
+            { id: 'o', n: 1 },
+          ]);
+          expect(await mediator.send(keyed('o', 'twice'))).toEqual({ id: 'o', n: 1 });
+          expect(calls.n).toBe(1);
+          expect(await h.rows()).toEqual(['o']);
+        },
+      );
+
       run('a result with quotes, backslashes and any Unicode replays exactly', async (h) => {
         const calls = { n: 0 };
         const { mediator } = build(h, (uow) => [addItem(uow, h, calls)]);
