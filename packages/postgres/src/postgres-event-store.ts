@@ -81,10 +81,13 @@ export function createPostgresEventStore(options: PostgresEventStoreOptions): Po
   const readSql = (filtered: boolean) => {
     const typed = filtered ? ' AND type = ANY($4::text[])' : '';
     const where = `${after} AND ${below}${typed}`;
-    // held: committed rows at or past the horizon (an older transaction still open keeps them unreadable)
+    // held: committed rows at or past the horizon (an older transaction still open keeps them unreadable).
+    // A scalar subquery ordered by the log index, not EXISTS: PostgreSQL drops ORDER BY/LIMIT from EXISTS and,
+    // not knowing the horizon when planning, scans the whole log on every read (64 ms of a 67 ms read of
+    // 5,000 events from a 300,000-event log); the index scan starts at the horizon.
     return `WITH h AS (SELECT pg_snapshot_xmin(pg_current_snapshot()) AS x)
   SELECT (SELECT x::text FROM h) AS horizon,
-    EXISTS (SELECT 1 FROM ${t} WHERE tx_id >= (SELECT x FROM h)${typed}) AS held,
+    COALESCE((SELECT true FROM ${t} WHERE tx_id >= (SELECT x FROM h)${typed} ORDER BY tx_id, seq LIMIT 1), false) AS held,
     u.*, u.tx_id::text AS tx FROM (SELECT 1) one
   LEFT JOIN LATERAL (SELECT * FROM (${both(where, 'tx_id, seq', '$3')}) m ORDER BY tx_id, seq LIMIT $3) u ON true`;
   };
