@@ -140,7 +140,11 @@ describe.skipIf(!available)('rabbitmq reliability', () => {
         expect(handled.size).toBeGreaterThan(handledAtStop);
         for (const id of appended) expect(handled.has(id)).toBe(true);
         // the consumer can see the last batch before the relay has its confirms and marks the rows published
-        await waitFor(async () => (await relay.health()).backlog === 0, 30_000, 'the relay to mark every row');
+        await waitFor(
+          async () => (await relay.health()).backlog === 0,
+          30_000,
+          'the relay to mark every row',
+        );
         const stats = await relay.health();
         expect(stats.backlog).toBe(0);
         expect(stats.dead).toBe(0);
