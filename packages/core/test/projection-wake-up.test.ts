@@ -81,3 +81,27 @@ describe('projection runner wake-ups', () => {
     }
   });
 });
+
+describe('projection runner and events held back by an open transaction', () => {
+  it('looks again at most every 250 ms while they stay held back, however long that lasts (not backing off to pollMs)', async () => {
+    let reads = 0;
+    let ninth!: () => void;
+    const nine = new Promise<void>((resolve) => {
+      ninth = resolve;
+    });
+    const w = world(async (log, request) => {
+      const batch = await log.read(request);
+      if (++reads === 9) ninth();
+      return { ...batch, held: true }; // another transaction, still open, keeps later events unreadable
+    });
+    w.runner.start();
+    try {
+      await nine; // 5, 10, 20 ... ms apart, then no further apart than the cap
+      const beat = w.runner.heartbeat('wake');
+      expect(beat.nextDueAt! - beat.at!).toBeLessThanOrEqual(250);
+      expect(beat.nextDueAt! - beat.at!).toBeGreaterThan(0);
+    } finally {
+      await w.runner.stop();
+    }
+  });
+});

@@ -155,8 +155,14 @@ export interface ProjectionChange {
 }
 
 const LEASE_LOST = new Error('lease lost');
-/** First wait before reading a log again that held events back (doubling up to `pollMs`). */
+/** First wait before reading a log again that held events back (doubling up to {@link HELD_RECHECK_MAX_MS}). */
 const HELD_RECHECK_MS = 5;
+/**
+ * The longest wait between reads while events stay held back (or `pollMs` when shorter). The transaction that
+ * holds them may be anyone's (a report, a migration, another test): it ends unannounced, and a doubling wait
+ * with no cap would leave committed events unapplied for up to `pollMs` after it did.
+ */
+const HELD_RECHECK_MAX_MS = 250;
 
 interface Slot<TTx> {
   readonly def: AnyProjection<TTx>;
@@ -511,7 +517,8 @@ export function createProjectionRunner<TTx>(options: ProjectionRunnerOptions<TTx
           continue;
         }
         // Events held back by an open transaction come free with no wake-up: look again soon, then less often.
-        if (r === 'held') heldWait = Math.min(heldWait === 0 ? HELD_RECHECK_MS : heldWait * 2, pollMs);
+        if (r === 'held')
+          heldWait = Math.min(heldWait === 0 ? HELD_RECHECK_MS : heldWait * 2, HELD_RECHECK_MAX_MS, pollMs);
         const wait = r === 'blocked' ? Math.min(pollMs * 5, leaseMs / 3) : r === 'held' ? heldWait : pollMs;
         s.beat.beat(wait);
         await nap(wait);
