@@ -248,29 +248,13 @@ function metadataFrom(a: CloudEventAttributes, what: string): MessageMetadata {
     }
   }
   const requestId = requestIdOf(a.source as string, a.id as string);
-  let requestedAt: string;
-  if (a.time === undefined) requestedAt = new Date().toISOString();
-  else {
-    const t = Date.parse(a.time);
-    if (Number.isNaN(t)) {
-      throw new EnvelopeError(
-        `${what}: time ${JSON.stringify(a.time.slice(0, 40))} is not an RFC 3339 timestamp`,
-        {
-          problem: 'invalid-attribute',
-        },
-      );
-    }
-    requestedAt = new Date(t).toISOString();
-  }
+  const requestedAt = a.time === undefined ? new Date().toISOString() : rfc3339Time(a.time, what);
   // Correlation and causation ids are the producer's strings; ones cqrs-ts cannot carry on (control or non-ASCII
   // characters, over 256 chars) are left out rather than failing the event. An invalid trace context is ignored,
   // as W3C trace context asks.
   const traceparent = a.traceparent !== undefined && isTraceparent(a.traceparent) ? a.traceparent : undefined;
-  const tracestate =
-    traceparent !== undefined && a.tracestate !== undefined && a.tracestate.length <= 512
-      ? a.tracestate
-      : undefined;
-  return {
+  // Built in place (no spreads), with the keys in the order they always had.
+  const m = {
     requestId,
     correlationId: a.correlationid !== undefined && isSafeId(a.correlationid) ? a.correlationid : requestId,
     causationId: a.causationid !== undefined && isSafeId(a.causationid) ? a.causationid : undefined,
@@ -278,11 +262,76 @@ function metadataFrom(a: CloudEventAttributes, what: string): MessageMetadata {
     requestedAt,
     tenantId: a.tenantid,
     traceparent,
-    ...(tracestate !== undefined ? { tracestate } : {}),
-    // W3C baggage a producer carried; one cqrs-ts cannot carry on is left out rather than failing the event
-    ...(a.baggage !== undefined && isBaggage(a.baggage) ? { baggage: a.baggage } : {}),
-    attributes,
-  };
+  } as { -readonly [K in keyof MessageMetadata]: MessageMetadata[K] };
+  if (traceparent !== undefined && a.tracestate !== undefined && a.tracestate.length <= 512)
+    m.tracestate = a.tracestate;
+  // W3C baggage a producer carried; one cqrs-ts cannot carry on is left out rather than failing the event
+  if (a.baggage !== undefined && isBaggage(a.baggage)) m.baggage = a.baggage;
+  m.attributes = attributes;
+  return m;
+}
+
+const DAYS_IN_MONTH = [31, 28, 31, 30, 31, 30, 31, 31, 30, 31, 30, 31];
+/** The decimal value of the digits of `s` from `at` to `end`, or -1 when one is not a digit. */
+function digits(s: string, at: number, end: number): number {
+  let n = 0;
+  for (let i = at; i < end; i++) {
+    const d = s.charCodeAt(i) - 48;
+    if (d < 0 || d > 9) return -1;
+    n = n * 10 + d;
+  }
+  return n;
+}
+
+/**
+ * True when `time` is already what `new Date(Date.parse(time)).toISOString()` returns: `YYYY-MM-DDTHH:mm:ss.sssZ`
+ * naming an existing instant (what cqrs-ts writes). Saves the parse and format of every event decoded.
+ */
+function isCanonicalUtc(time: string): boolean {
+  if (
+    time.length !== 24 ||
+    time.charCodeAt(4) !== 45 || // -
+    time.charCodeAt(7) !== 45 ||
+    time.charCodeAt(10) !== 84 || // T
+    time.charCodeAt(13) !== 58 || // :
+    time.charCodeAt(16) !== 58 ||
+    time.charCodeAt(19) !== 46 || // .
+    time.charCodeAt(23) !== 90 // Z
+  )
+    return false;
+  const year = digits(time, 0, 4);
+  const month = digits(time, 5, 7);
+  const day = digits(time, 8, 10);
+  if (year < 0 || month < 1 || month > 12 || day < 1) return false;
+  const leap = year % 4 === 0 && (year % 100 !== 0 || year % 400 === 0);
+  if (day > (month === 2 && leap ? 29 : DAYS_IN_MONTH[month - 1]!)) return false;
+  const hour = digits(time, 11, 13);
+  const minute = digits(time, 14, 16);
+  const second = digits(time, 17, 19);
+  return (
+    hour >= 0 &&
+    hour <= 23 &&
+    minute >= 0 &&
+    minute <= 59 &&
+    second >= 0 &&
+    second <= 59 &&
+    digits(time, 20, 23) >= 0
+  );
+}
+
+/** `time` as `toISOString()` writes it. @throws EnvelopeError when it is not a timestamp */
+function rfc3339Time(time: string, what: string): string {
+  if (isCanonicalUtc(time)) return time;
+  const t = Date.parse(time);
+  if (Number.isNaN(t)) {
+    throw new EnvelopeError(
+      `${what}: time ${JSON.stringify(time.slice(0, 40))} is not an RFC 3339 timestamp`,
+      {
+        problem: 'invalid-attribute',
+      },
+    );
+  }
+  return new Date(t).toISOString();
 }
 
 // RFC 3986 URI-reference characters; `%` must start a percent-encoded octet.
@@ -309,7 +358,7 @@ export function assertEnvelope(attributes: CloudEventAttributes): void {
       { problem: 'unsupported-specversion' },
     );
   }
-  for (const name of ['id', 'source', 'type'] as const) {
+  for (const name of REQUIRED_ATTRIBUTES) {
     const v = attributes[name];
     if (typeof v !== 'string' || v.length === 0)
       throw new EnvelopeError(`envelope attribute ${name} is missing`, { problem: 'missing-attribute' });
@@ -318,13 +367,19 @@ export function assertEnvelope(attributes: CloudEventAttributes): void {
         problem: 'invalid-attribute',
       });
   }
-  if (!URI_REFERENCE_RE.test(attributes.source as string)) {
+  const source = attributes.source as string;
+  // One producer's events share their source: the last one that passed needs no second look.
+  if (source !== lastSource && !URI_REFERENCE_RE.test(source)) {
     throw new EnvelopeError(
       `envelope source ${JSON.stringify((attributes.source as string).slice(0, 80))} is not a URI-reference`,
       { problem: 'invalid-attribute' },
     );
   }
+  lastSource = source;
 }
+
+const REQUIRED_ATTRIBUTES = ['id', 'source', 'type'] as const;
+let lastSource = '';
 
 /** The media type of structured content mode in JSON (the whole event as one JSON document). */
 export const CLOUDEVENTS_JSON_CONTENT_TYPE = 'application/cloudevents+json';
@@ -439,6 +494,16 @@ export function eventFromEnvelope(
   maxBytes = DEFAULT_MAX_BYTES,
 ): AnyEvent {
   assertEnvelope(attributes);
+  return checkedEventFromEnvelope(attributes, data, serializer, maxBytes);
+}
+
+/** {@link eventFromEnvelope} of attributes that passed {@link assertEnvelope}. */
+function checkedEventFromEnvelope(
+  attributes: CloudEventAttributes,
+  data: Uint8Array,
+  serializer: PayloadSerializer,
+  maxBytes: number,
+): AnyEvent {
   const type = attributes.type as string;
   const bytes = decompressData(data, encodingOf(attributes), maxBytes, type);
   const payload = serializer.deserialize(type, bytes);
@@ -483,47 +548,71 @@ export interface EnvelopeDecoder {
 
 /** Creates a decoder that checks the envelope, decompresses, deserializes and validates with the catalog. */
 export function createEnvelopeDecoder(options: EnvelopeDecoderOptions = {}): EnvelopeDecoder {
+  const open = createEnvelopeOpener(options);
+  const catalog = options.catalog;
+  const validate = async (event: AnyEvent): Promise<AnyEvent> => {
+    const definition = catalog!.get(event.type);
+    if (definition === undefined || definition.kind !== 'event') {
+      throw new UnknownMessageTypeError(event.type);
+    }
+    return (await definition.decode(event)) as AnyEvent;
+  };
+  return {
+    async decodeMessage(attributes, data) {
+      const opened = open(attributes, data);
+      return catalog === undefined
+        ? opened
+        : { event: await validate(opened.event), attributes: opened.attributes };
+    },
+    async decode(attributes, data) {
+      const event = open(attributes, data).event;
+      return catalog === undefined ? event : validate(event);
+    },
+  };
+}
+
+/**
+ * The synchronous part of {@link createEnvelopeDecoder} (`catalog` aside): checks the envelope, decompresses and
+ * deserializes. @throws EnvelopeError @internal
+ */
+export function createEnvelopeOpener(
+  options: Omit<EnvelopeDecoderOptions, 'catalog'> = {},
+): (attributes: CloudEventAttributes, data: Uint8Array) => DecodedMessage {
   const maxBytes = options.maxBytes ?? DEFAULT_MAX_BYTES;
   const serializers = new Map<string, PayloadSerializer>([['application/json', jsonPayloadSerializer]]);
   for (const s of options.serializers ?? []) serializers.set(s.contentType, s);
-  const catalog = options.catalog;
-  async function decodeMessage(
-    rawAttributes: CloudEventAttributes,
-    rawData: Uint8Array,
-  ): Promise<DecodedMessage> {
+  const json = serializers.get('application/json')!;
+  return function open(rawAttributes: CloudEventAttributes, rawData: Uint8Array): DecodedMessage {
     if (!(rawData instanceof Uint8Array)) throw new EnvelopeError('data is not bytes');
-    const { attributes, data } = openEnvelope(rawAttributes, rawData, maxBytes);
+    let attributes = rawAttributes;
+    let data = rawData;
+    const rawType = rawAttributes?.datacontenttype;
+    // Binary mode with JSON data, what cqrs-ts writes: no structured event to open, no content type to parse.
+    const plainJson = rawType === 'application/json' || (rawType === undefined && rawAttributes != null);
+    if (!plainJson) ({ attributes, data } = openEnvelope(rawAttributes, rawData, maxBytes));
     assertEnvelope(attributes);
     const type = attributes.type as string;
     if (data.byteLength > maxBytes)
       throw new EnvelopeError(`${type}: data is ${data.byteLength} bytes, more than ${maxBytes}`, {
         problem: 'too-large',
       });
-    const contentType = (attributes.datacontenttype ?? 'application/json').split(';')[0]!.trim();
-    const serializer =
-      serializers.get(contentType) ??
-      serializers.get(contentType.toLowerCase()) ??
-      (isJsonContentType(contentType) ? jsonPayloadSerializer : undefined);
-    if (serializer === undefined)
-      throw new EnvelopeError(
-        `${type}: no serializer for content type ${JSON.stringify(contentType.slice(0, 80))}`,
-        {
-          problem: 'unsupported-content-type',
-        },
-      );
-    const event = eventFromEnvelope(attributes, data, serializer, maxBytes);
-    if (catalog === undefined) return { event, attributes };
-    const definition = catalog.get(type);
-    if (definition === undefined || definition.kind !== 'event') {
-      throw new UnknownMessageTypeError(type);
+    let serializer = json;
+    if (!plainJson) {
+      const contentType = (attributes.datacontenttype ?? 'application/json').split(';')[0]!.trim();
+      const found =
+        serializers.get(contentType) ??
+        serializers.get(contentType.toLowerCase()) ??
+        (isJsonContentType(contentType) ? jsonPayloadSerializer : undefined);
+      if (found === undefined)
+        throw new EnvelopeError(
+          `${type}: no serializer for content type ${JSON.stringify(contentType.slice(0, 80))}`,
+          {
+            problem: 'unsupported-content-type',
+          },
+        );
+      serializer = found;
     }
-    return { event: (await definition.decode(event)) as AnyEvent, attributes };
-  }
-  return {
-    decodeMessage,
-    async decode(attributes, data) {
-      return (await decodeMessage(attributes, data)).event;
-    },
+    return { event: checkedEventFromEnvelope(attributes, data, serializer, maxBytes), attributes };
   };
 }
 

@@ -150,42 +150,49 @@ export function outboxHeadersProblem(value: unknown): string | undefined {
  *   or bytes that do not decompress.
  */
 export function decodeOutboxRecord(record: OutboxRecord): OutboxMessage {
+  const body = outboxRecordBody(record);
+  return {
+    id: record.id,
+    type: record.type,
+    topic: record.topic,
+    key: record.key,
+    headers: record.headers ?? EMPTY_HEADERS,
+    body,
+    attempts: record.attempts,
+  };
+}
+
+/**
+ * The checks of {@link decodeOutboxRecord}, returning the record's body (decompressed) without building a
+ * message. @throws SerializationError @internal
+ */
+export function outboxRecordBody(
+  record: Pick<OutboxRecord, 'id' | 'headers' | 'payload' | 'contentEncoding' | 'unreadable'>,
+): Uint8Array {
   const id = record.id;
   if (record.unreadable !== undefined) {
     throw new SerializationError(`outbox record ${id}: ${record.unreadable}`);
   }
-  const headers = record.headers ?? EMPTY_HEADERS;
-  const problem = outboxHeadersProblem(headers);
+  const problem = outboxHeadersProblem(record.headers ?? EMPTY_HEADERS);
   if (problem !== undefined) throw new SerializationError(`outbox record ${id}: ${problem}`);
-  let body = record.payload;
+  const body = record.payload;
   if (!(body instanceof Uint8Array))
     throw new SerializationError(`outbox record ${id}: payload is not bytes`);
   const encoding = record.contentEncoding;
-  if (encoding !== 'identity') {
-    if (encoding !== 'gzip' && encoding !== 'br') {
-      throw new SerializationError(
-        `outbox record ${id}: unknown content encoding ${JSON.stringify(String(encoding).slice(0, 40))}`,
-      );
-    }
-    try {
-      body =
-        encoding === 'gzip'
-          ? gunzipSync(body, { maxOutputLength: MAX_DECOMPRESSED })
-          : brotliDecompressSync(body, { maxOutputLength: MAX_DECOMPRESSED });
-    } catch (cause) {
-      throw new SerializationError(
-        `outbox record ${id}: payload does not decode as ${encoding}: ${cause instanceof Error ? cause.message : String(cause)}`,
-        { cause },
-      );
-    }
+  if (encoding === 'identity') return body;
+  if (encoding !== 'gzip' && encoding !== 'br') {
+    throw new SerializationError(
+      `outbox record ${id}: unknown content encoding ${JSON.stringify(String(encoding).slice(0, 40))}`,
+    );
   }
-  return {
-    id,
-    type: record.type,
-    topic: record.topic,
-    key: record.key,
-    headers,
-    body,
-    attempts: record.attempts,
-  };
+  try {
+    return encoding === 'gzip'
+      ? gunzipSync(body, { maxOutputLength: MAX_DECOMPRESSED })
+      : brotliDecompressSync(body, { maxOutputLength: MAX_DECOMPRESSED });
+  } catch (cause) {
+    throw new SerializationError(
+      `outbox record ${id}: payload does not decode as ${encoding}: ${cause instanceof Error ? cause.message : String(cause)}`,
+      { cause },
+    );
+  }
 }
