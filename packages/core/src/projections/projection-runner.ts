@@ -1,6 +1,6 @@
 import { CancelledError, ConfigurationError } from '../errors/cqrs-error.ts';
 import { type EventLog, type EventLogEntry, MAX_LOG_BATCH } from '../event-log/event-log.ts';
-import { createLogDecoder, type LogDecoder } from '../event-log/log-decoder.ts';
+import { createLogDecoder, type LogDecoder, synchronousLogDecode } from '../event-log/log-decoder.ts';
 import type { AnyEvent } from '../messages/message.ts';
 import type { OutboxWakeUp } from '../outbox/outbox-relay.ts';
 import { type BackoffOptions, backoffDelay } from '../shared/backoff.ts';
@@ -374,11 +374,13 @@ export function createProjectionRunner<TTx>(options: ProjectionRunnerOptions<TTx
     }
   };
 
+  // The default decoder has nothing to await: no microtask per event.
+  const decodeNow = synchronousLogDecode(decoder);
   const decode = async (entries: readonly EventLogEntry[]) => {
     const out: (AnyEvent | { failed: unknown })[] = [];
     for (const e of entries) {
       try {
-        out.push(await decoder.decode(e));
+        out.push(decodeNow !== undefined ? decodeNow(e) : await decoder.decode(e));
       } catch (failed) {
         out.push({ failed });
       }
