@@ -1,7 +1,14 @@
 import {
+  type AnyEvent,
+  consistencyToken,
+  createInMemoryEventStore,
+  createInMemoryOutboxStore,
+  createInMemoryProjectionStore,
   createLogDecoder,
   createMessageCatalog,
+  createProjectionRunner,
   defineEvent,
+  defineProjection,
   EnvelopeError,
   type EventLogEntry,
   SerializationError,
@@ -159,6 +166,48 @@ describe('issue 15: decoding stored events', () => {
         );
         expect(error instanceof SerializationError || error instanceof EnvelopeError).toBe(true);
       }
+    }
+  });
+
+  it('waitFor resolves at once for events applied before it was asked, and later for the ones applied after', async () => {
+    const outbox = createInMemoryOutboxStore();
+    const log = createInMemoryEventStore({ outbox });
+    const applied: string[] = [];
+    const runner = createProjectionRunner({
+      log,
+      store: createInMemoryProjectionStore(),
+      projections: [
+        defineProjection<unknown>({
+          name: 'orders',
+          events: [Placed],
+          apply: (e) => void applied.push((e.payload as { orderId: string }).orderId),
+        }),
+      ],
+    });
+    const append = async (...ids: string[]) => {
+      const events = ids.map((orderId) => Placed.create({ orderId }) as AnyEvent);
+      await outbox.transaction((tx) => outbox.append(tx, events));
+      return events;
+    };
+    try {
+      const early = await append('a', 'b');
+      await runner.catchUp();
+      await runner.waitFor('orders', consistencyToken(early)); // applied before anyone waited
+      const late = await append('c');
+      let done = false;
+      const waiting = runner.waitFor('orders', consistencyToken([...early, ...late])).then(() => {
+        done = true;
+      });
+      await Promise.resolve();
+      expect(done).toBe(false);
+      await runner.catchUp();
+      await waiting;
+      const later = await append('d');
+      await runner.catchUp();
+      await runner.waitFor('orders', consistencyToken(later)); // applied after the first waitFor
+      expect(applied).toEqual(['a', 'b', 'c', 'd']);
+    } finally {
+      await runner.stop();
     }
   });
 });

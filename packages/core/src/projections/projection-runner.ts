@@ -171,8 +171,11 @@ interface Slot<TTx> {
   position: string;
   leaseUntil: number;
   stopped: boolean;
-  /** Recently applied event ids, for waitFor. */
-  readonly seen: Set<string>;
+  /**
+   * The ids of the recently applied events (the ring), for waitFor; as a set once a waitFor asked (kept from then
+   * on), so a runner nobody waits on does not hash every id.
+   */
+  seen: Set<string> | undefined;
   readonly ring: (string | undefined)[];
   next: number;
   readonly waiters: Map<string, (() => void)[]>;
@@ -229,7 +232,7 @@ export function createProjectionRunner<TTx>(options: ProjectionRunnerOptions<TTx
       position: '0',
       leaseUntil: 0,
       stopped: false,
-      seen: new Set(),
+      seen: undefined,
       ring: [],
       next: 0,
       waiters: new Map(),
@@ -362,10 +365,12 @@ export function createProjectionRunner<TTx>(options: ProjectionRunnerOptions<TTx
   const seen = (s: Slot<TTx>, id: string) => {
     // A ring of the last SEEN_MAX ids: the oldest leaves the set as a new one comes in.
     const old = s.ring[s.next];
-    if (old !== undefined) s.seen.delete(old);
     s.ring[s.next] = id;
-    s.next = (s.next + 1) % SEEN_MAX;
-    s.seen.add(id);
+    s.next = s.next + 1 === SEEN_MAX ? 0 : s.next + 1;
+    if (s.seen !== undefined) {
+      if (old !== undefined) s.seen.delete(old);
+      s.seen.add(id);
+    }
     if (s.waiters.size === 0) return;
     const w = s.waiters.get(id);
     if (w !== undefined) {
@@ -374,8 +379,17 @@ export function createProjectionRunner<TTx>(options: ProjectionRunnerOptions<TTx
     }
   };
 
+  const seenSet = (s: Slot<TTx>) => {
+    if (s.seen === undefined) {
+      s.seen = new Set();
+      for (const id of s.ring) if (id !== undefined) s.seen.add(id);
+    }
+    return s.seen;
+  };
+
   // The default decoder has nothing to await: no microtask per event.
   const decodeNow = synchronousLogDecode(decoder);
+
   const decode = async (entries: readonly EventLogEntry[]) => {
     const out: (AnyEvent | { failed: unknown })[] = [];
     for (const e of entries) {
@@ -623,7 +637,8 @@ export function createProjectionRunner<TTx>(options: ProjectionRunnerOptions<TTx
       const events = token?.events;
       if (!Array.isArray(events))
         return Promise.reject(new ConfigurationError('waitFor() takes a consistency token'));
-      const pending = events.filter((e) => s.def.types.includes(e.type) && !s.seen.has(e.id));
+      const seenIds = seenSet(s);
+      const pending = events.filter((e) => s.def.types.includes(e.type) && !seenIds.has(e.id));
       if (pending.length === 0) return Promise.resolve();
       return new Promise<void>((resolve, reject) => {
         let left = pending.length;
@@ -665,7 +680,7 @@ export function createProjectionRunner<TTx>(options: ProjectionRunnerOptions<TTx
           s.position = '0';
           s.stopped = false;
           s.leaseUntil = at + leaseMs;
-          s.seen.clear();
+          s.seen?.clear();
           s.ring.length = 0;
           s.next = 0;
         });
