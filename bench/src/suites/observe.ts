@@ -13,6 +13,7 @@
 import { DEFAULT_OP_OPTIONS, OP_NODE_FLAGS, opColumns, runAsyncOpCase } from '../lib/measure.ts';
 import type { CaseSpec, Metrics, Suite } from '../lib/types.ts';
 import { checkPing } from './dispatch/ping.ts';
+import type { Tracing } from './observe/nats.ts';
 
 const send = new URL('./observe/send.ts', import.meta.url).href;
 const nats = new URL('./observe/nats.ts', import.meta.url).href;
@@ -35,12 +36,18 @@ const cases: CaseSpec[] = [
   { name: 'nats relay traced', module: nats, variant: 'relay-traced', baseline: 'nats relay untraced' },
   { name: 'nats consume untraced', module: nats, variant: 'consume-untraced' },
   { name: 'nats consume traced', module: nats, variant: 'consume-traced', baseline: 'nats consume untraced' },
+  {
+    name: 'nats consume hand-traced',
+    module: nats,
+    variant: 'consume-hand-traced',
+    baseline: 'nats consume untraced',
+  },
 ];
 
 interface NatsModule {
   skipReason(): Promise<string | undefined>;
-  relay(traced: boolean): Promise<Metrics>;
-  consume(traced: boolean): Promise<Metrics>;
+  relay(tracing: Tracing): Promise<Metrics>;
+  consume(tracing: Tracing): Promise<Metrics>;
 }
 
 async function run(spec: CaseSpec): Promise<Metrics> {
@@ -51,8 +58,9 @@ async function run(spec: CaseSpec): Promise<Metrics> {
     console.log(`note: ${spec.name}: skipped, ${reason}`);
     return {};
   }
-  const [what, tracing] = spec.variant.split('-') as ['relay' | 'consume', string];
-  return mod[what](tracing === 'traced');
+  const dash = spec.variant.indexOf('-');
+  const what = spec.variant.slice(0, dash) as 'relay' | 'consume';
+  return mod[what](spec.variant.slice(dash + 1) as Tracing);
 }
 
 export const observe: Suite = {
