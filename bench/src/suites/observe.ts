@@ -4,7 +4,7 @@
  * - `cqrs-ts send no subscriber` against `cqrs-ts send diagnostics off`: core with its `diagnostics_channel`
  *   guards (nobody listening) against a copy of core with them compiled out (see `observe/core-copy-hooks.mjs`).
  * - `cqrs-ts send otel` against `hand-written span`: `instrumentCqrs()` against a `tracer.startActiveSpan` around
- *   the same send (the SDK with a batch span processor and an in-memory exporter in both).
+ *   the same send (the SDK with a batch span processor and an exporter that encodes OTLP/protobuf in both).
  * - `cqrs-ts send prometheus` (`@cqrs-ts/prometheus` subscribed) against `hand-written histogram` (a prom-client
  *   histogram with the same labels timed around the same send); `cqrs-ts send prometheus off` is the send alone.
  * - `nats relay traced` / `nats consume traced` against the same without instrumentation (tracing and metrics on);
@@ -71,9 +71,10 @@ export const observe: Suite = {
   baseline: { case: 'cqrs-ts send diagnostics off', field: 'ns_per_op', label: 'vs baseline' },
   notes: [
     'diagnostics off: a copy of core with every `hasSubscribers` guard replaced by `false` at load (the channel code compiled out).',
-    'otel / hand-written span: same SDK (AsyncLocalStorage context manager, BatchSpanProcessor, in-memory exporter), no metrics.',
+    'otel / hand-written span: same SDK (AsyncLocalStorage context manager, BatchSpanProcessor, an exporter that encodes each batch as OTLP/protobuf and drops it), no metrics.',
     'prometheus / hand-written histogram: the same histogram (labels message_type, kind, outcome; 13 buckets) in a registry of its own.',
     'nats relay / consume: ns/op is per message (1e9 / msgs/s); traced runs tracing and metrics (a MeterProvider with an idle reader).',
+    'nats consume hand-traced: no instrumentCqrs; the handler makes the same CONSUMER span (under the event traceparent) and histogram record by hand, same SDK: what tracing a message costs whoever writes it.',
   ],
   nodeFlags: OP_NODE_FLAGS,
   timeoutMs: 180_000,

@@ -3,8 +3,8 @@
  *
  * - `diagnostics-off`: a copy of core whose `hasSubscribers` guards are compiled out (see `core-copy-hooks.mjs`).
  * - `no-subscriber`: an unchanged copy of core, loaded the same way, with nobody listening to its channels.
- * - `otel`: `instrumentCqrs()` with the SDK (AsyncLocalStorage context manager, batch span processor, in-memory
- *   exporter); metrics go to the global no-op meter provider.
+ * - `otel`: `instrumentCqrs()` with the SDK of `telemetry.ts` (AsyncLocalStorage context manager, batch span
+ *   processor, an exporter that encodes OTLP/protobuf); metrics go to the global no-op meter provider.
  * - `prometheus-off`: the same send on core as is, nobody listening.
  * - `prometheus`: `createPrometheusMetrics({ registry })` subscribed (the dispatch histogram by type, kind, outcome).
  * - `empty-subscriber`: a subscriber to `cqrs-ts:dispatch` that does nothing (core's traced path alone).
