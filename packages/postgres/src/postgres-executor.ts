@@ -63,8 +63,14 @@ export function executorOf(client: PostgresClient): Execute {
   };
 }
 
-/** Statements a pg transaction of {@link transactionOf} sends with its COMMIT, by connection. */
-const commitTails = new WeakMap<object, string[]>();
+/** A pg transaction of {@link transactionOf}: statements for its COMMIT's round trip, and what stores keep in it. */
+interface PgTransaction {
+  readonly tail: string[];
+  readonly locals: Map<object, unknown>;
+}
+
+/** The open pg transactions of {@link transactionOf}, by connection. */
+const transactions = new WeakMap<object, PgTransaction>();
 
 /**
  * Queues `sql` (a statement with its values inlined, see {@link pgLiteral}) to run in the same round trip as
@@ -72,10 +78,25 @@ const commitTails = new WeakMap<object, string[]>();
  * caller runs the statement itself. A failing statement fails the commit: the transaction rolls back. @internal
  */
 export function sendWithCommit(tx: PostgresClient, sql: string): boolean {
-  const tail = commitTails.get(tx as object);
-  if (tail === undefined) return false;
-  tail.push(sql);
+  const open = transactions.get(tx as object);
+  if (open === undefined) return false;
+  open.tail.push(sql);
   return true;
+}
+
+/**
+ * What `owner` keeps for the length of the pg transaction `tx` of {@link transactionOf}, made by `init` on first
+ * use; `undefined` when `tx` is no such transaction. @internal
+ */
+export function transactionLocal<T>(tx: PostgresClient, owner: object, init: () => T): T | undefined {
+  const open = transactions.get(tx as object);
+  if (open === undefined) return undefined;
+  let local = open.locals.get(owner) as T | undefined;
+  if (local === undefined) {
+    local = init();
+    open.locals.set(owner, local);
+  }
+  return local;
 }
 
 /** pg transactions of {@link transactionOf} whose BEGIN was left to their first statement. */
@@ -89,15 +110,6 @@ export function takeBegin(tx: PostgresClient): boolean {
   return pendingBegins.delete(tx as object);
 }
 
-/** Runs now the statements queued by {@link sendWithCommit} on `tx`, so a read in `tx` sees them. @internal */
-export async function flushCommitTail(tx: PostgresClient): Promise<void> {
-  const tail = commitTails.get(tx as object);
-  if (tail === undefined || tail.length === 0) return;
-  const text = tail.join('; ');
-  tail.length = 0;
-  await (tx as PgQueryable).query(text);
-}
-
 /**
  * `value` as a PostgreSQL string literal, safe whatever `standard_conforming_strings` is (the rule of pg's
  * `escapeLiteral`). @internal
@@ -105,6 +117,73 @@ export async function flushCommitTail(tx: PostgresClient): Promise<void> {
 export function pgLiteral(value: string): string {
   const quoted = value.replaceAll("'", "''");
   return value.includes('\\') ? `E'${quoted.replaceAll('\\', '\\\\')}'` : `'${quoted}'`;
+}
+
+/** A value {@link createInlineStatements} inlines: a text, or an integer. @internal */
+export type InlineValue = string | number;
+
+/** A statement for a multi-statement query, from its text with each `$n` written by `param(n)`. @internal */
+export interface InlineStatementSpec {
+  /** The PostgreSQL types of the parameters, in order. */
+  readonly types: readonly string[];
+  readonly sql: (param: (n: number) => string) => string;
+}
+
+/**
+ * Statements a store sends inside multi-statement queries (simple protocol, no parameters) on pg connections.
+ * On a connection where the group is `PREPARE`d, each runs as `EXECUTE name(literals)`: parsed and planned once
+ * per connection, like node-postgres's named statements (and, like them, lost to a `DISCARD ALL` on the
+ * connection). Elsewhere the values are inlined in the statement's text. @internal
+ */
+export interface InlineStatements {
+  /**
+   * The `PREPARE …; ` statements of the group when `conn` has not prepared it yet (the group counts as prepared
+   * there from now on; call {@link InlineStatements.failed} when the query carrying them fails), or `''`.
+   */
+  prepare(conn: PostgresClient): string;
+  /** A query carrying {@link InlineStatements.prepare}'s text failed: `conn` inlines values from now on. */
+  failed(conn: PostgresClient): void;
+  /** Statement `index` of the group with `values`, for a query on `conn`. */
+  text(conn: PostgresClient, index: number, values: readonly InlineValue[]): string;
+}
+
+const preparedGroups = new WeakMap<object, Set<number>>();
+const inlineOnly = new WeakSet<object>();
+let groupCount = 0;
+const MAX_GROUPS = 64;
+
+const inlineLiteral = (value: InlineValue): string =>
+  typeof value === 'number' ? String(Math.trunc(value)) : pgLiteral(value);
+
+/** Builds an {@link InlineStatements} group (past 64 groups in a process, new ones always inline). @internal */
+export function createInlineStatements(specs: readonly InlineStatementSpec[]): InlineStatements {
+  const group = groupCount < MAX_GROUPS ? groupCount++ : undefined;
+  const names = specs.map((_, i) => `cqrs_inline_${group}_${i}`);
+  const prepares = specs
+    .map((s, i) => `PREPARE ${names[i]} (${s.types.join(', ')}) AS ${s.sql((n) => `$${n}`)}; `)
+    .join('');
+  const prepared = (conn: object) =>
+    group !== undefined && !inlineOnly.has(conn) && preparedGroups.get(conn)?.has(group) === true;
+  return {
+    prepare(conn) {
+      const c = conn as object;
+      if (group === undefined || inlineOnly.has(c) || prepared(c)) return '';
+      let set = preparedGroups.get(c);
+      if (set === undefined) {
+        set = new Set();
+        preparedGroups.set(c, set);
+      }
+      set.add(group);
+      return prepares;
+    },
+    failed(conn) {
+      inlineOnly.add(conn as object);
+    },
+    text(conn, index, values) {
+      if (prepared(conn as object)) return `EXECUTE ${names[index]}(${values.map(inlineLiteral).join(', ')})`;
+      return specs[index]!.sql((n) => inlineLiteral(values[n - 1]!));
+    },
+  };
 }
 
 /**
@@ -161,15 +240,15 @@ export function transactionOf(client: PostgresClient): Transact | undefined {
       try {
         if (beginWithFirst === true) pendingBegins.add(conn);
         else await conn.query('BEGIN');
-        commitTails.set(conn, tail);
+        transactions.set(conn, { tail, locals: new Map() });
         const result = await fn(executorOf(conn), conn);
-        commitTails.delete(conn);
+        transactions.delete(conn);
         if (takeBegin(conn)) throw new Error('a pg transaction ended before its first statement sent BEGIN');
         // Writes queued by sendWithCommit (an idempotency result) go in the COMMIT's round trip.
         await conn.query(tail.length === 0 ? 'COMMIT' : `${tail.join('; ')}; COMMIT`);
         return result;
       } catch (error) {
-        commitTails.delete(conn);
+        transactions.delete(conn);
         try {
           // Not begun (its first statement never ran): nothing to roll back.
           if (!takeBegin(conn)) await conn.query('ROLLBACK');

@@ -1,0 +1,216 @@
+import { createMediator, defineCommand, handle, isCqrsError, type Mediator } from '@cqrs-ts/core';
+import { createPostgresOutboxStore, createPostgresUnitOfWork, migrate } from '@cqrs-ts/postgres';
+import pg from 'pg';
+import { describe, expect, it } from 'vitest';
+import { PG_URL, uniqueSuffix, waitFor } from '../../core/test/support/services.ts';
+import { available } from './support.ts';
+
+// Issue 14: on a pg pool, a keyed command's record is written once, with its result, in the COMMIT's round
+// trip; the claim is a transaction-scoped advisory lock on the key and a read of the committed row.
+
+const Place = defineCommand('pg-i14.place').withPayload<{ id: string }>().returns<string>();
+const Outer = defineCommand('pg-i14.outer').withPayload<{ key: string }>().returns<string>();
+
+let n = 0;
+
+async function setup(poolOptions: pg.PoolConfig = {}) {
+  const sfx = `i14_${uniqueSuffix}_${++n}`;
+  const tables = { outbox: `ob_${sfx}`, inbox: `ib_${sfx}` };
+  const items = `it_${sfx}`;
+  const pool = new pg.Pool({ connectionString: PG_URL, max: 8, ...poolOptions });
+  pool.on('error', () => {});
+  const pids = new Set<number>();
+  pool.on('connect', (c) => pids.add((c as unknown as { processID: number }).processID));
+  await migrate(pool, { tables });
+  await pool.query(`CREATE TABLE ${items} (id TEXT NOT NULL)`);
+  const uow = createPostgresUnitOfWork({
+    client: pool,
+    outbox: createPostgresOutboxStore({ client: pool, tables }),
+    tables,
+  });
+  const admin = new pg.Client({ connectionString: PG_URL });
+  await admin.connect();
+  return {
+    pool,
+    tables,
+    uow,
+    insert: (tx: pg.PoolClient, id: string) => tx.query(`INSERT INTO ${items} (id) VALUES ($1)`, [id]),
+    rows: async () => (await admin.query(`SELECT id FROM ${items} ORDER BY id`)).rows.map((r) => r.id),
+    /** Claims of this pool's connections waiting on a lock. */
+    waiting: async () =>
+      Number(
+        (
+          await admin.query('SELECT count(*) AS n FROM pg_locks WHERE NOT granted AND pid = ANY($1)', [
+            [...pids],
+          ])
+        ).rows[0].n,
+      ),
+    admin,
+    async close() {
+      await admin.query(`DROP TABLE IF EXISTS ${items}, ${tables.outbox}, ${tables.inbox}`);
+      await admin.end();
+      await pool.end();
+    },
+  };
+}
+
+/** A gate a test opens by hand: `wait` resolves once `open` ran. */
+function gate() {
+  let open!: () => void;
+  const opened = new Promise<void>((resolve) => {
+    open = resolve;
+  });
+  return { open, wait: () => opened };
+}
+
+describe.skipIf(!available)('issue 14: postgres idempotent commands write their record once', () => {
+  it('a first send inserts the row once, with its result: one heap tuple, no update', async () => {
+    const s = await setup();
+    try {
+      const mediator = createMediator({
+        behaviors: [s.uow],
+        handlers: [
+          handle(Place, async (cmd, ctx) => {
+            await s.insert(s.uow.transaction(ctx), cmd.payload.id);
+            return `placed ${cmd.payload.id}`;
+          }),
+        ],
+      });
+      expect(await mediator.send(Place.create({ id: 'a' }, { idempotencyKey: 'k' }))).toBe('placed a');
+      const { rows } = await s.admin.query(`SELECT ctid::text, result FROM ${s.tables.inbox}`);
+      // INSERT then UPDATE in one transaction leaves a dead first version: the live row would be (0,2).
+      expect(rows).toEqual([{ ctid: '(0,1)', result: '["placed a"]' }]);
+      expect(await mediator.send(Place.create({ id: 'a' }, { idempotencyKey: 'k' }))).toBe('placed a');
+      expect(await s.rows()).toEqual(['a']);
+    } finally {
+      await s.close();
+    }
+  });
+
+  for (const [level, poolOptions] of [
+    ['read committed', {}],
+    // The read after the lock sees the transaction's snapshot: the claim inserts, fails, and is retried.
+    ['repeatable read', { options: '-c default_transaction_isolation=repeatable\\ read' }],
+  ] as const) {
+    it(`a claim waits for the transaction holding its key, then replays what it committed (${level})`, async () => {
+      const s = await setup(poolOptions);
+      try {
+        const release = gate();
+        let calls = 0;
+        const mediator = createMediator({
+          behaviors: [s.uow],
+          handlers: [
+            handle(Place, async (cmd, ctx) => {
+              calls++;
+              await s.insert(s.uow.transaction(ctx), cmd.payload.id);
+              await release.wait();
+              return `placed ${cmd.payload.id} (${calls})`;
+            }),
+          ],
+        });
+        const first = mediator.send(Place.create({ id: 'a' }, { idempotencyKey: 'k' }));
+        await waitFor(() => calls === 1, 10_000, 'the first handler');
+        const second = mediator.send(Place.create({ id: 'a' }, { idempotencyKey: 'k' }));
+        // The second claim's lock statement waits; the read after it, in the same query, sees the commit.
+        await waitFor(async () => (await s.waiting()) === 1, 10_000, 'the second claim waiting on the lock');
+        release.open();
+        expect(await first).toBe('placed a (1)');
+        expect(await second).toBe('placed a (1)');
+        expect(calls).toBe(1);
+        expect(await s.rows()).toEqual(['a']);
+      } finally {
+        await s.close();
+      }
+    });
+  }
+
+  it('a claim that waited for a transaction that rolled back runs the handler itself', async () => {
+    const s = await setup();
+    try {
+      const release = gate();
+      let calls = 0;
+      const mediator = createMediator({
+        behaviors: [s.uow],
+        handlers: [
+          handle(Place, async (cmd, ctx) => {
+            const call = ++calls;
+            await s.insert(s.uow.transaction(ctx), `${cmd.payload.id}${call}`);
+            if (call === 1) {
+              await release.wait();
+              throw new Error('first run fails');
+            }
+            return `placed ${cmd.payload.id} (${call})`;
+          }),
+        ],
+      });
+      const first = mediator.send(Place.create({ id: 'a' }, { idempotencyKey: 'k' }));
+      await waitFor(() => calls === 1, 10_000, 'the first handler');
+      const second = mediator.send(Place.create({ id: 'a' }, { idempotencyKey: 'k' }));
+      await waitFor(async () => (await s.waiting()) === 1, 10_000, 'the second claim waiting on the lock');
+      release.open();
+      await expect(first).rejects.toThrow('first run fails');
+      expect(await second).toBe('placed a (2)');
+      expect(await mediator.send(Place.create({ id: 'a' }, { idempotencyKey: 'k' }))).toBe('placed a (2)');
+      expect(calls).toBe(2);
+      expect(await s.rows()).toEqual(['a2']);
+    } finally {
+      await s.close();
+    }
+  });
+
+  it('a nested send of the key its enclosing command holds is an IdempotencyConflictError', async () => {
+    const s = await setup();
+    try {
+      let mediator!: Mediator;
+      let calls = 0;
+      mediator = createMediator({
+        behaviors: [s.uow],
+        handlers: [
+          handle(Place, async (cmd, ctx) => {
+            calls++;
+            await s.insert(s.uow.transaction(ctx), cmd.payload.id);
+            return `placed ${cmd.payload.id}`;
+          }),
+          handle(Outer, async (cmd) => {
+            const error = await mediator
+              .send(Place.create({ id: 'inner' }, { idempotencyKey: cmd.payload.key }))
+              .catch((e: unknown) => e);
+            return isCqrsError(error, 'CQRS_IDEMPOTENCY_CONFLICT') ? 'conflict' : `no conflict: ${error}`;
+          }),
+        ],
+      });
+      expect(await mediator.send(Outer.create({ key: 'k' }, { idempotencyKey: 'k' }))).toBe('conflict');
+      expect(await mediator.send(Outer.create({ key: 'k' }, { idempotencyKey: 'k' }))).toBe('conflict');
+      expect(calls).toBe(0);
+      expect(await s.rows()).toEqual([]);
+    } finally {
+      await s.close();
+    }
+  });
+
+  it('a connection whose first claim failed keeps working, with the values inlined', async () => {
+    const s = await setup({ max: 1 });
+    try {
+      const mediator = createMediator({
+        behaviors: [s.uow],
+        handlers: [
+          handle(Place, async (cmd, ctx) => {
+            await s.insert(s.uow.transaction(ctx), cmd.payload.id);
+            return `placed ${cmd.payload.id}`;
+          }),
+        ],
+      });
+      await s.admin.query(`ALTER TABLE ${s.tables.inbox} RENAME TO ${s.tables.inbox}_away`);
+      const error = await mediator
+        .send(Place.create({ id: 'a' }, { idempotencyKey: 'k' }))
+        .catch((e: unknown) => e);
+      expect(isCqrsError(error, 'CQRS_STORAGE')).toBe(true);
+      await s.admin.query(`ALTER TABLE ${s.tables.inbox}_away RENAME TO ${s.tables.inbox}`);
+      expect(await mediator.send(Place.create({ id: 'a' }, { idempotencyKey: 'k' }))).toBe('placed a');
+      expect(await mediator.send(Place.create({ id: 'a' }, { idempotencyKey: 'k' }))).toBe('placed a');
+      expect(await s.rows()).toEqual(['a']);
+    } finally {
+      await s.close();
+    }
+  });
+});
