@@ -3,7 +3,7 @@ import { createSqlIdempotencyStore, type IdempotencyRow } from '@cqrs-ts/core/sq
 import { resolveTables } from './schema.ts';
 import { serialize } from './sqlite-connection-lock.ts';
 import { toStorageError } from './sqlite-errors.ts';
-import type { SqliteDatabase, SqliteTables } from './sqlite-options.ts';
+import type { SqliteDatabase, SqliteStatement, SqliteTables } from './sqlite-options.ts';
 
 /** Options of {@link createSqliteIdempotencyStore}. */
 export interface SqliteIdempotencyStoreOptions {
@@ -26,15 +26,30 @@ export function createSqliteIdempotencyStore(
   const findSql = `SELECT fingerprint, result FROM ${t} WHERE message_id = ? AND consumer = ?`;
   const claimSql = `INSERT INTO ${t} (message_id, consumer, processed_at, fingerprint) VALUES (?, ?, ?, ?) ON CONFLICT DO NOTHING`;
   const completeSql = `UPDATE ${t} SET result = ? WHERE message_id = ? AND consumer = ?`;
+  // Prepared once per connection: preparing a statement costs more than running it.
+  const prepared = new WeakMap<SqliteDatabase, Map<string, SqliteStatement>>();
+  const stmt = (on: SqliteDatabase, sql: string) => {
+    let cache = prepared.get(on);
+    if (cache === undefined) {
+      cache = new Map();
+      prepared.set(on, cache);
+    }
+    let s = cache.get(sql);
+    if (s === undefined) {
+      s = on.prepare(sql);
+      cache.set(sql, s);
+    }
+    return s;
+  };
   const read = (database: SqliteDatabase, id: string, consumer: string) =>
-    database.prepare(findSql).all(id, consumer)[0] as IdempotencyRow | undefined;
+    stmt(database, findSql).all(id, consumer)[0] as IdempotencyRow | undefined;
   return createSqlIdempotencyStore<SqliteDatabase>({
     // Read between the connection's transactions, never inside another command's uncommitted one.
     find: (id, consumer) => serialize(db, async () => read(db, id, consumer)),
     insert: (tx, id, consumer, now, fingerprint) =>
-      Number(tx.prepare(claimSql).run(id, consumer, now, fingerprint).changes),
+      Number(stmt(tx, claimSql).run(id, consumer, now, fingerprint).changes),
     read,
-    complete: (tx, id, consumer, result) => tx.prepare(completeSql).run(result, id, consumer),
+    complete: (tx, id, consumer, result) => stmt(tx, completeSql).run(result, id, consumer),
     toStorageError,
   });
 }
