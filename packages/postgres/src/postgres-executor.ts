@@ -148,6 +148,8 @@ export interface InlineStatements {
 }
 
 const preparedGroups = new WeakMap<object, Set<number>>();
+// Names differ between copies of this module sharing a connection (two versions of the package in one app).
+const namePrefix = `cqrs_inline_${Math.random().toString(36).slice(2, 8)}`;
 const inlineOnly = new WeakSet<object>();
 let groupCount = 0;
 const MAX_GROUPS = 64;
@@ -158,7 +160,7 @@ const inlineLiteral = (value: InlineValue): string =>
 /** Builds an {@link InlineStatements} group (past 64 groups in a process, new ones always inline). @internal */
 export function createInlineStatements(specs: readonly InlineStatementSpec[]): InlineStatements {
   const group = groupCount < MAX_GROUPS ? groupCount++ : undefined;
-  const names = specs.map((_, i) => `cqrs_inline_${group}_${i}`);
+  const names = specs.map((_, i) => `${namePrefix}_${group}_${i}`);
   const prepares = specs
     .map((s, i) => `PREPARE ${names[i]} (${s.types.join(', ')}) AS ${s.sql((n) => `$${n}`)}; `)
     .join('');

@@ -1,4 +1,4 @@
-import { createHash } from 'node:crypto';
+import { hash } from 'node:crypto';
 import { CqrsError, SerializationError } from '../errors/cqrs-error.ts';
 import { PayloadTooLargeError } from '../errors/storage-error.ts';
 import type { AnyMessage } from '../messages/message.ts';
@@ -68,7 +68,8 @@ export class IdempotencyInFlightError extends CqrsError {
   }
 }
 
-const sha256 = (text: string): string => createHash('sha256').update(text).digest('hex');
+// One-shot hash: several times faster than createHash() for short texts (two per keyed send).
+const sha256 = (text: string): string => hash('sha256', text, 'hex');
 
 /**
  * The id a key is stored under: a hash of the tenant and the key, so two tenants' keys never meet, any key fits
