@@ -19,13 +19,9 @@ import {
 import { logEntryFromRow } from '@cqrs-ts/core/sql';
 import { resolveTables } from './schema.ts';
 import { toStorageError } from './sqlite-errors.ts';
-import type {
-  SqliteDatabase,
-  SqliteOutboxStoreOptions,
-  SqliteStatement,
-  SqliteValue,
-} from './sqlite-options.ts';
+import type { SqliteDatabase, SqliteOutboxStoreOptions, SqliteValue } from './sqlite-options.ts';
 import { createSqliteOutboxStore } from './sqlite-outbox-store.ts';
+import { createStatementCache } from './sqlite-statements.ts';
 
 /** Options of {@link createSqliteEventStore}: those of its outbox store. */
 export type SqliteEventStoreOptions = SqliteOutboxStoreOptions;
@@ -61,20 +57,7 @@ export function createSqliteEventStore(options: SqliteEventStoreOptions): Sqlite
   const { outbox: t, outboxArchive: a, stream: st } = tables;
   const encoder = createOutboxEncoder(options);
   const now = options.now ?? Date.now;
-  const statements = new WeakMap<SqliteDatabase, Map<string, SqliteStatement>>();
-  const stmt = (on: SqliteDatabase, sql: string) => {
-    let cache = statements.get(on);
-    if (cache === undefined) {
-      cache = new Map();
-      statements.set(on, cache);
-    }
-    let s = cache.get(sql);
-    if (s === undefined) {
-      s = on.prepare(sql);
-      if (cache.size < 256) cache.set(sql, s);
-    }
-    return s;
-  };
+  const stmt = createStatementCache();
   const guard = async <T>(what: string, fn: () => T): Promise<T> => {
     try {
       return fn();

@@ -3,7 +3,8 @@ import { createSqlIdempotencyStore, type IdempotencyRow } from '@cqrs-ts/core/sq
 import { resolveTables } from './schema.ts';
 import { serialize } from './sqlite-connection-lock.ts';
 import { toStorageError } from './sqlite-errors.ts';
-import type { SqliteDatabase, SqliteStatement, SqliteTables } from './sqlite-options.ts';
+import type { SqliteDatabase, SqliteTables } from './sqlite-options.ts';
+import { createStatementCache } from './sqlite-statements.ts';
 
 /** Options of {@link createSqliteIdempotencyStore}. */
 export interface SqliteIdempotencyStoreOptions {
@@ -26,21 +27,7 @@ export function createSqliteIdempotencyStore(
   const findSql = `SELECT fingerprint, result FROM ${t} WHERE message_id = ? AND consumer = ?`;
   const claimSql = `INSERT INTO ${t} (message_id, consumer, processed_at, fingerprint) VALUES (?, ?, ?, ?) ON CONFLICT DO NOTHING`;
   const completeSql = `UPDATE ${t} SET result = ? WHERE message_id = ? AND consumer = ?`;
-  // Prepared once per connection: preparing a statement costs more than running it.
-  const prepared = new WeakMap<SqliteDatabase, Map<string, SqliteStatement>>();
-  const stmt = (on: SqliteDatabase, sql: string) => {
-    let cache = prepared.get(on);
-    if (cache === undefined) {
-      cache = new Map();
-      prepared.set(on, cache);
-    }
-    let s = cache.get(sql);
-    if (s === undefined) {
-      s = on.prepare(sql);
-      cache.set(sql, s);
-    }
-    return s;
-  };
+  const stmt = createStatementCache();
   const read = (database: SqliteDatabase, id: string, consumer: string) =>
     stmt(database, findSql).all(id, consumer)[0] as IdempotencyRow | undefined;
   return createSqlIdempotencyStore<SqliteDatabase>({
