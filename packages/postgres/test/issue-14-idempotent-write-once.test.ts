@@ -54,6 +54,30 @@ async function setup(poolOptions: pg.PoolConfig = {}) {
   };
 }
 
+type Setup = Awaited<ReturnType<typeof setup>>;
+
+/** Runs `fn` over fresh tables and a pool, dropped and ended afterwards. */
+async function using(poolOptions: pg.PoolConfig, fn: (s: Setup) => Promise<void>) {
+  const s = await setup(poolOptions);
+  try {
+    await fn(s);
+  } finally {
+    await s.close();
+  }
+}
+
+/** A mediator whose `Place` handler inserts the item and returns `placed <id>`. */
+const placing = (s: Setup) =>
+  createMediator({
+    behaviors: [s.uow],
+    handlers: [
+      handle(Place, async (cmd, ctx) => {
+        await s.insert(s.uow.transaction(ctx), cmd.payload.id);
+        return `placed ${cmd.payload.id}`;
+      }),
+    ],
+  });
+
 /** A gate a test opens by hand: `wait` resolves once `open` ran. */
 function gate() {
   let open!: () => void;
@@ -64,103 +88,75 @@ function gate() {
 }
 
 describe.skipIf(!available)('issue 14: postgres idempotent commands write their record once', () => {
-  it('a first send inserts the row once, with its result: one heap tuple, no update', async () => {
-    const s = await setup();
-    try {
-      const mediator = createMediator({
-        behaviors: [s.uow],
-        handlers: [
-          handle(Place, async (cmd, ctx) => {
-            await s.insert(s.uow.transaction(ctx), cmd.payload.id);
-            return `placed ${cmd.payload.id}`;
-          }),
-        ],
-      });
+  it('a first send inserts the row once, with its result: one heap tuple, no update', () =>
+    using({}, async (s) => {
+      const mediator = placing(s);
       expect(await mediator.send(Place.create({ id: 'a' }, { idempotencyKey: 'k' }))).toBe('placed a');
       const { rows } = await s.admin.query(`SELECT ctid::text, result FROM ${s.tables.inbox}`);
       // INSERT then UPDATE in one transaction leaves a dead first version: the live row would be (0,2).
       expect(rows).toEqual([{ ctid: '(0,1)', result: '["placed a"]' }]);
       expect(await mediator.send(Place.create({ id: 'a' }, { idempotencyKey: 'k' }))).toBe('placed a');
       expect(await s.rows()).toEqual(['a']);
-    } finally {
-      await s.close();
-    }
-  });
+    }));
+
+  /**
+   * Sends a keyed command whose first run holds its transaction open until the second send's claim waits on the
+   * lock, then ends (committed, or rolled back when `firstFails`).
+   */
+  async function race(s: Setup, firstFails: boolean) {
+    const release = gate();
+    let calls = 0;
+    const mediator = createMediator({
+      behaviors: [s.uow],
+      handlers: [
+        handle(Place, async (cmd, ctx) => {
+          const call = ++calls;
+          await s.insert(s.uow.transaction(ctx), `${cmd.payload.id}${call}`);
+          if (call === 1) {
+            await release.wait();
+            if (firstFails) throw new Error('first run fails');
+          }
+          return `placed ${cmd.payload.id} (${call})`;
+        }),
+      ],
+    });
+    const send = () => mediator.send(Place.create({ id: 'a' }, { idempotencyKey: 'k' }));
+    const first = send();
+    await waitFor(() => calls === 1, 10_000, 'the first handler');
+    const second = send();
+    // The second claim's lock statement waits; the read after it, in the same query, sees what the first did.
+    await waitFor(async () => (await s.waiting()) === 1, 10_000, 'the second claim waiting on the lock');
+    release.open();
+    return { first, second, send, calls: () => calls };
+  }
 
   for (const [level, poolOptions] of [
     ['read committed', {}],
     // The read after the lock sees the transaction's snapshot: the claim inserts, fails, and is retried.
     ['repeatable read', { options: '-c default_transaction_isolation=repeatable\\ read' }],
   ] as const) {
-    it(`a claim waits for the transaction holding its key, then replays what it committed (${level})`, async () => {
-      const s = await setup(poolOptions);
-      try {
-        const release = gate();
-        let calls = 0;
-        const mediator = createMediator({
-          behaviors: [s.uow],
-          handlers: [
-            handle(Place, async (cmd, ctx) => {
-              calls++;
-              await s.insert(s.uow.transaction(ctx), cmd.payload.id);
-              await release.wait();
-              return `placed ${cmd.payload.id} (${calls})`;
-            }),
-          ],
-        });
-        const first = mediator.send(Place.create({ id: 'a' }, { idempotencyKey: 'k' }));
-        await waitFor(() => calls === 1, 10_000, 'the first handler');
-        const second = mediator.send(Place.create({ id: 'a' }, { idempotencyKey: 'k' }));
-        // The second claim's lock statement waits; the read after it, in the same query, sees the commit.
-        await waitFor(async () => (await s.waiting()) === 1, 10_000, 'the second claim waiting on the lock');
-        release.open();
-        expect(await first).toBe('placed a (1)');
-        expect(await second).toBe('placed a (1)');
-        expect(calls).toBe(1);
-        expect(await s.rows()).toEqual(['a']);
-      } finally {
-        await s.close();
-      }
-    });
+    it(`a claim waits for the transaction holding its key, then replays what it committed (${level})`, () =>
+      using(poolOptions, async (s) => {
+        const r = await race(s, false);
+        expect(await r.first).toBe('placed a (1)');
+        expect(await r.second).toBe('placed a (1)');
+        expect(r.calls()).toBe(1);
+        expect(await s.rows()).toEqual(['a1']);
+      }));
   }
 
-  it('a claim that waited for a transaction that rolled back runs the handler itself', async () => {
-    const s = await setup();
-    try {
-      const release = gate();
-      let calls = 0;
-      const mediator = createMediator({
-        behaviors: [s.uow],
-        handlers: [
-          handle(Place, async (cmd, ctx) => {
-            const call = ++calls;
-            await s.insert(s.uow.transaction(ctx), `${cmd.payload.id}${call}`);
-            if (call === 1) {
-              await release.wait();
-              throw new Error('first run fails');
-            }
-            return `placed ${cmd.payload.id} (${call})`;
-          }),
-        ],
-      });
-      const first = mediator.send(Place.create({ id: 'a' }, { idempotencyKey: 'k' }));
-      await waitFor(() => calls === 1, 10_000, 'the first handler');
-      const second = mediator.send(Place.create({ id: 'a' }, { idempotencyKey: 'k' }));
-      await waitFor(async () => (await s.waiting()) === 1, 10_000, 'the second claim waiting on the lock');
-      release.open();
-      await expect(first).rejects.toThrow('first run fails');
-      expect(await second).toBe('placed a (2)');
-      expect(await mediator.send(Place.create({ id: 'a' }, { idempotencyKey: 'k' }))).toBe('placed a (2)');
-      expect(calls).toBe(2);
+  it('a claim that waited for a transaction that rolled back runs the handler itself', () =>
+    using({}, async (s) => {
+      const r = await race(s, true);
+      await expect(r.first).rejects.toThrow('first run fails');
+      expect(await r.second).toBe('placed a (2)');
+      expect(await r.send()).toBe('placed a (2)');
+      expect(r.calls()).toBe(2);
       expect(await s.rows()).toEqual(['a2']);
-    } finally {
-      await s.close();
-    }
-  });
+    }));
 
-  it('a nested send of the key its enclosing command holds is an IdempotencyConflictError', async () => {
-    const s = await setup();
-    try {
+  it('a nested send of the key its enclosing command holds is an IdempotencyConflictError', () =>
+    using({}, async (s) => {
       let mediator!: Mediator;
       let calls = 0;
       mediator = createMediator({
@@ -183,23 +179,11 @@ describe.skipIf(!available)('issue 14: postgres idempotent commands write their 
       expect(await mediator.send(Outer.create({ key: 'k' }, { idempotencyKey: 'k' }))).toBe('conflict');
       expect(calls).toBe(0);
       expect(await s.rows()).toEqual([]);
-    } finally {
-      await s.close();
-    }
-  });
+    }));
 
-  it('a connection whose first claim failed keeps working, with the values inlined', async () => {
-    const s = await setup({ max: 1 });
-    try {
-      const mediator = createMediator({
-        behaviors: [s.uow],
-        handlers: [
-          handle(Place, async (cmd, ctx) => {
-            await s.insert(s.uow.transaction(ctx), cmd.payload.id);
-            return `placed ${cmd.payload.id}`;
-          }),
-        ],
-      });
+  it('a connection whose first claim failed keeps working, with the values inlined', () =>
+    using({ max: 1 }, async (s) => {
+      const mediator = placing(s);
       await s.admin.query(`ALTER TABLE ${s.tables.inbox} RENAME TO ${s.tables.inbox}_away`);
       const error = await mediator
         .send(Place.create({ id: 'a' }, { idempotencyKey: 'k' }))
@@ -209,8 +193,5 @@ describe.skipIf(!available)('issue 14: postgres idempotent commands write their 
       expect(await mediator.send(Place.create({ id: 'a' }, { idempotencyKey: 'k' }))).toBe('placed a');
       expect(await mediator.send(Place.create({ id: 'a' }, { idempotencyKey: 'k' }))).toBe('placed a');
       expect(await s.rows()).toEqual(['a']);
-    } finally {
-      await s.close();
-    }
-  });
+    }));
 });
