@@ -132,8 +132,9 @@ export interface InlineStatementSpec {
 /**
  * Statements a store sends inside multi-statement queries (simple protocol, no parameters) on pg connections.
  * On a connection where the group is `PREPARE`d, each runs as `EXECUTE name(literals)`: parsed and planned once
- * per connection, like node-postgres's named statements (and, like them, lost to a `DISCARD ALL` on the
- * connection). Elsewhere the values are inlined in the statement's text. @internal
+ * per connection, like node-postgres's named statements. Elsewhere (and on a connection marked
+ * {@link InlineStatements.failed}, e.g. one that lost its prepared statements) the values are inlined in the
+ * statement's text. @internal
  */
 export interface InlineStatements {
   /**

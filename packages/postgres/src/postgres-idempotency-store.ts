@@ -20,6 +20,12 @@ export interface PostgresIdempotencyStoreOptions {
   readonly tables?: PostgresTables;
 }
 
+/** A prepared statement the connection should have is gone (26000), or one it should not have is there (42P05). */
+const lostPrepared = (error: unknown): boolean => {
+  const code = (error as { code?: unknown })?.code;
+  return code === '26000' || code === '42P05';
+};
+
 /** First key of the claims' two-key advisory locks (`pg_advisory_xact_lock(int, int)`): "cqrs" in ASCII. */
 const LOCK_CLASS = 0x63717273;
 
@@ -85,14 +91,26 @@ export function createPostgresIdempotencyStore(
     const mine = claims.get(id);
     // Claimed by an enclosing command of this unit: its record, with no result while it runs.
     if (mine !== undefined) return { fingerprint: mine.fingerprint, result: mine.result };
-    const prepare = inline.prepare(tx);
-    const text = `${takeBegin(tx) ? 'BEGIN; ' : ''}${prepare}${inline.text(tx, LOCK, [id, consumer])}; ${inline.text(tx, READ, [id, consumer])}`;
+    const begin = takeBegin(tx);
+    const query = async () => {
+      const prepare = inline.prepare(tx);
+      const text = `${begin ? 'BEGIN; ' : ''}${prepare}${inline.text(tx, LOCK, [id, consumer])}; ${inline.text(tx, READ, [id, consumer])}`;
+      try {
+        return (await (tx as PgQueryable).query(text)) as unknown as { rows: Record<string, unknown>[] }[];
+      } catch (error) {
+        if (prepare !== '' || lostPrepared(error)) inline.failed(tx);
+        throw error;
+      }
+    };
     let results: { rows: Record<string, unknown>[] }[];
     try {
-      results = (await (tx as PgQueryable).query(text)) as unknown as typeof results;
+      results = await query();
     } catch (error) {
-      if (prepare !== '') inline.failed(tx);
-      throw error;
+      // The connection lost its prepared statements (a DISCARD ALL, a transaction pooler): the transaction did
+      // nothing else yet, so it starts again, with the values inlined.
+      if (!(begin && lostPrepared(error))) throw error;
+      await (tx as PgQueryable).query('ROLLBACK');
+      results = await query();
     }
     const locked = results.at(-2)!.rows[0];
     const found = results.at(-1)!.rows[0];

@@ -181,6 +181,25 @@ describe.skipIf(!available)('issue 14: postgres idempotent commands write their 
       expect(await s.rows()).toEqual([]);
     }));
 
+  it('a connection that lost its prepared statements (DEALLOCATE, a pooler) starts the claim again, inlined', () =>
+    using({ max: 1 }, async (s) => {
+      const mediator = placing(s);
+      expect(await mediator.send(Place.create({ id: 'a' }, { idempotencyKey: 'k1' }))).toBe('placed a');
+      // The pool's one connection: drop the statements PREPAREd by SQL (node-postgres's own stay).
+      const c = await s.pool.connect();
+      try {
+        const { rows } = await c.query('SELECT name FROM pg_prepared_statements WHERE from_sql');
+        expect(rows.length).toBeGreaterThan(0);
+        for (const { name } of rows) await c.query(`DEALLOCATE ${name}`);
+      } finally {
+        c.release();
+      }
+      expect(await mediator.send(Place.create({ id: 'b' }, { idempotencyKey: 'k2' }))).toBe('placed b');
+      expect(await mediator.send(Place.create({ id: 'b' }, { idempotencyKey: 'k2' }))).toBe('placed b');
+      expect(await mediator.send(Place.create({ id: 'a' }, { idempotencyKey: 'k1' }))).toBe('placed a');
+      expect(await s.rows()).toEqual(['a', 'b']);
+    }));
+
   it('a connection whose first claim failed keeps working, with the values inlined', () =>
     using({ max: 1 }, async (s) => {
       const mediator = placing(s);
