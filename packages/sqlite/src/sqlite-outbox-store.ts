@@ -14,6 +14,7 @@ import type {
   SqliteStatement,
   SqliteValue,
 } from './sqlite-options.ts';
+import { createStatementCache } from './sqlite-statements.ts';
 
 type Row = Record<string, SqliteValue>;
 
@@ -36,33 +37,17 @@ export function createSqliteOutboxStore(options: SqliteOutboxStoreOptions): Outb
   if (typeof archive !== 'boolean') throw new ConfigurationError('sqlite outbox: archive must be a boolean');
   const encoder = createOutboxEncoder(options);
   const now = options.now ?? Date.now;
-  const cache = new Map<string, SqliteStatement>();
-  const stmt = (sql: string) => {
-    let s = cache.get(sql);
-    if (!s) {
-      s = db.prepare(sql);
-      cache.set(sql, s);
-    }
-    return s;
-  };
-  // Prepared INSERTs per caller connection and row count (appends are the hot path; preparing costs more than
-  // the insert). Weakly held: a closed connection's statements go with it.
-  const inserts = new WeakMap<SqliteDatabase, Map<number, SqliteStatement>>();
-  const insertFor = (tx: SqliteDatabase, rows: number): SqliteStatement => {
-    let byCount = inserts.get(tx);
-    if (byCount === undefined) {
-      byCount = new Map();
-      inserts.set(tx, byCount);
-    }
-    let s = byCount.get(rows);
-    if (s === undefined) {
-      s = tx.prepare(
-        `INSERT INTO ${t} (id, type, topic, key, payload, headers, content_encoding, next_attempt_at, created_at) VALUES ${Array.from({ length: rows }, () => '(?,?,?,?,?,?,?,?,?)').join(',')}`,
-      );
-      if (byCount.size < 64) byCount.set(rows, s);
-    }
-    return s;
-  };
+  // Prepared statements per connection (preparing costs more than running them); appends, the hot path, run on
+  // the caller's connection with one INSERT text per row count.
+  const statements = createStatementCache();
+  const stmt = (sql: string) => statements(db, sql);
+  const insertSql: string[] = [];
+  const insertFor = (tx: SqliteDatabase, rows: number): SqliteStatement =>
+    statements(
+      tx,
+      (insertSql[rows] ??=
+        `INSERT INTO ${t} (id, type, topic, key, payload, headers, content_encoding, next_attempt_at, created_at) VALUES ${Array.from({ length: rows }, () => '(?,?,?,?,?,?,?,?,?)').join(',')}`),
+    );
   const guard = async <T>(what: string, fn: () => T): Promise<T> => {
     try {
       return fn();
