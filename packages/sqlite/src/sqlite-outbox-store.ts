@@ -42,12 +42,14 @@ export function createSqliteOutboxStore(options: SqliteOutboxStoreOptions): Outb
   const statements = createStatementCache();
   const stmt = (sql: string) => statements(db, sql);
   const insertSql: string[] = [];
-  const insertFor = (tx: SqliteDatabase, rows: number): SqliteStatement =>
-    statements(
-      tx,
-      (insertSql[rows] ??=
-        `INSERT INTO ${t} (id, type, topic, key, payload, headers, content_encoding, next_attempt_at, created_at) VALUES ${Array.from({ length: rows }, () => '(?,?,?,?,?,?,?,?,?)').join(',')}`),
-    );
+  const insertFor = (tx: SqliteDatabase, rows: number): SqliteStatement => {
+    let sql = insertSql[rows];
+    if (sql === undefined) {
+      sql = `INSERT INTO ${t} (id, type, topic, key, payload, headers, content_encoding, next_attempt_at, created_at) VALUES ${Array.from({ length: rows }, () => '(?,?,?,?,?,?,?,?,?)').join(',')}`;
+      insertSql[rows] = sql;
+    }
+    return statements(tx, sql);
+  };
   const guard = async <T>(what: string, fn: () => T): Promise<T> => {
     try {
       return fn();
