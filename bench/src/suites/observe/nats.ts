@@ -15,7 +15,7 @@ import { createNatsConsumer, createNatsPublisher, ensureNatsStream } from '@cqrs
 import { instrumentCqrs } from '@cqrs-ts/otel';
 import { jetstreamManager } from '@nats-io/jetstream';
 import { connect } from '@nats-io/transport-node';
-import { context, propagation, SpanKind, trace } from '@opentelemetry/api';
+import { context, SpanKind, trace } from '@opentelemetry/api';
 import { W3CTraceContextPropagator } from '@opentelemetry/core';
 import type { Metrics } from '../../lib/types.ts';
 import { PAD, Ticked } from '../broker/common.ts';
@@ -71,7 +71,6 @@ function handTraced(sdk: Sdk, destination: string, consumer: string, inner: () =
     keys: (c: Record<string, string | undefined>) => Object.keys(c),
     get: (c: Record<string, string | undefined>, k: string) => c[k],
   };
-  propagation.setGlobalPropagator(propagator);
   return (event: AnyEvent) => {
     const started = performance.now();
     const m = event.metadata;

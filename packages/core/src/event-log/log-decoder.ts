@@ -1,7 +1,7 @@
 import type { EnvelopeDecoderOptions } from '../broker/envelope.ts';
 import { createEnvelopeDecoder, createEnvelopeOpener } from '../broker/envelope.ts';
 import type { AnyEvent } from '../messages/message.ts';
-import { outboxRecordBody } from '../outbox/outbox-codec.ts';
+import { EMPTY_HEADERS, outboxRecordBody } from '../outbox/outbox-codec.ts';
 import type { EventLogEntry } from './event-log.ts';
 
 /** Turns log entries back into events. */
@@ -14,8 +14,6 @@ export interface LogDecoder {
    */
   decode(entry: EventLogEntry): Promise<AnyEvent>;
 }
-
-const EMPTY_HEADERS: Readonly<Record<string, string>> = Object.freeze({});
 
 /** The synchronous decode of the decoders {@link createLogDecoder} made without a catalog. */
 const synchronous = new WeakMap<LogDecoder, (entry: EventLogEntry) => AnyEvent>();

@@ -35,7 +35,8 @@ export interface OutboxEncoder {
 }
 
 const DEFAULT_MAX_PAYLOAD = 1024 * 1024;
-const EMPTY_HEADERS: Readonly<Record<string, string>> = Object.freeze({});
+/** @internal The headers of a record that has none (one frozen object, shared). */
+export const EMPTY_HEADERS: Readonly<Record<string, string>> = Object.freeze({});
 
 /** Creates the encoder a store uses in `append`. Fails fast on bad options. */
 export function createOutboxEncoder(options: OutboxEncoderOptions = {}): OutboxEncoder {

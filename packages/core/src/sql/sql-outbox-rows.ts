@@ -1,8 +1,7 @@
 import type { EventLogEntry } from '../event-log/event-log.ts';
-import { outboxHeadersProblem } from '../outbox/outbox-codec.ts';
+import { EMPTY_HEADERS, outboxHeadersProblem } from '../outbox/outbox-codec.ts';
 import type { OutboxRecord } from '../outbox/outbox-record.ts';
 
-const EMPTY_HEADERS: Readonly<Record<string, string>> = Object.freeze({});
 const EMPTY_PAYLOAD = new Uint8Array(0);
 
 /** Parses stored headers, which drivers return either as a JSON string or an object. */
