@@ -6,12 +6,15 @@ import {
   type OutboxStore,
 } from '@cqrs-ts/core/spi';
 import { createSqlOutboxOperations, outboxRecordFromRow } from '@cqrs-ts/core/sql';
-import { toStorageError } from './mysql-errors.ts';
+import { classifyMysqlError, toStorageError } from './mysql-errors.ts';
 import { type Execute, execOf, inTransaction } from './mysql-executor.ts';
 import type { MysqlOutboxStoreOptions, MysqlTransaction } from './mysql-options.ts';
 import { resolveTables } from './schema.ts';
 
 type Row = Record<string, unknown>;
+
+/** Tries of a claim that InnoDB picked as a deadlock victim (each rolled back whole, nothing claimed). */
+const CLAIM_ATTEMPTS = 3;
 
 /** Maps a row of the outbox table. @internal */
 export const toRecord: (r: Row) => OutboxRecord = outboxRecordFromRow;
@@ -167,19 +170,24 @@ export function createMysqlOutboxStore(options: MysqlOutboxStoreOptions): Outbox
       }
     },
     async claimBatch({ relayId, limit, leaseMs, now: at }) {
-      try {
-        return await inTransaction(client, async (execute) => {
-          const claimed = await lockEligible(execute, at, limit);
-          if (claimed.length === 0) return [];
-          const until = at + leaseMs;
-          await execute(
-            `UPDATE ${t} SET claimed_by = ?, claimed_until = ? WHERE seq IN (${marks(claimed.length)})`,
-            [relayId, until, ...claimed.map((r) => r.seq)],
-          );
-          return claimed.map((r) => ({ ...r, claimedBy: relayId, claimedUntil: until }));
-        });
-      } catch (error) {
-        throw toStorageError(error, 'outbox claim');
+      for (let attempt = 1; ; attempt++) {
+        try {
+          return await inTransaction(client, async (execute) => {
+            const claimed = await lockEligible(execute, at, limit);
+            if (claimed.length === 0) return [];
+            const until = at + leaseMs;
+            await execute(
+              `UPDATE ${t} SET claimed_by = ?, claimed_until = ? WHERE seq IN (${marks(claimed.length)})`,
+              [relayId, until, ...claimed.map((r) => r.seq)],
+            );
+            return claimed.map((r) => ({ ...r, claimedBy: relayId, claimedUntil: until }));
+          });
+        } catch (error) {
+          // Two relays' claims can deadlock on InnoDB's gap locks; the victim's transaction is rolled back whole
+          // (nothing claimed), and the server asks to restart it.
+          if (attempt < CLAIM_ATTEMPTS && classifyMysqlError(error) === 'deadlock') continue;
+          throw toStorageError(error, 'outbox claim');
+        }
       }
     },
     async processLocked({ limit, now: at }, process) {
