@@ -128,4 +128,34 @@ describe('timeout behavior with shared deadlines', () => {
     );
     expect(results[199]).toBe('waited 199');
   });
+
+  it('keeps a plain value a JavaScript middleware returns inside retry() and timeout()', async () => {
+    // typed as a promise, but a middleware written in JavaScript may return the value itself
+    const plain = (() => 'short-circuited') as unknown as Middleware;
+    const cases = [
+      { behaviors: [timeout(), plain], options: { timeout: 1000 } },
+      { behaviors: [retry(), plain], options: { retries: 1 } },
+      { behaviors: [retry(), timeout(), plain], options: { timeout: 1000, retries: 1 } },
+    ];
+    for (const { behaviors, options } of cases) {
+      const mediator = createMediator({ handlers: [handle(Wait, never, options)], behaviors });
+      await expect(mediator.query(Wait.create({ ms: 0 }))).resolves.toBe('short-circuited');
+    }
+  });
+
+  it('retries an attempt that throws before it returns a promise, then one that rejects', async () => {
+    let calls = 0;
+    const flaky: Middleware = (m, c, next) => {
+      calls++;
+      if (calls === 1) throw new Error('thrown at once');
+      if (calls === 2) return Promise.reject(new Error('rejected'));
+      return next(m, c);
+    };
+    const mediator = createMediator({
+      handlers: [handle(Wait, async () => 'third', { retries: 2, backoff: { initialMs: 0 } })],
+      behaviors: [retry(), flaky],
+    });
+    expect(await mediator.query(Wait.create({ ms: 0 }))).toBe('third');
+    expect(calls).toBe(3);
+  });
 });

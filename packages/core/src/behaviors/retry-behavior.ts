@@ -1,6 +1,8 @@
 import { ConfigurationError } from '../errors/cqrs-error.ts';
 import { isRetryable } from '../errors/retryable.ts';
-import type { Behavior, BehaviorTarget, Middleware } from '../mediator/behavior.ts';
+import type { Behavior, BehaviorTarget, Middleware, Next } from '../mediator/behavior.ts';
+import type { DispatchContext } from '../mediator/dispatch-context.ts';
+import type { AnyMessage } from '../messages/message.ts';
 import { policyBehavior } from '../mediator/behavior.ts';
 import { checkBackoff, MAX_RETRIES } from '../mediator/handler.ts';
 import { sleep } from '../shared/abort.ts';
@@ -60,18 +62,40 @@ export function retry(options: RetryOptions = {}): Behavior {
       if (attempts <= 1) return undefined;
       const backoff = handler.options.backoff ?? options.backoff;
       const retryOn = handler.options.retryOn ?? options.retryOn ?? isRetryable;
-      const middleware: Middleware = async (message, context, next) => {
-        for (let attempt = 1; ; attempt++) {
-          context.attempt = attempt;
+      /** The attempts after a failed one (`failed` is its number): the slow path, once something failed. */
+      const again = async (
+        failed: number,
+        error: unknown,
+        message: AnyMessage,
+        context: DispatchContext,
+        next: Next,
+      ): Promise<unknown> => {
+        for (let attempt = failed; ; ) {
+          if (attempt >= attempts || !retryOn(error) || context.signal.aborted) throw error;
+          const delayMs = backoffDelay(attempt, backoff, random);
+          options.onRetry?.({ messageType: message.type, attempt, delayMs, error });
+          await sleep(delayMs, context.signal);
+          context.attempt = ++attempt;
           try {
             return await next(message, context);
-          } catch (error) {
-            if (attempt >= attempts || !retryOn(error) || context.signal.aborted) throw error;
-            const delayMs = backoffDelay(attempt, backoff, random);
-            options.onRetry?.({ messageType: message.type, attempt, delayMs, error });
-            await sleep(delayMs, context.signal);
+          } catch (failure) {
+            error = failure;
           }
         }
+      };
+      // The first attempt is not an async function: a dispatch that succeeds at once pays one reaction, not an
+      // async frame with its awaits.
+      const middleware: Middleware = (message, context, next) => {
+        context.attempt = 1;
+        let pending: Promise<unknown>;
+        try {
+          pending = next(message, context);
+        } catch (error) {
+          return again(1, error, message, context, next);
+        }
+        // a middleware written in JavaScript may return a plain value: Promise.resolve keeps it
+        if (!(pending instanceof Promise)) pending = Promise.resolve(pending);
+        return pending.then(undefined, (error: unknown) => again(1, error, message, context, next));
       };
       return middleware;
     },

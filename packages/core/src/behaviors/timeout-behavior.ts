@@ -203,6 +203,8 @@ function timed(
     entry.fail(error);
     return race;
   }
+  // a middleware written in JavaScript may return a plain value: Promise.resolve keeps it
+  if (!(pending instanceof Promise)) pending = Promise.resolve(pending);
   pending.then(entry.settle, entry.fail);
   return race;
 }
