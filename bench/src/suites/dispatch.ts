@@ -35,7 +35,18 @@ const cases: CaseSpec[] = [
     variant: 'round-robin-100',
     baseline: 'direct 100 types round-robin',
   },
+  {
+    name: 'direct create with metadata and call',
+    module: direct,
+    variant: 'create-with-metadata-and-call',
+  },
   { name: 'direct', module: direct, variant: 'direct' },
+  {
+    name: 'direct in AsyncLocalStorage.run',
+    module: direct,
+    variant: 'direct-async-context',
+    baseline: 'direct',
+  },
   { name: 'cqrs-ts send bare', module: cqrs, variant: 'send-bare', baseline: 'direct' },
   {
     name: 'cqrs-ts send bare, traced',
