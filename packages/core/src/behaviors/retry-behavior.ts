@@ -1,10 +1,10 @@
 import { ConfigurationError } from '../errors/cqrs-error.ts';
 import { isRetryable } from '../errors/retryable.ts';
 import type { Behavior, BehaviorTarget, Middleware, Next } from '../mediator/behavior.ts';
-import type { DispatchContext } from '../mediator/dispatch-context.ts';
-import type { AnyMessage } from '../messages/message.ts';
 import { policyBehavior } from '../mediator/behavior.ts';
+import type { DispatchContext } from '../mediator/dispatch-context.ts';
 import { checkBackoff, MAX_RETRIES } from '../mediator/handler.ts';
+import type { AnyMessage } from '../messages/message.ts';
 import { sleep } from '../shared/abort.ts';
 import type { BackoffOptions } from '../shared/backoff.ts';
 import { backoffDelay } from '../shared/backoff.ts';
