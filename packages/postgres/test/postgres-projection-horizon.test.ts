@@ -1,6 +1,7 @@
 import {
   type AnyEvent,
   consistencyToken,
+  createOutboxRelay,
   createProjectionRunner,
   defineEvent,
   defineProjection,
@@ -13,7 +14,7 @@ import {
 } from '@cqrs-ts/postgres';
 import pg from 'pg';
 import { describe, expect, it } from 'vitest';
-import { PG_URL, uniqueSuffix } from '../../core/test/support/services.ts';
+import { PG_URL, uniqueSuffix, waitFor } from '../../core/test/support/services.ts';
 import { available } from './support.ts';
 
 const Noted = defineEvent('test.horizon-noted').withPayload<{ n: number }>();
@@ -98,4 +99,71 @@ describe.skipIf(!available)('postgres projection runner and the snapshot horizon
       await pool.end();
     }
   });
+
+  // The orders example runs its relay in lease mode for this reason: its projections read the outbox as their log.
+  for (const mode of ['transaction', 'lease'] as const) {
+    it(`a relay in ${mode} mode ${mode === 'transaction' ? 'holds log readers back while it publishes' : 'leaves the log readable while it publishes'}`, async () => {
+      const pool = new pg.Pool({ connectionString: PG_URL, max: 4 });
+      pool.on('error', () => {});
+      const tables = { outbox: `hzr_${mode}_${uniqueSuffix}`, inbox: `hzri_${mode}_${uniqueSuffix}` };
+      await migrate(pool, { tables });
+      const store = createPostgresEventStore({ client: pool, tables, notifyChannel: false });
+      let release!: () => void;
+      const gate = new Promise<void>((resolve) => {
+        release = resolve;
+      });
+      let publishing!: () => void;
+      const inPublish = new Promise<void>((resolve) => {
+        publishing = resolve;
+      });
+      const relay = createOutboxRelay({
+        store: store.outbox,
+        mode,
+        pollIntervalMs: 10,
+        publisher: {
+          capabilities: { preservesKeyOrder: true },
+          async publish(messages) {
+            publishing();
+            await gate; // a broker slow to acknowledge
+            return messages.map(() => ({ ok: true as const }));
+          },
+        },
+      });
+      const append = async (n: number) => {
+        const c = await pool.connect();
+        try {
+          await c.query('BEGIN');
+          await store.outbox.append(c, [Noted.create({ n }) as AnyEvent]);
+          await c.query('COMMIT');
+        } finally {
+          c.release();
+        }
+      };
+      try {
+        await append(1);
+        relay.start();
+        await inPublish; // the relay is inside its batch of event 1
+        await append(2); // committed while the batch is out
+        const readable = async () => (await store.read({ after: '0', limit: 10 })).entries.length;
+        if (mode === 'transaction') {
+          // the batch's transaction locked event 1's row: it has an id older than event 2's, and stays open
+          const batch = await store.read({ after: '0', limit: 10 });
+          expect(batch.entries.map((e) => e.id)).toHaveLength(1);
+          expect(batch.held).toBe(true);
+        } else {
+          // claimed by a short UPDATE of its own: event 2 is readable while event 1 is still being published
+          await waitFor(async () => (await readable()) === 2, 10_000, 'event 2 readable during the publish');
+        }
+        release();
+        await waitFor(async () => (await readable()) === 2, 10_000, 'event 2 readable after the batch');
+      } finally {
+        release();
+        await relay.stop();
+        await pool.query(
+          `DROP TABLE IF EXISTS ${tables.outbox}, ${tables.outbox}_archive, ${tables.outbox}_stream, ${tables.inbox}`,
+        );
+        await pool.end();
+      }
+    });
+  }
 });

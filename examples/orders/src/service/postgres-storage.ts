@@ -167,6 +167,7 @@ export async function createPostgresStorage(options: {
 
   return {
     kind: 'postgres',
+    relayMode: 'lease',
     unitOfWork: unitOfWork as OrdersStorage['unitOfWork'],
     log: eventStore,
     outbox: eventStore.outbox,

@@ -240,6 +240,7 @@ export async function startOrdersService(
     ? createOutboxRelay({
         store: storage.outbox,
         publisher: broker!.publisher,
+        mode: storage.relayMode,
         pollIntervalMs: 20,
         ...wakeUp(),
       })

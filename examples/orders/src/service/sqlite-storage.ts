@@ -94,6 +94,7 @@ export function createSqliteStorage(options: { file: string; sagaFile: string })
 
   return {
     kind: 'sqlite',
+    relayMode: 'auto',
     unitOfWork: unitOfWork as OrdersStorage['unitOfWork'],
     log: eventStore,
     outbox: eventStore.outbox,

@@ -28,6 +28,12 @@ export interface OrdersStorage {
   /** The projected order list (`order_view`), written in the runner's transaction. */
   readonly orderView: AnyProjection;
   readonly sagas: SagaStore;
+  /**
+   * The relay's mode. Postgres: `lease`, because a `transaction`-mode batch stays open while it publishes, and the
+   * projection runner reads this outbox as its log: an open write transaction holds the log's horizon, so every
+   * order placed meanwhile would wait for the batch to reach the broker before it is projected.
+   */
+  readonly relayMode: 'lease' | 'auto';
   /** Wakes the relay and the projection runner on commit, where the database can. */
   wakeUp(): OutboxWakeUp | undefined;
   insertOrder(ctx: DispatchContext, order: NewOrder): Promise<void>;
