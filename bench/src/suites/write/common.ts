@@ -12,6 +12,7 @@ import {
 } from '@cqrs-ts/core';
 import type { OutboxStore } from '@cqrs-ts/core/spi';
 import { suffix, usPerOp } from '../outbox/common.ts';
+import { pairedRatio } from './paired.ts';
 
 export const OrderPlaced = defineEvent('bench.order-placed', {
   topic: 'bench',
@@ -46,8 +47,15 @@ export type WriteKind = (typeof WRITE_KINDS)[number][1];
 /** Measurements made by this process: keys of one never meet those of another. */
 let runs = 0;
 
-/** Microseconds per operation of one case; each operation creates its message inside the timed loop. */
-export async function measureWrite<C>(parts: WriteParts<C>, kind: WriteKind): Promise<number> {
+/** What each case is compared with, op by op in the same process (`x_paired`); the raw unit has none. */
+const PAIRED_BASE: Partial<Record<WriteKind, WriteKind>> = {
+  'unit-of-work': 'raw-unit',
+  'idempotent-first': 'unit-of-work',
+  'idempotent-replay': 'idempotent-first',
+};
+
+/** The loops' operations over `parts`; each creates its message inside the timed loop. */
+async function writeOps<C>(parts: WriteParts<C>): Promise<Record<WriteKind, () => Promise<void>>> {
   const { store, tx, insertBusiness, unitOfWork } = parts;
   const run = ++runs;
   let calls = 0;
@@ -67,34 +75,44 @@ export async function measureWrite<C>(parts: WriteParts<C>, kind: WriteKind): Pr
   const check = (result: { ok: true; n: number }) => {
     if (result?.ok !== true) throw new Error(`unexpected result ${JSON.stringify(result)}`);
   };
-  switch (kind) {
-    case 'raw-unit':
-      return usPerOp(() =>
-        tx(async (c) => {
-          await insertBusiness(c);
-          await store.append(c, [OrderPlaced.create(next()) as AnyEvent]);
-        }),
+  const replayPayload = { k: 'k0', n: 0 };
+  const replayKey = `replay-${suffix}-${run}`;
+  check(await mediator.send(PlaceOrder.create(replayPayload, { idempotencyKey: replayKey })));
+  return {
+    'raw-unit': () =>
+      tx(async (c) => {
+        await insertBusiness(c);
+        await store.append(c, [OrderPlaced.create(next()) as AnyEvent]);
+      }),
+    'unit-of-work': async () => check(await mediator.send(PlaceOrder.create(next()))),
+    'idempotent-first': async () => {
+      const payload = next();
+      check(
+        await mediator.send(
+          PlaceOrder.create(payload, { idempotencyKey: `first-${suffix}-${run}-${payload.n}` }),
+        ),
       );
-    case 'unit-of-work':
-      return usPerOp(async () => check(await mediator.send(PlaceOrder.create(next()))));
-    case 'idempotent-first':
-      return usPerOp(async () => {
-        const payload = next();
-        check(
-          await mediator.send(
-            PlaceOrder.create(payload, { idempotencyKey: `first-${suffix}-${run}-${payload.n}` }),
-          ),
-        );
-      });
-    case 'idempotent-replay': {
-      const payload = { k: 'k0', n: 0 };
-      const key = `replay-${suffix}-${run}`;
-      check(await mediator.send(PlaceOrder.create(payload, { idempotencyKey: key })));
-      const us = await usPerOp(async () =>
-        check(await mediator.send(PlaceOrder.create(payload, { idempotencyKey: key }))),
-      );
-      if (calls !== 1) throw new Error(`the handler ran ${calls} times for one key`);
-      return us;
-    }
-  }
+    },
+    'idempotent-replay': async () => {
+      const at = calls;
+      check(await mediator.send(PlaceOrder.create(replayPayload, { idempotencyKey: replayKey })));
+      if (calls !== at) throw new Error('the handler ran again for a replayed key');
+    },
+  };
+}
+
+/**
+ * Microseconds per operation of one case, and its time over its paired base's (`x_paired`, see
+ * {@link pairedRatio}), measured in the same process on the same tables.
+ */
+export async function measureWrite<C>(
+  parts: WriteParts<C>,
+  kind: WriteKind,
+): Promise<{ us_per_op: number; x_paired?: number }> {
+  const ops = await writeOps(parts);
+  const us = await usPerOp(ops[kind]);
+  const base = PAIRED_BASE[kind];
+  return base === undefined
+    ? { us_per_op: us }
+    : { us_per_op: us, x_paired: await pairedRatio(ops[base], ops[kind]) };
 }

@@ -6,6 +6,7 @@
 import { type AnyEvent, createEventSourcedRepository, type EventStore } from '@cqrs-ts/core';
 import { usPerOp } from '../outbox/common.ts';
 import { OrderPlaced } from './common.ts';
+import { pairedRatio } from './paired.ts';
 
 /** What a database module provides for the event-append cases, over the tables of its `WriteParts`. */
 export interface EventAppendParts<C> {
@@ -42,13 +43,19 @@ export type EventAppendKind = (typeof EVENT_APPEND_KINDS)[number][1];
 const STREAMS = 100;
 const utf8 = new TextEncoder();
 
-/** Microseconds per append; each operation creates its event inside the timed loop. */
-export async function measureEventAppend<C>(
+/**
+ * The two appends over `parts`, each over 100 streams of its own (the hand-written one on `order-r<i>` when
+ * `pairedRaw`, else `order-s<i>`; the repository's on `order-s<i>`); each creates its event inside the timed loop.
+ */
+function appendOps<C>(
   parts: EventAppendParts<C>,
-  kind: EventAppendKind,
-): Promise<number> {
+  pairedRaw: boolean,
+): Record<EventAppendKind, () => Promise<void>> {
   const { tx, eventStore, rawAppend } = parts;
+  const rawVersions = new Array<number>(STREAMS).fill(0);
   const versions = new Array<number>(STREAMS).fill(0);
+  const rawStream = pairedRaw ? 'order-r' : 'order-s';
+  let rawN = 0;
   let n = 0;
   const repo = createEventSourcedRepository({
     name: 'order',
@@ -57,11 +64,11 @@ export async function measureEventAppend<C>(
     initialState: () => 0,
     evolve: (count: number) => count + 1,
   });
-  if (kind === 'raw-event-append') {
-    return usPerOp(() =>
+  return {
+    'raw-event-append': () =>
       tx(async (c) => {
-        const i = n % STREAMS;
-        const event = OrderPlaced.create({ k: `k${i}`, n: n++ }) as AnyEvent;
+        const i = rawN % STREAMS;
+        const event = OrderPlaced.create({ k: `k${i}`, n: rawN++ }) as AnyEvent;
         const m = event.metadata;
         const headers = JSON.stringify({
           specversion: '1.0',
@@ -82,19 +89,31 @@ export async function measureEventAppend<C>(
           payload: utf8.encode(JSON.stringify(event.payload)),
           headers,
           createdAt: Date.now(),
-          streamId: `order-s${i}`,
+          streamId: `${rawStream}${i}`,
         };
-        await rawAppend(c, row, versions[i]!);
+        await rawAppend(c, row, rawVersions[i]!);
+        rawVersions[i]!++;
+      }),
+    'aggregate-append': () =>
+      tx(async (c) => {
+        const i = n % STREAMS;
+        const event = OrderPlaced.create({ k: `k${i}`, n: n++ });
+        await repo.append(c, `s${i}`, [event], { expectedVersion: versions[i]! });
         versions[i]!++;
       }),
-    );
-  }
-  return usPerOp(() =>
-    tx(async (c) => {
-      const i = n % STREAMS;
-      const event = OrderPlaced.create({ k: `k${i}`, n: n++ });
-      await repo.append(c, `s${i}`, [event], { expectedVersion: versions[i]! });
-      versions[i]!++;
-    }),
-  );
+  };
+}
+
+/**
+ * Microseconds per append; for the aggregate append also its time over the hand-written one's, measured op by
+ * op in the same process (`x_paired`, see {@link pairedRatio}).
+ */
+export async function measureEventAppend<C>(
+  parts: EventAppendParts<C>,
+  kind: EventAppendKind,
+): Promise<{ us_per_op: number; x_paired?: number }> {
+  const ops = appendOps(parts, kind === 'aggregate-append');
+  const us = await usPerOp(ops[kind]);
+  if (kind !== 'aggregate-append') return { us_per_op: us };
+  return { us_per_op: us, x_paired: await pairedRatio(ops['raw-event-append'], ops[kind]) };
 }
