@@ -11,6 +11,7 @@ import {
   createPostgresProjectionStore,
   createPostgresWakeUp,
   migrate,
+  type PostgresClient,
 } from '@cqrs-ts/postgres';
 import pg from 'pg';
 import { describe, expect, it } from 'vitest';
@@ -92,6 +93,62 @@ describe.skipIf(!available)('postgres projection runner and the snapshot horizon
     } finally {
       await holder.query('ROLLBACK').catch(() => {});
       holder.release();
+      await runner.stop();
+      await pool.query(
+        `DROP TABLE IF EXISTS ${[tables.outbox, `${tables.outbox}_archive`, `${tables.outbox}_stream`, tables.inbox, ...Object.values(projectionTables)].join(', ')}`,
+      );
+      await pool.end();
+    }
+  });
+
+  it('an idle runner reads on without writing its checkpoint every cycle, and writes where it read to on stop', async () => {
+    const pool = new pg.Pool({ connectionString: PG_URL, max: 4 });
+    pool.on('error', () => {});
+    const tables = { outbox: `hzi_${uniqueSuffix}`, inbox: `hzii_${uniqueSuffix}` };
+    const projectionTables = {
+      projection: `hzip_${uniqueSuffix}`,
+      projectionDocument: `hzid_${uniqueSuffix}`,
+      projectionParked: `hzik_${uniqueSuffix}`,
+    };
+    await migrate(pool, { tables: { ...tables, ...projectionTables } });
+    const log = createPostgresEventStore({ client: pool, tables, notifyChannel: false });
+    const projections = createPostgresProjectionStore({ client: pool, tables: projectionTables });
+    let advances = 0;
+    let reads = 0;
+    let lastRead = '';
+    let enough!: () => void;
+    const thirtyReads = new Promise<void>((resolve) => {
+      enough = resolve;
+    });
+    const runner = createProjectionRunner<PostgresClient>({
+      log: {
+        ...log,
+        read: async (request) => {
+          const batch = await log.read(request);
+          lastRead = batch.position;
+          if (++reads === 30) enough();
+          return batch;
+        },
+      },
+      store: {
+        ...projections,
+        advance: (tx, request) => {
+          advances++;
+          return projections.advance(tx, request);
+        },
+      },
+      projections: [defineProjection<PostgresClient>({ name: 'idle', events: [Noted], apply: () => {} })],
+      pollMs: 5,
+    });
+    try {
+      // Each checkpoint write is a transaction of its own, which moves the horizon the next read reports: a runner
+      // that wrote whenever the position moved kept writing while the log stayed empty.
+      runner.start();
+      await thirtyReads;
+      expect(advances).toBeLessThanOrEqual(1);
+      await runner.stop();
+      expect((await projections.load('idle', 1))?.position).toBe(lastRead);
+    } finally {
       await runner.stop();
       await pool.query(
         `DROP TABLE IF EXISTS ${[tables.outbox, `${tables.outbox}_archive`, `${tables.outbox}_stream`, tables.inbox, ...Object.values(projectionTables)].join(', ')}`,

@@ -168,7 +168,11 @@ interface Slot<TTx> {
   readonly def: AnyProjection<TTx>;
   readonly key: { readonly name: string; readonly version: number };
   held: boolean;
+  /** Where the runner has read to: ahead of `stored` after a stretch of the log with none of its types. */
   position: string;
+  /** The checkpoint as the store has it (what `advance` is guarded by), and when it was written. */
+  stored: string;
+  storedAt: number;
   leaseUntil: number;
   stopped: boolean;
   /**
@@ -186,6 +190,12 @@ interface Slot<TTx> {
 }
 
 const SEEN_MAX = 100_000;
+
+/**
+ * The longest a runner keeps to itself that it read past events of other types (its checkpoint row is written
+ * with the next batch it applies, on `catchUp` and `stop`, else after this long).
+ */
+const IDLE_CHECKPOINT_MS = 5_000;
 
 /**
  * Creates the runner of async projections over an event log and a projection store of the same database.
@@ -230,6 +240,8 @@ export function createProjectionRunner<TTx>(options: ProjectionRunnerOptions<TTx
       key: { name: def.name, version: def.version },
       held: false,
       position: '0',
+      stored: '0',
+      storedAt: 0,
       leaseUntil: 0,
       stopped: false,
       seen: undefined,
@@ -290,6 +302,8 @@ export function createProjectionRunner<TTx>(options: ProjectionRunnerOptions<TTx
   const adopt = (s: Slot<TTx>, row: ProjectionCheckpoint, at: number) => {
     s.held = true;
     s.position = row.position;
+    s.stored = row.position;
+    s.storedAt = at;
     s.leaseUntil = at + leaseMs;
     s.stopped = row.state === 'stopped';
   };
@@ -302,7 +316,7 @@ export function createProjectionRunner<TTx>(options: ProjectionRunnerOptions<TTx
     streamVersion: e.streamVersion,
   });
 
-  /** One transaction: the checkpoint from `s.position` to `to`, then the events' writes. */
+  /** One transaction: the checkpoint from the stored one to `to`, then the events' writes. */
   const commit = async (
     s: Slot<TTx>,
     entries: readonly EventLogEntry[],
@@ -311,7 +325,7 @@ export function createProjectionRunner<TTx>(options: ProjectionRunnerOptions<TTx
     extra?: (tx: TTx) => Promise<void>,
     oneByOne = false,
   ) => {
-    const from = s.position;
+    const from = s.stored;
     const at = now();
     await store.transaction(async (tx) => {
       if (!(await store.advance(tx, { ...s.key, owner, now: at, leaseMs, from, to }))) throw LEASE_LOST;
@@ -319,6 +333,8 @@ export function createProjectionRunner<TTx>(options: ProjectionRunnerOptions<TTx
       await applyAll(s, tx, entries, events, oneByOne);
     });
     s.position = to;
+    s.stored = to;
+    s.storedAt = at;
     s.leaseUntil = at + leaseMs;
     for (const e of entries) seen(s, e.id);
     if (s.listeners.size > 0 && entries.length > 0) {
@@ -438,13 +454,22 @@ export function createProjectionRunner<TTx>(options: ProjectionRunnerOptions<TTx
   const step = async (
     s: Slot<TTx>,
     signal: AbortSignal,
+    storeIdle = false,
   ): Promise<number | 'blocked' | 'idle' | 'held' | 'stopped'> => {
     if (!(await take(s))) return 'blocked';
     if (s.stopped) return 'stopped';
     const batch = await log.read({ after: s.position, limit: batchSize, types: s.def.types });
     if (batch.entries.length === 0) {
-      if (batch.position === s.position) return batch.held === true ? 'held' : 'idle';
-      await commit(s, [], [], batch.position);
+      if (batch.position === s.position) {
+        if (storeIdle && s.stored !== s.position) await commit(s, [], [], s.position);
+        return batch.held === true ? 'held' : 'idle';
+      }
+      // Nothing of this projection's types: the runner reads on from there, and the checkpoint is written only
+      // now and then (a runner that took over scans the stretch again and finds nothing to apply). Writing it
+      // every time would keep an idle runner writing: on Postgres each commit moves the log's horizon, which the
+      // next read reports as a new position.
+      s.position = batch.position;
+      if (storeIdle || now() - s.storedAt >= IDLE_CHECKPOINT_MS) await commit(s, [], [], batch.position);
       return 0;
     }
     let entries = batch.entries;
@@ -585,6 +610,8 @@ export function createProjectionRunner<TTx>(options: ProjectionRunnerOptions<TTx
       for (const s of slots.values()) {
         s.loop = undefined;
         if (s.held) {
+          // what the runner read past without writing, written before the lease goes
+          if (s.stored !== s.position) await commit(s, [], [], s.position).catch(() => undefined);
           s.held = false;
           await store.release({ ...s.key, owner }).catch(() => false);
         }
@@ -599,7 +626,7 @@ export function createProjectionRunner<TTx>(options: ProjectionRunnerOptions<TTx
       for (const s of chosen) {
         let n = 0;
         for (;;) {
-          const r = await exclusive(s, () => step(s, new AbortController().signal));
+          const r = await exclusive(s, () => step(s, new AbortController().signal, true));
           if (typeof r !== 'number') break;
           n += r;
           if (r === 0) break;
@@ -678,6 +705,8 @@ export function createProjectionRunner<TTx>(options: ProjectionRunnerOptions<TTx
             if (s.def.style === 'batch' && s.def.reset !== undefined) await s.def.reset(tx, s.key.version);
           });
           s.position = '0';
+          s.stored = '0';
+          s.storedAt = at;
           s.stopped = false;
           s.leaseUntil = at + leaseMs;
           s.seen?.clear();
