@@ -68,6 +68,14 @@ export async function createPostgresStorage(options: {
     source: 'orders-service',
     notifyChannel: false,
   });
+  /**
+   * Every order of a popular SKU updates its one stock row. A transaction that waits for that row lock already has a
+   * transaction id (an UPDATE takes one before it waits), and the order-view projection reads the outbox as a log
+   * that stops at the oldest running transaction id: a queue of checkouts on one SKU would hold every placed order
+   * out of the projected list. Waiting on an advisory lock per SKU first, which takes no transaction id, leaves only
+   * the transaction that holds the row (a few statements long) in the way.
+   */
+  const waitForSku = 'WITH w AS MATERIALIZED (SELECT pg_advisory_xact_lock(727002, hashtext($2)))';
   const unitOfWork = createPostgresUnitOfWork({ client: pool, outbox: eventStore.outbox });
   const tx = (ctx: DispatchContext) => unitOfWork.transaction(ctx);
 
@@ -201,7 +209,7 @@ export async function createPostgresStorage(options: {
           // one lock order for every transaction: no deadlock between two orders of the same SKUs
           for (const line of [...lines].sort((a, b) => a.sku.localeCompare(b.sku))) {
             const taken = await db.query(
-              'UPDATE stock SET on_hand = on_hand - $1 WHERE sku = $2 AND on_hand >= $1',
+              `${waitForSku} UPDATE stock SET on_hand = on_hand - $1 WHERE sku = $2 AND on_hand >= $1 AND EXISTS (SELECT 1 FROM w)`,
               [line.quantity, line.sku],
             );
             if (taken.rowCount === 0) throw new CheckoutRefused(`${line.sku} is out of stock`);
@@ -217,7 +225,10 @@ export async function createPostgresStorage(options: {
             [orderId],
           );
           for (const r of (rows as Row[]).sort((a, b) => String(a.sku).localeCompare(String(b.sku))))
-            await db.query('UPDATE stock SET on_hand = on_hand + $1 WHERE sku = $2', [r.quantity, r.sku]);
+            await db.query(
+              `${waitForSku} UPDATE stock SET on_hand = on_hand + $1 WHERE sku = $2 AND EXISTS (SELECT 1 FROM w)`,
+              [r.quantity, r.sku],
+            );
         }
       } else if (step === 'charge') {
         if (action === 'act') {
