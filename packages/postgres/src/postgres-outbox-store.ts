@@ -122,21 +122,25 @@ export function createPostgresOutboxStore(options: PostgresOutboxStoreOptions): 
     WHERE status = 'pending' AND seq >= (SELECT min(lo) FROM w) AND seq < (SELECT max(lo) FROM w) + $2::int
       AND ${isDue('')}
     ORDER BY seq LIMIT $2 FOR UPDATE SKIP LOCKED)`;
-  const blockers = `b AS (SELECT u.key, min(u.seq) AS s FROM (
+  // `passed`: a condition on `p` for pending rows that block nothing (see LockedBatchRequest.committing).
+  const blockers = (passed = '') => `b AS (SELECT u.key, min(u.seq) AS s FROM (
       SELECT seq, key FROM (
         SELECT p.seq, p.key, 1 AS v FROM ${t} p
         WHERE p.status = 'pending' AND p.key IS NOT NULL
-          AND p.seq >= (SELECT min(lo) FROM w) AND p.seq < (SELECT max(seq) FROM c)
+          AND p.seq >= (SELECT min(lo) FROM w) AND p.seq < (SELECT max(seq) FROM c)${passed === '' ? '' : ` AND NOT (${passed})`}
         UNION ALL SELECT c.seq, c.key, -1 FROM c) a
       GROUP BY seq, key HAVING sum(v) > 0) u
     GROUP BY u.key)`;
-  const claimSql = planEachTime(`WITH RECURSIVE ${walk}, ${picked('seq, key')}, ${blockers},
+  const claimSql = planEachTime(`WITH RECURSIVE ${walk}, ${picked('seq, key')}, ${blockers()},
   e AS (SELECT c.seq FROM c LEFT JOIN b ON b.key = c.key WHERE b.s IS NULL OR c.seq < b.s)
   UPDATE ${t} o SET claimed_by = $3, claimed_until = $4 FROM e WHERE o.seq = e.seq
   RETURNING o.*`);
 
-  // Same selection, but the locked CTE carries whole rows, so no second lookup per row.
-  const lockSql = planEachTime(`WITH RECURSIVE ${walk}, ${picked('*')}, ${blockers}
+  // Same selection, but the locked CTE carries whole rows, so no second lookup per row. `$3`: the seqs of the
+  // relay's previous batch, published and committing in another transaction, which hold their rows' locks but
+  // block nothing (the relay publishes this batch after them).
+  const lockSql =
+    planEachTime(`WITH RECURSIVE ${walk}, ${picked('*')}, ${blockers('p.seq = ANY($3::bigint[])')}
   SELECT c.* FROM c LEFT JOIN b ON b.key = c.key WHERE b.s IS NULL OR c.seq < b.s ORDER BY c.seq`);
   const publishedBySeqSql = `UPDATE ${t} SET status = 'published', published_at = $1, claimed_by = NULL, claimed_until = NULL WHERE seq = ANY($2::bigint[])`;
   const publishedSql = `UPDATE ${t} SET status = 'published', published_at = $1, claimed_by = NULL, claimed_until = NULL WHERE status = 'pending' AND id = ANY($2::uuid[])`;
@@ -218,12 +222,13 @@ export function createPostgresOutboxStore(options: PostgresOutboxStoreOptions): 
     markFailed: (failures) => markFailed(failures, exec),
   };
   if (transact !== undefined) {
-    store.processLocked = async ({ limit, now: at }, process) => {
+    store.overlapsLocked = true;
+    store.processLocked = async ({ limit, now: at, committing = [] }, process) => {
       let locked = 0;
       const rollback = new Error('outbox: batch postponed');
       try {
         await transact(async (execute) => {
-          const rows = (await run('outbox lock', lockSql, [at, limit], execute)).rows;
+          const rows = (await run('outbox lock', lockSql, [at, limit, committing], execute)).rows;
           locked = rows.length;
           const records = rows.map(toRecord);
           const outcome = await process(records);

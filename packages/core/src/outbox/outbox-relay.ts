@@ -234,6 +234,7 @@ export function createOutboxRelay(options: OutboxRelayOptions): OutboxRelay {
     throw new ConfigurationError('outbox relay: mode "transaction" needs a store with processLocked');
   }
   const locked = mode !== 'lease' && typeof store.processLocked === 'function';
+  const overlap = locked && store.overlapsLocked === true;
   const circuitOptions = options.circuit ?? {};
   const probeIntervalMs = positive('circuit.probeIntervalMs', circuitOptions.probeIntervalMs ?? 200);
   const maxProbeIntervalMs = positive(
@@ -577,24 +578,39 @@ export function createOutboxRelay(options: OutboxRelayOptions): OutboxRelay {
     };
   }
 
-  async function runLocked(limit: number, mayWait: boolean): Promise<OutboxRunResult> {
+  /**
+   * One locked cycle. After `previous` (a cycle of the background loop whose commit is under way): its published
+   * rows block nothing, and this batch commits only after it did (had it failed, its rows are pending again, due
+   * before these, and this batch rolls back). `onPublished` hears the outcome before the commit.
+   */
+  async function runLocked(
+    limit: number,
+    mayWait: boolean,
+    previous?: Committing,
+    onPublished?: (outcome: Outcome, records: readonly OutboxRecord[]) => void,
+  ): Promise<OutboxRunResult> {
     const processLocked = store.processLocked!.bind(store);
     let done: { outcome: Outcome; claimed: number } | undefined;
     let waitMs = 0;
     const attempt = (wait: boolean) =>
-      processLocked({ limit, now: now() }, async (records) => {
-        if (records.length === 0) return undefined;
-        if (wait && maxBatchAgeMs > 0 && records.length < limit && running) {
-          const age = now() - records[0]!.createdAt;
-          if (age < maxBatchAgeMs) {
-            waitMs = maxBatchAgeMs - age;
-            return undefined; // roll back, let the batch fill, then take it
+      processLocked(
+        { limit, now: now(), ...(previous === undefined ? {} : { committing: previous.seqs }) },
+        async (records) => {
+          if (records.length === 0) return undefined;
+          if (wait && maxBatchAgeMs > 0 && records.length < limit && running) {
+            const age = now() - records[0]!.createdAt;
+            if (age < maxBatchAgeMs) {
+              waitMs = maxBatchAgeMs - age;
+              return undefined; // roll back, let the batch fill, then take it
+            }
           }
-        }
-        const o = await publishRecords(records);
-        done = { outcome: o, claimed: records.length };
-        return { published: o.published, failures: o.failures, publishedAt: o.at };
-      });
+          const o = await publishRecords(records);
+          onPublished?.(o, records);
+          if (previous !== undefined && !(await previous.committed)) return undefined;
+          done = { outcome: o, claimed: records.length };
+          return { published: o.published, failures: o.failures, publishedAt: o.at };
+        },
+      );
     await attempt(mayWait);
     if (waitMs > 0) {
       await idle(waitMs);
@@ -602,6 +618,55 @@ export function createOutboxRelay(options: OutboxRelayOptions): OutboxRelay {
     }
     // Counted only once committed: a failed commit leaves the rows pending and throws above.
     return done === undefined ? EMPTY_RESULT : recordOutcome(done.outcome, done.claimed);
+  }
+
+  /** A locked cycle of the background loop that published its whole batch and is committing. */
+  interface Committing {
+    /** Seqs of the rows it published. */
+    readonly seqs: readonly number[];
+    /** Whether it committed; never rejects. */
+    readonly committed: Promise<boolean>;
+    /** Its counted result; rejects with its storage error. */
+    readonly done: Promise<OutboxRunResult>;
+  }
+
+  /**
+   * Starts a locked cycle of the background loop after `previous`. Resolves once its batch is published: to the
+   * cycle, committing, when the next cycle may overlap its commit (a full batch, every row published or
+   * quarantined), else to its settled result.
+   */
+  async function startLocked(
+    previous: Committing | undefined,
+  ): Promise<{ committing: Committing } | { result: OutboxRunResult }> {
+    let published: (seqs: readonly number[] | undefined) => void = () => {};
+    const seqs = new Promise<readonly number[] | undefined>((resolve) => {
+      published = resolve;
+    });
+    const done = runLocked(batchSize, true, previous, (o, records) => {
+      if (o.down !== undefined || o.released.length > 0 || o.failures.length > o.quarantined) return;
+      if (records.length < batchSize || o.published.length === 0) return;
+      const ids = new Set(o.published);
+      published(records.filter((r) => ids.has(r.id)).map((r) => r.seq));
+    });
+    const settled = done.then(
+      () => published(undefined),
+      () => published(undefined),
+    );
+    const passed = await seqs;
+    if (passed === undefined) {
+      await settled;
+      return { result: await done };
+    }
+    return {
+      committing: {
+        seqs: passed,
+        committed: done.then(
+          (r) => r.claimed > 0,
+          () => false,
+        ),
+        done,
+      },
+    };
   }
 
   async function runOnce(): Promise<OutboxRunResult> {
@@ -634,6 +699,8 @@ export function createOutboxRelay(options: OutboxRelayOptions): OutboxRelay {
 
   async function run(): Promise<void> {
     let errors = 0;
+    // While a backlog drains, the next cycle locks and publishes while the previous one commits.
+    let committing: Committing | undefined;
     while (running) {
       beat.cycle();
       if (circuit === 'open') {
@@ -646,10 +713,33 @@ export function createOutboxRelay(options: OutboxRelayOptions): OutboxRelay {
       const probing = circuit !== 'closed';
       let result = EMPTY_RESULT;
       try {
-        result = await runOnce();
+        if (overlap && !probing) {
+          const previous = committing;
+          committing = undefined;
+          const next = await startLocked(previous);
+          if (previous !== undefined) {
+            try {
+              await previous.done;
+            } catch (error) {
+              // this cycle rolls back by itself (it commits only after the previous one did)
+              if ('committing' in next) await next.committing.done.catch(() => undefined);
+              throw error;
+            }
+          }
+          if ('committing' in next) {
+            if (running) {
+              committing = next.committing;
+              beat.beat(0);
+              continue;
+            }
+            result = await next.committing.done;
+          } else result = next.result;
+        } else result = await runOnce();
         if (retention && now() - lastPurgeAt >= (retention.intervalMs ?? 60_000)) await purgeNow();
         errors = 0;
       } catch (error) {
+        if (committing !== undefined) await committing.done.catch(() => undefined);
+        committing = undefined;
         errors++;
         noteError(errorText(error));
         logger.error({ relayId, error: lastError }, 'outbox relay iteration failed');
@@ -666,6 +756,12 @@ export function createOutboxRelay(options: OutboxRelayOptions): OutboxRelay {
         beat.beat(pollIntervalMs);
         await idle(pollIntervalMs);
       } else beat.beat(0);
+    }
+    if (committing !== undefined) {
+      await committing.done.catch((error: unknown) => {
+        noteError(errorText(error));
+        logger.error({ relayId, error: lastError }, 'outbox relay iteration failed');
+      });
     }
   }
 

@@ -28,6 +28,13 @@ export interface LockedBatchRequest {
   readonly limit: number;
   /** Current time, epoch ms. */
   readonly now: number;
+  /**
+   * Seqs of records the relay published in its previous cycle, whose transaction is still committing (they are
+   * still pending and locked): they do not block their keys, so this batch may hold later records of the same
+   * keys, which the relay publishes after them and commits only after their commit. Honoured by stores with
+   * {@link OutboxStore.overlapsLocked}; the relay sends it only to them. @default []
+   */
+  readonly committing?: readonly number[];
 }
 
 /** What the relay did with a locked batch; records in neither list stay pending, untouched. */
@@ -96,6 +103,11 @@ export interface OutboxStore<TTx = unknown> {
     request: LockedBatchRequest,
     process: (records: readonly OutboxRecord[]) => Promise<LockedBatchOutcome | undefined>,
   ): Promise<number>;
+  /**
+   * Optional: `processLocked` honours `request.committing`, so the relay's next cycle may lock and publish while
+   * the previous one commits (two transactions, and connections, at once while a backlog drains).
+   */
+  overlapsLocked?: boolean;
   /** Marks records published (one statement). */
   markPublished(ids: readonly string[], now: number): Promise<void>;
   /** Records failed attempts: increments attempts, sets error and next attempt, or moves to `dead`. */

@@ -1,0 +1,209 @@
+/**
+ * Issue 11: after an outage the relay drained a backlog one locked cycle after another (lock, publish, mark,
+ * commit), so the commit of each batch sat between two publishes. On a store that declares `overlapsLocked`, the
+ * background loop locks and publishes the next batch while the previous one commits, after it: the previous
+ * batch's published rows are passed as `committing` (they block nothing), and the next batch commits only after
+ * the previous one did; a failed commit rolls the next batch back and both go out again, in key order.
+ */
+import { type AnyEvent, createOutboxRelay, defineEvent, StorageError } from '@cqrs-ts/core';
+import {
+  createOutboxEncoder,
+  type LockedBatchOutcome,
+  type LockedBatchRequest,
+  type MessagePublisher,
+  type OutboxRecord,
+  type OutboxStore,
+} from '@cqrs-ts/core/spi';
+import { describe, expect, it } from 'vitest';
+import { waitFor } from './support/services.ts';
+
+const Ticked = defineEvent('overlap.ticked', {
+  topic: 'ticks',
+  key: (p: { k: string; n: number }) => p.k,
+}).withPayload<{ k: string; n: number }>();
+
+/** `count` events over `keys` keys, numbered per key. */
+const ticks = (count: number, keys: number): AnyEvent[] =>
+  Array.from(
+    { length: count },
+    (_, i) => Ticked.create({ k: `k${i % keys}`, n: Math.floor(i / keys) }) as AnyEvent,
+  );
+
+type Row = { record: OutboxRecord; status: 'pending' | 'published'; lockedBy: number | undefined };
+
+/**
+ * A store with `processLocked` as a database runs it: a cycle locks the first due rows nobody holds, in seq
+ * order, less those whose key has an earlier pending row outside the batch (unless that row is in `committing`),
+ * and writes its outcome at its commit. `commitGate` holds (or fails) a cycle's commit. It records every write
+ * that marked a row published while an earlier row of its key was still pending.
+ */
+function lockingStore(events: readonly AnyEvent[]) {
+  const encoded = createOutboxEncoder().encode(events, Date.now());
+  const rows: Row[] = encoded.map((r, i) => ({
+    record: {
+      ...r,
+      seq: i + 1,
+      status: 'pending',
+      attempts: 0,
+      nextAttemptAt: 0,
+      lastError: null,
+      publishedAt: null,
+      claimedBy: null,
+      claimedUntil: null,
+    },
+    status: 'pending',
+    lockedBy: undefined,
+  }));
+  const cycles: { committing: readonly number[]; seqs: number[] }[] = [];
+  const outOfOrderCommits: number[] = [];
+  let commitGate: (cycle: number) => Promise<void> = async () => {};
+  const store: OutboxStore<never> = {
+    overlapsLocked: true,
+    async processLocked(request: LockedBatchRequest, process) {
+      const cycle = cycles.length;
+      const committing = new Set(request.committing ?? []);
+      const blocked = new Set<string>();
+      const taken: Row[] = [];
+      for (const row of rows) {
+        if (row.status !== 'pending') continue;
+        const key = row.record.key;
+        const free = row.lockedBy === undefined && taken.length < request.limit;
+        if (free && (key === null || !blocked.has(key))) taken.push(row);
+        else if (key !== null && !committing.has(row.record.seq)) blocked.add(key);
+      }
+      for (const row of taken) row.lockedBy = cycle;
+      cycles.push({ committing: [...committing], seqs: taken.map((r) => r.record.seq) });
+      try {
+        const outcome: LockedBatchOutcome | undefined = await process(taken.map((r) => r.record));
+        if (outcome === undefined) return taken.length; // rolled back
+        await commitGate(cycle);
+        const published = new Set(outcome.published);
+        for (const row of taken) {
+          if (!published.has(row.record.id)) continue;
+          const earlier = rows.some(
+            (r) => r.record.key === row.record.key && r.record.seq < row.record.seq && r.status === 'pending',
+          );
+          if (earlier) outOfOrderCommits.push(row.record.seq);
+          row.status = 'published';
+        }
+        return taken.length;
+      } finally {
+        for (const row of taken) row.lockedBy = undefined;
+      }
+    },
+    append: async () => {},
+    claimBatch: async () => [],
+    markPublished: async () => {},
+    markFailed: async () => {},
+    release: async () => {},
+    listDeadLetters: async () => [],
+    replayDeadLetters: async () => 0,
+    deleteDeadLetters: async () => 0,
+    stats: async () => ({
+      backlog: rows.filter((r) => r.status === 'pending').length,
+      oldestPendingAgeMs: 0,
+      dead: 0,
+    }),
+    purge: async () => 0,
+  };
+  return {
+    store,
+    rows,
+    cycles,
+    outOfOrderCommits,
+    gate(fn: (cycle: number) => Promise<void>) {
+      commitGate = fn;
+    },
+  };
+}
+
+/** A publisher that records what it was given, in order. */
+function recordingPublisher() {
+  const sent: { k: string; n: number }[] = [];
+  const publisher: MessagePublisher = {
+    capabilities: { preservesKeyOrder: true },
+    async publish(batch) {
+      for (const m of batch) {
+        const p = JSON.parse(new TextDecoder().decode(m.body)) as { k: string; n: number };
+        sent.push(p);
+      }
+      return batch.map(() => ({ ok: true }));
+    },
+  };
+  return { publisher, sent };
+}
+
+/** Whether each key's first deliveries came in order 0, 1, 2, ... */
+function firstDeliveriesInOrder(sent: readonly { k: string; n: number }[]): boolean {
+  const next = new Map<string, number>();
+  for (const s of sent) {
+    const expected = next.get(s.k) ?? 0;
+    if (s.n > expected) return false;
+    if (s.n === expected) next.set(s.k, expected + 1);
+  }
+  return true;
+}
+
+describe('issue 11: the relay overlaps a locked batch with the commit of the one before', () => {
+  it('locks and publishes the next batch while the previous one commits, past its published rows, and commits after it', async () => {
+    const s = lockingStore(ticks(40, 4)); // 10 rows per key: every batch of 10 holds each key
+    let releaseFirst!: () => void;
+    const firstHeld = new Promise<void>((resolve) => {
+      releaseFirst = resolve;
+    });
+    s.gate((cycle) => (cycle === 0 ? firstHeld : Promise.resolve()));
+    const { publisher, sent } = recordingPublisher();
+    const relay = createOutboxRelay({ store: s.store, publisher, batchSize: 10, pollIntervalMs: 10 });
+    relay.start();
+    try {
+      // the first commit is held until the second batch is locked
+      await waitFor(() => s.cycles.length >= 2, 5000, 'the next batch locked while the first commits');
+      expect(s.cycles[1]!.committing).toEqual(s.cycles[0]!.seqs);
+      expect(s.cycles[1]!.seqs).toEqual([11, 12, 13, 14, 15, 16, 17, 18, 19, 20]);
+      releaseFirst();
+      await waitFor(() => s.rows.every((r) => r.status === 'published'), 5000, 'every row published');
+    } finally {
+      releaseFirst();
+      await relay.stop();
+    }
+    expect(s.outOfOrderCommits).toEqual([]);
+    expect(sent).toHaveLength(40);
+    expect(firstDeliveriesInOrder(sent)).toBe(true);
+  });
+
+  it('a failed commit rolls back the batch locked after it; both go out again, in key order', async () => {
+    const s = lockingStore(ticks(30, 3));
+    let failFirst!: () => void;
+    const firstFails = new Promise<void>((_, reject) => {
+      failFirst = () => reject(new StorageError('connection', 'commit lost'));
+    });
+    firstFails.catch(() => undefined);
+    s.gate((cycle) => (cycle === 0 ? firstFails : Promise.resolve()));
+    const { publisher, sent } = recordingPublisher();
+    const relay = createOutboxRelay({ store: s.store, publisher, batchSize: 10, pollIntervalMs: 10 });
+    relay.start();
+    try {
+      await waitFor(() => s.cycles.length >= 2, 5000, 'the next batch locked while the first commits');
+      failFirst();
+      await waitFor(() => s.rows.every((r) => r.status === 'published'), 5000, 'every row published');
+    } finally {
+      await relay.stop();
+    }
+    expect(s.outOfOrderCommits).toEqual([]);
+    expect(firstDeliveriesInOrder(sent)).toBe(true);
+    // the rolled-back rows of both batches went out again (at least once), the first batch's before the second's
+    const again = sent.slice(20);
+    expect(again.slice(0, 10).map((m) => m.n)).toEqual([0, 0, 0, 1, 1, 1, 2, 2, 2, 3]);
+    expect((await relay.health()).lastError).toContain('commit lost');
+  });
+
+  it('runOnce stays one whole cycle: it commits before it returns', async () => {
+    const s = lockingStore(ticks(20, 2));
+    const { publisher } = recordingPublisher();
+    const relay = createOutboxRelay({ store: s.store, publisher, batchSize: 10 });
+    const first = await relay.runOnce();
+    expect(first.published).toBe(10);
+    expect(s.rows.filter((r) => r.status === 'published')).toHaveLength(10);
+    expect(s.cycles[0]!.committing).toEqual([]);
+  });
+});
