@@ -235,6 +235,38 @@ describe('relay through a broker outage', () => {
     }
   });
 
+  it('a publisher that reports the broker back (onAvailable) gets a probe at once, not at the next probe time', async () => {
+    const { store } = await seeded(3);
+    const broker = switchableBroker();
+    const listeners = new Set<() => void>();
+    const publisher: MessagePublisher = {
+      ...broker.publisher,
+      publish: (batch, options) => broker.publisher.publish(batch, options),
+      onAvailable(listener) {
+        listeners.add(listener);
+        return () => listeners.delete(listener);
+      },
+    };
+    broker.state.down = true;
+    const relay = createOutboxRelay({
+      store,
+      publisher,
+      circuit: { probeIntervalMs: 60_000, maxProbeIntervalMs: 60_000 },
+    });
+    relay.start();
+    try {
+      await waitFor(async () => (await relay.health()).circuit === 'open', 5000, 'the circuit to open');
+      expect(listeners.size).toBe(1);
+      broker.state.down = false;
+      for (const listener of listeners) listener();
+      await waitFor(() => broker.received.length === 3, 5000, 'the rows published after the report');
+      expect((await relay.health()).circuit).toBe('closed');
+    } finally {
+      await relay.stop();
+    }
+    expect(listeners.size).toBe(0); // stop() removed its listener
+  });
+
   it('stop() ends a relay that is waiting for its next probe', async () => {
     const { store } = await seeded(3);
     const broker = switchableBroker();

@@ -39,6 +39,8 @@ export interface AckedSender {
   ): BrokerError | undefined;
   /** Called whenever capacity frees up (after each settle). */
   onSettled: (() => void) | undefined;
+  /** Called when the connection is re-established after a loss. */
+  onReconnected: (() => void) | undefined;
   /** Fails everything pending and stops listening. */
   close(): void;
 }
@@ -105,6 +107,7 @@ export function createAckedSender(
     timer = setTimeout(sweep, Math.max(1, Math.ceil(first.deadline - now)));
   };
 
+  const reconnected = () => sender.onReconnected?.();
   const statuses = nc.status();
   void (async () => {
     try {
@@ -114,6 +117,7 @@ export function createAckedSender(
           failAll(() => new BrokerError('connection', 'nats: connection lost before the PubAck'));
         } else if (s.type === 'reconnect') {
           connected = true;
+          if (!closed) reconnected();
         }
       }
     } catch {
@@ -133,6 +137,7 @@ export function createAckedSender(
       return pending.size;
     },
     onSettled: undefined,
+    onReconnected: undefined,
     send(subject, data, headers, owner, index) {
       if (closed || nc.isClosed()) return new BrokerError('closed', 'nats: connection is closed');
       if (!connected) return new BrokerError('connection', 'nats: connection is down (reconnecting)');

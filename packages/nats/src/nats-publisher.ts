@@ -55,6 +55,11 @@ export interface NatsPublisher extends MessagePublisher, AsyncDisposable {
   ): Promise<readonly PublishResult[]>;
   /** The subject a message is published to. */
   subjectOf(message: Pick<OutboxMessage, 'topic'> & Partial<OutboxMessage>): string;
+  /**
+   * Calls `listener` each time the publisher's connection is re-established after a loss (a relay with an open
+   * circuit then probes at once); returns a function that removes it.
+   */
+  onAvailable(listener: () => void): () => void;
   health(): NatsPublisherHealth;
   /** Fails messages still awaiting a PubAck, stops listening, closes the connection if cqrs-ts opened it. */
   close(): Promise<void>;
@@ -311,9 +316,20 @@ export async function createNatsPublisher(options: NatsPublisherOptions = {}): P
       if (sender.inFlight >= maxInFlight) break;
     }
   };
+  const listeners = new Set<() => void>();
+  const notifyAvailable = () => {
+    for (const listener of [...listeners]) {
+      try {
+        listener();
+      } catch {
+        // a listener's failure is its own; the others still hear
+      }
+    }
+  };
   const attach = (connection: NatsConnection): AckedSender => {
     const sender = createAckedSender(connection, { timeoutMs, inboxPrefix });
     sender.onSettled = onSettled;
+    sender.onReconnected = notifyAvailable;
     return sender;
   };
 
@@ -361,6 +377,7 @@ export async function createNatsPublisher(options: NatsPublisherOptions = {}): P
         shared.sender.close();
         nc = next.nc;
         shared.sender = attach(nc);
+        notifyAvailable();
       } catch {
         // still unreachable: this call's messages fail as `closed` (the destination is down); the next call retries
       } finally {
@@ -403,6 +420,12 @@ export async function createNatsPublisher(options: NatsPublisherOptions = {}): P
       return publish(messages, opts);
     },
     subjectOf,
+    onAvailable(listener) {
+      listeners.add(listener);
+      return () => {
+        listeners.delete(listener);
+      };
+    },
     health() {
       const sender = shared.sender;
       return { connected: sender.connected, inFlight: sender.inFlight, published, failed, lastError };

@@ -389,6 +389,35 @@ describe.skipIf(!natsAvailable)('nats reliability', () => {
     60_000,
   );
 
+  it('the publisher tells onAvailable listeners when its connection is back after a server restart (a relay probes at once)', async () => {
+    const server = await startPrivateNats();
+    const publisher = await createNatsPublisher({
+      servers: server.url,
+      subjectPrefix: unique('AVAIL').toLowerCase(),
+    });
+    let told = 0;
+    let removedTold = 0;
+    publisher.onAvailable(() => {
+      told++;
+    });
+    const remove = publisher.onAvailable(() => {
+      removedTold++;
+    });
+    remove();
+    try {
+      await server.kill();
+      await until(() => !publisher.health().connected, 20_000, 'the publisher to see the connection lost');
+      expect(told).toBe(0);
+      await server.start();
+      await until(() => told > 0, 20_000, 'the listener to hear the reconnection');
+      expect(publisher.health().connected).toBe(true);
+      expect(removedTold).toBe(0);
+    } finally {
+      await publisher.close();
+      await server.dispose();
+    }
+  }, 60_000);
+
   it('a connection the publisher opened that gave up reconnecting (maxReconnectAttempts spent) is replaced once the server is back: publishing resumes instead of failing as closed for good', async () => {
     const server = await startPrivateNats();
     const stream = unique('REOPEN');

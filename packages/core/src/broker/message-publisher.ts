@@ -44,4 +44,10 @@ export interface MessagePublisher {
     batch: readonly OutboxMessage[],
     options?: { readonly signal?: AbortSignal },
   ): Promise<readonly PublishResult[]>;
+  /**
+   * Optional: calls `listener` whenever the destination may be reachable again (the client re-established its
+   * connection), so a relay that paused publishing probes at once instead of at its next probe time. Returns a
+   * function that removes the listener.
+   */
+  onAvailable?(listener: () => void): () => void;
 }

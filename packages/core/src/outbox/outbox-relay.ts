@@ -36,8 +36,9 @@ export interface OutboxRetentionOptions {
  * How the relay behaves while the broker is unreachable. A publish that fails because the destination is down
  * (see `isUnavailable`) opens the circuit: the failed rows are handed back untouched (no attempt is counted, no
  * backoff is written), and publishing pauses. While open, the relay probes the broker with a batch of one row,
- * first after `probeIntervalMs`, then at growing intervals up to `maxProbeIntervalMs`; the first probe that
- * gets through closes the circuit and the backlog drains at full speed at once.
+ * first after `probeIntervalMs`, then at growing intervals up to `maxProbeIntervalMs`, and at once when the
+ * publisher reports the broker reachable again (`MessagePublisher.onAvailable`, e.g. its client reconnected); the
+ * first probe that gets through closes the circuit and the backlog drains at full speed at once.
  */
 export interface OutboxCircuitOptions {
   /** Wait before the first probe after the circuit opens, in ms. @default 200 */
@@ -271,6 +272,7 @@ export function createOutboxRelay(options: OutboxRelayOptions): OutboxRelay {
   let failedProbes = 0;
   let nextProbeAt = 0;
   let quarantined = 0;
+  let stopListening: (() => void) | undefined;
   const beat = createHeartbeat(pollIntervalMs, now);
 
   const noteError = (text: string) => {
@@ -287,6 +289,13 @@ export function createOutboxRelay(options: OutboxRelayOptions): OutboxRelay {
       clearTimeout(timer);
       r();
     }
+  };
+
+  /** The publisher says the broker may be back: an open circuit probes now instead of at its next probe time. */
+  const available = () => {
+    if (circuit !== 'open') return;
+    nextProbeAt = now();
+    stopResolve?.();
   };
 
   /** Sleeps `ms`; a wake-up cuts it short only when `wakeable` (the circuit's waits ignore new rows). */
@@ -774,6 +783,11 @@ export function createOutboxRelay(options: OutboxRelayOptions): OutboxRelay {
       publishAbort = new AbortController();
       lastProgressAt = now();
       beat.running(true);
+      try {
+        stopListening = publisher.onAvailable?.(available);
+      } catch (error) {
+        logger.error({ relayId, error: errorText(error) }, 'outbox publisher onAvailable failed');
+      }
       const started = options.wakeUp?.start(wake);
       loop = Promise.resolve(started)
         .catch((error: unknown) =>
@@ -796,6 +810,13 @@ export function createOutboxRelay(options: OutboxRelayOptions): OutboxRelay {
       } finally {
         clearTimeout(abortTimer);
         loop = undefined;
+        const unlisten = stopListening;
+        stopListening = undefined;
+        try {
+          unlisten?.();
+        } catch {
+          // the publisher's to fix; the relay is stopped either way
+        }
         await options.wakeUp?.stop();
       }
     },

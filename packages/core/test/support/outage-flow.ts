@@ -87,8 +87,10 @@ export async function runOutageFlow(o: OutageFlowOptions): Promise<OutageFlowRes
   const published = new Set<string>();
   // the relay's publish calls since the last progress line: how many, how long the slowest took, rows not ok
   const calls = { count: 0, maxMs: 0, notOk: 0 };
+  const onAvailable = o.publisher.onAvailable?.bind(o.publisher);
   const publisher: MessagePublisher = {
     capabilities: o.publisher.capabilities,
+    ...(onAvailable === undefined ? {} : { onAvailable }),
     async publish(messages, options) {
       const t0 = performance.now();
       const results = await o.publisher.publish(messages, options);
