@@ -1,11 +1,12 @@
 /**
  * Issue 11: after an outage the relay drained a backlog one locked cycle after another (lock, publish, mark,
- * commit), so the commit of each batch sat between two publishes. On a store that declares `overlapsLocked`, the
- * background loop locks and publishes the next batch while the previous one commits, after it: the previous
- * batch's published rows are passed as `committing` (they block nothing), and the next batch commits only after
- * the previous one did; a failed commit rolls the next batch back and both go out again, in key order.
+ * commit). On a store that declares `overlapsLocked`, the background loop locks the next batch while the
+ * previous one publishes, and publishes it while the previous one commits: the previous batch's rows are passed
+ * as `committing` (they block nothing), the next batch is published only once the previous one went out whole
+ * (else it rolls back unpublished) and commits only after the previous one did; a failed commit rolls the next
+ * batch back and both go out again, in key order.
  */
-import { type AnyEvent, createOutboxRelay, defineEvent, StorageError } from '@cqrs-ts/core';
+import { type AnyEvent, BrokerError, createOutboxRelay, defineEvent, StorageError } from '@cqrs-ts/core';
 import {
   createOutboxEncoder,
   type LockedBatchOutcome,
@@ -13,6 +14,7 @@ import {
   type MessagePublisher,
   type OutboxRecord,
   type OutboxStore,
+  type PublishResult,
 } from '@cqrs-ts/core/spi';
 import { describe, expect, it } from 'vitest';
 import { waitFor } from './support/services.ts';
@@ -120,17 +122,37 @@ function lockingStore(events: readonly AnyEvent[]) {
 /** A publisher that records what it was given, in order. */
 function recordingPublisher() {
   const sent: { k: string; n: number }[] = [];
+  const calls: { batch: number; done: boolean }[] = [];
+  const options = {
+    /** Awaited before a call returns (its index). */
+    hold: (_call: number): Promise<void> => Promise.resolve(),
+    /** Fails this message once (a message-level failure); later ones of its key in the call are not sent. */
+    failOnce: undefined as { k: string; n: number } | undefined,
+  };
   const publisher: MessagePublisher = {
     capabilities: { preservesKeyOrder: true },
     async publish(batch) {
-      for (const m of batch) {
+      const call = { batch: batch.length, done: false };
+      calls.push(call);
+      const failedKeys = new Set<string>();
+      const results = batch.map((m): PublishResult => {
         const p = JSON.parse(new TextDecoder().decode(m.body)) as { k: string; n: number };
+        if (failedKeys.has(p.k)) return { ok: false, error: new BrokerError('skipped', 'not sent') };
+        const fail = options.failOnce;
+        if (fail !== undefined && fail.k === p.k && fail.n === p.n) {
+          options.failOnce = undefined;
+          failedKeys.add(p.k);
+          return { ok: false, error: new Error('rejected once') };
+        }
         sent.push(p);
-      }
-      return batch.map(() => ({ ok: true }));
+        return { ok: true };
+      });
+      await options.hold(calls.length - 1);
+      call.done = true;
+      return results;
     },
   };
-  return { publisher, sent };
+  return { publisher, sent, calls, options };
 }
 
 /** Whether each key's first deliveries came in order 0, 1, 2, ... */
@@ -168,6 +190,61 @@ describe('issue 11: the relay overlaps a locked batch with the commit of the one
     }
     expect(s.outOfOrderCommits).toEqual([]);
     expect(sent).toHaveLength(40);
+    expect(firstDeliveriesInOrder(sent)).toBe(true);
+  });
+
+  it('locks the next batch while the previous one publishes, and publishes it only once that one went out', async () => {
+    const s = lockingStore(ticks(40, 4));
+    const { publisher, sent, calls, options } = recordingPublisher();
+    let releaseFirst!: () => void;
+    const firstHeld = new Promise<void>((resolve) => {
+      releaseFirst = resolve;
+    });
+    options.hold = (call) => (call === 0 ? firstHeld : Promise.resolve());
+    const relay = createOutboxRelay({ store: s.store, publisher, batchSize: 10, pollIntervalMs: 10 });
+    relay.start();
+    try {
+      await waitFor(() => s.cycles.length >= 2, 5000, 'the next batch locked while the first publishes');
+      expect(calls).toEqual([{ batch: 10, done: false }]); // the second waits for the first to go out
+      expect(s.cycles[1]!.committing).toEqual(s.cycles[0]!.seqs);
+      releaseFirst();
+      await waitFor(() => s.rows.every((r) => r.status === 'published'), 5000, 'every row published');
+    } finally {
+      releaseFirst();
+      await relay.stop();
+    }
+    expect(s.outOfOrderCommits).toEqual([]);
+    expect(sent).toHaveLength(40);
+    expect(firstDeliveriesInOrder(sent)).toBe(true);
+  });
+
+  it('a batch that did not go out whole: the one locked meanwhile rolls back unpublished, and the key waits for its retry', async () => {
+    const s = lockingStore(ticks(40, 4));
+    const { publisher, sent, calls, options } = recordingPublisher();
+    options.failOnce = { k: 'k1', n: 1 };
+    let releaseFirst!: () => void;
+    const firstHeld = new Promise<void>((resolve) => {
+      releaseFirst = resolve;
+    });
+    options.hold = (call) => (call === 0 ? firstHeld : Promise.resolve());
+    const relay = createOutboxRelay({ store: s.store, publisher, batchSize: 10, pollIntervalMs: 10 });
+    relay.start();
+    try {
+      await waitFor(() => s.cycles.length >= 2, 5000, 'the next batch locked while the first publishes');
+      releaseFirst();
+      await waitFor(() => s.rows.every((r) => r.status === 'published'), 5000, 'every row published');
+    } finally {
+      releaseFirst();
+      await relay.stop();
+    }
+    expect(s.outOfOrderCommits).toEqual([]);
+    // the second cycle published nothing: the next call carried the first batch's unpublished rows again
+    expect(calls[1]!.batch).toBe(10);
+    expect(sent.slice(8, 10)).toEqual([
+      { k: 'k1', n: 1 },
+      { k: 'k1', n: 2 },
+    ]);
+    expect(sent).toHaveLength(40); // each row went out once: nothing was published twice
     expect(firstDeliveriesInOrder(sent)).toBe(true);
   });
 

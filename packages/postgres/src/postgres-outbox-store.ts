@@ -137,8 +137,8 @@ export function createPostgresOutboxStore(options: PostgresOutboxStoreOptions): 
   RETURNING o.*`);
 
   // Same selection, but the locked CTE carries whole rows, so no second lookup per row. `$3`: the seqs of the
-  // relay's previous batch, published and committing in another transaction, which hold their rows' locks but
-  // block nothing (the relay publishes this batch after them).
+  // relay's previous batch, locked by another transaction still publishing or committing them, which block
+  // nothing (the relay publishes this batch only after them).
   const lockSql =
     planEachTime(`WITH RECURSIVE ${walk}, ${picked('*')}, ${blockers('p.seq = ANY($3::bigint[])')}
   SELECT c.* FROM c LEFT JOIN b ON b.key = c.key WHERE b.s IS NULL OR c.seq < b.s ORDER BY c.seq`);

@@ -588,15 +588,21 @@ export function createOutboxRelay(options: OutboxRelayOptions): OutboxRelay {
   }
 
   /**
-   * One locked cycle. After `previous` (a cycle of the background loop whose commit is under way): its published
-   * rows block nothing, and this batch commits only after it did (had it failed, its rows are pending again, due
-   * before these, and this batch rolls back). `onPublished` hears the outcome before the commit.
+   * One locked cycle. After `previous` (the background loop's cycle before it, still publishing or committing):
+   * the rows `previous` locked block nothing for this lock; this batch is published only once `previous` went out
+   * whole (else it rolls back untouched: a later row of a key that failed may be among its rows), and committed
+   * only after `previous` committed (had that failed, its rows are pending again, due before these).
    */
   async function runLocked(
     limit: number,
     mayWait: boolean,
-    previous?: Committing,
-    onPublished?: (outcome: Outcome, records: readonly OutboxRecord[]) => void,
+    previous?: Cycle,
+    hooks?: {
+      /** The batch is about to be published. */
+      publishing(records: readonly OutboxRecord[]): void;
+      /** It was published (the outcome is not committed yet). */
+      published(outcome: Outcome): void;
+    },
   ): Promise<OutboxRunResult> {
     const processLocked = store.processLocked!.bind(store);
     let done: { outcome: Outcome; claimed: number } | undefined;
@@ -613,8 +619,10 @@ export function createOutboxRelay(options: OutboxRelayOptions): OutboxRelay {
               return undefined; // roll back, let the batch fill, then take it
             }
           }
+          if (previous !== undefined && !(await previous.whole)) return undefined;
+          hooks?.publishing(records);
           const o = await publishRecords(records);
-          onPublished?.(o, records);
+          hooks?.published(o);
           if (previous !== undefined && !(await previous.committed)) return undefined;
           done = { outcome: o, claimed: records.length };
           return { published: o.published, failures: o.failures, publishedAt: o.at };
@@ -629,10 +637,14 @@ export function createOutboxRelay(options: OutboxRelayOptions): OutboxRelay {
     return done === undefined ? EMPTY_RESULT : recordOutcome(done.outcome, done.claimed);
   }
 
-  /** A locked cycle of the background loop that published its whole batch and is committing. */
-  interface Committing {
-    /** Seqs of the rows it published. */
-    readonly seqs: readonly number[];
+  /** A locked cycle of the background loop, see {@link startLocked}. */
+  interface Cycle {
+    /** Seqs of the rows it locked, once it publishes them. */
+    seqs: readonly number[];
+    /** Resolves to `true` once it publishes a full batch (the next cycle may start), else `false` once settled. */
+    readonly full: Promise<boolean>;
+    /** Resolves once published: whether every row went out (published or quarantined, the broker reachable). */
+    readonly whole: Promise<boolean>;
     /** Whether it committed; never rejects. */
     readonly committed: Promise<boolean>;
     /** Its counted result; rejects with its storage error. */
@@ -640,42 +652,43 @@ export function createOutboxRelay(options: OutboxRelayOptions): OutboxRelay {
   }
 
   /**
-   * Starts a locked cycle of the background loop after `previous`. Resolves once its batch is published: to the
-   * cycle, committing, when the next cycle may overlap its commit (a full batch, every row published or
-   * quarantined), else to its settled result.
+   * Starts a locked cycle of the background loop after `previous`, on a store with `overlapsLocked`: while a
+   * backlog drains, the next batch is locked while this one publishes, and published while this one commits.
    */
-  async function startLocked(
-    previous: Committing | undefined,
-  ): Promise<{ committing: Committing } | { result: OutboxRunResult }> {
-    let published: (seqs: readonly number[] | undefined) => void = () => {};
-    const seqs = new Promise<readonly number[] | undefined>((resolve) => {
-      published = resolve;
-    });
-    const done = runLocked(batchSize, true, previous, (o, records) => {
-      if (o.down !== undefined || o.released.length > 0 || o.failures.length > o.quarantined) return;
-      if (records.length < batchSize || o.published.length === 0) return;
-      const ids = new Set(o.published);
-      published(records.filter((r) => ids.has(r.id)).map((r) => r.seq));
-    });
-    const settled = done.then(
-      () => published(undefined),
-      () => published(undefined),
-    );
-    const passed = await seqs;
-    if (passed === undefined) {
-      await settled;
-      return { result: await done };
-    }
-    return {
-      committing: {
-        seqs: passed,
-        committed: done.then(
-          (r) => r.claimed > 0,
-          () => false,
-        ),
-        done,
-      },
+  function startLocked(previous: Cycle | undefined): Cycle {
+    let full: (value: boolean) => void = () => {};
+    let whole: (value: boolean) => void = () => {};
+    const cycle: { -readonly [K in keyof Cycle]: Cycle[K] } = {
+      seqs: [],
+      full: new Promise<boolean>((resolve) => {
+        full = resolve;
+      }),
+      whole: new Promise<boolean>((resolve) => {
+        whole = resolve;
+      }),
+      committed: Promise.resolve(false),
+      done: Promise.resolve(EMPTY_RESULT),
     };
+    const done = runLocked(batchSize, previous === undefined, previous, {
+      publishing(records) {
+        cycle.seqs = records.map((r) => r.seq);
+        full(records.length >= batchSize);
+      },
+      published(o) {
+        whole(o.down === undefined && o.released.length === 0 && o.failures.length === o.quarantined);
+      },
+    });
+    const settle = () => {
+      full(false);
+      whole(false);
+    };
+    done.then(settle, settle);
+    cycle.done = done;
+    cycle.committed = done.then(
+      (r) => r.claimed > 0,
+      () => false,
+    );
+    return cycle;
   }
 
   async function runOnce(): Promise<OutboxRunResult> {
@@ -708,8 +721,8 @@ export function createOutboxRelay(options: OutboxRelayOptions): OutboxRelay {
 
   async function run(): Promise<void> {
     let errors = 0;
-    // While a backlog drains, the next cycle locks and publishes while the previous one commits.
-    let committing: Committing | undefined;
+    // While a backlog drains: the cycle publishing, whose successor locks meanwhile.
+    let ahead: Cycle | undefined;
     while (running) {
       beat.cycle();
       if (circuit === 'open') {
@@ -723,32 +736,31 @@ export function createOutboxRelay(options: OutboxRelayOptions): OutboxRelay {
       let result = EMPTY_RESULT;
       try {
         if (overlap && !probing) {
-          const previous = committing;
-          committing = undefined;
-          const next = await startLocked(previous);
+          const previous = ahead;
+          ahead = undefined;
+          const cycle = startLocked(previous);
+          const full = await cycle.full;
+          let before: OutboxRunResult | undefined;
           if (previous !== undefined) {
             try {
-              await previous.done;
+              before = await previous.done;
             } catch (error) {
-              // this cycle rolls back by itself (it commits only after the previous one did)
-              if ('committing' in next) await next.committing.done.catch(() => undefined);
+              await cycle.done.catch(() => undefined); // it rolls back by itself: it commits only after `previous`
               throw error;
             }
           }
-          if ('committing' in next) {
-            if (running) {
-              committing = next.committing;
-              beat.beat(0);
-              continue;
-            }
-            result = await next.committing.done;
-          } else result = next.result;
+          if (full && running) {
+            ahead = cycle;
+            beat.beat(0);
+            continue;
+          }
+          result = await cycle.done;
+          // rolled back behind a batch that did not go out whole: the loop goes on as after that batch
+          if (result === EMPTY_RESULT && before !== undefined) result = before;
         } else result = await runOnce();
         if (retention && now() - lastPurgeAt >= (retention.intervalMs ?? 60_000)) await purgeNow();
         errors = 0;
       } catch (error) {
-        if (committing !== undefined) await committing.done.catch(() => undefined);
-        committing = undefined;
         errors++;
         noteError(errorText(error));
         logger.error({ relayId, error: lastError }, 'outbox relay iteration failed');
@@ -766,8 +778,8 @@ export function createOutboxRelay(options: OutboxRelayOptions): OutboxRelay {
         await idle(pollIntervalMs);
       } else beat.beat(0);
     }
-    if (committing !== undefined) {
-      await committing.done.catch((error: unknown) => {
+    if (ahead !== undefined) {
+      await ahead.done.catch((error: unknown) => {
         noteError(errorText(error));
         logger.error({ relayId, error: lastError }, 'outbox relay iteration failed');
       });

@@ -29,10 +29,11 @@ export interface LockedBatchRequest {
   /** Current time, epoch ms. */
   readonly now: number;
   /**
-   * Seqs of records the relay published in its previous cycle, whose transaction is still committing (they are
-   * still pending and locked): they do not block their keys, so this batch may hold later records of the same
-   * keys, which the relay publishes after them and commits only after their commit. Honoured by stores with
-   * {@link OutboxStore.overlapsLocked}; the relay sends it only to them. @default []
+   * Seqs of the records the relay's previous cycle holds (locked by its transaction, still publishing or
+   * committing): they do not block their keys, so this batch may hold later records of the same keys. The relay
+   * publishes this batch only once those went out whole, and commits it only after their commit; otherwise it
+   * rolls back. Honoured by stores with {@link OutboxStore.overlapsLocked}; the relay sends it only to them.
+   * @default []
    */
   readonly committing?: readonly number[];
 }
@@ -104,8 +105,9 @@ export interface OutboxStore<TTx = unknown> {
     process: (records: readonly OutboxRecord[]) => Promise<LockedBatchOutcome | undefined>,
   ): Promise<number>;
   /**
-   * Optional: `processLocked` honours `request.committing`, so the relay's next cycle may lock and publish while
-   * the previous one commits (two transactions, and connections, at once while a backlog drains).
+   * Optional: `processLocked` honours `request.committing`, so while a backlog drains the relay locks the next
+   * batch while the previous one publishes, and publishes it while the previous one commits (up to three
+   * transactions, and connections, at once).
    */
   overlapsLocked?: boolean;
   /** Marks records published (one statement). */
