@@ -166,112 +166,102 @@ function firstDeliveriesInOrder(sent: readonly { k: string; n: number }[]): bool
   return true;
 }
 
+/**
+ * Drains `events` through the background loop in batches of 10 while the first cycle's commit (`hold: 'commit'`)
+ * or publish (`hold: 'publish'`) is held until the second cycle is locked; `whileHeld` runs then, after which the
+ * first is let go (`fail: true`: its commit fails). Resolves once every row is published, the relay stopped, with
+ * the checks every case shares done: no row marked published before an earlier one of its key, first deliveries
+ * in key order.
+ */
+async function drainHoldingFirst(o: {
+  readonly events: readonly AnyEvent[];
+  readonly hold: 'commit' | 'publish';
+  readonly fail?: boolean;
+  readonly failOnce?: { k: string; n: number };
+  readonly whileHeld?: (s: ReturnType<typeof lockingStore>, calls: readonly unknown[]) => void;
+}) {
+  const s = lockingStore(o.events);
+  const recorded = recordingPublisher();
+  recorded.options.failOnce = o.failOnce;
+  let letGo!: () => void;
+  const first = new Promise<void>((resolve, reject) => {
+    letGo = o.fail ? () => reject(new StorageError('connection', 'commit lost')) : resolve;
+  });
+  first.catch(() => undefined);
+  const holdFirst = (index: number) => (index === 0 ? first : Promise.resolve());
+  if (o.hold === 'commit') s.gate(holdFirst);
+  else recorded.options.hold = holdFirst;
+  const relay = createOutboxRelay({
+    store: s.store,
+    publisher: recorded.publisher,
+    batchSize: 10,
+    pollIntervalMs: 10,
+  });
+  relay.start();
+  try {
+    await waitFor(
+      () => s.cycles.length >= 2,
+      5000,
+      `the next batch locked while the first's ${o.hold} is held`,
+    );
+    o.whileHeld?.(s, recorded.calls);
+    letGo();
+    await waitFor(() => s.rows.every((r) => r.status === 'published'), 5000, 'every row published');
+  } finally {
+    letGo();
+    await relay.stop();
+  }
+  expect(s.outOfOrderCommits).toEqual([]);
+  expect(firstDeliveriesInOrder(recorded.sent)).toBe(true);
+  return { s, sent: recorded.sent, calls: recorded.calls, health: await relay.health() };
+}
+
 describe('issue 11: the relay overlaps a locked batch with the commit of the one before', () => {
   it('locks and publishes the next batch while the previous one commits, past its published rows, and commits after it', async () => {
-    const s = lockingStore(ticks(40, 4)); // 10 rows per key: every batch of 10 holds each key
-    let releaseFirst!: () => void;
-    const firstHeld = new Promise<void>((resolve) => {
-      releaseFirst = resolve;
+    const { sent } = await drainHoldingFirst({
+      events: ticks(40, 4), // 10 rows per key: every batch of 10 holds each key
+      hold: 'commit',
+      whileHeld(s) {
+        expect(s.cycles[1]!.committing).toEqual(s.cycles[0]!.seqs);
+        expect(s.cycles[1]!.seqs).toEqual([11, 12, 13, 14, 15, 16, 17, 18, 19, 20]);
+      },
     });
-    s.gate((cycle) => (cycle === 0 ? firstHeld : Promise.resolve()));
-    const { publisher, sent } = recordingPublisher();
-    const relay = createOutboxRelay({ store: s.store, publisher, batchSize: 10, pollIntervalMs: 10 });
-    relay.start();
-    try {
-      // the first commit is held until the second batch is locked
-      await waitFor(() => s.cycles.length >= 2, 5000, 'the next batch locked while the first commits');
-      expect(s.cycles[1]!.committing).toEqual(s.cycles[0]!.seqs);
-      expect(s.cycles[1]!.seqs).toEqual([11, 12, 13, 14, 15, 16, 17, 18, 19, 20]);
-      releaseFirst();
-      await waitFor(() => s.rows.every((r) => r.status === 'published'), 5000, 'every row published');
-    } finally {
-      releaseFirst();
-      await relay.stop();
-    }
-    expect(s.outOfOrderCommits).toEqual([]);
     expect(sent).toHaveLength(40);
-    expect(firstDeliveriesInOrder(sent)).toBe(true);
   });
 
   it('locks the next batch while the previous one publishes, and publishes it only once that one went out', async () => {
-    const s = lockingStore(ticks(40, 4));
-    const { publisher, sent, calls, options } = recordingPublisher();
-    let releaseFirst!: () => void;
-    const firstHeld = new Promise<void>((resolve) => {
-      releaseFirst = resolve;
+    const { sent } = await drainHoldingFirst({
+      events: ticks(40, 4),
+      hold: 'publish',
+      whileHeld(s, calls) {
+        expect(calls).toEqual([{ batch: 10, done: false }]); // the second waits for the first to go out
+        expect(s.cycles[1]!.committing).toEqual(s.cycles[0]!.seqs);
+      },
     });
-    options.hold = (call) => (call === 0 ? firstHeld : Promise.resolve());
-    const relay = createOutboxRelay({ store: s.store, publisher, batchSize: 10, pollIntervalMs: 10 });
-    relay.start();
-    try {
-      await waitFor(() => s.cycles.length >= 2, 5000, 'the next batch locked while the first publishes');
-      expect(calls).toEqual([{ batch: 10, done: false }]); // the second waits for the first to go out
-      expect(s.cycles[1]!.committing).toEqual(s.cycles[0]!.seqs);
-      releaseFirst();
-      await waitFor(() => s.rows.every((r) => r.status === 'published'), 5000, 'every row published');
-    } finally {
-      releaseFirst();
-      await relay.stop();
-    }
-    expect(s.outOfOrderCommits).toEqual([]);
     expect(sent).toHaveLength(40);
-    expect(firstDeliveriesInOrder(sent)).toBe(true);
   });
 
   it('a batch that did not go out whole: the one locked meanwhile rolls back unpublished, and the key waits for its retry', async () => {
-    const s = lockingStore(ticks(40, 4));
-    const { publisher, sent, calls, options } = recordingPublisher();
-    options.failOnce = { k: 'k1', n: 1 };
-    let releaseFirst!: () => void;
-    const firstHeld = new Promise<void>((resolve) => {
-      releaseFirst = resolve;
+    const { sent, calls } = await drainHoldingFirst({
+      events: ticks(40, 4),
+      hold: 'publish',
+      failOnce: { k: 'k1', n: 1 },
     });
-    options.hold = (call) => (call === 0 ? firstHeld : Promise.resolve());
-    const relay = createOutboxRelay({ store: s.store, publisher, batchSize: 10, pollIntervalMs: 10 });
-    relay.start();
-    try {
-      await waitFor(() => s.cycles.length >= 2, 5000, 'the next batch locked while the first publishes');
-      releaseFirst();
-      await waitFor(() => s.rows.every((r) => r.status === 'published'), 5000, 'every row published');
-    } finally {
-      releaseFirst();
-      await relay.stop();
-    }
-    expect(s.outOfOrderCommits).toEqual([]);
     // the second cycle published nothing: the next call carried the first batch's unpublished rows again
-    expect(calls[1]!.batch).toBe(10);
+    expect((calls[1] as { batch: number }).batch).toBe(10);
     expect(sent.slice(8, 10)).toEqual([
       { k: 'k1', n: 1 },
       { k: 'k1', n: 2 },
     ]);
     expect(sent).toHaveLength(40); // each row went out once: nothing was published twice
-    expect(firstDeliveriesInOrder(sent)).toBe(true);
   });
 
   it('a failed commit rolls back the batch locked after it; both go out again, in key order', async () => {
-    const s = lockingStore(ticks(30, 3));
-    let failFirst!: () => void;
-    const firstFails = new Promise<void>((_, reject) => {
-      failFirst = () => reject(new StorageError('connection', 'commit lost'));
-    });
-    firstFails.catch(() => undefined);
-    s.gate((cycle) => (cycle === 0 ? firstFails : Promise.resolve()));
-    const { publisher, sent } = recordingPublisher();
-    const relay = createOutboxRelay({ store: s.store, publisher, batchSize: 10, pollIntervalMs: 10 });
-    relay.start();
-    try {
-      await waitFor(() => s.cycles.length >= 2, 5000, 'the next batch locked while the first commits');
-      failFirst();
-      await waitFor(() => s.rows.every((r) => r.status === 'published'), 5000, 'every row published');
-    } finally {
-      await relay.stop();
-    }
-    expect(s.outOfOrderCommits).toEqual([]);
-    expect(firstDeliveriesInOrder(sent)).toBe(true);
+    const { sent, health } = await drainHoldingFirst({ events: ticks(30, 3), hold: 'commit', fail: true });
     // the rolled-back rows of both batches went out again (at least once), the first batch's before the second's
     const again = sent.slice(20);
     expect(again.slice(0, 10).map((m) => m.n)).toEqual([0, 0, 0, 1, 1, 1, 2, 2, 2, 3]);
-    expect((await relay.health()).lastError).toContain('commit lost');
+    expect(health.lastError).toContain('commit lost');
   });
 
   it('runOnce stays one whole cycle: it commits before it returns', async () => {

@@ -33,50 +33,49 @@ describe.skipIf(!available)('issue 11: a locked batch past the rows of the one c
         const payload = (r: OutboxRecord) =>
           JSON.parse(new TextDecoder().decode(r.payload)) as { k: string; n: number };
 
-        const held: { first: OutboxRecord[]; blocked: number; passed: OutboxRecord[] } = {
-          first: [],
-          blocked: -1,
-          passed: [],
-        };
-        await store.processLocked!({ limit: 4, now: Date.now() }, async (first) => {
-          held.first = [...first];
-          const seqs = first.map((r) => r.seq);
-          // without `committing` the first batch's locked rows block both keys
+        /** What a second cycle locks (then rolls back) while a first one holds `first` rows locked. */
+        const lockedMeanwhile = async (
+          committing: (first: readonly OutboxRecord[]) => number[] | undefined,
+        ) => {
+          let first: OutboxRecord[] = [];
+          let second: OutboxRecord[] = [];
           await store.processLocked!({ limit: 4, now: Date.now() }, async (records) => {
-            held.blocked = records.length;
+            first = [...records];
+            const passed = committing(records);
+            await store.processLocked!(
+              { limit: 4, now: Date.now(), ...(passed === undefined ? {} : { committing: passed }) },
+              async (next) => {
+                second = [...next];
+                return undefined;
+              },
+            );
             return undefined;
           });
-          await store.processLocked!({ limit: 4, now: Date.now(), committing: seqs }, async (records) => {
-            held.passed = [...records];
-            return undefined;
-          });
-          return undefined;
-        });
-        expect(held.first.map(payload)).toEqual([
+          return { first: first.map(payload), second: second.map(payload) };
+        };
+
+        // without `committing` the first batch's locked rows block both keys
+        const blocked = await lockedMeanwhile(() => undefined);
+        expect(blocked.first).toEqual([
           { k: 'k0', n: 0 },
           { k: 'k1', n: 0 },
           { k: 'k0', n: 1 },
           { k: 'k1', n: 1 },
         ]);
-        expect(held.blocked).toBe(0);
-        expect(held.passed.map(payload)).toEqual([
+        expect(blocked.second).toEqual([]);
+        // with them all in `committing`, the next lock takes the later rows of both keys
+        const passed = await lockedMeanwhile((first) => first.map((r) => r.seq));
+        expect(passed.second).toEqual([
           { k: 'k0', n: 2 },
           { k: 'k1', n: 2 },
           { k: 'k0', n: 3 },
           { k: 'k1', n: 3 },
         ]);
-
         // a row of the first batch left out of `committing` (it failed) still blocks its key
-        held.passed = [];
-        await store.processLocked!({ limit: 4, now: Date.now() }, async (first) => {
-          const k1 = first.filter((r) => payload(r).k === 'k1').map((r) => r.seq);
-          await store.processLocked!({ limit: 4, now: Date.now(), committing: k1 }, async (records) => {
-            held.passed = [...records];
-            return undefined;
-          });
-          return undefined;
-        });
-        expect(held.passed.map(payload)).toEqual([
+        const k1Only = await lockedMeanwhile((first) =>
+          first.filter((r) => payload(r).k === 'k1').map((r) => r.seq),
+        );
+        expect(k1Only.second).toEqual([
           { k: 'k1', n: 2 },
           { k: 'k1', n: 3 },
         ]);
