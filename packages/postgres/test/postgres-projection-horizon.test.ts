@@ -20,18 +20,36 @@ import { available } from './support.ts';
 
 const Noted = defineEvent('test.horizon-noted').withPayload<{ n: number }>();
 
+/** A pool and the outbox, inbox and projection tables of one test, named `<prefix>_<table>_<suffix>`. */
+async function tablesFor(prefix: string, max: number) {
+  const pool = new pg.Pool({ connectionString: PG_URL, max });
+  pool.on('error', () => {});
+  const name = (table: string) => `${prefix}_${table}_${uniqueSuffix}`;
+  const tables = { outbox: name('ob'), inbox: name('ib') };
+  const projectionTables = {
+    projection: name('pj'),
+    projectionDocument: name('pd'),
+    projectionParked: name('pk'),
+  };
+  await migrate(pool, { tables: { ...tables, ...projectionTables } });
+  return {
+    pool,
+    tables,
+    projectionTables,
+    /** Drops the tables and ends the pool. */
+    async drop() {
+      await pool.query(
+        `DROP TABLE IF EXISTS ${[tables.outbox, `${tables.outbox}_archive`, `${tables.outbox}_stream`, tables.inbox, ...Object.values(projectionTables)].join(', ')}`,
+      );
+      await pool.end();
+    },
+  };
+}
+
 describe.skipIf(!available)('postgres projection runner and the snapshot horizon', () => {
   it('applies events an older open transaction held back as soon as it ends, with no wake-up and no poll', async () => {
-    const pool = new pg.Pool({ connectionString: PG_URL, max: 6 });
-    pool.on('error', () => {});
-    const tables = { outbox: `hz_${uniqueSuffix}`, inbox: `hzi_${uniqueSuffix}` };
-    const projectionTables = {
-      projection: `hzp_${uniqueSuffix}`,
-      projectionDocument: `hzd_${uniqueSuffix}`,
-      projectionParked: `hzk_${uniqueSuffix}`,
-    };
+    const { pool, tables, projectionTables, drop } = await tablesFor('hzh', 6);
     const channel = `hz_${uniqueSuffix}`;
-    await migrate(pool, { tables: { ...tables, ...projectionTables } });
     const store = createPostgresEventStore({ client: pool, tables, notifyChannel: channel });
     const seen: number[] = [];
     let heldReads = 0;
@@ -94,23 +112,12 @@ describe.skipIf(!available)('postgres projection runner and the snapshot horizon
       await holder.query('ROLLBACK').catch(() => {});
       holder.release();
       await runner.stop();
-      await pool.query(
-        `DROP TABLE IF EXISTS ${[tables.outbox, `${tables.outbox}_archive`, `${tables.outbox}_stream`, tables.inbox, ...Object.values(projectionTables)].join(', ')}`,
-      );
-      await pool.end();
+      await drop();
     }
   });
 
   it('an idle runner reads on without writing its checkpoint every cycle, and writes where it read to on stop', async () => {
-    const pool = new pg.Pool({ connectionString: PG_URL, max: 4 });
-    pool.on('error', () => {});
-    const tables = { outbox: `hzi_${uniqueSuffix}`, inbox: `hzii_${uniqueSuffix}` };
-    const projectionTables = {
-      projection: `hzip_${uniqueSuffix}`,
-      projectionDocument: `hzid_${uniqueSuffix}`,
-      projectionParked: `hzik_${uniqueSuffix}`,
-    };
-    await migrate(pool, { tables: { ...tables, ...projectionTables } });
+    const { pool, tables, projectionTables, drop } = await tablesFor('hzi', 4);
     const log = createPostgresEventStore({ client: pool, tables, notifyChannel: false });
     const projections = createPostgresProjectionStore({ client: pool, tables: projectionTables });
     let advances = 0;
@@ -150,20 +157,14 @@ describe.skipIf(!available)('postgres projection runner and the snapshot horizon
       expect((await projections.load('idle', 1))?.position).toBe(lastRead);
     } finally {
       await runner.stop();
-      await pool.query(
-        `DROP TABLE IF EXISTS ${[tables.outbox, `${tables.outbox}_archive`, `${tables.outbox}_stream`, tables.inbox, ...Object.values(projectionTables)].join(', ')}`,
-      );
-      await pool.end();
+      await drop();
     }
   });
 
   // The orders example runs its relay in lease mode for this reason: its projections read the outbox as their log.
   for (const mode of ['transaction', 'lease'] as const) {
     it(`a relay in ${mode} mode ${mode === 'transaction' ? 'holds log readers back while it publishes' : 'leaves the log readable while it publishes'}`, async () => {
-      const pool = new pg.Pool({ connectionString: PG_URL, max: 4 });
-      pool.on('error', () => {});
-      const tables = { outbox: `hzr_${mode}_${uniqueSuffix}`, inbox: `hzri_${mode}_${uniqueSuffix}` };
-      await migrate(pool, { tables });
+      const { pool, tables, drop } = await tablesFor(`hzr_${mode}`, 4);
       const store = createPostgresEventStore({ client: pool, tables, notifyChannel: false });
       let release!: () => void;
       const gate = new Promise<void>((resolve) => {
@@ -216,10 +217,7 @@ describe.skipIf(!available)('postgres projection runner and the snapshot horizon
       } finally {
         release();
         await relay.stop();
-        await pool.query(
-          `DROP TABLE IF EXISTS ${tables.outbox}, ${tables.outbox}_archive, ${tables.outbox}_stream, ${tables.inbox}`,
-        );
-        await pool.end();
+        await drop();
       }
     });
   }
