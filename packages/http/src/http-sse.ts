@@ -22,64 +22,187 @@ export function sseEvent(item: unknown, id: string | undefined): string {
   return `id: ${safe}\n${data}`;
 }
 
+const DONE: IteratorReturnResult<void> = Object.freeze({ done: true, value: undefined });
+const BEAT: IteratorYieldResult<string> = Object.freeze({ done: false, value: HEARTBEAT });
+
+interface SseBodyOptions {
+  readonly heartbeatMs: number;
+  readonly eventId: (item: unknown) => string | undefined;
+  readonly problem: (error: unknown) => unknown;
+}
+
 /**
  * The SSE body of a stream: pulls one item at a time (a slow client holds the handler back instead of filling
  * a buffer), writes a heartbeat comment when no item came for `heartbeatMs`, and on a failure ends with one
  * `event: problem` carrying the problem details. Closing it (`return()`) closes the item iterator.
  */
-export async function* sseBody(
+export function sseBody(
   items: AsyncIterator<unknown>,
   first: IteratorResult<unknown> | undefined,
-  options: {
-    readonly heartbeatMs: number;
-    readonly eventId: (item: unknown) => string | undefined;
-    readonly problem: (error: unknown) => unknown;
-  },
+  options: SseBodyOptions,
 ): AsyncGenerator<string, void, undefined> {
-  let pending: Promise<IteratorResult<unknown>> | undefined;
-  let timer: NodeJS.Timeout | undefined;
-  // Resolves the wait for the current item with `undefined`: a heartbeat is due. One settle function per wait,
-  // and no promise shared across items (a race per item against one long-lived tick piles reactions on it).
-  let wake: ((result: IteratorResult<unknown> | undefined) => void) | undefined;
-  // true when no item came since the last beat: an item resets it, so a heartbeat follows at most 2 intervals
-  // after the last item
-  let idle = true;
-  const beat = () => {
-    if (idle) wake?.(undefined);
-    idle = true;
-  };
-  try {
+  return new SseBody(items, first, options);
+}
+
+/**
+ * {@link sseBody}'s iterator, written by hand: per item one promise (the pull's) and one `then` on the item's
+ * step, where an async generator racing each step against the heartbeat cost a generator resumption, a promise
+ * and a closure more (about 300 ns per event, a tenth of what writing the event to a socket costs).
+ */
+class SseBody implements AsyncGenerator<string, void, undefined> {
+  readonly #items: AsyncIterator<unknown>;
+  readonly #options: SseBodyOptions;
+  #first: IteratorResult<unknown> | undefined;
+  #timer: NodeJS.Timeout | undefined;
+  /** The item iterator's step in flight, if any (a heartbeat may have answered the pull that asked for it). */
+  #pending: Promise<IteratorResult<unknown>> | undefined;
+  /** A step that settled while no pull waited (after a heartbeat answered the pull): the next pull takes it. */
+  #ready: IteratorResult<string, void> | undefined;
+  /** The pull waiting for the step in flight. */
+  #resolve: ((result: IteratorResult<string, void>) => void) | undefined;
+  /** No item came since the last tick: an item resets it, so a heartbeat follows at most 2 intervals after it. */
+  #idle = true;
+  #finished = false;
+
+  constructor(
+    items: AsyncIterator<unknown>,
+    first: IteratorResult<unknown> | undefined,
+    options: SseBodyOptions,
+  ) {
+    this.#items = items;
+    this.#first = first;
+    this.#options = options;
+  }
+
+  next(): Promise<IteratorResult<string, void>> {
+    if (this.#finished) return Promise.resolve(DONE);
+    const first = this.#first;
     if (first !== undefined) {
-      if (first.done) return;
-      yield sseEvent(first.value, options.eventId(first.value));
+      this.#first = undefined;
+      return Promise.resolve(this.#settle(first));
     }
-    timer = setInterval(beat, options.heartbeatMs);
-    timer.unref();
-    while (true) {
-      pending ??= items.next();
-      const step = pending;
-      const result = await new Promise<IteratorResult<unknown> | undefined>((resolve, reject) => {
-        wake = resolve;
-        step.then(resolve, reject);
-      });
-      wake = undefined;
-      if (result === undefined) {
-        yield HEARTBEAT;
-        continue;
+    if (this.#timer === undefined) {
+      this.#timer = setInterval(this.#beat, this.#options.heartbeatMs);
+      this.#timer.unref();
+    }
+    const ready = this.#ready;
+    if (ready !== undefined) {
+      this.#ready = undefined;
+      return Promise.resolve(ready);
+    }
+    if (this.#pending === undefined) {
+      let step: Promise<IteratorResult<unknown>>;
+      try {
+        step = this.#items.next();
+      } catch (error) {
+        return Promise.resolve(this.#fail(error));
       }
-      pending = undefined;
-      idle = false;
-      if (result.done) return;
-      yield sseEvent(result.value, options.eventId(result.value));
+      this.#pending = step;
+      step.then(this.#onItem, this.#onError);
     }
-  } catch (error) {
-    pending = undefined;
-    yield `event: problem\n${sseEvent(options.problem(error), undefined)}`;
-  } finally {
-    if (timer !== undefined) clearInterval(timer);
-    // A step still running ends once the handler honours the aborted signal; do not wait for it here.
-    const closing = items.return?.();
-    if (pending === undefined) await closing?.catch(() => {});
-    else closing?.catch(() => {});
+    return new Promise(this.#wait);
+  }
+
+  return(): Promise<IteratorResult<string, void>> {
+    if (this.#finished) return Promise.resolve(DONE);
+    return this.#close();
+  }
+
+  async throw(error: unknown): Promise<IteratorResult<string, void>> {
+    await this.return();
+    throw error;
+  }
+
+  [Symbol.asyncIterator](): this {
+    return this;
+  }
+
+  async [Symbol.asyncDispose](): Promise<void> {
+    await this.return();
+  }
+
+  readonly #wait = (resolve: (result: IteratorResult<string, void>) => void) => {
+    this.#resolve = resolve;
+  };
+
+  readonly #onItem = (result: IteratorResult<unknown>) => {
+    this.#pending = undefined;
+    this.#deliver(this.#settle(result));
+  };
+
+  readonly #onError = (error: unknown) => {
+    this.#pending = undefined;
+    this.#deliver(this.#fail(error));
+  };
+
+  #deliver(result: IteratorResult<string, void>): void {
+    const resolve = this.#resolve;
+    if (resolve === undefined) this.#ready = result;
+    else {
+      this.#resolve = undefined;
+      resolve(result);
+    }
+  }
+
+  readonly #beat = () => {
+    if (this.#idle && this.#resolve !== undefined) {
+      const resolve = this.#resolve;
+      this.#resolve = undefined;
+      resolve(BEAT);
+    }
+    this.#idle = true;
+  };
+
+  /** The event of a settled step, or the end (the item iterator is done: nothing to close). */
+  #settle(result: IteratorResult<unknown>): IteratorResult<string, void> {
+    if (this.#finished) return DONE;
+    if (result.done === true) {
+      this.#end();
+      return DONE;
+    }
+    this.#idle = false;
+    let event: string;
+    try {
+      event = sseEvent(result.value, this.#options.eventId(result.value));
+    } catch (error) {
+      return this.#fail(error);
+    }
+    return { done: false, value: event };
+  }
+
+  /** A failure of the stream (or of formatting an item): one problem event, and the item iterator is closed. */
+  #fail(error: unknown): IteratorResult<string, void> {
+    if (this.#finished) return DONE;
+    this.#end();
+    void this.#closeItems(false);
+    return { done: false, value: `event: problem\n${sseEvent(this.#options.problem(error), undefined)}` };
+  }
+
+  #end(): void {
+    this.#finished = true;
+    if (this.#timer !== undefined) clearInterval(this.#timer);
+    this.#timer = undefined;
+    this.#ready = undefined;
+  }
+
+  /** Ends the body and closes the item iterator: awaited unless a step is still running (it ends once the
+   * handler honours the aborted signal; waiting for it here would hold the caller). */
+  async #close(): Promise<IteratorResult<string, void>> {
+    const running = this.#pending !== undefined;
+    this.#end();
+    const resolve = this.#resolve;
+    this.#resolve = undefined;
+    resolve?.(DONE);
+    await this.#closeItems(running);
+    return DONE;
+  }
+
+  async #closeItems(running: boolean): Promise<void> {
+    let closing: Promise<unknown> | undefined;
+    try {
+      closing = this.#items.return?.();
+    } catch {}
+    if (running) closing?.catch(() => {});
+    else await closing?.catch(() => {});
   }
 }

@@ -26,6 +26,7 @@ import {
   streamRoute,
   toProblem,
 } from '@cqrs-ts/http';
+import { waitFor } from '@cqrs-ts/testing';
 import { createHttpFixture } from '@cqrs-ts/testing/contracts';
 import { validate } from '@hyperjump/json-schema/openapi-3-1';
 import { type } from 'arktype';
@@ -254,5 +255,83 @@ describe('OpenAPI', () => {
       expect.objectContaining({ name: 'Idempotency-Key', in: 'header', required: true }),
     ]);
     expect(JSON.stringify(shop['/orders']!.get!.parameters)).toContain('"maximum":50');
+  });
+});
+
+describe('stream bodies', () => {
+  const Feed = defineStreamQuery('t.feed', { schema: z.object({ fail: z.string().optional() }) }).yields<{
+    position: number;
+    text?: string;
+  }>();
+  /** A feed whose second item waits for `release`, then (with ?fail=1) fails; `closed` counts finished handlers. */
+  function feed() {
+    const state = { closed: 0, release: (): void => {} };
+    const gate = new Promise<void>((resolve) => {
+      state.release = resolve;
+    });
+    const mediator = createMediator({
+      unenforced: ['validation'],
+      handlers: [
+        handleStream(Feed, async function* (q) {
+          try {
+            yield { position: 1, text: 'a\nid: 99' };
+            await gate;
+            if (q.payload.fail !== undefined) throw new Error('secret broke');
+            yield { position: 2 };
+          } finally {
+            state.closed++;
+          }
+        }),
+      ],
+    });
+    const handler = createHttpHandler({ mediator, routes: [streamRoute(Feed)], heartbeatMs: 20 });
+    return { state, handler };
+  }
+  const decoder = new TextDecoder();
+  async function read(reader: ReadableStreamDefaultReader<Uint8Array>): Promise<string | undefined> {
+    const r = await reader.read();
+    return r.done ? undefined : decoder.decode(r.value);
+  }
+
+  it('write one event per item, heartbeats while the next item is late, then the item, then end', async () => {
+    const { state, handler } = feed();
+    const response = await handler.fetch(new Request('http://h/t/feed'));
+    const reader = response.body!.getReader();
+    expect(await read(reader)).toBe('id: 1\ndata: {"position":1,"text":"a\\nid: 99"}\n\n');
+    expect(await read(reader)).toBe(': heartbeat\n\n');
+    expect(await read(reader)).toBe(': heartbeat\n\n');
+    state.release();
+    let next = await read(reader);
+    while (next === ': heartbeat\n\n') next = await read(reader);
+    expect(next).toBe('id: 2\ndata: {"position":2}\n\n');
+    expect(await read(reader)).toBeUndefined();
+    expect(state.closed).toBe(1);
+  });
+
+  it('end a stream that fails after its first item with one problem event, without the error text', async () => {
+    const { state, handler } = feed();
+    const response = await handler.fetch(new Request('http://h/t/feed?fail=1'));
+    expect(response.status).toBe(200);
+    const reader = response.body!.getReader();
+    expect(await read(reader)).toMatch(/^id: 1\n/);
+    state.release();
+    let next = await read(reader);
+    while (next === ': heartbeat\n\n') next = await read(reader);
+    expect(next).toMatch(/^event: problem\ndata: \{.*"status":500/);
+    expect(next).not.toContain('secret');
+    expect(await read(reader)).toBeUndefined();
+    expect(state.closed).toBe(1);
+  });
+
+  it('close the handler when the client cancels while it waits for an item', async () => {
+    const { state, handler } = feed();
+    const response = await handler.fetch(new Request('http://h/t/feed'));
+    const reader = response.body!.getReader();
+    await read(reader);
+    expect(await read(reader)).toBe(': heartbeat\n\n');
+    await reader.cancel();
+    expect(state.closed).toBe(0); // the handler still awaits its gate
+    state.release();
+    await waitFor(() => state.closed === 1, 5_000, 'the handler to end');
   });
 });
