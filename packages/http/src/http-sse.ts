@@ -58,8 +58,9 @@ class SseBody implements AsyncGenerator<string, void, undefined> {
   #pending: Promise<IteratorResult<unknown>> | undefined;
   /** A step that settled while no pull waited (after a heartbeat answered the pull): the next pull takes it. */
   #ready: IteratorResult<string, void> | undefined;
-  /** The pull waiting for the step in flight. */
+  /** The pull waiting for the step in flight, and its promise. */
   #resolve: ((result: IteratorResult<string, void>) => void) | undefined;
+  #waiting: Promise<IteratorResult<string, void>> | undefined;
   /** No item came since the last tick: an item resets it, so a heartbeat follows at most 2 intervals after it. */
   #idle = true;
   #finished = false;
@@ -75,6 +76,8 @@ class SseBody implements AsyncGenerator<string, void, undefined> {
   }
 
   next(): Promise<IteratorResult<string, void>> {
+    // A pull while another waits is answered after it, in order, as an async generator queues its calls.
+    if (this.#resolve !== undefined) return this.#waiting!.then(this.#again, this.#again);
     if (this.#finished) return Promise.resolve(DONE);
     const first = this.#first;
     if (first !== undefined) {
@@ -100,8 +103,11 @@ class SseBody implements AsyncGenerator<string, void, undefined> {
       this.#pending = step;
       step.then(this.#onItem, this.#onError);
     }
-    return new Promise(this.#wait);
+    this.#waiting = new Promise(this.#wait);
+    return this.#waiting;
   }
+
+  readonly #again = () => this.next();
 
   return(): Promise<IteratorResult<string, void>> {
     if (this.#finished) return Promise.resolve(DONE);

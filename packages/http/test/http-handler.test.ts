@@ -323,6 +323,21 @@ describe('stream bodies', () => {
     expect(state.closed).toBe(1);
   });
 
+  it('answer pulls made without waiting for the previous one in order, as an async generator does', async () => {
+    const { state, handler } = feed();
+    const reply = await handler.handle(fetchRouteInput(new Request('http://h/t/feed')));
+    const body = reply.body as AsyncGenerator<string, void, undefined>;
+    const pulls = [body.next(), body.next(), body.next()];
+    state.release();
+    const results = await Promise.all(pulls);
+    const values = results.map((r) => r.value).filter((v) => v !== ': heartbeat\n\n');
+    expect(values.slice(0, 2)).toEqual([
+      'id: 1\ndata: {"position":1,"text":"a\\nid: 99"}\n\n',
+      'id: 2\ndata: {"position":2}\n\n',
+    ]);
+    expect(await body.next()).toEqual({ done: true, value: undefined });
+  });
+
   it('close the handler when the client cancels while it waits for an item', async () => {
     const { state, handler } = feed();
     const response = await handler.fetch(new Request('http://h/t/feed'));
