@@ -4,7 +4,9 @@
  * - `service`: the orders service's `api` process (`examples/orders`, `--role=api`): validation, the unit of work
  *   with the order row, the outbox append and the `Idempotency-Key` record (a new key per request;
  *   `SERVICE_BENCH_NOKEY=1` sends none, to see what the key costs);
- * both loaded by autocannon over loopback (16 connections, 1 s warm-up, `SERVICE_BENCH_S` = 5 s measured);
+ * both loaded by autocannon over loopback (16 connections, 1 s warm-up, `SERVICE_BENCH_S` = 5 s measured), with
+ *   the same requests (a new `Idempotency-Key` each, which the raw route ignores); the service case then also
+ *   loads the two alternately (`x_paired`, `SERVICE_BENCH_PAIRS` pairs of 2 s, 0 for none);
  * - `projected:<rate>`: the whole service in this process (`--role=all` on Postgres + NATS), fed at a fixed rate
  *   for 2 s of warm-up, then for `SERVICE_BENCH_S`: the time from sending each order to the projection runner applying its
  *   `orders.order-placed` event (the order is in the projected list), its p99 in ms; `per_s` is the rate reached.
@@ -38,8 +40,8 @@ const ORDER = JSON.stringify({
   address: 'Main St 1',
 });
 
-async function withSchema<T>(fn: (url: string, name: string) => Promise<T>): Promise<T> {
-  const name = `bench_service_${process.pid}`;
+async function withSchema<T>(fn: (url: string, name: string) => Promise<T>, tag = 'all'): Promise<T> {
+  const name = `bench_service_${tag}_${process.pid}`;
   const admin = new pg.Pool({ connectionString: PG_URL, max: 1 });
   await admin.query(`DROP SCHEMA IF EXISTS ${name} CASCADE`);
   await admin.query(`CREATE SCHEMA ${name}`);
@@ -51,8 +53,10 @@ async function withSchema<T>(fn: (url: string, name: string) => Promise<T>): Pro
   }
 }
 
-async function load(url: string, keyed: boolean): Promise<Metrics> {
-  let n = 0;
+/** Idempotency keys of this process: never the same twice, across runs (a repeated key is a cheap replay). */
+let keys = 0;
+
+async function load(url: string, keyed: boolean, seconds = DURATION_S, warm = true): Promise<Metrics> {
   const request = {
     method: 'POST',
     headers: { 'content-type': 'application/json' },
@@ -60,7 +64,7 @@ async function load(url: string, keyed: boolean): Promise<Metrics> {
     ...(keyed
       ? {
           setupRequest: (r: { headers: Record<string, string> }) => {
-            r.headers = { ...r.headers, 'idempotency-key': `k-${process.pid}-${++n}` };
+            r.headers = { ...r.headers, 'idempotency-key': `k-${process.pid}-${++keys}` };
             return r;
           },
         }
@@ -69,8 +73,8 @@ async function load(url: string, keyed: boolean): Promise<Metrics> {
   const result = await autocannon({
     url: `${url}/orders`,
     connections: 16,
-    duration: DURATION_S,
-    warmup: { connections: 16, duration: 1 },
+    duration: seconds,
+    ...(warm ? { warmup: { connections: 16, duration: 1 } } : {}),
     requests: [request],
   });
   if (result.errors > 0 || result.non2xx > 0)
@@ -78,9 +82,13 @@ async function load(url: string, keyed: boolean): Promise<Metrics> {
   return { per_s: result.requests.average, p99_ms: result.latency.p99 };
 }
 
-async function raw(): Promise<Metrics> {
-  return withSchema(async (url) => {
-    const child = fork(RAW, [url], {
+/** `SERVICE_BENCH_NOKEY=1`: no Idempotency-Key on either side. */
+const keyed = process.env.SERVICE_BENCH_NOKEY !== '1';
+
+/** Runs `fn` with the hand-written server up, on a schema of its own, and its URL. */
+async function withRaw<T>(fn: (url: string) => Promise<T>): Promise<T> {
+  return withSchema(async (db) => {
+    const child = fork(RAW, [db], {
       execArgv: ['--conditions=@cqrs-ts/source'],
       stdio: ['ignore', 'inherit', 'inherit', 'ipc'],
     });
@@ -89,11 +97,11 @@ async function raw(): Promise<Metrics> {
         child.once('message', (m) => resolve((m as { port: number }).port));
         child.once('exit', (code) => reject(new Error(`raw server exited with ${code}`)));
       });
-      return await load(`http://127.0.0.1:${port}`, false);
+      return await fn(`http://127.0.0.1:${port}`);
     } finally {
       child.kill();
     }
-  });
+  }, 'raw');
 }
 
 const serviceEnv = (url: string, name: string) => ({
@@ -109,10 +117,11 @@ const serviceEnv = (url: string, name: string) => ({
   ORDERS_LOG_LEVEL: 'error',
 });
 
-async function service(): Promise<Metrics> {
-  return withSchema(async (url, name) => {
+/** Runs `fn` with the orders service's api process up, on a schema of its own, and its URL. */
+async function withService<T>(fn: (url: string) => Promise<T>): Promise<T> {
+  return withSchema(async (db, name) => {
     const child = spawn(process.execPath, ['--conditions=@cqrs-ts/source', MAIN, '--role=api'], {
-      env: serviceEnv(url, name),
+      env: serviceEnv(db, name),
       stdio: ['ignore', 'pipe', 'inherit'],
     });
     try {
@@ -125,10 +134,42 @@ async function service(): Promise<Metrics> {
         });
         child.once('exit', (code) => reject(new Error(`orders service exited with ${code}: ${out}`)));
       });
-      return await load(api, process.env.SERVICE_BENCH_NOKEY !== '1');
+      return await fn(api);
     } finally {
       child.kill('SIGTERM');
     }
+  }, 'svc');
+}
+
+// Both sides get the same requests, a new Idempotency-Key each (the raw route ignores it): building them costs
+// the load generator, which shares the 2 cores, as much on both sides.
+const raw = (): Promise<Metrics> => withRaw((url) => load(url, keyed));
+
+/** Pairs of 2 s runs, hand-written route and service alternately (each goes first every other pair). */
+const PAIRS = Number(process.env.SERVICE_BENCH_PAIRS ?? 5);
+
+/**
+ * The service's own run, then `x_paired`: the median over {@link PAIRS} pairs of its orders/s over the hand-written
+ * route's, the two servers up together and loaded alternately for 2 s each, after a run of the raw route as long
+ * as the service's own (both as warm). Runs measured in
+ * separate processes moved by 30% with no code change on the shared 2-core machine.
+ */
+async function service(): Promise<Metrics> {
+  return withService(async (api) => {
+    const own = await load(api, keyed);
+    if (PAIRS === 0) return own;
+    const ratios = await withRaw(async (rawUrl) => {
+      await load(rawUrl, keyed, DURATION_S); // as long a run as the service's own: both as warm
+      const out: number[] = [];
+      for (let i = 0; i < PAIRS; i++) {
+        const rawFirst = i % 2 === 0;
+        const a = await load(rawFirst ? rawUrl : api, keyed, 2, false);
+        const b = await load(rawFirst ? api : rawUrl, keyed, 2, false);
+        out.push(rawFirst ? b.per_s! / a.per_s! : a.per_s! / b.per_s!);
+      }
+      return out.sort((x, y) => x - y);
+    });
+    return { ...own, x_paired: ratios[Math.floor(ratios.length / 2)]! };
   });
 }
 

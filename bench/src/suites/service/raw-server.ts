@@ -1,11 +1,14 @@
 /**
  * The hand-written baseline of the `service` suite: a Fastify route over a pg pool that validates the order with
- * zod and, in one transaction, inserts the order row and an outbox row (the same tables and row shapes as the
- * orders service, no unit of work, no idempotency key). `raw-server.ts <database url>` listens on 127.0.0.1 and
- * sends its port to the parent.
+ * zod and, in one transaction, inserts the order row and an outbox row: the same insert into the same tables as
+ * the orders service (the `orders` table, and `cqrs_outbox` made by `@cqrs-ts/postgres`'s `migrate`, with the
+ * indexes a relay reads it by), with no unit of work, no per-key lock and no idempotency record (an
+ * `Idempotency-Key` header is ignored). `raw-server.ts <database url>` listens on 127.0.0.1 and sends its port to
+ * the parent.
  */
 import { randomUUID } from 'node:crypto';
 import type { AddressInfo } from 'node:net';
+import { migrate } from '@cqrs-ts/postgres';
 import Fastify from 'fastify';
 import pg from 'pg';
 import { z } from 'zod';
@@ -32,13 +35,10 @@ const schema = z.object({
 });
 
 const pool = new pg.Pool({ connectionString: process.argv[2], max: 10 });
-await pool.query(`
-CREATE TABLE IF NOT EXISTS orders (id TEXT PRIMARY KEY, customer_id TEXT NOT NULL, lines TEXT NOT NULL,
-  total_cents BIGINT NOT NULL, address TEXT NOT NULL, status TEXT NOT NULL, placed_at BIGINT NOT NULL);
-CREATE TABLE IF NOT EXISTS raw_outbox (seq BIGSERIAL PRIMARY KEY, id TEXT NOT NULL, type TEXT NOT NULL,
-  topic TEXT NOT NULL, key TEXT, headers TEXT NOT NULL, payload BYTEA NOT NULL, status TEXT NOT NULL,
-  created_at BIGINT NOT NULL);`);
-
+await migrate(pool);
+await pool.query(`CREATE TABLE IF NOT EXISTS orders (id TEXT PRIMARY KEY, customer_id TEXT NOT NULL,
+  lines TEXT NOT NULL, total_cents BIGINT NOT NULL, address TEXT NOT NULL, status TEXT NOT NULL,
+  placed_at BIGINT NOT NULL)`);
 const app = Fastify();
 app.post('/orders', async (request, reply) => {
   const parsed = schema.safeParse(request.body);
@@ -54,16 +54,22 @@ app.post('/orders', async (request, reply) => {
       'INSERT INTO orders (id, customer_id, lines, total_cents, address, status, placed_at) VALUES ($1, $2, $3, $4, $5, $6, $7)',
       [orderId, customerId, JSON.stringify(lines), totalCents, address, 'placed', Date.now()],
     );
+    // the CloudEvents attributes a consumer needs, as the service's outbox rows carry them
+    const id = randomUUID();
+    const at = Date.now();
+    const headers = JSON.stringify({
+      specversion: '1.0',
+      id,
+      source: 'orders-service',
+      type: 'orders.order-placed',
+      time: new Date(at).toISOString(),
+      datacontenttype: 'application/json',
+      correlationid: id,
+    });
     await client.query(
-      `INSERT INTO raw_outbox (id, type, topic, key, headers, payload, status, created_at)
-       VALUES ($1, 'orders.order-placed', 'orders', $2, $3, $4, 'pending', $5)`,
-      [
-        randomUUID(),
-        orderId,
-        JSON.stringify({ specversion: '1.0', source: 'orders-service', type: 'orders.order-placed' }),
-        Buffer.from(JSON.stringify(event)),
-        Date.now(),
-      ],
+      `INSERT INTO cqrs_outbox (id, type, topic, key, payload, headers, content_encoding, next_attempt_at, created_at)
+       VALUES ($1, 'orders.order-placed', 'orders', $2, $3, $4, 'identity', $5, $5)`,
+      [id, orderId, Buffer.from(JSON.stringify(event)), headers, at],
     );
     await client.query('COMMIT');
   } catch (error) {
