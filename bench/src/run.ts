@@ -13,6 +13,7 @@ import { spawn } from 'node:child_process';
 import os from 'node:os';
 import { fileURLToPath } from 'node:url';
 import { parseArgs } from 'node:util';
+import { median } from './lib/samples.ts';
 import type { CaseSpec, ChildReport, Metrics, Suite } from './lib/types.ts';
 import { suites } from './suites/index.ts';
 
@@ -191,12 +192,6 @@ function table(suite: Suite, results: readonly CaseResult[]): string {
 function environment(): string {
   const cpus = os.cpus();
   return `node ${process.version} (V8 ${process.versions.v8}), ${process.platform} ${process.arch}, ${cpus[0]?.model.trim() ?? 'unknown CPU'} x ${cpus.length}`;
-}
-
-function median(values: readonly number[]): number {
-  const sorted = [...values].sort((a, b) => a - b);
-  const mid = sorted.length >> 1;
-  return sorted.length % 2 === 1 ? sorted[mid]! : (sorted[mid - 1]! + sorted[mid]!) / 2;
 }
 
 /** Each metric's median over the rounds of one case. */

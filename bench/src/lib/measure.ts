@@ -3,6 +3,7 @@
  * Runs in the child process of one case, started with `--expose-gc` and a large semi-space (see `run.ts`).
  */
 import v8 from 'node:v8';
+import { median } from './samples.ts';
 import type { AsyncOp, AsyncOpCaseModule, CaseSpec, Column, Metrics } from './types.ts';
 
 export interface AsyncOpOptions {
@@ -95,12 +96,6 @@ function collect(): void {
   const gc = globalThis.gc;
   if (gc === undefined) throw new Error('run the case with --expose-gc');
   gc();
-}
-
-function median(values: readonly number[]): number {
-  const sorted = [...values].sort((a, b) => a - b);
-  const mid = sorted.length >> 1;
-  return sorted.length % 2 === 1 ? sorted[mid]! : (sorted[mid - 1]! + sorted[mid]!) / 2;
 }
 
 async function timeBatch(op: AsyncOp, iterations: number): Promise<number> {

@@ -7,6 +7,7 @@
 import { fork } from 'node:child_process';
 import { createRequire } from 'node:module';
 import { fileURLToPath } from 'node:url';
+import { alternately, median } from '../../lib/samples.ts';
 import type { Metrics } from '../../lib/types.ts';
 import { SSE_ITEMS } from './app.ts';
 
@@ -103,20 +104,14 @@ const PAIRS = Number(process.env.HTTP_BENCH_PAIRS ?? 6);
  */
 async function paired(kind: string, raw: string, cqrs: string): Promise<Metrics> {
   await measure(kind, raw, 1, false); // the hand-written server's warm-up (the case's own run warmed the other)
-  const rates: number[] = [];
-  const p99s: number[] = [];
-  for (let i = 0; i < PAIRS; i++) {
-    const first = i % 2 === 0 ? raw : cqrs;
-    const a = await measure(kind, first, 1, false);
-    const b = await measure(kind, first === raw ? cqrs : raw, 1, false);
-    const [r, c] = first === raw ? [a, b] : [b, a];
-    rates.push(c.per_s! / r.per_s!);
-    if (r.p99_ms !== undefined && c.p99_ms !== undefined) p99s.push(c.p99_ms / r.p99_ms);
-  }
-  const median = (xs: number[]) => [...xs].sort((x, y) => x - y)[Math.floor(xs.length / 2)]!;
-  return p99s.length > 0
-    ? { x_paired: median(rates), p99_x_paired: median(p99s) }
-    : { x_paired: median(rates) };
+  const runs = await alternately(
+    PAIRS,
+    () => measure(kind, raw, 1, false),
+    () => measure(kind, cqrs, 1, false),
+  );
+  const x_paired = median(runs.b.map((c, i) => c.per_s! / runs.a[i]!.per_s!));
+  if (runs.a[0]?.p99_ms === undefined) return { x_paired }; // SSE: no latency
+  return { x_paired, p99_x_paired: median(runs.b.map((c, i) => c.p99_ms! / runs.a[i]!.p99_ms!)) };
 }
 
 /** Runs one case: `<framework>:<raw|cqrs>:<route|error|sse|idempotent-first|idempotent-replay>`. */

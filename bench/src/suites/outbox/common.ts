@@ -4,6 +4,7 @@
  */
 import { type AnyEvent, createInMemoryBroker, createOutboxRelay, defineEvent } from '@cqrs-ts/core';
 import type { OutboxStore } from '@cqrs-ts/core/spi';
+import { warmMedian } from '../../lib/samples.ts';
 
 export const BenchTicked = defineEvent('bench.ticked', {
   topic: 'bench',
@@ -118,23 +119,6 @@ export async function relayRate(target: OutboxTarget, rows: number): Promise<num
   return rate;
 }
 
-/** Warm-up of a drain case: drains from a new backlog until this long has passed (at least one drain). */
-const DRAIN_WARM_MS = 1500;
-
-/**
- * The median of 5 drains after {@link DRAIN_WARM_MS} of the same drains. A drain of 20,000 rows is over in about
- * 0.3 s: measured once from a cold process, the relay (more code to compile than the hand-written loop) was
- * measured mostly while it was still being compiled (sqlite: 0.66x the loop cold, 0.82x warm).
- */
-async function warmMedian(drain: () => Promise<number>): Promise<number> {
-  const warmUntil = now() + DRAIN_WARM_MS;
-  do await drain();
-  while (now() < warmUntil);
-  const rates: number[] = [];
-  for (let i = 0; i < 5; i++) rates.push(await drain());
-  return rates.sort((a, b) => a - b)[2]!;
-}
-
 /** Metrics of the rows-per-second and per-transaction cases, by case kind. */
 export async function measureThroughput(
   target: OutboxTarget,
@@ -148,6 +132,8 @@ export async function measureThroughput(
       let i = 0;
       return { us_per_op: await usPerOp(() => target.appendTxn(benchEvents(1, i++))) };
     }
+    // Drains are measured warm: one drain of 20,000 rows is over in about 0.3 s, and measured once from a cold
+    // process the relay was measured mostly while it compiled (sqlite: 0.66x the loop cold, 0.82x warm).
     case 'raw-relay-loop':
       return { per_s: await warmMedian(() => drainRate(target, rows, () => target.rawClaim(500))) };
     case 'relay':

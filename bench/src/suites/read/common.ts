@@ -11,6 +11,7 @@ import {
   type ProjectionRunner,
 } from '@cqrs-ts/core';
 import type { OutboxStore, OutboxWakeUp, ProjectionStore } from '@cqrs-ts/core/spi';
+import { warmMedian } from '../../lib/samples.ts';
 
 export const OrderPlaced = defineEvent('bench.order-placed').withPayload<{
   orderId: string;
@@ -128,14 +129,9 @@ export function projectionRunner<TTx>(
   });
 }
 
-const median = (xs: number[]) => [...xs].sort((a, b) => a - b)[Math.floor(xs.length / 2)]!;
-
-/** Warm-up of a catch-up case: runs from an empty read model until this long has passed (at least one run). */
-const CATCH_UP_WARM_MS = 1500;
-
 /**
  * Events per second of a catch-up of `events` events, median of `samples` runs from an empty read model, after
- * {@link CATCH_UP_WARM_MS} of the same runs. One run of 10,000 events is over in about 150 ms: with a single
+ * 1.5 s of the same runs ({@link warmMedian}). One run of 10,000 events is over in about 150 ms: with a single
  * warm-up run, the samples of the runner (more code to compile than the raw loop) were still the slow runs of
  * its tier-up (runs 2 to 4 took 180-290 ms, then 150 ms steadily, on SQLite), so the case measured the JIT.
  */
@@ -165,12 +161,7 @@ export async function measureCatchUp<TTx>(
       );
     return (events / ms) * 1000;
   };
-  const warmUntil = performance.now() + CATCH_UP_WARM_MS;
-  do await once();
-  while (performance.now() < warmUntil);
-  const rates: number[] = [];
-  for (let s = 0; s < samples; s++) rates.push(await once());
-  return median(rates);
+  return warmMedian(once, 1500, samples);
 }
 
 /**

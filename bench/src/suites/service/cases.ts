@@ -16,6 +16,7 @@ import http from 'node:http';
 import { createRequire } from 'node:module';
 import { fileURLToPath } from 'node:url';
 import pg from 'pg';
+import { alternately, median } from '../../lib/samples.ts';
 import type { Metrics } from '../../lib/types.ts';
 
 interface AutocannonResult {
@@ -151,25 +152,22 @@ const PAIRS = Number(process.env.SERVICE_BENCH_PAIRS ?? 5);
 /**
  * The service's own run, then `x_paired`: the median over {@link PAIRS} pairs of its orders/s over the hand-written
  * route's, the two servers up together and loaded alternately for 2 s each, after a run of the raw route as long
- * as the service's own (both as warm). Runs measured in
- * separate processes moved by 30% with no code change on the shared 2-core machine.
+ * as the service's own (both as warm). Runs measured in separate processes moved by 30% with no code change on
+ * the shared 2-core machine.
  */
 async function service(): Promise<Metrics> {
   return withService(async (api) => {
     const own = await load(api, keyed);
     if (PAIRS === 0) return own;
-    const ratios = await withRaw(async (rawUrl) => {
+    const runs = await withRaw(async (rawUrl) => {
       await load(rawUrl, keyed, DURATION_S); // as long a run as the service's own: both as warm
-      const out: number[] = [];
-      for (let i = 0; i < PAIRS; i++) {
-        const rawFirst = i % 2 === 0;
-        const a = await load(rawFirst ? rawUrl : api, keyed, 2, false);
-        const b = await load(rawFirst ? api : rawUrl, keyed, 2, false);
-        out.push(rawFirst ? b.per_s! / a.per_s! : a.per_s! / b.per_s!);
-      }
-      return out.sort((x, y) => x - y);
+      return alternately(
+        PAIRS,
+        () => load(rawUrl, keyed, 2, false),
+        () => load(api, keyed, 2, false),
+      );
     });
-    return { ...own, x_paired: ratios[Math.floor(ratios.length / 2)]! };
+    return { ...own, x_paired: median(runs.b.map((s, i) => s.per_s! / runs.a[i]!.per_s!)) };
   });
 }
 

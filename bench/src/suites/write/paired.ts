@@ -5,12 +5,9 @@
  * two-core machine with no change in the code; this ratio moves by a few percent.
  */
 
-const now = () => performance.now();
+import { median } from '../../lib/samples.ts';
 
-const median = (values: number[]): number => {
-  const sorted = [...values].sort((a, b) => a - b);
-  return sorted[Math.floor(sorted.length / 2)]!;
-};
+const now = () => performance.now();
 
 /**
  * Median time of one `op` over the median time of one `base`, after 300 ms of warm-up, over at least 1 s and
