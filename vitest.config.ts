@@ -64,6 +64,7 @@ export default defineConfig({
       'packages/*/test/**/*.test.ts',
       'examples/*/src/**/*.test.ts',
       'examples/*/test/**/*.test.ts',
+      'bench/test/**/*.test.ts',
     ],
     // Reliability tests restart services and kill processes: they run alone, after the rest (vitest.reliability.config.ts).
     exclude: ['**/node_modules/**', '**/*.reliability.test.ts'],

@@ -13,6 +13,7 @@ import { spawn } from 'node:child_process';
 import os from 'node:os';
 import { fileURLToPath } from 'node:url';
 import { parseArgs } from 'node:util';
+import { formatFigure, roundFigure } from './lib/format.ts';
 import { median } from './lib/samples.ts';
 import type { CaseSpec, ChildReport, Metrics, Suite } from './lib/types.ts';
 import { suites } from './suites/index.ts';
@@ -134,20 +135,12 @@ function runChild(suite: Suite, spec: CaseSpec): Promise<ChildReport> {
   });
 }
 
-function round(value: number, digits: number): number {
-  const f = 10 ** digits;
-  return Math.round(value * f) / f;
-}
-
-function format(value: number, digits: number): string {
-  return value.toLocaleString('en-US', { minimumFractionDigits: digits, maximumFractionDigits: digits });
-}
-
 function jsonLine(suite: Suite, result: CaseResult): string {
   const line: Record<string, string | number> = { suite: suite.name, case: result.spec.name };
   for (const column of suite.columns) {
     const value = result.metrics?.[column.field];
-    if (column.json !== false && value !== undefined) line[column.field] = round(value, column.digits);
+    const figure = column.json === false ? undefined : roundFigure(value, column.digits);
+    if (figure !== undefined) line[column.field] = figure;
   }
   return JSON.stringify(line);
 }
@@ -164,7 +157,7 @@ function table(suite: Suite, results: readonly CaseResult[]): string {
     if (m === undefined) return [r.spec.name, 'failed', ...header.slice(2).map(() => '')];
     const cells = suite.columns.map((c) => {
       const v = m[c.field];
-      return v === undefined ? '' : `${format(v, c.digits)}${c.suffix ?? ''}`;
+      return v === undefined ? '' : `${formatFigure(v, c.digits)}${c.suffix ?? ''}`;
     });
     if (baseline) {
       const v = m[baseline.field];
@@ -172,7 +165,7 @@ function table(suite: Suite, results: readonly CaseResult[]): string {
       const b = own === undefined ? base : figure(own);
       if (own !== undefined && own !== baseline.case) others.add(own);
       const mark = own !== undefined && own !== baseline.case ? ` (${own})` : '';
-      cells.push(b && v !== undefined ? `${format(v / b, 2)}x${mark}` : 'n/a');
+      cells.push(b && v !== undefined ? `${formatFigure(v / b, 2)}x${mark}` : 'n/a');
     }
     return [r.spec.name, ...cells];
   });

@@ -45,3 +45,19 @@ export async function alternately<T>(
   }
   return out;
 }
+
+/** The resolution of the load generator's latency percentiles (autocannon reports whole milliseconds). */
+export const LATENCY_RESOLUTION_MS = 1;
+
+/**
+ * `latency` over `base`, both taken at {@link LATENCY_RESOLUTION_MS}: a percentile under the resolution counts as
+ * the resolution, so two sub-millisecond p99s compare as equal (1) instead of 0/0, and one under it against 2 ms
+ * as 0.5.
+ * @throws TypeError for a latency that is not a finite, non-negative number.
+ */
+export function latencyRatio(latency: number, base: number): number {
+  for (const v of [latency, base])
+    if (!(Number.isFinite(v) && v >= 0))
+      throw new TypeError(`a latency must be a finite number >= 0, got ${v}`);
+  return Math.max(latency, LATENCY_RESOLUTION_MS) / Math.max(base, LATENCY_RESOLUTION_MS);
+}
