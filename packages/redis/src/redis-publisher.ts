@@ -20,6 +20,12 @@ export interface RedisStreamsPublisher extends MessagePublisher, AsyncDisposable
    *   nothing is published).
    */
   publishEvents(events: readonly AnyEvent[]): Promise<readonly PublishResult[]>;
+  /**
+   * Calls `listener` each time the client is ready again after its connection was lost (ioredis reconnected):
+   * a relay whose circuit opened then probes at once instead of at its next probe time. Returns a function that
+   * removes it. The publisher listens to the client only while it has listeners, and stops at `close()`.
+   */
+  onAvailable(listener: () => void): () => void;
   /** Closes the connection when the publisher opened it (from `url`); a given client is left open. */
   close(): Promise<void>;
 }
@@ -135,6 +141,21 @@ export function createRedisStreamsPublisher(options: RedisStreamsPublisherOption
   const fieldNames = new Map<string, string>();
   const capabilities: PublisherCapabilities = Object.freeze({ preservesKeyOrder: true, maxBatchSize });
   let closed = false;
+  const listeners = new Set<() => void>();
+  // ioredis emits 'ready' once connected, again after every reconnection
+  const onReady = () => {
+    for (const listener of [...listeners]) {
+      try {
+        listener();
+      } catch {
+        // a listener's failure is its own; the others still hear
+      }
+    }
+  };
+  const stopListening = () => {
+    if (listeners.size > 0) client.off('ready', onReady);
+    listeners.clear();
+  };
 
   async function evalScript(keys: readonly string[], argv: readonly RedisArgument[]): Promise<unknown> {
     try {
@@ -280,9 +301,20 @@ export function createRedisStreamsPublisher(options: RedisStreamsPublisherOption
       const messages = toOutboxMessages(records);
       return publish(messages);
     },
+    onAvailable(listener) {
+      if (typeof listener !== 'function')
+        throw new ConfigurationError(`${what}: onAvailable needs a function`);
+      if (closed) return () => {};
+      if (listeners.size === 0) client.on('ready', onReady);
+      listeners.add(listener);
+      return () => {
+        if (listeners.delete(listener) && listeners.size === 0) client.off('ready', onReady);
+      };
+    },
     async close() {
       if (closed) return;
       closed = true;
+      stopListening();
       if (owned) await close(client);
     },
     async [Symbol.asyncDispose]() {

@@ -8,6 +8,8 @@ import {
   ConfigurationError,
   consumerHealth,
   createHealth,
+  createInMemoryOutboxStore,
+  createOutboxRelay,
   defineEvent,
   isCqrsError,
 } from '@cqrs-ts/core';
@@ -322,6 +324,86 @@ describe.skipIf(!available)('redis streams', () => {
       expect(got).toEqual([1, 2, 3]);
     } finally {
       await c.stop();
+      await proxy.close();
+    }
+  }, 40_000);
+
+  it('onAvailable: tells each listener when ioredis is back after an outage, until the listener is removed', async () => {
+    const target = new URL(REDIS_URL);
+    const proxy = await createTcpProxy({ host: target.hostname, port: Number(target.port || 6379) });
+    const client = new Redis(`redis://127.0.0.1:${proxy.port}`, { retryStrategy: () => 20 });
+    client.on('error', () => {});
+    const baseline = client.listenerCount('ready');
+    const publisher = createRedisStreamsPublisher({ redis: client, streamPrefix: `${ROOT}available:` });
+    try {
+      await client.ping();
+      let calls = 0;
+      let back: () => void = () => {};
+      const stop = publisher.onAvailable(() => {
+        calls++;
+        back();
+      });
+      const heard = new Promise<void>((resolve) => {
+        back = resolve;
+      });
+      await proxy.block();
+      await waitFor(() => client.status !== 'ready', 5000, 'the client to see the outage');
+      await proxy.unblock();
+      await heard; // the listener itself is the event: no sleep
+      expect(calls).toBe(1);
+      stop();
+      const again = new Promise((resolve) => client.once('ready', resolve));
+      proxy.cut();
+      await again;
+      expect(calls).toBe(1); // removed: not told any more
+      expect(() => publisher.onAvailable(42 as never)).toThrow(ConfigurationError);
+      publisher.onAvailable(() => calls++);
+    } finally {
+      await publisher.close();
+      // a client the publisher was given keeps no listener of it
+      expect(client.listenerCount('ready')).toBe(baseline);
+      client.disconnect();
+      await proxy.close();
+    }
+  }, 30_000);
+
+  it('a relay whose circuit opened in an outage publishes once ioredis is back, not at its next probe a minute later', async () => {
+    const prefix = `${ROOT}relay-available:`;
+    const Happened = event('s');
+    const target = new URL(REDIS_URL);
+    const proxy = await createTcpProxy({ host: target.hostname, port: Number(target.port || 6379) });
+    // Without an offline queue a command fails at once while disconnected, instead of being replayed later
+    // by ioredis itself (which would publish without the relay).
+    const client = new Redis(`redis://127.0.0.1:${proxy.port}`, {
+      retryStrategy: () => 20,
+      enableOfflineQueue: false,
+      maxRetriesPerRequest: 0,
+    });
+    client.on('error', () => {});
+    const publisher = createRedisStreamsPublisher({ redis: client, streamPrefix: prefix, timeoutMs: 500 });
+    const store = createInMemoryOutboxStore();
+    const relay = createOutboxRelay({
+      store,
+      publisher,
+      pollIntervalMs: 20,
+      circuit: { probeIntervalMs: 60_000, maxProbeIntervalMs: 60_000 },
+    });
+    try {
+      if (client.status !== 'ready') await new Promise((resolve) => client.once('ready', resolve));
+      await proxy.block();
+      await waitFor(() => client.status !== 'ready', 5000, 'the client to see the outage');
+      await store.transaction((tx) => store.append(tx, [Happened.create({ k: 'a', n: 1 })]));
+      relay.start();
+      await waitFor(async () => (await relay.health()).circuit === 'open', 10_000, 'the circuit to open');
+      await proxy.unblock();
+      await waitFor(async () => (await entries(redis, `${prefix}s`)).length === 1, 10_000, 'the event');
+      const health = await relay.health();
+      expect(health.circuit).toBe('closed');
+      expect(health.dead).toBe(0);
+    } finally {
+      await relay.stop();
+      await publisher.close();
+      client.disconnect();
       await proxy.close();
     }
   }, 40_000);
