@@ -10,6 +10,8 @@
 export type { VersionedRowStore } from './aggregates/state-repository.ts';
 export { createStateRepository, MAX_STATE_ID_LENGTH } from './aggregates/state-repository.ts';
 export { resolveTransaction } from './aggregates/transaction-source.ts';
+export type { AvailabilityListeners } from './broker/availability-listeners.ts';
+export { createAvailabilityListeners } from './broker/availability-listeners.ts';
 // broker: envelope, publisher port, consumer helpers
 export type {
   BroadcastConsumer,

@@ -9,6 +9,7 @@ import type {
 } from '@cqrs-ts/core/spi';
 import {
   compressData,
+  createAvailabilityListeners,
   createOutboxEncoder,
   errorText,
   percentEncodeHeader,
@@ -316,20 +317,11 @@ export async function createNatsPublisher(options: NatsPublisherOptions = {}): P
       if (sender.inFlight >= maxInFlight) break;
     }
   };
-  const listeners = new Set<() => void>();
-  const notifyAvailable = () => {
-    for (const listener of [...listeners]) {
-      try {
-        listener();
-      } catch {
-        // a listener's failure is its own; the others still hear
-      }
-    }
-  };
+  const available = createAvailabilityListeners();
   const attach = (connection: NatsConnection): AckedSender => {
     const sender = createAckedSender(connection, { timeoutMs, inboxPrefix });
     sender.onSettled = onSettled;
-    sender.onReconnected = notifyAvailable;
+    sender.onReconnected = available.notify;
     return sender;
   };
 
@@ -377,7 +369,7 @@ export async function createNatsPublisher(options: NatsPublisherOptions = {}): P
         shared.sender.close();
         nc = next.nc;
         shared.sender = attach(nc);
-        notifyAvailable();
+        available.notify();
       } catch {
         // still unreachable: this call's messages fail as `closed` (the destination is down); the next call retries
       } finally {
@@ -420,12 +412,7 @@ export async function createNatsPublisher(options: NatsPublisherOptions = {}): P
       return publish(messages, opts);
     },
     subjectOf,
-    onAvailable(listener) {
-      listeners.add(listener);
-      return () => {
-        listeners.delete(listener);
-      };
-    },
+    onAvailable: available.add,
     health() {
       const sender = shared.sender;
       return { connected: sender.connected, inFlight: sender.inFlight, published, failed, lastError };
@@ -433,6 +420,7 @@ export async function createNatsPublisher(options: NatsPublisherOptions = {}): P
     async close() {
       if (closed) return;
       closed = true;
+      available.clear();
       shared.sender.close();
       if (owned) await nc.close().catch(() => undefined);
     },

@@ -1,6 +1,7 @@
 import { createHash } from 'node:crypto';
 import { type AnyEvent, BrokerError, ConfigurationError } from '@cqrs-ts/core';
 import {
+  createAvailabilityListeners,
   createOutboxEncoder,
   type MessagePublisher,
   type OutboxMessage,
@@ -141,21 +142,11 @@ export function createRedisStreamsPublisher(options: RedisStreamsPublisherOption
   const fieldNames = new Map<string, string>();
   const capabilities: PublisherCapabilities = Object.freeze({ preservesKeyOrder: true, maxBatchSize });
   let closed = false;
-  const listeners = new Set<() => void>();
   // ioredis emits 'ready' once connected, again after every reconnection
-  const onReady = () => {
-    for (const listener of [...listeners]) {
-      try {
-        listener();
-      } catch {
-        // a listener's failure is its own; the others still hear
-      }
-    }
-  };
-  const stopListening = () => {
-    if (listeners.size > 0) client.off('ready', onReady);
-    listeners.clear();
-  };
+  const available = createAvailabilityListeners((notify) => {
+    client.on('ready', notify);
+    return () => client.off('ready', notify);
+  });
 
   async function evalScript(keys: readonly string[], argv: readonly RedisArgument[]): Promise<unknown> {
     try {
@@ -301,20 +292,11 @@ export function createRedisStreamsPublisher(options: RedisStreamsPublisherOption
       const messages = toOutboxMessages(records);
       return publish(messages);
     },
-    onAvailable(listener) {
-      if (typeof listener !== 'function')
-        throw new ConfigurationError(`${what}: onAvailable needs a function`);
-      if (closed) return () => {};
-      if (listeners.size === 0) client.on('ready', onReady);
-      listeners.add(listener);
-      return () => {
-        if (listeners.delete(listener) && listeners.size === 0) client.off('ready', onReady);
-      };
-    },
+    onAvailable: available.add,
     async close() {
       if (closed) return;
       closed = true;
-      stopListening();
+      available.clear();
       if (owned) await close(client);
     },
     async [Symbol.asyncDispose]() {
