@@ -15,6 +15,8 @@ export interface ChannelSource {
   onClose(listener: (channel: ConfirmChannel, error: Error | undefined) => void): void;
   /** Delay before the next connection attempt may be made (0 when connected or never failed). */
   readonly retryInMs: number;
+  /** False once a connection the adapter was given has closed: nothing can open a channel again. */
+  readonly reopenable: boolean;
   close(): Promise<void>;
 }
 
@@ -163,6 +165,9 @@ export function createChannelSource(
     },
     get retryInMs() {
       return lastError === undefined ? 0 : Math.max(0, retryAt - Date.now());
+    },
+    get reopenable() {
+      return !closed && (owned || !connClosed);
     },
     async close() {
       closed = true;

@@ -1,7 +1,13 @@
 import type { AnyEvent } from '@cqrs-ts/core';
 import { BrokerError, ConfigurationError } from '@cqrs-ts/core';
 import type { MessagePublisher, OutboxMessage, PublishResult } from '@cqrs-ts/core/spi';
-import { compressData, createOutboxEncoder, errorText, toOutboxMessages } from '@cqrs-ts/core/spi';
+import {
+  compressData,
+  createAvailabilityListeners,
+  createOutboxEncoder,
+  errorText,
+  toOutboxMessages,
+} from '@cqrs-ts/core/spi';
 import type { ConfirmChannel, Options } from 'amqplib';
 import { checkConnectionOptions, createChannelSource } from './rabbitmq-connection.ts';
 import { rabbitError } from './rabbitmq-errors.ts';
@@ -20,6 +26,12 @@ export interface RabbitPublisher extends MessagePublisher, AsyncDisposable {
   ): Promise<readonly PublishResult[]>;
   /** Messages sent and not yet confirmed. */
   readonly inFlight: number;
+  /**
+   * Calls `listener` each time a channel is open again after it was lost (a relay whose circuit opened then
+   * probes at once). While it has listeners the publisher re-opens a lost channel in the background, at the
+   * `reconnect` backoff, instead of waiting for the next publish. Returns a function that removes it.
+   */
+  onAvailable(listener: () => void): () => void;
   /** Fails what is still in flight and closes the channel (and the connection the publisher opened). */
   close(): Promise<void>;
 }
@@ -45,6 +57,8 @@ interface Entry {
 }
 
 const OK: PublishResult = Object.freeze({ ok: true });
+/** The shortest wait before a lost channel is opened again in the background. */
+const MIN_REOPEN_MS = 10;
 const MAX_SHORTSTR = 255;
 
 function fail(error: BrokerError): PublishResult {
@@ -79,7 +93,7 @@ function toBuffer(data: Uint8Array): Buffer {
  * `connection` (channel or connection lost before the confirm: the message may or may not have been routed, so
  * it is published again and consumers dedupe with the inbox), `timeout`, `cancelled`, `too-large` and `invalid`
  * (not retryable: over `maxMessageBytes`, routing key over 255 bytes, header table over 64 KiB). After a lost connection the next `publish` reconnects (with
- * backoff, failing fast in between).
+ * backoff, failing fast in between); with `onAvailable` listeners it reconnects in the background and tells them.
  *
  * @example
  * const publisher = createRabbitPublisher({ url: 'amqp://guest:guest@127.0.0.1:5672', exchange: 'events' });
@@ -154,7 +168,53 @@ export function createRabbitPublisher(options: RabbitPublisherOptions): RabbitPu
       }
     }
   });
-  source.onClose(() => wakeSlots());
+  source.onClose(() => {
+    wakeSlots();
+    channelLost();
+  });
+
+  // Back after an outage: while someone listens (a relay whose circuit may open), a lost channel is opened again
+  // in the background, at the source's backoff, and the listeners are told once it is open. Nobody listening,
+  // the next publish reconnects as before.
+  let lost = false;
+  let watching = false;
+  let reopenTimer: NodeJS.Timeout | undefined;
+  let tellAvailable: () => void = () => {};
+  const available = createAvailabilityListeners((notify) => {
+    watching = true;
+    tellAvailable = notify;
+    if (lost) scheduleReopen();
+    return () => {
+      watching = false;
+      clearTimeout(reopenTimer);
+      reopenTimer = undefined;
+    };
+  });
+
+  function channelLost(): void {
+    if (closed) return;
+    lost = true;
+    scheduleReopen();
+  }
+
+  function scheduleReopen(): void {
+    if (!watching || closed || reopenTimer !== undefined || !source.reopenable) return;
+    reopenTimer = setTimeout(reopen, Math.max(MIN_REOPEN_MS, source.retryInMs));
+    reopenTimer.unref();
+  }
+
+  function reopen(): void {
+    reopenTimer = undefined;
+    if (!watching || closed) return;
+    source.channel().then(
+      () => {
+        if (!lost || closed) return;
+        lost = false;
+        tellAvailable();
+      },
+      () => scheduleReopen(),
+    );
+  }
 
   function wakeSlots(): void {
     if (slotWaiters.length === 0) return;
@@ -386,6 +446,7 @@ export function createRabbitPublisher(options: RabbitPublisherOptions): RabbitPu
           error instanceof BrokerError
             ? error
             : rabbitError('connection', errorText(error), { cause: error });
+        if (e.retryable) channelLost();
         failRest(batch, e);
         return await promise;
       }
@@ -424,9 +485,11 @@ export function createRabbitPublisher(options: RabbitPublisherOptions): RabbitPu
     get inFlight() {
       return inFlight;
     },
+    onAvailable: available.add,
     async close() {
       if (closed) return;
       closed = true;
+      available.clear();
       await source.close();
       wakeSlots();
     },

@@ -3,7 +3,9 @@ import {
   type AnyEvent,
   BrokerError,
   ConfigurationError,
+  createInMemoryOutboxStore,
   createMessageCatalog,
+  createOutboxRelay,
   defineEvent,
   isCqrsError,
   isUnavailableError,
@@ -617,6 +619,101 @@ describe.skipIf(!available)('rabbitmq publisher and consumer', () => {
       await proxy.close();
     }
   });
+
+  it('onAvailable: re-opens a lost channel in the background and tells each listener, until the listener is removed', async () => {
+    const { exchange, queue } = names();
+    await ensureRabbitTopology({ url: RABBIT_URL, exchange, queue, bindings: ['orders.#'] });
+    const target = new URL(RABBIT_URL);
+    const proxy = await createTcpProxy({ host: target.hostname, port: Number(target.port || 5672) });
+    const viaProxy = new URL(RABBIT_URL);
+    viaProxy.host = `127.0.0.1:${proxy.port}`;
+    const publisher = createRabbitPublisher({
+      url: viaProxy.href,
+      exchange,
+      reconnect: { initialMs: 20, maxMs: 200 },
+    });
+    const raw = await rawChannel();
+    try {
+      expect(await publisher.publish([message('orders.available', 'k', 0)])).toEqual([{ ok: true }]);
+      let calls = 0;
+      let back: () => void = () => {};
+      const stop = publisher.onAvailable(() => {
+        calls++;
+        back();
+      });
+      const heard = new Promise<void>((resolve) => {
+        back = resolve;
+      });
+      const connections = proxy.connections;
+      await proxy.block(); // the broker is gone: the channel closes, connecting is refused
+      await proxy.unblock();
+      await heard; // no publish made it reconnect: the listener itself is the event
+      expect(calls).toBe(1);
+      expect(proxy.connections).toBeGreaterThan(connections);
+      // the channel it re-opened is the one the next publish uses
+      const before = proxy.connections;
+      expect(await publisher.publish([message('orders.available', 'k', 1)])).toEqual([{ ok: true }]);
+      expect(proxy.connections).toBe(before);
+      stop();
+      // removed: a second listener hears the next reconnection, the first is not told any more
+      let second = 0;
+      const heardAgain = new Promise<void>((resolve) => {
+        publisher.onAvailable(() => {
+          second++;
+          resolve();
+        });
+      });
+      proxy.cut();
+      await heardAgain;
+      expect([calls, second]).toEqual([1, 1]);
+      expect(() => publisher.onAvailable(42 as never)).toThrow(ConfigurationError);
+      expect((await drainQueue(raw.ch, queue, 2)).map((m) => m.properties.messageId)).toHaveLength(2);
+    } finally {
+      await publisher.close();
+      await raw.close();
+      await proxy.close();
+    }
+  }, 30_000);
+
+  it('a relay whose circuit opened in an outage publishes once the broker is back, not at its next probe a minute later', async () => {
+    const { exchange, queue } = names();
+    await ensureRabbitTopology({ url: RABBIT_URL, exchange, queue, bindings: ['orders.#'] });
+    const target = new URL(RABBIT_URL);
+    const proxy = await createTcpProxy({ host: target.hostname, port: Number(target.port || 5672) });
+    const viaProxy = new URL(RABBIT_URL);
+    viaProxy.host = `127.0.0.1:${proxy.port}`;
+    const publisher = createRabbitPublisher({
+      url: viaProxy.href,
+      exchange,
+      reconnect: { initialMs: 20, maxMs: 200 },
+      confirmTimeoutMs: 500,
+    });
+    const store = createInMemoryOutboxStore();
+    const relay = createOutboxRelay({
+      store,
+      publisher,
+      pollIntervalMs: 20,
+      circuit: { probeIntervalMs: 60_000, maxProbeIntervalMs: 60_000 },
+    });
+    const raw = await rawChannel();
+    try {
+      await proxy.block();
+      await store.transaction((tx) => store.append(tx, [Noted.create({ text: 'held' })]));
+      relay.start();
+      await waitFor(async () => (await relay.health()).circuit === 'open', 10_000, 'the circuit to open');
+      await proxy.unblock();
+      const [got] = await drainQueue(raw.ch, queue, 1, 10_000);
+      expect(JSON.parse(got!.content.toString())).toEqual({ text: 'held' });
+      // the probe's outcome is recorded once publish returned: just after the message is in the queue
+      await waitFor(async () => (await relay.health()).circuit === 'closed', 5000, 'the circuit to close');
+      expect((await relay.health()).dead).toBe(0);
+    } finally {
+      await relay.stop();
+      await publisher.close();
+      await raw.close();
+      await proxy.close();
+    }
+  }, 40_000);
 
   it('declares a topology idempotently and reports a conflicting one as a typed error', async () => {
     const { exchange, queue } = names();
