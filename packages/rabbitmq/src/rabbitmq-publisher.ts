@@ -175,14 +175,12 @@ export function createRabbitPublisher(options: RabbitPublisherOptions): RabbitPu
 
   // Back after an outage: while someone listens (a relay whose circuit may open), a lost channel is opened again
   // in the background, at the source's backoff, and the listeners are told once it is open. Nobody listening,
-  // the next publish reconnects as before.
+  // the next publish reconnects as before; close() clears the listeners, which stops the watching.
   let lost = false;
   let watching = false;
   let reopenTimer: NodeJS.Timeout | undefined;
-  let tellAvailable: () => void = () => {};
-  const available = createAvailabilityListeners((notify) => {
+  const available = createAvailabilityListeners(() => {
     watching = true;
-    tellAvailable = notify;
     if (lost) scheduleReopen();
     return () => {
       watching = false;
@@ -192,28 +190,24 @@ export function createRabbitPublisher(options: RabbitPublisherOptions): RabbitPu
   });
 
   function channelLost(): void {
-    if (closed) return;
     lost = true;
     scheduleReopen();
   }
 
   function scheduleReopen(): void {
-    if (!watching || closed || reopenTimer !== undefined || !source.reopenable) return;
+    if (!watching || reopenTimer !== undefined || !source.reopenable) return;
     reopenTimer = setTimeout(reopen, Math.max(MIN_REOPEN_MS, source.retryInMs));
     reopenTimer.unref();
   }
 
   function reopen(): void {
     reopenTimer = undefined;
-    if (!watching || closed) return;
-    source.channel().then(
-      () => {
-        if (!lost || closed) return;
-        lost = false;
-        tellAvailable();
-      },
-      () => scheduleReopen(),
-    );
+    if (!watching) return;
+    source.channel().then(() => {
+      if (!lost) return;
+      lost = false;
+      available.notify();
+    }, scheduleReopen);
   }
 
   function wakeSlots(): void {

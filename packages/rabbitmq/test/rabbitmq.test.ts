@@ -21,17 +21,17 @@ import {
 import {
   type BrokerDeadLetter,
   type BrokerHarness,
-  createTcpProxy,
   describeBrokerContract,
 } from '@cqrs-ts/testing/contracts';
 import { afterAll, describe, expect, it } from 'vitest';
 import { z } from 'zod';
-import { waitFor } from '../../core/test/support/services.ts';
+import { callRecorder, waitFor } from '../../core/test/support/services.ts';
 import {
   cleanup,
   drainQueue,
   RABBIT_URL,
   rabbitAvailable,
+  rabbitProxy,
   rawChannel,
   topologyQueues,
   uniqueName,
@@ -45,10 +45,7 @@ const available = await rabbitAvailable();
  */
 describeBrokerContract('rabbitmq', async (): Promise<BrokerHarness | undefined> => {
   if (!available) return undefined;
-  const target = new URL(RABBIT_URL);
-  const proxy = await createTcpProxy({ host: target.hostname, port: Number(target.port || 5672) });
-  const viaProxy = new URL(RABBIT_URL);
-  viaProxy.host = `127.0.0.1:${proxy.port}`;
+  const { proxy, url: viaProxy } = await rabbitProxy();
   const raw = await rawChannel();
   const delays = [50, 200];
   const exchanges: string[] = [];
@@ -65,7 +62,7 @@ describeBrokerContract('rabbitmq', async (): Promise<BrokerHarness | undefined> 
       return createRabbitConsumer({
         ...options,
         ...topology(),
-        url: viaProxy.href,
+        url: viaProxy,
         name: 'contract',
         reconnect: { initialMs: 50, maxMs: 200 },
       });
@@ -406,13 +403,12 @@ describe.skipIf(!available)('rabbitmq publisher and consumer', () => {
     const { exchange, queue } = names();
     const publisher = createRabbitPublisher({ url: RABBIT_URL, exchange });
     // the consumer connects through a proxy: every write to the proxy's port is the consumer's
-    const target = new URL(RABBIT_URL);
-    const proxy = await createTcpProxy({ host: target.hostname, port: Number(target.port || 5672) });
+    const { proxy, url: viaProxy } = await rabbitProxy();
     const write = net.Socket.prototype.write;
     let writes = 0;
     const seen: number[] = [];
     const consumer = createRabbitConsumer({
-      url: `amqp://guest:guest@127.0.0.1:${proxy.port}`,
+      url: viaProxy,
       exchange,
       queue,
       retry: { delaysMs: [50, 200] },
@@ -476,13 +472,12 @@ describe.skipIf(!available)('rabbitmq publisher and consumer', () => {
 
   it('a message delivered into a connection that died unseen (half open) comes back once the heartbeat notices', async () => {
     const { exchange, queue } = names();
-    const target = new URL(RABBIT_URL);
-    const proxy = await createTcpProxy({ host: target.hostname, port: Number(target.port || 5672) });
+    const { proxy, url: viaProxy } = await rabbitProxy();
     const publisher = createRabbitPublisher({ url: RABBIT_URL, exchange });
     const seen: number[] = [];
     const consumer = createRabbitConsumer({
       // the broker's default heartbeat (60 s) would hold the lost delivery for minutes
-      url: `amqp://guest:guest@127.0.0.1:${proxy.port}?heartbeat=2`,
+      url: `${viaProxy}?heartbeat=2`,
       exchange,
       queue,
       retry: { delaysMs: [50, 200] },
@@ -579,12 +574,9 @@ describe.skipIf(!available)('rabbitmq publisher and consumer', () => {
       bindings: ['orders.#'],
       retry: { delaysMs: [50, 200] },
     });
-    const target = new URL(RABBIT_URL);
-    const proxy = await createTcpProxy({ host: target.hostname, port: Number(target.port || 5672) });
-    const viaProxy = new URL(RABBIT_URL);
-    viaProxy.host = `127.0.0.1:${proxy.port}`;
+    const { proxy, url: viaProxy } = await rabbitProxy();
     const publisher = createRabbitPublisher({
-      url: viaProxy.href,
+      url: viaProxy,
       exchange,
       maxInFlight: 4,
       confirmTimeoutMs: 300,
@@ -623,32 +615,23 @@ describe.skipIf(!available)('rabbitmq publisher and consumer', () => {
   it('onAvailable: re-opens a lost channel in the background and tells each listener, until the listener is removed', async () => {
     const { exchange, queue } = names();
     await ensureRabbitTopology({ url: RABBIT_URL, exchange, queue, bindings: ['orders.#'] });
-    const target = new URL(RABBIT_URL);
-    const proxy = await createTcpProxy({ host: target.hostname, port: Number(target.port || 5672) });
-    const viaProxy = new URL(RABBIT_URL);
-    viaProxy.host = `127.0.0.1:${proxy.port}`;
+    const { proxy, url: viaProxy } = await rabbitProxy();
     const publisher = createRabbitPublisher({
-      url: viaProxy.href,
+      url: viaProxy,
       exchange,
       reconnect: { initialMs: 20, maxMs: 200 },
     });
     const raw = await rawChannel();
     try {
       expect(await publisher.publish([message('orders.available', 'k', 0)])).toEqual([{ ok: true }]);
-      let calls = 0;
-      let back: () => void = () => {};
-      const stop = publisher.onAvailable(() => {
-        calls++;
-        back();
-      });
-      const heard = new Promise<void>((resolve) => {
-        back = resolve;
-      });
+      const first = callRecorder();
+      const stop = publisher.onAvailable(first.listener);
+      const heard = first.nextCall();
       const connections = proxy.connections;
       await proxy.block(); // the broker is gone: the channel closes, connecting is refused
       await proxy.unblock();
       await heard; // no publish made it reconnect: the listener itself is the event
-      expect(calls).toBe(1);
+      expect(first.calls).toBe(1);
       expect(proxy.connections).toBeGreaterThan(connections);
       // the channel it re-opened is the one the next publish uses
       const before = proxy.connections;
@@ -656,16 +639,12 @@ describe.skipIf(!available)('rabbitmq publisher and consumer', () => {
       expect(proxy.connections).toBe(before);
       stop();
       // removed: a second listener hears the next reconnection, the first is not told any more
-      let second = 0;
-      const heardAgain = new Promise<void>((resolve) => {
-        publisher.onAvailable(() => {
-          second++;
-          resolve();
-        });
-      });
+      const second = callRecorder();
+      publisher.onAvailable(second.listener);
+      const heardAgain = second.nextCall();
       proxy.cut();
       await heardAgain;
-      expect([calls, second]).toEqual([1, 1]);
+      expect([first.calls, second.calls]).toEqual([1, 1]);
       expect(() => publisher.onAvailable(42 as never)).toThrow(ConfigurationError);
       expect((await drainQueue(raw.ch, queue, 2)).map((m) => m.properties.messageId)).toHaveLength(2);
     } finally {
@@ -678,12 +657,9 @@ describe.skipIf(!available)('rabbitmq publisher and consumer', () => {
   it('a relay whose circuit opened in an outage publishes once the broker is back, not at its next probe a minute later', async () => {
     const { exchange, queue } = names();
     await ensureRabbitTopology({ url: RABBIT_URL, exchange, queue, bindings: ['orders.#'] });
-    const target = new URL(RABBIT_URL);
-    const proxy = await createTcpProxy({ host: target.hostname, port: Number(target.port || 5672) });
-    const viaProxy = new URL(RABBIT_URL);
-    viaProxy.host = `127.0.0.1:${proxy.port}`;
+    const { proxy, url: viaProxy } = await rabbitProxy();
     const publisher = createRabbitPublisher({
-      url: viaProxy.href,
+      url: viaProxy,
       exchange,
       reconnect: { initialMs: 20, maxMs: 200 },
       confirmTimeoutMs: 500,

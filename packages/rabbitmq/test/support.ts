@@ -1,4 +1,5 @@
 /** Shared helpers of the RabbitMQ tests. */
+import { createTcpProxy, type TcpProxy } from '@cqrs-ts/testing/contracts';
 import { type ChannelModel, type ConfirmChannel, connect, type GetMessage } from 'amqplib';
 import { service, uniqueSuffix } from '../../core/test/support/services.ts';
 
@@ -10,6 +11,15 @@ export const rabbitAvailable = (): Promise<boolean> =>
     const c = await connect(RABBIT_URL, { timeout: 2000 });
     await c.close();
   });
+
+/** A TCP proxy in front of the local broker (to cut, block or stall it) and the AMQP URL through it. */
+export async function rabbitProxy(): Promise<{ proxy: TcpProxy; url: string }> {
+  const target = new URL(RABBIT_URL);
+  const proxy = await createTcpProxy({ host: target.hostname, port: Number(target.port || 5672) });
+  const url = new URL(RABBIT_URL);
+  url.host = `127.0.0.1:${proxy.port}`;
+  return { proxy, url: url.href };
+}
 
 let n = 0;
 /** A name unique to this process and call. */

@@ -24,7 +24,7 @@ import {
 import { type BrokerHarness, createTcpProxy, describeBrokerContract } from '@cqrs-ts/testing/contracts';
 import { Redis } from 'ioredis';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { waitFor } from '../../core/test/support/services.ts';
+import { callRecorder, waitFor } from '../../core/test/support/services.ts';
 import { deleteKeys, entries, keyPrefix, newRedis, REDIS_URL, redisAvailable, sleep } from './support.ts';
 
 const available = await redisAvailable();
@@ -337,27 +337,21 @@ describe.skipIf(!available)('redis streams', () => {
     const publisher = createRedisStreamsPublisher({ redis: client, streamPrefix: `${ROOT}available:` });
     try {
       await client.ping();
-      let calls = 0;
-      let back: () => void = () => {};
-      const stop = publisher.onAvailable(() => {
-        calls++;
-        back();
-      });
-      const heard = new Promise<void>((resolve) => {
-        back = resolve;
-      });
+      const heard = callRecorder();
+      const stop = publisher.onAvailable(heard.listener);
+      const first = heard.nextCall();
       await proxy.block();
       await waitFor(() => client.status !== 'ready', 5000, 'the client to see the outage');
       await proxy.unblock();
-      await heard; // the listener itself is the event: no sleep
-      expect(calls).toBe(1);
+      await first; // the listener itself is the event: no sleep
+      expect(heard.calls).toBe(1);
       stop();
       const again = new Promise((resolve) => client.once('ready', resolve));
       proxy.cut();
       await again;
-      expect(calls).toBe(1); // removed: not told any more
+      expect(heard.calls).toBe(1); // removed: not told any more
       expect(() => publisher.onAvailable(42 as never)).toThrow(ConfigurationError);
-      publisher.onAvailable(() => calls++);
+      publisher.onAvailable(heard.listener);
     } finally {
       await publisher.close();
       // a client the publisher was given keeps no listener of it

@@ -160,3 +160,31 @@ export async function postgresReachable(): Promise<boolean> {
     await c.end();
   });
 }
+
+/** A listener that counts its calls, for callbacks such as a publisher's `onAvailable`. */
+export interface CallRecorder {
+  readonly listener: () => void;
+  /** Calls so far. */
+  readonly calls: number;
+  /** Resolves at the next call after this one was made: the call itself is the event, no sleep. */
+  nextCall(): Promise<void>;
+}
+
+export function callRecorder(): CallRecorder {
+  let calls = 0;
+  let waiters: Array<() => void> = [];
+  return {
+    listener() {
+      calls++;
+      const called = waiters;
+      waiters = [];
+      for (const resolve of called) resolve();
+    },
+    get calls() {
+      return calls;
+    },
+    nextCall() {
+      return new Promise<void>((resolve) => waiters.push(resolve));
+    },
+  };
+}
